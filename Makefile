@@ -1,0 +1,50 @@
+# dora: the commands a person runs. Each sets up what it needs (.venv, redis-server) first.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: help test lint demo bench chaos fmt clean ensure-redis
+
+help:
+	@echo "make demo   run the bot against the local simulator (arrives with the operations issue)"
+	@echo "make test   run the whole test suite"
+	@echo "make lint   ruff check, ruff format --check, mypy"
+	@echo "make fmt    format the code"
+
+# The virtualenv, reused while pyproject.toml is unchanged.
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' || \
+		{ echo "dora needs Python 3.11 or newer; '$(PYTHON) --version' says: $$($(PYTHON) --version 2>&1)"; exit 1; }
+	@if [ ! -x $(BIN)/python ]; then \
+		$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
+			if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+				apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-venv && \
+				rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); \
+			else echo "cannot create a virtualenv: run 'sudo apt-get install -y python3-venv'"; exit 1; fi; }; \
+	fi
+	$(BIN)/python -m pip install -q --upgrade pip setuptools wheel
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	@touch $@
+
+ensure-redis:
+	@command -v redis-server >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "installing redis-server (Debian package)"; \
+			apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q redis-server; \
+		else echo "redis-server is missing: run 'sudo apt-get install -y redis-server'"; exit 1; fi; }
+
+test: $(STAMP) ensure-redis
+	$(BIN)/pytest -q -p no:cacheprovider
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy common services
+
+fmt: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

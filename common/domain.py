@@ -1,0 +1,194 @@
+"""Orders, fills and positions: immutable values in integer units (DESIGN.md §2).
+
+Direction follows Kalshi's single YES book (API.md §4): a ``bid`` buys YES at p, an ``ask`` sells
+YES at p (which is buying NO at 1 - p). A position is signed: + YES contracts, - NO contracts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from enum import StrEnum
+
+from common.numbers import ONE_DOLLAR
+
+
+class Side(StrEnum):
+    BID = "bid"
+    ASK = "ask"
+
+    @property
+    def sign(self) -> int:
+        """+1 for a bid (adds YES), -1 for an ask."""
+        return 1 if self is Side.BID else -1
+
+    @property
+    def opposite(self) -> Side:
+        return Side.ASK if self is Side.BID else Side.BID
+
+
+class TimeInForce(StrEnum):
+    GTC = "good_till_canceled"
+    IOC = "immediate_or_cancel"
+    FOK = "fill_or_kill"
+
+
+class OrderStatus(StrEnum):
+    PENDING = "pending"  # recorded by us, not yet acknowledged by the exchange
+    UNKNOWN = "unknown"  # sent, outcome not known (transport error): resolve by lookup
+    RESTING = "resting"
+    CANCELED = "canceled"
+    EXECUTED = "executed"
+    REJECTED = "rejected"  # the exchange refused it; nothing rests
+
+    @property
+    def is_live(self) -> bool:
+        """May rest at the exchange (or might, when unknown)."""
+        return self in (OrderStatus.PENDING, OrderStatus.UNKNOWN, OrderStatus.RESTING)
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    """One order. ``count`` is the size asked for; ``filled`` + ``remaining`` <= ``count``."""
+
+    ticker: str
+    side: Side
+    price: int
+    count: int
+    client_order_id: str
+    order_id: str | None = None
+    status: OrderStatus = OrderStatus.PENDING
+    filled: int = 0
+    remaining: int = 0
+    created_ms: int = 0
+    updated_ms: int = 0
+    post_only: bool = True
+    order_group_id: str | None = None
+
+    def with_status(self, status: OrderStatus, updated_ms: int) -> Order:
+        return replace(self, status=status, updated_ms=updated_ms)
+
+
+@dataclass(frozen=True, slots=True)
+class Fill:
+    """One execution of one of our orders. ``fill_id`` is the exchange's trade id: the dedupe key."""
+
+    fill_id: str
+    order_id: str
+    ticker: str
+    side: Side
+    price: int
+    count: int
+    fee: int
+    is_taker: bool
+    ts_ms: int
+    client_order_id: str | None = None
+    post_position: int | None = None  # signed position after the fill, when the exchange says
+
+    @property
+    def signed_count(self) -> int:
+        return self.side.sign * self.count
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """Signed inventory in one market with exact cost basis and PnL.
+
+    ``cost`` is the signed YES cost basis of the open position in money units: positive money paid
+    for YES contracts held, negative credit received for YES sold short (NO held). Realized PnL is
+    gross of fees; ``fees`` accumulates every fee paid.
+    """
+
+    ticker: str
+    position: int = 0
+    cost: int = 0
+    realized_pnl: int = 0
+    fees: int = 0
+    last_fill_ms: int = 0
+
+    def apply_fill(self, fill: Fill) -> Position:
+        if fill.ticker != self.ticker:
+            raise ValueError(f"fill for {fill.ticker} applied to position in {self.ticker}")
+        delta = fill.signed_count
+        position, cost, realized = self.position, self.cost, self.realized_pnl
+        if position == 0 or (position > 0) == (delta > 0):
+            position += delta
+            cost += fill.price * delta
+        else:
+            closing = min(abs(delta), abs(position))
+            # Share of the cost basis released by closing, truncated toward zero; the remainder
+            # stays in ``cost`` and is realized when the position reaches zero, so a round trip
+            # is exact to the micro-dollar.
+            released = _trunc_div(cost * closing, abs(position))
+            direction = 1 if position > 0 else -1
+            realized += direction * fill.price * closing - released
+            cost -= released
+            position += direction * -closing
+            opening = abs(delta) - closing
+            if position == 0:
+                realized -= cost
+                cost = 0
+            if opening:
+                position = -direction * opening
+                cost = fill.price * position
+        return replace(
+            self,
+            position=position,
+            cost=cost,
+            realized_pnl=realized,
+            fees=self.fees + fill.fee,
+            last_fill_ms=max(self.last_fill_ms, fill.ts_ms),
+        )
+
+    @property
+    def net_realized_pnl(self) -> int:
+        return self.realized_pnl - self.fees
+
+    def unrealized_pnl(self, mark_price: int) -> int:
+        """Money gained if the open position were valued at ``mark_price`` (a YES price)."""
+        return mark_price * self.position - self.cost
+
+    @property
+    def exposure(self) -> int:
+        """Money at risk at settlement: the cost of the YES or NO contracts held."""
+        if self.position >= 0:
+            return self.cost
+        return ONE_DOLLAR * -self.position + self.cost
+
+    @property
+    def average_price(self) -> int | None:
+        """Average YES entry price of the open position, rounded down (display and skew only)."""
+        if self.position == 0:
+            return None
+        return self.cost // self.position
+
+
+def _trunc_div(numerator: int, denominator: int) -> int:
+    quotient = abs(numerator) // denominator
+    return quotient if numerator >= 0 else -quotient
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    """One side of what the strategy wants resting: price, size and why."""
+
+    side: Side
+    price: int
+    size: int
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Targets:
+    """The strategy's latest wish for one market: zero, one or two quotes, and why.
+
+    ``book_seq`` and ``book_ms`` identify the book the targets were computed from, so the executor
+    can tell how old they are; an absent side means "nothing should rest on that side".
+    """
+
+    ticker: str
+    bid: Quote | None
+    ask: Quote | None
+    reason: str
+    computed_ms: int
+    book_ms: int = 0
+    fair_price: int | None = None

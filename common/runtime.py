@@ -1,0 +1,229 @@
+"""The lifecycle every dora process shares: start, loop, stop.
+
+A service is an object with ``name`` and three coroutines:
+
+- ``start(ctx)``: connect, restore, reconcile. Retried with backoff when it fails for a passing
+  reason (Redis or the exchange unreachable); a ``ConfigError`` stops the process at once with one
+  line on stderr and exit status 2.
+- ``step(ctx)``: one iteration of the loop. It should return within about a second (block on
+  Redis with a timeout, not forever) so a stop request is seen promptly. An exception is logged
+  and the loop backs off; it never ends the process.
+- ``stop(ctx)``: drain and close clients.
+
+``run_service`` adds what every process needs: the heartbeat key with a TTL
+(``dora:hb:{service}``), SIGTERM/SIGINT handling (first signal: finish the current step, call
+``stop``, clear the heartbeat and exit 0; second signal: exit at once), JSON logs, and a run-once
+mode (``--once`` or ``DORA_RUN_ONCE=1``) so a test can drive one iteration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import redis.asyncio as aioredis
+
+from common.clock import Clock
+from common.errors import ConfigError
+from common.log import EventLogger, register_secret, setup_logging
+from common.redis_conn import connect_redis
+from common.schema import Keys, encode_heartbeat
+from common.settings import Settings, load_settings
+
+START_RETRY_MAX_S = 10.0
+STEP_BACKOFF_MAX_S = 5.0
+DRAIN_TIMEOUT_S = 10.0
+
+
+@dataclass
+class Context:
+    """What a service is handed: settings, clients, clock, logger and the stop flag."""
+
+    name: str
+    settings: Settings
+    redis: aioredis.Redis
+    keys: Keys
+    clock: Clock
+    log: EventLogger
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    status: dict[str, Any] = field(default_factory=dict)  # published in the heartbeat
+
+    @property
+    def should_stop(self) -> bool:
+        return self.stopping.is_set()
+
+
+class Service(Protocol):
+    name: str
+
+    async def start(self, ctx: Context) -> None: ...
+
+    async def step(self, ctx: Context) -> None: ...
+
+    async def stop(self, ctx: Context) -> None: ...
+
+
+class TransientError(Exception):
+    """Raised by a service when something outside it is not ready yet; start is retried."""
+
+
+async def _heartbeat_loop(ctx: Context, pid: int) -> None:
+    interval_s = ctx.settings.heartbeat_interval_ms / 1000
+    while True:
+        try:
+            await write_heartbeat(ctx, pid, "running")
+        except Exception as exc:  # Redis down: keep trying, the TTL tells others we are silent
+            ctx.log.warning("heartbeat_failed", error=str(exc))
+        await asyncio.sleep(interval_s)
+
+
+async def write_heartbeat(ctx: Context, pid: int, status: str) -> None:
+    value = encode_heartbeat(
+        pid, ctx.clock.now_ms(), status, {"host": socket.gethostname(), **ctx.status}
+    )
+    await ctx.redis.set(ctx.keys.hb(ctx.name), value, px=ctx.settings.heartbeat_ttl_ms)
+
+
+async def run_service(
+    service: Service,
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    redis: aioredis.Redis | None = None,
+    once: bool = False,
+    log: EventLogger | None = None,
+) -> int:
+    """Run ``service`` until a signal (or one step with ``once``). Returns the exit status."""
+    log = log or setup_logging(service.name, settings.log_level)
+    ctx = Context(
+        name=service.name,
+        settings=settings,
+        redis=redis or connect_redis(settings),
+        keys=Keys(settings.key_prefix),
+        clock=clock or Clock(),
+        log=log,
+    )
+    loop = asyncio.get_running_loop()
+    signals_seen = 0
+
+    def on_signal(signum: int) -> None:
+        nonlocal signals_seen
+        signals_seen += 1
+        if signals_seen > 1:
+            log.warning("second_signal_exit_now", signal=signal.Signals(signum).name)
+            os._exit(128 + signum)
+        log.info("stopping", signal=signal.Signals(signum).name)
+        ctx.stopping.set()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        # not possible outside the main thread (some tests): those runs stop via ctx.stopping
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signum, on_signal, signum)
+
+    pid = os.getpid()
+    heartbeat: asyncio.Task[None] | None = None
+    log.info("starting", pid=pid, settings=settings.redacted())
+    try:
+        if not await _start_with_retry(service, ctx):
+            return 0  # stopped while starting
+        heartbeat = asyncio.create_task(_heartbeat_loop(ctx, pid), name="heartbeat")
+        log.info("started")
+        await _loop(service, ctx, once)
+        return 0
+    except ConfigError as exc:
+        log.error("bad_config", reason=str(exc))
+        print(f"{service.name}: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        if heartbeat is not None:
+            heartbeat.cancel()
+        try:
+            await asyncio.wait_for(service.stop(ctx), DRAIN_TIMEOUT_S)
+        except Exception:
+            log.exception("stop_failed")
+        try:
+            await ctx.redis.delete(ctx.keys.hb(ctx.name))
+        except Exception as exc:
+            log.warning("heartbeat_clear_failed", error=str(exc))
+        with contextlib.suppress(Exception):
+            await ctx.redis.aclose()
+        log.info("stopped")
+
+
+async def _start_with_retry(service: Service, ctx: Context) -> bool:
+    delay_s = 0.2
+    while not ctx.should_stop:
+        try:
+            await service.start(ctx)
+            return True
+        except ConfigError:
+            raise
+        except Exception as exc:
+            ctx.log.warning(
+                "start_failed_retrying", error=f"{type(exc).__name__}: {exc}", retry_s=delay_s
+            )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(ctx.stopping.wait(), delay_s)
+            delay_s = min(delay_s * 2, START_RETRY_MAX_S)
+    return False
+
+
+async def _loop(service: Service, ctx: Context, once: bool) -> None:
+    failures = 0
+    while not ctx.should_stop:
+        try:
+            await service.step(ctx)
+            failures = 0
+        except ConfigError:
+            raise
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            failures += 1
+            delay_s = min(0.1 * 2 ** min(failures, 8), STEP_BACKOFF_MAX_S)
+            ctx.log.exception(
+                "step_failed",
+                error=f"{type(exc).__name__}: {exc}",
+                failures=failures,
+                retry_s=delay_s,
+            )
+            if once:
+                raise
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(ctx.stopping.wait(), delay_s)
+        if once:
+            return
+
+
+def service_main(
+    factory: Callable[[Settings], Service],
+    argv: Sequence[str] | None = None,
+    *,
+    needs_kalshi: bool = False,
+) -> int:
+    """``main()`` of a service process: parse ``--once``, load settings, run, exit status."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--once", action="store_true", help="run one iteration and exit")
+    args = parser.parse_args(argv)
+    once = args.once or os.environ.get("DORA_RUN_ONCE") == "1"
+    try:
+        settings = load_settings()
+        if needs_kalshi:
+            settings.require_kalshi_credentials()
+        register_secret(settings.kalshi_private_key)
+        service = factory(settings)
+    except ConfigError as exc:
+        print(f"dora: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return asyncio.run(run_service(service, settings, once=once))
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,511 @@
+"""Every Redis key, stream and channel dora uses (DESIGN.md §3), and how each value is encoded.
+
+Values stay readable with ``redis-cli``: hashes hold plain fields (integers in dora's units:
+prices in 1/10,000 $, counts in 1/100 contract, money in 1/1,000,000 $), structured values are
+JSON (orjson), never pickle. The ``Keys`` object owns the names; the ``encode_*``/``decode_*``
+pairs own the shapes. docs/redis.md shows them to operators.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from common.book import YesBook
+from common.config import GlobalConfig, MarketConfig
+from common.domain import Order, OrderStatus, Position, Quote, Side, Targets
+from common.errors import DoraError
+from common.fees import FeeType, parse_fee_type
+from common.grid import PriceGrid
+
+STREAMS = ("md", "fills", "targets", "orders", "decisions", "pnl")
+# Streams are capped (approximately) so Redis memory stays bounded. The persister's streams are
+# never trimmed below what its consumer group has not acknowledged (see services/persister).
+STREAM_MAXLEN = {
+    "md": 50_000,
+    "fills": 200_000,
+    "targets": 50_000,
+    "orders": 200_000,
+    "decisions": 200_000,
+    "pnl": 50_000,
+}
+CONTROL_COMMANDS = ("halt", "resume", "reload")
+SERVICES = ("marketdata", "fills", "strategy", "executor", "risk", "persister")
+BOOK_DEPTH_LEVELS = 10
+
+
+class SchemaError(DoraError, ValueError):
+    """A value in Redis or on the control channel that does not decode."""
+
+
+class Keys:
+    """Key names under one prefix (default ``dora:``)."""
+
+    __slots__ = ("prefix",)
+
+    def __init__(self, prefix: str = "dora:") -> None:
+        self.prefix = prefix
+
+    def book(self, ticker: str) -> str:
+        return f"{self.prefix}book:{ticker}"
+
+    def market(self, ticker: str) -> str:
+        return f"{self.prefix}market:{ticker}"
+
+    def pos(self, ticker: str) -> str:
+        return f"{self.prefix}pos:{ticker}"
+
+    def orders(self, ticker: str) -> str:
+        return f"{self.prefix}orders:{ticker}"
+
+    def targets(self, ticker: str) -> str:
+        return f"{self.prefix}targets:{ticker}"
+
+    @property
+    def cfg_global(self) -> str:
+        return f"{self.prefix}cfg:global"
+
+    def cfg_market(self, ticker: str) -> str:
+        return f"{self.prefix}cfg:market:{ticker}"
+
+    @property
+    def cfg_markets(self) -> str:
+        """Set of every ticker that has a market config (enabled or not)."""
+        return f"{self.prefix}cfg:markets"
+
+    @property
+    def risk(self) -> str:
+        return f"{self.prefix}risk"
+
+    def hb(self, service: str) -> str:
+        return f"{self.prefix}hb:{service}"
+
+    def stream(self, name: str) -> str:
+        if name not in STREAMS:
+            raise ValueError(f"unknown stream {name!r}; known: {', '.join(STREAMS)}")
+        return f"{self.prefix}stream:{name}"
+
+    @property
+    def control(self) -> str:
+        return f"{self.prefix}control"
+
+    @property
+    def fill_ids(self) -> str:
+        """Set of fill ids already applied to positions (dedupe across WS, REST and restarts)."""
+        return f"{self.prefix}fills:seen"
+
+    @property
+    def fills_meta(self) -> str:
+        """Hash: last fill time and backfill progress of the fills process."""
+        return f"{self.prefix}fills:meta"
+
+    def ratelimit(self, bucket: str) -> str:
+        return f"{self.prefix}ratelimit:{bucket}"
+
+    @property
+    def restored(self) -> str:
+        """Set when the persisted state was put back into an empty Redis (restore marker)."""
+        return f"{self.prefix}restored"
+
+    def pattern(self, kind: str) -> str:
+        """SCAN pattern for one kind of per-market key (``book``, ``pos``, ...)."""
+        return f"{self.prefix}{kind}:*"
+
+    def ticker_of(self, key: str, kind: str) -> str:
+        return key[len(self.prefix) + len(kind) + 1 :]
+
+
+# ---- small field helpers -------------------------------------------------------------------
+
+
+def _int(fields: Mapping[str, Any], name: str, default: int | None = None) -> int:
+    value = fields.get(name)
+    if value is None or value == "":
+        if default is not None:
+            return default
+        raise SchemaError(f"field {name!r} is missing")
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise SchemaError(f"field {name!r} must be an integer, was {value!r}") from None
+
+
+def _opt_int(fields: Mapping[str, Any], name: str) -> int | None:
+    value = fields.get(name)
+    if value is None or value == "":
+        return None
+    return _int(fields, name)
+
+
+def _flag(value: bool) -> str:
+    return "1" if value else "0"
+
+
+def _str_or_empty(value: int | None) -> str:
+    return "" if value is None else str(value)
+
+
+# ---- book ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class BookState:
+    """What ``dora:book:{ticker}`` holds: the top of the YES book and how fresh it is."""
+
+    ticker: str
+    book: YesBook
+    seq: int
+    exchange_ms: int  # when the exchange produced the last update (0 if unknown)
+    received_ms: int  # when marketdata applied it
+    stale: bool
+    stale_reason: str = ""
+
+
+def encode_book(state: BookState) -> dict[str, str]:
+    bids, asks = state.book.depth(BOOK_DEPTH_LEVELS)
+    return {
+        "best_bid": _str_or_empty(state.book.best_bid),
+        "best_bid_size": str(state.book.best_bid_size),
+        "best_ask": _str_or_empty(state.book.best_ask),
+        "best_ask_size": str(state.book.best_ask_size),
+        "depth": orjson.dumps({"bids": bids, "asks": asks}).decode(),
+        "seq": str(state.seq),
+        "exchange_ms": str(state.exchange_ms),
+        "received_ms": str(state.received_ms),
+        "stale": _flag(state.stale),
+        "stale_reason": state.stale_reason,
+    }
+
+
+def decode_book(ticker: str, fields: Mapping[str, Any]) -> BookState:
+    if not fields:
+        raise SchemaError(f"no book for {ticker}")
+    try:
+        depth = orjson.loads(fields.get("depth") or "{}")
+        book = YesBook(
+            tuple((int(p), int(q)) for p, q in depth.get("bids", ())),
+            tuple((int(p), int(q)) for p, q in depth.get("asks", ())),
+        )
+    except (orjson.JSONDecodeError, TypeError, ValueError, AttributeError):
+        raise SchemaError(
+            f"book depth of {ticker} does not decode: {fields.get('depth')!r}"
+        ) from None
+    return BookState(
+        ticker=ticker,
+        book=book,
+        seq=_int(fields, "seq", 0),
+        exchange_ms=_int(fields, "exchange_ms", 0),
+        received_ms=_int(fields, "received_ms", 0),
+        stale=fields.get("stale") == "1",
+        stale_reason=str(fields.get("stale_reason") or ""),
+    )
+
+
+# ---- market meta ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class MarketMeta:
+    """What ``dora:market:{ticker}`` holds: the exchange's facts about a market."""
+
+    ticker: str
+    status: str  # Kalshi's market status: active, inactive (paused), closed, determined, ...
+    close_ms: int
+    grid: PriceGrid
+    fee_type: FeeType = FeeType.QUADRATIC
+    fee_multiplier_pct: int = 100
+    updated_ms: int = 0
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == "active"
+
+
+def encode_market(meta: MarketMeta) -> dict[str, str]:
+    return {
+        "status": meta.status,
+        "close_ms": str(meta.close_ms),
+        "price_ranges": orjson.dumps(meta.grid.to_price_ranges()).decode(),
+        "fee_type": meta.fee_type.value,
+        "fee_multiplier_pct": str(meta.fee_multiplier_pct),
+        "updated_ms": str(meta.updated_ms),
+    }
+
+
+def decode_market(ticker: str, fields: Mapping[str, Any]) -> MarketMeta:
+    if not fields:
+        raise SchemaError(f"no market meta for {ticker}")
+    try:
+        grid = PriceGrid.from_price_ranges(orjson.loads(fields.get("price_ranges") or "[]"))
+        fee_type = parse_fee_type(fields.get("fee_type") or "quadratic")
+    except (orjson.JSONDecodeError, ValueError) as exc:
+        raise SchemaError(f"market meta of {ticker} does not decode: {exc}") from None
+    return MarketMeta(
+        ticker=ticker,
+        status=str(fields.get("status") or ""),
+        close_ms=_int(fields, "close_ms", 0),
+        grid=grid,
+        fee_type=fee_type,
+        fee_multiplier_pct=_int(fields, "fee_multiplier_pct", 100),
+        updated_ms=_int(fields, "updated_ms", 0),
+    )
+
+
+# ---- positions -----------------------------------------------------------------------------
+
+
+def encode_position(position: Position) -> dict[str, str]:
+    return {
+        "position": str(position.position),
+        "cost": str(position.cost),
+        "realized_pnl": str(position.realized_pnl),
+        "fees": str(position.fees),
+        "last_fill_ms": str(position.last_fill_ms),
+    }
+
+
+def decode_position(ticker: str, fields: Mapping[str, Any]) -> Position:
+    return Position(
+        ticker=ticker,
+        position=_int(fields, "position", 0),
+        cost=_int(fields, "cost", 0),
+        realized_pnl=_int(fields, "realized_pnl", 0),
+        fees=_int(fields, "fees", 0),
+        last_fill_ms=_int(fields, "last_fill_ms", 0),
+    )
+
+
+# ---- working orders ------------------------------------------------------------------------
+
+
+def encode_order(order: Order) -> str:
+    return orjson.dumps(
+        {
+            "ticker": order.ticker,
+            "side": order.side.value,
+            "price": order.price,
+            "count": order.count,
+            "client_order_id": order.client_order_id,
+            "order_id": order.order_id,
+            "status": order.status.value,
+            "filled": order.filled,
+            "remaining": order.remaining,
+            "created_ms": order.created_ms,
+            "updated_ms": order.updated_ms,
+            "post_only": order.post_only,
+            "order_group_id": order.order_group_id,
+        }
+    ).decode()
+
+
+def decode_order(value: str | bytes) -> Order:
+    try:
+        data = orjson.loads(value)
+        return Order(
+            ticker=str(data["ticker"]),
+            side=Side(data["side"]),
+            price=int(data["price"]),
+            count=int(data["count"]),
+            client_order_id=str(data["client_order_id"]),
+            order_id=data.get("order_id"),
+            status=OrderStatus(data["status"]),
+            filled=int(data.get("filled", 0)),
+            remaining=int(data.get("remaining", 0)),
+            created_ms=int(data.get("created_ms", 0)),
+            updated_ms=int(data.get("updated_ms", 0)),
+            post_only=bool(data.get("post_only", True)),
+            order_group_id=data.get("order_group_id"),
+        )
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise SchemaError(f"working order does not decode ({exc}): {value!r}") from None
+
+
+# ---- targets -------------------------------------------------------------------------------
+
+
+def encode_targets(targets: Targets) -> dict[str, str]:
+    fields = {
+        "reason": targets.reason,
+        "computed_ms": str(targets.computed_ms),
+        "book_ms": str(targets.book_ms),
+        "fair_price": _str_or_empty(targets.fair_price),
+    }
+    for name, quote in (("bid", targets.bid), ("ask", targets.ask)):
+        fields[f"{name}_price"] = "" if quote is None else str(quote.price)
+        fields[f"{name}_size"] = "" if quote is None else str(quote.size)
+        fields[f"{name}_reason"] = "" if quote is None else quote.reason
+    return fields
+
+
+def decode_targets(ticker: str, fields: Mapping[str, Any]) -> Targets:
+    quotes: dict[str, Quote | None] = {}
+    for name, side in (("bid", Side.BID), ("ask", Side.ASK)):
+        price = _opt_int(fields, f"{name}_price")
+        size = _opt_int(fields, f"{name}_size")
+        quotes[name] = (
+            None
+            if price is None or not size
+            else Quote(side, price, size, str(fields.get(f"{name}_reason") or ""))
+        )
+    return Targets(
+        ticker=ticker,
+        bid=quotes["bid"],
+        ask=quotes["ask"],
+        reason=str(fields.get("reason") or ""),
+        computed_ms=_int(fields, "computed_ms", 0),
+        book_ms=_int(fields, "book_ms", 0),
+        fair_price=_opt_int(fields, "fair_price"),
+    )
+
+
+# ---- config mirror -------------------------------------------------------------------------
+
+
+def encode_market_config(config: MarketConfig, version: int) -> dict[str, str]:
+    item = config.to_item()
+    item.pop("market_id")
+    fields = {k: (_flag(v) if isinstance(v, bool) else str(v)) for k, v in item.items()}
+    fields["version"] = str(version)
+    return fields
+
+
+def decode_market_config(ticker: str, fields: Mapping[str, Any]) -> MarketConfig:
+    item = {k: v for k, v in fields.items() if k != "version"}
+    return MarketConfig.from_item(item, ticker)
+
+
+def encode_global_config(config: GlobalConfig, version: int) -> dict[str, str]:
+    fields = {k: (_flag(v) if isinstance(v, bool) else str(v)) for k, v in config.to_item().items()}
+    fields["version"] = str(version)
+    return fields
+
+
+def decode_global_config(fields: Mapping[str, Any]) -> GlobalConfig:
+    return GlobalConfig.from_item({k: v for k, v in fields.items() if k != "version"})
+
+
+# ---- risk ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RiskState:
+    """What ``dora:risk`` holds. ``halted`` is the durable halt of DESIGN.md §3."""
+
+    halted: bool = False
+    reason: str = ""
+    halted_ms: int = 0
+    daily_pnl: int = 0
+    realized_pnl: int = 0
+    unrealized_pnl: int = 0
+    fees: int = 0
+    total_exposure: int = 0
+    day: str = ""
+    last_check_ms: int = 0
+
+
+def encode_risk(state: RiskState) -> dict[str, str]:
+    return {
+        "halted": _flag(state.halted),
+        "reason": state.reason,
+        "halted_ms": str(state.halted_ms),
+        "daily_pnl": str(state.daily_pnl),
+        "realized_pnl": str(state.realized_pnl),
+        "unrealized_pnl": str(state.unrealized_pnl),
+        "fees": str(state.fees),
+        "total_exposure": str(state.total_exposure),
+        "day": state.day,
+        "last_check_ms": str(state.last_check_ms),
+    }
+
+
+def decode_risk(fields: Mapping[str, Any]) -> RiskState:
+    return RiskState(
+        halted=fields.get("halted") == "1",
+        reason=str(fields.get("reason") or ""),
+        halted_ms=_int(fields, "halted_ms", 0),
+        daily_pnl=_int(fields, "daily_pnl", 0),
+        realized_pnl=_int(fields, "realized_pnl", 0),
+        unrealized_pnl=_int(fields, "unrealized_pnl", 0),
+        fees=_int(fields, "fees", 0),
+        total_exposure=_int(fields, "total_exposure", 0),
+        day=str(fields.get("day") or ""),
+        last_check_ms=_int(fields, "last_check_ms", 0),
+    )
+
+
+# ---- heartbeats ----------------------------------------------------------------------------
+
+
+def encode_heartbeat(pid: int, now_ms: int, status: str, detail: Mapping[str, Any]) -> str:
+    return orjson.dumps({"pid": pid, "ts_ms": now_ms, "status": status, **detail}).decode()
+
+
+def decode_heartbeat(value: str | bytes) -> dict[str, Any]:
+    try:
+        data = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        raise SchemaError(f"heartbeat does not decode: {value!r}") from None
+    if not isinstance(data, dict) or "ts_ms" not in data:
+        raise SchemaError(f"heartbeat has no ts_ms: {value!r}")
+    return data
+
+
+# ---- stream events -------------------------------------------------------------------------
+
+
+def encode_event(kind: str, payload: Mapping[str, Any]) -> dict[str, bytes]:
+    """A stream entry: ``type`` plus the payload as one JSON field (readable with XRANGE)."""
+    return {"type": kind.encode(), "data": orjson.dumps(payload)}
+
+
+def decode_event(fields: Mapping[Any, Any]) -> tuple[str, dict[str, Any]]:
+    kind = fields.get("type", fields.get(b"type"))
+    data = fields.get("data", fields.get(b"data"))
+    if kind is None or data is None:
+        raise SchemaError(f"stream entry lacks type/data: {dict(fields)!r}")
+    try:
+        payload = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        raise SchemaError(f"stream entry data is not JSON: {data!r}") from None
+    if not isinstance(payload, dict):
+        raise SchemaError(f"stream entry data must be an object, was {payload!r}")
+    return (kind.decode() if isinstance(kind, bytes) else str(kind)), payload
+
+
+# ---- control channel -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ControlCommand:
+    cmd: str
+    reason: str = ""
+    source: str = ""
+
+
+def parse_control(message: str | bytes) -> ControlCommand:
+    """``halt`` / ``resume`` / ``reload``, plain or as JSON ``{"cmd": ..., "reason": ...}``."""
+    text = message.decode(errors="replace") if isinstance(message, bytes) else str(message)
+    text = text.strip()
+    if text.startswith("{"):
+        try:
+            data = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            raise SchemaError(f"control message is not valid JSON: {text[:200]!r}") from None
+        if not isinstance(data, dict):
+            raise SchemaError(f"control message must be a JSON object, was {text[:200]!r}")
+        cmd, reason, source = data.get("cmd"), data.get("reason", ""), data.get("source", "")
+    else:
+        cmd, _, rest = text.partition(" ")
+        reason, source = rest.strip(), ""
+    if not isinstance(cmd, str) or cmd.lower() not in CONTROL_COMMANDS:
+        raise SchemaError(
+            f"control command must be one of {', '.join(CONTROL_COMMANDS)}, was {cmd!r}"
+        )
+    return ControlCommand(cmd.lower(), str(reason or "")[:500], str(source or "")[:100])
+
+
+def encode_control(cmd: str, reason: str = "", source: str = "") -> str:
+    return orjson.dumps({"cmd": cmd, "reason": reason, "source": source}).decode()

@@ -1,0 +1,268 @@
+"""Settings from ``DORA_*`` environment variables and an optional ``conf/dora.toml`` (DESIGN.md §8).
+
+The environment wins over the file. In the file a setting is written without the ``DORA_`` prefix
+and in lower case (``redis_url = "redis://..."``). Every value is checked here, at start, and a bad
+one stops the process with one line naming the setting, the value and the rule.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from common.errors import ConfigError
+
+KALSHI_ENVS: dict[str, tuple[str, str]] = {
+    # env: (REST base, WebSocket URL), the recommended hosts of API.md §1
+    "prod": (
+        "https://external-api.kalshi.com/trade-api/v2",
+        "wss://external-api-ws.kalshi.com/trade-api/ws/v2",
+    ),
+    "demo": (
+        "https://external-api.demo.kalshi.co/trade-api/v2",
+        "wss://external-api-ws.demo.kalshi.co/trade-api/ws/v2",
+    ),
+    "sim": ("", ""),  # the local simulator: DORA_KALSHI_BASE_URL says where
+}
+RATE_TIERS = ("basic", "advanced", "expert", "premier", "paragon", "prime", "prestige")
+LOG_LEVELS = ("debug", "info", "warning", "error")
+DEFAULT_CONFIG_FILE = "conf/dora.toml"
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class Settings:
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_ca_cert: str = ""  # CA bundle for rediss:// (ElastiCache in-transit encryption)
+    key_prefix: str = "dora:"
+    dynamodb_endpoint: str = ""  # empty: AWS
+    aws_region: str = "us-east-1"
+    table_prefix: str = "dora_"
+    kalshi_env: str = "demo"
+    kalshi_base_url: str = ""
+    kalshi_key_id: str = ""
+    kalshi_private_key_path: str = ""
+    kalshi_private_key_secret_id: str = ""
+    kalshi_private_key_ssm_param: str = ""
+    kalshi_private_key: str = field(default="", repr=False)  # PEM text in the environment
+    rate_tier: str = "basic"
+    log_level: str = "info"
+    shard_index: int = 0
+    shard_count: int = 1
+    heartbeat_interval_ms: int = 1_000
+    heartbeat_ttl_ms: int = 5_000
+    sns_topic_arn: str = ""
+    metrics_namespace: str = "dora"
+
+    @property
+    def rest_base_url(self) -> str:
+        return self.kalshi_base_url.rstrip("/") or KALSHI_ENVS[self.kalshi_env][0]
+
+    @property
+    def ws_url(self) -> str:
+        """The WebSocket URL: the environment's, or derived from an overriding REST base."""
+        if not self.kalshi_base_url:
+            return KALSHI_ENVS[self.kalshi_env][1]
+        parts = urlsplit(self.kalshi_base_url.rstrip("/"))
+        scheme = "wss" if parts.scheme == "https" else "ws"
+        path = parts.path
+        path = path[: -len("/trade-api/v2")] if path.endswith("/trade-api/v2") else path
+        return f"{scheme}://{parts.netloc}{path}/trade-api/ws/v2"
+
+    @property
+    def key_source(self) -> str:
+        """Which private-key source is configured (the value itself is never shown)."""
+        for name in (
+            "kalshi_private_key_path",
+            "kalshi_private_key_secret_id",
+            "kalshi_private_key_ssm_param",
+            "kalshi_private_key",
+        ):
+            if getattr(self, name):
+                return name
+        return ""
+
+    def require_kalshi_credentials(self) -> None:
+        """For processes that sign requests: a key id and exactly one key source."""
+        if not self.kalshi_key_id:
+            raise ConfigError("DORA_KALSHI_KEY_ID must be set to the API key id, was empty")
+        sources = [
+            name
+            for name in (
+                "kalshi_private_key_path",
+                "kalshi_private_key_secret_id",
+                "kalshi_private_key_ssm_param",
+                "kalshi_private_key",
+            )
+            if getattr(self, name)
+        ]
+        if not sources:
+            raise ConfigError(
+                "no Kalshi private key source: set one of DORA_KALSHI_PRIVATE_KEY_PATH, "
+                "DORA_KALSHI_PRIVATE_KEY_SECRET_ID, DORA_KALSHI_PRIVATE_KEY_SSM_PARAM"
+            )
+        if len(sources) > 1:
+            names = ", ".join("DORA_" + s.upper() for s in sources)
+            raise ConfigError(f"more than one Kalshi private key source is set ({names}); set one")
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{k}={v!r}" for k, v in self.redacted().items())
+        return f"Settings({shown})"
+
+    def redacted(self) -> dict[str, Any]:
+        """Settings for a log line: everything but the key material."""
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out["kalshi_private_key"] = "[set]" if self.kalshi_private_key else ""
+        out["redis_url"] = _redact_url(self.redis_url)
+        return out
+
+
+def _redact_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password:
+        return url.replace(f":{parts.password}@", ":***@", 1)
+    return url
+
+
+def _check_redis_url(name: str, value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("redis", "rediss", "unix"):
+        raise ConfigError(f"{name} must be a redis://, rediss:// or unix:// URL, was {value!r}")
+    if parts.scheme != "unix":
+        if not parts.hostname:
+            raise ConfigError(f"{name} must name a host (redis://HOST:PORT/DB), was {value!r}")
+        try:
+            parts.port  # noqa: B018 - raises ValueError on a bad port
+        except ValueError:
+            raise ConfigError(f"{name} has a bad port, was {value!r}") from None
+        db = parts.path.lstrip("/")
+        if db and not db.isdigit():
+            raise ConfigError(f"{name} database must be a number, was {value!r}")
+    return value
+
+
+def _check_choice(choices: tuple[str, ...] | Mapping[str, Any]) -> Callable[[str, str], str]:
+    def check(name: str, value: str) -> str:
+        if value not in choices:
+            raise ConfigError(f"{name} must be one of {', '.join(choices)}, was {value!r}")
+        return value
+
+    return check
+
+
+def _check_http_url(name: str, value: str) -> str:
+    if value and urlsplit(value).scheme not in ("http", "https"):
+        raise ConfigError(f"{name} must be an http:// or https:// URL, was {value!r}")
+    return value
+
+
+def _check_prefix(name: str, value: str) -> str:
+    if not value or any(c.isspace() for c in value):
+        raise ConfigError(f"{name} must be a non-empty prefix without spaces, was {value!r}")
+    return value
+
+
+def _int_in(low: int, high: int) -> Callable[[str, str], int]:
+    def check(name: str, value: str) -> int:
+        try:
+            number = int(str(value).strip())
+        except ValueError:
+            raise ConfigError(f"{name} must be a whole number, was {value!r}") from None
+        if not low <= number <= high:
+            raise ConfigError(f"{name} must be between {low} and {high}, was {value!r}")
+        return number
+
+    return check
+
+
+def _any(name: str, value: str) -> str:
+    return value
+
+
+_CHECKS: dict[str, Callable[[str, str], Any]] = {
+    "redis_url": _check_redis_url,
+    "redis_ca_cert": _any,
+    "key_prefix": _check_prefix,
+    "dynamodb_endpoint": _check_http_url,
+    "aws_region": _check_prefix,
+    "table_prefix": _check_prefix,
+    "kalshi_env": _check_choice(KALSHI_ENVS),
+    "kalshi_base_url": _check_http_url,
+    "kalshi_key_id": _any,
+    "kalshi_private_key_path": _any,
+    "kalshi_private_key_secret_id": _any,
+    "kalshi_private_key_ssm_param": _any,
+    "kalshi_private_key": _any,
+    "rate_tier": _check_choice(RATE_TIERS),
+    "log_level": _check_choice(LOG_LEVELS),
+    "shard_index": _int_in(0, 1023),
+    "shard_count": _int_in(1, 1024),
+    "heartbeat_interval_ms": _int_in(50, 60_000),
+    "heartbeat_ttl_ms": _int_in(100, 600_000),
+    "sns_topic_arn": _any,
+    "metrics_namespace": _check_prefix,
+}
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None,
+    config_file: str | Path | None = None,
+    *,
+    read_file: bool = True,
+) -> Settings:
+    """Settings from ``config_file`` (default ``$DORA_CONFIG_FILE`` or conf/dora.toml, if it
+    exists) overridden by ``environ`` (default ``os.environ``)."""
+    env = os.environ if environ is None else environ
+    raw: dict[str, str] = {}
+    if read_file:
+        path = Path(config_file or env.get("DORA_CONFIG_FILE") or DEFAULT_CONFIG_FILE)
+        if path.is_file():
+            raw.update(_read_toml(path))
+        elif config_file or env.get("DORA_CONFIG_FILE"):
+            raise ConfigError(f"config file {str(path)!r} does not exist")
+    for name in _CHECKS:
+        value = env.get("DORA_" + name.upper())
+        if value is not None and value != "":
+            raw[name] = value
+    # DORA_AWS_REGION is the documented name; AWS_REGION / AWS_DEFAULT_REGION are fallbacks
+    if "aws_region" not in raw:
+        for fallback in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+            if env.get(fallback):
+                raw["aws_region"] = env[fallback]
+                break
+    values = {name: _CHECKS[name]("DORA_" + name.upper(), value) for name, value in raw.items()}
+    settings = replace(Settings(), **values)
+    if settings.kalshi_env == "sim" and not settings.kalshi_base_url:
+        raise ConfigError("DORA_KALSHI_ENV=sim needs DORA_KALSHI_BASE_URL (the simulator's URL)")
+    if settings.shard_index >= settings.shard_count:
+        raise ConfigError(
+            f"DORA_SHARD_INDEX must be < DORA_SHARD_COUNT ({settings.shard_count}), "
+            f"was {settings.shard_index}"
+        )
+    if settings.heartbeat_ttl_ms <= settings.heartbeat_interval_ms:
+        raise ConfigError(
+            "DORA_HEARTBEAT_TTL_MS must be longer than DORA_HEARTBEAT_INTERVAL_MS, "
+            f"was {settings.heartbeat_ttl_ms} <= {settings.heartbeat_interval_ms}"
+        )
+    return settings
+
+
+def _read_toml(path: Path) -> dict[str, str]:
+    try:
+        data = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"config file {str(path)!r} is not valid TOML: {exc}") from None
+    out: dict[str, str] = {}
+    for key, value in data.items():
+        if key not in _CHECKS:
+            raise ConfigError(f"unknown setting {key!r} in {str(path)!r}")
+        if key == "kalshi_private_key":
+            raise ConfigError(f"{str(path)!r} must not hold a private key; use a key source")
+        if isinstance(value, dict | list):
+            raise ConfigError(f"setting {key!r} in {str(path)!r} must be a plain value")
+        out[key] = str(value).lower() if isinstance(value, bool) else str(value)
+    return out

@@ -1,0 +1,174 @@
+import asyncio
+import io
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import orjson
+import pytest
+import redis
+
+from common.clock import ManualClock
+from common.errors import ConfigError
+from common.log import get_logger, register_secret, setup_logging
+from common.runtime import Context, run_service
+from common.settings import Settings
+from tests.support.procs import REPO, wait_for
+
+
+def start_sample(
+    redis_url: str, *args: str, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    environ = {
+        **os.environ,
+        "DORA_REDIS_URL": redis_url,
+        "DORA_HEARTBEAT_INTERVAL_MS": "100",
+        "DORA_HEARTBEAT_TTL_MS": "2000",
+        **(env or {}),
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.support.sample_service", *args],
+        cwd=REPO,
+        env=environ,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
+@pytest.mark.slow
+def test_sigterm_drains_exits_zero_and_clears_heartbeat(redis_url: str) -> None:
+    r = redis.Redis.from_url(redis_url, decode_responses=True)
+    proc = start_sample(redis_url)
+    try:
+        wait_for(lambda: r.get("dora:hb:sample"), 10, "the heartbeat")
+        heartbeat = orjson.loads(r.get("dora:hb:sample") or "{}")
+        assert heartbeat["pid"] == proc.pid and 0 < r.pttl("dora:hb:sample") <= 2000
+        wait_for(lambda: int(r.get("sample:steps") or 0) > 3, 10, "steps")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+    finally:
+        proc.kill()
+    assert r.get("sample:drained") == "1"
+    assert r.get("dora:hb:sample") is None
+    lines = [orjson.loads(line) for line in proc.stderr.read().splitlines()]  # type: ignore[union-attr]
+    events = [line["event"] for line in lines]
+    assert "started" in events and "stopping" in events and events[-1] == "stopped"
+    assert all(line["service"] == "sample" for line in lines)
+
+
+@pytest.mark.slow
+def test_second_signal_exits_at_once(redis_url: str) -> None:
+    r = redis.Redis.from_url(redis_url, decode_responses=True)
+    proc = start_sample(redis_url, "--slow-stop")
+    try:
+        wait_for(lambda: r.get("dora:hb:sample"), 10, "the heartbeat")
+        proc.send_signal(signal.SIGTERM)
+        time.sleep(0.5)  # the first signal is being handled: stop() is now draining (slowly)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(5) == 128 + signal.SIGTERM
+    finally:
+        proc.kill()
+    assert r.get("sample:drained") is None
+
+
+@pytest.mark.parametrize(
+    ("env", "reason"),
+    [
+        (
+            {"DORA_KALSHI_ENV": "staging"},
+            "DORA_KALSHI_ENV must be one of prod, demo, sim, was 'staging'",
+        ),
+        ({"DORA_REDIS_URL": "redis//nohost"}, "DORA_REDIS_URL must be a redis://"),
+    ],
+)
+def test_bad_settings_stop_the_process_with_one_line(
+    redis_url: str, env: dict[str, str], reason: str
+) -> None:
+    proc = start_sample(redis_url, env=env)
+    _out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 2
+    lines = err.decode().strip().splitlines()
+    assert len(lines) == 1 and reason in lines[0] and "Traceback" not in lines[0]
+
+
+def test_missing_key_source_stops_a_kalshi_process_with_one_line(redis_url: str) -> None:
+    code = (
+        "import sys; from common.runtime import service_main; "
+        "sys.exit(service_main(lambda s: None, [], needs_kalshi=True))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        capture_output=True,
+        timeout=20,
+        env={**os.environ, "DORA_REDIS_URL": redis_url, "DORA_KALSHI_KEY_ID": "k1"},
+    )
+    assert proc.returncode == 2
+    lines = proc.stderr.decode().strip().splitlines()
+    assert len(lines) == 1 and "no Kalshi private key source" in lines[0]
+
+
+class Flaky:
+    """Fails start twice (as if the exchange were down), then fails one step."""
+
+    name = "flaky"
+
+    def __init__(self) -> None:
+        self.starts = 0
+        self.steps = 0
+        self.stopped = False
+
+    async def start(self, ctx: Context) -> None:
+        self.starts += 1
+        if self.starts < 3:
+            raise ConnectionError("not yet")
+
+    async def step(self, ctx: Context) -> None:
+        self.steps += 1
+        if self.steps == 1:
+            raise RuntimeError("one bad message")
+        ctx.stopping.set()
+
+    async def stop(self, ctx: Context) -> None:
+        self.stopped = True
+
+
+async def test_start_is_retried_and_a_failed_step_never_ends_the_process(
+    settings: Settings,
+) -> None:
+    service = Flaky()
+    code = await asyncio.wait_for(run_service(service, settings, clock=ManualClock()), 20)
+    assert code == 0 and service.starts == 3 and service.steps == 2 and service.stopped
+
+
+class BadConfig(Flaky):
+    async def start(self, ctx: Context) -> None:
+        raise ConfigError("quote_size must be > 0, was -5")
+
+
+async def test_config_error_at_start_exits_2(settings: Settings) -> None:
+    assert await run_service(BadConfig(), settings) == 2
+
+
+def test_json_log_lines_never_carry_a_secret() -> None:
+    stream = io.StringIO()
+    setup_logging("unit", "debug", stream)
+    secret = "super-secret-token-value-123456"
+    register_secret(secret)
+    log = get_logger("unit")
+    log.info("placed", market="KX", price=5600, note=f"token {secret}")
+    log.error(
+        "oops", detail="-----BEGIN RSA PRIVATE KEY-----\nMIIabc\n-----END RSA PRIVATE KEY-----"
+    )
+    try:
+        raise ValueError(f"bad {secret}")
+    except ValueError:
+        log.exception("failed")
+    lines = [orjson.loads(line) for line in stream.getvalue().splitlines()]
+    assert (
+        lines[0]["event"] == "placed" and lines[0]["market"] == "KX" and lines[0]["price"] == 5600
+    )
+    text = stream.getvalue()
+    assert secret not in text and "MIIabc" not in text and "[REDACTED]" in text

@@ -1,0 +1,101 @@
+import contextlib
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from common.book import YesBook
+from common.config import GlobalConfig, MarketConfig
+from common.domain import Order, OrderStatus, Position, Quote, Side, Targets
+from common.grid import PriceGrid
+from common.schema import (
+    BookState,
+    Keys,
+    MarketMeta,
+    RiskState,
+    SchemaError,
+    decode_book,
+    decode_event,
+    decode_global_config,
+    decode_market,
+    decode_market_config,
+    decode_order,
+    decode_position,
+    decode_risk,
+    decode_targets,
+    encode_book,
+    encode_event,
+    encode_global_config,
+    encode_market,
+    encode_market_config,
+    encode_order,
+    encode_position,
+    encode_risk,
+    encode_targets,
+    parse_control,
+)
+
+
+def test_key_names_follow_the_design() -> None:
+    k = Keys("dora:")
+    assert k.book("KX-1") == "dora:book:KX-1"
+    assert k.cfg_market("KX-1") == "dora:cfg:market:KX-1" and k.cfg_global == "dora:cfg:global"
+    assert k.stream("fills") == "dora:stream:fills" and k.control == "dora:control"
+    assert k.hb("executor") == "dora:hb:executor" and k.risk == "dora:risk"
+    assert k.ticker_of(k.pos("A-B"), "pos") == "A-B"
+    with pytest.raises(ValueError):
+        k.stream("nope")
+
+
+def test_round_trips() -> None:
+    book = BookState(
+        "T", YesBook(((4000, 100),), ((4200, 50), (4300, 7))), 9, 1, 2, True, "seq_gap"
+    )
+    assert decode_book("T", encode_book(book)) == book
+    meta = MarketMeta("T", "active", 99, PriceGrid.linear_cent(), updated_ms=5)
+    assert decode_market("T", encode_market(meta)) == meta
+    pos = Position("T", -300, -1_500_000, 20, 7, 123)
+    assert decode_position("T", encode_position(pos)) == pos
+    order = Order("T", Side.ASK, 5500, 1000, "c1", "o1", OrderStatus.RESTING, 100, 900, 1, 2)
+    assert decode_order(encode_order(order)) == order
+    targets = Targets("T", Quote(Side.BID, 4100, 500, "join"), None, "ok", 10, 9, 4200)
+    assert decode_targets("T", encode_targets(targets)) == targets
+    mc = MarketConfig("T", enabled=True)
+    assert decode_market_config("T", encode_market_config(mc, 3)) == mc
+    gc = GlobalConfig(loop_interval_ms=250)
+    assert decode_global_config(encode_global_config(gc, 1)) == gc
+    risk = RiskState(True, "halt", 1, -5, -2, -3, 4, 9, "2026-11-24", 7)
+    assert decode_risk(encode_risk(risk)) == risk
+    assert decode_event(encode_event("fill", {"a": 1})) == ("fill", {"a": 1})
+
+
+def test_hash_values_are_plain_strings() -> None:
+    fields = encode_book(BookState("T", YesBook(), 0, 0, 0, False))
+    assert all(isinstance(v, str) for v in fields.values())
+
+
+@pytest.mark.parametrize(
+    ("message", "cmd", "reason"),
+    [
+        ("halt", "halt", ""),
+        ("HALT fat finger", "halt", "fat finger"),
+        ('{"cmd":"halt","reason":"ops"}', "halt", "ops"),
+        (b"resume", "resume", ""),
+        ("reload", "reload", ""),
+    ],
+)
+def test_control_messages(message: str | bytes, cmd: str, reason: str) -> None:
+    parsed = parse_control(message)
+    assert (parsed.cmd, parsed.reason) == (cmd, reason)
+
+
+@given(st.one_of(st.text(), st.binary()))
+def test_control_garbage_is_an_error_never_a_crash(message: str | bytes) -> None:
+    with contextlib.suppress(SchemaError):
+        parse_control(message)
+
+
+@pytest.mark.parametrize("bad", [{}, {"depth": "{"}, {"depth": '{"bids": [[1]]}'}])
+def test_bad_book_hash_is_a_schema_error(bad: dict[str, str]) -> None:
+    with pytest.raises(SchemaError):
+        decode_book("T", bad)

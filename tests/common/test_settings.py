@@ -1,0 +1,79 @@
+from pathlib import Path
+
+import pytest
+
+from common.errors import ConfigError
+from common.settings import load_settings
+
+
+def test_defaults_and_environment() -> None:
+    s = load_settings({}, read_file=False)
+    assert s.redis_url == "redis://127.0.0.1:6379/0" and s.key_prefix == "dora:"
+    assert s.rest_base_url == "https://external-api.demo.kalshi.co/trade-api/v2"
+    s = load_settings({"DORA_KALSHI_ENV": "prod"}, read_file=False)
+    assert s.ws_url == "wss://external-api-ws.kalshi.com/trade-api/ws/v2"
+
+
+def test_sim_derives_ws_url_from_base() -> None:
+    s = load_settings(
+        {"DORA_KALSHI_ENV": "sim", "DORA_KALSHI_BASE_URL": "http://127.0.0.1:8123/trade-api/v2"},
+        read_file=False,
+    )
+    assert s.ws_url == "ws://127.0.0.1:8123/trade-api/ws/v2"
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"DORA_KALSHI_ENV": "staging"}, "DORA_KALSHI_ENV must be one of prod, demo, sim"),
+        ({"DORA_REDIS_URL": "http://x"}, "DORA_REDIS_URL must be a redis://"),
+        ({"DORA_REDIS_URL": "redis://:6379"}, "must name a host"),
+        ({"DORA_REDIS_URL": "redis://h:port/0"}, "bad port"),
+        ({"DORA_KALSHI_ENV": "sim"}, "needs DORA_KALSHI_BASE_URL"),
+        ({"DORA_SHARD_INDEX": "2", "DORA_SHARD_COUNT": "2"}, "DORA_SHARD_INDEX must be <"),
+        ({"DORA_RATE_TIER": "gold"}, "DORA_RATE_TIER"),
+    ],
+)
+def test_bad_settings_name_the_variable(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_settings(env, read_file=False)
+
+
+def test_key_source_is_required_once() -> None:
+    s = load_settings({"DORA_KALSHI_KEY_ID": "abc"}, read_file=False)
+    with pytest.raises(ConfigError, match="no Kalshi private key source"):
+        s.require_kalshi_credentials()
+    s = load_settings(
+        {
+            "DORA_KALSHI_KEY_ID": "abc",
+            "DORA_KALSHI_PRIVATE_KEY_PATH": "/k.pem",
+            "DORA_KALSHI_PRIVATE_KEY_SSM_PARAM": "/dora/key",
+        },
+        read_file=False,
+    )
+    with pytest.raises(ConfigError, match="more than one"):
+        s.require_kalshi_credentials()
+
+
+def test_toml_file_and_environment_wins(tmp_path: Path) -> None:
+    conf = tmp_path / "dora.toml"
+    conf.write_text('key_prefix = "bot:"\nrate_tier = "advanced"\n')
+    s = load_settings({"DORA_RATE_TIER": "premier"}, conf)
+    assert s.key_prefix == "bot:" and s.rate_tier == "premier"
+    conf.write_text('colour = "red"\n')
+    with pytest.raises(ConfigError, match="unknown setting 'colour'"):
+        load_settings({}, conf)
+    conf.write_text('kalshi_private_key = "x"\n')
+    with pytest.raises(ConfigError, match="must not hold a private key"):
+        load_settings({}, conf)
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_settings({}, tmp_path / "missing.toml")
+
+
+def test_redacted_hides_secrets() -> None:
+    s = load_settings(
+        {"DORA_REDIS_URL": "redis://u:hunter2@h:1/0", "DORA_KALSHI_PRIVATE_KEY": "-----BEGIN"},
+        read_file=False,
+    )
+    text = str(s.redacted()) + repr(s)
+    assert "hunter2" not in text and "BEGIN" not in text

@@ -1,0 +1,41 @@
+"""A minimal real process built on the runtime, for the runtime's own tests.
+
+Each step counts in Redis; stop() records that it drained. ``--slow-stop`` makes stop() take a
+while so a second signal can be shown to exit at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+
+from common.runtime import Context, service_main
+from common.settings import Settings
+
+
+class Counter:
+    name = "sample"
+
+    def __init__(self, settings: Settings, slow_stop: bool) -> None:
+        self.slow_stop = slow_stop
+
+    async def start(self, ctx: Context) -> None:
+        await ctx.redis.set("sample:started", "1")
+
+    async def step(self, ctx: Context) -> None:
+        await ctx.redis.incr("sample:steps")
+        ctx.status["steps"] = int(await ctx.redis.get("sample:steps") or 0)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(ctx.stopping.wait(), 0.05)
+
+    async def stop(self, ctx: Context) -> None:
+        if self.slow_stop:
+            await asyncio.sleep(30)
+        await ctx.redis.set("sample:drained", "1")
+
+
+if __name__ == "__main__":
+    slow = "--slow-stop" in sys.argv
+    argv = [a for a in sys.argv[1:] if a != "--slow-stop"]
+    sys.exit(service_main(lambda s: Counter(s, slow), argv))
