@@ -1,0 +1,99 @@
+"""The events processes put on the Redis streams, and their payloads.
+
+One builder per event so every producer writes the same shape and the persister reads one
+contract. Payloads hold integers in dora's units (common/numbers.py) and strings; they are stored
+with ``common.schema.encode_event`` (``type`` + JSON ``data``).
+
+| stream | type | producer | payload |
+|---|---|---|---|
+| ``md`` | ``book`` | marketdata | ticker, seq, exchange_ms, received_ms |
+| ``fills`` | ``fill`` | fills | a Fill plus position_after, realized_pnl_after |
+| ``orders`` | ``order`` | executor | an order's state change (placed, amended, decreased, canceled, rejected, unknown, filled) |
+| ``targets`` | ``targets`` | strategy | ticker, computed_ms |
+| ``decisions`` | ``decision`` | executor | what was seen and done for one market in one pass |
+| ``pnl`` | ``pnl`` / ``risk`` | risk | the risk snapshot; ``risk`` when halt state changes |
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from common.domain import Fill, Order, Position
+from common.schema import RiskState
+
+ORDER_EVENTS = ("placed", "amended", "decreased", "canceled", "rejected", "unknown", "filled")
+
+
+def book_event(ticker: str, seq: int, exchange_ms: int, received_ms: int) -> dict[str, Any]:
+    return {"ticker": ticker, "seq": seq, "exchange_ms": exchange_ms, "received_ms": received_ms}
+
+
+def fill_event(fill: Fill, position_after: Position) -> dict[str, Any]:
+    return {
+        "fill_id": fill.fill_id,
+        "order_id": fill.order_id,
+        "client_order_id": fill.client_order_id,
+        "ticker": fill.ticker,
+        "side": fill.side.value,
+        "price": fill.price,
+        "count": fill.count,
+        "fee": fill.fee,
+        "is_taker": fill.is_taker,
+        "ts_ms": fill.ts_ms,
+        "position_after": position_after.position,
+        "realized_pnl_after": position_after.realized_pnl,
+    }
+
+
+def order_event(order: Order, event: str, ts_ms: int, reason: str = "") -> dict[str, Any]:
+    if event not in ORDER_EVENTS:
+        raise ValueError(f"order event must be one of {', '.join(ORDER_EVENTS)}, was {event!r}")
+    return {
+        "event": event,
+        "ticker": order.ticker,
+        "client_order_id": order.client_order_id,
+        "order_id": order.order_id,
+        "side": order.side.value,
+        "price": order.price,
+        "count": order.count,
+        "filled": order.filled,
+        "remaining": order.remaining,
+        "status": order.status.value,
+        "ts_ms": ts_ms,
+        "reason": reason,
+    }
+
+
+def decision_event(
+    ticker: str,
+    ts_ms: int,
+    book: dict[str, Any],
+    position: int,
+    targets: dict[str, Any],
+    actions: Sequence[dict[str, Any]],
+    denials: Sequence[dict[str, Any]],
+) -> dict[str, Any]:
+    return {
+        "ticker": ticker,
+        "ts_ms": ts_ms,
+        "book": book,
+        "position": position,
+        "targets": targets,
+        "actions": list(actions),
+        "denials": list(denials),
+    }
+
+
+def pnl_event(state: RiskState, ts_ms: int) -> dict[str, Any]:
+    return {
+        "ts_ms": ts_ms,
+        "day": state.day,
+        "daily_pnl": state.daily_pnl,
+        "realized_pnl": state.realized_pnl,
+        "unrealized_pnl": state.unrealized_pnl,
+        "fees": state.fees,
+        "total_exposure": state.total_exposure,
+        "halted": state.halted,
+        "reason": state.reason,
+    }
