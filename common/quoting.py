@@ -1,0 +1,200 @@
+"""The quoting function: (book, position, config, market, now) -> target quotes, with reasons.
+
+Pure and deterministic, shared by the strategy process and the backtester. The rules, in order
+(original plan §4 step 2, made fee-, grid- and close-aware):
+
+1. Quote nothing unless the market is enabled, open, not near its close, and its book is fresh,
+   two-sided and neither crossed nor locked.
+2. Quote only when the market spread is at least the required spread: ``min_spread`` widened by
+   ``toxicity_score`` (up to 2x) plus the maker fees of both legs.
+3. Fair value is the size-weighted microprice of the top of book (or the mid).
+4. Inventory skew moves both prices against the position: long YES -> lower, short -> higher,
+   by ``inventory_skew_factor x position/cap x required spread``.
+5. Each side rests one tick inside the best when that keeps the required spread around the
+   skewed fair value, otherwise further back; never crossing or locking the book; always on
+   the market's grid (bids rounded down, asks up).
+6. Size shrinks linearly toward the inventory cap; a capped side stops. In the wind-down window
+   before close only the side that reduces inventory is quoted; at the very end, nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from common.book import YesBook
+from common.config import FACTOR_SCALE, MarketConfig
+from common.domain import Position, Quote, Side, Targets
+from common.fees import maker_fee
+from common.grid import PriceGrid
+from common.numbers import COUNT_SCALE, ONE_DOLLAR
+from common.schema import MarketMeta
+
+
+@dataclass(frozen=True, slots=True)
+class QuotingParams:
+    """Knobs that are not per-market config (yet): timing around close and fair-value choice."""
+
+    wind_down_ms: int = 10 * 60_000  # before close: only reduce inventory
+    pull_before_close_ms: int = 60_000  # before close: quote nothing
+    use_microprice: bool = True
+    min_size: int = COUNT_SCALE  # never quote less than one contract
+    size_step: int = COUNT_SCALE  # sizes are whole contracts
+
+
+DEFAULT_PARAMS = QuotingParams()
+
+
+def _none(ticker: str, now_ms: int, reason: str, book_ms: int = 0) -> Targets:
+    return Targets(ticker, None, None, reason, now_ms, book_ms)
+
+
+def fair_value_x2(book: YesBook, use_microprice: bool) -> int:
+    """Twice the fair price (keeps half-ticks exact). Needs a two-sided book."""
+    bid, ask = book.best_bid, book.best_ask
+    assert bid is not None and ask is not None
+    bid_size, ask_size = book.best_bid_size, book.best_ask_size
+    if not use_microprice or bid_size + ask_size == 0:
+        return bid + ask
+    # Microprice: the side with more size pulls the fair value toward the other side's price.
+    return (2 * (bid * ask_size + ask * bid_size)) // (bid_size + ask_size)
+
+
+def required_spread(config: MarketConfig, meta: MarketMeta, fair_price: int) -> int:
+    """min_spread widened by toxicity (x1..x2) plus a maker fee per leg, in price units."""
+    widened = config.min_spread * (FACTOR_SCALE + config.toxicity_score) // FACTOR_SCALE
+    fee_per_contract = maker_fee(meta.fee_type, fair_price, COUNT_SCALE, meta.fee_multiplier_pct)
+    fee_price_units = fee_per_contract // COUNT_SCALE  # money per 1 contract -> price units
+    return widened + 2 * fee_price_units
+
+
+def capacity(side: Side, position: int, config: MarketConfig) -> int:
+    """How many more contracts (count units) a side may add before hitting its cap."""
+    if side is Side.BID:
+        return max(0, config.max_inventory_yes - position)
+    return max(0, config.max_inventory_no + position)
+
+
+def quote_size(side: Side, position: int, config: MarketConfig, params: QuotingParams) -> int:
+    """``quote_size`` scaled down linearly as the side's inventory approaches its cap."""
+    cap = config.max_inventory_yes if side is Side.BID else config.max_inventory_no
+    room = capacity(side, position, config)
+    if cap <= 0 or room <= 0:
+        return 0
+    held_same_way = max(0, position if side is Side.BID else -position)
+    scaled = config.quote_size * max(0, cap - held_same_way) // cap
+    size = min(scaled, room)
+    size -= size % params.size_step
+    return size if size >= params.min_size else 0
+
+
+def compute_targets(
+    book: YesBook,
+    book_stale: bool,
+    position: Position,
+    config: MarketConfig,
+    meta: MarketMeta | None,
+    now_ms: int,
+    params: QuotingParams = DEFAULT_PARAMS,
+    book_ms: int = 0,
+) -> Targets:
+    ticker = config.market_id
+    if not config.enabled:
+        return _none(ticker, now_ms, "disabled", book_ms)
+    if meta is None:
+        return _none(ticker, now_ms, "no_market_info", book_ms)
+    if not meta.is_open:
+        return _none(ticker, now_ms, f"market_{meta.status or 'unknown'}", book_ms)
+    if book_stale:
+        return _none(ticker, now_ms, "book_stale", book_ms)
+    if meta.close_ms and now_ms >= meta.close_ms - params.pull_before_close_ms:
+        return _none(ticker, now_ms, "closing", book_ms)
+    if not book.is_two_sided:
+        return _none(
+            ticker, now_ms, "one_sided_book" if not book.is_empty else "empty_book", book_ms
+        )
+    if book.is_crossed or book.is_locked:
+        return _none(ticker, now_ms, "crossed_book", book_ms)
+
+    best_bid, best_ask = book.best_bid, book.best_ask
+    assert best_bid is not None and best_ask is not None
+    fair_x2 = fair_value_x2(book, params.use_microprice)
+    fair = fair_x2 // 2
+    spread_needed = required_spread(config, meta, fair)
+    if best_ask - best_bid < spread_needed:
+        return Targets(ticker, None, None, "spread_too_tight", now_ms, book_ms, fair)
+
+    # Inventory skew: a fraction of the required spread per unit of inventory/cap.
+    pos = position.position
+    cap = config.max_inventory_yes if pos >= 0 else config.max_inventory_no
+    skew_x2 = 0
+    if pos and cap > 0:
+        ratio_num = max(-cap, min(cap, pos))
+        skew_x2 = (
+            2 * spread_needed * config.inventory_skew_factor * ratio_num // (FACTOR_SCALE * cap)
+        )
+    reservation_x2 = fair_x2 - skew_x2
+
+    wind_down = bool(meta.close_ms) and now_ms >= meta.close_ms - params.wind_down_ms
+    grid = meta.grid
+    bid_quote = _bid(grid, reservation_x2, spread_needed, best_bid, best_ask)
+    ask_quote = _ask(grid, reservation_x2, spread_needed, best_bid, best_ask)
+
+    quotes: dict[Side, Quote | None] = {}
+    for side, priced in ((Side.BID, bid_quote), (Side.ASK, ask_quote)):
+        if priced is None:
+            quotes[side] = None
+            continue
+        price, why = priced
+        size = quote_size(side, pos, config, params)
+        if wind_down:
+            reduces = (side is Side.ASK and pos > 0) or (side is Side.BID and pos < 0)
+            if not reduces:
+                quotes[side] = None
+                continue
+            size = min(config.quote_size, abs(pos))
+            size -= size % params.size_step
+            why = "wind_down_reduce"
+        if size <= 0:
+            quotes[side] = None
+            continue
+        if skew_x2:
+            why += "+skew"
+        quotes[side] = Quote(side, price, size, why)
+
+    bid, ask = quotes[Side.BID], quotes[Side.ASK]
+    if bid and ask and ask.price - bid.price < spread_needed:
+        # Rounding pulled the quotes too close: keep the side that reduces inventory.
+        if pos > 0:
+            bid = None
+        elif pos < 0:
+            ask = None
+        else:
+            return Targets(ticker, None, None, "spread_too_tight", now_ms, book_ms, fair)
+    reason = "quoting" if bid or ask else ("wind_down" if wind_down else "capped")
+    return Targets(ticker, bid, ask, reason, now_ms, book_ms, reservation_x2 // 2)
+
+
+def _bid(
+    grid: PriceGrid, reservation_x2: int, spread: int, best_bid: int, best_ask: int
+) -> tuple[int, str] | None:
+    target = (reservation_x2 - spread) // 2  # highest bid that keeps half the spread below fair
+    improve = grid.next_above(best_bid)
+    if improve is not None and improve <= target and improve < best_ask:
+        return improve, "improve_best"
+    price = grid.round_down(min(target, best_bid))
+    if price is None or price <= 0 or price >= best_ask:
+        return None
+    return price, ("join_best" if price == best_bid else "behind_best")
+
+
+def _ask(
+    grid: PriceGrid, reservation_x2: int, spread: int, best_bid: int, best_ask: int
+) -> tuple[int, str] | None:
+    target = -((-(reservation_x2 + spread)) // 2)  # lowest ask keeping half the spread above
+    improve = grid.next_below(best_ask)
+    if improve is not None and improve >= target and improve > best_bid:
+        return improve, "improve_best"
+    price = grid.round_up(max(target, best_ask))
+    if price is None or price >= ONE_DOLLAR or price <= best_bid:
+        return None
+    return price, ("join_best" if price == best_ask else "behind_best")

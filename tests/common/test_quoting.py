@@ -1,0 +1,176 @@
+from dataclasses import replace
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from common.book import YesBook
+from common.config import MarketConfig
+from common.domain import Position, Side
+from common.fees import FeeType
+from common.grid import PriceGrid
+from common.quoting import compute_targets, required_spread
+from common.schema import MarketMeta
+
+NOW = 1_800_000_000_000
+GRIDS = [
+    PriceGrid.linear_cent(),
+    PriceGrid.uniform(10),
+    PriceGrid.from_price_ranges(
+        [
+            {"start": "0", "end": "0.1", "step": "0.001"},
+            {"start": "0.1", "end": "0.9", "step": "0.01"},
+            {"start": "0.9", "end": "1", "step": "0.001"},
+        ]
+    ),
+]
+CONFIG = MarketConfig(
+    "KX",
+    enabled=True,
+    max_inventory_yes=5000,
+    max_inventory_no=5000,
+    min_spread=200,
+    quote_size=1000,
+    inventory_skew_factor=5000,
+)
+
+
+def meta(
+    status: str = "active",
+    close_ms: int = NOW + 86_400_000,
+    grid: PriceGrid | None = None,
+    fee_type: FeeType = FeeType.QUADRATIC,
+) -> MarketMeta:
+    return MarketMeta("KX", status, close_ms, grid or PriceGrid.linear_cent(), fee_type)
+
+
+def book(bid: int, ask: int, bid_size: int = 1000, ask_size: int = 1000) -> YesBook:
+    return YesBook(((bid, bid_size),), ((ask, ask_size),))
+
+
+def test_improves_one_tick_inside_a_wide_market() -> None:
+    t = compute_targets(book(4000, 4600), False, Position("KX"), CONFIG, meta(), NOW)
+    assert t.bid and t.ask
+    assert (t.bid.price, t.ask.price) == (4100, 4500)
+    assert t.bid.size == t.ask.size == 1000 and t.bid.reason == "improve_best"
+
+
+def test_does_not_quote_a_tight_market() -> None:
+    t = compute_targets(book(4900, 5000), False, Position("KX"), CONFIG, meta(), NOW)
+    assert t.bid is None and t.ask is None and t.reason == "spread_too_tight"
+
+
+@pytest.mark.parametrize(
+    ("stale", "status", "close_ms", "enabled", "reason"),
+    [
+        (True, "active", NOW + 10**8, True, "book_stale"),
+        (False, "inactive", NOW + 10**8, True, "market_inactive"),
+        (False, "closed", NOW - 1, True, "market_closed"),
+        (False, "active", NOW + 30_000, True, "closing"),
+        (False, "active", NOW + 10**8, False, "disabled"),
+    ],
+)
+def test_never_quotes_stale_paused_closed_or_disabled(
+    stale: bool, status: str, close_ms: int, enabled: bool, reason: str
+) -> None:
+    config = replace(CONFIG, enabled=enabled)
+    t = compute_targets(
+        book(4000, 4600), stale, Position("KX"), config, meta(status, close_ms), NOW
+    )
+    assert t.bid is None and t.ask is None and t.reason == reason
+
+
+def test_long_inventory_lowers_both_prices_and_shrinks_the_bid() -> None:
+    flat = compute_targets(book(3000, 7000), False, Position("KX"), CONFIG, meta(), NOW)
+    long = compute_targets(
+        book(3000, 7000), False, Position("KX", 4000, 4000 * 5000), CONFIG, meta(), NOW
+    )
+    short = compute_targets(
+        book(3000, 7000), False, Position("KX", -4000, -4000 * 5000), CONFIG, meta(), NOW
+    )
+    assert flat.bid and flat.ask and long.ask and short.bid
+    assert long.ask.price <= flat.ask.price and (
+        long.bid is None or long.bid.price <= flat.bid.price
+    )
+    assert short.bid.price >= flat.bid.price and (
+        short.ask is None or short.ask.price >= flat.ask.price
+    )
+    assert long.bid is None or long.bid.size < flat.bid.size
+
+
+def test_capped_side_stops() -> None:
+    t = compute_targets(
+        book(4000, 4600), False, Position("KX", 5000, 5000 * 4000), CONFIG, meta(), NOW
+    )
+    assert t.bid is None and t.ask is not None
+
+
+def test_wind_down_only_reduces() -> None:
+    m = meta(close_ms=NOW + 5 * 60_000)
+    flat = compute_targets(book(4000, 4600), False, Position("KX"), CONFIG, m, NOW)
+    assert flat.bid is None and flat.ask is None
+    long = compute_targets(book(4000, 4600), False, Position("KX", 300, 300 * 4000), CONFIG, m, NOW)
+    assert long.bid is None and long.ask is not None and long.ask.size == 300
+
+
+def test_toxicity_and_maker_fees_widen_the_required_spread() -> None:
+    base = required_spread(CONFIG, meta(), 5000)
+    assert required_spread(replace(CONFIG, toxicity_score=10_000), meta(), 5000) == 2 * base
+    assert required_spread(CONFIG, meta(fee_type=FeeType.QUADRATIC_WITH_MAKER_FEES), 5000) > base
+
+
+levels = st.integers(min_value=1, max_value=9_999)
+
+
+@settings(max_examples=400)
+@given(
+    bid=levels,
+    width=st.integers(1, 3000),
+    bid_size=st.integers(1, 10**5),
+    ask_size=st.integers(1, 10**5),
+    position=st.integers(-6000, 6000),
+    grid=st.sampled_from(GRIDS),
+    min_spread=st.integers(1, 2000),
+    skew=st.integers(0, 100_000),
+    toxicity=st.integers(0, 10_000),
+    stale=st.booleans(),
+    status=st.sampled_from(["active", "active", "active", "inactive", "closed", "determined"]),
+)
+def test_quotes_never_cross_never_exceed_caps_and_stay_on_the_grid(
+    bid: int,
+    width: int,
+    bid_size: int,
+    ask_size: int,
+    position: int,
+    grid: PriceGrid,
+    min_spread: int,
+    skew: int,
+    toxicity: int,
+    stale: bool,
+    status: str,
+) -> None:
+    ask = min(bid + width, 9_999)
+    if ask <= bid:
+        return
+    config = replace(
+        CONFIG, min_spread=min_spread, inventory_skew_factor=skew, toxicity_score=toxicity
+    )
+    b = book(bid, ask, bid_size, ask_size)
+    t = compute_targets(
+        b, stale, Position("KX", position, position * 5000), config, meta(status, grid=grid), NOW
+    )
+    if stale or status != "active":
+        assert t.bid is None and t.ask is None
+    for q in (t.bid, t.ask):
+        if q is None:
+            continue
+        assert grid.is_valid(q.price)
+        assert q.size > 0
+    if t.bid:
+        assert t.bid.side is Side.BID and t.bid.price < ask  # never crosses or locks
+        assert position + t.bid.size <= config.max_inventory_yes
+    if t.ask:
+        assert t.ask.side is Side.ASK and t.ask.price > bid
+        assert -position + t.ask.size <= config.max_inventory_no
+    if t.bid and t.ask:
+        assert t.ask.price - t.bid.price >= min_spread
