@@ -1,0 +1,1 @@
+"""strategy: book + position + config -> target quotes, for the markets of its shard."""

@@ -1,0 +1,5 @@
+import sys
+
+from services.strategy.service import main
+
+sys.exit(main())

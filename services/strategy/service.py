@@ -1,0 +1,194 @@
+"""The strategy process: a thin shell around ``common.quoting.compute_targets``.
+
+It follows the book-update, market and fill streams, and for every market it owns that changed
+it reads the latest book and position, computes targets once (a burst of deltas becomes one
+computation on the newest book) and publishes them to ``dora:targets:{t}`` and the targets
+stream when they differ from the last ones. Every second it recomputes every owned market, so
+time-driven rules (wind-down before close, staleness) apply without a book update.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+from common.config_cache import ConfigCache
+from common.control import ControlListener
+from common.domain import Targets
+from common.quoting import QuotingParams, compute_targets
+from common.runtime import Context, service_main
+from common.schema import (
+    STREAM_MAXLEN,
+    ControlCommand,
+    MarketMeta,
+    SchemaError,
+    decode_book,
+    decode_event,
+    decode_market,
+    decode_position,
+    encode_event,
+    encode_targets,
+)
+from common.settings import Settings
+from common.sharding import owns
+
+READ_BLOCK_MS = 100
+READ_COUNT = 5_000
+FULL_PASS_MS = 1_000
+CONFIG_REFRESH_MS = 5_000
+
+
+class StrategyService:
+    name = "strategy"
+
+    def __init__(self, settings: Settings, params: QuotingParams | None = None) -> None:
+        self.settings = settings
+        self.params = params or QuotingParams()
+        if settings.shard_count > 1:
+            self.name = f"strategy-{settings.shard_index}"
+        self.configs: ConfigCache | None = None
+        self.meta: dict[str, MarketMeta] = {}
+        self.last: dict[str, dict[str, str]] = {}
+        self.stream_ids: dict[str, str] = {}
+        self.reload = asyncio.Event()
+        self.last_full_ms: float | None = None  # None: a full pass is due
+        self.control_task: asyncio.Task[None] | None = None
+
+    def owned(self, ticker: str) -> bool:
+        return owns(ticker, self.settings.shard_index, self.settings.shard_count)
+
+    async def start(self, ctx: Context) -> None:
+        self.configs = ConfigCache(ctx.keys, ctx.log)
+        await self.configs.refresh(ctx.redis, ctx.clock.now_ms())
+        # Start at the end of each stream: a full pass covers everything already there.
+        self.stream_ids = {ctx.keys.stream(s): "$" for s in ("md", "fills")}
+        for stream in self.stream_ids:
+            last = await ctx.redis.xrevrange(stream, count=1)
+            self.stream_ids[stream] = last[0][0] if last else "0-0"
+        listener = ControlListener(ctx.redis, ctx.keys, ctx.log, self._on_control)
+        self.control_task = asyncio.create_task(listener.run(), name="control")
+        ctx.log.info(
+            "strategy_ready",
+            markets=len(self.configs.enabled()),
+            shard=f"{self.settings.shard_index}/{self.settings.shard_count}",
+        )
+
+    async def _on_control(self, command: ControlCommand) -> None:
+        if command.cmd == "reload":
+            self.reload.set()
+
+    async def step(self, ctx: Context) -> None:
+        assert self.configs is not None
+        now_mono = ctx.clock.monotonic_ms()
+        if self.reload.is_set() or ctx.clock.now_ms() - self.configs.loaded_ms > CONFIG_REFRESH_MS:
+            self.reload.clear()
+            if await self.configs.refresh(ctx.redis, ctx.clock.now_ms()):
+                self.last_full_ms = None  # config changed: recompute everything now
+        touched, meta_touched = await self._read_events(ctx)
+        if self.last_full_ms is None or now_mono - self.last_full_ms >= FULL_PASS_MS:
+            self.last_full_ms = now_mono
+            touched |= {t for t in self.configs.markets if self.owned(t)}
+            touched |= {t for t in self.last if self.owned(t)}
+            meta_touched |= touched
+        if touched:
+            await self._compute(ctx, sorted(touched), meta_touched)
+        ctx.status["markets"] = len(self.last)
+
+    async def _read_events(self, ctx: Context) -> tuple[set[str], set[str]]:
+        touched: set[str] = set()
+        meta_touched: set[str] = set()
+        response = await ctx.redis.xread(self.stream_ids, count=READ_COUNT, block=READ_BLOCK_MS)
+        for stream, entries in response or []:
+            for entry_id, fields in entries:
+                self.stream_ids[stream] = entry_id
+                try:
+                    kind, payload = decode_event(fields)
+                except SchemaError as exc:
+                    ctx.log.warning("bad_stream_entry", stream=stream, reason=str(exc))
+                    continue
+                ticker = payload.get("ticker")
+                if not isinstance(ticker, str) or not self.owned(ticker):
+                    continue
+                touched.add(ticker)
+                if kind == "market":
+                    meta_touched.add(ticker)
+        return touched, meta_touched
+
+    async def _compute(self, ctx: Context, tickers: list[str], meta_touched: set[str]) -> None:
+        assert self.configs is not None
+        keys = ctx.keys
+        pipe = ctx.redis.pipeline(transaction=False)
+        for ticker in tickers:
+            pipe.hgetall(keys.book(ticker))
+            pipe.hgetall(keys.pos(ticker))
+            pipe.hgetall(
+                keys.market(ticker)
+            ) if ticker in meta_touched or ticker not in self.meta else pipe.echo("")
+        results = await pipe.execute()
+        now_ms = ctx.clock.now_ms()
+        out = ctx.redis.pipeline(transaction=False)
+        published = 0
+        for i, ticker in enumerate(tickers):
+            book_fields, pos_fields, market_fields = results[3 * i : 3 * i + 3]
+            if market_fields:
+                try:
+                    self.meta[ticker] = decode_market(ticker, market_fields)
+                except SchemaError as exc:
+                    ctx.log.warning("bad_market_meta", market=ticker, reason=str(exc))
+                    self.meta.pop(ticker, None)
+            targets = self._targets(ctx, ticker, book_fields, pos_fields, now_ms)
+            fields = encode_targets(targets)
+            comparable = {k: v for k, v in fields.items() if k not in ("computed_ms", "book_ms")}
+            if self.last.get(ticker) == comparable:
+                continue
+            self.last[ticker] = comparable
+            out.hset(keys.targets(ticker), mapping=fields)
+            out.xadd(
+                keys.stream("targets"),
+                encode_event("targets", {"ticker": ticker, **fields}),
+                maxlen=STREAM_MAXLEN["targets"],
+                approximate=True,
+            )
+            published += 1
+        if published:
+            await out.execute()
+
+    def _targets(
+        self,
+        ctx: Context,
+        ticker: str,
+        book_fields: dict[str, Any],
+        pos_fields: dict[str, Any],
+        now_ms: int,
+    ) -> Targets:
+        assert self.configs is not None
+        config = self.configs.market(ticker)
+        if not book_fields:
+            return Targets(ticker, None, None, "no_book", now_ms)
+        try:
+            state = decode_book(ticker, book_fields)
+        except SchemaError as exc:
+            ctx.log.warning("bad_book", market=ticker, reason=str(exc))
+            return Targets(ticker, None, None, "bad_book", now_ms)
+        position = decode_position(ticker, pos_fields)
+        return compute_targets(
+            state.book,
+            state.stale,
+            position,
+            config,
+            self.meta.get(ticker),
+            now_ms,
+            self.params,
+            book_ms=state.received_ms,
+        )
+
+    async def stop(self, ctx: Context) -> None:
+        if self.control_task is not None:
+            self.control_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self.control_task
+
+
+def main() -> int:
+    return service_main(StrategyService)

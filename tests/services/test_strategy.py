@@ -1,0 +1,81 @@
+import asyncio
+
+import redis.asyncio as aioredis
+
+from common.book import YesBook
+from common.clock import ManualClock
+from common.config import MarketConfig
+from common.grid import PriceGrid
+from common.runtime import run_service
+from common.schema import (
+    BookState,
+    Keys,
+    MarketMeta,
+    decode_event,
+    decode_targets,
+    encode_book,
+    encode_market,
+    encode_market_config,
+)
+from common.settings import Settings
+from services.strategy.service import StrategyService
+
+NOW = 1_800_000_000_000
+
+
+async def seed(
+    r: aioredis.Redis, k: Keys, ticker: str, bid: int, ask: int, stale: bool = False
+) -> None:
+    config = MarketConfig(ticker, enabled=True, min_spread=200, quote_size=500)
+    await r.sadd(k.cfg_markets, ticker)
+    await r.hset(k.cfg_market(ticker), mapping=encode_market_config(config, 1))
+    meta = MarketMeta(ticker, "active", NOW + 86_400_000, PriceGrid.linear_cent())
+    await r.hset(k.market(ticker), mapping=encode_market(meta))
+    book = BookState(ticker, YesBook(((bid, 1000),), ((ask, 1000),)), 1, NOW, NOW, stale)
+    await r.hset(k.book(ticker), mapping=encode_book(book))
+
+
+async def test_one_pass_publishes_targets_for_owned_markets(
+    settings: Settings, aredis: aioredis.Redis
+) -> None:
+    k = Keys()
+    await seed(aredis, k, "KX-A", 4000, 4600)
+    await seed(aredis, k, "KX-B", 4000, 4600, stale=True)
+    clock = ManualClock(NOW)
+    code = await asyncio.wait_for(
+        run_service(StrategyService(settings), settings, clock=clock, once=True), 20
+    )
+    assert code == 0
+    a = decode_targets("KX-A", await aredis.hgetall(k.targets("KX-A")))
+    assert a.bid and a.ask and (a.bid.price, a.ask.price) == (4100, 4500) and a.bid.size == 500
+    b = decode_targets("KX-B", await aredis.hgetall(k.targets("KX-B")))
+    assert b.bid is None and b.ask is None and b.reason == "book_stale"
+    entries = await aredis.xrange(k.stream("targets"))
+    events = [decode_event(f) for _, f in entries]
+    assert sorted(p["ticker"] for _, p in events) == ["KX-A", "KX-B"]
+    kind, payload = events[0]
+    assert kind == "targets" and decode_targets(payload["ticker"], payload).reason in (
+        "quoting",
+        "book_stale",
+    )
+
+
+async def test_shards_split_the_markets(redis_url: str, aredis: aioredis.Redis) -> None:
+    from common.settings import load_settings
+    from common.sharding import shard_of
+
+    k = Keys()
+    tickers = [f"KX-{i}" for i in range(12)]
+    for t in tickers:
+        await seed(aredis, k, t, 4000, 4600)
+    for index in (0, 1):
+        s = load_settings(
+            {"DORA_REDIS_URL": redis_url, "DORA_SHARD_INDEX": str(index), "DORA_SHARD_COUNT": "2"},
+            read_file=False,
+        )
+        await asyncio.wait_for(
+            run_service(StrategyService(s), s, clock=ManualClock(NOW), once=True), 20
+        )
+    for t in tickers:
+        assert await aredis.exists(k.targets(t)), t
+    assert {shard_of(t, 2) for t in tickers} == {0, 1}
