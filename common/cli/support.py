@@ -1,0 +1,43 @@
+"""What the operator commands share: settings and a Redis client, errors as one line."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from common.cli.main import CliError
+from common.errors import ConfigError
+from common.redis_conn import connect_redis
+from common.schema import Keys
+from common.settings import Settings, load_settings
+
+T = TypeVar("T")
+
+
+def cli_settings() -> Settings:
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        raise CliError(str(exc)) from None
+
+
+def with_redis(work: Callable[[aioredis.Redis, Keys, Settings], Awaitable[T]]) -> T:
+    """Run ``work`` with a Redis client; a Redis that cannot be reached is one line, exit 2."""
+    settings = cli_settings()
+
+    async def go() -> T:
+        redis = connect_redis(settings, socket_connect_timeout=3, socket_timeout=5)
+        try:
+            return await work(redis, Keys(settings.key_prefix), settings)
+        except (RedisError, OSError) as exc:
+            raise CliError(
+                f"cannot reach Redis at {settings.redacted()['redis_url']}: {exc}"
+            ) from None
+        finally:
+            await redis.aclose()
+
+    return asyncio.run(go())
