@@ -1,0 +1,1 @@
+"""fills: executions and order updates from Kalshi -> positions, PnL and the fills stream."""

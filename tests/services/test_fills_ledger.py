@@ -1,0 +1,57 @@
+import asyncio
+
+import redis.asyncio as aioredis
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from common.domain import Fill, Position, Side
+from common.schema import Keys, decode_event, decode_position
+from services.fills.ledger import apply_fill
+
+
+def fill(
+    n: int, side: Side = Side.BID, price: int = 4000, count: int = 100, fee: int = 700
+) -> Fill:
+    return Fill(f"trade-{n}", "ord-1", "KX", side, price, count, fee, False, 1_000 + n, "c1")
+
+
+async def test_each_fill_applies_once_and_emits_one_event(aredis: aioredis.Redis) -> None:
+    k = Keys()
+    first = await apply_fill(aredis, k, fill(1))
+    assert first is not None and first.position.position == 100
+    assert await apply_fill(aredis, k, fill(1)) is None  # replay: nothing changes
+    await apply_fill(aredis, k, fill(2, Side.ASK, 4500))
+    pos = decode_position("KX", await aredis.hgetall(k.pos("KX")))
+    assert pos.position == 0 and pos.realized_pnl == 50_000 and pos.fees == 1_400
+    events = [decode_event(f) for _, f in await aredis.xrange(k.stream("fills"))]
+    assert [p["fill_id"] for _, p in events] == ["trade-1", "trade-2"]
+    assert await aredis.hget(k.fills_meta, "last_fill_ms") == "1002"
+
+
+async def test_concurrent_duplicates_still_apply_once(aredis: aioredis.Redis) -> None:
+    k = Keys()
+    fills = [fill(n % 10) for n in range(60)]
+    await asyncio.gather(*(apply_fill(aredis, k, f) for f in fills))
+    pos = decode_position("KX", await aredis.hgetall(k.pos("KX")))
+    assert pos.position == 10 * 100 and await aredis.xlen(k.stream("fills")) == 10
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    st.lists(st.tuples(st.sampled_from(Side), st.integers(1, 99), st.integers(1, 500)), max_size=15)
+)
+def test_redis_position_equals_the_pure_sum_of_fills(fake_trades) -> None:  # type: ignore[no-untyped-def]
+    import fakeredis
+
+    async def go() -> None:
+        r = fakeredis.FakeAsyncRedis(decode_responses=True)
+        k = Keys()
+        expected = Position("KX")
+        for n, (side, price, count) in enumerate(fake_trades):
+            f = fill(n, side, price * 100, count, 0)
+            expected = expected.apply_fill(f)
+            await apply_fill(r, k, f)
+            await apply_fill(r, k, f)  # every fill delivered twice
+        assert decode_position("KX", await r.hgetall(k.pos("KX"))) == expected
+
+    asyncio.run(go())
