@@ -1,0 +1,58 @@
+"""Everything one running simulator holds, shared by the REST, WebSocket and control handlers."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sim.auth import KeyRegistry
+from sim.engine import Exchange
+from sim.faults import Faults
+from sim.ratelimit import RateLimiter
+from sim.world import World
+from sim.ws import WsHub
+
+
+def wall_clock_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@dataclass
+class SimState:
+    world: World
+    registry: KeyRegistry
+    limiter: RateLimiter
+    faults: Faults
+    balance_money: int
+    clock_ms: Callable[[], int] = wall_clock_ms
+    stats: Counter[str] = field(default_factory=Counter)
+    hub: WsHub = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.hub = WsHub(self.world.exchange, self.faults, self.stats, self.clock_ms)
+        for key_id in self.registry.key_ids:
+            self.ensure_account(key_id)
+
+    @property
+    def exchange(self) -> Exchange:
+        return self.world.exchange
+
+    def ensure_account(self, key_id: str) -> None:
+        self.exchange.open_account(key_id, self.balance_money)
+
+    def register_key(self, key_id: str, pem: bytes) -> None:
+        self.registry.add_pem(key_id, pem)
+        self.ensure_account(key_id)
+
+    def flush(self) -> None:
+        """Send what the engine did to the WebSocket subscribers, in order."""
+        events = self.exchange.drain_events()
+        if events or self.hub._held:
+            self.hub.publish(events)
+
+    def step(self) -> None:
+        """Advance the agents and the market clock to now, then publish."""
+        self.world.step_to(self.clock_ms())
+        self.flush()
