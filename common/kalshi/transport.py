@@ -1,0 +1,195 @@
+"""HTTP to Kalshi: keep-alive, timeouts, signing, the rate budget and retries that are safe.
+
+A request whose bytes never left (connect error, pool timeout) is always safe to repeat, and so
+is one the exchange refused with 429 (nothing was done). Other failures are retried only when
+the caller says the request is idempotent (reads, cancels): a transport error after sending or a
+5xx may have executed a write, so for creates the caller decides (``KalshiClient`` resends with
+the same ``client_order_id`` and looks the order up). Backoff is capped exponential with jitter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import orjson
+
+from common.clock import Clock
+from common.kalshi.errors import (
+    ExchangeError,
+    RateLimited,
+    ServerError,
+    TransportError,
+    error_for_status,
+)
+from common.kalshi.ratelimit import NoBudget, RateBudget
+from common.kalshi.signing import Signer, auth_headers
+from common.kalshi.wire import parse_error_body
+from common.log import get_logger
+
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How one kind of request is retried. Requests that were certainly not executed (not
+    sent, or 429) are retried by every policy within ``max_attempts``."""
+
+    max_attempts: int = 5
+    base_delay_s: float = 0.05
+    max_delay_s: float = 2.0
+    idempotent: bool = True  # retry after an ambiguous transport error or a 5xx
+    rate_limited_base_s: float = 0.25
+
+
+READ_RETRY = RetryPolicy()
+CANCEL_RETRY = RetryPolicy(max_attempts=6)
+WRITE_RETRY = RetryPolicy(idempotent=False)
+
+
+@dataclass
+class TransportStats:
+    requests: int = 0
+    retries: int = 0
+    rate_limited: int = 0
+    server_errors: int = 0
+    transport_errors: int = 0
+    budget_wait_s: float = 0.0
+    by_status: dict[int, int] = field(default_factory=dict)
+
+
+class Transport:
+    """Signed JSON requests to one Kalshi REST base URL."""
+
+    def __init__(
+        self,
+        base_url: str,
+        signer: Signer | None,
+        *,
+        budget: RateBudget | None = None,
+        clock: Clock | None = None,
+        timeout_s: float = 10.0,
+        connect_timeout_s: float = 3.0,
+        max_connections: int = 32,
+        http: httpx.AsyncClient | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.base_path = urlsplit(self.base_url).path
+        self.signer = signer
+        self.budget: RateBudget = budget or NoBudget()
+        self.clock = clock or Clock()
+        self.stats = TransportStats()
+        self._log = get_logger("kalshi.transport")
+        self._http = http or httpx.AsyncClient(
+            timeout=httpx.Timeout(timeout_s, connect=connect_timeout_s, pool=timeout_s),
+            limits=httpx.Limits(
+                max_connections=max_connections,
+                max_keepalive_connections=max_connections,
+                keepalive_expiry=60.0,
+            ),
+            transport=transport,
+            headers={"Accept": "application/json", "User-Agent": "dora/0.1"},
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    def _backoff(self, attempt: int, policy: RetryPolicy, rate_limited: bool) -> float:
+        base = policy.rate_limited_base_s if rate_limited else policy.base_delay_s
+        ceiling = min(policy.max_delay_s, base * (2**attempt))
+        delay: float = ceiling * (0.5 + random.random() * 0.5)
+        return delay
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        body: Any = None,
+        bucket: str = "read",
+        cost: int = 10,
+        priority: bool = False,
+        retry: RetryPolicy = READ_RETRY,
+    ) -> Any:
+        """Send and return the decoded JSON answer (None when empty). Raises an
+        ``ExchangeError`` subclass when the request did not succeed within the policy."""
+        method = method.upper()
+        url = self.base_url + path
+        sign_path = self.base_path + path
+        content = None if body is None else orjson.dumps(body)
+        query = None if not params else {k: v for k, v in params.items() if v is not None}
+        attempt = 0
+        while True:
+            self.stats.budget_wait_s += await self.budget.acquire(bucket, cost, priority=priority)
+            headers = {"Content-Type": "application/json"} if content is not None else {}
+            if self.signer is not None:
+                headers.update(auth_headers(self.signer, self.clock.now_ms(), method, sign_path))
+            self.stats.requests += 1
+            try:
+                response = await self._http.request(
+                    method, url, params=query, content=content, headers=headers
+                )
+            except _NOT_SENT as exc:
+                self.stats.transport_errors += 1
+                error: ExchangeError = TransportError(
+                    f"not sent: {type(exc).__name__}", method=method, path=path
+                )
+                retryable = True
+            except httpx.TransportError as exc:
+                self.stats.transport_errors += 1
+                error = TransportError(f"no answer: {type(exc).__name__}", method=method, path=path)
+                retryable = retry.idempotent
+            else:
+                status = response.status_code
+                self.stats.by_status[status] = self.stats.by_status.get(status, 0) + 1
+                if status < 300:
+                    if not response.content:
+                        return None
+                    try:
+                        return orjson.loads(response.content)
+                    except orjson.JSONDecodeError:
+                        raise ServerError(
+                            f"answer is not JSON: {response.content[:200]!r}",
+                            status=status,
+                            method=method,
+                            path=path,
+                        ) from None
+                error = self._error(response, method, path)
+                if status == 429:
+                    self.stats.rate_limited += 1
+                    await self.budget.penalize(bucket)
+                    retryable = True
+                elif status >= 500:
+                    self.stats.server_errors += 1
+                    retryable = retry.idempotent
+                else:
+                    raise error
+            attempt += 1
+            if not retryable or attempt >= retry.max_attempts:
+                raise error
+            self.stats.retries += 1
+            delay = self._backoff(attempt - 1, retry, isinstance(error, RateLimited))
+            await asyncio.sleep(delay)
+
+    @staticmethod
+    def _error(response: httpx.Response, method: str, path: str) -> ExchangeError:
+        try:
+            decoded: object = orjson.loads(response.content) if response.content else None
+        except orjson.JSONDecodeError:
+            decoded = response.text
+        info = parse_error_body(decoded)
+        kind = error_for_status(response.status_code)
+        return kind(
+            info.message or response.reason_phrase or "error",
+            status=response.status_code,
+            code=info.code,
+            details=info.details,
+            method=method,
+            path=path,
+        )

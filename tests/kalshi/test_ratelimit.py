@@ -1,0 +1,115 @@
+"""The shared token buckets: the Lua script on a real redis-server, priorities, fallback."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+import redis.asyncio as aioredis
+from hypothesis import given
+from hypothesis import strategies as st
+
+from common.clock import ManualClock
+from common.kalshi.ratelimit import (
+    READ,
+    WRITE,
+    BudgetError,
+    LocalRateBudget,
+    RedisRateBudget,
+)
+from common.schema import Keys
+
+
+def budget(aredis: aioredis.Redis, tier: str = "basic", **kwargs: object) -> RedisRateBudget:
+    return RedisRateBudget(aredis, Keys("dora:"), tier, account="kid", **kwargs)  # type: ignore[arg-type]
+
+
+async def test_bucket_starts_full_then_asks_to_wait(aredis: aioredis.Redis) -> None:
+    rb = budget(aredis, safety=1.0, reserve_fraction=0.0)
+    for _ in range(10):  # basic write: capacity 100 = ten creates
+        assert await rb.try_take(WRITE, 10) == 0.0
+    wait_s = await rb.try_take(WRITE, 10)
+    assert 0.05 < wait_s <= 0.11  # 10 tokens at 100/s
+    assert await aredis.exists("dora:ratelimit:kid:write")
+    assert await aredis.ttl("dora:ratelimit:kid:write") > 0
+
+
+async def test_cancels_may_use_the_reserve_creates_may_not(aredis: aioredis.Redis) -> None:
+    rb = budget(aredis, safety=1.0, reserve_fraction=0.2)  # 100 capacity, 20 reserved
+    granted = 0
+    while await rb.try_take(WRITE, 10) == 0.0:
+        granted += 1
+    assert granted == 8
+    cancels = 0
+    while await rb.try_take(WRITE, 2, priority=True) == 0.0:
+        cancels += 1
+    assert cancels == 10
+
+
+async def test_request_that_never_fits_is_refused(aredis: aioredis.Redis) -> None:
+    rb = budget(aredis)
+    with pytest.raises(BudgetError):
+        await rb.try_take(WRITE, 10_000)
+    assert rb.max_batch(WRITE, 10) == 7  # (90 - 18) // 10
+    assert rb.max_batch(WRITE, 2, priority=True) == 45
+
+
+async def test_penalize_empties_the_shared_bucket(aredis: aioredis.Redis) -> None:
+    rb = budget(aredis)
+    other = budget(aredis)
+    await rb.penalize(READ)
+    assert await other.try_take(READ, 10) > 0
+
+
+async def test_many_clients_never_exceed_the_rate(aredis: aioredis.Redis) -> None:
+    """Several budgets on one bucket, hammering for 0.6 s: grants <= capacity + rate x time."""
+    clients = [budget(aredis, safety=1.0, reserve_fraction=0.0) for _ in range(4)]
+    granted = 0
+    start = time.monotonic()
+
+    async def hammer(rb: RedisRateBudget) -> None:
+        nonlocal granted
+        while time.monotonic() - start < 0.6:
+            await rb.acquire(WRITE, 10)
+            granted += 1
+
+    await asyncio.gather(*(hammer(c) for c in clients))
+    elapsed = time.monotonic() - start
+    assert granted <= (100 + 100 * elapsed) / 10 + 1
+    assert granted >= 10  # the initial burst at least
+
+
+async def test_falls_back_to_local_when_redis_is_down() -> None:
+    dead = aioredis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)
+    rb = RedisRateBudget(dead, Keys("dora:"), "basic")
+    assert await rb.try_take(READ, 10) == 0.0
+    await dead.aclose()
+
+
+async def test_local_budget_refills_on_the_clock() -> None:
+    clock = ManualClock()
+    rb = LocalRateBudget("basic", clock, safety=1.0, reserve_fraction=0.0)
+    for _ in range(40):
+        assert rb.try_take(READ, 10) == 0.0
+    assert rb.try_take(READ, 10) == pytest.approx(0.05)
+    clock.advance(50)
+    assert rb.try_take(READ, 10) == 0.0
+    waited = await rb.acquire(READ, 10)
+    assert waited > 0
+
+
+@given(st.lists(st.tuples(st.integers(0, 200), st.integers(1, 40), st.booleans()), max_size=60))
+def test_local_budget_never_grants_more_than_refill_allows(
+    steps: list[tuple[int, int, bool]],
+) -> None:
+    clock = ManualClock()
+    rb = LocalRateBudget("basic", clock, safety=1.0, reserve_fraction=0.2)
+    spent = 0
+    elapsed = 0
+    for advance_ms, cost, priority in steps:
+        clock.advance(advance_ms)
+        elapsed += advance_ms
+        if rb.try_take(WRITE, cost, priority=priority) == 0.0:
+            spent += cost
+    assert spent <= 100 + 100 * elapsed / 1000

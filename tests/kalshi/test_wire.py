@@ -1,0 +1,510 @@
+"""Pure parse/build functions of the wire layer: valid payloads map to domain types, malformed
+ones raise WireError naming the field (and never anything else)."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from common.domain import Order, OrderStatus, Side, TimeInForce
+from common.errors import WireError
+from common.fees import FeeType
+from common.kalshi import wire
+from common.kalshi.wire import OrderRequest
+
+ORDER = {
+    "order_id": "o-1",
+    "user_id": "u-1",
+    "client_order_id": "c-1",
+    "ticker": "KX-1",
+    "outcome_side": "no",
+    "book_side": "ask",
+    "side": "yes",
+    "action": "sell",
+    "type": "limit",
+    "status": "resting",
+    "yes_price_dollars": "0.5600",
+    "no_price_dollars": "0.4400",
+    "fill_count_fp": "2.00",
+    "remaining_count_fp": "8.00",
+    "initial_count_fp": "10.00",
+    "taker_fees_dollars": "0.0000",
+    "maker_fees_dollars": "0.0000",
+    "taker_fill_cost_dollars": "0.0000",
+    "maker_fill_cost_dollars": "1.1200",
+    "created_time": "2026-01-01T00:00:00.250Z",
+    "last_update_time": "2026-01-01T00:00:01Z",
+    "order_group_id": "g-1",
+}
+FILL = {
+    "fill_id": "f-1",
+    "trade_id": "f-1",
+    "order_id": "o-1",
+    "ticker": "KX-1",
+    "market_ticker": "KX-1",
+    "outcome_side": "yes",
+    "book_side": "bid",
+    "count_fp": "3.00",
+    "yes_price_dollars": "0.4100",
+    "no_price_dollars": "0.5900",
+    "is_taker": False,
+    "fee_cost": "0.0150",
+    "created_time": "2026-01-01T00:00:02Z",
+    "ts": 1767225602,
+}
+MARKET = {
+    "ticker": "KX-1",
+    "event_ticker": "EV-1",
+    "status": "active",
+    "open_time": "2026-01-01T00:00:00Z",
+    "close_time": "2026-01-02T00:00:00Z",
+    "price_level_structure": "tapered_deci_cent",
+    "price_ranges": [
+        {"start": "0.0000", "end": "0.1000", "step": "0.0010"},
+        {"start": "0.1000", "end": "0.9000", "step": "0.0100"},
+        {"start": "0.9000", "end": "1.0000", "step": "0.0010"},
+    ],
+    "exchange_index": 0,
+    "can_close_early": True,
+    "result": "",
+}
+WS_FILL = {
+    "trade_id": "t-1",
+    "order_id": "o-1",
+    "client_order_id": "c-1",
+    "market_ticker": "KX-1",
+    "is_taker": True,
+    "yes_price_dollars": "0.4100",
+    "count_fp": "1.50",
+    "fee_cost": "0.0200",
+    "post_position_fp": "-3.50",
+    "book_side": "ask",
+    "outcome_side": "no",
+    "ts_ms": 1767225602123,
+}
+USER_ORDER = {
+    "order_id": "o-1",
+    "user_id": "u",
+    "ticker": "KX-1",
+    "status": "executed",
+    "outcome_side": "yes",
+    "book_side": "bid",
+    "yes_price_dollars": "0.4100",
+    "fill_count_fp": "10.00",
+    "remaining_count_fp": "0.00",
+    "initial_count_fp": "10.00",
+    "client_order_id": "c-1",
+    "created_ts_ms": 1767225600000,
+    "last_updated_ts_ms": 1767225601000,
+}
+REQUEST = OrderRequest("KX-1", Side.BID, 5600, 1000, "c-1")
+
+
+def test_parse_order_maps_fields_to_integer_units() -> None:
+    order = wire.parse_order(ORDER)
+    assert (order.order_id, order.ticker, order.side, order.price) == (
+        "o-1",
+        "KX-1",
+        Side.ASK,
+        5600,
+    )
+    assert (order.count, order.filled, order.remaining) == (1000, 200, 800)
+    assert order.status is OrderStatus.RESTING
+    assert order.created_ms == 1767225600250
+    assert order.updated_ms == 1767225601000
+    assert order.order_group_id == "g-1"
+
+
+def test_parse_order_counts_cover_an_amended_size_increase() -> None:
+    order = wire.parse_order({**ORDER, "remaining_count_fp": "20.00"})
+    assert order.count == 2200
+
+
+def test_parse_fill_and_ws_fill() -> None:
+    fill = wire.parse_fill(FILL)
+    assert (fill.fill_id, fill.side, fill.price, fill.count, fill.fee) == (
+        "f-1",
+        Side.BID,
+        4100,
+        300,
+        15_000,
+    )
+    assert fill.ts_ms == 1767225602000 and not fill.is_taker
+    ws_fill = wire.parse_ws_fill(WS_FILL)
+    assert ws_fill.side is Side.ASK and ws_fill.post_position == -350 and ws_fill.count == 150
+    assert ws_fill.client_order_id == "c-1" and ws_fill.ts_ms == 1767225602123
+
+
+def test_parse_user_order() -> None:
+    order = wire.parse_user_order(USER_ORDER)
+    assert order.status is OrderStatus.EXECUTED and order.filled == 1000 and order.remaining == 0
+
+
+def test_parse_market_reads_grid_and_times() -> None:
+    info = wire.parse_market(MARKET)
+    assert info.close_ms - info.open_ms == 86_400_000
+    assert info.grid.is_valid(50) and not info.grid.is_valid(5050) and info.grid.is_valid(5000)
+    meta = info.to_meta(FeeType.QUADRATIC_WITH_MAKER_FEES, 50, 7)
+    assert meta.fee_type is FeeType.QUADRATIC_WITH_MAKER_FEES and meta.fee_multiplier_pct == 50
+    assert meta.is_open
+
+
+def test_parse_orderbook_builds_yes_book_from_both_ladders() -> None:
+    book = wire.parse_orderbook(
+        {
+            "orderbook_fp": {
+                "yes_dollars": [["0.4100", "10.00"], ["0.4200", "13.00"]],
+                "no_dollars": [["0.5600", "17.00"]],
+            }
+        }
+    )
+    assert book.best_bid == 4200 and book.best_bid_size == 1300
+    assert book.best_ask == 4400 and book.best_ask_size == 1700
+
+
+def test_parse_orderbook_accepts_missing_or_empty_sides() -> None:
+    assert wire.parse_orderbook({"orderbook_fp": {}}).is_empty
+    assert wire.parse_orderbook({"orderbook_fp": {"yes_dollars": [], "no_dollars": None}}).is_empty
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (
+            {"error": {"code": "order_already_exists", "message": "exists", "details": "d"}},
+            ("order_already_exists", "exists", "d"),
+        ),
+        (
+            {"code": "invalid_order", "message": "invalid order", "details": "post only cross"},
+            ("invalid_order", "invalid order", "post only cross"),
+        ),
+        ({"error": "too many requests"}, ("", "too many requests", "")),
+        ("plain text", ("", "plain text", "")),
+        (None, ("", "", "")),
+    ],
+)
+def test_parse_error_body_reads_every_shape(body: object, expected: tuple[str, str, str]) -> None:
+    info = wire.parse_error_body(body)
+    assert (info.code, info.message, info.details) == expected
+
+
+def test_build_create_order_is_v2_body() -> None:
+    body = wire.build_create_order(
+        OrderRequest(
+            "KX-1",
+            Side.ASK,
+            5650,
+            250,
+            "c-9",
+            expiration_ms=1767225600001,
+            order_group_id="g",
+            cancel_order_on_pause=True,
+        )
+    )
+    assert body == {
+        "ticker": "KX-1",
+        "side": "ask",
+        "price": "0.5650",
+        "count": "2.50",
+        "time_in_force": "good_till_canceled",
+        "self_trade_prevention_type": "taker_at_cross",
+        "client_order_id": "c-9",
+        "post_only": True,
+        "expiration_time": 1767225601,
+        "order_group_id": "g",
+        "cancel_order_on_pause": True,
+    }
+
+
+@pytest.mark.parametrize(
+    "request_",
+    [
+        OrderRequest("KX", Side.BID, 0, 100, "c"),
+        OrderRequest("KX", Side.BID, 10_000, 100, "c"),
+        OrderRequest("KX", Side.BID, 5000, 0, "c"),
+        OrderRequest(
+            "KX", Side.BID, 5000, 100, "c", time_in_force=TimeInForce.IOC, expiration_ms=5
+        ),
+        OrderRequest("KX", Side.BID, 5000, 100, "c", self_trade_prevention_type="none"),
+    ],
+)
+def test_build_create_order_refuses_bad_requests(request_: OrderRequest) -> None:
+    with pytest.raises(ValueError):
+        wire.build_create_order(request_)
+
+
+def test_order_from_ack_derives_status_from_counts() -> None:
+    resting = wire.order_from_ack(
+        REQUEST, {"order_id": "o", "fill_count": "0.00", "remaining_count": "10.00", "ts_ms": 5}
+    )
+    assert (
+        resting.status is OrderStatus.RESTING
+        and resting.remaining == 1000
+        and resting.created_ms == 5
+    )
+    done = wire.order_from_ack(
+        REQUEST, {"order_id": "o", "fill_count": "10.00", "remaining_count": "0.00", "ts_ms": 5}
+    )
+    assert done.status is OrderStatus.EXECUTED
+    ioc = wire.order_from_ack(
+        REQUEST, {"order_id": "o", "fill_count": "4.00", "remaining_count": "0.00", "ts_ms": 5}
+    )
+    assert ioc.status is OrderStatus.CANCELED and ioc.filled == 400
+
+
+def test_parse_batch_create_keeps_request_order_and_item_errors() -> None:
+    second = OrderRequest("KX-1", Side.ASK, 6000, 100, "c-2")
+    answer = {
+        "orders": [
+            {
+                "client_order_id": "c-2",
+                "error": {"code": "invalid_order", "message": "post only cross"},
+            },
+            {
+                "order_id": "o-1",
+                "client_order_id": "c-1",
+                "fill_count": "0.00",
+                "remaining_count": "10.00",
+                "ts_ms": 1,
+            },
+        ]
+    }
+    first, error = wire.parse_batch_create(answer, [REQUEST, second])
+    assert isinstance(first, Order)
+    assert getattr(first, "order_id", None) == "o-1"
+    assert isinstance(error, wire.ErrorBody) and error.code == "invalid_order"
+
+
+def test_amend_ack_and_count_semantics() -> None:
+    order = wire.parse_order(ORDER)  # filled 2, remaining 8
+    body = wire.build_amend(order, 5700, order.filled + 500)
+    assert body["count"] == "7.00" and body["price"] == "0.5700"
+    amended = wire.order_from_amend_ack(
+        order,
+        5700,
+        700,
+        {"order_id": "o-1", "remaining_count": "5.00", "fill_count": "0.00", "ts_ms": 9},
+        500,
+    )
+    assert (amended.price, amended.count, amended.filled, amended.remaining) == (
+        5700,
+        700,
+        200,
+        500,
+    )
+
+
+def test_decrease_and_cancel() -> None:
+    order = wire.parse_order(ORDER)
+    assert wire.build_decrease("KX-1", reduce_by=None, reduce_to=300) == {
+        "market_ticker": "KX-1",
+        "reduce_to": "3.00",
+    }
+    with pytest.raises(ValueError):
+        wire.build_decrease("KX-1", reduce_by=1, reduce_to=1)
+    smaller = wire.order_from_decrease_ack(
+        order, {"order_id": "o-1", "remaining_count": "3.00", "ts_ms": 1}
+    )
+    assert smaller.remaining == 300 and smaller.status is OrderStatus.RESTING
+    assert (
+        wire.parse_cancel({"order_id": "o-1", "reduced_by": "8.00", "ts_ms": 1}).reduced_by == 800
+    )
+
+
+def test_parse_batch_cancel_in_request_order() -> None:
+    results = wire.parse_batch_cancel(
+        {
+            "orders": [
+                {
+                    "order_id": "b",
+                    "reduced_by": "0.00",
+                    "error": {"code": "not_found", "message": "x"},
+                },
+                {"order_id": "a", "reduced_by": "1.00", "ts_ms": 1},
+            ]
+        },
+        ["a", "b"],
+    )
+    assert isinstance(results[0], wire.CancelResult) and results[0].reduced_by == 100
+    assert isinstance(results[1], wire.ErrorBody) and results[1].code == "not_found"
+    with pytest.raises(WireError):
+        wire.parse_batch_cancel({"orders": []}, ["a"])
+
+
+def test_balance_positions_status_groups() -> None:
+    balance = wire.parse_balance(
+        {"balance": 12345, "portfolio_value": 100, "updated_ts": 1767225600}
+    )
+    assert balance.balance == 123_450_000 and balance.updated_ms == 1767225600000
+    assert wire.parse_balance({"balance": 1, "balance_dollars": "0.0150"}).balance == 15_000
+    position = wire.parse_position(
+        {
+            "ticker": "KX",
+            "position_fp": "-2.00",
+            "total_traded_dollars": "1.00",
+            "market_exposure_dollars": "0.5",
+            "realized_pnl_dollars": "-0.1",
+            "fees_paid_dollars": "0.02",
+            "last_updated_ts": "2026-01-01T00:00:00Z",
+        }
+    )
+    assert position.position == -200 and position.realized_pnl == -100_000
+    status = wire.parse_exchange_status({"exchange_active": True, "trading_active": False})
+    assert status.exchange_active and not status.trading_active
+    group = wire.parse_order_group(
+        {"is_auto_cancel_enabled": True, "contracts_limit_fp": "5.00", "orders": ["o"]}, "g"
+    )
+    assert group.contracts_limit == 500 and group.order_ids == ("o",)
+
+
+def test_ws_snapshot_and_delta() -> None:
+    ticker, yes, no = wire.parse_ws_snapshot(
+        {"market_ticker": "KX", "yes_dollars_fp": [["0.0800", "300.00"]]}
+    )
+    assert (ticker, yes, no) == ("KX", [(800, 30000)], [])
+    assert wire.parse_ws_delta(
+        {
+            "market_ticker": "KX",
+            "side": "no",
+            "price_dollars": "0.4400",
+            "delta_fp": "-2.50",
+            "ts_ms": 7,
+        }
+    ) == ("KX", False, 4400, -250, 7)
+    assert wire.parse_ws_delta(
+        {"market_ticker": "KX", "side": "yes", "price_dollars": 0.44, "delta_fp": 3}
+    ) == ("KX", True, 4400, 300, 0)
+
+
+def test_client_order_id_is_deterministic_uuid() -> None:
+    first = wire.make_client_order_id("exec", "KX", Side.BID, 7)
+    assert first == wire.make_client_order_id("exec", "KX", "bid", 7)
+    assert first != wire.make_client_order_id("exec", "KX", Side.BID, 8)
+    assert len(first) == 36 and first.count("-") == 4
+
+
+# ---- invariants ------------------------------------------------------------------------------
+
+
+@given(st.integers(0, 10_000))
+def test_fast_price_equals_the_exact_parser(units: int) -> None:
+    from common.numbers import format_price
+
+    assert wire.fast_price(format_price(units), "p") == units
+
+
+@given(st.integers(-(10**9), 10**9))
+def test_fast_count_equals_the_exact_parser(units: int) -> None:
+    from common.numbers import format_count
+
+    assert wire.fast_count(format_count(units), "c", signed=True) == units
+    if units < 0:
+        with pytest.raises(WireError):
+            wire.fast_count(format_count(units), "c")
+
+
+@given(st.text(max_size=12))
+def test_fast_price_never_accepts_junk_the_exact_parser_refuses(text: str) -> None:
+    from common.numbers import NumberError, parse_price
+
+    try:
+        exact: int | None = parse_price(text)
+    except NumberError:
+        exact = None
+    try:
+        fast: int | None = wire.fast_price(text, "p")
+    except WireError:
+        fast = None
+    assert fast == exact
+
+
+JUNK = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**20), 10**20),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=20),
+    st.lists(st.integers(), max_size=3),
+    st.dictionaries(st.text(max_size=5), st.integers(), max_size=3),
+)
+
+CASES: list[tuple[Any, Any]] = [
+    (wire.parse_order, ORDER),
+    (wire.parse_fill, FILL),
+    (wire.parse_market, MARKET),
+    (wire.parse_ws_fill, WS_FILL),
+    (wire.parse_user_order, USER_ORDER),
+    (
+        lambda v: wire.order_from_ack(REQUEST, v),
+        {"order_id": "o", "fill_count": "0.00", "remaining_count": "10.00", "ts_ms": 1},
+    ),
+    (
+        wire.parse_position,
+        {"ticker": "KX", "position_fp": "-2.00", "last_updated_ts": "2026-01-01T00:00:00Z"},
+    ),
+    (
+        wire.parse_ws_delta,
+        {"market_ticker": "KX", "side": "no", "price_dollars": "0.4400", "delta_fp": "-2.50"},
+    ),
+    (
+        wire.parse_ws_snapshot,
+        {
+            "market_ticker": "KX",
+            "yes_dollars_fp": [["0.0800", "3.00"]],
+            "no_dollars_fp": [["0.0100", "1.00"]],
+        },
+    ),
+    (
+        wire.parse_orderbook,
+        {"orderbook_fp": {"yes_dollars": [["0.0800", "3.00"]], "no_dollars": [["0.0100", "1.00"]]}},
+    ),
+    (wire.parse_balance, {"balance": 100, "portfolio_value": 5, "updated_ts": 1}),
+    (wire.parse_exchange_status, {"exchange_active": True, "trading_active": True}),
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(case=st.sampled_from(range(len(CASES))), data=st.data())
+def test_malformed_payloads_raise_only_wire_error(case: int, data: st.DataObject) -> None:
+    parse, valid = CASES[case]
+    payload = copy.deepcopy(valid)
+    action = data.draw(st.sampled_from(["drop", "replace", "whole"]))
+    if action == "whole":
+        payload = data.draw(JUNK)
+    else:
+        field = data.draw(st.sampled_from(sorted(payload)))
+        if action == "drop":
+            del payload[field]
+        else:
+            payload[field] = data.draw(JUNK)
+    try:
+        parse(payload)
+    except WireError as exc:
+        assert str(exc)  # names what was wrong
+    # anything else (KeyError, TypeError, ...) fails the test
+
+
+@pytest.mark.parametrize(
+    ("parse", "payload", "needle"),
+    [
+        (wire.parse_order, {**ORDER, "yes_price_dollars": "1.5"}, "yes_price_dollars"),
+        (wire.parse_order, {**ORDER, "status": "weird"}, "status"),
+        (wire.parse_order, {k: v for k, v in ORDER.items() if k != "ticker"}, "ticker"),
+        (wire.parse_fill, {**FILL, "count_fp": "-1.00"}, "count_fp"),
+        (wire.parse_market, {**MARKET, "price_ranges": []}, "price_ranges"),
+        (wire.parse_market, {**MARKET, "close_time": "tomorrow"}, "close_time"),
+        (
+            wire.parse_orderbook,
+            {"orderbook_fp": {"yes_dollars": [["0.5", "1", "x"]]}},
+            "yes_dollars[0]",
+        ),
+        (wire.parse_orderbook, {"orderbook": {"yes": [[50, 1]]}}, "orderbook_fp"),
+    ],
+)
+def test_wire_errors_name_the_field(parse: Any, payload: Any, needle: str) -> None:
+    with pytest.raises(WireError, match=needle.replace("[", r"\[").replace("]", r"\]")):
+        parse(payload)
