@@ -77,6 +77,16 @@ class Keys:
         return f"{self.prefix}cfg:markets"
 
     @property
+    def cfg_invalid(self) -> str:
+        """Hash: ticker (or ``(global)``) -> why its item in DynamoDB does not validate."""
+        return f"{self.prefix}cfg:invalid"
+
+    @property
+    def persister_lag(self) -> str:
+        """JSON: per persisted stream, entries not yet acknowledged by the persister."""
+        return f"{self.prefix}persister:lag"
+
+    @property
     def risk(self) -> str:
         return f"{self.prefix}risk"
 
@@ -404,6 +414,7 @@ class RiskState:
     total_exposure: int = 0
     day: str = ""
     last_check_ms: int = 0
+    day_start_pnl: int = 0  # total PnL when the trading day began: daily = total - this
 
 
 def encode_risk(state: RiskState) -> dict[str, str]:
@@ -418,6 +429,7 @@ def encode_risk(state: RiskState) -> dict[str, str]:
         "total_exposure": str(state.total_exposure),
         "day": state.day,
         "last_check_ms": str(state.last_check_ms),
+        "day_start_pnl": str(state.day_start_pnl),
     }
 
 
@@ -433,6 +445,7 @@ def decode_risk(fields: Mapping[str, Any]) -> RiskState:
         total_exposure=_int(fields, "total_exposure", 0),
         day=str(fields.get("day") or ""),
         last_check_ms=_int(fields, "last_check_ms", 0),
+        day_start_pnl=_int(fields, "day_start_pnl", 0),
     )
 
 

@@ -42,6 +42,7 @@ class Settings:
     dynamodb_endpoint: str = ""  # empty: AWS
     aws_region: str = "us-east-1"
     table_prefix: str = "dora_"
+    decision_log_ttl_days: int = 14
     kalshi_env: str = "demo"
     kalshi_base_url: str = ""
     kalshi_key_id: str = ""
@@ -57,6 +58,10 @@ class Settings:
     heartbeat_ttl_ms: int = 5_000
     sns_topic_arn: str = ""
     metrics_namespace: str = "dora"
+    risk_interval_ms: int = 5_000
+    pnl_day_start_hour_utc: int = 0  # the trading day for daily PnL starts at this UTC hour
+    executor_silence_ms: int = 5_000  # risk cancels everything when the executor is this quiet
+    executor_cancel_on_start: bool = False
 
     @property
     def rest_base_url(self) -> str:
@@ -179,6 +184,15 @@ def _int_in(low: int, high: int) -> Callable[[str, str], int]:
     return check
 
 
+def _check_bool(name: str, value: str) -> bool:
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be true or false, was {value!r}")
+
+
 def _any(name: str, value: str) -> str:
     return value
 
@@ -190,6 +204,7 @@ _CHECKS: dict[str, Callable[[str, str], Any]] = {
     "dynamodb_endpoint": _check_http_url,
     "aws_region": _check_prefix,
     "table_prefix": _check_prefix,
+    "decision_log_ttl_days": _int_in(1, 3650),
     "kalshi_env": _check_choice(KALSHI_ENVS),
     "kalshi_base_url": _check_http_url,
     "kalshi_key_id": _any,
@@ -205,6 +220,10 @@ _CHECKS: dict[str, Callable[[str, str], Any]] = {
     "heartbeat_ttl_ms": _int_in(100, 600_000),
     "sns_topic_arn": _any,
     "metrics_namespace": _check_prefix,
+    "risk_interval_ms": _int_in(100, 600_000),
+    "pnl_day_start_hour_utc": _int_in(0, 23),
+    "executor_silence_ms": _int_in(500, 600_000),
+    "executor_cancel_on_start": _check_bool,
 }
 
 

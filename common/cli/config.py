@@ -1,0 +1,222 @@
+"""``dora config show [--json]`` and ``dora config set [--market T] KEY=VALUE...``.
+
+Config lives in DynamoDB (``{prefix}market_config`` and ``{prefix}state[global_config]``); the
+persister mirrors it into Redis within about a second. ``set`` validates the whole resulting item
+before writing: on bad input one line names the field, the value and the rule, exit status 2, and
+nothing is written. Every write sets ``updated_at`` and raises ``version`` (a conditional write, so
+concurrent changes are never lost).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from decimal import Decimal
+from typing import Any, TypeVar
+
+import orjson
+from botocore.exceptions import BotoCoreError, ClientError
+
+from common.config import GlobalConfig, MarketConfig, utc_now_iso
+from common.dynamo import Dynamo
+from common.dynamo.config_store import (
+    GLOBAL_LABEL,
+    check_ticker,
+    validate_global_item,
+    validate_market_item,
+)
+from common.dynamo.tables import describe, error_code
+from common.errors import ConfigError, StorageError
+from common.settings import load_settings
+
+from .main import CliError
+
+HELP = "show or change the trading config in DynamoDB (validated before writing)"
+T = TypeVar("T")
+
+MARKET_KEYS = tuple(f for f in MarketConfig.FIELDS if f != "updated_at")
+GLOBAL_KEYS = tuple(f for f in GlobalConfig.FIELDS if f != "updated_at")
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    show = sub.add_parser("show", help="the global config and every market's")
+    show.add_argument("--json", action="store_true", help="machine-readable output")
+    change = sub.add_parser(
+        "set",
+        help="change fields of the global config, or of one market with --market",
+        description=(
+            f"global fields: {', '.join(GLOBAL_KEYS)}; market fields: {', '.join(MARKET_KEYS)}"
+        ),
+    )
+    change.add_argument("--market", metavar="T", help="the market ticker (created if missing)")
+    change.add_argument("pairs", nargs="+", metavar="KEY=VALUE")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.action == "show":
+        return show(args.json)
+    return set_fields(args.market, args.pairs)
+
+
+# ---- shared with dora markets / dora tables ------------------------------------------------
+
+
+def open_dynamo() -> Dynamo:
+    return Dynamo.from_settings(load_settings())
+
+
+def call(what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run a DynamoDB call; its failure becomes one line (StorageError -> exit 2)."""
+    try:
+        return fn(*args, **kwargs)
+    except ClientError as exc:
+        if error_code(exc) == "ResourceNotFoundException":
+            raise StorageError(
+                f"{what}: a dora table does not exist ({describe(exc)}); run 'dora tables create'"
+            ) from None
+        raise StorageError(f"{what}: {describe(exc)}") from None
+    except BotoCoreError as exc:
+        raise StorageError(f"{what}: {describe(exc)}") from None
+
+
+def parse_pairs(pairs: Sequence[str], known: Sequence[str], what: str) -> dict[str, str]:
+    changes: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise CliError(f"expected KEY=VALUE, was {pair!r}")
+        if key not in known:
+            raise CliError(f"unknown {what} config field {key!r}; known: {', '.join(known)}")
+        if key in changes:
+            raise CliError(f"{key} is given twice")
+        changes[key] = value.strip()
+    return changes
+
+
+def jsonable(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, set | frozenset):
+        return sorted(str(jsonable(v)) for v in value)
+    return value
+
+
+def market_views(db: Dynamo) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """Every market item: the valid ones in human form with their version, and the reasons
+    of the invalid ones (which are shown, never fatal)."""
+    views: list[dict[str, Any]] = []
+    invalid: dict[str, str] = {}
+    for raw in call("reading the market config", db.config.scan_markets):
+        ticker = str(raw.get("market_id"))
+        try:
+            config, version = validate_market_item(raw)
+        except ConfigError as exc:
+            invalid[ticker] = str(exc)
+            views.append({"market_id": ticker, "invalid": str(exc), "item": jsonable(raw)})
+            continue
+        views.append({**config.to_item(), "version": version})
+    views.sort(key=lambda v: str(v["market_id"]))
+    return views, invalid
+
+
+def global_view(db: Dynamo) -> dict[str, Any]:
+    raw = call("reading the global config", db.config.get_global)
+    if raw is None:
+        return {**GlobalConfig().to_item(), "version": 0, "stored": False}
+    try:
+        config, version = validate_global_item(raw)
+    except ConfigError as exc:
+        return {"invalid": str(exc), "item": jsonable(raw)}
+    return {**config.to_item(), "version": version}
+
+
+def _bool(value: object) -> str:
+    return ("yes" if value else "no") if isinstance(value, bool) else str(value)
+
+
+def print_markets(views: Sequence[Mapping[str, Any]]) -> None:
+    columns = ("market_id", "enabled", *MARKET_KEYS[1:], "version", "updated_at")
+    headers: tuple[str, ...] = ("market", "enabled", "max_yes", "max_no", "min_spread")
+    headers += ("quote_size", "skew", "toxicity", "version", "updated_at")
+    rows: list[tuple[str, ...]] = []
+    for view in views:
+        if "invalid" in view:
+            rows.append((str(view["market_id"]), f"INVALID: {view['invalid']}"))
+        else:
+            rows.append(tuple(_bool(view.get(c, "")) for c in columns))
+    widths = [len(h) for h in headers]
+    for row in rows:
+        if len(row) == len(headers):
+            widths = [max(w, len(c)) for w, c in zip(widths, row, strict=True)]
+    print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
+    for row in rows:
+        if len(row) == len(headers):
+            print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+        else:
+            print(f"{row[0].ljust(widths[0])}  {row[1]}")
+
+
+# ---- show / set ----------------------------------------------------------------------------
+
+
+def show(as_json: bool) -> int:
+    db = open_dynamo()
+    glob = global_view(db)
+    markets, invalid = market_views(db)
+    if "invalid" in glob:
+        invalid = {GLOBAL_LABEL: glob["invalid"], **invalid}
+    if as_json:
+        out = {"global": glob, "markets": markets, "invalid": invalid}
+        sys.stdout.write(orjson.dumps(out, option=orjson.OPT_INDENT_2).decode() + "\n")
+        return 0
+    print(f"global config ({db.names.state}[global_config])")
+    if "invalid" in glob:
+        print(f"  INVALID: {glob['invalid']}")
+    else:
+        if glob.get("stored") is False:
+            print("  (not stored yet: the defaults apply)")
+        for key in (*GLOBAL_KEYS, "version", "updated_at"):
+            print(f"  {key:<20} {_bool(glob.get(key, ''))}")
+    print(f"\nmarkets ({db.names.market_config}): {len(markets)}")
+    if markets:
+        print_markets(markets)
+    return 0
+
+
+def set_fields(market: str | None, pairs: Sequence[str]) -> int:
+    if market is not None:
+        try:
+            check_ticker(market)
+        except ConfigError as exc:
+            raise CliError(str(exc)) from None
+        changes = parse_pairs(pairs, MARKET_KEYS, "market")
+    else:
+        changes = parse_pairs(pairs, GLOBAL_KEYS, "global")
+    db = open_dynamo()
+    now = utc_now_iso()
+    try:
+        if market is not None:
+            config, write = call(
+                "writing the market config", db.config.update_market, market, changes, now
+            )
+            item, label = config.to_item(), f"market {market}"
+        else:
+            glob, write = call("writing the global config", db.config.update_global, changes, now)
+            item, label = glob.to_item(), "global config"
+    except ConfigError as exc:
+        raise CliError(str(exc)) from None
+    shown = " ".join(f"{k}={_bool(item[k])}" for k in changes)
+    verb = "created" if write.created else "updated"
+    print(f"{label} {verb}: {shown} (version {write.version})")
+    if write.dropped:
+        print(f"removed unknown attributes: {', '.join(write.dropped)}")
+    return 0

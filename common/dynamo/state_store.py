@@ -1,0 +1,205 @@
+"""Restart state in ``{prefix}state``: positions, risk_state (with the durable halt), daily PnL.
+
+| key | attributes |
+|---|---|
+| ``positions`` | ``positions``: ticker -> {position, cost, realized_pnl, fees, last_fill_ms, yes_qty, no_qty, avg_cost_yes, avg_cost_no}; ``updated_ms`` |
+| ``risk_state`` | ``trading_halted``, ``halt_reason``, ``halted_ms``, ``daily_pnl`` ... ``last_fill_ms``, ``last_fill_timestamp`` |
+| ``pnl#YYYY-MM-DD`` | that day's latest PnL snapshot, ``ts_ms`` (never replaced by an older one) |
+
+Counts are stored in contracts and money in dollars, exact Decimals (see codec.py). The plan's
+``yes_qty``/``no_qty``/``avg_cost_*`` are derived for people reading the table; a restore reads
+only ``position``, ``cost``, ``realized_pnl``, ``fees`` and ``last_fill_ms``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from common.clock import iso_from_ms
+from common.domain import Position
+from common.dynamo.codec import (
+    count_contracts,
+    count_units,
+    from_attrs,
+    money_dollars,
+    money_units,
+    price_dollars,
+    to_attrs,
+    whole_number,
+)
+from common.dynamo.tables import PNL_KEY_PREFIX, STATE_POSITIONS, STATE_RISK, TableNames, error_code
+from common.errors import StorageError
+from common.numbers import ONE_DOLLAR
+from common.schema import RiskState
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRisk:
+    risk: RiskState
+    last_fill_ms: int
+
+
+def position_attrs(position: Position) -> dict[str, Any]:
+    yes_qty = max(position.position, 0)
+    no_qty = max(-position.position, 0)
+    average = position.average_price  # YES price units, rounded down; None when flat
+    return {
+        "position": count_contracts(position.position),
+        "cost": money_dollars(position.cost),
+        "realized_pnl": money_dollars(position.realized_pnl),
+        "fees": money_dollars(position.fees),
+        "last_fill_ms": position.last_fill_ms,
+        "yes_qty": count_contracts(yes_qty),
+        "no_qty": count_contracts(no_qty),
+        "avg_cost_yes": price_dollars(average) if yes_qty and average is not None else None,
+        "avg_cost_no": (
+            price_dollars(ONE_DOLLAR - average) if no_qty and average is not None else None
+        ),
+    }
+
+
+def position_from_attrs(ticker: str, attrs: Mapping[str, Any]) -> Position:
+    return Position(
+        ticker=ticker,
+        position=count_units(attrs.get("position", 0), f"{ticker}.position"),
+        cost=money_units(attrs.get("cost", 0), f"{ticker}.cost"),
+        realized_pnl=money_units(attrs.get("realized_pnl", 0), f"{ticker}.realized_pnl"),
+        fees=money_units(attrs.get("fees", 0), f"{ticker}.fees"),
+        last_fill_ms=whole_number(attrs.get("last_fill_ms", 0), f"{ticker}.last_fill_ms"),
+    )
+
+
+def risk_attrs(risk: RiskState, last_fill_ms: int) -> dict[str, Any]:
+    return {
+        "trading_halted": risk.halted,
+        "halt_reason": risk.reason,
+        "halted_ms": risk.halted_ms,
+        "daily_pnl": money_dollars(risk.daily_pnl),
+        "realized_pnl": money_dollars(risk.realized_pnl),
+        "unrealized_pnl": money_dollars(risk.unrealized_pnl),
+        "fees": money_dollars(risk.fees),
+        "total_exposure": money_dollars(risk.total_exposure),
+        "day": risk.day,
+        "last_check_ms": risk.last_check_ms,
+        "day_start_pnl": money_dollars(risk.day_start_pnl),
+        "last_fill_ms": last_fill_ms,
+        "last_fill_timestamp": iso_from_ms(last_fill_ms) if last_fill_ms else "",
+    }
+
+
+def risk_from_attrs(attrs: Mapping[str, Any]) -> StoredRisk:
+    halted = attrs.get("trading_halted", False)
+    if not isinstance(halted, bool):
+        raise StorageError(f"risk_state.trading_halted must be a bool, was {halted!r}")
+    risk = RiskState(
+        halted=halted,
+        reason=str(attrs.get("halt_reason") or ""),
+        halted_ms=whole_number(attrs.get("halted_ms", 0), "risk_state.halted_ms"),
+        daily_pnl=money_units(attrs.get("daily_pnl", 0), "risk_state.daily_pnl"),
+        realized_pnl=money_units(attrs.get("realized_pnl", 0), "risk_state.realized_pnl"),
+        unrealized_pnl=money_units(attrs.get("unrealized_pnl", 0), "risk_state.unrealized_pnl"),
+        fees=money_units(attrs.get("fees", 0), "risk_state.fees"),
+        total_exposure=money_units(attrs.get("total_exposure", 0), "risk_state.total_exposure"),
+        day=str(attrs.get("day") or ""),
+        last_check_ms=whole_number(attrs.get("last_check_ms", 0), "risk_state.last_check_ms"),
+        day_start_pnl=money_units(attrs.get("day_start_pnl", 0), "risk_state.day_start_pnl"),
+    )
+    return StoredRisk(risk, whole_number(attrs.get("last_fill_ms", 0), "risk_state.last_fill_ms"))
+
+
+def pnl_snapshot_attrs(risk: RiskState, ts_ms: int) -> dict[str, Any]:
+    return {
+        "key": f"{PNL_KEY_PREFIX}{risk.day}",
+        "day": risk.day,
+        "ts_ms": ts_ms,
+        "timestamp": iso_from_ms(ts_ms),
+        "daily_pnl": money_dollars(risk.daily_pnl),
+        "realized_pnl": money_dollars(risk.realized_pnl),
+        "unrealized_pnl": money_dollars(risk.unrealized_pnl),
+        "fees": money_dollars(risk.fees),
+        "total_exposure": money_dollars(risk.total_exposure),
+        "trading_halted": risk.halted,
+        "halt_reason": risk.reason,
+    }
+
+
+def _drop_none(attrs: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in attrs.items():
+        if value is None:
+            continue
+        out[key] = _drop_none(value) if isinstance(value, Mapping) else value
+    return out
+
+
+class StateStore:
+    def __init__(self, client: Any, names: TableNames) -> None:
+        self.client = client
+        self.names = names
+
+    def _get(self, key: str) -> dict[str, Any] | None:
+        response = self.client.get_item(
+            TableName=self.names.state, Key={"key": {"S": key}}, ConsistentRead=True
+        )
+        return from_attrs(response["Item"]) if "Item" in response else None
+
+    def _put(self, item: Mapping[str, Any]) -> None:
+        self.client.put_item(TableName=self.names.state, Item=to_attrs(_drop_none(item)))
+
+    def put_positions(self, positions: Mapping[str, Position], now_ms: int) -> None:
+        self._put(
+            {
+                "key": STATE_POSITIONS,
+                "positions": {t: position_attrs(p) for t, p in sorted(positions.items())},
+                "updated_ms": now_ms,
+                "updated_at": iso_from_ms(now_ms),
+            }
+        )
+
+    def get_positions(self) -> dict[str, Position]:
+        item = self._get(STATE_POSITIONS)
+        if item is None:
+            return {}
+        stored = item.get("positions") or {}
+        if not isinstance(stored, dict):
+            raise StorageError(f"state[positions].positions must be a map, was {stored!r}")
+        return {t: position_from_attrs(t, attrs) for t, attrs in stored.items()}
+
+    def put_risk(self, risk: RiskState, last_fill_ms: int, now_ms: int) -> None:
+        self._put(
+            {
+                "key": STATE_RISK,
+                **risk_attrs(risk, last_fill_ms),
+                "updated_ms": now_ms,
+                "updated_at": iso_from_ms(now_ms),
+            }
+        )
+
+    def get_risk(self) -> StoredRisk | None:
+        item = self._get(STATE_RISK)
+        return risk_from_attrs(item) if item is not None else None
+
+    def put_pnl_snapshot(self, risk: RiskState, ts_ms: int) -> bool:
+        """Write the day's snapshot unless a newer one is there (so a replay never steps back)."""
+        if not risk.day:
+            raise StorageError("a PnL snapshot needs its day (YYYY-MM-DD)")
+        try:
+            self.client.put_item(
+                TableName=self.names.state,
+                Item=to_attrs(pnl_snapshot_attrs(risk, ts_ms)),
+                ConditionExpression="attribute_not_exists(#k) OR #ts <= :ts",
+                ExpressionAttributeNames={"#k": "key", "#ts": "ts_ms"},
+                ExpressionAttributeValues={":ts": {"N": str(ts_ms)}},
+            )
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def get_pnl_snapshot(self, day: str) -> dict[str, Any] | None:
+        return self._get(f"{PNL_KEY_PREFIX}{day}")

@@ -1,0 +1,5 @@
+import sys
+
+from services.persister.service import main
+
+sys.exit(main())

@@ -1,0 +1,191 @@
+"""The persister's side of the streams: a consumer group, batches, acknowledgement after storage.
+
+Consumer group ``persister`` on the order, fill, decision and PnL streams (created at id 0, so
+nothing written before the first start is missed). Each pass takes either the batch that could
+not be stored yet (kept until DynamoDB takes it), or entries idle for ``claim_idle_ms`` in another
+consumer's pending list (a persister that died: XAUTOCLAIM), or new entries (XREADGROUP, blocking
+at most ``block_ms``). Entries are acknowledged only after DynamoDB accepted every row they
+became; a malformed entry is logged and acknowledged (it can never be stored).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import ResponseError
+
+from common.dynamo.rows import RowError, decision_row, fill_row, order_row
+from common.dynamo.tables import TableNames
+from common.log import EventLogger
+from common.schema import Keys, RiskState, SchemaError, decode_event
+from common.streams import PERSISTED_STREAMS, PERSISTER_GROUP
+from services.persister.state import risk_from_event
+
+CONSUMER_IDLE_DELETE_MS = 60_000
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    stream: str  # short name: orders, fills, decisions, pnl
+    id: str
+    fields: Mapping[str, Any]
+
+
+@dataclass
+class Batch:
+    entries: list[Entry]
+    rows: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    snapshots: dict[str, tuple[RiskState, int]] = field(default_factory=dict)  # day -> latest
+    risk: RiskState | None = None  # the latest pnl/risk event
+    halt_event: bool = False  # a ``risk`` event or a halted snapshot: store risk_state first
+    fills: int = 0
+    bad: int = 0
+
+
+class StreamSink:
+    def __init__(
+        self,
+        keys: Keys,
+        names: TableNames,
+        consumer: str,
+        log: EventLogger,
+        *,
+        ttl_days: int,
+        count: int,
+        block_ms: int,
+        claim_idle_ms: int,
+    ) -> None:
+        self.keys = keys
+        self.names = names
+        self.consumer = consumer
+        self.log = log
+        self.ttl_days = ttl_days
+        self.count = count
+        self.block_ms = block_ms
+        self.claim_idle_ms = claim_idle_ms
+        self.streams = {keys.stream(s): s for s in PERSISTED_STREAMS}
+        self.inflight: Batch | None = None
+        self.claim_cursors: dict[str, str] = {}
+        self.next_claim_ms = 0.0
+
+    async def ensure_groups(self, redis: aioredis.Redis) -> None:
+        for name in self.streams:
+            try:
+                await redis.xgroup_create(name, PERSISTER_GROUP, id="0", mkstream=True)
+            except ResponseError as exc:
+                if "BUSYGROUP" not in str(exc):
+                    raise
+
+    async def forget_dead_consumers(self, redis: aioredis.Redis) -> None:
+        """Remove consumers of earlier persister runs that hold nothing (long idle, 0 pending)."""
+        for name in self.streams:
+            for consumer in await redis.xinfo_consumers(name, PERSISTER_GROUP):
+                if (
+                    consumer["name"] != self.consumer
+                    and int(consumer.get("pending", 0)) == 0
+                    and int(consumer.get("idle", 0)) > CONSUMER_IDLE_DELETE_MS
+                ):
+                    await redis.xgroup_delconsumer(name, PERSISTER_GROUP, consumer["name"])
+
+    async def fetch(self, redis: aioredis.Redis, now_ms: float) -> list[Entry]:
+        """Reclaimed entries of dead consumers when due, else new ones (blocks <= block_ms)."""
+        if now_ms >= self.next_claim_ms:
+            claimed = await self._claim(redis)
+            if all(cursor == "0-0" for cursor in self.claim_cursors.values()):
+                self.next_claim_ms = now_ms + self.claim_idle_ms
+            if claimed:
+                return claimed
+        response = await redis.xreadgroup(
+            PERSISTER_GROUP,
+            self.consumer,
+            dict.fromkeys(self.streams, ">"),
+            count=self.count,
+            block=self.block_ms,
+        )
+        entries: list[Entry] = []
+        for name, messages in response or ():
+            stream = self.streams[name.decode() if isinstance(name, bytes) else name]
+            entries.extend(Entry(stream, str(i), f or {}) for i, f in messages)
+        return entries
+
+    async def _claim(self, redis: aioredis.Redis) -> list[Entry]:
+        entries: list[Entry] = []
+        for name, stream in self.streams.items():
+            result = await redis.xautoclaim(
+                name,
+                PERSISTER_GROUP,
+                self.consumer,
+                min_idle_time=self.claim_idle_ms,
+                start_id=self.claim_cursors.get(name, "0-0"),
+                count=self.count,
+            )
+            self.claim_cursors[name] = str(result[0])
+            messages = result[1]
+            deleted = result[2] if len(result) > 2 else []
+            if deleted:  # only if something trimmed entries nobody had stored
+                self.log.error("pending_entries_lost", stream=stream, ids=list(deleted)[:20])
+            for entry_id, fields in messages:
+                if fields is not None:
+                    entries.append(Entry(stream, str(entry_id), fields))
+            if messages:
+                self.log.info("entries_reclaimed", stream=stream, count=len(messages))
+        return entries
+
+    def build(self, entries: list[Entry]) -> Batch:
+        """Entries -> rows to write and state to store (pure apart from logging)."""
+        batch = Batch(entries)
+        for entry in entries:
+            try:
+                kind, payload = decode_event(entry.fields)
+                self._add(batch, entry, kind, payload)
+            except (SchemaError, RowError) as exc:
+                batch.bad += 1
+                self.log.error("bad_event", stream=entry.stream, id=entry.id, reason=str(exc)[:300])
+        return batch
+
+    def _add(self, batch: Batch, entry: Entry, kind: str, payload: dict[str, Any]) -> None:
+        if entry.stream == "orders" and kind == "order":
+            batch.rows.append((self.names.trade_log, order_row(payload, entry.id)))
+        elif entry.stream == "fills" and kind == "fill":
+            batch.rows.append((self.names.trade_log, fill_row(payload, entry.id)))
+            batch.fills += 1
+        elif entry.stream == "decisions" and kind == "decision":
+            row = decision_row(payload, entry.id, ttl_days=self.ttl_days)
+            batch.rows.append((self.names.decision_log, row))
+        elif entry.stream == "pnl" and kind in ("pnl", "risk"):
+            risk = risk_from_event(payload)
+            ts_ms = risk.last_check_ms
+            if risk.day:
+                latest = batch.snapshots.get(risk.day)
+                if latest is None or latest[1] <= ts_ms:
+                    batch.snapshots[risk.day] = (risk, ts_ms)
+            if batch.risk is None or batch.risk.last_check_ms <= ts_ms:
+                batch.risk = risk
+            batch.halt_event = batch.halt_event or kind == "risk" or risk.halted
+        else:
+            self.log.debug("event_ignored", stream=entry.stream, type=kind, id=entry.id)
+
+    async def ack(self, redis: aioredis.Redis, entries: list[Entry]) -> None:
+        by_stream: dict[str, list[str]] = {}
+        for entry in entries:
+            by_stream.setdefault(self.keys.stream(entry.stream), []).append(entry.id)
+        pipe = redis.pipeline(transaction=False)
+        for name, ids in by_stream.items():
+            pipe.xack(name, PERSISTER_GROUP, *ids)
+        await pipe.execute()
+
+    async def lag(self, redis: aioredis.Redis) -> dict[str, dict[str, int]]:
+        """Per stream: entries delivered but not acknowledged, and not yet delivered."""
+        out: dict[str, dict[str, int]] = {}
+        for name, stream in self.streams.items():
+            for group in await redis.xinfo_groups(name):
+                if group.get("name") == PERSISTER_GROUP:
+                    lag = group.get("lag")  # None when Redis cannot tell: -1 here
+                    out[stream] = {
+                        "pending": int(group.get("pending") or 0),
+                        "lag": -1 if lag is None else int(lag),
+                    }
+        return out

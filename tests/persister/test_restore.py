@@ -1,0 +1,110 @@
+import asyncio
+
+import orjson
+import pytest
+import redis.asyncio as aioredis
+
+from common.domain import Position
+from common.dynamo import Dynamo
+from common.restore import wait_until_restored
+from common.schema import (
+    Keys,
+    RiskState,
+    decode_market_config,
+    decode_position,
+    decode_risk,
+    encode_position,
+)
+from common.settings import Settings, load_settings
+from tests.persister.conftest import Harness, make_harness
+from tests.support.procs import free_port
+
+K = Keys()
+TS = 1_767_225_600_000
+HALT = RiskState(True, "daily loss limit", TS, -100_000_000, day="2026-01-01")
+
+
+def persist_some_state(db: Dynamo) -> dict[str, Position]:
+    positions = {
+        "KXA": Position("KXA", 500, 2_800_000, 10, 2, TS),
+        "KXB": Position("KXB", -200, -900_000, -3, 1, TS + 9),
+    }
+    db.state.put_positions(positions, TS)
+    db.state.put_risk(HALT, TS + 9, TS)
+    db.config.update_market("KXA", {"enabled": True}, "2026-01-01T00:00:00Z")
+    return positions
+
+
+async def test_an_empty_redis_gets_the_persisted_state_back_before_anyone_trades(
+    persister: Harness, aredis: aioredis.Redis
+) -> None:
+    positions = persist_some_state(persister.db)
+    stopping = asyncio.Event()
+    waiter = asyncio.create_task(wait_until_restored(aredis, K, stopping, poll_s=0.01))
+    await asyncio.sleep(0.05)
+    assert not waiter.done()  # nobody trades yet
+    await persister.start()
+    assert await asyncio.wait_for(waiter, 2) is True
+    for ticker, position in positions.items():
+        assert decode_position(ticker, await aredis.hgetall(K.pos(ticker))) == position
+    risk = decode_risk(await aredis.hgetall(K.risk))
+    assert risk.halted and risk.reason == "daily loss limit" and risk.daily_pnl == HALT.daily_pnl
+    assert await aredis.hget(K.fills_meta, "last_fill_ms") == str(TS + 9)
+    assert decode_market_config("KXA", await aredis.hgetall(K.cfg_market("KXA"))).enabled
+    marker = orjson.loads(await aredis.get(K.restored))
+    assert marker["positions"] == 2 and marker["halted"] is True
+
+
+async def test_what_redis_already_holds_is_not_overwritten_except_by_a_halt(
+    persister: Harness, aredis: aioredis.Redis
+) -> None:
+    persist_some_state(persister.db)
+    newer = Position("KXA", 900, 5_000_000, 10, 2, TS + 100)
+    await aredis.hset(K.pos("KXA"), mapping=encode_position(newer))
+    await aredis.hset(K.risk, mapping={"halted": "0", "daily_pnl": "-5"})
+    await aredis.hset(K.fills_meta, "last_fill_ms", str(TS + 100))
+    await persister.start()
+    assert decode_position("KXA", await aredis.hgetall(K.pos("KXA"))) == newer
+    risk = decode_risk(await aredis.hgetall(K.risk))
+    assert risk.halted and risk.daily_pnl == -5  # the durable halt wins
+    assert await aredis.hget(K.fills_meta, "last_fill_ms") == str(TS + 100)
+
+
+async def test_a_restored_redis_is_left_alone(persister: Harness, aredis: aioredis.Redis) -> None:
+    persist_some_state(persister.db)
+    await aredis.set(K.restored, "earlier")
+    await persister.start()
+    assert not await aredis.exists(K.pos("KXA")) and not await aredis.exists(K.risk)
+
+
+async def test_a_redis_emptied_under_a_running_persister_is_restored_not_mirrored(
+    persister: Harness, aredis: aioredis.Redis
+) -> None:
+    positions = persist_some_state(persister.db)
+    await persister.start()
+    await persister.step()
+    await aredis.flushall()
+    await persister.step()
+    assert persister.db.state.get_positions() == positions  # not wiped by the empty Redis
+    assert await aredis.exists(K.restored) and await aredis.exists(K.pos("KXB"))
+    assert decode_risk(await aredis.hgetall(K.risk)).halted
+    assert await aredis.xinfo_groups(K.stream("fills"))  # the consumer groups are back
+
+
+async def test_without_dynamodb_start_fails_and_nothing_is_marked(
+    settings: Settings, aredis: aioredis.Redis
+) -> None:
+    nowhere = load_settings(
+        {"DORA_DYNAMODB_ENDPOINT": f"http://127.0.0.1:{free_port()}"}, read_file=False
+    )
+    db = Dynamo.from_settings(nowhere, max_attempts=1, timeout_s=1)
+    harness = make_harness(settings, aredis, db)
+    with pytest.raises(Exception, match="connect"):
+        await harness.start()
+    assert not await aredis.exists(K.restored)
+
+
+async def test_wait_until_restored_gives_up_when_stopping(aredis: aioredis.Redis) -> None:
+    stopping = asyncio.Event()
+    stopping.set()
+    assert await wait_until_restored(aredis, K, stopping) is False
