@@ -28,17 +28,31 @@ class ControlListener:
         self.log = log
         self.handler = handler
         self.subscribed = asyncio.Event()
+        self.closing = False
+
+    def _done(self) -> bool:
+        # redis-py's get_message can swallow a cancellation inside its own timeout handling, so
+        # the loop checks for a pending cancel (and the close flag) itself.
+        task = asyncio.current_task()
+        return self.closing or (task is not None and task.cancelling() > 0)
+
+    async def close(self, task: asyncio.Task[None] | None, timeout_s: float = 2.0) -> None:
+        """Stop ``task`` (running ``run``) and wait for it, never longer than ``timeout_s``."""
+        self.closing = True
+        if task is not None:
+            task.cancel()
+            await asyncio.wait([task], timeout=timeout_s)
 
     async def run(self) -> None:
         delay_s = 0.1
-        while True:
+        while not self._done():
             pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(self.keys.control)
                 self.subscribed.set()
                 delay_s = 0.1
-                while True:
-                    message = await pubsub.get_message(timeout=1.0)
+                while not self._done():
+                    message = await pubsub.get_message(timeout=0.5)
                     if message is None or message.get("type") != "message":
                         continue
                     try:
@@ -58,8 +72,8 @@ class ControlListener:
                 await asyncio.sleep(delay_s)
                 delay_s = min(delay_s * 2, 5.0)
             finally:
-                with contextlib.suppress(Exception):
-                    await pubsub.aclose()
+                with contextlib.suppress(Exception, asyncio.CancelledError):
+                    await asyncio.wait_for(pubsub.aclose(), 1.0)
 
 
 async def send_control(

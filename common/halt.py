@@ -12,7 +12,8 @@ from __future__ import annotations
 import redis.asyncio as aioredis
 
 from common.control import send_control
-from common.schema import STREAM_MAXLEN, Keys, decode_risk, encode_event
+from common.schema import Keys, decode_risk
+from common.streams import append, queue_append
 
 
 async def set_halt(redis: aioredis.Redis, keys: Keys, reason: str, now_ms: int, source: str) -> int:
@@ -28,6 +29,28 @@ async def lift_halt(
     return await send_control(redis, keys, "resume", reason, source)
 
 
+_RECORD_IF_NOT_HALTED = """
+local fields = redis.call('HMGET', KEYS[1], 'halted', 'halted_ms')
+if fields[1] == '1' or tonumber(fields[2] or '0') >= tonumber(ARGV[2]) then
+  return 0
+end
+redis.call('HSET', KEYS[1], 'halted', '1', 'reason', ARGV[1], 'halted_ms', ARGV[2])
+return 1
+"""
+
+
+async def record_heard_halt(redis: aioredis.Redis, keys: Keys, reason: str, heard_ms: int) -> bool:
+    """Make a halt heard on the control channel durable (a bare ``PUBLISH dora:control halt``
+    records nothing by itself). Only when the halt is not recorded yet and nothing newer (a
+    resume recorded after ``heard_ms``) is there; returns True when this call recorded it."""
+    recorded = bool(await redis.eval(_RECORD_IF_NOT_HALTED, 1, keys.risk, reason, str(heard_ms)))
+    if recorded:
+        await append(
+            redis, keys, "pnl", "risk", {"ts_ms": heard_ms, "halted": True, "reason": reason}
+        )
+    return recorded
+
+
 async def is_halted(redis: aioredis.Redis, keys: Keys) -> tuple[bool, str]:
     state = decode_risk(await redis.hgetall(keys.risk))
     return state.halted, state.reason
@@ -41,10 +64,5 @@ async def _record(
         keys.risk,
         mapping={"halted": "1" if halted else "0", "reason": reason, "halted_ms": str(now_ms)},
     )
-    pipe.xadd(
-        keys.stream("pnl"),
-        encode_event("risk", {"ts_ms": now_ms, "halted": halted, "reason": reason}),
-        maxlen=STREAM_MAXLEN["pnl"],
-        approximate=True,
-    )
+    queue_append(pipe, keys, "pnl", "risk", {"ts_ms": now_ms, "halted": halted, "reason": reason})
     await pipe.execute()

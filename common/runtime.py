@@ -71,6 +71,16 @@ class Service(Protocol):
     async def stop(self, ctx: Context) -> None: ...
 
 
+async def stop_tasks(tasks: list[asyncio.Task[Any]], timeout_s: float = 2.0) -> None:
+    """Cancel background tasks and give them ``timeout_s`` to finish; never wait longer (a task
+    that swallows its cancellation must not hold up a SIGTERM)."""
+    live = [t for t in tasks if not t.done()]
+    for task in live:
+        task.cancel()
+    if live:
+        await asyncio.wait(live, timeout=timeout_s)
+
+
 class TransientError(Exception):
     """Raised by a service when something outside it is not ready yet; start is retried."""
 

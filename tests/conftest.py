@@ -15,6 +15,8 @@ from common.schema import Keys
 from common.settings import Settings, load_settings
 from tests.support.procs import RedisServer
 
+pytest_plugins = ["tests.support.simfix"]
+
 # Tests never touch real AWS: fake credentials and region for boto3 everywhere.
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")

@@ -225,8 +225,7 @@ class KalshiWebSocket:
                 await asyncio.wait_for(ws.close(), 1.0)
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
+            await asyncio.wait([self._task], timeout=2.0)  # never hold up a shutdown
             self._task = None
 
     async def events(self) -> AsyncIterator[WsEvent]:

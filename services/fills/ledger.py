@@ -16,7 +16,8 @@ from redis.exceptions import WatchError
 
 from common.domain import Fill, Position
 from common.events import fill_event
-from common.schema import STREAM_MAXLEN, Keys, decode_position, encode_event, encode_position
+from common.schema import Keys, decode_position, encode_position
+from common.streams import queue_append
 
 MAX_WATCH_RETRIES = 20
 
@@ -45,12 +46,7 @@ async def apply_fill(redis: aioredis.Redis, keys: Keys, fill: Fill) -> Applied |
                 pipe.hset(pos_key, mapping=encode_position(after))
                 if fill.ts_ms > last_ms:
                     pipe.hset(keys.fills_meta, "last_fill_ms", str(fill.ts_ms))
-                pipe.xadd(
-                    keys.stream("fills"),
-                    encode_event("fill", fill_event(fill, after)),
-                    maxlen=STREAM_MAXLEN["fills"],
-                    approximate=True,
-                )
+                queue_append(pipe, keys, "fills", "fill", fill_event(fill, after))
                 await pipe.execute()
                 return Applied(fill, after)
             except WatchError:

@@ -10,14 +10,14 @@ time-driven rules (wind-down before close, staleness) apply without a book updat
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from typing import Any
 
 from common.config_cache import ConfigCache
 from common.control import ControlListener
 from common.domain import Targets
 from common.quoting import QuotingParams, compute_targets
-from common.runtime import Context, service_main
+from common.restore import wait_until_restored
+from common.runtime import Context, service_main, stop_tasks
 from common.schema import (
     STREAM_MAXLEN,
     ControlCommand,
@@ -59,6 +59,8 @@ class StrategyService:
         return owns(ticker, self.settings.shard_index, self.settings.shard_count)
 
     async def start(self, ctx: Context) -> None:
+        # The restore marker means the persisted state and the config mirror are in Redis.
+        await wait_until_restored(ctx.redis, ctx.keys, ctx.stopping, log=ctx.log)
         self.configs = ConfigCache(ctx.keys, ctx.log)
         await self.configs.refresh(ctx.redis, ctx.clock.now_ms())
         # Start at the end of each stream: a full pass covers everything already there.
@@ -185,9 +187,7 @@ class StrategyService:
 
     async def stop(self, ctx: Context) -> None:
         if self.control_task is not None:
-            self.control_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self.control_task
+            await stop_tasks([self.control_task])
 
 
 def main() -> int:

@@ -21,8 +21,8 @@ from common.kalshi import (
 )
 from common.kalshi.ratelimit import LocalRateBudget
 from common.kalshi.wire import CancelResult, MarketInfo
-from tests.kalshi.conftest import KEY_ID, MakeClient, sim_control
 from tests.kalshi.test_signing import rsa_pem
+from tests.support.simfix import KEY_ID, MakeClient, sim_control
 
 _seq = 0
 

@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.kalshi.conftest import KEY_ID, StartSim, sim_control
+from tests.support.simfix import KEY_ID, StartSim, sim_control
 
 REPO = Path(__file__).resolve().parents[2]
 TIER = "basic"

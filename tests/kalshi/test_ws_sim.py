@@ -18,9 +18,9 @@ from common.kalshi.ws import (
     KalshiWebSocket,
     UserOrderEvent,
 )
-from tests.kalshi.conftest import StartSim, sim_control
 from tests.kalshi.test_client_sim import req
 from tests.kalshi.test_ws import Recorder, until
+from tests.support.simfix import StartSim, sim_control
 
 
 async def open_ws(

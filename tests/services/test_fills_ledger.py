@@ -1,7 +1,7 @@
 import asyncio
 
 import redis.asyncio as aioredis
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from common.domain import Fill, Position, Side
@@ -36,22 +36,24 @@ async def test_concurrent_duplicates_still_apply_once(aredis: aioredis.Redis) ->
     assert pos.position == 10 * 100 and await aredis.xlen(k.stream("fills")) == 10
 
 
-@settings(max_examples=25, deadline=None)
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     st.lists(st.tuples(st.sampled_from(Side), st.integers(1, 99), st.integers(1, 500)), max_size=15)
 )
-def test_redis_position_equals_the_pure_sum_of_fills(fake_trades) -> None:  # type: ignore[no-untyped-def]
-    import fakeredis
-
+def test_redis_position_equals_the_pure_sum_of_fills(redis_url: str, trades) -> None:  # type: ignore[no-untyped-def]
     async def go() -> None:
-        r = fakeredis.FakeAsyncRedis(decode_responses=True)
+        r = aioredis.Redis.from_url(redis_url, decode_responses=True)
+        await r.flushdb()
         k = Keys()
         expected = Position("KX")
-        for n, (side, price, count) in enumerate(fake_trades):
+        for n, (side, price, count) in enumerate(trades):
             f = fill(n, side, price * 100, count, 0)
             expected = expected.apply_fill(f)
             await apply_fill(r, k, f)
             await apply_fill(r, k, f)  # every fill delivered twice
         assert decode_position("KX", await r.hgetall(k.pos("KX"))) == expected
+        await r.aclose()
 
     asyncio.run(go())

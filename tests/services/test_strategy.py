@@ -26,6 +26,7 @@ NOW = 1_800_000_000_000
 async def seed(
     r: aioredis.Redis, k: Keys, ticker: str, bid: int, ask: int, stale: bool = False
 ) -> None:
+    await r.set(k.restored, "1")
     config = MarketConfig(ticker, enabled=True, min_spread=200, quote_size=500)
     await r.sadd(k.cfg_markets, ticker)
     await r.hset(k.cfg_market(ticker), mapping=encode_market_config(config, 1))
@@ -60,22 +61,34 @@ async def test_one_pass_publishes_targets_for_owned_markets(
     )
 
 
-async def test_shards_split_the_markets(redis_url: str, aredis: aioredis.Redis) -> None:
+async def test_two_shards_publish_exactly_what_one_shard_does(
+    redis_url: str, aredis: aioredis.Redis
+) -> None:
     from common.settings import load_settings
     from common.sharding import shard_of
 
     k = Keys()
     tickers = [f"KX-{i}" for i in range(12)]
-    for t in tickers:
-        await seed(aredis, k, t, 4000, 4600)
-    for index in (0, 1):
-        s = load_settings(
-            {"DORA_REDIS_URL": redis_url, "DORA_SHARD_INDEX": str(index), "DORA_SHARD_COUNT": "2"},
-            read_file=False,
-        )
-        await asyncio.wait_for(
-            run_service(StrategyService(s), s, clock=ManualClock(NOW), once=True), 20
-        )
-    for t in tickers:
-        assert await aredis.exists(k.targets(t)), t
+    for n, t in enumerate(tickers):
+        await seed(aredis, k, t, 3000 + 100 * n, 3600 + 120 * n)
+
+    async def run(count: int) -> dict[str, dict[str, str]]:
+        for t in tickers:
+            await aredis.delete(k.targets(t))
+        for index in range(count):
+            s = load_settings(
+                {
+                    "DORA_REDIS_URL": redis_url,
+                    "DORA_SHARD_INDEX": str(index),
+                    "DORA_SHARD_COUNT": str(count),
+                },
+                read_file=False,
+            )
+            await asyncio.wait_for(
+                run_service(StrategyService(s), s, clock=ManualClock(NOW), once=True), 20
+            )
+        return {t: await aredis.hgetall(k.targets(t)) for t in tickers}
+
+    one, two = await run(1), await run(2)
+    assert all(one[t] for t in tickers) and one == two
     assert {shard_of(t, 2) for t in tickers} == {0, 1}

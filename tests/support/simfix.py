@@ -1,4 +1,5 @@
-"""Fixtures of the exchange-adapter tests: throwaway keys and an in-process simulator."""
+"""In-process simulator fixtures (a pytest plugin loaded by tests/conftest.py): throwaway keys,
+a simulator per test, clients of two accounts."""
 
 from __future__ import annotations
 

@@ -1,0 +1,457 @@
+"""The local world on one machine: Redis, DynamoDB (moto), the simulator and dora under supervisord.
+
+``dora demo``, the end-to-end tests, the benchmarks and the chaos run all bring dora up the same
+way, through ``LocalStack``:
+
+1. a ``redis-server`` on a free port (append-only file on, data under ``<base>/redis``);
+2. a moto server standing in for DynamoDB, on a free port;
+3. an API key pair (``dora sim keygen``) and the simulator with that key registered;
+4. the tables and a config: the global limits and ``markets`` enabled markets;
+5. supervisord with the repository's ``supervisord.conf`` running all six processes.
+
+Every child gets only 127.0.0.1 addresses. ``stop`` shuts supervisord down (each process drains on
+SIGTERM), cancels anything left at the simulator, then stops the simulator, moto and Redis.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from common.config import utc_now_iso
+from common.errors import DoraError
+
+REPO = Path(__file__).resolve().parents[1]
+SERVICES = ("persister", "risk", "marketdata", "fills", "strategy", "executor")
+
+
+class StackError(DoraError):
+    """A part of the local world did not come up."""
+
+
+def free_port() -> int:
+    import socket
+
+    with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _wait(
+    predicate: Any, timeout_s: float, what: str, proc: subprocess.Popen[bytes] | None = None
+) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if proc is not None and proc.poll() is not None:
+            raise StackError(f"{what} exited with status {proc.returncode}")
+        if time.monotonic() > deadline:
+            raise StackError(f"timed out after {timeout_s:.0f}s waiting for {what}")
+        time.sleep(0.05)
+
+
+def _port_open(port: int) -> bool:
+    import socket
+
+    with contextlib.closing(socket.socket()) as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+@dataclass
+class StackConfig:
+    base_dir: Path
+    markets: int = 10
+    seed: int = 0
+    scenario: str = "calm"
+    rate_tier: str = "premier"
+    balance_dollars: int = 10_000
+    key_id: str = "demo"
+    market_overrides: dict[str, Any] = field(default_factory=dict)
+    global_overrides: dict[str, Any] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)  # extra DORA_* for the processes
+    sim_args: list[str] = field(default_factory=list)
+    supervisord_conf: Path = REPO / "supervisord.conf"
+
+
+DEFAULT_MARKET_CONFIG = {
+    "enabled": True,
+    "max_inventory_yes": "50",
+    "max_inventory_no": "50",
+    "min_spread": "0.02",
+    "quote_size": "5",
+    "inventory_skew_factor": "0.5",
+    "toxicity_score": "0",
+}
+DEFAULT_GLOBAL_CONFIG = {
+    "max_total_exposure": "5000",
+    "max_daily_loss": "500",
+    "loop_interval_ms": "500",
+    "trading_enabled": True,
+}
+
+
+class LocalStack:
+    def __init__(self, config: StackConfig) -> None:
+        self.config = config
+        self.base = config.base_dir.resolve()
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.redis_port = 0
+        self.moto_port = 0
+        self.sim: dict[str, Any] = {}
+        self.tickers: list[str] = []
+        self.conf_path = self._place_conf()
+
+    # ---- where things live -------------------------------------------------------------------
+
+    def _place_conf(self) -> Path:
+        """supervisord.conf puts its socket, pid and logs under ``%(here)s/var``. Run from the
+        repository (the demo) it is used in place; elsewhere (tests) it is copied next to a link
+        to the virtualenv, so each stack has its own supervisord."""
+        source = self.config.supervisord_conf
+        if self.base == (source.parent / "var").resolve():
+            return source
+        self.base.mkdir(parents=True, exist_ok=True)
+        target = self.base / "supervisord.conf"
+        shutil.copyfile(source, target)
+        venv = self.base / ".venv"
+        if not venv.exists():
+            venv.symlink_to(REPO / ".venv")
+        return target
+
+    @property
+    def var_dir(self) -> Path:
+        return self.conf_path.parent / "var"
+
+    @property
+    def redis_url(self) -> str:
+        return f"redis://127.0.0.1:{self.redis_port}/0"
+
+    @property
+    def dynamodb_endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.moto_port}"
+
+    @property
+    def sim_url(self) -> str:
+        return str(self.sim["rest_url"])
+
+    @property
+    def control_url(self) -> str:
+        return self.sim_url.replace("/trade-api/v2", "/_sim")
+
+    @property
+    def key_path(self) -> Path:
+        return self.base / "keys" / f"{self.config.key_id}.pem"
+
+    def env(self) -> dict[str, str]:
+        """The environment every dora process (and CLI command) of this stack runs with."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("DORA_")}
+        env.update(
+            {
+                "DORA_REDIS_URL": self.redis_url,
+                "DORA_DYNAMODB_ENDPOINT": self.dynamodb_endpoint,
+                "DORA_AWS_REGION": "us-east-1",
+                "AWS_ACCESS_KEY_ID": "local",
+                "AWS_SECRET_ACCESS_KEY": "local",
+                "DORA_KALSHI_ENV": "sim",
+                "DORA_KALSHI_BASE_URL": self.sim_url,
+                "DORA_KALSHI_KEY_ID": self.config.key_id,
+                "DORA_KALSHI_PRIVATE_KEY_PATH": str(self.key_path),
+                "DORA_RATE_TIER": self.config.rate_tier,
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        env.pop("AWS_SESSION_TOKEN", None)
+        env.update(self.config.env)
+        return env
+
+    def info(self) -> dict[str, Any]:
+        return {
+            "redis_url": self.redis_url,
+            "dynamodb_endpoint": self.dynamodb_endpoint,
+            "sim_url": self.sim_url,
+            "sim_control_url": self.control_url,
+            "key_id": self.config.key_id,
+            "key_path": str(self.key_path),
+            "supervisord_conf": str(self.conf_path),
+            "markets": self.tickers,
+            "env": {k: v for k, v in self.env().items() if k.startswith("DORA_")},
+        }
+
+    # ---- bring-up ----------------------------------------------------------------------------
+
+    def start(self, *, processes: bool = True) -> LocalStack:
+        try:
+            self.var_dir.mkdir(parents=True, exist_ok=True)
+            (self.var_dir / "log").mkdir(exist_ok=True)
+            self.start_redis()
+            self.start_moto()
+            self.start_sim()
+            self.seed_config()
+            if processes:
+                self.start_supervisord()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _spawn(
+        self, name: str, args: list[str], env: Mapping[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
+        log = open(self.var_dir / "log" / f"{name}.out", "ab")  # noqa: SIM115 - owned by the child
+        proc = subprocess.Popen(
+            args,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=dict(env or os.environ),
+            cwd=REPO,
+            start_new_session=True,
+        )
+        self.procs[name] = proc
+        return proc
+
+    def start_redis(self, port: int | None = None) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise StackError(
+                "redis-server is not installed: run 'make demo' or "
+                "'sudo apt-get install -y redis-server'"
+            )
+        data = self.base / "redis"
+        data.mkdir(parents=True, exist_ok=True)
+        self.redis_port = port or self.redis_port or free_port()
+        proc = self._spawn(
+            "redis",
+            [
+                binary,
+                "--port",
+                str(self.redis_port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(data),
+                "--appendonly",
+                "yes",
+                "--save",
+                "",
+                "--protected-mode",
+                "yes",
+            ],
+        )
+        _wait(lambda: _port_open(self.redis_port), 10, "redis-server", proc)
+
+    def stop_redis(self, kill: bool = False) -> None:
+        self._stop("redis", kill=kill)
+
+    def start_moto(self) -> None:
+        self.moto_port = self.moto_port or free_port()
+        proc = self._spawn(
+            "moto",
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.moto_port)],
+        )
+        _wait(lambda: _port_open(self.moto_port), 30, "the moto server", proc)
+
+    def pause_moto(self) -> None:
+        """A DynamoDB outage: the server stops answering (its state is kept)."""
+        self.procs["moto"].send_signal(signal.SIGSTOP)
+
+    def resume_moto(self) -> None:
+        self.procs["moto"].send_signal(signal.SIGCONT)
+
+    def start_sim(self) -> None:
+        keys = self.base / "keys"
+        if not self.key_path.exists():
+            self._cli("sim", "keygen", "--out", str(keys), "--name", self.config.key_id)
+        ready = self.base / "sim-ready.json"
+        ready.unlink(missing_ok=True)
+        args = [
+            sys.executable,
+            "-m",
+            "common.cli.main",
+            "sim",
+            "--port",
+            "0",
+            "--ready-file",
+            str(ready),
+            "--api-keys",
+            str(keys),
+            "--markets",
+            str(self.config.markets),
+            "--seed",
+            str(self.config.seed),
+            "--scenario",
+            self.config.scenario,
+            "--rate-tier",
+            self.config.rate_tier,
+            "--balance",
+            str(self.config.balance_dollars),
+            *self.config.sim_args,
+        ]
+        proc = self._spawn("sim", args)
+        _wait(ready.exists, 30, "the simulator", proc)
+        self.sim = json.loads(ready.read_text())
+        markets = httpx.get(f"{self.sim_url}/markets", params={"limit": 1000}, timeout=10).json()
+        self.tickers = sorted(
+            m["ticker"] for m in markets["markets"] if m.get("status") == "active"
+        )
+        if not self.tickers:
+            raise StackError("the simulator lists no open markets")
+
+    def seed_config(self) -> None:
+        """Tables and a config: global limits, and every simulated market enabled."""
+        from common.dynamo import Dynamo
+        from common.dynamo.tables import create_tables
+        from common.settings import load_settings
+
+        settings = load_settings(self.env(), read_file=False)
+        dynamo = Dynamo.from_settings(settings)
+        create_tables(dynamo.client, dynamo.names)
+        now = utc_now_iso()
+        dynamo.config.update_global({**DEFAULT_GLOBAL_CONFIG, **self.config.global_overrides}, now)
+        for ticker in self.tickers:
+            dynamo.config.update_market(
+                ticker, {**DEFAULT_MARKET_CONFIG, **self.config.market_overrides}, now
+            )
+
+    def start_supervisord(self) -> None:
+        env = self.env()
+        proc = subprocess.run(
+            [str(REPO / ".venv/bin/supervisord"), "-c", str(self.conf_path)],
+            env=env,
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        if proc.returncode != 0:
+            raise StackError(
+                f"supervisord did not start: {proc.stderr.strip() or proc.stdout.strip()}"
+            )
+        _wait(
+            lambda: all(self.process_states().get(s) == "RUNNING" for s in SERVICES),
+            30,
+            "all six processes to run",
+        )
+
+    # ---- operating it ------------------------------------------------------------------------
+
+    def supervisorctl(self, *args: str, check: bool = False) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(REPO / ".venv/bin/supervisorctl"), "-c", str(self.conf_path), *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=self.env(),
+            check=check,
+        )
+
+    def process_states(self) -> dict[str, str]:
+        out = self.supervisorctl("status").stdout
+        states = {}
+        for line in out.splitlines():
+            parts = line.split()
+            if len(parts) >= 2:
+                states[parts[0]] = parts[1]
+        return states
+
+    def sim_get(self, path: str, **params: Any) -> Any:
+        response = httpx.get(f"{self.control_url}{path}", params=params, timeout=10)
+        response.raise_for_status()
+        return response.json()
+
+    def sim_post(self, path: str, body: Any = None) -> Any:
+        response = httpx.post(f"{self.control_url}{path}", json=body or {}, timeout=10)
+        response.raise_for_status()
+        return response.json() if response.content else None
+
+    def _cli(self, *args: str) -> str:
+        proc = subprocess.run(
+            [sys.executable, "-m", "common.cli.main", *args],
+            env=self.env() if self.sim else None,
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        if proc.returncode != 0:
+            raise StackError(f"dora {' '.join(args)} failed: {proc.stderr.strip()}")
+        return proc.stdout
+
+    # ---- teardown ----------------------------------------------------------------------------
+
+    def stop_supervisord(self) -> None:
+        if not (self.var_dir / "supervisord.pid").exists():
+            return
+        with contextlib.suppress(Exception):
+            self.supervisorctl("shutdown")
+        pid_file = self.var_dir / "supervisord.pid"
+        with contextlib.suppress(StackError):
+            _wait(lambda: not pid_file.exists(), 40, "supervisord to stop")
+
+    def cancel_everything_at_sim(self) -> None:
+        """Nothing may be left resting when the world goes away."""
+        with contextlib.suppress(Exception):
+            from common.kalshi.client import KalshiClient
+            from common.settings import load_settings
+
+            async def go() -> None:
+                settings = load_settings(self.env(), read_file=False)
+                client = await KalshiClient.from_settings(settings)
+                try:
+                    await client.cancel_all_orders()
+                finally:
+                    await client.aclose()
+
+            import asyncio
+
+            asyncio.run(go())
+
+    def _stop(self, name: str, kill: bool = False) -> None:
+        proc = self.procs.pop(name, None)
+        if proc is None or proc.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            if name == "moto":
+                proc.send_signal(signal.SIGCONT)
+            os.killpg(proc.pid, signal.SIGKILL if kill else signal.SIGTERM)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(5)
+
+    def quiesce(self) -> None:
+        """An orderly end of trading: risk first (so an executor leaving is not an emergency),
+        then the executor and strategy, then everything resting is cancelled at the exchange."""
+        if (self.var_dir / "supervisord.pid").exists():
+            for name in ("risk", "executor", "strategy"):
+                with contextlib.suppress(Exception):
+                    self.supervisorctl("stop", name)
+        if self.sim:
+            self.cancel_everything_at_sim()
+
+    def stop(self) -> None:
+        self.quiesce()
+        self.stop_supervisord()
+        if self.sim:
+            self.cancel_everything_at_sim()
+        for name in ("sim", "moto", "redis"):
+            self._stop(name)
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,36 @@
+"""What the executor asks of the exchange, as one small protocol.
+
+The live implementation wraps ``common.kalshi.KalshiClient``; tests and the backtester can supply
+their own. Every method either returns what the exchange said or raises a
+``common.kalshi.errors.ExchangeError``; ``OutcomeUnknown`` means "look it up later".
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from common.domain import Order
+from common.kalshi.wire import OrderRequest
+
+
+class Gateway(Protocol):
+    async def place(self, request: OrderRequest) -> Order: ...
+
+    async def amend(self, order: Order, price: int, remaining: int) -> Order: ...
+
+    async def decrease(self, order: Order, remaining: int) -> Order: ...
+
+    async def cancel(self, order: Order) -> int:
+        """Cancel; returns the resting size removed (0: it had already filled or gone)."""
+        ...
+
+    async def cancel_all(self) -> None: ...
+
+    async def open_orders(self) -> list[Order]: ...
+
+    async def lookup(self, order: Order) -> Order | None:
+        """The exchange's view of ``order`` (by order id, else by client order id), or None
+        when the exchange has no such order."""
+        ...
+
+    async def aclose(self) -> None: ...

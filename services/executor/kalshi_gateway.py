@@ -1,0 +1,58 @@
+"""The executor's ``Gateway`` over the real (or simulated) Kalshi REST API."""
+
+from __future__ import annotations
+
+import redis.asyncio as aioredis
+
+from common.clock import Clock
+from common.domain import Order
+from common.kalshi.client import KalshiClient
+from common.kalshi.errors import NotFound
+from common.kalshi.wire import OrderRequest
+from common.settings import Settings
+
+LOOKUP_WINDOW_MS = 120_000
+
+
+class KalshiGateway:
+    def __init__(self, client: KalshiClient) -> None:
+        self.client = client
+
+    @classmethod
+    async def connect(
+        cls, settings: Settings, redis: aioredis.Redis, clock: Clock
+    ) -> KalshiGateway:
+        return cls(await KalshiClient.from_settings(settings, redis=redis, clock=clock))
+
+    async def place(self, request: OrderRequest) -> Order:
+        return await self.client.place_order(request)
+
+    async def amend(self, order: Order, price: int, remaining: int) -> Order:
+        return await self.client.amend_order(order, price=price, remaining=remaining)
+
+    async def decrease(self, order: Order, remaining: int) -> Order:
+        return await self.client.decrease_order(order, reduce_to=remaining)
+
+    async def cancel(self, order: Order) -> int:
+        if order.order_id is None:
+            raise NotFound(f"order {order.client_order_id} has no exchange id to cancel")
+        return (await self.client.cancel_order(order.order_id, order.ticker)).reduced_by
+
+    async def cancel_all(self) -> None:
+        await self.client.cancel_all_orders()
+
+    async def open_orders(self) -> list[Order]:
+        return await self.client.get_open_orders()
+
+    async def lookup(self, order: Order) -> Order | None:
+        if order.order_id:
+            try:
+                return await self.client.get_order(order.order_id)
+            except NotFound:
+                return None
+        return await self.client.find_order(
+            order.client_order_id, order.ticker, since_ms=order.created_ms - LOOKUP_WINDOW_MS
+        )
+
+    async def aclose(self) -> None:
+        await self.client.aclose()

@@ -1,0 +1,677 @@
+"""The executor: the only process that sends orders.
+
+For each market it owns, whenever the strategy publishes new targets: diff the working orders
+against them (``common.order_diff``), check every action that could add risk against the worst
+case (``common.risk``), record each new order under its deterministic client order id before
+sending it, and send. Around that:
+
+- fills and exchange order updates (the fills stream) keep the working orders current;
+- every few seconds the working orders are reconciled with the exchange (the exchange wins) and
+  orders whose outcome is unknown are resolved by lookup;
+- a ``halt`` (control channel or ``dora:risk``) stops every new order at once and cancels
+  everything resting; only ``dora resume`` lifts it;
+- when marketdata or strategy stop heartbeating, quotes are pulled: a quote nobody maintains is a
+  stale quote.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import replace
+from typing import Any
+
+from common.config_cache import ConfigCache
+from common.control import ControlListener
+from common.domain import Order, OrderStatus, Position, Side, Targets
+from common.events import decision_event, order_event
+from common.halt import record_heard_halt
+from common.kalshi.errors import ExchangeError, NotFound, OrderRejected, OutcomeUnknown
+from common.kalshi.wire import OrderRequest, make_client_order_id
+from common.order_diff import Action, ActionKind, diff_orders
+from common.restore import wait_until_restored
+from common.risk import AccountRisk, Denial, check_action, worst_case_exposure
+from common.runtime import Context, service_main, stop_tasks
+from common.schema import (
+    ControlCommand,
+    MarketMeta,
+    SchemaError,
+    decode_book,
+    decode_event,
+    decode_market,
+    decode_position,
+    decode_risk,
+    decode_targets,
+)
+from common.settings import Settings
+from common.sharding import owns
+from common.streams import append
+from services.executor.gateway import Gateway
+from services.executor.working import WorkingOrders
+
+READ_BLOCK_MS = 50
+RECONCILE_EVERY_MS = 3_000
+RISK_REFRESH_MS = 250
+UNKNOWN_GIVE_UP_MS = 15_000
+MAX_CONCURRENT_MARKETS = 64
+WATCHED_HEARTBEATS = ("marketdata", "strategy", "fills")
+
+
+class ExecutorService:
+    name = "executor"
+
+    def __init__(self, settings: Settings, gateway: Gateway | None = None) -> None:
+        self.settings = settings
+        self.gateway = gateway
+        if settings.shard_count > 1:
+            self.name = f"executor-{settings.shard_index}"
+        self.cancel_on_start = settings.executor_cancel_on_start
+        self.configs: ConfigCache | None = None
+        self.working: WorkingOrders | None = None
+        self.positions: dict[str, Position] = {}
+        self.meta: dict[str, MarketMeta] = {}
+        self.latest: dict[str, Targets] = {}
+        self.inflight: dict[str, asyncio.Task[None]] = {}
+        self.dirty: set[str] = set()
+        self.stream_ids: dict[str, str] = {}
+        self.halted = False
+        self.halt_reason = ""
+        self.halt_heard_ms = 0
+        self.pulled_reason = "starting"  # nothing is placed until every feed has been seen alive
+        self.daily_pnl = 0
+        self.exposure = 0
+        self.last_denials: dict[tuple[str, Side], str] = {}
+        self.seq = 0
+        self.namespace = ""
+        self.tasks: list[asyncio.Task[None]] = []
+        self.limiter = asyncio.Semaphore(MAX_CONCURRENT_MARKETS)
+        self.last_reconcile_ms = 0.0
+        self.last_risk_ms = 0.0
+        self.reconciling: asyncio.Task[None] | None = None
+        self.cancel_all_task: asyncio.Task[None] | None = None
+        self.counts = {
+            "placed": 0,
+            "amended": 0,
+            "decreased": 0,
+            "canceled": 0,
+            "rejected": 0,
+            "denied": 0,
+        }
+
+    # ---- lifecycle ---------------------------------------------------------------------------
+
+    def owned(self, ticker: str) -> bool:
+        return owns(ticker, self.settings.shard_index, self.settings.shard_count)
+
+    async def start(self, ctx: Context) -> None:
+        if self.gateway is None:
+            from services.executor.kalshi_gateway import KalshiGateway
+
+            self.gateway = await KalshiGateway.connect(self.settings, ctx.redis, ctx.clock)
+        await wait_until_restored(ctx.redis, ctx.keys, ctx.stopping, log=ctx.log)
+        self.configs = ConfigCache(ctx.keys, ctx.log)
+        await self.configs.refresh(ctx.redis, ctx.clock.now_ms())
+        self.working = WorkingOrders(ctx.redis, ctx.keys, ctx.log)
+        loaded = await self.working.load(self.owned)
+        self.namespace = (
+            f"{ctx.settings.kalshi_key_id}:{self.settings.shard_index}:{ctx.clock.now_ms()}"
+        )
+        await self._refresh_risk(ctx)
+        for stream in ("targets", "fills"):
+            key = ctx.keys.stream(stream)
+            last = await ctx.redis.xrevrange(key, count=1)
+            self.stream_ids[key] = last[0][0] if last else "0-0"
+        if self.cancel_on_start:
+            await self.gateway.cancel_all()
+            ctx.log.info("cancelled_all_at_start")
+        await self._reconcile(ctx)
+        listener = ControlListener(ctx.redis, ctx.keys, ctx.log, lambda c: self._on_control(ctx, c))
+        self.tasks.append(asyncio.create_task(listener.run(), name="control"))
+        await asyncio.wait_for(listener.subscribed.wait(), 5)
+        # Targets already published before we started: act on the latest of each market.
+        async for key in ctx.redis.scan_iter(match=ctx.keys.pattern("targets"), count=500):
+            ticker = ctx.keys.ticker_of(key, "targets")
+            if self.owned(ticker):
+                with contextlib.suppress(SchemaError):
+                    self.latest[ticker] = decode_targets(ticker, await ctx.redis.hgetall(key))
+                    self.dirty.add(ticker)
+        ctx.log.info("executor_ready", restored_orders=loaded, halted=self.halted)
+
+    async def stop(self, ctx: Context) -> None:
+        await stop_tasks([*self.tasks, *self.inflight.values()])
+        if self.cancel_all_task is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.cancel_all_task, 5)
+        if self.gateway is not None:
+            await self.gateway.aclose()
+
+    # ---- the loop ----------------------------------------------------------------------------
+
+    async def step(self, ctx: Context) -> None:
+        assert self.configs is not None
+        now = ctx.clock.monotonic_ms()
+        if now - self.last_risk_ms >= RISK_REFRESH_MS:
+            self.last_risk_ms = now
+            await self._refresh_risk(ctx)
+            await self._check_feeds(ctx)
+        if now - self.last_reconcile_ms >= RECONCILE_EVERY_MS and self.reconciling is None:
+            self.last_reconcile_ms = now
+            self.reconciling = asyncio.create_task(self._reconcile_safely(ctx))
+        response = await ctx.redis.xread(self.stream_ids, count=2_000, block=READ_BLOCK_MS)
+        for stream, entries in response or []:
+            for entry_id, fields in entries:
+                self.stream_ids[stream] = entry_id
+                try:
+                    kind, payload = decode_event(fields)
+                    await self._on_event(ctx, kind, payload)
+                except (SchemaError, KeyError, TypeError, ValueError) as exc:
+                    ctx.log.warning("bad_stream_entry", stream=stream, reason=str(exc))
+        for ticker in list(self.dirty):
+            if ticker not in self.inflight:
+                self.dirty.discard(ticker)
+                self.inflight[ticker] = asyncio.create_task(self._market_pass(ctx, ticker))
+        ctx.status.update(
+            self.counts,
+            working=len(self.working.all_live()) if self.working else 0,
+            halted=self.halted,
+        )
+
+    async def _on_event(self, ctx: Context, kind: str, payload: dict[str, Any]) -> None:
+        ticker = payload.get("ticker")
+        if not isinstance(ticker, str) or not self.owned(ticker):
+            return
+        if kind == "targets":
+            self.latest[ticker] = decode_targets(ticker, payload)
+            self.dirty.add(ticker)
+        elif kind == "fill":
+            await self._on_fill(ctx, ticker, payload)
+        elif kind == "user_order":
+            await self._on_user_order(ctx, ticker, payload)
+
+    async def _on_fill(self, ctx: Context, ticker: str, payload: dict[str, Any]) -> None:
+        assert self.working is not None
+        pos = self.positions.get(ticker) or Position(ticker)
+        self.positions[ticker] = replace(pos, position=int(payload["position_after"]))
+        order = self.working.find(payload.get("order_id"), payload.get("client_order_id"), ticker)
+        if order is not None:
+            order = await self.working.apply_fill(order, int(payload["count"]), ctx.clock.now_ms())
+            if order.status is OrderStatus.EXECUTED:
+                await self._order_event(ctx, order, "filled")
+        self.dirty.add(ticker)  # position changed: sizes may need to shrink
+
+    async def _on_user_order(self, ctx: Context, ticker: str, payload: dict[str, Any]) -> None:
+        """The exchange says an order changed (cancelled by a pause, filled, decreased)."""
+        assert self.working is not None
+        order = self.working.find(payload.get("order_id"), payload.get("client_order_id"), ticker)
+        if order is None or order.status is OrderStatus.PENDING:
+            return
+        status = OrderStatus(payload["status"])
+        updated = replace(
+            order,
+            status=status,
+            remaining=int(payload["remaining"]),
+            filled=int(payload.get("filled", order.filled)),
+            updated_ms=ctx.clock.now_ms(),
+        )
+        await self.working.save(updated)
+        if not status.is_live:
+            await self._order_event(
+                ctx, updated, "canceled" if status is OrderStatus.CANCELED else "filled", "exchange"
+            )
+        self.dirty.add(ticker)
+
+    # ---- one market --------------------------------------------------------------------------
+
+    async def _market_pass(self, ctx: Context, ticker: str) -> None:
+        try:
+            async with self.limiter:
+                await self._run_market(ctx, ticker)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            ctx.log.exception("market_pass_failed", market=ticker)
+        finally:
+            self.inflight.pop(ticker, None)
+
+    async def _run_market(self, ctx: Context, ticker: str) -> None:
+        assert self.configs is not None and self.working is not None
+        targets = self.latest.get(ticker)
+        if targets is None:
+            return
+        targets = await self._guard(ctx, ticker, targets)
+        meta = self.meta.get(ticker)
+        if meta is None:
+            return
+        working = self.working.live(ticker)
+        actions = diff_orders(working, targets, meta.grid)
+        if not actions:
+            return
+        config = self.configs.market(ticker)
+        position = self.positions.get(ticker) or Position(ticker)
+        account = AccountRisk(
+            self.halted or bool(self.pulled_reason),
+            self.halt_reason or self.pulled_reason,
+            self.daily_pnl,
+            self.exposure,
+        )
+        approved: list[Action] = []
+        denials: list[dict[str, Any]] = []
+        virtual = list(working)
+        for action in actions:
+            denial = check_action(
+                action, position, virtual, config, self.configs.global_config, account
+            )
+            if denial is not None:
+                self._note_denial(ctx, ticker, action, denial, denials)
+                continue
+            approved.append(action)
+            virtual = [o for o in virtual if o is not action.order]
+            if action.kind is not ActionKind.CANCEL:
+                virtual.append(
+                    Order(
+                        ticker,
+                        action.side,
+                        action.price,
+                        action.size,
+                        "virtual",
+                        status=OrderStatus.PENDING,
+                        remaining=action.size,
+                    )
+                )
+        cancels = [a for a in approved if a.kind in (ActionKind.CANCEL, ActionKind.DECREASE)]
+        adds = [a for a in approved if a not in cancels]
+        # Risk-reducing actions first, then the rest, each group concurrently.
+        for group in (cancels, adds):
+            if group:
+                await asyncio.gather(*(self._execute(ctx, a) for a in group))
+        if approved or denials:
+            await append(
+                ctx.redis,
+                ctx.keys,
+                "decisions",
+                "decision",
+                decision_event(
+                    ticker,
+                    ctx.clock.now_ms(),
+                    _book_summary(targets),
+                    position.position,
+                    {
+                        "bid": _quote(targets, Side.BID),
+                        "ask": _quote(targets, Side.ASK),
+                        "reason": targets.reason,
+                    },
+                    [
+                        {
+                            "kind": a.kind.value,
+                            "side": a.side.value,
+                            "price": a.price,
+                            "size": a.size,
+                            "reason": a.reason,
+                        }
+                        for a in approved
+                    ],
+                    denials,
+                ),
+            )
+
+    async def _guard(self, ctx: Context, ticker: str, targets: Targets) -> Targets:
+        """Never rest a quote on a stale book or a market that is not open, whatever the targets
+        say (the strategy checks too; this is the second lock)."""
+        pipe = ctx.redis.pipeline(transaction=False)
+        pipe.hgetall(ctx.keys.book(ticker))
+        pipe.hgetall(ctx.keys.market(ticker))
+        book_fields, market_fields = await pipe.execute()
+        if market_fields:
+            with contextlib.suppress(SchemaError):
+                self.meta[ticker] = decode_market(ticker, market_fields)
+        meta = self.meta.get(ticker)
+        reason = ""
+        if meta is None or not meta.is_open:
+            reason = "market_not_open"
+        elif not book_fields:
+            reason = "no_book"
+        else:
+            try:
+                if decode_book(ticker, book_fields).stale:
+                    reason = "book_stale"
+            except SchemaError:
+                reason = "bad_book"
+        if reason and (targets.bid or targets.ask):
+            return Targets(ticker, None, None, reason, targets.computed_ms, targets.book_ms)
+        return targets
+
+    def _note_denial(
+        self,
+        ctx: Context,
+        ticker: str,
+        action: Action,
+        denial: Denial,
+        denials: list[dict[str, Any]],
+    ) -> None:
+        self.counts["denied"] += 1
+        key = (ticker, action.side)
+        if self.last_denials.get(key) == denial.rule:
+            return  # the same denial again: recorded once, not on every book update
+        self.last_denials[key] = denial.rule
+        denials.append(
+            {
+                "side": action.side.value,
+                "kind": action.kind.value,
+                "price": action.price,
+                "size": action.size,
+                "rule": denial.rule,
+                "detail": denial.detail,
+            }
+        )
+        ctx.log.info(
+            "denied", market=ticker, side=action.side.value, rule=denial.rule, detail=denial.detail
+        )
+
+    async def _execute(self, ctx: Context, action: Action) -> None:
+        assert self.working is not None and self.gateway is not None
+        now = ctx.clock.now_ms()
+        try:
+            if action.kind is ActionKind.PLACE:
+                await self._place(ctx, action)
+            elif action.kind is ActionKind.CANCEL:
+                assert action.order is not None
+                await self.gateway.cancel(action.order)
+                gone = replace(
+                    action.order, status=OrderStatus.CANCELED, remaining=0, updated_ms=now
+                )
+                await self.working.save(gone)
+                self.counts["canceled"] += 1
+                await self._order_event(ctx, gone, "canceled", action.reason)
+            elif action.kind is ActionKind.DECREASE:
+                assert action.order is not None
+                updated = await self.gateway.decrease(action.order, action.size)
+                await self.working.save(_merge(action.order, updated, now))
+                self.counts["decreased"] += 1
+                await self._order_event(ctx, updated, "decreased", action.reason)
+            else:
+                assert action.order is not None
+                updated = await self.gateway.amend(action.order, action.price, action.size)
+                await self.working.save(_merge(action.order, updated, now))
+                self.counts["amended"] += 1
+                await self._order_event(ctx, updated, "amended", action.reason)
+            self.last_denials.pop((action.ticker, action.side), None)
+        except NotFound:
+            if action.order is not None:  # it is gone at the exchange: stop tracking it
+                gone = replace(
+                    action.order, status=OrderStatus.CANCELED, remaining=0, updated_ms=now
+                )
+                await self.working.save(gone)
+                await self._order_event(ctx, gone, "canceled", "not_found_at_exchange")
+        except OrderRejected as exc:
+            self.counts["rejected"] += 1
+            ctx.log.info(
+                "rejected",
+                market=action.ticker,
+                kind=action.kind.value,
+                side=action.side.value,
+                price=action.price,
+                reason=str(exc),
+            )
+            if action.order is not None:
+                self.dirty.add(action.ticker)  # an amend/decrease refused: look again next pass
+                await self._resolve(ctx, action.order)
+        except ExchangeError as exc:
+            ctx.log.warning(
+                "action_failed",
+                market=action.ticker,
+                kind=action.kind.value,
+                side=action.side.value,
+                error=f"{type(exc).__name__}: {exc}",
+            )
+            if action.order is not None:
+                await self._resolve(ctx, action.order)
+
+    async def _place(self, ctx: Context, action: Action) -> None:
+        assert self.working is not None and self.gateway is not None
+        self.seq += 1
+        coid = make_client_order_id(self.namespace, action.ticker, action.side, self.seq)
+        now = ctx.clock.now_ms()
+        pending = Order(
+            action.ticker,
+            action.side,
+            action.price,
+            action.size,
+            coid,
+            status=OrderStatus.PENDING,
+            remaining=action.size,
+            created_ms=now,
+            updated_ms=now,
+        )
+        await self.working.save(pending)  # recorded before it is sent
+        request = OrderRequest(
+            action.ticker,
+            action.side,
+            action.price,
+            action.size,
+            coid,
+            post_only=True,
+            cancel_order_on_pause=True,
+        )
+        try:
+            placed = await self.gateway.place(request)
+        except OutcomeUnknown as exc:
+            unknown = replace(pending, status=OrderStatus.UNKNOWN, updated_ms=ctx.clock.now_ms())
+            await self.working.save(unknown)
+            await self._order_event(ctx, unknown, "unknown", str(exc))
+            return
+        except OrderRejected as exc:
+            rejected = replace(
+                pending, status=OrderStatus.REJECTED, remaining=0, updated_ms=ctx.clock.now_ms()
+            )
+            await self.working.save(rejected)
+            self.counts["rejected"] += 1
+            await self._order_event(ctx, rejected, "rejected", str(exc))
+            return
+        except ExchangeError as exc:
+            # Any other failure of a create: the outcome is not known until the exchange says.
+            unknown = replace(pending, status=OrderStatus.UNKNOWN, updated_ms=ctx.clock.now_ms())
+            await self.working.save(unknown)
+            await self._order_event(ctx, unknown, "unknown", f"{type(exc).__name__}: {exc}")
+            return
+        order = await self.working.save(_merge(pending, placed, ctx.clock.now_ms()))
+        self.counts["placed"] += 1
+        await self._order_event(ctx, order, "placed", action.reason)
+
+    async def _order_event(self, ctx: Context, order: Order, event: str, reason: str = "") -> None:
+        await append(
+            ctx.redis,
+            ctx.keys,
+            "orders",
+            "order",
+            order_event(order, event, ctx.clock.now_ms(), reason),
+        )
+
+    # ---- safety ------------------------------------------------------------------------------
+
+    async def _on_control(self, ctx: Context, command: ControlCommand) -> None:
+        if command.cmd == "halt":
+            self.halted, self.halt_reason = True, command.reason or "halt via control channel"
+            self.halt_heard_ms = ctx.clock.now_ms()
+            ctx.log.warning("halt_received", reason=self.halt_reason)
+            self._start_cancel_all(ctx, "halt")
+            await record_heard_halt(ctx.redis, ctx.keys, self.halt_reason, self.halt_heard_ms)
+        elif command.cmd == "resume":
+            await self._refresh_risk(ctx)
+            for ticker in self.latest:
+                self.dirty.add(ticker)
+        elif (
+            command.cmd == "reload"
+            and self.configs is not None
+            and await self.configs.refresh(ctx.redis, ctx.clock.now_ms())
+        ):
+            self.dirty.update(self.latest)
+
+    def _start_cancel_all(self, ctx: Context, why: str) -> None:
+        if self.cancel_all_task is None or self.cancel_all_task.done():
+            self.cancel_all_task = asyncio.create_task(self._cancel_all(ctx, why))
+
+    async def _cancel_all(self, ctx: Context, why: str) -> None:
+        assert self.gateway is not None and self.working is not None
+        for attempt in range(10):
+            try:
+                await self.gateway.cancel_all()
+                now = ctx.clock.now_ms()
+                for order in self.working.all_live():
+                    if order.status is OrderStatus.RESTING:
+                        gone = replace(
+                            order, status=OrderStatus.CANCELED, remaining=0, updated_ms=now
+                        )
+                        await self.working.save(gone)
+                        await self._order_event(ctx, gone, "canceled", why)
+                ctx.log.warning("cancelled_all", reason=why)
+                return
+            except ExchangeError as exc:
+                ctx.log.error("cancel_all_failed", reason=why, error=str(exc), attempt=attempt)
+                await asyncio.sleep(min(0.1 * 2**attempt, 2.0))
+
+    async def _refresh_risk(self, ctx: Context) -> None:
+        assert self.configs is not None
+        state = decode_risk(await ctx.redis.hgetall(ctx.keys.risk))
+        if state.halted and not self.halted:
+            self.halted, self.halt_reason = True, state.reason or "halted"
+            self.halt_heard_ms = state.halted_ms
+            self._start_cancel_all(ctx, "halt")
+        elif not state.halted and self.halted and state.halted_ms >= self.halt_heard_ms:
+            # a resume recorded after the halt we acted on (never just a missing record)
+            self.halted, self.halt_reason = False, ""
+            ctx.log.info("resumed")
+            self.dirty.update(self.latest)
+        self.daily_pnl = state.daily_pnl
+        if ctx.clock.now_ms() - self.configs.loaded_ms > 5_000:
+            await self.configs.refresh(ctx.redis, ctx.clock.now_ms())
+        tickers = sorted({*self.latest, *(self.working.tickers() if self.working else [])})
+        if tickers:
+            pipe = ctx.redis.pipeline(transaction=False)
+            for ticker in tickers:
+                pipe.hgetall(ctx.keys.pos(ticker))
+            for ticker, fields in zip(tickers, await pipe.execute(), strict=True):
+                self.positions[ticker] = decode_position(ticker, fields)
+        orders = self.working.all_live() if self.working else []
+        self.exposure = worst_case_exposure(self.positions.values(), orders)
+
+    async def _check_feeds(self, ctx: Context) -> None:
+        """Pull quotes while marketdata or strategy is silent; restore when both are back."""
+        pipe = ctx.redis.pipeline(transaction=False)
+        for service in WATCHED_HEARTBEATS:
+            pipe.exists(ctx.keys.hb(service))
+        alive = await pipe.execute()
+        silent = [s for s, ok in zip(WATCHED_HEARTBEATS, alive, strict=True) if not ok]
+        reason = f"{','.join(silent)} silent" if silent else ""
+        if self.pulled_reason == "starting":
+            if not reason:
+                ctx.log.info("feeds_alive")
+                self.pulled_reason = ""
+                self.dirty.update(self.latest)
+            return
+        if reason and not self.pulled_reason:
+            ctx.log.warning("pulling_quotes", reason=reason)
+            self._start_cancel_all(ctx, reason)
+        elif not reason and self.pulled_reason:
+            ctx.log.info("quotes_restored")
+            self.dirty.update(self.latest)
+        self.pulled_reason = reason
+
+    async def _reconcile_safely(self, ctx: Context) -> None:
+        try:
+            await self._reconcile(ctx)
+        except Exception as exc:
+            ctx.log.warning("reconcile_failed", error=f"{type(exc).__name__}: {exc}")
+        finally:
+            self.reconciling = None
+
+    async def _reconcile(self, ctx: Context) -> None:
+        """Make the working orders agree with the exchange (the exchange wins)."""
+        assert self.gateway is not None and self.working is not None
+        started = ctx.clock.now_ms()
+        at_exchange = [o for o in await self.gateway.open_orders() if self.owned(o.ticker)]
+        seen: set[str] = set()
+        for theirs in at_exchange:
+            mine = self.working.find(theirs.order_id, theirs.client_order_id, theirs.ticker)
+            seen.add(mine.client_order_id if mine else theirs.client_order_id)
+            if mine is None:
+                adopted = replace(theirs, status=OrderStatus.RESTING, updated_ms=started)
+                await self.working.save(adopted)
+                self.dirty.add(theirs.ticker)
+                ctx.log.warning(
+                    "adopted_exchange_order", market=theirs.ticker, order_id=theirs.order_id
+                )
+            elif mine.updated_ms <= started and (
+                mine.price != theirs.price
+                or mine.remaining != theirs.remaining
+                or mine.status is not OrderStatus.RESTING
+            ):
+                await self.working.save(_merge(mine, theirs, started))
+        for mine in self.working.all_live():
+            if mine.client_order_id in seen or mine.updated_ms > started:
+                continue  # at the exchange, or changed while we were asking
+            await self._resolve(ctx, mine)
+
+    async def _resolve(self, ctx: Context, order: Order) -> None:
+        """Ask the exchange what became of ``order`` and believe it."""
+        assert self.gateway is not None and self.working is not None
+        try:
+            theirs = await self.gateway.lookup(order)
+        except ExchangeError as exc:
+            ctx.log.warning(
+                "lookup_failed",
+                market=order.ticker,
+                client_order_id=order.client_order_id,
+                error=str(exc),
+            )
+            return
+        now = ctx.clock.now_ms()
+        if theirs is None:
+            if (
+                order.status in (OrderStatus.PENDING, OrderStatus.UNKNOWN)
+                and now - order.created_ms < UNKNOWN_GIVE_UP_MS
+            ):
+                return  # may still appear: ask again at the next reconcile
+            gone = replace(order, status=OrderStatus.CANCELED, remaining=0, updated_ms=now)
+            await self.working.save(gone)
+            await self._order_event(ctx, gone, "canceled", "absent_at_exchange")
+        else:
+            resolved = await self.working.save(_merge(order, theirs, now))
+            if not resolved.status.is_live:
+                await self._order_event(
+                    ctx,
+                    resolved,
+                    "filled" if resolved.status is OrderStatus.EXECUTED else "canceled",
+                    "resolved_by_lookup",
+                )
+        self.dirty.add(order.ticker)
+
+
+def _merge(mine: Order, theirs: Order, now_ms: int) -> Order:
+    """The exchange's facts (id, status, price, sizes) on our record (client id, created time)."""
+    return replace(
+        mine,
+        order_id=theirs.order_id or mine.order_id,
+        status=theirs.status,
+        price=theirs.price,
+        count=theirs.count or mine.count,
+        filled=theirs.filled,
+        remaining=theirs.remaining,
+        updated_ms=now_ms,
+    )
+
+
+def _quote(targets: Targets, side: Side) -> dict[str, Any] | None:
+    quote = targets.bid if side is Side.BID else targets.ask
+    return (
+        None
+        if quote is None
+        else {"price": quote.price, "size": quote.size, "reason": quote.reason}
+    )
+
+
+def _book_summary(targets: Targets) -> dict[str, Any]:
+    return {"book_ms": targets.book_ms, "fair_price": targets.fair_price}
+
+
+def main() -> int:
+    return service_main(ExecutorService, needs_kalshi=True)

@@ -1,0 +1,103 @@
+"""The executor's working orders: in memory for speed, mirrored to ``dora:orders:{ticker}``.
+
+Every order is recorded (status ``pending``) before it is sent, under its deterministic client
+order id, so a crash between recording and sending leaves a trace the next executor resolves by
+looking it up. Orders that stop resting (filled, cancelled, rejected) leave the hash.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+
+import redis.asyncio as aioredis
+
+from common.domain import Order, OrderStatus
+from common.log import EventLogger
+from common.schema import Keys, SchemaError, decode_order, encode_order
+
+
+class WorkingOrders:
+    def __init__(self, redis: aioredis.Redis, keys: Keys, log: EventLogger) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.log = log
+        self.by_ticker: dict[str, dict[str, Order]] = {}  # ticker -> client_order_id -> order
+        self.by_order_id: dict[str, Order] = {}
+
+    async def load(self, owned: Callable[[str], bool]) -> int:
+        """Load what a previous executor left in Redis for the markets this one ``owned``."""
+        count = 0
+        async for key in self.redis.scan_iter(match=self.keys.pattern("orders"), count=500):
+            ticker = self.keys.ticker_of(key, "orders")
+            if not owned(ticker):
+                continue
+            for coid, value in (await self.redis.hgetall(key)).items():
+                try:
+                    order = decode_order(value)
+                except SchemaError as exc:
+                    self.log.warning("bad_working_order", market=ticker, reason=str(exc))
+                    await self.redis.hdel(key, coid)
+                    continue
+                self._index(order)
+                count += 1
+        return count
+
+    def live(self, ticker: str) -> list[Order]:
+        return [o for o in self.by_ticker.get(ticker, {}).values() if o.status.is_live]
+
+    def all_live(self) -> list[Order]:
+        return [
+            o for orders in self.by_ticker.values() for o in orders.values() if o.status.is_live
+        ]
+
+    def tickers(self) -> list[str]:
+        return [t for t, orders in self.by_ticker.items() if orders]
+
+    def get(self, ticker: str, client_order_id: str) -> Order | None:
+        return self.by_ticker.get(ticker, {}).get(client_order_id)
+
+    def find(
+        self, order_id: str | None, client_order_id: str | None, ticker: str | None
+    ) -> Order | None:
+        if order_id and order_id in self.by_order_id:
+            return self.by_order_id[order_id]
+        if client_order_id:
+            if ticker:
+                return self.get(ticker, client_order_id)
+            for orders in self.by_ticker.values():
+                if client_order_id in orders:
+                    return orders[client_order_id]
+        return None
+
+    def _index(self, order: Order) -> None:
+        self.by_ticker.setdefault(order.ticker, {})[order.client_order_id] = order
+        if order.order_id:
+            self.by_order_id[order.order_id] = order
+
+    def _unindex(self, order: Order) -> None:
+        self.by_ticker.get(order.ticker, {}).pop(order.client_order_id, None)
+        if order.order_id and self.by_order_id.get(order.order_id) is not None:
+            self.by_order_id.pop(order.order_id, None)
+
+    async def save(self, order: Order) -> Order:
+        """Record ``order`` (or forget it when it no longer rests)."""
+        previous = self.get(order.ticker, order.client_order_id)
+        if previous is not None:
+            self._unindex(previous)
+        if order.status.is_live:
+            self._index(order)
+            await self.redis.hset(
+                self.keys.orders(order.ticker), order.client_order_id, encode_order(order)
+            )
+        else:
+            await self.redis.hdel(self.keys.orders(order.ticker), order.client_order_id)
+        return order
+
+    async def apply_fill(self, order: Order, count: int, now_ms: int) -> Order:
+        filled = order.filled + count
+        remaining = max(0, order.remaining - count)
+        status = OrderStatus.EXECUTED if remaining == 0 else order.status
+        return await self.save(
+            replace(order, filled=filled, remaining=remaining, status=status, updated_ms=now_ms)
+        )

@@ -1,0 +1,5 @@
+import sys
+
+from services.fills.service import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""marketdata: WebSocket books and market facts for every enabled market, into Redis."""

@@ -1,0 +1,5 @@
+import sys
+
+from services.marketdata.service import main
+
+sys.exit(main())

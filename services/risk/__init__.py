@@ -1,0 +1,1 @@
+"""risk: daily PnL, exposure, position reconciliation, heartbeat watchdog and the halt."""

@@ -1,0 +1,5 @@
+import sys
+
+from services.risk.service import main
+
+sys.exit(main())

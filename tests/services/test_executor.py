@@ -1,0 +1,247 @@
+"""The executor against an in-memory exchange (the Gateway protocol) and a real Redis."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+
+import pytest
+import redis.asyncio as aioredis
+
+from common.book import YesBook
+from common.clock import ManualClock
+from common.config import MarketConfig
+from common.domain import Order, OrderStatus, Quote, Side, Targets
+from common.grid import PriceGrid
+from common.kalshi.errors import OutcomeUnknown
+from common.kalshi.wire import OrderRequest
+from common.log import get_logger
+from common.runtime import Context
+from common.schema import (
+    BookState,
+    Keys,
+    MarketMeta,
+    decode_order,
+    encode_book,
+    encode_event,
+    encode_market,
+    encode_market_config,
+    encode_targets,
+)
+from common.settings import Settings, load_settings
+from services.executor.service import ExecutorService
+
+NOW = 1_800_000_000_000
+
+
+class FakeExchange:
+    def __init__(self, redis: aioredis.Redis, keys: Keys) -> None:
+        self.redis, self.keys = redis, keys
+        self.orders: dict[str, Order] = {}
+        self.unknown_next = False
+        self.lose_unknown = False
+        self.cancel_alls = 0
+        self.recorded_before_send: list[bool] = []
+
+    async def place(self, request: OrderRequest) -> Order:
+        recorded = await self.redis.hget(self.keys.orders(request.ticker), request.client_order_id)
+        self.recorded_before_send.append(recorded is not None)
+        order = Order(
+            request.ticker,
+            request.side,
+            request.price,
+            request.count,
+            request.client_order_id,
+            f"ex-{len(self.orders)}",
+            OrderStatus.RESTING,
+            0,
+            request.count,
+        )
+        if not (self.unknown_next and self.lose_unknown):
+            self.orders[order.order_id or ""] = order
+        if self.unknown_next:
+            self.unknown_next = False
+            raise OutcomeUnknown(request.client_order_id, "connection reset")
+        return order
+
+    async def amend(self, order: Order, price: int, remaining: int) -> Order:
+        new = replace(self.orders[order.order_id or ""], price=price, remaining=remaining)
+        self.orders[new.order_id or ""] = new
+        return new
+
+    async def decrease(self, order: Order, remaining: int) -> Order:
+        return await self.amend(order, order.price, remaining)
+
+    async def cancel(self, order: Order) -> int:
+        gone = self.orders.pop(order.order_id or "", None)
+        return gone.remaining if gone else 0
+
+    async def cancel_all(self) -> None:
+        self.cancel_alls += 1
+        self.orders.clear()
+
+    async def open_orders(self) -> list[Order]:
+        return list(self.orders.values())
+
+    async def lookup(self, order: Order) -> Order | None:
+        return next(
+            (o for o in self.orders.values() if o.client_order_id == order.client_order_id), None
+        )
+
+    async def aclose(self) -> None:
+        pass
+
+
+async def seed(r: aioredis.Redis, k: Keys, ticker: str) -> None:
+    await r.set(k.restored, "1")
+    for service in ("marketdata", "strategy", "fills"):
+        await r.set(k.hb(service), "{}")
+    await r.sadd(k.cfg_markets, ticker)
+    config = MarketConfig(
+        ticker, enabled=True, max_inventory_yes=2000, max_inventory_no=2000, quote_size=500
+    )
+    await r.hset(k.cfg_market(ticker), mapping=encode_market_config(config, 1))
+    await r.hset(
+        k.market(ticker),
+        mapping=encode_market(MarketMeta(ticker, "active", NOW + 10**8, PriceGrid.linear_cent())),
+    )
+    await r.hset(
+        k.book(ticker),
+        mapping=encode_book(
+            BookState(ticker, YesBook(((4000, 100),), ((4600, 100),)), 1, 0, 0, False)
+        ),
+    )
+
+
+async def publish(
+    r: aioredis.Redis, k: Keys, ticker: str, bid: int | None, ask: int | None, size: int = 500
+) -> None:
+    targets = Targets(
+        ticker,
+        Quote(Side.BID, bid, size) if bid else None,
+        Quote(Side.ASK, ask, size) if ask else None,
+        "test",
+        NOW,
+    )
+    fields = encode_targets(targets)
+    await r.hset(k.targets(ticker), mapping=fields)
+    await r.xadd(k.stream("targets"), encode_event("targets", {"ticker": ticker, **fields}))
+
+
+async def started(
+    settings: Settings, r: aioredis.Redis, exchange: FakeExchange, clock: ManualClock | None = None
+) -> tuple[ExecutorService, Context]:
+    service = ExecutorService(settings, gateway=exchange)  # type: ignore[arg-type]
+    ctx = Context(
+        service.name, settings, r, Keys(), clock or ManualClock(NOW), get_logger("executor")
+    )
+    await service.start(ctx)
+    return service, ctx
+
+
+async def steps(service: ExecutorService, ctx: Context, n: int = 6) -> None:
+    for _ in range(n):
+        await service.step(ctx)
+        await asyncio.gather(*service.inflight.values())
+        ctx.clock.advance(300)  # type: ignore[attr-defined]
+
+
+async def test_places_records_before_sending_then_amends_and_cancels(
+    settings: Settings, aredis: aioredis.Redis
+) -> None:
+    k, exchange = Keys(), FakeExchange(aredis, Keys())
+    await seed(aredis, k, "KX")
+    service, ctx = await started(settings, aredis, exchange)
+    try:
+        await publish(aredis, k, "KX", 4100, 4500)
+        await steps(service, ctx)
+        assert sorted((o.side, o.price) for o in exchange.orders.values()) == [
+            (Side.ASK, 4500),
+            (Side.BID, 4100),
+        ]
+        assert exchange.recorded_before_send == [True, True]
+        stored = [decode_order(v) for v in (await aredis.hgetall(k.orders("KX"))).values()]
+        assert {o.status for o in stored} == {OrderStatus.RESTING}
+        await publish(aredis, k, "KX", 3800, None)
+        await steps(service, ctx)
+        assert [(o.side, o.price) for o in exchange.orders.values()] == [
+            (Side.BID, 3800)
+        ]  # amended in place
+        assert len(await aredis.hgetall(k.orders("KX"))) == 1
+    finally:
+        await service.stop(ctx)
+
+
+@pytest.mark.parametrize("exists", [True, False])
+async def test_an_unknown_outcome_is_resolved_by_lookup(
+    settings: Settings, aredis: aioredis.Redis, exists: bool
+) -> None:
+    k, exchange = Keys(), FakeExchange(aredis, Keys())
+    await seed(aredis, k, "KX")
+    service, ctx = await started(settings, aredis, exchange)
+    try:
+        exchange.unknown_next, exchange.lose_unknown = True, not exists
+        await publish(aredis, k, "KX", 4100, None)
+        await steps(service, ctx, 2)
+        [order] = [decode_order(v) for v in (await aredis.hgetall(k.orders("KX"))).values()]
+        assert order.status is OrderStatus.UNKNOWN
+        await steps(service, ctx, 2)
+        assert len(exchange.orders) == (1 if exists else 0)  # nothing placed while it is unknown
+        ctx.clock.advance(20_000)  # type: ignore[attr-defined]
+        await service._reconcile(ctx)
+        await steps(service, ctx, 3)
+        resting = [o for o in exchange.orders.values() if o.side is Side.BID]
+        assert len(resting) == 1  # found and kept, or known absent and placed once
+    finally:
+        await service.stop(ctx)
+
+
+async def test_halt_cancels_everything_and_places_nothing(
+    settings: Settings, aredis: aioredis.Redis
+) -> None:
+    k, exchange = Keys(), FakeExchange(aredis, Keys())
+    await seed(aredis, k, "KX")
+    service, ctx = await started(settings, aredis, exchange)
+    try:
+        await publish(aredis, k, "KX", 4100, 4500)
+        await steps(service, ctx)
+        assert len(exchange.orders) == 2
+        from common.schema import ControlCommand
+
+        await service._on_control(ctx, ControlCommand("halt", "test"))
+        await asyncio.wait_for(service.cancel_all_task, 5)  # type: ignore[arg-type]
+        await publish(aredis, k, "KX", 4200, 4400)
+        await steps(service, ctx)
+        assert exchange.cancel_alls == 1 and exchange.orders == {}
+        assert await aredis.hget(k.risk, "halted") == "1"  # a heard halt is made durable
+    finally:
+        await service.stop(ctx)
+
+
+async def test_each_shard_acts_only_on_its_markets(redis_url: str, aredis: aioredis.Redis) -> None:
+    from common.sharding import shard_of
+
+    k = Keys()
+    tickers = [f"KX-{i}" for i in range(6)]
+    for t in tickers:
+        await seed(aredis, k, t)
+    exchanges = []
+    clock = ManualClock(NOW)  # one time line: the second shard starts after the first traded
+    for index in (0, 1):
+        s = load_settings(
+            {"DORA_REDIS_URL": redis_url, "DORA_SHARD_INDEX": str(index), "DORA_SHARD_COUNT": "2"},
+            read_file=False,
+        )
+        exchange = FakeExchange(aredis, k)
+        service, ctx = await started(s, aredis, exchange, clock)
+        for t in tickers:
+            await publish(aredis, k, t, 4100, 4500)
+        await steps(service, ctx)
+        await service.stop(ctx)
+        exchanges.append(exchange)
+    for index, exchange in enumerate(exchanges):
+        traded = {o.ticker for o in exchange.orders.values()}
+        assert traded == {t for t in tickers if shard_of(t, 2) == index}
+    # and neither touched the other's working orders in Redis
+    for t in tickers:
+        assert len(await aredis.hgetall(k.orders(t))) == 2, t

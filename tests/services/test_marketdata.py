@@ -1,0 +1,110 @@
+import asyncio
+import contextlib
+
+import redis.asyncio as aioredis
+
+from common.clock import Clock
+from common.config import MarketConfig
+from common.kalshi import KalshiClient
+from common.kalshi.signing import Signer
+from common.kalshi.ws import KalshiWebSocket
+from common.log import get_logger
+from common.runtime import Context
+from common.schema import Keys, decode_book, decode_market, encode_market_config
+from common.settings import Settings
+from services.marketdata.service import MarketdataService
+from tests.support.simfix import StartSim, sim_control
+
+
+async def enable(r: aioredis.Redis, k: Keys, tickers: list[str]) -> None:
+    await r.set(k.restored, "1")
+    for t in tickers:
+        await r.sadd(k.cfg_markets, t)
+        await r.hset(
+            k.cfg_market(t), mapping=encode_market_config(MarketConfig(t, enabled=True), 1)
+        )
+
+
+async def run_until(service: MarketdataService, ctx: Context, done, timeout_s: float) -> bool:  # type: ignore[no-untyped-def]
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while asyncio.get_running_loop().time() < deadline:
+        await service.step(ctx)
+        if await done():
+            return True
+    return False
+
+
+async def test_books_and_lifecycle_reach_redis(
+    settings: Settings, aredis: aioredis.Redis, start_sim: StartSim, signer: Signer
+) -> None:
+    running = await start_sim(agents=True)
+    client = KalshiClient.create(running.rest_url, signer)
+    tickers = sorted(m.ticker for m in await client.get_markets())[:3]
+    k = Keys()
+    await enable(aredis, k, tickers)
+    ws = KalshiWebSocket(running.ws_url, signer, tickers=tickers, on_event=None)
+    service = MarketdataService(settings, client=client, ws=ws)
+    ws._on_event = service._on_ws_event
+    ctx = Context("marketdata", settings, aredis, k, Clock(), get_logger("marketdata"))
+    await service.start(ctx)
+    try:
+
+        async def fresh() -> bool:
+            books = [await aredis.hgetall(k.book(t)) for t in tickers]
+            return all(
+                b and not decode_book("x", b).stale and decode_book("x", b).book.is_two_sided
+                for b in books
+            )
+
+        assert await run_until(service, ctx, fresh, 10), "books never became fresh"
+        for t in tickers:
+            rest = await client.get_order_book(t)
+            ours = decode_book(t, await aredis.hgetall(k.book(t))).book
+            assert (
+                ours.best_bid == rest.best_bid or ours.best_ask == rest.best_ask
+            )  # the flow moves on
+        await sim_control(running, "POST", f"/_sim/markets/{tickers[0]}/pause")
+
+        async def paused() -> bool:
+            return (
+                decode_market(tickers[0], await aredis.hgetall(k.market(tickers[0]))).status
+                == "inactive"
+            )
+
+        assert await run_until(service, ctx, paused, 2), (
+            "a pause did not reach dora:market within 2 s"
+        )
+        assert await aredis.xlen(k.stream("md")) > 0
+    finally:
+        await service.stop(ctx)
+
+
+async def test_rest_polling_when_the_socket_cannot_connect(
+    settings: Settings, aredis: aioredis.Redis, start_sim: StartSim, signer: Signer
+) -> None:
+    running = await start_sim(agents=True)
+    client = KalshiClient.create(running.rest_url, signer)
+    tickers = sorted(m.ticker for m in await client.get_markets())[:2]
+    k = Keys()
+    await enable(aredis, k, tickers)
+    dead = KalshiWebSocket(
+        "ws://127.0.0.1:9/trade-api/ws/v2",
+        signer,
+        tickers=tickers,
+        reconnect_base_s=0.1,
+        open_timeout_s=0.5,
+    )
+    service = MarketdataService(settings, client=client, ws=dead)
+    dead._on_event = service._on_ws_event
+    ctx = Context("marketdata", settings, aredis, k, Clock(), get_logger("marketdata"))
+    await service.start(ctx)
+    try:
+
+        async def polled() -> bool:
+            fields = [await aredis.hgetall(k.book(t)) for t in tickers]
+            return all(f.get("source") == "rest" and f.get("stale") == "0" for f in fields)
+
+        assert await run_until(service, ctx, polled, 10), "no REST fallback books"
+    finally:
+        with contextlib.suppress(Exception):
+            await service.stop(ctx)
