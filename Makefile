@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed-stamp
 .PHONY: help test lint demo bench chaos fmt clean ensure-redis
 
 help:
-	@echo "make demo   run the bot against the local simulator (arrives with the operations issue)"
+	@echo "make demo   run the bot against a local Kalshi simulator with a live view (Ctrl-C stops)"
 	@echo "make test   run the whole test suite"
 	@echo "make lint   ruff check, ruff format --check, mypy"
 	@echo "make fmt    format the code"
@@ -33,6 +33,9 @@ ensure-redis:
 			echo "installing redis-server (Debian package)"; \
 			apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q redis-server; \
 		else echo "redis-server is missing: run 'sudo apt-get install -y redis-server'"; exit 1; fi; }
+
+demo: $(STAMP) ensure-redis
+	$(BIN)/dora demo $(DEMO_ARGS)
 
 test: $(STAMP) ensure-redis
 	$(BIN)/pytest -q -p no:cacheprovider

@@ -132,6 +132,7 @@ class RiskService:
         for owned_by_halt in ("halted", "reason", "halted_ms"):
             fields.pop(owned_by_halt)  # the halt is only ever set by set_halt, lifted by resume
         await ctx.redis.hset(ctx.keys.risk, mapping=fields)
+        await ctx.redis.hsetnx(ctx.keys.risk, "halted", "0")  # always visible to redis-cli
         await append(ctx.redis, ctx.keys, "pnl", "pnl", pnl_event(state, now_ms))
         limit = self.configs.global_config.max_daily_loss
         if state.daily_pnl <= -limit and not state.halted:

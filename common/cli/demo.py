@@ -1,0 +1,270 @@
+"""``dora demo``: the whole bot against a local Kalshi simulator, on this machine (DESIGN.md §6).
+
+Brings up Redis, a local DynamoDB (moto), the simulator with a demo key and ``--markets``
+markets, creates the tables and a demo config, starts supervisord with the repository's
+``supervisord.conf`` and shows a live view every second until Ctrl-C (or, ``--headless``, runs for
+``--duration`` seconds and prints a JSON summary as its last line). Then it stops trading, cancels
+everything resting and shuts every part down. ``var/demo.json`` says where each part is while it
+runs; ``var/demo-summary.json`` keeps the summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import re
+import shutil
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from common.cli.main import CliError
+
+HELP = "run dora against a local simulator and show what it is doing (the embedded default)"
+
+REPO = Path(__file__).resolve().parents[2]
+VAR = REPO / "var"
+UNEXPECTED_EXIT = re.compile(r"exited: (\S+) \(.*not expected\)")
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--markets", type=int, default=12, help="number of simulated markets (default 12)"
+    )
+    parser.add_argument(
+        "--headless", action="store_true", help="no live view; end with a JSON summary"
+    )
+    parser.add_argument(
+        "--duration", type=float, default=None, help="seconds to run (required with --headless)"
+    )
+    parser.add_argument("--seed", type=int, default=1, help="seed of the simulated market flow")
+    parser.add_argument(
+        "--scenario", default="calm", help="simulator scenario name or file (default calm)"
+    )
+
+
+def _check(args: argparse.Namespace) -> None:
+    if not 1 <= args.markets <= 500:
+        raise CliError(f"--markets must be between 1 and 500, was {args.markets}")
+    if args.headless and args.duration is None:
+        raise CliError("--headless needs --duration SECONDS")
+    if args.duration is not None and not 5 <= args.duration <= 86_400:
+        raise CliError(f"--duration must be between 5 and 86400 seconds, was {args.duration:g}")
+    pid_file = VAR / "supervisord.pid"
+    if pid_file.exists():
+        with contextlib.suppress(ValueError, OSError):
+            pid = int(pid_file.read_text().strip())
+            os.kill(pid, 0)
+            raise CliError(
+                f"a demo is already running (supervisord pid {pid}); "
+                "stop it with: .venv/bin/supervisorctl -c supervisord.conf shutdown"
+            )
+    if shutil.which("redis-server") is None:
+        raise CliError(
+            "redis-server is not installed: run 'make demo' (it installs it) "
+            "or 'sudo apt-get install -y redis-server'"
+        )
+
+
+def _fresh_var() -> None:
+    """Each demo is a new world: the simulator starts empty, so must Redis and the logs."""
+    for name in ("redis", "keys", "log", "demo.json", "demo-summary.json", "sim-ready.json"):
+        path = VAR / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    _check(args)
+    from common.devstack import LocalStack, StackConfig, StackError
+
+    _fresh_var()
+    stack = LocalStack(
+        StackConfig(base_dir=VAR, markets=args.markets, seed=args.seed, scenario=args.scenario)
+    )
+    say = (lambda text: print(text, file=sys.stderr)) if args.headless else print
+    say(
+        f"dora demo: starting Redis, DynamoDB (moto), the simulator ({args.markets} markets) and six processes..."
+    )
+    interrupted = False
+
+    def on_term(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, on_term)
+    started = time.monotonic()
+    watch = _Watch()
+    try:
+        try:
+            stack.start()
+        except StackError as exc:
+            raise CliError(str(exc)) from None
+        (VAR / "demo.json").write_text(json.dumps(stack.info(), indent=2))
+        say(
+            f"dora demo: running. Endpoints in {VAR / 'demo.json'}; try "
+            f"'.venv/bin/supervisorctl -c supervisord.conf status' or 'redis-cli -p {stack.redis_port} hgetall dora:risk'"
+        )
+        started = time.monotonic()
+        try:
+            asyncio.run(_run_view(stack, args, watch, started))
+        except KeyboardInterrupt:
+            interrupted = True
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        say("dora demo: stopping: trading off, cancelling resting orders, shutting down...")
+        summary = _finish(stack, args, watch, time.monotonic() - started)
+    (VAR / "demo-summary.json").write_text(json.dumps(summary, indent=2))
+    clean = (
+        summary["errors"] == 0
+        and summary["resting_orders_at_end"] == 0
+        and summary["orders_placed"] > 0
+    )
+    if args.headless:
+        print(json.dumps(summary))
+    else:
+        print(f"dora demo: done ({'clean' if clean else 'NOT clean'}): " + json.dumps(summary))
+    if interrupted and not args.headless:
+        return 0 if summary["resting_orders_at_end"] == 0 else 1
+    return 0 if clean else 1
+
+
+class _Watch:
+    """What the demo keeps track of while it runs, for the summary."""
+
+    def __init__(self) -> None:
+        self.max_abs_inventory = 0
+
+
+async def _run_view(stack: Any, args: argparse.Namespace, watch: _Watch, started: float) -> None:
+    import httpx
+
+    from common.numbers import parse_count
+    from common.redis_conn import connect_redis
+    from common.schema import Keys
+    from common.settings import load_settings
+    from common.status import gather, render
+
+    settings = load_settings(stack.env(), read_file=False)
+    redis = connect_redis(settings)
+    keys = Keys(settings.key_prefix)
+    try:
+        async with httpx.AsyncClient(timeout=5) as http:
+            while args.duration is None or time.monotonic() - started < args.duration:
+                with contextlib.suppress(httpx.HTTPError):
+                    account = (
+                        await http.get(f"{stack.control_url}/accounts/{stack.config.key_id}")
+                    ).json()
+                    for pos in account["positions"].values():
+                        size = abs(parse_count(pos["position_fp"], signed=True))
+                        watch.max_abs_inventory = max(watch.max_abs_inventory, size)
+                if not args.headless:
+                    status = await gather(redis, keys)
+                    states = await asyncio.to_thread(stack.process_states)
+                    procs = "  ".join(f"{name} {state}" for name, state in sorted(states.items()))
+                    elapsed = time.monotonic() - started
+                    sys.stdout.write(
+                        "\x1b[2J\x1b[H"
+                        + render(status, f"dora demo ({elapsed:.0f}s, Ctrl-C to stop)")
+                        + f"\n\nsupervisord: {procs}\n"
+                    )
+                    sys.stdout.flush()
+                await asyncio.sleep(1.0)
+    finally:
+        await redis.aclose()
+
+
+def _finish(
+    stack: Any, args: argparse.Namespace, watch: _Watch, duration_s: float
+) -> dict[str, Any]:
+    """Stop trading, cancel everything, collect the summary, shut every part down."""
+    summary: dict[str, Any] = {"duration_s": round(duration_s, 1), "markets": args.markets}
+    try:
+        stack.quiesce()
+        summary.update(_collect(stack, watch))
+    except Exception as exc:  # the world may be half up: still shut it down
+        summary.setdefault("errors", 0)
+        summary["errors"] += 1
+        summary["error"] = f"{type(exc).__name__}: {exc}"
+    finally:
+        stack.stop()
+        (VAR / "demo.json").unlink(missing_ok=True)  # it describes a running demo
+    for key in (
+        "orders_placed",
+        "orders_cancelled",
+        "fills",
+        "contracts_traded",
+        "net_pnl_dollars",
+        "max_abs_inventory",
+        "api_429s",
+        "errors",
+        "resting_orders_at_end",
+    ):
+        summary.setdefault(key, 0)
+    return summary
+
+
+def _collect(stack: Any, watch: _Watch) -> dict[str, Any]:
+    import redis as sync_redis
+
+    from common.numbers import format_count, format_money, parse_count
+    from common.risk import total_pnl
+    from common.schema import Keys, decode_book, decode_event, decode_position
+
+    key_id = stack.config.key_id
+    account = stack.sim_get(f"/accounts/{key_id}")
+    orders = stack.sim_get("/orders", key_id=key_id)["orders"]
+    stats = stack.sim_get("/stats")
+    r = sync_redis.Redis.from_url(stack.redis_url, decode_responses=True)
+    keys = Keys()
+    contracts = 0
+    for _, fields in r.xrange(keys.stream("fills")):
+        kind, payload = decode_event(fields)
+        if kind == "fill":
+            contracts += int(payload["count"])
+    positions, marks = [], {}
+    for key in r.scan_iter(f"{keys.prefix}pos:*"):
+        ticker = keys.ticker_of(key, "pos")
+        positions.append(decode_position(ticker, r.hgetall(key)))
+        book = r.hgetall(keys.book(ticker))
+        if book:
+            mid_x2 = decode_book(ticker, book).book.mid_x2
+            if mid_x2 is not None:
+                marks[ticker] = mid_x2 // 2
+    r.close()
+    for pos in account["positions"].values():
+        watch.max_abs_inventory = max(
+            watch.max_abs_inventory, abs(parse_count(pos["position_fp"], signed=True))
+        )
+    return {
+        "orders_placed": len(orders),
+        "orders_cancelled": sum(1 for o in orders if o["status"] == "canceled"),
+        "fills": int(account["fills"]),
+        "contracts_traded": format_count(contracts),
+        "net_pnl_dollars": format_money(total_pnl(positions, marks)),
+        "max_abs_inventory": format_count(watch.max_abs_inventory),
+        "api_429s": int(stats.get("http_429", 0)),
+        "errors": _count_errors(stack.var_dir / "log"),
+        "resting_orders_at_end": len(account["resting_orders"]),
+    }
+
+
+def _count_errors(log_dir: Path) -> int:
+    """Error-level log lines of the six processes plus unexpected exits seen by supervisord."""
+    errors = 0
+    for path in log_dir.glob("*.log"):
+        with contextlib.suppress(OSError):
+            for line in path.read_text(errors="replace").splitlines():
+                if path.name == "supervisord.log":
+                    errors += bool(UNEXPECTED_EXIT.search(line))
+                elif '"level":"error"' in line:
+                    errors += 1
+    return errors
