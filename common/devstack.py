@@ -162,6 +162,9 @@ class LocalStack:
             {
                 "DORA_REDIS_URL": self.redis_url,
                 "DORA_DYNAMODB_ENDPOINT": self.dynamodb_endpoint,
+            "DORA_METRICS_ENABLED": "true",
+            "DORA_CLOUDWATCH_ENDPOINT": self.dynamodb_endpoint,  # moto serves every AWS API
+            "DORA_SNS_ENDPOINT": self.dynamodb_endpoint,
                 "DORA_AWS_REGION": "us-east-1",
                 "AWS_ACCESS_KEY_ID": "local",
                 "AWS_SECRET_ACCESS_KEY": "local",

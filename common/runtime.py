@@ -34,6 +34,7 @@ import redis.asyncio as aioredis
 from common.clock import Clock
 from common.errors import ConfigError
 from common.log import EventLogger, register_secret, setup_logging
+from common.metrics import Metrics, run_publisher
 from common.redis_conn import connect_redis
 from common.schema import Keys, encode_heartbeat
 from common.settings import Settings, load_settings
@@ -55,6 +56,7 @@ class Context:
     log: EventLogger
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     status: dict[str, Any] = field(default_factory=dict)  # published in the heartbeat
+    metrics: Metrics = field(default_factory=lambda: Metrics("dora", enabled=False))
 
     @property
     def should_stop(self) -> bool:
@@ -97,7 +99,10 @@ async def _heartbeat_loop(ctx: Context, pid: int) -> None:
 
 async def write_heartbeat(ctx: Context, pid: int, status: str) -> None:
     value = encode_heartbeat(
-        pid, ctx.clock.now_ms(), status, {"host": socket.gethostname(), **ctx.status}
+        pid,
+        ctx.clock.now_ms(),
+        status,
+        {"host": socket.gethostname(), **ctx.status, **ctx.metrics.totals},
     )
     await ctx.redis.set(ctx.keys.hb(ctx.name), value, px=ctx.settings.heartbeat_ttl_ms)
 
@@ -120,6 +125,7 @@ async def run_service(
         keys=Keys(settings.key_prefix),
         clock=clock or Clock(),
         log=log,
+        metrics=Metrics(settings.metrics_namespace, enabled=settings.metrics_enabled),
     )
     loop = asyncio.get_running_loop()
     signals_seen = 0
@@ -140,6 +146,10 @@ async def run_service(
 
     pid = os.getpid()
     heartbeat: asyncio.Task[None] | None = None
+    metrics_done = asyncio.Event()
+    publisher = asyncio.create_task(
+        run_publisher(ctx.metrics, settings, log, final=metrics_done), name="metrics"
+    )
     log.info("starting", pid=pid, settings=settings.redacted())
     try:
         if not await _start_with_retry(service, ctx):
@@ -163,6 +173,8 @@ async def run_service(
             await ctx.redis.delete(ctx.keys.hb(ctx.name))
         except Exception as exc:
             log.warning("heartbeat_clear_failed", error=str(exc))
+        metrics_done.set()  # one last publish of what this process recorded
+        await asyncio.wait([publisher], timeout=5.0)
         with contextlib.suppress(Exception):
             await ctx.redis.aclose()
         log.info("stopped")

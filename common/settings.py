@@ -62,6 +62,14 @@ class Settings:
     pnl_day_start_hour_utc: int = 0  # the trading day for daily PnL starts at this UTC hour
     executor_silence_ms: int = 5_000  # risk cancels everything when the executor is this quiet
     executor_cancel_on_start: bool = False
+    metrics_enabled: bool = False  # on in production (deploy/dora.env); never by accident
+    metrics_interval_s: int = 60
+    cloudwatch_endpoint: str = ""  # empty: AWS (a moto server URL locally)
+    sns_endpoint: str = ""  # empty: AWS
+    alert_pnl_fraction_pct: int = 50  # alert when daily PnL <= -this % of max_daily_loss
+    alert_api_errors: int = 20  # alert when this many API errors happen within 5 minutes
+    alert_no_fills_hours: int = 4  # alert when quoting but no fill for this long (0: never)
+    alert_cooldown_s: int = 900  # the same alert is sent at most once per this many seconds
 
     @property
     def rest_base_url(self) -> str:
@@ -224,6 +232,14 @@ _CHECKS: dict[str, Callable[[str, str], Any]] = {
     "pnl_day_start_hour_utc": _int_in(0, 23),
     "executor_silence_ms": _int_in(500, 600_000),
     "executor_cancel_on_start": _check_bool,
+    "metrics_enabled": _check_bool,
+    "metrics_interval_s": _int_in(1, 3600),
+    "cloudwatch_endpoint": _check_http_url,
+    "sns_endpoint": _check_http_url,
+    "alert_pnl_fraction_pct": _int_in(1, 100),
+    "alert_api_errors": _int_in(1, 1_000_000),
+    "alert_no_fills_hours": _int_in(0, 24 * 30),
+    "alert_cooldown_s": _int_in(0, 86_400),
 }
 
 

@@ -225,7 +225,9 @@ class ExecutorService:
     async def _market_pass(self, ctx: Context, ticker: str) -> None:
         try:
             async with self.limiter:
-                await self._run_market(ctx, ticker)
+                started = ctx.clock.monotonic_ms()
+                if await self._run_market(ctx, ticker):
+                    ctx.metrics.observe_ms("loop_latency_ms", ctx.clock.monotonic_ms() - started)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -233,19 +235,20 @@ class ExecutorService:
         finally:
             self.inflight.pop(ticker, None)
 
-    async def _run_market(self, ctx: Context, ticker: str) -> None:
+    async def _run_market(self, ctx: Context, ticker: str) -> bool:
+        """One pass over one market; True when it sent anything."""
         assert self.configs is not None and self.working is not None
         targets = self.latest.get(ticker)
         if targets is None:
-            return
+            return False
         targets = await self._guard(ctx, ticker, targets)
         meta = self.meta.get(ticker)
         if meta is None:
-            return
+            return False
         working = self.working.live(ticker)
         actions = diff_orders(working, targets, meta.grid)
         if not actions:
-            return
+            return False
         config = self.configs.market(ticker)
         position = self.positions.get(ticker) or Position(ticker)
         account = AccountRisk(
@@ -313,6 +316,7 @@ class ExecutorService:
                     denials,
                 ),
             )
+        return bool(approved)
 
     async def _guard(self, ctx: Context, ticker: str, targets: Targets) -> Targets:
         """Never rest a quote on a stale book or a market that is not open, whatever the targets
@@ -381,6 +385,7 @@ class ExecutorService:
                 )
                 await self.working.save(gone)
                 self.counts["canceled"] += 1
+                ctx.metrics.count("orders_cancelled")
                 await self._order_event(ctx, gone, "canceled", action.reason)
             elif action.kind is ActionKind.DECREASE:
                 assert action.order is not None
@@ -416,6 +421,7 @@ class ExecutorService:
                 self.dirty.add(action.ticker)  # an amend/decrease refused: look again next pass
                 await self._resolve(ctx, action.order)
         except ExchangeError as exc:
+            ctx.metrics.count("api_errors")
             ctx.log.warning(
                 "action_failed",
                 market=action.ticker,
@@ -469,12 +475,14 @@ class ExecutorService:
             return
         except ExchangeError as exc:
             # Any other failure of a create: the outcome is not known until the exchange says.
+            ctx.metrics.count("api_errors")
             unknown = replace(pending, status=OrderStatus.UNKNOWN, updated_ms=ctx.clock.now_ms())
             await self.working.save(unknown)
             await self._order_event(ctx, unknown, "unknown", f"{type(exc).__name__}: {exc}")
             return
         order = await self.working.save(_merge(pending, placed, ctx.clock.now_ms()))
         self.counts["placed"] += 1
+        ctx.metrics.count("orders_placed")
         await self._order_event(ctx, order, "placed", action.reason)
 
     async def _order_event(self, ctx: Context, order: Order, event: str, reason: str = "") -> None:

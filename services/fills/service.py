@@ -99,6 +99,7 @@ class FillsService:
             self.counts["duplicates"] += 1
             return
         self.counts["fills"] += 1
+        ctx.metrics.count("fills_count")
         ctx.log.info(
             "fill",
             market=fill.ticker,
@@ -136,6 +137,7 @@ class FillsService:
         try:
             fills = await self.client.get_fills(since)
         except ExchangeError as exc:
+            ctx.metrics.count("api_errors")
             ctx.log.warning("backfill_failed", error=str(exc))
             return
         self.backfill_due = False

@@ -246,6 +246,7 @@ class MarketdataService:
             try:
                 book = await self.client.get_order_book(ticker)
             except ExchangeError as exc:
+                ctx.metrics.count("api_errors")
                 ctx.log.warning("rest_book_failed", market=ticker, error=str(exc))
                 continue
             state = BookState(ticker, book, 0, now, now, False, "")
@@ -288,6 +289,7 @@ class MarketdataService:
             try:
                 metas = await self.client.get_markets(tickers=chunk)
             except ExchangeError as exc:
+                ctx.metrics.count("api_errors")
                 ctx.log.warning("market_refresh_failed", error=str(exc), markets=len(chunk))
                 continue
             for meta in metas:

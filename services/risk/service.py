@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import deque
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+from common.alerts import Alerter
 from common.config_cache import ConfigCache
 from common.control import ControlListener
 from common.domain import Order, Position
@@ -34,10 +36,12 @@ from common.restore import wait_until_restored
 from common.risk import total_pnl, unrealized_pnl, worst_case_exposure
 from common.runtime import Context, service_main, stop_tasks
 from common.schema import (
+    SERVICES,
     ControlCommand,
     RiskState,
     SchemaError,
     decode_book,
+    decode_heartbeat,
     decode_order,
     decode_position,
     decode_risk,
@@ -67,6 +71,11 @@ class RiskService:
         self.executor_down_cancelled = False
         self.tasks: list[asyncio.Task[None]] = []
         self.counts = {"checks": 0, "emergency_cancels": 0}
+        self.alerter: Alerter | None = None
+        self.started_ms = 0
+        self.alerted_halt_ms = -1
+        self.error_totals: dict[str, int] = {}
+        self.error_window: deque[tuple[int, int]] = deque()
 
     async def start(self, ctx: Context) -> None:
         await wait_until_restored(ctx.redis, ctx.keys, ctx.stopping, log=ctx.log)
@@ -76,6 +85,8 @@ class RiskService:
             )
         self.configs = ConfigCache(ctx.keys, ctx.log)
         await self.configs.refresh(ctx.redis, ctx.clock.now_ms())
+        self.alerter = Alerter(self.settings, ctx.log, ctx.clock)
+        self.started_ms = ctx.clock.now_ms()
         listener = ControlListener(ctx.redis, ctx.keys, ctx.log, lambda c: self._on_control(ctx, c))
         self.tasks.append(asyncio.create_task(listener.run(), name="control"))
 
@@ -144,6 +155,10 @@ class RiskService:
             state = replace(state, halted=True, reason=reason)
         await self._reconcile_positions(ctx, positions, state.halted)
         await self._watch_executor(ctx, state.halted)
+        ctx.metrics.gauge_money("daily_pnl", state.daily_pnl)
+        ctx.metrics.gauge_money("total_exposure", state.total_exposure)
+        state = decode_risk(await ctx.redis.hgetall(ctx.keys.risk))
+        await self._alerts(ctx, state)
         self.counts["checks"] += 1
         ctx.status.update(
             self.counts,
@@ -152,6 +167,68 @@ class RiskService:
             halted=state.halted,
         )
         return state
+
+    async def _alerts(self, ctx: Context, state: RiskState) -> None:
+        """The alerts of the original plan: halted, PnL below threshold, sustained API errors,
+        no fills for hours."""
+        assert self.alerter is not None and self.configs is not None
+        now = ctx.clock.now_ms()
+        if state.halted and state.halted_ms != self.alerted_halt_ms:
+            self.alerter.clear("trading_halted")  # every new halt is told
+            self.alerted_halt_ms = state.halted_ms
+            await self.alerter.alert(
+                "trading_halted",
+                f"trading halted: {state.reason}",
+                f"dora stopped trading: {state.reason}. Lift with 'dora resume'.",
+            )
+        threshold = (
+            -self.configs.global_config.max_daily_loss * self.settings.alert_pnl_fraction_pct // 100
+        )
+        if state.daily_pnl <= threshold:
+            await self.alerter.alert(
+                "pnl_below_threshold",
+                f"daily PnL {money_to_dollars_display(state.daily_pnl)}",
+                f"daily PnL {money_to_dollars_display(state.daily_pnl)} is below "
+                f"{money_to_dollars_display(threshold)} ({self.settings.alert_pnl_fraction_pct}% of the daily loss limit)",
+            )
+        else:
+            self.alerter.clear("pnl_below_threshold")
+        errors = await self._recent_api_errors(ctx, now)
+        if errors >= self.settings.alert_api_errors:
+            await self.alerter.alert(
+                "api_errors_sustained",
+                f"{errors} API errors in 5 minutes",
+                f"{errors} Kalshi API errors across dora's processes in the last 5 minutes",
+            )
+        hours = self.settings.alert_no_fills_hours
+        if hours and not state.halted and self.configs.enabled():
+            last_fill = int(await ctx.redis.hget(ctx.keys.fills_meta, "last_fill_ms") or 0)
+            since = max(last_fill, self.started_ms)
+            if now - since >= hours * 3_600_000:
+                await self.alerter.alert(
+                    "no_fills",
+                    f"no fills for {hours}h",
+                    f"no fill since {since} (ms) while quoting {len(self.configs.enabled())} markets",
+                )
+
+    async def _recent_api_errors(self, ctx: Context, now_ms: int) -> int:
+        """API errors of every process in the last 5 minutes, from the totals in heartbeats (a
+        restarted process starts counting from zero again)."""
+        added = 0
+        for service in SERVICES:
+            raw = await ctx.redis.get(ctx.keys.hb(service))
+            total = 0
+            with contextlib.suppress(SchemaError, ValueError, TypeError):
+                total = int(decode_heartbeat(raw).get("api_errors", 0)) if raw else 0
+            if service == "risk":
+                total = ctx.metrics.totals.get("api_errors", 0)
+            previous = self.error_totals.get(service, 0)
+            added += total - previous if total >= previous else total
+            self.error_totals[service] = total
+        self.error_window.append((now_ms, added))
+        while self.error_window and now_ms - self.error_window[0][0] > 300_000:
+            self.error_window.popleft()
+        return sum(n for _, n in self.error_window)
 
     async def _halt(self, ctx: Context, reason: str) -> None:
         ctx.log.error("halting", reason=reason)
@@ -199,6 +276,7 @@ class RiskService:
         try:
             theirs = {p.ticker: p.position for p in await self.client.get_positions()}
         except ExchangeError as exc:
+            ctx.metrics.count("api_errors")
             ctx.log.warning("exchange_positions_failed", error=str(exc))
             return
         ours = {p.ticker: p.position for p in positions}

@@ -62,7 +62,7 @@ async def test_daily_loss_beyond_the_limit_halts(
 ) -> None:
     service, ctx, exchange = await setup(aredis, settings, max_daily_loss="10")
     k = ctx.keys
-    await aredis.hset(k.hb("executor"), "x", "1")
+    await aredis.set(k.hb("executor"), '{"pid": 1, "ts_ms": 1}')
     exchange.positions = {"KX": 1000}
     await aredis.hset(
         k.pos("KX"), mapping=encode_position(Position("KX", 1000, 5_000_000))
@@ -99,7 +99,7 @@ async def test_position_mismatch_halts_only_when_it_persists(
     settings: Settings, aredis: aioredis.Redis
 ) -> None:
     service, ctx, exchange = await setup(aredis, settings)
-    await aredis.hset(ctx.keys.hb("executor"), "x", "1")
+    await aredis.set(ctx.keys.hb("executor"), '{"pid": 1, "ts_ms": 1}')
     await aredis.hset(ctx.keys.pos("KX"), mapping=encode_position(Position("KX", 500, 2_500_000)))
     exchange.positions = {"KX": 700}
     assert not (await service.check(ctx)).halted  # one check: maybe a fill in flight
