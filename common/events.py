@@ -25,8 +25,17 @@ from common.schema import RiskState
 ORDER_EVENTS = ("placed", "amended", "decreased", "canceled", "rejected", "unknown", "filled")
 
 
-def book_event(ticker: str, seq: int, exchange_ms: int, received_ms: int) -> dict[str, Any]:
-    return {"ticker": ticker, "seq": seq, "exchange_ms": exchange_ms, "received_ms": received_ms}
+def book_event(
+    ticker: str, seq: int, exchange_ms: int, received_ms: int, recv_us: int = 0
+) -> dict[str, Any]:
+    """``recv_us``: when the oldest WebSocket frame behind this update arrived (tracing)."""
+    return {
+        "ticker": ticker,
+        "seq": seq,
+        "exchange_ms": exchange_ms,
+        "received_ms": received_ms,
+        "recv_us": recv_us,
+    }
 
 
 def fill_event(fill: Fill, position_after: Position) -> dict[str, Any]:

@@ -62,6 +62,7 @@ class Settings:
     pnl_day_start_hour_utc: int = 0  # the trading day for daily PnL starts at this UTC hour
     executor_silence_ms: int = 5_000  # risk cancels everything when the executor is this quiet
     executor_cancel_on_start: bool = False
+    trace_latency: bool = False  # tick-to-order samples for make bench (common/trace.py)
     metrics_enabled: bool = False  # on in production (deploy/dora.env); never by accident
     metrics_interval_s: int = 60
     cloudwatch_endpoint: str = ""  # empty: AWS (a moto server URL locally)
@@ -233,6 +234,7 @@ _CHECKS: dict[str, Callable[[str, str], Any]] = {
     "executor_silence_ms": _int_in(500, 600_000),
     "executor_cancel_on_start": _check_bool,
     "metrics_enabled": _check_bool,
+    "trace_latency": _check_bool,
     "metrics_interval_s": _int_in(1, 3600),
     "cloudwatch_endpoint": _check_http_url,
     "sns_endpoint": _check_http_url,

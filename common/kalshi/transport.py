@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -98,6 +99,10 @@ class Transport:
 
     async def aclose(self) -> None:
         await self._http.aclose()
+
+    def add_request_hook(self, hook: Callable[[httpx.Request], Awaitable[None]]) -> None:
+        """Call ``hook`` with each request just before it is sent (latency tracing)."""
+        self._http.event_hooks["request"].append(hook)
 
     def _backoff(self, attempt: int, policy: RetryPolicy, rate_limited: bool) -> float:
         base = policy.rate_limited_base_s if rate_limited else policy.base_delay_s

@@ -46,7 +46,9 @@ from common.schema import (
 from common.settings import Settings
 from common.sharding import owns
 from common.streams import append
+from common.trace import ORIGIN_US, TickToOrder
 from services.executor.gateway import Gateway
+from services.executor.kalshi_gateway import KalshiGateway
 from services.executor.working import WorkingOrders
 
 READ_BLOCK_MS = 50
@@ -71,6 +73,8 @@ class ExecutorService:
         self.positions: dict[str, Position] = {}
         self.meta: dict[str, MarketMeta] = {}
         self.latest: dict[str, Targets] = {}
+        self.origin_us: dict[str, int] = {}
+        self.tracer: TickToOrder | None = None
         self.inflight: dict[str, asyncio.Task[None]] = {}
         self.dirty: set[str] = set()
         self.stream_ids: dict[str, str] = {}
@@ -105,10 +109,11 @@ class ExecutorService:
 
     async def start(self, ctx: Context) -> None:
         if self.gateway is None:
-            from services.executor.kalshi_gateway import KalshiGateway
-
             self.gateway = await KalshiGateway.connect(self.settings, ctx.redis, ctx.clock)
         await wait_until_restored(ctx.redis, ctx.keys, ctx.stopping, log=ctx.log)
+        if self.settings.trace_latency and isinstance(self.gateway, KalshiGateway):
+            self.tracer = TickToOrder()
+            self.gateway.client.transport.add_request_hook(self.tracer.on_request)
         self.configs = ConfigCache(ctx.keys, ctx.log)
         await self.configs.refresh(ctx.redis, ctx.clock.now_ms())
         self.working = WorkingOrders(ctx.redis, ctx.keys, ctx.log)
@@ -170,6 +175,8 @@ class ExecutorService:
             if ticker not in self.inflight:
                 self.dirty.discard(ticker)
                 self.inflight[ticker] = asyncio.create_task(self._market_pass(ctx, ticker))
+        if self.tracer is not None:
+            await self.tracer.flush(ctx.redis, ctx.keys)
         ctx.status.update(
             self.counts,
             working=len(self.working.all_live()) if self.working else 0,
@@ -183,6 +190,8 @@ class ExecutorService:
         if kind == "targets":
             self.latest[ticker] = decode_targets(ticker, payload)
             self.dirty.add(ticker)
+            if payload.get("origin_us"):
+                self.origin_us.setdefault(ticker, int(payload["origin_us"]))
         elif kind == "fill":
             await self._on_fill(ctx, ticker, payload)
         elif kind == "user_order":
@@ -223,6 +232,7 @@ class ExecutorService:
     # ---- one market --------------------------------------------------------------------------
 
     async def _market_pass(self, ctx: Context, ticker: str) -> None:
+        ORIGIN_US.set(self.origin_us.pop(ticker, None))  # this task's requests carry it
         try:
             async with self.limiter:
                 started = ctx.clock.monotonic_ms()

@@ -45,6 +45,7 @@ from common.schema import (
     encode_market,
 )
 from common.settings import Settings
+from common.trace import now_us
 
 META_REFRESH_MS = 30_000
 CONFIG_REFRESH_MS = 5_000
@@ -70,6 +71,7 @@ class MarketdataService:
         self.configs: ConfigCache | None = None
         self.meta: dict[str, MarketMeta] = {}
         self.dirty: set[str] = set()
+        self.first_recv_us: dict[str, int] = {}  # oldest unflushed frame per market (tracing)
         self.stale_reason: dict[str, str] = {}
         self.meta_dirty: set[str] = set()
         self.wake = asyncio.Event()
@@ -139,6 +141,7 @@ class MarketdataService:
         if isinstance(event, BookUpdated):
             self.stale_reason.pop(event.ticker, None)
             self.dirty.add(event.ticker)
+            self.first_recv_us.setdefault(event.ticker, now_us())
         elif isinstance(event, BookStale):
             self.stale_reason[event.ticker] = event.reason
             self.dirty.add(event.ticker)
@@ -230,7 +233,10 @@ class MarketdataService:
             pipe.hset(ctx.keys.book(ticker), mapping=encode_book(state))
             pipe.xadd(
                 ctx.keys.stream("md"),
-                encode_event("book", book_event(ticker, seq, exchange_ms, now)),
+                encode_event(
+                    "book",
+                    book_event(ticker, seq, exchange_ms, now, self.first_recv_us.pop(ticker, 0)),
+                ),
                 maxlen=STREAM_MAXLEN["md"],
                 approximate=True,
             )

@@ -50,6 +50,7 @@ class StrategyService:
         self.configs: ConfigCache | None = None
         self.meta: dict[str, MarketMeta] = {}
         self.last: dict[str, dict[str, str]] = {}
+        self.origin_us: dict[str, int] = {}
         self.stream_ids: dict[str, str] = {}
         self.reload = asyncio.Event()
         self.last_full_ms: float | None = None  # None: a full pass is due
@@ -115,6 +116,9 @@ class StrategyService:
                 touched.add(ticker)
                 if kind == "market":
                     meta_touched.add(ticker)
+                elif kind == "book" and payload.get("recv_us"):
+                    # the oldest frame not yet answered: where tick-to-order latency starts
+                    self.origin_us.setdefault(ticker, int(payload["recv_us"]))
         return touched, meta_touched
 
     async def _compute(self, ctx: Context, tickers: list[str], meta_touched: set[str]) -> None:
@@ -142,13 +146,14 @@ class StrategyService:
             targets = self._targets(ctx, ticker, book_fields, pos_fields, now_ms)
             fields = encode_targets(targets)
             comparable = {k: v for k, v in fields.items() if k not in ("computed_ms", "book_ms")}
+            origin_us = self.origin_us.pop(ticker, 0)
             if self.last.get(ticker) == comparable:
                 continue
             self.last[ticker] = comparable
             out.hset(keys.targets(ticker), mapping=fields)
             out.xadd(
                 keys.stream("targets"),
-                encode_event("targets", {"ticker": ticker, **fields}),
+                encode_event("targets", {"ticker": ticker, **fields, "origin_us": origin_us}),
                 maxlen=STREAM_MAXLEN["targets"],
                 approximate=True,
             )
