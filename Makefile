@@ -10,6 +10,7 @@ help:
 	@echo "make demo   run the bot against a local Kalshi simulator with a live view (Ctrl-C stops)"
 	@echo "make test   run the whole test suite"
 	@echo "make lint   ruff check, ruff format --check, mypy"
+	@echo "make bench  latency, throughput, recovery and backtests: bench/results.json, docs/performance.md"
 	@echo "make fmt    format the code"
 
 # The virtualenv, reused while pyproject.toml is unchanged.
@@ -39,6 +40,9 @@ demo: $(STAMP) ensure-redis
 
 test: $(STAMP) ensure-redis
 	$(BIN)/pytest -q -p no:cacheprovider
+
+bench: $(STAMP) ensure-redis
+	$(BIN)/python -m bench.run
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -79,6 +79,7 @@ class StackConfig:
     rate_tier: str = "premier"
     balance_dollars: int = 10_000
     key_id: str = "demo"
+    key_type: str = "rsa"  # or "ed25519": 6x cheaper to sign (Kalshi accepts both)
     market_overrides: dict[str, Any] = field(default_factory=dict)
     global_overrides: dict[str, Any] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)  # extra DORA_* for the processes
@@ -162,9 +163,9 @@ class LocalStack:
             {
                 "DORA_REDIS_URL": self.redis_url,
                 "DORA_DYNAMODB_ENDPOINT": self.dynamodb_endpoint,
-            "DORA_METRICS_ENABLED": "true",
-            "DORA_CLOUDWATCH_ENDPOINT": self.dynamodb_endpoint,  # moto serves every AWS API
-            "DORA_SNS_ENDPOINT": self.dynamodb_endpoint,
+                "DORA_METRICS_ENABLED": "true",
+                "DORA_CLOUDWATCH_ENDPOINT": self.dynamodb_endpoint,  # moto serves every AWS API
+                "DORA_SNS_ENDPOINT": self.dynamodb_endpoint,
                 "DORA_AWS_REGION": "us-east-1",
                 "AWS_ACCESS_KEY_ID": "local",
                 "AWS_SECRET_ACCESS_KEY": "local",
@@ -276,7 +277,16 @@ class LocalStack:
     def start_sim(self) -> None:
         keys = self.base / "keys"
         if not self.key_path.exists():
-            self._cli("sim", "keygen", "--out", str(keys), "--name", self.config.key_id)
+            self._cli(
+                "sim",
+                "keygen",
+                "--out",
+                str(keys),
+                "--name",
+                self.config.key_id,
+                "--type",
+                self.config.key_type,
+            )
         ready = self.base / "sim-ready.json"
         ready.unlink(missing_ok=True)
         args = [

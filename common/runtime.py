@@ -73,6 +73,16 @@ class Service(Protocol):
     async def stop(self, ctx: Context) -> None: ...
 
 
+def note_lag(ctx: Context, name: str, entry_id: str) -> None:
+    """Record how old the newest stream entry just read was (ms; from the Redis entry id) as
+    ``name`` in the heartbeat, keeping the worst value until the next heartbeat is written."""
+    try:
+        lag = max(0, ctx.clock.now_ms() - int(entry_id.split("-", 1)[0]))
+    except ValueError:
+        return
+    ctx.status[name] = max(lag, ctx.status.get(name, 0))
+
+
 async def stop_tasks(tasks: list[asyncio.Task[Any]], timeout_s: float = 2.0) -> None:
     """Cancel background tasks and give them ``timeout_s`` to finish; never wait longer (a task
     that swallows its cancellation must not hold up a SIGTERM)."""
@@ -105,6 +115,8 @@ async def write_heartbeat(ctx: Context, pid: int, status: str) -> None:
         {"host": socket.gethostname(), **ctx.status, **ctx.metrics.totals},
     )
     await ctx.redis.set(ctx.keys.hb(ctx.name), value, px=ctx.settings.heartbeat_ttl_ms)
+    for name in [k for k in ctx.status if k.endswith("_lag_ms")]:
+        ctx.status[name] = 0  # worst lag per heartbeat interval
 
 
 async def run_service(

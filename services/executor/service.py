@@ -31,7 +31,7 @@ from common.kalshi.wire import OrderRequest, make_client_order_id
 from common.order_diff import Action, ActionKind, diff_orders
 from common.restore import wait_until_restored
 from common.risk import AccountRisk, Denial, check_action, worst_case_exposure
-from common.runtime import Context, service_main, stop_tasks
+from common.runtime import Context, note_lag, service_main, stop_tasks
 from common.schema import (
     ControlCommand,
     MarketMeta,
@@ -55,6 +55,7 @@ READ_BLOCK_MS = 50
 RECONCILE_EVERY_MS = 3_000
 RISK_REFRESH_MS = 250
 UNKNOWN_GIVE_UP_MS = 15_000
+PENDING_GRACE_MS = 5_000  # a create older than this without an answer is looked up
 MAX_CONCURRENT_MARKETS = 64
 WATCHED_HEARTBEATS = ("marketdata", "strategy", "fills")
 
@@ -164,6 +165,11 @@ class ExecutorService:
             self.reconciling = asyncio.create_task(self._reconcile_safely(ctx))
         response = await ctx.redis.xread(self.stream_ids, count=2_000, block=READ_BLOCK_MS)
         for stream, entries in response or []:
+            note_lag(
+                ctx,
+                "targets_lag_ms" if stream.endswith(":targets") else "fills_lag_ms",
+                entries[-1][0],
+            )
             for entry_id, fields in entries:
                 self.stream_ids[stream] = entry_id
                 try:
@@ -251,12 +257,17 @@ class ExecutorService:
         targets = self.latest.get(ticker)
         if targets is None:
             return False
-        targets = await self._guard(ctx, ticker, targets)
-        meta = self.meta.get(ticker)
-        if meta is None:
-            return False
         working = self.working.live(ticker)
-        actions = diff_orders(working, targets, meta.grid)
+        meta = self.meta.get(ticker)
+        actions = [] if meta is None else diff_orders(working, targets, meta.grid)
+        if meta is None or any(a.adds_risk for a in actions):
+            # Anything that could rest a quote first re-checks the book and the market itself
+            # (one round trip); passes that only cancel or shrink need no such check.
+            targets = await self._guard(ctx, ticker, targets)
+            meta = self.meta.get(ticker)
+            if meta is None:
+                return False
+            actions = diff_orders(working, targets, meta.grid)
         if not actions:
             return False
         config = self.configs.market(ticker)
@@ -627,6 +638,8 @@ class ExecutorService:
         for mine in self.working.all_live():
             if mine.client_order_id in seen or mine.updated_ms > started:
                 continue  # at the exchange, or changed while we were asking
+            if mine.status is OrderStatus.PENDING and started - mine.created_ms < PENDING_GRACE_MS:
+                continue  # its create is in flight: the answer to it will say
             await self._resolve(ctx, mine)
 
     async def _resolve(self, ctx: Context, order: Order) -> None:

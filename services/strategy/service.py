@@ -17,7 +17,7 @@ from common.control import ControlListener
 from common.domain import Targets
 from common.quoting import QuotingParams, compute_targets
 from common.restore import wait_until_restored
-from common.runtime import Context, service_main, stop_tasks
+from common.runtime import Context, note_lag, service_main, stop_tasks
 from common.schema import (
     STREAM_MAXLEN,
     ControlCommand,
@@ -103,6 +103,7 @@ class StrategyService:
         meta_touched: set[str] = set()
         response = await ctx.redis.xread(self.stream_ids, count=READ_COUNT, block=READ_BLOCK_MS)
         for stream, entries in response or []:
+            note_lag(ctx, "md_lag_ms" if stream.endswith(":md") else "fills_lag_ms", entries[-1][0])
             for entry_id, fields in entries:
                 self.stream_ids[stream] = entry_id
                 try:
