@@ -116,6 +116,11 @@ class Keys:
         return f"{self.prefix}ratelimit:{bucket}"
 
     @property
+    def order_groups(self) -> str:
+        """Hash: market ticker -> the Kalshi order group id the executor uses for it."""
+        return f"{self.prefix}groups"
+
+    @property
     def restored(self) -> str:
         """Set when the persisted state was put back into an empty Redis (restore marker)."""
         return f"{self.prefix}restored"

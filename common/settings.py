@@ -62,6 +62,9 @@ class Settings:
     pnl_day_start_hour_utc: int = 0  # the trading day for daily PnL starts at this UTC hour
     executor_silence_ms: int = 5_000  # risk cancels everything when the executor is this quiet
     executor_cancel_on_start: bool = False
+    # > 0: every market's orders join a Kalshi order group that the exchange stops (cancelling its
+    # orders) once this many contracts matched within 15 s: a cap that holds even if dora does not.
+    executor_order_group_contracts: int = 0
     trace_latency: bool = False  # tick-to-order samples for make bench (common/trace.py)
     metrics_enabled: bool = False  # on in production (deploy/dora.env); never by accident
     metrics_interval_s: int = 60
@@ -233,6 +236,7 @@ _CHECKS: dict[str, Callable[[str, str], Any]] = {
     "pnl_day_start_hour_utc": _int_in(0, 23),
     "executor_silence_ms": _int_in(500, 600_000),
     "executor_cancel_on_start": _check_bool,
+    "executor_order_group_contracts": _int_in(0, 1_000_000),
     "metrics_enabled": _check_bool,
     "trace_latency": _check_bool,
     "metrics_interval_s": _int_in(1, 3600),

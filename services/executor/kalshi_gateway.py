@@ -54,5 +54,11 @@ class KalshiGateway:
             order.client_order_id, order.ticker, since_ms=order.created_ms - LOOKUP_WINDOW_MS
         )
 
+    async def create_group(self, contracts_limit: int) -> str:
+        return await self.client.create_order_group(contracts_limit)
+
+    async def reset_group(self, group_id: str) -> None:
+        await self.client.reset_order_group(group_id)
+
     async def aclose(self) -> None:
         await self.client.aclose()

@@ -34,6 +34,7 @@ from common.risk import AccountRisk, Denial, check_action, worst_case_exposure
 from common.runtime import Context, note_lag, service_main, stop_tasks
 from common.schema import (
     ControlCommand,
+    Keys,
     MarketMeta,
     SchemaError,
     decode_book,
@@ -55,7 +56,15 @@ READ_BLOCK_MS = 50
 RECONCILE_EVERY_MS = 3_000
 RISK_REFRESH_MS = 250
 UNKNOWN_GIVE_UP_MS = 15_000
-PENDING_GRACE_MS = 5_000  # a create older than this without an answer is looked up
+PENDING_GRACE_MS = 5_000
+GROUP_COOLDOWN_MS = 30_000  # after the exchange fired a market's order group
+
+
+def GROUPS_KEY(keys: Keys) -> str:
+    return f"{keys.prefix}groups"
+
+
+# a create older than this without an answer is looked up
 MAX_CONCURRENT_MARKETS = 64
 WATCHED_HEARTBEATS = ("marketdata", "strategy", "fills")
 
@@ -76,6 +85,9 @@ class ExecutorService:
         self.latest: dict[str, Targets] = {}
         self.origin_us: dict[str, int] = {}
         self.tracer: TickToOrder | None = None
+        self.groups: dict[str, str] = {}  # ticker -> order group id (also in dora:groups)
+        self.group_cooldown_ms: dict[str, int] = {}  # ticker -> when its triggered group resets
+        self.group_locks: dict[str, asyncio.Lock] = {}
         self.inflight: dict[str, asyncio.Task[None]] = {}
         self.dirty: set[str] = set()
         self.stream_ids: dict[str, str] = {}
@@ -470,6 +482,9 @@ class ExecutorService:
             updated_ms=now,
         )
         await self.working.save(pending)  # recorded before it is sent
+        group_id = await self._order_group(ctx, action.ticker)
+        if group_id == "":
+            return  # the market's order group fired: it cools down before quoting again
         request = OrderRequest(
             action.ticker,
             action.side,
@@ -478,6 +493,7 @@ class ExecutorService:
             coid,
             post_only=True,
             cancel_order_on_pause=True,
+            order_group_id=group_id,
         )
         try:
             placed = await self.gateway.place(request)
@@ -487,6 +503,14 @@ class ExecutorService:
             await self._order_event(ctx, unknown, "unknown", str(exc))
             return
         except OrderRejected as exc:
+            if group_id and "group" in f"{exc.details} {exc}".lower():
+                self.group_cooldown_ms[action.ticker] = ctx.clock.now_ms() + GROUP_COOLDOWN_MS
+                ctx.log.warning(
+                    "order_group_triggered",
+                    market=action.ticker,
+                    group=group_id,
+                    cooldown_ms=GROUP_COOLDOWN_MS,
+                )
             rejected = replace(
                 pending, status=OrderStatus.REJECTED, remaining=0, updated_ms=ctx.clock.now_ms()
             )
@@ -505,6 +529,34 @@ class ExecutorService:
         self.counts["placed"] += 1
         ctx.metrics.count("orders_placed")
         await self._order_event(ctx, order, "placed", action.reason)
+
+    async def _order_group(self, ctx: Context, ticker: str) -> str | None:
+        """The market's order group id (created once and kept in ``dora:groups``); None when
+        groups are off; "" while a triggered group cools down."""
+        assert self.gateway is not None
+        limit = self.settings.executor_order_group_contracts * 100
+        if not limit:
+            return None
+        lock = self.group_locks.setdefault(ticker, asyncio.Lock())
+        async with lock:  # the bid and the ask of one pass must not each create a group
+            return await self._order_group_locked(ctx, ticker, limit)
+
+    async def _order_group_locked(self, ctx: Context, ticker: str, limit: int) -> str:
+        assert self.gateway is not None
+        until = self.group_cooldown_ms.get(ticker)
+        group_id = self.groups.get(ticker) or await ctx.redis.hget(ctx.keys.order_groups, ticker)
+        if until is not None:
+            if ctx.clock.now_ms() < until:
+                return ""
+            del self.group_cooldown_ms[ticker]
+            if group_id:
+                await self.gateway.reset_group(group_id)
+                ctx.log.info("order_group_reset", market=ticker, group=group_id)
+        if not group_id:
+            group_id = await self.gateway.create_group(limit)
+            await ctx.redis.hset(ctx.keys.order_groups, ticker, group_id)
+        self.groups[ticker] = group_id
+        return group_id
 
     async def _order_event(self, ctx: Context, order: Order, event: str, reason: str = "") -> None:
         await append(

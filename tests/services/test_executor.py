@@ -245,3 +245,85 @@ async def test_each_shard_acts_only_on_its_markets(redis_url: str, aredis: aiore
     # and neither touched the other's working orders in Redis
     for t in tickers:
         assert len(await aredis.hgetall(k.orders(t))) == 2, t
+
+
+class GroupExchange(FakeExchange):
+    """Order groups as Kalshi runs them: a fired group rejects new orders until reset."""
+
+    def __init__(self, redis: aioredis.Redis, keys: Keys) -> None:
+        super().__init__(redis, keys)
+        self.groups: dict[str, bool] = {}  # id -> fired
+        self.resets = 0
+        self.requests: list[OrderRequest] = []
+
+    async def create_group(self, contracts_limit: int) -> str:
+        group_id = f"g{len(self.groups)}"
+        self.groups[group_id] = False
+        return group_id
+
+    async def reset_group(self, group_id: str) -> None:
+        self.groups[group_id] = False
+        self.resets += 1
+
+    async def place(self, request: OrderRequest) -> Order:
+        from common.kalshi.errors import OrderRejected
+
+        self.requests.append(request)
+        if request.order_group_id and self.groups[request.order_group_id]:
+            raise OrderRejected(
+                "invalid order", status=400, code="invalid_order", details="order group triggered"
+            )
+        return await super().place(request)
+
+
+async def test_orders_join_a_market_order_group_and_a_fired_group_cools_down(
+    redis_url: str, aredis: aioredis.Redis
+) -> None:
+    k = Keys()
+    await seed(aredis, k, "KX")
+    s = load_settings(
+        {"DORA_REDIS_URL": redis_url, "DORA_EXECUTOR_ORDER_GROUP_CONTRACTS": "20"}, read_file=False
+    )
+    exchange = GroupExchange(aredis, k)
+    service, ctx = await started(s, aredis, exchange)
+    try:
+        await publish(aredis, k, "KX", 4100, 4500)
+        await steps(service, ctx)
+        assert {r.order_group_id for r in exchange.requests} == {"g0"}
+        assert await aredis.hget(k.order_groups, "KX") == "g0"
+        exchange.groups["g0"] = True  # the exchange fired it (too many contracts in 15 s) ...
+        exchange.orders.clear()  # ... and cancelled its orders
+        await service._reconcile(ctx)
+        await steps(service, ctx)
+        placed_while_fired = len(exchange.orders)
+        assert placed_while_fired == 0 and service.group_cooldown_ms
+        ctx.clock.advance(31_000)  # type: ignore[attr-defined]
+        await service._reconcile(ctx)
+        await steps(service, ctx)
+        assert exchange.resets == 1 and len(exchange.orders) == 2  # reset, quoting again
+    finally:
+        await service.stop(ctx)
+
+
+async def test_one_order_group_per_market_even_when_both_sides_place_at_once(
+    redis_url: str, aredis: aioredis.Redis
+) -> None:
+    k = Keys()
+    for t in ("KX-A", "KX-B", "KX-C"):
+        await seed(aredis, k, t)
+    s = load_settings(
+        {"DORA_REDIS_URL": redis_url, "DORA_EXECUTOR_ORDER_GROUP_CONTRACTS": "20"}, read_file=False
+    )
+    exchange = GroupExchange(aredis, k)
+    service, ctx = await started(s, aredis, exchange)
+    try:
+        for t in ("KX-A", "KX-B", "KX-C"):
+            await publish(aredis, k, t, 4100, 4500)
+        await steps(service, ctx)
+        assert len(exchange.requests) == 6 and len(exchange.groups) == 3
+        by_market = {r.ticker: set() for r in exchange.requests}
+        for r in exchange.requests:
+            by_market[r.ticker].add(r.order_group_id)
+        assert all(len(ids) == 1 for ids in by_market.values())
+    finally:
+        await service.stop(ctx)
