@@ -91,9 +91,9 @@ DEFAULT_MARKET_CONFIG = {
     "enabled": True,
     "max_inventory_yes": "50",
     "max_inventory_no": "50",
-    "min_spread": "0.02",
+    "min_spread": "0.01",
     "quote_size": "5",
-    "inventory_skew_factor": "0.5",
+    "inventory_skew_factor": "1.0",
     "toxicity_score": "0",
 }
 DEFAULT_GLOBAL_CONFIG = {

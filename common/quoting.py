@@ -19,11 +19,13 @@ Pure and deterministic, shared by the strategy process and the backtester. The r
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from math import isqrt
 
-from common.book import YesBook
+from common.book import Level, YesBook
 from common.config import FACTOR_SCALE, MarketConfig
-from common.domain import Position, Quote, Side, Targets
+from common.domain import Order, Position, Quote, Side, Targets
 from common.fees import maker_fee
 from common.grid import PriceGrid
 from common.numbers import COUNT_SCALE, ONE_DOLLAR
@@ -32,16 +34,64 @@ from common.schema import MarketMeta
 
 @dataclass(frozen=True, slots=True)
 class QuotingParams:
-    """Knobs that are not per-market config (yet): timing around close and fair-value choice."""
+    """Knobs that are not per-market config (yet): timing around close, fair value, the
+    adverse-selection guards and size scaling. Percentages are integers (150 = 1.5x)."""
 
-    wind_down_ms: int = 10 * 60_000  # before close: only reduce inventory
+    wind_down_ms: int = 5 * 60_000  # before close: only reduce inventory
     pull_before_close_ms: int = 60_000  # before close: quote nothing
-    use_microprice: bool = True
+    # The plain mid: in backtests the top-of-book size imbalance was noise, not information
+    # (microprice cost about a quarter of the calm-market PnL); True restores it.
+    use_microprice: bool = False
     min_size: int = COUNT_SCALE  # never quote less than one contract
     size_step: int = COUNT_SCALE  # sizes are whole contracts
+    full_size_pct: int = 60  # full quote_size until this % of the cap is held, then linear to 0
+    # Shock guard (needs ``recent``): when the others' mid moved by at least ``shock_ticks``
+    # ticks within ``shock_window_ms``, the required spread is scaled by ``shock_spread_pct``
+    # (0 = quote nothing) until the window has passed.
+    shock_ticks: int = 0  # 0 = off
+    shock_window_ms: int = 5_000
+    shock_spread_pct: int = 300
+    # Volatility widening (needs ``recent``): the required spread grows by ``vol_spread_pct``
+    # of the mid's standard deviation over ``vol_horizon_ms``, measured over ``vol_window_ms``.
+    vol_spread_pct: int = 0  # 0 = off
+    vol_horizon_ms: int = 10_000
+    vol_window_ms: int = 60_000
 
 
 DEFAULT_PARAMS = QuotingParams()
+
+
+@dataclass(frozen=True, slots=True)
+class Recent:
+    """What the caller remembers of one market between calls: the mid of the others' book
+    (twice the mid, exact) each time it changed, oldest first, over the last minute or so."""
+
+    mids_x2: tuple[tuple[int, int], ...] = ()  # (ms, best bid + best ask)
+
+
+NO_RECENT = Recent()
+
+
+def without_own_orders(book: YesBook, own_orders: Iterable[Order]) -> YesBook:
+    """The book as the rest of the market quotes it: our resting orders' remaining size taken
+    out of their levels (a level left empty disappears)."""
+    take: dict[tuple[Side, int], int] = {}
+    for order in own_orders:
+        if order.status.is_live:
+            size = order.remaining if order.remaining else order.count
+            take[(order.side, order.price)] = take.get((order.side, order.price), 0) + size
+    if not take:
+        return book
+
+    def strip(levels: tuple[Level, ...], side: Side) -> tuple[Level, ...]:
+        out = []
+        for price, size in levels:
+            left = size - take.get((side, price), 0)
+            if left > 0:
+                out.append((price, left))
+        return tuple(out)
+
+    return YesBook(strip(book.bids, Side.BID), strip(book.asks, Side.ASK))
 
 
 def _none(ticker: str, now_ms: int, reason: str, book_ms: int = 0) -> Targets:
@@ -75,16 +125,51 @@ def capacity(side: Side, position: int, config: MarketConfig) -> int:
 
 
 def quote_size(side: Side, position: int, config: MarketConfig, params: QuotingParams) -> int:
-    """``quote_size`` scaled down linearly as the side's inventory approaches its cap."""
+    """``quote_size`` until ``full_size_pct`` of the side's cap is held, then scaled down
+    linearly to nothing at the cap."""
     cap = config.max_inventory_yes if side is Side.BID else config.max_inventory_no
     room = capacity(side, position, config)
     if cap <= 0 or room <= 0:
         return 0
     held_same_way = max(0, position if side is Side.BID else -position)
-    scaled = config.quote_size * max(0, cap - held_same_way) // cap
+    full_until = cap * params.full_size_pct // 100
+    if held_same_way <= full_until:
+        scaled = config.quote_size
+    else:
+        scaled = config.quote_size * (cap - held_same_way) // (cap - full_until)
     size = min(scaled, room)
     size -= size % params.size_step
     return size if size >= params.min_size else 0
+
+
+def mid_range_x2(recent: Recent, now_ms: int, window_ms: int, mid_x2: int) -> int:
+    """How far (twice the price) the others' mid ranged over the last ``window_ms``, the
+    current mid included."""
+    low = high = mid_x2
+    before: int | None = None
+    for ms, value in recent.mids_x2:
+        if ms < now_ms - window_ms:
+            before = value  # the mid in effect when the window opened
+            continue
+        low, high = min(low, value), max(high, value)
+    if before is not None:
+        low, high = min(low, before), max(high, before)
+    return high - low
+
+
+def mid_sigma_x2(recent: Recent, now_ms: int, params: QuotingParams) -> int:
+    """Standard deviation of the mid over ``vol_horizon_ms`` (twice the price), from the squared
+    changes over the last ``vol_window_ms``: exact integers (``isqrt``)."""
+    window = params.vol_window_ms
+    squares = 0
+    previous: int | None = None
+    for ms, value in recent.mids_x2:
+        if previous is not None and ms >= now_ms - window:
+            squares += (value - previous) ** 2
+        previous = value
+    if squares == 0 or window <= 0:
+        return 0
+    return isqrt(squares * params.vol_horizon_ms // window)
 
 
 def compute_targets(
@@ -96,8 +181,12 @@ def compute_targets(
     now_ms: int,
     params: QuotingParams = DEFAULT_PARAMS,
     book_ms: int = 0,
+    *,
+    own_orders: Iterable[Order] = (),
+    recent: Recent = NO_RECENT,
 ) -> Targets:
     ticker = config.market_id
+    book = without_own_orders(book, own_orders)
     if not config.enabled:
         return _none(ticker, now_ms, "disabled", book_ms)
     if meta is None:
@@ -122,6 +211,22 @@ def compute_targets(
     spread_needed = required_spread(config, meta, fair)
     if best_ask - best_bid < spread_needed:
         return Targets(ticker, None, None, "spread_too_tight", now_ms, book_ms, fair)
+    guard = ""
+    mid_x2 = best_bid + best_ask
+    if params.vol_spread_pct and recent.mids_x2:
+        widen = params.vol_spread_pct * mid_sigma_x2(recent, now_ms, params) // 200
+        if widen:
+            spread_needed += widen
+            guard = "+vol"
+    if params.shock_ticks and recent.mids_x2:
+        tick = meta.grid.tick_at(fair)
+        if mid_range_x2(recent, now_ms, params.shock_window_ms, mid_x2) >= (
+            2 * params.shock_ticks * tick
+        ):
+            if params.shock_spread_pct == 0:
+                return Targets(ticker, None, None, "shock", now_ms, book_ms, fair)
+            spread_needed = spread_needed * params.shock_spread_pct // 100
+            guard = "+shock"
 
     # Inventory skew: a fraction of the required spread per unit of inventory/cap.
     pos = position.position
@@ -159,6 +264,7 @@ def compute_targets(
             continue
         if skew_x2:
             why += "+skew"
+        why += guard
         quotes[side] = Quote(side, price, size, why)
 
     bid, ask = quotes[Side.BID], quotes[Side.ASK]

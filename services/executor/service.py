@@ -57,7 +57,8 @@ RECONCILE_EVERY_MS = 3_000
 RISK_REFRESH_MS = 250
 UNKNOWN_GIVE_UP_MS = 15_000
 PENDING_GRACE_MS = 5_000
-GROUP_COOLDOWN_MS = 30_000  # after the exchange fired a market's order group
+GROUP_COOLDOWN_MS = 30_000
+DECISION_EVERY_MS = 1_000  # after the exchange fired a market's order group
 
 
 def GROUPS_KEY(keys: Keys) -> str:
@@ -88,6 +89,7 @@ class ExecutorService:
         self.groups: dict[str, str] = {}  # ticker -> order group id (also in dora:groups)
         self.group_cooldown_ms: dict[str, int] = {}  # ticker -> when its triggered group resets
         self.group_locks: dict[str, asyncio.Lock] = {}
+        self.last_decision_ms: dict[str, int] = {}
         self.inflight: dict[str, asyncio.Task[None]] = {}
         self.dirty: set[str] = set()
         self.stream_ids: dict[str, str] = {}
@@ -320,7 +322,13 @@ class ExecutorService:
         for group in (cancels, adds):
             if group:
                 await asyncio.gather(*(self._execute(ctx, a) for a in group))
-        if approved or denials:
+        now = ctx.clock.now_ms()
+        if denials or (
+            approved and now - self.last_decision_ms.get(ticker, 0) >= DECISION_EVERY_MS
+        ):
+            # The decision log is for debugging (every order is in the trade log): at most one
+            # per market per second, and every new denial.
+            self.last_decision_ms[ticker] = now
             await append(
                 ctx.redis,
                 ctx.keys,

@@ -10,6 +10,7 @@ time-driven rules (wind-down before close, staleness) apply without a book updat
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
 from common.config_cache import ConfigCache
@@ -26,6 +27,7 @@ from common.schema import (
     decode_book,
     decode_event,
     decode_market,
+    decode_order,
     decode_position,
     encode_event,
     encode_targets,
@@ -129,22 +131,24 @@ class StrategyService:
         for ticker in tickers:
             pipe.hgetall(keys.book(ticker))
             pipe.hgetall(keys.pos(ticker))
-            pipe.hgetall(
-                keys.market(ticker)
-            ) if ticker in meta_touched or ticker not in self.meta else pipe.echo("")
+            pipe.hgetall(keys.orders(ticker))
+            if ticker in meta_touched or ticker not in self.meta:
+                pipe.hgetall(keys.market(ticker))
+            else:
+                pipe.echo("")
         results = await pipe.execute()
         now_ms = ctx.clock.now_ms()
         out = ctx.redis.pipeline(transaction=False)
         published = 0
         for i, ticker in enumerate(tickers):
-            book_fields, pos_fields, market_fields = results[3 * i : 3 * i + 3]
+            book_fields, pos_fields, order_fields, market_fields = results[4 * i : 4 * i + 4]
             if market_fields:
                 try:
                     self.meta[ticker] = decode_market(ticker, market_fields)
                 except SchemaError as exc:
                     ctx.log.warning("bad_market_meta", market=ticker, reason=str(exc))
                     self.meta.pop(ticker, None)
-            targets = self._targets(ctx, ticker, book_fields, pos_fields, now_ms)
+            targets = self._targets(ctx, ticker, book_fields, pos_fields, order_fields, now_ms)
             fields = encode_targets(targets)
             comparable = {k: v for k, v in fields.items() if k not in ("computed_ms", "book_ms")}
             origin_us = self.origin_us.pop(ticker, 0)
@@ -168,6 +172,7 @@ class StrategyService:
         ticker: str,
         book_fields: dict[str, Any],
         pos_fields: dict[str, Any],
+        order_fields: dict[str, Any],
         now_ms: int,
     ) -> Targets:
         assert self.configs is not None
@@ -180,6 +185,10 @@ class StrategyService:
             ctx.log.warning("bad_book", market=ticker, reason=str(exc))
             return Targets(ticker, None, None, "bad_book", now_ms)
         position = decode_position(ticker, pos_fields)
+        own_orders = []  # quote against the rest of the market, not against ourselves
+        for value in order_fields.values():
+            with contextlib.suppress(SchemaError):
+                own_orders.append(decode_order(value))
         return compute_targets(
             state.book,
             state.stale,
@@ -188,6 +197,7 @@ class StrategyService:
             self.meta.get(ticker),
             now_ms,
             self.params,
+            own_orders=own_orders,
             book_ms=state.received_ms,
         )
 

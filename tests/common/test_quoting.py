@@ -174,3 +174,135 @@ def test_quotes_never_cross_never_exceed_caps_and_stay_on_the_grid(
         assert -position + t.ask.size <= config.max_inventory_no
     if t.bid and t.ask:
         assert t.ask.price - t.bid.price >= min_spread
+
+
+# ---- own orders, shock and volatility guards, size scaling ---------------------------------
+
+from common.domain import Order, OrderStatus  # noqa: E402
+from common.quoting import (  # noqa: E402
+    QuotingParams,
+    Recent,
+    mid_range_x2,
+    mid_sigma_x2,
+    quote_size,
+    without_own_orders,
+)
+
+
+def resting(side: Side, price: int, remaining: int) -> Order:
+    return Order("KX", side, price, remaining, f"c{price}", "o", OrderStatus.RESTING, 0, remaining)
+
+
+def test_own_orders_are_taken_out_of_the_book_before_quoting() -> None:
+    full = YesBook(((4100, 1000), (4000, 1000)), ((4500, 1000), (4600, 700)))
+    own = [resting(Side.BID, 4100, 1000), resting(Side.ASK, 4600, 300)]
+    assert without_own_orders(full, own) == YesBook(((4000, 1000),), ((4500, 1000), (4600, 400)))
+    # our own bid at 4100 is not "the best" to improve on: we stay one tick inside the others
+    t = compute_targets(full, False, Position("KX"), CONFIG, meta(), NOW, own_orders=own)
+    assert t.bid and t.bid.price == 4100
+
+
+def test_shock_guard_widens_after_a_fast_move_and_can_pull() -> None:
+    recent = Recent(((NOW - 3_000, 2 * 4700), (NOW - 1_000, 2 * 4500)))
+    calm = compute_targets(book(4000, 4600), False, Position("KX"), CONFIG, meta(), NOW)
+    params = QuotingParams(shock_ticks=3, shock_window_ms=5_000, shock_spread_pct=300)
+    shocked = compute_targets(
+        book(4000, 4600), False, Position("KX"), CONFIG, meta(), NOW, params, recent=recent
+    )
+    assert mid_range_x2(recent, NOW, 5_000, 4000 + 4600) == 2 * 400
+    assert calm.bid and calm.ask and shocked.bid and shocked.ask
+    assert shocked.ask.price - shocked.bid.price > calm.ask.price - calm.bid.price
+    assert "+shock" in shocked.bid.reason
+    pulled = compute_targets(
+        book(4000, 4600),
+        False,
+        Position("KX"),
+        CONFIG,
+        meta(),
+        NOW,
+        QuotingParams(shock_ticks=3, shock_spread_pct=0),
+        recent=recent,
+    )
+    assert pulled.bid is None and pulled.ask is None and pulled.reason == "shock"
+    old = Recent(((NOW - 60_000, 2 * 4300),))  # the move is older than the window: no shock
+    assert mid_range_x2(old, NOW, 5_000, 8600) == 0
+
+
+def test_volatility_widens_the_spread() -> None:
+    moves = tuple((NOW - 50_000 + i * 1_000, 8600 + (200 if i % 2 else 0)) for i in range(50))
+    recent = Recent(moves)
+    params = QuotingParams(vol_spread_pct=100)
+    assert mid_sigma_x2(recent, NOW, params) > 0
+    wide = compute_targets(
+        book(4000, 4600), False, Position("KX"), CONFIG, meta(), NOW, params, recent=recent
+    )
+    base = compute_targets(book(4000, 4600), False, Position("KX"), CONFIG, meta(), NOW)
+    assert wide.bid and wide.ask and base.bid and base.ask
+    assert wide.ask.price - wide.bid.price > base.ask.price - base.bid.price
+
+
+def test_full_size_until_the_threshold_then_linear_to_the_cap() -> None:
+    params = QuotingParams(full_size_pct=60)
+    assert quote_size(Side.BID, 3000, CONFIG, params) == CONFIG.quote_size  # 60% of 5000
+    assert quote_size(Side.BID, 4000, CONFIG, params) == 500  # halfway from 60% to the cap
+    assert quote_size(Side.ASK, 4000, CONFIG, params) == CONFIG.quote_size
+    assert quote_size(Side.BID, 5000, CONFIG, params) == 0
+
+
+@settings(max_examples=200)
+@given(
+    bid=levels,
+    width=st.integers(1, 3000),
+    position=st.integers(-6000, 6000),
+    grid=st.sampled_from(GRIDS),
+    own_bid=st.integers(1, 9_999),
+    own_ask=st.integers(1, 9_999),
+    mids=st.lists(st.integers(2, 19_998), max_size=8),
+    shock=st.sampled_from([0, 2, 5]),
+    shock_pct=st.sampled_from([0, 100, 300]),
+    vol=st.sampled_from([0, 50, 200]),
+)
+def test_guards_never_cross_exceed_caps_or_leave_the_grid(
+    bid: int,
+    width: int,
+    position: int,
+    grid: PriceGrid,
+    own_bid: int,
+    own_ask: int,
+    mids: list[int],
+    shock: int,
+    shock_pct: int,
+    vol: int,
+) -> None:
+    ask = min(bid + width, 9_999)
+    if ask <= bid:
+        return
+    b = YesBook(
+        ((bid, 1000), (max(1, bid - 100), 500)), ((ask, 1000), (min(9_999, ask + 100), 500))
+    )
+    own = [resting(Side.BID, own_bid, 300), resting(Side.ASK, own_ask, 300)]
+    recent = Recent(tuple((NOW - 30_000 + 1_000 * i, m) for i, m in enumerate(mids)))
+    params = QuotingParams(shock_ticks=shock, shock_spread_pct=shock_pct, vol_spread_pct=vol)
+    t = compute_targets(
+        b,
+        False,
+        Position("KX", position, position * 5000),
+        CONFIG,
+        meta(grid=grid),
+        NOW,
+        params,
+        own_orders=own,
+        recent=recent,
+    )
+    market = without_own_orders(b, own)
+    for q in (t.bid, t.ask):
+        if q is not None:
+            assert grid.is_valid(q.price) and q.size > 0
+    if t.bid:
+        assert market.best_ask is not None and t.bid.price < market.best_ask
+        assert position + t.bid.size <= CONFIG.max_inventory_yes
+    if t.ask:
+        assert market.best_bid is not None and t.ask.price > market.best_bid
+        assert -position + t.ask.size <= CONFIG.max_inventory_no
+    if t.bid and t.ask:
+        assert t.ask.price - t.bid.price >= CONFIG.min_spread

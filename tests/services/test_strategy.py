@@ -92,3 +92,27 @@ async def test_two_shards_publish_exactly_what_one_shard_does(
     one, two = await run(1), await run(2)
     assert all(one[t] for t in tickers) and one == two
     assert {shard_of(t, 2) for t in tickers} == {0, 1}
+
+
+async def test_our_own_orders_are_not_the_market_we_improve_on(
+    settings: Settings, aredis: aioredis.Redis
+) -> None:
+    from common.domain import Order, OrderStatus, Side
+    from common.schema import encode_order
+
+    k = Keys()
+    await seed(aredis, k, "KX-A", 4000, 4600)
+    # the book as the exchange shows it: our bid at 0.41 is the best; the others bid 0.40
+    book = BookState(
+        "KX-A", YesBook(((4100, 500), (4000, 1000)), ((4600, 1000),)), 2, NOW, NOW, False
+    )
+    await aredis.hset(k.book("KX-A"), mapping=encode_book(book))
+    ours = Order("KX-A", Side.BID, 4100, 500, "c1", "o1", OrderStatus.RESTING, 0, 500)
+    await aredis.hset(k.orders("KX-A"), "c1", encode_order(ours))
+    await asyncio.wait_for(
+        run_service(StrategyService(settings), settings, clock=ManualClock(NOW), once=True), 20
+    )
+    targets = decode_targets("KX-A", await aredis.hgetall(k.targets("KX-A")))
+    assert (
+        targets.bid is not None and targets.bid.price == 4100
+    )  # one tick over the others, not over us
