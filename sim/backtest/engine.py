@@ -84,6 +84,9 @@ class BacktestSpec:
     risk_refresh_ms: int = 1_000
     sample_ms: int = 1_000
     plot_market: int = 0  # index of the market whose quotes the plot shows
+    # "diff": dora's executor (common.order_diff: amend, decrease, one-tick tolerance);
+    # "cancel_replace": the naive executor, which cancels and re-places on every target change
+    executor: str = "diff"
 
     @property
     def duration_ms(self) -> int:
@@ -130,6 +133,7 @@ class _Market:
     busy: bool = False
     dirty: bool = True
     last_signature: tuple[object, ...] = ()
+    seen_signature: tuple[object, ...] = ()
     last_decision_ms: int = -(10**15)
     mids: deque[tuple[int, int]] = field(default_factory=deque)
 
@@ -153,6 +157,36 @@ def _meta(market: Market) -> MarketMeta:
         market.fee_type,
         market.fee_multiplier_pct,
     )
+
+
+def cancel_replace_actions(own: list[Order], targets: Targets) -> list[Action]:
+    """The naive executor the benchmark compares against: any resting order that is not exactly
+    the target is cancelled and the target placed anew (no amend, no decrease, no tolerance)."""
+    actions: list[Action] = []
+    for side, quote in ((Side.BID, targets.bid), (Side.ASK, targets.ask)):
+        mine = [o for o in own if o.side is side and o.status.is_live]
+        exact = (
+            quote is not None
+            and len(mine) == 1
+            and (mine[0].price, mine[0].remaining)
+            == (
+                quote.price,
+                quote.size,
+            )
+        )
+        if exact:
+            continue
+        for order in mine:
+            actions.append(
+                Action(ActionKind.CANCEL, targets.ticker, side, order.price, 0, order, "replace")
+            )
+        if quote is not None:
+            actions.append(
+                Action(
+                    ActionKind.PLACE, targets.ticker, side, quote.price, quote.size, None, "replace"
+                )
+            )
+    return actions
 
 
 def _signature(world: World, ticker: str) -> tuple[object, ...]:
@@ -217,6 +251,7 @@ class _Runner:
                 "rejected",
                 "denied",
                 "throttled",
+                "book_updates",
             ),
             0,
         )
@@ -253,6 +288,10 @@ class _Runner:
                 next_sample += spec.sample_ms
                 self._sample(now)
             for market in self.markets.values():
+                seen = _signature(world, market.ticker)
+                if seen != market.seen_signature:  # the top two levels changed: a book update
+                    self.counts["book_updates"] += 1
+                    market.seen_signature = seen
                 self._decide(market, now)
         world.step_to(end_ms)
         self._ingest_fills()
@@ -396,7 +435,10 @@ class _Runner:
                 Recent(tuple(market.mids)),
             )
             targets = self.strategy(view)
-        actions = diff_orders(own, targets, market.meta.grid)
+        if self.spec.executor == "cancel_replace":
+            actions = cancel_replace_actions(own, targets)
+        else:
+            actions = diff_orders(own, targets, market.meta.grid)
         if not actions:
             return
         approved = self._approve(market, own, actions)

@@ -202,3 +202,16 @@ def test_every_strategy_sees_the_same_fair_value_path() -> None:
     result = run_backtest(spec)
     fairs = [run.series.fair for run in result.runs.values()]
     assert fairs[0] == fairs[1] == fairs[2]
+
+
+def test_the_naive_executor_cancels_and_replaces_every_change() -> None:
+    from common.domain import Order, OrderStatus, Quote, Side, Targets
+    from common.order_diff import ActionKind
+    from sim.backtest.engine import cancel_replace_actions
+
+    resting = Order("KX", Side.BID, 4000, 500, "c1", "o1", OrderStatus.RESTING, 0, 500)
+    same = Targets("KX", Quote(Side.BID, 4000, 500), None, "t", 0)
+    assert cancel_replace_actions([resting], same) == []
+    moved = Targets("KX", Quote(Side.BID, 4100, 500), None, "t", 0)  # one tick: dora would keep it
+    kinds = [(a.kind, a.price) for a in cancel_replace_actions([resting], moved)]
+    assert kinds == [(ActionKind.CANCEL, 4000), (ActionKind.PLACE, 4100)]
