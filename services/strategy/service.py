@@ -38,6 +38,7 @@ from common.sharding import owns
 READ_BLOCK_MS = 100
 READ_COUNT = 5_000
 FULL_PASS_MS = 1_000
+SWEEP_PER_STEP = 25
 CONFIG_REFRESH_MS = 5_000
 
 
@@ -56,6 +57,7 @@ class StrategyService:
         self.stream_ids: dict[str, str] = {}
         self.reload = asyncio.Event()
         self.last_full_ms: float | None = None  # None: a full pass is due
+        self.swept_ms: dict[str, float] = {}  # ticker -> when it was last recomputed
         self.control_task: asyncio.Task[None] | None = None
 
     def owned(self, ticker: str) -> bool:
@@ -91,11 +93,25 @@ class StrategyService:
             if await self.configs.refresh(ctx.redis, ctx.clock.now_ms()):
                 self.last_full_ms = None  # config changed: recompute everything now
         touched, meta_touched = await self._read_events(ctx)
-        if self.last_full_ms is None or now_mono - self.last_full_ms >= FULL_PASS_MS:
+        if self.last_full_ms is None:
+            self.swept_ms.clear()  # config changed: every market is due now
             self.last_full_ms = now_mono
-            touched |= {t for t in self.configs.markets if self.owned(t)}
-            touched |= {t for t in self.last if self.owned(t)}
-            meta_touched |= touched
+        # Every market is recomputed at least once per FULL_PASS_MS (time-driven rules such as
+        # the wind-down apply without book updates), a few per step so that a sweep of hundreds
+        # of markets never holds up the book updates waiting behind it.
+        owned = {t for t in self.configs.markets if self.owned(t)} | {
+            t for t in self.last if self.owned(t)
+        }
+        due = sorted(
+            (self.swept_ms.get(t, -1.0), t)
+            for t in owned - touched
+            if t not in self.swept_ms or now_mono - self.swept_ms[t] >= FULL_PASS_MS
+        )
+        sweep = {t for _, t in due[:SWEEP_PER_STEP]}
+        for ticker in touched | sweep:
+            self.swept_ms[ticker] = now_mono
+        touched |= sweep
+        meta_touched |= sweep
         if touched:
             await self._compute(ctx, sorted(touched), meta_touched)
         ctx.status["markets"] = len(self.last)
