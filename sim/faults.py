@@ -5,7 +5,8 @@
 - ``burst_429_s``: every REST request answered 429 for that many seconds;
 - ``drop_ws``: close every WebSocket connection now (one-shot);
 - ``skip_seq``: the next N orderbook messages skip a ``seq`` number;
-- ``stall_book_feed_s``: orderbook deltas are held back for that many seconds, then sent.
+- ``stall_book_feed_s``: orderbook deltas are held back for that many seconds, then sent;
+- ``silence_ws_s``: every socket goes completely silent (no frame, no ping) for that many seconds.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ class Faults:
     burst_429_until_ms: int = 0
     skip_seq: int = 0
     stall_book_until_ms: int = 0
+    silence_ws_until_ms: int = 0
     rng: random.Random = field(default_factory=lambda: random.Random(0))
 
     def inject_5xx(self) -> bool:
@@ -34,6 +36,9 @@ class Faults:
 
     def book_stalled(self, now_ms: int) -> bool:
         return now_ms < self.stall_book_until_ms
+
+    def ws_silenced(self, now_ms: int) -> bool:
+        return now_ms < self.silence_ws_until_ms
 
     def take_seq_skip(self) -> bool:
         if self.skip_seq > 0:
@@ -48,6 +53,7 @@ class Faults:
             "burst_429_remaining_ms": max(0, self.burst_429_until_ms - now_ms),
             "skip_seq": self.skip_seq,
             "stall_book_feed_remaining_ms": max(0, self.stall_book_until_ms - now_ms),
+            "silence_ws_remaining_ms": max(0, self.silence_ws_until_ms - now_ms),
         }
 
     def apply(self, changes: dict[str, Any], now_ms: int) -> bool:
@@ -59,6 +65,7 @@ class Faults:
             "drop_ws",
             "skip_seq",
             "stall_book_feed_s",
+            "silence_ws_s",
             "clear",
         }
         unknown = set(changes) - known
@@ -70,6 +77,7 @@ class Faults:
             self.burst_429_until_ms = 0
             self.skip_seq = 0
             self.stall_book_until_ms = 0
+            self.silence_ws_until_ms = 0
         if "latency_ms" in changes:
             self.latency_ms = _number(changes, "latency_ms", int, 0, 60_000)
         if "error_5xx_rate" in changes:
@@ -82,6 +90,9 @@ class Faults:
         if "stall_book_feed_s" in changes:
             seconds = _number(changes, "stall_book_feed_s", float, 0.0, 3600.0)
             self.stall_book_until_ms = now_ms + int(seconds * 1000)
+        if "silence_ws_s" in changes:
+            seconds = _number(changes, "silence_ws_s", float, 0.0, 3600.0)
+            self.silence_ws_until_ms = now_ms + int(seconds * 1000)
         return bool(changes.get("drop_ws"))
 
 

@@ -183,6 +183,8 @@ class WsHub:
         try:
             while True:
                 await conn.wake.wait()
+                while self.faults.ws_silenced(self.clock_ms()):  # fault: nothing on the wire
+                    await asyncio.sleep(0.05)
                 conn.wake.clear()
                 batch, conn.out = conn.out, []
                 for payload in batch:
@@ -214,6 +216,8 @@ class WsHub:
         return dropped
 
     async def ping_all(self) -> None:
+        if self.faults.ws_silenced(self.clock_ms()):
+            return
         for conn in list(self.connections):
             if not conn.ws.closed:
                 with contextlib.suppress(ConnectionError, RuntimeError):

@@ -130,9 +130,31 @@ async def test_stalled_feed_is_detected_and_resynced(
         await ws.close()
 
 
-@pytest.mark.skip(
-    reason="sim lacks a fault that silences a socket completely (no data, no heartbeat pings): "
-    "stall_book_feed_s holds only deltas and pings continue; covered by test_ws.py's fake feed"
-)
-async def test_completely_silent_socket_against_sim() -> None:
-    raise AssertionError
+@pytest.mark.slow
+async def test_completely_silent_socket_against_sim(
+    start_sim: StartSim, signer: Signer, make_client: Any
+) -> None:
+    """The sim goes fully silent (no frame, no ping; it still answers our pings, which must not
+    count): the socket is declared dead, books go stale, and after the silence a reconnect
+    resyncs them to the REST book."""
+    running = await start_sim(agents=True)
+    kalshi = make_client(running=running)
+    tickers = [m.ticker for m in await kalshi.get_market_infos()][:3]
+    ws, rec = await open_ws(
+        running, signer, tickers, silence_timeout_s=1.0, ping_interval_s=0.3, private=False
+    )
+    try:
+        baseline = ws.stats.silent_drops
+        await sim_control(running, "POST", "/_sim/faults", {"silence_ws_s": 2.0})
+        await until(lambda: ws.stats.silent_drops > baseline, 3.0)
+        assert any("silent" in e.reason for e in rec.of(Disconnected))
+        assert all(ws.is_stale(t) for t in tickers) or ws.stats.connects > 1
+        assert await ws.wait_fresh(tickers, 8.0)
+        for _ in range(100):  # the flow keeps moving: the books agree with REST within moments
+            if await books_match_rest(ws, kalshi, tickers):
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("books never matched REST after the silence")
+    finally:
+        await ws.close()
