@@ -11,6 +11,7 @@ help:
 	@echo "make test   run the whole test suite"
 	@echo "make lint   ruff check, ruff format --check, mypy"
 	@echo "make bench  latency, throughput, recovery and backtests: bench/results.json, docs/performance.md"
+	@echo "make chaos  the full stack under injected faults with invariants checked (CHAOS_SECONDS=600)"
 	@echo "make fmt    format the code"
 
 # The virtualenv, reused while pyproject.toml is unchanged.
@@ -43,6 +44,9 @@ test: $(STAMP) ensure-redis
 
 bench: $(STAMP) ensure-redis
 	$(BIN)/python -m bench.run
+
+chaos: $(STAMP) ensure-redis
+	$(BIN)/python -m sim.chaos --seconds $${CHAOS_SECONDS:-600}
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

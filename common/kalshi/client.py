@@ -377,6 +377,15 @@ class KalshiClient:
         fills.sort(key=lambda f: (f.ts_ms, f.fill_id))
         return fills
 
+    async def get_settlements(self, since_ms: int | None = None) -> list[wire.Settlement]:
+        """Markets that paid out at or after ``since_ms`` (whole seconds: dedupe), oldest first."""
+        params: dict[str, Any] = {"limit": PAGE_LIMIT}
+        if since_ms is not None:
+            params["min_ts"] = max(0, since_ms // 1000)
+        items = await self._paginate("/portfolio/settlements", params, wire.parse_settlements_page)
+        items.sort(key=lambda s: (s.settled_ms, s.ticker))
+        return items
+
     # ---- order entry -----------------------------------------------------------------------
 
     async def _lookup_created(self, request: OrderRequest, since_ms: int) -> Order | None:

@@ -809,6 +809,45 @@ def parse_fill(value: object) -> Fill:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    """A market paid out: every net position in it is closed at the result."""
+
+    ticker: str
+    result: str  # yes | no | scalar
+    settled_ms: int
+    fee: int  # micro-dollars
+    value: int | None = None  # scalar: YES payout in price units
+
+
+def parse_settlement(value: object) -> Settlement:
+    """A ``Settlement`` (``GET /portfolio/settlements``)."""
+    data = _obj(value, "settlement")
+    ticker = _str(data, "ticker", "settlement")
+    what = f"settlement {ticker}"
+    result = data.get("market_result")
+    if result not in ("yes", "no", "scalar"):
+        raise WireError(f"{what}.market_result must be yes, no or scalar, was {_short(result)}")
+    cents = data.get("value")
+    if cents is not None and (
+        isinstance(cents, bool) or not isinstance(cents, int) or not 0 <= cents <= 100
+    ):
+        raise WireError(f"{what}.value must be whole cents 0..100 or null, was {_short(cents)}")
+    return Settlement(
+        ticker=ticker,
+        result=str(result),
+        settled_ms=_time_ms(data, "settled_time", what),
+        fee=_money(data, "fee_cost", what, default=0),
+        value=None if cents is None else cents * 100,
+    )
+
+
+def parse_settlements_page(body: object) -> tuple[list[Settlement], str | None]:
+    data = _obj(body, "settlements response")
+    items = [parse_settlement(s) for s in _list(data.get("settlements") or [], "settlements")]
+    return items, parse_cursor(data)
+
+
 def parse_fills_page(body: object) -> tuple[list[Fill], str | None]:
     data = _obj(body, "fills response")
     fills = [parse_fill(f) for f in _list(data.get("fills") or [], "fills")]

@@ -423,6 +423,10 @@ class KalshiWebSocket:
             kind = data.get("type")
             sid = data.get("sid")
             seq = data.get("seq")
+            if (seq is not None and type(seq) is not int) or (
+                sid is not None and type(sid) is not int
+            ):
+                raise WireError(f"sid and seq must be integers, were {sid!r} and {seq!r}")
             if (
                 seq is not None
                 and sid is not None

@@ -53,7 +53,8 @@ from services.executor.kalshi_gateway import KalshiGateway
 from services.executor.working import WorkingOrders
 
 READ_BLOCK_MS = 50
-RECONCILE_EVERY_MS = 3_000
+RECONCILE_EVERY_MS = 1_000
+START_FENCE_MS = 1_500  # a predecessor's last create may still land: look again before quoting
 RISK_REFRESH_MS = 250
 UNKNOWN_GIVE_UP_MS = 15_000
 PENDING_GRACE_MS = 5_000
@@ -96,6 +97,7 @@ class ExecutorService:
         self.halted = False
         self.halt_reason = ""
         self.halt_heard_ms = 0
+        self.started_ms = 0
         self.pulled_reason = "starting"  # nothing is placed until every feed has been seen alive
         self.daily_pnl = 0
         self.exposure = 0
@@ -133,6 +135,7 @@ class ExecutorService:
         await self.configs.refresh(ctx.redis, ctx.clock.now_ms())
         self.working = WorkingOrders(ctx.redis, ctx.keys, ctx.log)
         loaded = await self.working.load(self.owned)
+        self.started_ms = ctx.clock.now_ms()
         self.namespace = (
             f"{ctx.settings.kalshi_key_id}:{self.settings.shard_index}:{ctx.clock.now_ms()}"
         )
@@ -223,9 +226,22 @@ class ExecutorService:
         self.positions[ticker] = replace(pos, position=int(payload["position_after"]))
         order = self.working.find(payload.get("order_id"), payload.get("client_order_id"), ticker)
         if order is not None:
-            order = await self.working.apply_fill(order, int(payload["count"]), ctx.clock.now_ms())
-            if order.status is OrderStatus.EXECUTED:
-                await self._order_event(ctx, order, "filled")
+            count, now = int(payload["count"]), ctx.clock.now_ms()
+            if order.remaining > count:
+                await self.working.save(
+                    replace(
+                        order,
+                        filled=order.filled + count,
+                        remaining=order.remaining - count,
+                        updated_ms=now,
+                    )
+                )
+            else:
+                # By our arithmetic it is done; but an amend's answer may already have counted
+                # this fill. Never forget an order on arithmetic alone: ask the exchange.
+                await self._resolve(
+                    ctx, replace(order, filled=order.filled + count, updated_ms=now)
+                )
         self.dirty.add(ticker)  # position changed: sizes may need to shrink
 
     async def _on_user_order(self, ctx: Context, ticker: str, payload: dict[str, Any]) -> None:
@@ -603,16 +619,20 @@ class ExecutorService:
         assert self.gateway is not None and self.working is not None
         for attempt in range(10):
             try:
+                sent_ms = ctx.clock.now_ms()
                 await self.gateway.cancel_all()
                 now = ctx.clock.now_ms()
                 for order in self.working.all_live():
-                    if order.status is OrderStatus.RESTING:
+                    # Only what was known to rest before the cancel-all left: a create that was in
+                    # flight may have landed after it and still rest (reconcile will tell).
+                    if order.status is OrderStatus.RESTING and order.updated_ms < sent_ms:
                         gone = replace(
                             order, status=OrderStatus.CANCELED, remaining=0, updated_ms=now
                         )
                         await self.working.save(gone)
                         await self._order_event(ctx, gone, "canceled", why)
                 ctx.log.warning("cancelled_all", reason=why)
+                self.last_reconcile_ms = 0.0  # reconcile at once: learn whatever still rests
                 return
             except ExchangeError as exc:
                 ctx.log.error("cancel_all_failed", reason=why, error=str(exc), attempt=attempt)
@@ -652,7 +672,10 @@ class ExecutorService:
         silent = [s for s, ok in zip(WATCHED_HEARTBEATS, alive, strict=True) if not ok]
         reason = f"{','.join(silent)} silent" if silent else ""
         if self.pulled_reason == "starting":
-            if not reason:
+            if not reason and ctx.clock.now_ms() >= self.started_ms + START_FENCE_MS:
+                # A create sent by the process before us (killed mid-request, or slowed by the
+                # exchange) can land after our first look: reconcile once more, then quote.
+                await self._reconcile(ctx)
                 ctx.log.info("feeds_alive")
                 self.pulled_reason = ""
                 self.dirty.update(self.latest)

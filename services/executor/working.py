@@ -8,11 +8,10 @@ looking it up. Orders that stop resting (filled, cancelled, rejected) leave the 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 
 import redis.asyncio as aioredis
 
-from common.domain import Order, OrderStatus
+from common.domain import Order
 from common.log import EventLogger
 from common.schema import Keys, SchemaError, decode_order, encode_order
 
@@ -93,11 +92,3 @@ class WorkingOrders:
         else:
             await self.redis.hdel(self.keys.orders(order.ticker), order.client_order_id)
         return order
-
-    async def apply_fill(self, order: Order, count: int, now_ms: int) -> Order:
-        filled = order.filled + count
-        remaining = max(0, order.remaining - count)
-        status = OrderStatus.EXECUTED if remaining == 0 else order.status
-        return await self.save(
-            replace(order, filled=filled, remaining=remaining, status=status, updated_ms=now_ms)
-        )

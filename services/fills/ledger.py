@@ -14,8 +14,10 @@ from dataclasses import dataclass
 import redis.asyncio as aioredis
 from redis.exceptions import WatchError
 
-from common.domain import Fill, Position
+from common.domain import Fill, Position, Side
 from common.events import fill_event
+from common.kalshi.wire import Settlement
+from common.numbers import ONE_DOLLAR
 from common.schema import Keys, decode_position, encode_position
 from common.streams import queue_append
 
@@ -52,3 +54,63 @@ async def apply_fill(redis: aioredis.Redis, keys: Keys, fill: Fill) -> Applied |
             except WatchError:
                 continue
     raise RuntimeError(f"position of {fill.ticker} kept changing; fill {fill.fill_id} not applied")
+
+
+async def apply_settlement(
+    redis: aioredis.Redis, keys: Keys, settlement: Settlement
+) -> Position | None:
+    """Close the market's position at its result (YES pays $1, NO pays $1 on the other side):
+    once per settlement, atomically with its ``settlement`` event. Returns the closed position,
+    or None when this settlement was already applied."""
+    ticker = settlement.ticker
+    settle_id = f"settle:{ticker}:{settlement.settled_ms}"
+    pos_key = keys.pos(ticker)
+    if settlement.result == "yes":
+        payout_price = ONE_DOLLAR
+    elif settlement.result == "no":
+        payout_price = 0
+    else:
+        payout_price = settlement.value if settlement.value is not None else 0
+    for _ in range(MAX_WATCH_RETRIES):
+        async with redis.pipeline(transaction=True) as pipe:
+            try:
+                await pipe.watch(pos_key, keys.fill_ids)
+                if await pipe.sismember(keys.fill_ids, settle_id):
+                    await pipe.unwatch()
+                    return None
+                position = decode_position(ticker, await pipe.hgetall(pos_key))
+                after = position
+                if position.position:
+                    closing = Fill(
+                        settle_id,
+                        "settlement",
+                        ticker,
+                        Side.ASK if position.position > 0 else Side.BID,
+                        payout_price,
+                        abs(position.position),
+                        settlement.fee,
+                        False,
+                        settlement.settled_ms,
+                    )
+                    after = position.apply_fill(closing)
+                pipe.multi()
+                pipe.sadd(keys.fill_ids, settle_id)
+                pipe.hset(pos_key, mapping=encode_position(after))
+                queue_append(
+                    pipe,
+                    keys,
+                    "fills",
+                    "settlement",
+                    {
+                        "ticker": ticker,
+                        "result": settlement.result,
+                        "ts_ms": settlement.settled_ms,
+                        "position_before": position.position,
+                        "realized_pnl_after": after.realized_pnl,
+                    },
+                )
+                await pipe.execute()
+                return after
+            except WatchError:
+                continue
+    raise RuntimeError(f"position of {ticker} kept changing; settlement not applied")

@@ -20,9 +20,10 @@ from common.restore import wait_until_restored
 from common.runtime import Context, service_main
 from common.settings import Settings
 from common.streams import append
-from services.fills.ledger import apply_fill
+from services.fills.ledger import apply_fill, apply_settlement
 
-BACKFILL_EVERY_MS = 30_000
+BACKFILL_EVERY_MS = 5_000
+REST_LAG_MS = 3_000  # what REST may not show yet
 BACKFILL_OVERLAP_MS = 5_000  # fills are listed by whole seconds and may land late
 
 
@@ -41,7 +42,14 @@ class FillsService:
         self.queue: asyncio.Queue[WsEvent] = asyncio.Queue()
         self.backfill_due = True
         self.last_backfill_ms = 0.0
-        self.counts = {"fills": 0, "duplicates": 0, "backfilled": 0, "order_updates": 0}
+        self.counts = {
+            "fills": 0,
+            "duplicates": 0,
+            "backfilled": 0,
+            "order_updates": 0,
+            "settlements": 0,
+        }
+        self.retry: list[WsEvent] = []  # received but not yet applied (Redis away): kept, in order
 
     async def start(self, ctx: Context) -> None:
         await wait_until_restored(ctx.redis, ctx.keys, ctx.stopping, log=ctx.log)
@@ -65,21 +73,29 @@ class FillsService:
     async def stop(self, ctx: Context) -> None:
         if self.ws is not None:
             await self.ws.close()
-        # Apply what the socket already delivered before leaving.
+        # Apply what the socket already delivered before leaving (REST covers anything else).
         while not self.queue.empty():
+            self.retry.append(self.queue.get_nowait())
+        for event in self.retry:
             with contextlib.suppress(Exception):
-                await self._on_event(ctx, self.queue.get_nowait())
+                await self._on_event(ctx, event)
         if self.client is not None:
             await self.client.aclose()
 
     async def step(self, ctx: Context) -> None:
-        try:
-            event = await asyncio.wait_for(self.queue.get(), 0.5)
-            await self._on_event(ctx, event)
-            while not self.queue.empty():
-                await self._on_event(ctx, self.queue.get_nowait())
-        except TimeoutError:
-            pass
+        if not self.retry:
+            with contextlib.suppress(TimeoutError):
+                self.retry.append(await asyncio.wait_for(self.queue.get(), 0.5))
+        while not self.queue.empty():
+            self.retry.append(self.queue.get_nowait())
+        while self.retry:
+            try:
+                await self._on_event(ctx, self.retry[0])
+            except Exception:
+                # Redis (say) is away: keep the event and everything after it, ask REST too.
+                self.backfill_due = True
+                raise
+            self.retry.pop(0)
         now = ctx.clock.monotonic_ms()
         if self.backfill_due or now - self.last_backfill_ms >= BACKFILL_EVERY_MS:
             await self._backfill(ctx)
@@ -130,20 +146,46 @@ class FillsService:
         )
 
     async def _backfill(self, ctx: Context) -> None:
+        """Apply every fill and settlement REST knows since the last point REST fully covered
+        (not since the newest fill: one missed while Redis was away must still be found)."""
         assert self.client is not None
         self.last_backfill_ms = ctx.clock.monotonic_ms()
-        last = int(await ctx.redis.hget(ctx.keys.fills_meta, "last_fill_ms") or 0)
-        since = max(0, last - BACKFILL_OVERLAP_MS) if last else None
+        started_ms = ctx.clock.now_ms()
+        meta = await ctx.redis.hgetall(ctx.keys.fills_meta)
+        covered = int(meta.get("backfilled_to_ms") or 0) or int(meta.get("last_fill_ms") or 0)
+        since = max(0, covered - BACKFILL_OVERLAP_MS) if covered else None
+        settled_to = int(meta.get("settled_to_ms") or 0)
         try:
             fills = await self.client.get_fills(since)
+            settlements = await self.client.get_settlements(
+                settled_to - BACKFILL_OVERLAP_MS if settled_to else None
+            )
         except ExchangeError as exc:
             ctx.metrics.count("api_errors")
             ctx.log.warning("backfill_failed", error=str(exc))
             return
-        self.backfill_due = False
         before = self.counts["fills"]
         for fill in fills:
             await self._apply(ctx, fill)
+        for settlement in settlements:
+            closed = await apply_settlement(ctx.redis, ctx.keys, settlement)
+            if closed is not None:
+                self.counts["settlements"] += 1
+                ctx.log.info(
+                    "settled",
+                    market=settlement.ticker,
+                    result=settlement.result,
+                    realized_pnl=closed.realized_pnl,
+                )
+        # REST may lag the exchange by a moment: only claim what is safely behind us.
+        await ctx.redis.hset(
+            ctx.keys.fills_meta,
+            mapping={
+                "backfilled_to_ms": str(max(covered, started_ms - REST_LAG_MS)),
+                "settled_to_ms": str(max(settled_to, started_ms - REST_LAG_MS)),
+            },
+        )
+        self.backfill_due = False
         added = self.counts["fills"] - before
         self.counts["backfilled"] += added
         if added:

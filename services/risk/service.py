@@ -50,7 +50,9 @@ from common.schema import (
 from common.settings import Settings
 from common.streams import append
 
-MISMATCH_CHECKS_TO_HALT = 2
+# A difference must persist this many checks: fills and settlements missed by the WebSocket are
+# found by the fills process's REST backfill every 5 s.
+MISMATCH_CHECKS_TO_HALT = 3
 
 
 def trading_day(now_ms: int, start_hour_utc: int) -> str:

@@ -156,7 +156,9 @@ def test_other_actions_are_the_allowed_ones_and_the_code_makes_them() -> None:
 
 
 def test_sns_publish_is_in_the_code() -> None:
-    found = [n for n, t in _sources() if re.search(r"[\"']sns[\"']", t) and re.search(r"\.publish\b", t)]
+    found = [
+        n for n, t in _sources() if re.search(r"[\"']sns[\"']", t) and re.search(r"\.publish\b", t)
+    ]
     if not found:
         pytest.skip("no SNS client in common/ or services/ yet (the alerts are being built)")
     assert found

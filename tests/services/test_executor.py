@@ -29,7 +29,7 @@ from common.schema import (
     encode_targets,
 )
 from common.settings import Settings, load_settings
-from services.executor.service import ExecutorService
+from services.executor.service import START_FENCE_MS, ExecutorService
 
 NOW = 1_800_000_000_000
 
@@ -136,6 +136,9 @@ async def started(
         service.name, settings, r, Keys(), clock or ManualClock(NOW), get_logger("executor")
     )
     await service.start(ctx)
+    ctx.clock.advance(START_FENCE_MS)  # type: ignore[attr-defined]
+    await service._check_feeds(ctx)  # past the start fence: quoting may begin
+    assert service.pulled_reason == ""
     return service, ctx
 
 
@@ -325,5 +328,71 @@ async def test_one_order_group_per_market_even_when_both_sides_place_at_once(
         for r in exchange.requests:
             by_market[r.ticker].add(r.order_group_id)
         assert all(len(ids) == 1 for ids in by_market.values())
+    finally:
+        await service.stop(ctx)
+
+
+async def test_a_create_that_lands_after_a_cancel_all_is_not_forgotten(
+    settings: Settings, aredis: aioredis.Redis
+) -> None:
+    """The race the chaos soak found: a quote pull (cancel-all) while a create is in flight.
+    The order that lands after the cancel-all still rests; the executor must keep tracking it
+    rather than mark it cancelled and quote the same side twice."""
+    k, exchange = Keys(), FakeExchange(aredis, Keys())
+    await seed(aredis, k, "KX")
+    service, ctx = await started(settings, aredis, exchange)
+    try:
+        await publish(aredis, k, "KX", 4100, None)
+        await steps(service, ctx)
+        [order] = exchange.orders.values()
+        landed_late = service.working.get("KX", order.client_order_id)  # type: ignore[union-attr]
+        assert landed_late is not None
+        # it was answered after the cancel-all went out: updated later than the send
+        await service.working.save(replace(landed_late, updated_ms=ctx.clock.now_ms() + 5))  # type: ignore[union-attr]
+
+        async def cancel_all_before_it_landed() -> None:
+            exchange.cancel_alls += 1  # the exchange cancelled what rested then: not this one
+
+        exchange.cancel_all = cancel_all_before_it_landed  # type: ignore[method-assign]
+        service._start_cancel_all(ctx, "feeds silent")
+        await asyncio.wait_for(service.cancel_all_task, 5)  # type: ignore[arg-type]
+        assert service.working.get("KX", order.client_order_id) is not None  # type: ignore[union-attr]
+        await steps(service, ctx)
+        assert [o.side for o in exchange.orders.values()] == [Side.BID]  # never two bids
+    finally:
+        await service.stop(ctx)
+
+
+async def test_a_fill_counted_twice_never_makes_it_forget_a_resting_order(
+    settings: Settings, aredis: aioredis.Redis
+) -> None:
+    """The other race the chaos soak found: an amend's answer already reflected a fill, then the
+    fill event arrives and the arithmetic says 'fully executed' while 2 contracts still rest."""
+    k, exchange = Keys(), FakeExchange(aredis, Keys())
+    await seed(aredis, k, "KX")
+    service, ctx = await started(settings, aredis, exchange)
+    try:
+        await publish(aredis, k, "KX", 4100, None)
+        await steps(service, ctx)
+        [order] = exchange.orders.values()
+        exchange.orders[order.order_id or ""] = replace(
+            order, filled=300, remaining=200
+        )  # the truth
+        mine = service.working.get("KX", order.client_order_id)  # type: ignore[union-attr]
+        await service.working.save(replace(mine, filled=300, remaining=200))  # type: ignore[union-attr, arg-type]
+        fill = {
+            "ticker": "KX",
+            "order_id": order.order_id,
+            "client_order_id": order.client_order_id,
+            "count": 300,
+            "position_after": 300,
+        }
+        await aredis.xadd(k.stream("fills"), encode_event("fill", fill))  # the same fill, again
+        service.last_reconcile_ms = ctx.clock.monotonic_ms()  # no reconcile to clean up after us
+        for _ in range(2):
+            await service.step(ctx)
+            await asyncio.gather(*service.inflight.values())
+        assert service.working.get("KX", order.client_order_id) is not None  # type: ignore[union-attr]
+        assert [o.side for o in exchange.orders.values()] == [Side.BID]  # never a second bid
     finally:
         await service.stop(ctx)

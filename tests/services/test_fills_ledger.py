@@ -57,3 +57,20 @@ def test_redis_position_equals_the_pure_sum_of_fills(redis_url: str, trades) -> 
         await r.aclose()
 
     asyncio.run(go())
+
+
+async def test_a_settlement_closes_the_position_at_the_result_once(aredis: aioredis.Redis) -> None:
+    from common.kalshi.wire import Settlement
+    from services.fills.ledger import apply_settlement
+
+    k = Keys()
+    await apply_fill(aredis, k, fill(1, Side.BID, 4000, 1000, fee=0))  # 10 YES at 0.40
+    won = Settlement("KX", "yes", 5_000, 0)
+    closed = await apply_settlement(aredis, k, won)
+    assert closed is not None and closed.position == 0 and closed.realized_pnl == 6_000_000  # +$6
+    assert await apply_settlement(aredis, k, won) is None  # once
+    await apply_fill(aredis, k, fill(2, Side.ASK, 3000, 500, fee=0))  # 5 NO (short YES) at 0.30
+    lost = await apply_settlement(aredis, k, Settlement("KX", "yes", 9_000, 0))
+    assert lost is not None and lost.position == 0 and lost.realized_pnl == 6_000_000 - 3_500_000
+    kinds = [decode_event(f)[0] for _, f in await aredis.xrange(k.stream("fills"))]
+    assert kinds == ["fill", "settlement", "fill", "settlement"]

@@ -108,6 +108,8 @@ async def test_position_mismatch_halts_only_when_it_persists(
     exchange.positions = {"KX": 700}
     await service.check(ctx)
     await service.check(ctx)
+    assert not decode_risk(await aredis.hgetall(ctx.keys.risk)).halted  # two checks: not yet
+    await service.check(ctx)
     state = decode_risk(await aredis.hgetall(ctx.keys.risk))
     assert state.halted and "position mismatch in KX: dora 5.00, exchange 7.00" in state.reason
     await service.stop(ctx)

@@ -1,0 +1,473 @@
+"""A chaos run: bring the whole stack up, trade under faults, then check every invariant.
+
+1. ``LocalStack`` (Redis with AOF, moto, the simulator with flow, supervisord with all six
+   processes) on ``markets`` markets with a tight inventory cap so the cap really binds;
+2. the watchers start (``sim.chaos.watch``) and the bot warms up;
+3. the seeded schedule (``sim.chaos.schedule``) is played: kill -9s, a Redis restart, the
+   simulator's 429 bursts, 5xx, latency, WebSocket drops, seq gaps and feed stalls, a DynamoDB
+   outage, a market paused and resumed, one closed, halts and resumes;
+4. the end: faults cleared, the bot must quote again, a final halt, a quiet period, then the
+   exchange's truth (order log, fills, positions) against Redis, DynamoDB and the logs
+   (``sim.chaos.invariants``); the stack stops and every log is scanned for key material.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from common.devstack import REPO, SERVICES, LocalStack, StackConfig
+from common.numbers import parse_count
+from sim.chaos import invariants as inv
+from sim.chaos.model import FaultKind, FaultRecord, InvariantResult, PlannedFault
+from sim.chaos.schedule import build_schedule, schedule_length_s
+from sim.chaos.watch import AccountWatch, FlagWatch, ProcessWatch, Watchers, now_ms
+
+CAP_CONTRACTS = 10
+QUOTE_CONTRACTS = 5
+HALT_GRACE_MS = 1_000  # the halt contract: nothing new within one second
+STALE_GRACE_MS = 1_000
+LIFECYCLE_GRACE_MS = 3_000  # lifecycle event -> marketdata -> executor pulls the quotes
+CANCEL_BOUND_MS = 3_000
+MAX_DOWN_MS = 15_000
+SABOTAGE = ("order-while-halted",)
+
+
+@dataclass
+class ChaosOptions:
+    seconds: float = 600.0
+    markets: int = 50
+    seed: int = 0
+    base_dir: Path = field(default_factory=lambda: REPO / "var" / "chaos")
+    kinds: Collection[FaultKind] = tuple(FaultKind)
+    warmup_s: float = 15.0
+    sabotage: str = ""  # break an invariant on purpose (tests): one of SABOTAGE
+    log: Callable[[str], None] = print
+
+
+@dataclass
+class ChaosResult:
+    options: ChaosOptions
+    planned: list[PlannedFault]
+    faults: list[FaultRecord]
+    invariants: list[InvariantResult]
+    duration_s: float
+    stats: dict[str, Any]
+
+    @property
+    def ok(self) -> bool:
+        return all(r.held for r in self.invariants)
+
+
+class ChaosRun:
+    def __init__(self, options: ChaosOptions) -> None:
+        self.o = options
+        self.rng = random.Random(options.seed)
+        cap = str(CAP_CONTRACTS)
+        self.stack = LocalStack(
+            StackConfig(
+                base_dir=options.base_dir,
+                markets=options.markets,
+                seed=options.seed,
+                market_overrides={
+                    "max_inventory_yes": cap,
+                    "max_inventory_no": cap,
+                    "quote_size": str(QUOTE_CONTRACTS),
+                },
+            )
+        )
+        self.faults: list[FaultRecord] = []
+        self.kills: Counter[str] = Counter()
+        self.halts_issued = 0
+        self.watchers: Watchers | None = None
+
+    # ---- the run ---------------------------------------------------------------------------
+
+    def run(self) -> ChaosResult:
+        started = time.monotonic()
+        stack = self.stack
+        self.o.log(f"chaos: seed {self.o.seed}, {self.o.markets} markets, base {stack.base}")
+        stack.start()
+        try:
+            return self._run(stack, started)
+        finally:
+            if self.watchers is not None:
+                self.watchers.stop()
+            stack.stop()
+
+    def _run(self, stack: LocalStack, started: float) -> ChaosResult:
+        w = self.watchers = Watchers(
+            AccountWatch(stack.control_url, stack.config.key_id, cap=CAP_CONTRACTS * 100),
+            FlagWatch(stack.redis_url, stack.tickers),
+            ProcessWatch(str(stack.var_dir / "supervisor.sock")),
+        )
+        w.start()
+        time.sleep(self.o.warmup_s)
+        fault_phase = max(10.0, self.o.seconds - self.o.warmup_s - 15.0)
+        planned = build_schedule(
+            fault_phase, self.rng, tickers=stack.tickers, processes=SERVICES, kinds=self.o.kinds
+        )
+        self.o.log(
+            f"chaos: {len(planned)} faults over {schedule_length_s(planned):.0f} s "
+            f"after {self.o.warmup_s:.0f} s of warm-up"
+        )
+        self._play(planned)
+        last_fault_ms = now_ms()
+        self._clear_all()
+
+        # the bot must come back before the end: quotes on a share of the open markets
+        quotable = len(stack.tickers) - 1  # one market was closed
+        at_least = max(1, min(10, quotable // 5))
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if w.account.samples(last_fault_ms, now_ms())[-1:] and any(
+                s.two_sided >= at_least for s in w.account.samples(last_fault_ms, now_ms())
+            ):
+                break
+            time.sleep(0.5)
+        kept = inv.check_kept_quoting(w.account, last_fault_ms, now_ms(), at_least)
+
+        # the final halt, a quiet period, then the exchange's truth against ours
+        final_halt_ms = self._halt("chaos: end of run", use_cli=True)
+        time.sleep(3)
+        theirs, ours = self._positions_settled()
+        fills = self._exchange_fills()
+        exchange_ids = [f.fill_id for f in fills]
+        logged = self._trade_log_fill_ids(expect=set(exchange_ids))
+        cancel = self._cli("cancel-all")
+        resting_at_end = len(w.account.account()["resting_orders"])
+        run_end_ms = now_ms()
+        time.sleep(0.5)
+        w.stop()
+        order_log = stack.sim_get("/orders", key_id=stack.config.key_id)["orders"]
+        supervisord_log = _read(stack.var_dir / "log" / "supervisord.log")
+        executor_log = _read(stack.var_dir / "log" / "executor.log")
+        halt_faults = [
+            *self.faults,
+            FaultRecord(FaultKind.HALT, "final", final_halt_ms, run_end_ms, True, "final"),
+        ]
+
+        results = [
+            inv.check_no_duplicates(w.account, order_log),
+            inv.check_inventory_cap(w.account, fills, CAP_CONTRACTS * 100),
+            inv.check_nothing_while_halted(
+                order_log, inv.halt_windows(halt_faults, w.flags.halts, HALT_GRACE_MS)
+            ),
+            inv.check_no_bad_book_quotes(
+                order_log,
+                inv.bad_book_windows(
+                    self.faults,
+                    w.flags.stale,
+                    run_end_ms=run_end_ms,
+                    stale_grace_ms=STALE_GRACE_MS,
+                    lifecycle_grace_ms=LIFECYCLE_GRACE_MS,
+                ),
+                w.account,
+                inv.executor_attempts(executor_log),
+                stale_episodes=sum(len(e) for e in w.flags.stale.values()),
+                stale_grace_ms=STALE_GRACE_MS,
+            ),
+            inv.check_positions_match(ours, theirs),
+            inv.check_fills_once(exchange_ids, logged),
+            inv.check_cancel_all(
+                self.faults,
+                w.account,
+                bound_ms=CANCEL_BOUND_MS,
+                final=cancel,
+                final_halt_ms=final_halt_ms,
+                resting_at_end=resting_at_end,
+            ),
+            inv.check_no_crash_loop(
+                supervisord_log, self.kills, w.processes.down, max_down_ms=MAX_DOWN_MS
+            ),
+        ]
+        stats = stack.sim_get("/stats")
+        summary = {
+            "orders_accepted": len(order_log),
+            "fills": len(fills),
+            "http_429": stats.get("http_429", 0),
+            "http_429_injected": stats.get("http_429_injected", 0),
+            "http_5xx_injected": stats.get("http_5xx_injected", 0),
+            "stale_episodes": sum(len(e) for e in w.flags.stale.values()),
+            "bot_halts_seen": len(w.flags.halts),
+            "account_polls": w.account.polls,
+            "money_conserved": stats.get("money_conserved"),
+        }
+        # the stack's logs are complete only once it has stopped
+        self.watchers = None
+        stack.stop()
+        results.append(self._scan_logs())
+        results.append(kept)
+        return ChaosResult(
+            self.o, planned, self.faults, results, time.monotonic() - started, summary
+        )
+
+    # ---- playing the schedule --------------------------------------------------------------
+
+    def _play(self, planned: list[PlannedFault]) -> None:
+        # every fault with a duration becomes a start and an end event
+        events: list[tuple[float, int, PlannedFault, bool]] = []
+        for i, fault in enumerate(planned):
+            events.append((fault.at_s, i, fault, True))
+            if fault.duration_s and fault.kind not in (FaultKind.BURST_429, FaultKind.STALL_BOOK):
+                events.append((fault.at_s + fault.duration_s, i, fault, False))
+        events.sort(key=lambda e: (e[0], e[1]))
+        open_: dict[int, FaultRecord] = {}
+        t0 = time.monotonic()
+        for at_s, i, fault, is_start in events:
+            delay = at_s - (time.monotonic() - t0)
+            if delay > 0:
+                time.sleep(delay)
+            try:
+                if is_start:
+                    record = self._start(fault)
+                    self.faults.append(record)
+                    if fault.duration_s and fault.kind not in (
+                        FaultKind.BURST_429,
+                        FaultKind.STALL_BOOK,
+                    ):
+                        open_[i] = record
+                    self.o.log(f"  t={at_s:6.1f}s  {fault.kind.value} {fault.target}".rstrip())
+                elif i in open_:
+                    self._end(fault, open_.pop(i))
+            except Exception as exc:  # an injection failing is reported, not fatal
+                self.faults.append(
+                    FaultRecord(
+                        fault.kind, fault.target, now_ms(), now_ms(), False, repr(exc)[:200]
+                    )
+                )
+                self.o.log(f"  t={at_s:6.1f}s  {fault.kind.value} FAILED: {exc!r}")
+
+    def _start(self, fault: PlannedFault) -> FaultRecord:
+        stack, kind, start = self.stack, fault.kind, now_ms()
+        end = start + int(fault.duration_s * 1000)
+        detail = ""
+        if kind is FaultKind.KILL9:
+            assert self.watchers is not None
+            pid = self.watchers.processes.pid(fault.target)
+            if pid <= 0:
+                return FaultRecord(kind, fault.target, start, start, False, "not running")
+            os.kill(pid, signal.SIGKILL)
+            self.kills[fault.target] += 1
+            detail = f"pid {pid}"
+        elif kind is FaultKind.REDIS_RESTART:
+            port = stack.redis_port
+            stack.stop_redis(kill=True)
+            time.sleep(1.0)
+            stack.start_redis(port=port)
+            end = now_ms()
+        elif kind is FaultKind.BURST_429:
+            stack.sim_post("/faults", {"burst_429_s": fault.duration_s})
+        elif kind is FaultKind.ERROR_5XX:
+            stack.sim_post("/faults", {"error_5xx_rate": 0.2})
+            detail = "20% of requests"
+        elif kind is FaultKind.LATENCY:
+            stack.sim_post("/faults", {"latency_ms": 400})
+            detail = "+400 ms"
+        elif kind is FaultKind.DROP_WS:
+            detail = f"{stack.sim_post('/faults', {'drop_ws': True}).get('dropped', 0)} sockets"
+        elif kind is FaultKind.SKIP_SEQ:
+            stack.sim_post("/faults", {"skip_seq": 3})
+            detail = "3 book messages"
+        elif kind is FaultKind.STALL_BOOK:
+            stack.sim_post("/faults", {"stall_book_feed_s": fault.duration_s})
+        elif kind is FaultKind.DYNAMO_OUTAGE:
+            stack.pause_moto()
+        elif kind is FaultKind.MARKET_PAUSE:
+            stack.sim_post(f"/markets/{fault.target}/pause")
+            start = self._sim_now()
+        elif kind is FaultKind.MARKET_CLOSE:
+            stack.sim_post(f"/markets/{fault.target}/close")
+            start = end = self._sim_now()
+        elif kind is FaultKind.HALT:
+            use_cli = self.halts_issued % 2 == 1
+            start = self._halt("chaos", use_cli=use_cli)
+            detail = "dora halt" if use_cli else "PUBLISH dora:control halt"
+            if self.o.sabotage:
+                self._sabotage()
+        return FaultRecord(kind, fault.target, start, end, True, detail)
+
+    def _end(self, fault: PlannedFault, record: FaultRecord) -> None:
+        stack, kind = self.stack, fault.kind
+        if kind is FaultKind.ERROR_5XX:
+            stack.sim_post("/faults", {"error_5xx_rate": 0})
+        elif kind is FaultKind.LATENCY:
+            stack.sim_post("/faults", {"latency_ms": 0})
+        elif kind is FaultKind.DYNAMO_OUTAGE:
+            stack.resume_moto()
+        elif kind is FaultKind.MARKET_PAUSE:
+            record.end_ms = self._sim_now()  # just before the resume: the window's end
+            stack.sim_post(f"/markets/{fault.target}/resume")
+            return
+        elif kind is FaultKind.HALT:
+            record.end_ms = self._sim_now()
+            code, out = self._cli("resume", "--reason", "chaos")
+            if code != 0:
+                record.ok, record.detail = False, f"resume failed: {out[:200]}"
+            return
+        record.end_ms = now_ms()
+
+    def _clear_all(self) -> None:
+        with contextlib.suppress(Exception):
+            self.stack.sim_post("/faults", {"clear": True})
+        with contextlib.suppress(Exception):
+            self.stack.resume_moto()
+
+    # ---- helpers ---------------------------------------------------------------------------
+
+    def _sim_now(self) -> int:
+        return int(self.stack.sim_get("/stats")["now_ms"])
+
+    def _halt(self, reason: str, *, use_cli: bool) -> int:
+        """Halt trading; returns the sim clock right after the halt was issued."""
+        self.halts_issued += 1
+        if use_cli:
+            self._cli("halt", "--reason", reason)
+        else:
+            r = redis.Redis.from_url(self.stack.redis_url)
+            try:
+                r.publish("dora:control", "halt")
+            finally:
+                r.close()
+        return self._sim_now()
+
+    def _cli(self, *args: str) -> tuple[int, str]:
+        proc = subprocess.run(
+            [sys.executable, "-m", "common.cli.main", *args],
+            env=self.stack.env(),
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        return proc.returncode, proc.stdout + proc.stderr
+
+    def _sabotage(self) -> None:
+        """Break "no order accepted while halted" on purpose (tests): an order straight at the
+        exchange with the bot's own key, after the grace, then cancelled (so that nothing else
+        breaks and the run names just this invariant)."""
+        import asyncio
+
+        from common.domain import Side
+        from common.kalshi.client import KalshiClient
+        from common.kalshi.wire import OrderRequest
+        from common.settings import load_settings
+
+        time.sleep(HALT_GRACE_MS / 1000 + 0.5)
+        ticker = self.stack.tickers[0]
+
+        async def place() -> str:
+            settings = load_settings(self.stack.env(), read_file=False)
+            client = await KalshiClient.from_settings(settings)
+            try:
+                coid = f"chaos-sabotage-{now_ms()}"
+                order = await client.place_order(OrderRequest(ticker, Side.BID, 100, 100, coid))
+                if order.order_id:
+                    await client.cancel_order(order.order_id, ticker)
+                return coid
+            finally:
+                await client.aclose()
+
+        coid = asyncio.run(place())
+        self.o.log(f"  sabotage: order {coid} placed on {ticker} while halted")
+
+    def _positions_settled(self, timeout_s: float = 20.0) -> tuple[dict[str, int], dict[str, int]]:
+        """The exchange's positions and Redis', once equal or after ``timeout_s``."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            assert self.watchers is not None
+            account = self.watchers.account.account()
+            theirs = {
+                t: parse_count(p["position_fp"], signed=True)
+                for t, p in account["positions"].items()
+            }
+            ours = self._redis_positions()
+            if {k: v for k, v in ours.items() if v} == {k: v for k, v in theirs.items() if v}:
+                return theirs, ours
+            if time.monotonic() > deadline:
+                return theirs, ours
+            time.sleep(1)
+
+    def _redis_positions(self) -> dict[str, int]:
+        from common.schema import Keys, decode_position
+
+        keys = Keys()
+        r = redis.Redis.from_url(self.stack.redis_url, decode_responses=True)
+        try:
+            return {
+                keys.ticker_of(k, "pos"): decode_position("x", r.hgetall(k)).position
+                for k in r.scan_iter(keys.pattern("pos"))
+            }
+        finally:
+            r.close()
+
+    def _exchange_fills(self) -> list[inv.ExchangeFill]:
+        import asyncio
+
+        from common.kalshi.client import KalshiClient
+        from common.settings import load_settings
+
+        async def get() -> list[inv.ExchangeFill]:
+            settings = load_settings(self.stack.env(), read_file=False)
+            client = await KalshiClient.from_settings(settings)
+            try:
+                fills = await client.get_fills()
+            finally:
+                await client.aclose()
+            unique = {f.fill_id: f for f in fills}
+            return [
+                inv.ExchangeFill(f.fill_id, f.ticker, f.signed_count, f.ts_ms, f.post_position)
+                for f in unique.values()
+            ]
+
+        return asyncio.run(get())
+
+    def _trade_log_fill_ids(self, expect: set[str], timeout_s: float = 30.0) -> list[str]:
+        """The trade log's fill ids once the persister has drained (or after ``timeout_s``)."""
+        import boto3
+
+        dynamo = boto3.client(
+            "dynamodb",
+            endpoint_url=self.stack.dynamodb_endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="local",
+            aws_secret_access_key="local",
+        )
+        deadline = time.monotonic() + timeout_s
+        while True:
+            ids = [
+                item["fill_id"]["S"]
+                for page in dynamo.get_paginator("scan").paginate(TableName="dora_trade_log")
+                for item in page["Items"]
+                if "fill_id" in item
+            ]
+            if set(ids) >= expect or time.monotonic() > deadline:
+                return ids
+            time.sleep(1)
+
+    def _scan_logs(self) -> InvariantResult:
+        files = sorted((self.stack.var_dir / "log").glob("*")) + sorted(
+            self.stack.base.glob("*.out")
+        )
+        markers = inv.secret_markers(self.stack.key_path.read_text())
+        return inv.scan_for_secrets(files, markers)
+
+
+def _read(path: Path) -> str:
+    return path.read_text(errors="replace") if path.exists() else ""
+
+
+def run_chaos(options: ChaosOptions) -> ChaosResult:
+    return ChaosRun(options).run()

@@ -1,0 +1,103 @@
+"""The fault schedule: which fault when, from a seeded ``random.Random``; same seed, same run.
+
+The fault phase is filled with rounds: each round has every episodic fault once (the market
+close only in the first round), in a shuffled order, one after the other with a recovery gap
+after each, so the bot can come back between them. When the phase is shorter than one round the
+durations and gaps shrink (to at least 1 s, a few for a pause, a halt
+and an outage, and 2 s of recovery) so that every kind still happens once: that
+is the short run inside ``make test``. A kill -9 of a random process comes every few seconds
+throughout, except around halts (a halt measures the halt contract, not a killed executor).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Collection, Sequence
+
+from sim.chaos.model import FaultKind, PlannedFault
+
+# seconds each episodic fault lasts at full length (0: one-shot)
+BASE_DURATION_S: dict[FaultKind, float] = {
+    FaultKind.BURST_429: 3.0,
+    FaultKind.ERROR_5XX: 8.0,
+    FaultKind.LATENCY: 8.0,
+    FaultKind.DROP_WS: 0.0,
+    FaultKind.SKIP_SEQ: 0.0,
+    FaultKind.STALL_BOOK: 3.0,
+    FaultKind.REDIS_RESTART: 0.0,
+    FaultKind.DYNAMO_OUTAGE: 20.0,
+    FaultKind.MARKET_PAUSE: 10.0,
+    FaultKind.MARKET_CLOSE: 0.0,
+    FaultKind.HALT: 5.0,
+}
+RECOVERY_S = 12.0
+MIN_DURATION_S = 1.0
+# long enough that the checked window (after the bot's grace) is not empty in a short run
+MIN_DURATION_BY_KIND_S = {
+    FaultKind.MARKET_PAUSE: 6.0,
+    FaultKind.HALT: 3.0,
+    FaultKind.DYNAMO_OUTAGE: 5.0,
+}
+MIN_RECOVERY_S = 2.0
+KILL_EVERY_S = (4.0, 9.0)
+KILL_CLEAR_OF_HALT_S = (2.0, 3.0)  # no kill this long before a halt / after its resume
+
+
+def build_schedule(
+    phase_s: float,
+    rng: random.Random,
+    *,
+    tickers: Sequence[str],
+    processes: Sequence[str],
+    kinds: Collection[FaultKind] = tuple(FaultKind),
+) -> list[PlannedFault]:
+    """Every fault of ``kinds`` at least once in ``phase_s`` seconds, sorted by time."""
+    episodic = [k for k in BASE_DURATION_S if k in kinds]
+    close_target = rng.choice(list(tickers))
+    pausable = [t for t in tickers if t != close_target] or list(tickers)
+    full_round = sum(BASE_DURATION_S[k] + RECOVERY_S for k in episodic)
+    scale = min(1.0, phase_s / full_round) if full_round else 1.0
+
+    planned: list[PlannedFault] = []
+    at = 0.0
+    first_round = True
+    while episodic:
+        order = [k for k in episodic if first_round or k is not FaultKind.MARKET_CLOSE]
+        rng.shuffle(order)
+        placed = False
+        for kind in order:
+            base = BASE_DURATION_S[kind]
+            least = MIN_DURATION_BY_KIND_S.get(kind, MIN_DURATION_S)
+            duration = max(least, base * scale) if base else 0.0
+            gap = max(MIN_RECOVERY_S, RECOVERY_S * scale)
+            if at + duration > phase_s and not first_round:
+                break
+            target = ""
+            if kind is FaultKind.MARKET_CLOSE:
+                target = close_target
+            elif kind is FaultKind.MARKET_PAUSE:
+                target = rng.choice(pausable)
+            planned.append(PlannedFault(round(at, 2), kind, round(duration, 2), target))
+            at += duration + gap
+            placed = True
+        first_round = False
+        if not placed or at >= phase_s:
+            break
+
+    if FaultKind.KILL9 in kinds and processes:
+        halts = [(f.at_s, f.at_s + f.duration_s) for f in planned if f.kind is FaultKind.HALT]
+        before, after = KILL_CLEAR_OF_HALT_S
+        t = rng.uniform(*KILL_EVERY_S) / 2
+        end = max(phase_s, at)
+        while t < end:
+            if not any(start - before <= t <= stop + after for start, stop in halts):
+                planned.append(
+                    PlannedFault(round(t, 2), FaultKind.KILL9, 0.0, rng.choice(processes))
+                )
+            t += rng.uniform(*KILL_EVERY_S)
+    planned.sort(key=lambda f: f.at_s)
+    return planned
+
+
+def schedule_length_s(planned: Sequence[PlannedFault]) -> float:
+    return max((f.at_s + f.duration_s for f in planned), default=0.0)
