@@ -53,7 +53,8 @@ from services.executor.kalshi_gateway import KalshiGateway
 from services.executor.working import WorkingOrders
 
 READ_BLOCK_MS = 50
-RECONCILE_EVERY_MS = 1_000
+RECONCILE_EVERY_MS = 2_000
+POSITIONS_REFRESH_MS = 1_000  # a read per market: not on every 250 ms risk refresh
 START_FENCE_MS = 1_500  # a predecessor's last create may still land: look again before quoting
 RISK_REFRESH_MS = 250
 UNKNOWN_GIVE_UP_MS = 15_000
@@ -108,6 +109,7 @@ class ExecutorService:
         self.limiter = asyncio.Semaphore(MAX_CONCURRENT_MARKETS)
         self.last_reconcile_ms = 0.0
         self.last_risk_ms = 0.0
+        self.last_positions_ms = 0.0
         self.reconciling: asyncio.Task[None] | None = None
         self.cancel_all_task: asyncio.Task[None] | None = None
         self.counts = {
@@ -175,7 +177,10 @@ class ExecutorService:
         now = ctx.clock.monotonic_ms()
         if now - self.last_risk_ms >= RISK_REFRESH_MS:
             self.last_risk_ms = now
-            await self._refresh_risk(ctx)
+            full = now - self.last_positions_ms >= POSITIONS_REFRESH_MS
+            if full:
+                self.last_positions_ms = now
+            await self._refresh_risk(ctx, full)
             await self._check_feeds(ctx)
         if now - self.last_reconcile_ms >= RECONCILE_EVERY_MS and self.reconciling is None:
             self.last_reconcile_ms = now
@@ -638,7 +643,9 @@ class ExecutorService:
                 ctx.log.error("cancel_all_failed", reason=why, error=str(exc), attempt=attempt)
                 await asyncio.sleep(min(0.1 * 2**attempt, 2.0))
 
-    async def _refresh_risk(self, ctx: Context) -> None:
+    async def _refresh_risk(self, ctx: Context, full: bool = True) -> None:
+        """The halt and daily PnL (one read); with ``full``, also positions (kept current between
+        refreshes by the fill events), exposure and config, which cost a read per market."""
         assert self.configs is not None
         state = decode_risk(await ctx.redis.hgetall(ctx.keys.risk))
         if state.halted and not self.halted:
@@ -651,6 +658,8 @@ class ExecutorService:
             ctx.log.info("resumed")
             self.dirty.update(self.latest)
         self.daily_pnl = state.daily_pnl
+        if not full:
+            return
         if ctx.clock.now_ms() - self.configs.loaded_ms > 5_000:
             await self.configs.refresh(ctx.redis, ctx.clock.now_ms())
         tickers = sorted({*self.latest, *(self.working.tickers() if self.working else [])})
