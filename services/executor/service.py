@@ -626,6 +626,12 @@ class ExecutorService:
             try:
                 sent_ms = ctx.clock.now_ms()
                 await self.gateway.cancel_all()
+                in_flight = [t for t in self.inflight.values() if not t.done()]
+                if in_flight:
+                    # Creates already sent can land after the cancel-all: let them finish (no new
+                    # ones start: adds are denied now), then cancel once more.
+                    await asyncio.wait(in_flight, timeout=2.0)
+                    await self.gateway.cancel_all()
                 now = ctx.clock.now_ms()
                 for order in self.working.all_live():
                     # Only what was known to rest before the cancel-all left: a create that was in
