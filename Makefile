@@ -15,7 +15,7 @@ help:
 	@echo "make fmt    format the code"
 
 # The virtualenv, reused while pyproject.toml is unchanged.
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' || \
 		{ echo "dora needs Python 3.11 or newer; '$(PYTHON) --version' says: $$($(PYTHON) --version 2>&1)"; exit 1; }
 	@if [ ! -x $(BIN)/python ]; then \
@@ -26,7 +26,7 @@ $(STAMP): pyproject.toml
 			else echo "cannot create a virtualenv: run 'sudo apt-get install -y python3-venv'"; exit 1; fi; }; \
 	fi
 	$(BIN)/python -m pip install -q --upgrade pip setuptools wheel
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
 	@touch $@
 
 ensure-redis:

@@ -5,7 +5,7 @@
 # have installed the OS packages; safe to run again (it keeps an existing /etc/dora/dora.env and
 # the Redis password in it). It
 #   1. creates the `dora` user; /opt/dora stays root's (read-only to the bot), /opt/dora/var is dora's
-#   2. makes /opt/dora/.venv with Python 3.11 and `pip install -e /opt/dora`
+#   2. makes /opt/dora/.venv with Python 3.11 and `pip install -c constraints.txt -e /opt/dora`
 #   3. configures the local Redis (127.0.0.1 only, requirepass, AOF) unless DORA_REDIS_URL is given
 #   4. writes /etc/dora/dora.env (root, 0600): ids, ARNs, URLs; no Kalshi key material
 #   5. installs the systemd unit and the operator wrappers (dora, dora-supervisorctl, dora-redis-cli)
@@ -112,7 +112,7 @@ install -d -o dora -g dora -m 0700 "$DORA_HOME/var" "$DORA_HOME/var/log"
 log "creating $DORA_HOME/.venv with $("$DORA_PYTHON" --version)"
 [ -x "$DORA_HOME/.venv/bin/python" ] || "$DORA_PYTHON" -m venv "$DORA_HOME/.venv"
 "$DORA_HOME/.venv/bin/python" -m pip install -q --upgrade pip setuptools wheel
-"$DORA_HOME/.venv/bin/python" -m pip install -q -e "$DORA_HOME"
+"$DORA_HOME/.venv/bin/python" -m pip install -q -c "$DORA_HOME/constraints.txt" -e "$DORA_HOME"
 "$DORA_HOME/.venv/bin/python" -m compileall -q "$DORA_HOME/common" "$DORA_HOME/services" "$DORA_HOME/sim" >/dev/null
 
 # 3. the local Redis
