@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -27,12 +26,14 @@ from common.kalshi.errors import (
     TransportError,
     error_for_status,
 )
+from common.kalshi.http import HttpResponse, LeanHTTP, RequestHook
 from common.kalshi.ratelimit import NoBudget, RateBudget
 from common.kalshi.signing import Signer, auth_headers
 from common.kalshi.wire import parse_error_body
 from common.log import get_logger
 
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+HEADERS = {"Accept": "application/json", "User-Agent": "dora/0.1"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +76,7 @@ class Transport:
         clock: Clock | None = None,
         timeout_s: float = 10.0,
         connect_timeout_s: float = 3.0,
-        max_connections: int = 32,
+        max_connections: int = 16,
         http: httpx.AsyncClient | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
@@ -86,6 +87,16 @@ class Transport:
         self.clock = clock or Clock()
         self.stats = TransportStats()
         self._log = get_logger("kalshi.transport")
+        # The lean client unless a test hands in an httpx client or transport to shape answers.
+        self._lean: LeanHTTP | None = None
+        if http is None and transport is None:
+            self._lean = LeanHTTP(
+                self.base_url,
+                timeout_s=timeout_s,
+                connect_timeout_s=connect_timeout_s,
+                max_connections=max_connections,
+                headers=HEADERS,
+            )
         self._http = http or httpx.AsyncClient(
             timeout=httpx.Timeout(timeout_s, connect=connect_timeout_s, pool=timeout_s),
             limits=httpx.Limits(
@@ -94,15 +105,24 @@ class Transport:
                 keepalive_expiry=60.0,
             ),
             transport=transport,
-            headers={"Accept": "application/json", "User-Agent": "dora/0.1"},
+            headers=HEADERS,
         )
 
     async def aclose(self) -> None:
+        if self._lean is not None:
+            await self._lean.aclose()
         await self._http.aclose()
 
-    def add_request_hook(self, hook: Callable[[httpx.Request], Awaitable[None]]) -> None:
-        """Call ``hook`` with each request just before it is sent (latency tracing)."""
-        self._http.event_hooks["request"].append(hook)
+    def add_request_hook(self, hook: RequestHook) -> None:
+        """Call ``hook(method, path)`` with each request just before it is sent (tracing)."""
+        if self._lean is not None:
+            self._lean.request_hooks.append(hook)
+            return
+
+        async def on_request(request: httpx.Request) -> None:
+            await hook(request.method, request.url.path)
+
+        self._http.event_hooks["request"].append(on_request)
 
     def _backoff(self, attempt: int, policy: RetryPolicy, rate_limited: bool) -> float:
         base = policy.rate_limited_base_s if rate_limited else policy.base_delay_s
@@ -137,9 +157,15 @@ class Transport:
                 headers.update(auth_headers(self.signer, self.clock.now_ms(), method, sign_path))
             self.stats.requests += 1
             try:
-                response = await self._http.request(
-                    method, url, params=query, content=content, headers=headers
-                )
+                response: HttpResponse | httpx.Response
+                if self._lean is not None:
+                    response = await self._lean.request(
+                        method, sign_path, params=query, content=content, headers=headers
+                    )
+                else:
+                    response = await self._http.request(
+                        method, url, params=query, content=content, headers=headers
+                    )
             except _NOT_SENT as exc:
                 self.stats.transport_errors += 1
                 error: ExchangeError = TransportError(
@@ -183,7 +209,7 @@ class Transport:
             await asyncio.sleep(delay)
 
     @staticmethod
-    def _error(response: httpx.Response, method: str, path: str) -> ExchangeError:
+    def _error(response: HttpResponse | httpx.Response, method: str, path: str) -> ExchangeError:
         try:
             decoded: object = orjson.loads(response.content) if response.content else None
         except orjson.JSONDecodeError:
