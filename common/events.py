@@ -26,16 +26,20 @@ ORDER_EVENTS = ("placed", "amended", "decreased", "canceled", "rejected", "unkno
 
 
 def book_event(
-    ticker: str, seq: int, exchange_ms: int, received_ms: int, recv_us: int = 0
+    ticker: str, seq: int, exchange_ms: int, received_ms: int, recv_us: int = 0, pub_us: int = 0
 ) -> dict[str, Any]:
-    """``recv_us``: when the oldest WebSocket frame behind this update arrived (tracing)."""
-    return {
+    """``recv_us``: when the oldest WebSocket frame behind this update arrived; ``pub_us``: when
+    marketdata published it (latency tracing, common/trace.py)."""
+    event: dict[str, Any] = {
         "ticker": ticker,
         "seq": seq,
         "exchange_ms": exchange_ms,
         "received_ms": received_ms,
         "recv_us": recv_us,
     }
+    if pub_us:
+        event["pub_us"] = pub_us
+    return event
 
 
 def fill_event(fill: Fill, position_after: Position) -> dict[str, Any]:

@@ -1,10 +1,13 @@
 """Tick-to-order latency tracing (for ``make bench``; off unless ``DORA_TRACE_LATENCY=true``).
 
 The clock starts when marketdata receives the WebSocket frame of a book change (``recv_us`` in
-the md event), rides along the strategy's targets (``origin_us``: the oldest frame the targets
-answer) into the executor, which sets ``ORIGIN_US`` for its market pass; the Kalshi client's
-request hook then records ``now - origin`` at the moment each order request is sent. Samples go
-to the Redis list ``dora:trace:tick_to_order_us`` (capped).
+the md event) and each process adds its own stamps: marketdata when it publishes (``pub_us``),
+the strategy when it reads the update and when it publishes the targets it answers (the
+targets event's ``trace``: the oldest unanswered frame's stamps), the executor when it reads
+the targets. The executor sets ``STAMPS`` for its market pass and the Kalshi client's request
+hook adds the moment each order request is sent. A sample is the six stamps (microseconds since
+the epoch, one clock: every process runs on this machine), comma-joined, in the Redis list
+``dora:trace:tick_to_order_us`` (capped); ``stages`` turns one into the time spent in each hop.
 """
 
 from __future__ import annotations
@@ -12,12 +15,12 @@ from __future__ import annotations
 import time
 from contextvars import ContextVar
 
-import httpx
 import redis.asyncio as aioredis
 
 from common.schema import Keys
 
-ORIGIN_US: ContextVar[int | None] = ContextVar("dora_origin_us", default=None)
+STAMPS: ContextVar[tuple[int, ...] | None] = ContextVar("dora_trace_stamps", default=None)
+STAGES = ("marketdata", "md_hop", "strategy", "targets_hop", "executor")
 MAX_SAMPLES = 200_000
 ORDER_PATH = "/portfolio/events/orders"
 
@@ -34,16 +37,12 @@ class TickToOrder:
     """Collects samples in memory (the hook runs on the hot path) and flushes them to Redis."""
 
     def __init__(self) -> None:
-        self.pending: list[int] = []
+        self.pending: list[str] = []
 
-    async def on_request(self, request: httpx.Request) -> None:
-        origin = ORIGIN_US.get()
-        if (
-            origin is not None
-            and request.method in ("POST", "DELETE")
-            and ORDER_PATH in request.url.path
-        ):
-            self.pending.append(now_us() - origin)
+    async def on_request(self, method: str, path: str) -> None:
+        stamps = STAMPS.get()
+        if stamps is not None and method in ("POST", "PUT", "DELETE") and ORDER_PATH in path:
+            self.pending.append(",".join(map(str, (*stamps, now_us()))))
 
     async def flush(self, redis: aioredis.Redis, keys: Keys) -> None:
         if not self.pending:
@@ -53,3 +52,15 @@ class TickToOrder:
         pipe.rpush(samples_key(keys), *batch)
         pipe.ltrim(samples_key(keys), -MAX_SAMPLES, -1)
         await pipe.execute()
+
+
+def stages(sample: str) -> tuple[int, dict[str, int]] | None:
+    """A sample -> (end-to-end microseconds, microseconds per stage); None if malformed."""
+    try:
+        stamps = [int(x) for x in sample.split(",")]
+    except ValueError:
+        return None
+    if len(stamps) != len(STAGES) + 1 or 0 in stamps:
+        return None
+    per = {name: stamps[i + 1] - stamps[i] for i, name in enumerate(STAGES)}
+    return stamps[-1] - stamps[0], per

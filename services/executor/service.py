@@ -46,8 +46,8 @@ from common.schema import (
 )
 from common.settings import Settings
 from common.sharding import owns
-from common.streams import append
-from common.trace import ORIGIN_US, TickToOrder
+from common.streams import append, queue_append
+from common.trace import STAMPS, TickToOrder, now_us
 from services.executor.gateway import Gateway
 from services.executor.kalshi_gateway import KalshiGateway
 from services.executor.working import WorkingOrders
@@ -86,7 +86,9 @@ class ExecutorService:
         self.positions: dict[str, Position] = {}
         self.meta: dict[str, MarketMeta] = {}
         self.latest: dict[str, Targets] = {}
-        self.origin_us: dict[str, int] = {}
+        self.trace: dict[
+            str, tuple[int, ...]
+        ] = {}  # ticker -> stamps of the oldest unanswered tick
         self.tracer: TickToOrder | None = None
         self.groups: dict[str, str] = {}  # ticker -> order group id (also in dora:groups)
         self.group_cooldown_ms: dict[str, int] = {}  # ticker -> when its triggered group resets
@@ -94,6 +96,8 @@ class ExecutorService:
         self.last_decision_ms: dict[str, int] = {}
         self.inflight: dict[str, asyncio.Task[None]] = {}
         self.dirty: set[str] = set()
+        self.to_resolve: dict[str, dict[str, Order]] = {}  # fills say done: ask at the next pass
+        self.unlogged: dict[str, list[dict[str, Any]]] = {}  # order events for the next pass
         self.stream_ids: dict[str, str] = {}
         self.halted = False
         self.halt_reason = ""
@@ -164,6 +168,9 @@ class ExecutorService:
 
     async def stop(self, ctx: Context) -> None:
         await stop_tasks([*self.tasks, *self.inflight.values()])
+        if self.working is not None:
+            with contextlib.suppress(Exception):  # best effort: reconciliation repairs the rest
+                await asyncio.wait_for(self._settle_writes(ctx), 2)
         if self.cancel_all_task is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.cancel_all_task, 5)
@@ -196,7 +203,7 @@ class ExecutorService:
                 self.stream_ids[stream] = entry_id
                 try:
                     kind, payload = decode_event(fields)
-                    await self._on_event(ctx, kind, payload)
+                    self._on_event(ctx, kind, payload)
                 except (SchemaError, KeyError, TypeError, ValueError) as exc:
                     ctx.log.warning("bad_stream_entry", stream=stream, reason=str(exc))
         for ticker in list(self.dirty):
@@ -211,72 +218,93 @@ class ExecutorService:
             halted=self.halted,
         )
 
-    async def _on_event(self, ctx: Context, kind: str, payload: dict[str, Any]) -> None:
+    def _on_event(self, ctx: Context, kind: str, payload: dict[str, Any]) -> None:
+        """One stream entry, in memory only: the read loop never waits on a round trip per
+        entry (a burst of fills must not hold up the targets behind it). What has to be written
+        or asked is left to the market's next pass, which runs it before deciding."""
         ticker = payload.get("ticker")
         if not isinstance(ticker, str) or not self.owned(ticker):
             return
         if kind == "targets":
             self.latest[ticker] = decode_targets(ticker, payload)
             self.dirty.add(ticker)
-            if payload.get("origin_us"):
-                self.origin_us.setdefault(ticker, int(payload["origin_us"]))
+            trace = payload.get("trace")
+            if self.tracer is not None and isinstance(trace, list):
+                self.trace.setdefault(ticker, (*map(int, trace), now_us()))
         elif kind == "fill":
-            await self._on_fill(ctx, ticker, payload)
+            self._on_fill(ctx, ticker, payload)
         elif kind == "user_order":
-            await self._on_user_order(ctx, ticker, payload)
+            self._on_user_order(ctx, ticker, payload)
 
-    async def _on_fill(self, ctx: Context, ticker: str, payload: dict[str, Any]) -> None:
+    def _on_fill(self, ctx: Context, ticker: str, payload: dict[str, Any]) -> None:
         assert self.working is not None
         pos = self.positions.get(ticker) or Position(ticker)
         self.positions[ticker] = replace(pos, position=int(payload["position_after"]))
         order = self.working.find(payload.get("order_id"), payload.get("client_order_id"), ticker)
         if order is not None:
             count, now = int(payload["count"]), ctx.clock.now_ms()
+            filled = replace(order, filled=order.filled + count, updated_ms=now)
             if order.remaining > count:
-                await self.working.save(
-                    replace(
-                        order,
-                        filled=order.filled + count,
-                        remaining=order.remaining - count,
-                        updated_ms=now,
-                    )
-                )
+                self.working.apply(replace(filled, remaining=order.remaining - count))
             else:
                 # By our arithmetic it is done; but an amend's answer may already have counted
-                # this fill. Never forget an order on arithmetic alone: ask the exchange.
-                await self._resolve(
-                    ctx, replace(order, filled=order.filled + count, updated_ms=now)
-                )
+                # this fill. Never forget an order on arithmetic alone: ask the exchange (the
+                # market's next pass does, before it decides anything).
+                self.to_resolve.setdefault(ticker, {})[order.client_order_id] = filled
         self.dirty.add(ticker)  # position changed: sizes may need to shrink
 
-    async def _on_user_order(self, ctx: Context, ticker: str, payload: dict[str, Any]) -> None:
+    def _on_user_order(self, ctx: Context, ticker: str, payload: dict[str, Any]) -> None:
         """The exchange says an order changed (cancelled by a pause, filled, decreased)."""
         assert self.working is not None
         order = self.working.find(payload.get("order_id"), payload.get("client_order_id"), ticker)
         if order is None or order.status is OrderStatus.PENDING:
             return
         status = OrderStatus(payload["status"])
-        updated = replace(
-            order,
-            status=status,
-            remaining=int(payload["remaining"]),
-            filled=int(payload.get("filled", order.filled)),
-            updated_ms=ctx.clock.now_ms(),
+        updated = self.working.apply(
+            replace(
+                order,
+                status=status,
+                remaining=int(payload["remaining"]),
+                filled=int(payload.get("filled", order.filled)),
+                updated_ms=ctx.clock.now_ms(),
+            )
         )
-        await self.working.save(updated)
+        self.to_resolve.get(ticker, {}).pop(order.client_order_id, None)  # the exchange said
         if not status.is_live:
-            await self._order_event(
-                ctx, updated, "canceled" if status is OrderStatus.CANCELED else "filled", "exchange"
+            event = "canceled" if status is OrderStatus.CANCELED else "filled"
+            self.unlogged.setdefault(ticker, []).append(
+                order_event(updated, event, ctx.clock.now_ms(), "exchange")
             )
         self.dirty.add(ticker)
+
+    async def _settle(self, ctx: Context, ticker: str) -> None:
+        """Before a market's pass: write what the read loop changed in memory, then ask the
+        exchange about the orders that fills say are done."""
+        await self._settle_writes(ctx, ticker)
+        for order in self.to_resolve.pop(ticker, {}).values():
+            await self._resolve(ctx, order)
+
+    async def _settle_writes(self, ctx: Context, ticker: str | None = None) -> None:
+        """Mirror the read loop's in-memory changes of ``ticker`` (every market with None) to
+        Redis: working orders and order events, one round trip."""
+        assert self.working is not None
+        pipe = ctx.redis.pipeline(transaction=False)
+        queued = self.working.queue(pipe, ticker)
+        for t in [ticker] if ticker is not None else list(self.unlogged):
+            for event in self.unlogged.pop(t, []):
+                queue_append(pipe, ctx.keys, "orders", "order", event)
+                queued = True
+        if queued:
+            await pipe.execute()
 
     # ---- one market --------------------------------------------------------------------------
 
     async def _market_pass(self, ctx: Context, ticker: str) -> None:
-        ORIGIN_US.set(self.origin_us.pop(ticker, None))  # this task's requests carry it
+        STAMPS.set(self.trace.pop(ticker, None))  # this task's requests carry them
         try:
             async with self.limiter:
                 started = ctx.clock.monotonic_ms()
+                await self._settle(ctx, ticker)
                 if await self._run_market(ctx, ticker):
                     ctx.metrics.observe_ms("loop_latency_ms", ctx.clock.monotonic_ms() - started)
         except asyncio.CancelledError:

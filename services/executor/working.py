@@ -8,6 +8,7 @@ looking it up. Orders that stop resting (filled, cancelled, rejected) leave the 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import redis.asyncio as aioredis
 
@@ -23,6 +24,8 @@ class WorkingOrders:
         self.log = log
         self.by_ticker: dict[str, dict[str, Order]] = {}  # ticker -> client_order_id -> order
         self.by_order_id: dict[str, Order] = {}
+        # changes made in memory only (``apply``), written by the next ``flush`` of their market
+        self.unsaved: dict[str, dict[str, Order]] = {}
 
     async def load(self, owned: Callable[[str], bool]) -> int:
         """Load what a previous executor left in Redis for the markets this one ``owned``."""
@@ -79,16 +82,51 @@ class WorkingOrders:
         if order.order_id and self.by_order_id.get(order.order_id) is not None:
             self.by_order_id.pop(order.order_id, None)
 
+    def apply(self, order: Order) -> Order:
+        """Change ``order`` in memory now; Redis hears of it at the next ``flush`` of its market
+        (the read loop must not wait on a write per fill). Only for changes whose loss in a crash
+        the next executor's reconciliation repairs (fills, exchange updates): an order about to
+        be sent is recorded with ``save``."""
+        self._replace(order)
+        self.unsaved.setdefault(order.ticker, {})[order.client_order_id] = order
+        return order
+
+    def queue(self, pipe: Any, ticker: str | None = None) -> bool:
+        """Queue in ``pipe`` the writes of what ``apply`` changed: one market's (from its pass,
+        so that market's writes stay in order) or, with no ticker, every market's. True when
+        anything was queued."""
+        tickers = [ticker] if ticker is not None else list(self.unsaved)
+        queued = False
+        for t in tickers:
+            for order in self.unsaved.pop(t, {}).values():
+                self._write(pipe, order)
+                queued = True
+        return queued
+
+    async def flush(self, ticker: str | None = None) -> None:
+        pipe = self.redis.pipeline(transaction=False)
+        if self.queue(pipe, ticker):
+            await pipe.execute()
+
     async def save(self, order: Order) -> Order:
-        """Record ``order`` (or forget it when it no longer rests)."""
+        """Record ``order`` (or forget it when it no longer rests) in memory and in Redis."""
+        self._replace(order)
+        self.unsaved.get(order.ticker, {}).pop(order.client_order_id, None)  # superseded
+        pipe = self.redis.pipeline(transaction=False)
+        self._write(pipe, order)
+        await pipe.execute()
+        return order
+
+    def _replace(self, order: Order) -> None:
         previous = self.get(order.ticker, order.client_order_id)
         if previous is not None:
             self._unindex(previous)
         if order.status.is_live:
             self._index(order)
-            await self.redis.hset(
-                self.keys.orders(order.ticker), order.client_order_id, encode_order(order)
-            )
+
+    def _write(self, pipe: Any, order: Order) -> None:
+        key = self.keys.orders(order.ticker)
+        if order.status.is_live:
+            pipe.hset(key, order.client_order_id, encode_order(order))
         else:
-            await self.redis.hdel(self.keys.orders(order.ticker), order.client_order_id)
-        return order
+            pipe.hdel(key, order.client_order_id)

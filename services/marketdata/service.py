@@ -221,6 +221,7 @@ class MarketdataService:
             return
         dirty, self.dirty = self.dirty, set()
         now = ctx.clock.now_ms()
+        pub_us = now_us() if ctx.settings.trace_latency else 0
         pipe = ctx.redis.pipeline(transaction=False)
         for ticker in dirty:
             book = self.ws.yes_book(ticker) or YesBook()
@@ -235,7 +236,9 @@ class MarketdataService:
                 ctx.keys.stream("md"),
                 encode_event(
                     "book",
-                    book_event(ticker, seq, exchange_ms, now, self.first_recv_us.pop(ticker, 0)),
+                    book_event(
+                        ticker, seq, exchange_ms, now, self.first_recv_us.pop(ticker, 0), pub_us
+                    ),
                 ),
                 maxlen=STREAM_MAXLEN["md"],
                 approximate=True,

@@ -34,11 +34,13 @@ from common.schema import (
 )
 from common.settings import Settings
 from common.sharding import owns
+from common.trace import now_us
 
 READ_BLOCK_MS = 100
 READ_COUNT = 5_000
 FULL_PASS_MS = 1_000
 SWEEP_PER_STEP = 25
+SWEEP_SLACK_MS = 500  # how late a sweep may run while book changes keep every step busy
 CONFIG_REFRESH_MS = 5_000
 
 
@@ -53,7 +55,7 @@ class StrategyService:
         self.configs: ConfigCache | None = None
         self.meta: dict[str, MarketMeta] = {}
         self.last: dict[str, dict[str, str]] = {}
-        self.origin_us: dict[str, int] = {}
+        self.trace: dict[str, tuple[int, int, int]] = {}  # ticker -> oldest unanswered frame
         self.stream_ids: dict[str, str] = {}
         self.reload = asyncio.Event()
         self.last_full_ms: float | None = None  # None: a full pass is due
@@ -107,19 +109,25 @@ class StrategyService:
             for t in owned - touched
             if t not in self.swept_ms or now_mono - self.swept_ms[t] >= FULL_PASS_MS
         )
+        # A step that has book changes to answer sweeps only markets already overdue (the sweep
+        # would delay the answers); a quiet one sweeps whatever is due.
+        if touched:
+            due = [(at, t) for at, t in due if now_mono - at >= FULL_PASS_MS + SWEEP_SLACK_MS]
         sweep = {t for _, t in due[:SWEEP_PER_STEP]}
         for ticker in touched | sweep:
             self.swept_ms[ticker] = now_mono
-        touched |= sweep
-        meta_touched |= sweep
+        # What the book changed goes out first; the sweep's recomputations after it.
         if touched:
             await self._compute(ctx, sorted(touched), meta_touched)
+        if sweep:
+            await self._compute(ctx, sorted(sweep), sweep)
         ctx.status["markets"] = len(self.last)
 
     async def _read_events(self, ctx: Context) -> tuple[set[str], set[str]]:
         touched: set[str] = set()
         meta_touched: set[str] = set()
         response = await ctx.redis.xread(self.stream_ids, count=READ_COUNT, block=READ_BLOCK_MS)
+        read_us = now_us()
         for stream, entries in response or []:
             note_lag(ctx, "md_lag_ms" if stream.endswith(":md") else "fills_lag_ms", entries[-1][0])
             for entry_id, fields in entries:
@@ -135,9 +143,11 @@ class StrategyService:
                 touched.add(ticker)
                 if kind == "market":
                     meta_touched.add(ticker)
-                elif kind == "book" and payload.get("recv_us"):
+                elif kind == "book" and payload.get("pub_us"):
                     # the oldest frame not yet answered: where tick-to-order latency starts
-                    self.origin_us.setdefault(ticker, int(payload["recv_us"]))
+                    self.trace.setdefault(
+                        ticker, (int(payload["recv_us"]), int(payload["pub_us"]), read_us)
+                    )
         return touched, meta_touched
 
     async def _compute(self, ctx: Context, tickers: list[str], meta_touched: set[str]) -> None:
@@ -167,14 +177,17 @@ class StrategyService:
             targets = self._targets(ctx, ticker, book_fields, pos_fields, order_fields, now_ms)
             fields = encode_targets(targets)
             comparable = {k: v for k, v in fields.items() if k not in ("computed_ms", "book_ms")}
-            origin_us = self.origin_us.pop(ticker, 0)
+            trace = self.trace.pop(ticker, None)
             if self.last.get(ticker) == comparable:
                 continue
             self.last[ticker] = comparable
             out.hset(keys.targets(ticker), mapping=fields)
+            event: dict[str, Any] = {"ticker": ticker, **fields}
+            if trace is not None:
+                event["trace"] = [*trace, now_us()]
             out.xadd(
                 keys.stream("targets"),
-                encode_event("targets", {"ticker": ticker, **fields, "origin_us": origin_us}),
+                encode_event("targets", event),
                 maxlen=STREAM_MAXLEN["targets"],
                 approximate=True,
             )

@@ -172,3 +172,13 @@ def test_json_log_lines_never_carry_a_secret() -> None:
     )
     text = stream.getvalue()
     assert secret not in text and "MIIabc" not in text and "[REDACTED]" in text
+
+
+def test_trace_stages_split_a_sample_and_refuse_malformed_ones() -> None:
+    from common.trace import STAGES, stages
+
+    total, per = stages("1000,1200,1500,2500,2600,4000")  # type: ignore[misc]
+    assert total == 3000
+    assert per == dict(zip(STAGES, (200, 300, 1000, 100, 1400), strict=True))
+    for bad in ("1,2,3", "a,b,c,d,e,f", "0,1,2,3,4,5", ""):
+        assert stages(bad) is None

@@ -396,3 +396,60 @@ async def test_a_fill_counted_twice_never_makes_it_forget_a_resting_order(
         assert [o.side for o in exchange.orders.values()] == [Side.BID]  # never a second bid
     finally:
         await service.stop(ctx)
+
+
+class SlowLookupExchange(FakeExchange):
+    def __init__(self, redis: aioredis.Redis, keys: Keys) -> None:
+        super().__init__(redis, keys)
+        self.lookup_gate = asyncio.Event()
+        self.lookups = 0
+
+    async def lookup(self, order: Order) -> Order | None:
+        self.lookups += 1
+        await self.lookup_gate.wait()
+        return await super().lookup(order)
+
+
+async def test_fills_never_hold_up_the_read_loop(
+    settings: Settings, aredis: aioredis.Redis
+) -> None:
+    """A fill that completes an order needs a lookup (an HTTP round trip): it runs in that
+    market's next pass, before the pass decides, not inline in the loop that reads the targets
+    of every market. Partial fills change memory at once and reach Redis with the next pass."""
+    k, exchange = Keys(), SlowLookupExchange(aredis, Keys())
+    for ticker in ("KX", "KY", "KZ"):
+        await seed(aredis, k, ticker)
+    service, ctx = await started(settings, aredis, exchange)
+    try:
+        await publish(aredis, k, "KX", 4100, None)
+        await publish(aredis, k, "KZ", 4100, None)
+        await steps(service, ctx)
+        x_order = next(o for o in exchange.orders.values() if o.ticker == "KX")
+        z_order = next(o for o in exchange.orders.values() if o.ticker == "KZ")
+        service.last_reconcile_ms = ctx.clock.monotonic_ms()  # no reconcile in the way
+        for order, count, after in ((x_order, 500, 500), (z_order, 200, 200)):
+            fill = {
+                "ticker": order.ticker,
+                "order_id": order.order_id,
+                "client_order_id": order.client_order_id,
+                "count": count,
+                "position_after": after,
+            }
+            await aredis.xadd(k.stream("fills"), encode_event("fill", fill))
+        exchange.orders.pop(x_order.order_id or "")  # KX's order is fully executed
+        await publish(aredis, k, "KY", 4200, None)
+        await asyncio.wait_for(service.step(ctx), 2)  # returns while KX's lookup is pending
+        placed_y = asyncio.wait_for(service.inflight["KY"], 2)
+        await placed_y
+        assert any(o.ticker == "KY" for o in exchange.orders.values())
+        assert exchange.lookups == 1 and not service.inflight["KX"].done()
+        partial = service.working.get("KZ", z_order.client_order_id)  # type: ignore[union-attr]
+        assert partial is not None and partial.remaining == 300  # in memory at once
+        await asyncio.gather(*[t for n, t in service.inflight.items() if n == "KZ"])
+        mirrored = await aredis.hget(k.orders("KZ"), z_order.client_order_id)
+        assert mirrored is not None and decode_order(mirrored).remaining == 300
+        exchange.lookup_gate.set()
+        await asyncio.wait_for(asyncio.gather(*service.inflight.values()), 2)
+        assert service.working.get("KX", x_order.client_order_id) is None  # resolved: gone
+    finally:
+        await service.stop(ctx)
