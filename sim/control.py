@@ -39,6 +39,7 @@ class ControlApi:
             web.get("/_sim/faults", self.get_faults),
             web.post("/_sim/faults", self.set_faults),
             web.post("/_sim/keys", self.add_key),
+            web.post("/_sim/churn", self.set_churn),
             web.get("/_sim/markets/{ticker}/fair", self.fair),
             web.post("/_sim/markets/{ticker}/{action}", self.market_action),
         ]
@@ -80,6 +81,8 @@ class ControlApi:
             "money_conserved": ex.total_money() == ex.deposits,
             "now_ms": self.sim.clock_ms(),
             "rate_tier": self.sim.limiter.tier,
+            "churn_deltas_per_s": self.sim.churn.rate,
+            "churn_deltas": self.sim.churn.deltas,
             "scenario": self.sim.world.scenario.name,
             "seed": self.sim.world.seed,
         }
@@ -156,6 +159,21 @@ class ControlApi:
             return _error(400, str(exc))
         dropped = self.sim.hub.drop_all() if drop else 0
         return json_response({**self.sim.faults.as_json(self.sim.clock_ms()), "dropped": dropped})
+
+    async def set_churn(self, request: web.Request) -> web.Response:
+        """{"deltas_per_s": N}: deep book churn at N deltas/s across the open markets (0 stops;
+        sim/churn.py)."""
+        if (denied := self._guard(request)) is not None:
+            return denied
+        try:
+            body = await self._json(request)
+            rate = body.get("deltas_per_s")
+            if not isinstance(rate, int) or isinstance(rate, bool):
+                raise ConfigError(f"deltas_per_s must be an integer, was {rate!r}")
+            self.sim.churn.set_rate(rate)
+        except (ConfigError, ValueError) as exc:
+            return _error(400, str(exc))
+        return json_response({"deltas_per_s": self.sim.churn.rate})
 
     async def add_key(self, request: web.Request) -> web.Response:
         """Register ``{"key_id": ..., "public_key_pem": ...}`` (as a file in --api-keys would)."""

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sim.auth import KeyRegistry
+from sim.churn import Churn
 from sim.engine import Exchange
 from sim.faults import Faults
 from sim.ratelimit import RateLimiter
@@ -29,9 +30,11 @@ class SimState:
     clock_ms: Callable[[], int] = wall_clock_ms
     stats: Counter[str] = field(default_factory=Counter)
     hub: WsHub = field(init=False)
+    churn: Churn = field(init=False)
 
     def __post_init__(self) -> None:
         self.hub = WsHub(self.world.exchange, self.faults, self.stats, self.clock_ms)
+        self.churn = Churn(self.world.exchange, self.world.seed)
         for key_id in self.registry.key_ids:
             self.ensure_account(key_id)
 
@@ -54,5 +57,7 @@ class SimState:
 
     def step(self) -> None:
         """Advance the agents and the market clock to now, then publish."""
-        self.world.step_to(self.clock_ms())
+        now = self.clock_ms()
+        self.world.step_to(now)
+        self.churn.tick(now)
         self.flush()

@@ -1,0 +1,126 @@
+"""The report of ``make bench``: the tables of ``docs/performance.md`` from ``bench/results.json``."""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+PERF_DOC = Path(__file__).resolve().parents[1] / "docs" / "performance.md"
+LIMITS_HEADING = "## What limits these numbers"
+STAGE_NAMES = {
+    "marketdata": "marketdata: frame received -> book published",
+    "md_hop": "Redis hop: published -> strategy reads it",
+    "strategy": "strategy: read -> targets published",
+    "targets_hop": "Redis hop: published -> executor reads them",
+    "executor": "executor: read -> order request sent",
+}
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+    }
+
+
+def write_doc(results: dict[str, Any]) -> None:
+    lines = [
+        "# Performance",
+        "",
+        f"Measured by `make bench` on {results['machine']['date']} "
+        f"({results['machine']['cpus']} cores, Python {results['machine']['python']}); "
+        "every number below comes from that one run (`bench/results.json`).",
+        "",
+    ]
+    lat = results.get("latency")
+    if lat:
+        lines += [
+            "## Tick-to-order latency (100 markets, goal p50 <= 1 ms, p99 <= 5 ms)",
+            "",
+            "| | p50 ms | p99 ms | max ms | samples |",
+            "|---|---|---|---|---|",
+            f"| WS frame -> order request sent | {lat['p50_ms']} | {lat['p99_ms']} | {lat['max_ms']} | {lat['samples']} |",
+            f"| floor: 3 Redis stream hops between processes | {lat['floor_p50_ms']} | {lat['floor_p99_ms']} | | {lat['floor_samples']} |",
+            "",
+        ]
+        if lat.get("stages"):
+            lines += [
+                "Where the time goes (each stage's own percentiles, so they do not add up):",
+                "",
+                "| stage | p50 ms | p99 ms |",
+                "|---|---|---|",
+            ]
+            lines += [
+                f"| {STAGE_NAMES.get(name, name)} | {v['p50_ms']} | {v['p99_ms']} |"
+                for name, v in lat["stages"].items()
+            ]
+            lines.append("")
+    thr = results.get("throughput")
+    if thr:
+        lines += [
+            f"## Throughput ({thr['markets']} markets, goal >= 3,000 book updates/s; kept up = stream lag < {thr['lag_limit_ms']} ms)",
+            "",
+            "| target deltas/s | achieved deltas/s | WS msgs/s | md lag ms | targets lag ms | kept up |",
+            "|---|---|---|---|---|---|",
+        ]
+        for s in thr["steps"]:
+            lines.append(
+                f"| {s['target_deltas_per_s']} | {s['load_deltas_per_s']} | {s['ws_messages_per_s']} | "
+                f"{s.get('md_lag_ms')} | {s.get('targets_lag_ms')} | {'yes' if s['kept_up'] else 'no'} |"
+            )
+        last = thr["steps"][-1]["usage"] if thr["steps"] else {}
+        lines += [
+            "",
+            "CPU and RSS per process at the last step:",
+            "",
+            "| process | CPU % | RSS MB |",
+            "|---|---|---|",
+        ]
+        lines += [f"| {n} | {u['cpu_pct']} | {u['rss_mb']} |" for n, u in sorted(last.items())]
+        lines.append("")
+    rec = results.get("recovery")
+    if rec:
+        lines += [
+            "## Recovery (goal <= 3 s)",
+            "",
+            rec["definition"] + ".",
+            "",
+            "| process | seconds |",
+            "|---|---|",
+        ]
+        lines += [f"| {n} | {s} |" for n, s in rec["seconds"].items()]
+        lines.append("")
+    api = results.get("api")
+    if api:
+        lines += [
+            "## API efficiency (goal >= 50% fewer write tokens than a naive cancel/replace executor)",
+            "",
+            "Backtests, same quoting and same flow; a book update is a change of a side's top two levels.",
+            "",
+            "| scenario | dora tokens / 1k updates | naive tokens / 1k updates | fewer |",
+            "|---|---|---|---|",
+        ]
+        lines += [
+            f"| {r['scenario']} | {r['diff']['tokens_per_1000_updates']} | "
+            f"{r['cancel_replace']['tokens_per_1000_updates']} | {r['reduction_pct']}% |"
+            for r in api["rows"]
+        ]
+        lines.append("")
+    strategy = results.get("strategy")
+    if strategy and strategy.get("markdown"):
+        lines += [
+            "## Strategy quality (backtests, mean over seeds; goal: positive on calm and trending, "
+            "better than both baselines everywhere)",
+            "",
+            strategy["markdown"],
+            "",
+        ]
+    # The narrative from "## What limits these numbers" on is written by hand: kept as it is.
+    old = PERF_DOC.read_text() if PERF_DOC.exists() else ""
+    kept = old[old.index(LIMITS_HEADING) :] if LIMITS_HEADING in old else LIMITS_HEADING + "\n"
+    PERF_DOC.write_text("\n".join(lines) + "\n" + kept)

@@ -1,0 +1,44 @@
+"""Deep book churn for throughput benchmarks (sim/churn.py, ``POST /_sim/churn``)."""
+
+from __future__ import annotations
+
+from sim.churn import ASK_PRICES, BID_PRICES, CHURN_KEY, Churn
+from sim.events import BookDelta
+from sim.model import BookSide
+from sim.server import RunningSim
+from sim.world import DEFAULT_START_MS, World
+from tests.sim.simtest_helpers import Signed
+
+
+def test_churn_makes_deep_deltas_at_the_rate_and_never_trades() -> None:
+    world = World("calm", seed=1, n_markets=5, agents=False, collect_events=True)
+    churn = Churn(world.exchange, seed=1)
+    churn.set_rate(2_000)
+    now = DEFAULT_START_MS
+    churn.tick(now)
+    for _ in range(100):  # one second in 10 ms steps
+        now += 10
+        churn.tick(now)
+    assert 1_900 <= churn.deltas <= 2_000
+    deltas = [e for e in world.exchange.drain_events() if isinstance(e, BookDelta)]
+    assert len(deltas) == churn.deltas
+    assert not world.exchange.trades
+    account = world.exchange.accounts[CHURN_KEY]
+    assert len(account.resting) <= 4 * len(world.exchange.markets)
+    for order in account.resting.values():
+        assert order.price in (BID_PRICES if order.side is BookSide.BID else ASK_PRICES)
+    churn.set_rate(0)
+    before = churn.deltas
+    churn.tick(now + 1_000)
+    assert churn.deltas == before
+
+
+async def test_churn_control_endpoint(client: Signed, sim: RunningSim) -> None:
+    assert (await client.control("POST", "/churn", {"deltas_per_s": 500})).json() == {
+        "deltas_per_s": 500
+    }
+    stats = (await client.control("GET", "/stats")).json()
+    assert stats["churn_deltas_per_s"] == 500
+    for bad in ({"deltas_per_s": -1}, {"deltas_per_s": "fast"}, {"deltas_per_s": 10**9}, {}):
+        assert (await client.control("POST", "/churn", bad)).status_code == 400
+    assert (await client.control("POST", "/churn", {"deltas_per_s": 0})).status_code == 200
