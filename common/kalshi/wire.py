@@ -9,10 +9,10 @@ stay in this module.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from common.book import Level, YesBook
 from common.domain import Fill, Order, OrderStatus, Side, TimeInForce
@@ -40,6 +40,7 @@ _ORDER_STATUS = {
     "pending": OrderStatus.PENDING,
 }
 _CLIENT_ORDER_NAMESPACE = uuid.UUID("6f1d0c8e-3b5a-4c1e-9a57-64a2d0a7c0de")
+_T = TypeVar("_T")
 
 
 # ---- values of our own ---------------------------------------------------------------------
@@ -433,9 +434,7 @@ def parse_market_response(body: object) -> MarketInfo:
 
 
 def parse_markets_page(body: object) -> tuple[list[MarketInfo], str | None]:
-    data = _obj(body, "markets response")
-    markets = [parse_market(m) for m in _list(data.get("markets") or [], "markets")]
-    return markets, parse_cursor(data)
+    return _parse_page(body, "markets response", "markets", parse_market)
 
 
 def parse_cursor(data: Mapping[str, Any]) -> str | None:
@@ -445,6 +444,16 @@ def parse_cursor(data: Mapping[str, Any]) -> str | None:
     if not isinstance(cursor, str):
         raise WireError(f"cursor must be a string, was {_short(cursor)}")
     return cursor
+
+
+def _parse_page(
+    body: object, what: str, items_field: str, parse_item: Callable[[object], _T]
+) -> tuple[list[_T], str | None]:
+    """One page of a paginated list: its items (``body[items_field]``, absent = none), each
+    through ``parse_item``, and the cursor of the next page."""
+    data = _obj(body, what)
+    items = [parse_item(i) for i in _list(data.get(items_field) or [], items_field)]
+    return items, parse_cursor(data)
 
 
 def _fee_multiplier_pct(value: object, what: str) -> int | None:
@@ -529,9 +538,7 @@ def parse_order_response(body: object) -> Order:
 
 
 def parse_orders_page(body: object) -> tuple[list[Order], str | None]:
-    data = _obj(body, "orders response")
-    orders = [parse_order(o) for o in _list(data.get("orders") or [], "orders")]
-    return orders, parse_cursor(data)
+    return _parse_page(body, "orders response", "orders", parse_order)
 
 
 def parse_user_order(value: object) -> Order:
@@ -843,15 +850,11 @@ def parse_settlement(value: object) -> Settlement:
 
 
 def parse_settlements_page(body: object) -> tuple[list[Settlement], str | None]:
-    data = _obj(body, "settlements response")
-    items = [parse_settlement(s) for s in _list(data.get("settlements") or [], "settlements")]
-    return items, parse_cursor(data)
+    return _parse_page(body, "settlements response", "settlements", parse_settlement)
 
 
 def parse_fills_page(body: object) -> tuple[list[Fill], str | None]:
-    data = _obj(body, "fills response")
-    fills = [parse_fill(f) for f in _list(data.get("fills") or [], "fills")]
-    return fills, parse_cursor(data)
+    return _parse_page(body, "fills response", "fills", parse_fill)
 
 
 def parse_ws_fill(value: object) -> Fill:
@@ -891,9 +894,7 @@ def parse_position(value: object) -> ExchangePosition:
 
 
 def parse_positions_page(body: object) -> tuple[list[ExchangePosition], str | None]:
-    data = _obj(body, "positions response")
-    items = _list(data.get("market_positions") or [], "market_positions")
-    return [parse_position(p) for p in items], parse_cursor(data)
+    return _parse_page(body, "positions response", "market_positions", parse_position)
 
 
 def parse_balance(body: object) -> Balance:

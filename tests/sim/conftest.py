@@ -1,8 +1,10 @@
-"""Fixtures of the simulator tests: throwaway keys and an in-process server on a free port."""
+"""Fixtures of the simulator tests. The keys, ``start_sim`` and ``sim`` come from the shared
+plugin tests/support/simfix.py; here only the simulator's own defaults and the raw signed
+clients (``client`` and ``other`` are ``Signed`` here, not the plugin's ``KalshiClient``)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -10,73 +12,43 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from sim.auth import KeyRegistry, generate_key_pair
-from sim.server import RunningSim, SimConfig, start
-from tests.sim.simtest_helpers import KEY_ID, OTHER_KEY_ID, Signed
+from sim.server import RunningSim
+from tests.sim.simtest_helpers import Signed
+from tests.support.simfix import OTHER_KEY_ID
+
+
+def _rsa_key(private_pem: bytes) -> rsa.RSAPrivateKey:
+    key = serialization.load_pem_private_key(private_pem, password=None)
+    assert isinstance(key, rsa.RSAPrivateKey)
+    return key
+
+
+@pytest.fixture
+def sim_config_defaults(sim_config_defaults: dict[str, Any]) -> dict[str, Any]:
+    """Six markets from seed 1: the catalog these tests were written against."""
+    return {**sim_config_defaults, "n_markets": 6, "seed": 1}
 
 
 @pytest.fixture(scope="session")
-def key_pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, bytes, rsa.RSAPrivateKey]:
-    """(private key path, public PEM, private key object) for KEY_ID; never committed."""
-    private_pem, public_pem = generate_key_pair("rsa")
-    directory = tmp_path_factory.mktemp("keys")
-    path = directory / f"{KEY_ID}.pem"
-    path.write_bytes(private_pem)
-    key = serialization.load_pem_private_key(private_pem, password=None)
-    assert isinstance(key, rsa.RSAPrivateKey)
-    return path, public_pem, key
+def private_key(sim_keys: tuple[Path, bytes, bytes]) -> rsa.RSAPrivateKey:
+    """The private key of KEY_ID, for the raw signed REST and WebSocket clients."""
+    return _rsa_key(sim_keys[1])
 
 
 @pytest.fixture(scope="session")
-def other_key_pair() -> tuple[bytes, rsa.RSAPrivateKey]:
-    private_pem, public_pem = generate_key_pair("rsa")
-    key = serialization.load_pem_private_key(private_pem, password=None)
-    assert isinstance(key, rsa.RSAPrivateKey)
-    return public_pem, key
-
-
-StartSim = Callable[..., Awaitable[RunningSim]]
+def other_private_key(other_keys: tuple[bytes, bytes]) -> rsa.RSAPrivateKey:
+    return _rsa_key(other_keys[0])
 
 
 @pytest.fixture
-async def start_sim(
-    key_pair: tuple[Path, bytes, rsa.RSAPrivateKey], other_key_pair: tuple[bytes, rsa.RSAPrivateKey]
-) -> AsyncIterator[StartSim]:
-    started: list[RunningSim] = []
-
-    async def _start(**overrides: Any) -> RunningSim:
-        registry = KeyRegistry()
-        registry.add_pem(KEY_ID, key_pair[1])
-        registry.add_pem(OTHER_KEY_ID, other_key_pair[0])
-        config = SimConfig(**{"n_markets": 6, "seed": 1, "rate_tier": "unlimited", **overrides})
-        running = await start(config, registry=registry, run_agents_loop=config.agents)
-        started.append(running)
-        return running
-
-    yield _start
-    for running in started:
-        await running.stop()
-
-
-@pytest.fixture
-async def sim(start_sim: StartSim) -> RunningSim:
-    """A quiet simulator (no background flow) so tests see only their own orders."""
-    return await start_sim(agents=False)
-
-
-@pytest.fixture
-async def client(
-    sim: RunningSim, key_pair: tuple[Path, bytes, rsa.RSAPrivateKey]
-) -> AsyncIterator[Signed]:
-    signed = Signed(sim, key_pair[2])
+async def client(sim: RunningSim, private_key: rsa.RSAPrivateKey) -> AsyncIterator[Signed]:
+    signed = Signed(sim, private_key)
     yield signed
     await signed.close()
 
 
 @pytest.fixture
-async def other(
-    sim: RunningSim, other_key_pair: tuple[bytes, rsa.RSAPrivateKey]
-) -> AsyncIterator[Signed]:
-    signed = Signed(sim, other_key_pair[1], OTHER_KEY_ID)
+async def other(sim: RunningSim, other_private_key: rsa.RSAPrivateKey) -> AsyncIterator[Signed]:
+    signed = Signed(sim, other_private_key, OTHER_KEY_ID)
     yield signed
     await signed.close()

@@ -17,11 +17,10 @@ from sim.catalog import build_catalog
 from sim.engine import Exchange
 from sim.scenario import load_scenario
 from sim.server import RunningSim
+from tests.support.simfix import KEY_ID
 
 T0 = 1_800_000_000_000  # 2027-01-15T08:00:00Z
 RICH = 1_000_000 * 1_000_000  # $1M in micro-dollars
-KEY_ID = "test-key"
-OTHER_KEY_ID = "other-key"
 
 
 def make_exchange(n_markets: int = 12, accounts: tuple[str, ...] = ("a", "b", "c")) -> Exchange:

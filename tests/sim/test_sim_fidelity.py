@@ -20,6 +20,7 @@ import yaml
 
 from sim.server import RunningSim
 from tests.sim.simtest_helpers import Signed, order_body
+from tests.support.simfix import KEY_ID
 
 SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "kalshi"
 FRAGMENTS = SHARED / "openapi-3.28.0-fragments"
@@ -95,20 +96,20 @@ class Recorder:
 
 
 async def test_pykalshi_drives_every_endpoint_and_responses_match_the_spec(
-    sim: RunningSim, key_pair, other: Signed, spec_book: SpecBook
+    sim: RunningSim, sim_keys, private_key, other: Signed, spec_book: SpecBook
 ) -> None:
     from pykalshi.aclient import AsyncKalshiClient
     from pykalshi.enums import BookSide, TimeInForce
 
     recorder = Recorder()
     client = AsyncKalshiClient(
-        api_key_id="test-key",
-        private_key_path=str(key_pair[0]),
+        api_key_id=KEY_ID,
+        private_key_path=str(sim_keys[0]),
         api_base=sim.rest_url,
         max_retries=0,
     )
     client._session.event_hooks["response"].append(recorder.hook)
-    signed = Signed(sim, key_pair[2])
+    signed = Signed(sim, private_key)
     signed.client.event_hooks["response"].append(recorder.hook)
     ticker = next(
         t for t, m in sim.sim.exchange.markets.items() if m.price_level_structure == "linear_cent"

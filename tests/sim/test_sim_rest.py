@@ -243,9 +243,9 @@ async def test_order_groups(client: Signed, other: Signed, sim: RunningSim):
     assert (await client.get(f"/portfolio/order_groups/{group_id}")).status_code == 404
 
 
-async def test_rate_limits_answer_kalshis_429(start_sim, key_pair):
+async def test_rate_limits_answer_kalshis_429(start_sim, private_key):
     running = await start_sim(agents=False, rate_tier="basic")
-    client = Signed(running, key_pair[2])
+    client = Signed(running, private_key)
     ticker = first_ticker(running)
     limits = (await client.get("/account/limits")).json()
     assert limits["usage_tier"] == "basic" and limits["write"] == {

@@ -34,8 +34,8 @@ async def test_upgrade_needs_a_signature(sim: RunningSim):
         assert info.value.status == 401
 
 
-async def test_commands_and_error_codes(sim: RunningSim, key_pair):
-    ws = await WsClient(sim, key_pair[2]).connect()
+async def test_commands_and_error_codes(sim: RunningSim, private_key):
+    ws = await WsClient(sim, private_key).connect()
     ticker, second = tickers_of(sim)[:2]
     cases = [
         ("nope", {"channels": ["ticker"]}, 5),
@@ -105,10 +105,10 @@ async def test_commands_and_error_codes(sim: RunningSim, key_pair):
 
 
 async def test_every_channel_reports_a_trade(
-    sim: RunningSim, key_pair, other_key_pair, client: Signed, other: Signed
+    sim: RunningSim, private_key, client: Signed, other: Signed
 ):
     ticker = linear_tickers(sim)[0]
-    ws = await WsClient(sim, key_pair[2]).connect()
+    ws = await WsClient(sim, private_key).connect()
     channels = [
         "orderbook_delta",
         "ticker",
@@ -191,11 +191,11 @@ async def test_every_channel_reports_a_trade(
 
 @pytest.mark.slow
 async def test_books_rebuilt_from_deltas_match_rest_after_thousands_of_orders(
-    sim: RunningSim, key_pair, client: Signed, other: Signed
+    sim: RunningSim, private_key, client: Signed, other: Signed
 ):
     tickers = tickers_of(sim)[:4]
-    ws = await WsClient(sim, key_pair[2]).connect()
-    yes_ws = await WsClient(sim, key_pair[2]).connect()
+    ws = await WsClient(sim, private_key).connect()
+    yes_ws = await WsClient(sim, private_key).connect()
     await ws.send("subscribe", {"channels": ["orderbook_delta"], "market_tickers": tickers})
     await yes_ws.send(
         "subscribe",
@@ -246,10 +246,10 @@ async def test_books_rebuilt_from_deltas_match_rest_after_thousands_of_orders(
 
 
 async def test_an_injected_seq_skip_is_detected_and_resync_heals(
-    sim: RunningSim, key_pair, client: Signed
+    sim: RunningSim, private_key, client: Signed
 ):
     ticker = linear_tickers(sim)[0]
-    ws = await WsClient(sim, key_pair[2]).connect()
+    ws = await WsClient(sim, private_key).connect()
     await ws.send("subscribe", {"channels": ["orderbook_delta"], "market_ticker": ticker})
     await ws.until(lambda m: m["type"] == "orderbook_snapshot")
     await client.control("POST", "/faults", {"skip_seq": 1})
@@ -271,10 +271,10 @@ async def test_an_injected_seq_skip_is_detected_and_resync_heals(
 
 
 async def test_stalled_feed_holds_deltas_then_delivers_them(
-    sim: RunningSim, key_pair, client: Signed
+    sim: RunningSim, private_key, client: Signed
 ):
     ticker = linear_tickers(sim)[0]
-    ws = await WsClient(sim, key_pair[2]).connect()
+    ws = await WsClient(sim, private_key).connect()
     await ws.send("subscribe", {"channels": ["orderbook_delta"], "market_ticker": ticker})
     await ws.until(lambda m: m["type"] == "orderbook_snapshot")
     await client.control("POST", "/faults", {"stall_book_feed_s": 0.5})
@@ -292,8 +292,8 @@ async def test_stalled_feed_holds_deltas_then_delivers_them(
     await ws.close()
 
 
-async def test_drop_ws_fault_cuts_connections(sim: RunningSim, key_pair, client: Signed):
-    ws = await WsClient(sim, key_pair[2]).connect()
+async def test_drop_ws_fault_cuts_connections(sim: RunningSim, private_key, client: Signed):
+    ws = await WsClient(sim, private_key).connect()
     await ws.sync()
     dropped = (await client.control("POST", "/faults", {"drop_ws": True})).json()
     assert dropped["dropped"] == 1
@@ -303,10 +303,10 @@ async def test_drop_ws_fault_cuts_connections(sim: RunningSim, key_pair, client:
     await ws.close()
 
 
-async def test_server_pings_with_heartbeat(start_sim, key_pair, monkeypatch: pytest.MonkeyPatch):
+async def test_server_pings_with_heartbeat(start_sim, private_key, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr(sim_server, "PING_INTERVAL_S", 0.2)
     running = await start_sim(agents=False)
-    ws = await WsClient(running, key_pair[2]).connect(autoping=False)
+    ws = await WsClient(running, private_key).connect(autoping=False)
     assert ws.ws is not None
     started = time.monotonic()
     message = await ws.ws.receive(timeout=3)

@@ -60,8 +60,17 @@ StartSim = Callable[..., Awaitable["RunningSim"]]
 
 
 @pytest.fixture
+def sim_config_defaults() -> dict[str, Any]:
+    """The SimConfig fields every ``start_sim`` starts from (a test's overrides win); a test
+    directory's conftest may override this fixture to change them for all its tests."""
+    return {"n_markets": 4, "seed": 3, "rate_tier": "unlimited", "agents": False}
+
+
+@pytest.fixture
 async def start_sim(
-    sim_keys: tuple[Path, bytes, bytes], other_keys: tuple[bytes, bytes]
+    sim_keys: tuple[Path, bytes, bytes],
+    other_keys: tuple[bytes, bytes],
+    sim_config_defaults: dict[str, Any],
 ) -> AsyncIterator[StartSim]:
     started: list[RunningSim] = []
 
@@ -69,9 +78,7 @@ async def start_sim(
         registry = KeyRegistry()
         registry.add_pem(KEY_ID, sim_keys[2])
         registry.add_pem(OTHER_KEY_ID, other_keys[1])
-        config = SimConfig(
-            **{"n_markets": 4, "seed": 3, "rate_tier": "unlimited", "agents": False, **overrides}
-        )
+        config = SimConfig(**{**sim_config_defaults, **overrides})
         running = await start(config, registry=registry, run_agents_loop=config.agents)
         started.append(running)
         return running
