@@ -61,7 +61,8 @@ TIERS: dict[str, tuple[Bucket, Bucket]] = {
 
 # KEYS[1]: the bucket hash {tokens, ts_ms}
 # ARGV: capacity, refill_per_s, cost, reserve (tokens this request must leave), ttl_ms, mode
-# mode "take": returns {1, 0} when granted, {0, wait_ms} otherwise, {-1, 0} if it can never fit
+# mode "take": returns {cost, 0} when granted, {0, wait_ms} otherwise, {-1, 0} if it can never fit
+# mode "lease": like take, but grants up to ARGV[7] tokens (at least cost) when there are more
 # mode "drain": empties the bucket (after a 429), returns {1, 0}
 _LUA = """
 local t = redis.call('TIME')
@@ -93,8 +94,12 @@ end
 local granted = 0
 local wait = 0
 if tokens >= cost + reserve then
-  tokens = tokens - cost
-  granted = 1
+  local take = cost
+  if ARGV[6] == 'lease' then
+    take = math.max(cost, math.min(tonumber(ARGV[7]), math.floor(tokens - reserve)))
+  end
+  tokens = tokens - take
+  granted = take
 else
   wait = math.ceil((cost + reserve - tokens) * 1000 / rate)
 end
@@ -102,6 +107,21 @@ redis.call('HSET', KEYS[1], 'tokens', string.format('%.6f', tokens), 'ts', ts)
 redis.call('PEXPIRE', KEYS[1], ttl)
 return {granted, wait}
 """
+
+
+# Leasing: a non-priority request takes a few requests' worth of tokens from the shared bucket
+# in one round trip and spends them locally for up to LEASE_MS. Tokens are taken before the
+# requests go out, never after, so the exchange's bucket always holds at least what ours says;
+# a lease left unspent just expires (its size adapts to the rate so few are wasted).
+LEASE_MS = 1_000
+LEASE_MAX_FRACTION = 0.05
+
+
+@dataclass(slots=True)
+class _Lease:
+    tokens: int
+    expires_ms: float
+    size: int
 
 
 class RateBudget(Protocol):
@@ -225,6 +245,7 @@ class RedisRateBudget:
         safety: float = 0.9,
         reserve_fraction: float = 0.2,
         fallback: LocalRateBudget | None = None,
+        lease_ms: int = LEASE_MS,
     ) -> None:
         self.redis = redis
         self.keys = keys
@@ -237,25 +258,38 @@ class RedisRateBudget:
         self._script: Any = redis.register_script(_LUA)
         self._log = get_logger("kalshi.ratelimit")
         self._redis_down = False
+        self.lease_ms = lease_ms  # 0: every request asks Redis
+        self._leases: dict[str, _Lease] = {}
 
     def key(self, bucket: str) -> str:
         name = f"{self.account}:{bucket}" if self.account else bucket
         return self.keys.ratelimit(name)
 
-    async def _call(self, bucket: str, cost: int, reserve: int, mode: str) -> tuple[int, int]:
+    async def _call(
+        self, bucket: str, cost: int, reserve: int, mode: str, want: int = 0
+    ) -> tuple[int, int]:
         limits = self.limits.bucket(bucket)
         ttl_ms = max(10_000, 2 * 1000 * limits.capacity // limits.refill_per_s)
         answer = await self._script(
             keys=[self.key(bucket)],
-            args=[limits.capacity, limits.refill_per_s, cost, reserve, ttl_ms, mode],
+            args=[limits.capacity, limits.refill_per_s, cost, reserve, ttl_ms, mode, want],
         )
         return int(answer[0]), int(answer[1])
 
     async def try_take(self, bucket: str, cost: int, *, priority: bool = False) -> float:
         self.limits.check_fits(bucket, cost, priority)
+        lease = self._leases.get(bucket)
+        now_ms = self.clock.monotonic_ms()
+        if lease is not None and lease.tokens >= cost and now_ms < lease.expires_ms:
+            lease.tokens -= cost  # taken from the shared bucket already: no round trip
+            return 0.0
         reserve = self.limits.reserve_for(bucket, priority)
+        leasing = self.lease_ms > 0 and not priority
+        want = self._next_lease_size(bucket, cost, lease, now_ms) if leasing else cost
         try:
-            granted, wait_ms = await self._call(bucket, cost, reserve, "take")
+            granted, wait_ms = await self._call(
+                bucket, cost, reserve, "lease" if leasing else "take", want
+            )
         except (RedisError, OSError) as exc:
             if not self._redis_down:
                 self._log.warning(
@@ -268,7 +302,22 @@ class RedisRateBudget:
             self._redis_down = False
         if granted < 0:
             raise BudgetError(f"a request of {cost} tokens never fits the {bucket} bucket")
+        if leasing and granted:
+            now_ms = self.clock.monotonic_ms()
+            left = self._leases.get(bucket)  # a concurrent request's lease: keep its tokens
+            carried = left.tokens if left is not None and now_ms < left.expires_ms else 0
+            self._leases[bucket] = _Lease(granted - cost + carried, now_ms + self.lease_ms, want)
         return 0.0 if granted else wait_ms / 1000
+
+    def _next_lease_size(self, bucket: str, cost: int, lease: _Lease | None, now_ms: float) -> int:
+        """Tokens to lease: double the last lease when it ran out before expiring (the
+        process is busy), halve it when tokens were left to expire (each one wasted), between
+        one request and LEASE_MAX_FRACTION of the bucket."""
+        ceiling = max(cost, int(self.limits.bucket(bucket).capacity * LEASE_MAX_FRACTION))
+        if lease is None:
+            return cost
+        size = lease.size * 2 if now_ms < lease.expires_ms else lease.size // 2
+        return max(cost, min(ceiling, size))
 
     async def acquire(self, bucket: str, cost: int, *, priority: bool = False) -> float:
         waited = 0.0
@@ -281,6 +330,7 @@ class RedisRateBudget:
             await asyncio.sleep(wait_s)
 
     async def penalize(self, bucket: str) -> None:
+        self._leases.pop(bucket, None)  # everyone pauses, this process too
         try:
             await self._call(bucket, 0, 0, "drain")
         except (RedisError, OSError):

@@ -113,3 +113,64 @@ def test_local_budget_never_grants_more_than_refill_allows(
         if rb.try_take(WRITE, cost, priority=priority) == 0.0:
             spent += cost
     assert spent <= 100 + 100 * elapsed / 1000
+
+
+async def bucket_tokens(aredis: aioredis.Redis) -> float:
+    return float(await aredis.hget("dora:ratelimit:kid:write", "tokens") or 0)
+
+
+async def test_a_busy_process_leases_tokens_and_spends_them_without_round_trips(
+    aredis: aioredis.Redis,
+) -> None:
+    clock = ManualClock(1_000_000)
+    rb = budget(aredis, "premier", safety=1.0, reserve_fraction=0.0, clock=clock)
+    assert await rb.try_take(WRITE, 10) == 0.0  # first: exactly one request's worth
+    first = await bucket_tokens(aredis)
+    assert 1989 <= first <= 1990
+    assert await rb.try_take(WRITE, 10) == 0.0  # lease ran out at once: twice as much
+    leased = await bucket_tokens(aredis)
+    assert first - leased >= 19  # 20 taken (plus refill since)
+    assert await rb.try_take(WRITE, 10) == 0.0  # spent from the lease: Redis unchanged
+    assert await bucket_tokens(aredis) == leased
+    sizes = []
+    for _ in range(40):
+        await rb.try_take(WRITE, 10)
+        sizes.append(rb._leases[WRITE].size)
+    assert max(sizes) == 100  # capped at 5 % of the 2,000-token bucket
+    clock.advance(rb.lease_ms + 1)  # the lease expires with tokens left: the next is smaller
+    left = rb._leases[WRITE].size
+    await rb.try_take(WRITE, 10)
+    assert rb._leases[WRITE].size == left // 2
+
+
+async def test_priority_requests_never_lease_and_a_429_drops_the_lease(
+    aredis: aioredis.Redis,
+) -> None:
+    rb = budget(aredis, "premier", safety=1.0, reserve_fraction=0.2)
+    for _ in range(4):  # leases of 10, 20 (one spent from it), then 40
+        await rb.try_take(WRITE, 10)
+    assert rb._leases[WRITE].tokens == 30
+    before = await bucket_tokens(aredis)
+    assert await rb.try_take(WRITE, 2, priority=True) == 0.0
+    assert before - await bucket_tokens(aredis) < 3  # exactly its cost (refill aside)
+    await rb.penalize(WRITE)
+    assert WRITE not in rb._leases
+    assert await rb.try_take(WRITE, 10) > 0  # the drained bucket, not a leftover lease
+
+
+async def test_leases_never_overspend_the_shared_bucket(aredis: aioredis.Redis) -> None:
+    """Four leasing clients hammering one premier bucket: grants <= capacity + rate x time."""
+    clients = [budget(aredis, "premier", safety=1.0, reserve_fraction=0.0) for _ in range(4)]
+    granted = 0
+    start = time.monotonic()
+
+    async def hammer(rb: RedisRateBudget) -> None:
+        nonlocal granted
+        while time.monotonic() - start < 0.6:
+            await rb.acquire(WRITE, 10)
+            granted += 1
+
+    await asyncio.gather(*(hammer(c) for c in clients))
+    elapsed = time.monotonic() - start
+    assert granted <= (2000 + 1000 * elapsed) / 10 + 1
+    assert granted >= 150
