@@ -473,30 +473,30 @@ class ExecutorService:
                 gone = replace(
                     action.order, status=OrderStatus.CANCELED, remaining=0, updated_ms=now
                 )
-                await self.working.save(gone)
                 self.counts["canceled"] += 1
                 ctx.metrics.count("orders_cancelled")
-                await self._order_event(ctx, gone, "canceled", action.reason)
+                await self._record(ctx, gone, "canceled", action.reason)
             elif action.kind is ActionKind.DECREASE:
                 assert action.order is not None
                 updated = await self.gateway.decrease(action.order, action.size)
-                await self.working.save(_merge(action.order, updated, now))
                 self.counts["decreased"] += 1
-                await self._order_event(ctx, updated, "decreased", action.reason)
+                await self._record(
+                    ctx, _merge(action.order, updated, now), "decreased", action.reason, updated
+                )
             else:
                 assert action.order is not None
                 updated = await self.gateway.amend(action.order, action.price, action.size)
-                await self.working.save(_merge(action.order, updated, now))
                 self.counts["amended"] += 1
-                await self._order_event(ctx, updated, "amended", action.reason)
+                await self._record(
+                    ctx, _merge(action.order, updated, now), "amended", action.reason, updated
+                )
             self.last_denials.pop((action.ticker, action.side), None)
         except NotFound:
             if action.order is not None:  # it is gone at the exchange: stop tracking it
                 gone = replace(
                     action.order, status=OrderStatus.CANCELED, remaining=0, updated_ms=now
                 )
-                await self.working.save(gone)
-                await self._order_event(ctx, gone, "canceled", "not_found_at_exchange")
+                await self._record(ctx, gone, "canceled", "not_found_at_exchange")
         except OrderRejected as exc:
             self.counts["rejected"] += 1
             ctx.log.info(
@@ -556,8 +556,7 @@ class ExecutorService:
             placed = await self.gateway.place(request)
         except OutcomeUnknown as exc:
             unknown = replace(pending, status=OrderStatus.UNKNOWN, updated_ms=ctx.clock.now_ms())
-            await self.working.save(unknown)
-            await self._order_event(ctx, unknown, "unknown", str(exc))
+            await self._record(ctx, unknown, "unknown", str(exc))
             return
         except OrderRejected as exc:
             if group_id and "group" in f"{exc.details} {exc}".lower():
@@ -571,21 +570,20 @@ class ExecutorService:
             rejected = replace(
                 pending, status=OrderStatus.REJECTED, remaining=0, updated_ms=ctx.clock.now_ms()
             )
-            await self.working.save(rejected)
             self.counts["rejected"] += 1
-            await self._order_event(ctx, rejected, "rejected", str(exc))
+            await self._record(ctx, rejected, "rejected", str(exc))
             return
         except ExchangeError as exc:
             # Any other failure of a create: the outcome is not known until the exchange says.
             ctx.metrics.count("api_errors")
             unknown = replace(pending, status=OrderStatus.UNKNOWN, updated_ms=ctx.clock.now_ms())
-            await self.working.save(unknown)
-            await self._order_event(ctx, unknown, "unknown", f"{type(exc).__name__}: {exc}")
+            await self._record(ctx, unknown, "unknown", f"{type(exc).__name__}: {exc}")
             return
-        order = await self.working.save(_merge(pending, placed, ctx.clock.now_ms()))
         self.counts["placed"] += 1
         ctx.metrics.count("orders_placed")
-        await self._order_event(ctx, order, "placed", action.reason)
+        await self._record(
+            ctx, _merge(pending, placed, ctx.clock.now_ms()), "placed", action.reason
+        )
 
     async def _order_group(self, ctx: Context, ticker: str) -> str | None:
         """The market's order group id (created once and kept in ``dora:groups``); None when
@@ -614,6 +612,28 @@ class ExecutorService:
             await ctx.redis.hset(ctx.keys.order_groups, ticker, group_id)
         self.groups[ticker] = group_id
         return group_id
+
+    async def _record(
+        self,
+        ctx: Context,
+        order: Order,
+        event: str,
+        reason: str = "",
+        logged: Order | None = None,
+    ) -> None:
+        """Save ``order`` and append its trade-log event (of ``logged``, the exchange's answer,
+        when given) in one round trip."""
+        assert self.working is not None
+        pipe = ctx.redis.pipeline(transaction=False)
+        self.working.queue_save(pipe, order)
+        queue_append(
+            pipe,
+            ctx.keys,
+            "orders",
+            "order",
+            order_event(logged or order, event, ctx.clock.now_ms(), reason),
+        )
+        await pipe.execute()
 
     async def _order_event(self, ctx: Context, order: Order, event: str, reason: str = "") -> None:
         await append(
@@ -668,8 +688,7 @@ class ExecutorService:
                         gone = replace(
                             order, status=OrderStatus.CANCELED, remaining=0, updated_ms=now
                         )
-                        await self.working.save(gone)
-                        await self._order_event(ctx, gone, "canceled", why)
+                        await self._record(ctx, gone, "canceled", why)
                 ctx.log.warning("cancelled_all", reason=why)
                 self.last_reconcile_ms = 0.0  # reconcile at once: learn whatever still rests
                 return
@@ -789,8 +808,7 @@ class ExecutorService:
             ):
                 return  # may still appear: ask again at the next reconcile
             gone = replace(order, status=OrderStatus.CANCELED, remaining=0, updated_ms=now)
-            await self.working.save(gone)
-            await self._order_event(ctx, gone, "canceled", "absent_at_exchange")
+            await self._record(ctx, gone, "canceled", "absent_at_exchange")
         else:
             resolved = await self.working.save(_merge(order, theirs, now))
             if not resolved.status.is_live:

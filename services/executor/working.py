@@ -110,12 +110,16 @@ class WorkingOrders:
 
     async def save(self, order: Order) -> Order:
         """Record ``order`` (or forget it when it no longer rests) in memory and in Redis."""
-        self._replace(order)
-        self.unsaved.get(order.ticker, {}).pop(order.client_order_id, None)  # superseded
         pipe = self.redis.pipeline(transaction=False)
-        self._write(pipe, order)
+        self.queue_save(pipe, order)
         await pipe.execute()
         return order
+
+    def queue_save(self, pipe: Any, order: Order) -> None:
+        """``save`` with the write queued in ``pipe`` (memory changes at once)."""
+        self._replace(order)
+        self.unsaved.get(order.ticker, {}).pop(order.client_order_id, None)  # superseded
+        self._write(pipe, order)
 
     def _replace(self, order: Order) -> None:
         previous = self.get(order.ticker, order.client_order_id)
