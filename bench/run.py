@@ -23,11 +23,13 @@ import asyncio
 import contextlib
 import json
 import os
+import random
 import signal
 import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -43,6 +45,7 @@ RESULTS = REPO / "bench" / "results.json"
 LAG_LIMIT_MS = 100
 WARMUP_S = 20
 TRACE_KEY = "dora:trace:tick_to_order_us"
+PROBES_PER_S = 10
 THROUGHPUT_WARMUP_S = 30
 
 
@@ -169,6 +172,67 @@ async def _floor(url: str, seconds: float, rate_per_s: int = 200) -> list[float]
     return samples
 
 
+async def _probe(
+    stack: LocalStack, tickers: list[str], per_s: float, seconds: float
+) -> dict[str, int]:
+    """Ticks for dora to answer: another participant (its own key) improves a random market's
+    best bid or ask by one tick and takes it away again a second later, ``per_s`` times a
+    second. Returns what became of the attempts (placed, no room in the spread, errors)."""
+    import redis.asyncio as aioredis
+
+    from common.domain import Side
+    from common.kalshi import KalshiClient, signer_from_pem
+    from common.kalshi.wire import OrderRequest, make_client_order_id
+    from common.schema import Keys, SchemaError, decode_book, decode_market
+    from sim.auth import generate_key_pair
+
+    private, public = generate_key_pair("ed25519")
+    stack.sim_post("/keys", {"key_id": "probe", "public_key_pem": public.decode()})
+    client = KalshiClient.create(stack.sim_url, signer_from_pem("probe", private))
+    r = aioredis.Redis.from_url(stack.redis_url, decode_responses=True)
+    keys, rng = Keys(), random.Random(7)
+    resting: list[tuple[float, Any]] = []
+    counts: Counter[str] = Counter()
+    seq = 0
+    end = time.monotonic() + seconds
+    try:
+        while time.monotonic() < end:
+            await asyncio.sleep(1 / per_s)
+            while resting and resting[0][0] < time.monotonic() - 1.0:
+                _, order = resting.pop(0)
+                with contextlib.suppress(Exception):
+                    await client.cancel_order(order.order_id, order.ticker)
+            ticker = rng.choice(tickers)
+            try:
+                book = decode_book(ticker, await r.hgetall(keys.book(ticker))).book
+                grid = decode_market(ticker, await r.hgetall(keys.market(ticker))).grid
+            except SchemaError:
+                continue
+            bid, ask = book.best_bid, book.best_ask
+            if bid is None or ask is None:
+                continue
+            side = Side.BID if rng.random() < 0.5 else Side.ASK
+            price = bid + grid.tick_at(bid) if side is Side.BID else ask - grid.tick_at(ask - 1)
+            if not bid < price < ask:
+                counts["no_room"] += 1  # no room inside the spread
+                continue
+            seq += 1
+            request = OrderRequest(
+                ticker, side, price, 100, make_client_order_id("probe", ticker, side, seq)
+            )
+            try:
+                order = await client.place_order(request)
+            except Exception as exc:
+                counts[type(exc).__name__] += 1
+                continue
+            resting.append((time.monotonic(), order))
+            counts["placed"] += 1
+    finally:
+        await client.aclose()
+        await r.aclose()
+    return dict(counts)
+
+
 def bench_latency(
     base: Path, markets: int = 100, seconds: float = 90, floor_seconds: float = 20
 ) -> dict[str, Any]:
@@ -189,7 +253,7 @@ def bench_latency(
         r = redis.Redis.from_url(stack.redis_url, decode_responses=True)
         r.delete(TRACE_KEY)
         usage = Usage(process_pids(stack))
-        time.sleep(seconds)
+        probes = asyncio.run(_probe(stack, stack.tickers, PROBES_PER_S, seconds))
         raw = r.lrange(TRACE_KEY, 0, -1)
         use = usage.read()
         # The floor right after, on the same stack still running (its relays would load the
@@ -210,6 +274,7 @@ def bench_latency(
         "seconds": seconds,
         "warmup_s": WARMUP_S,
         "signing": "ed25519",
+        "probes": probes,
         "samples": len(samples),
         "p50_ms": round(pct(samples, 0.5), 3),
         "p99_ms": round(pct(samples, 0.99), 3),
