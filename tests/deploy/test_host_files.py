@@ -250,3 +250,18 @@ def test_install_env_refuses_bad_settings(bad: dict[str, str]) -> None:
         check=False,
     )
     assert result.returncode != 0 and "ERROR" in result.stderr
+
+
+def test_both_user_data_scripts_carry_the_same_settings_block() -> None:
+    """Each user-data script must stand alone (it runs before /opt/dora exists), so the settings
+    block an operator fills in is written in both; this keeps the two from drifting apart."""
+
+    def settings_block(name: str) -> list[str]:
+        lines = (DEPLOY / "user-data" / name).read_text().splitlines()
+        start = next(i for i, line in enumerate(lines) if line.startswith("# ---- settings"))
+        end = next(i for i in range(start + 1, len(lines)) if lines[i].startswith("# ----"))
+        return lines[start : end + 1]
+
+    amazon = settings_block("amazon-linux-2023.sh")
+    assert len(amazon) > 10
+    assert amazon == settings_block("ubuntu-22.04.sh")
