@@ -115,6 +115,7 @@ class ExecutorService:
         self.last_risk_ms = 0.0
         self.last_positions_ms = 0.0
         self.reconciling: asyncio.Task[None] | None = None
+        self.housekeeping: asyncio.Task[None] | None = None
         self.cancel_all_task: asyncio.Task[None] | None = None
         self.counts = {
             "placed": 0,
@@ -167,7 +168,9 @@ class ExecutorService:
         ctx.log.info("executor_ready", restored_orders=loaded, halted=self.halted)
 
     async def stop(self, ctx: Context) -> None:
-        await stop_tasks([*self.tasks, *self.inflight.values()])
+        await stop_tasks(
+            [*self.tasks, *self.inflight.values(), *[t for t in [self.housekeeping] if t]]
+        )
         if self.working is not None:
             with contextlib.suppress(Exception):  # best effort: reconciliation repairs the rest
                 await asyncio.wait_for(self._settle_writes(ctx), 2)
@@ -182,13 +185,15 @@ class ExecutorService:
     async def step(self, ctx: Context) -> None:
         assert self.configs is not None
         now = ctx.clock.monotonic_ms()
-        if now - self.last_risk_ms >= RISK_REFRESH_MS:
+        if now - self.last_risk_ms >= RISK_REFRESH_MS and (
+            self.housekeeping is None or self.housekeeping.done()
+        ):
+            # Beside the read loop, not in it: targets arriving meanwhile are read at once.
             self.last_risk_ms = now
             full = now - self.last_positions_ms >= POSITIONS_REFRESH_MS
             if full:
                 self.last_positions_ms = now
-            await self._refresh_risk(ctx, full)
-            await self._check_feeds(ctx)
+            self.housekeeping = asyncio.create_task(self._housekeeping(ctx, full))
         if now - self.last_reconcile_ms >= RECONCILE_EVERY_MS and self.reconciling is None:
             self.last_reconcile_ms = now
             self.reconciling = asyncio.create_task(self._reconcile_safely(ctx))
@@ -210,13 +215,20 @@ class ExecutorService:
             if ticker not in self.inflight:
                 self.dirty.discard(ticker)
                 self.inflight[ticker] = asyncio.create_task(self._market_pass(ctx, ticker))
-        if self.tracer is not None:
-            await self.tracer.flush(ctx.redis, ctx.keys)
         ctx.status.update(
             self.counts,
             working=len(self.working.all_live()) if self.working else 0,
             halted=self.halted,
         )
+
+    async def _housekeeping(self, ctx: Context, full: bool) -> None:
+        try:
+            await self._refresh_risk(ctx, full)
+            await self._check_feeds(ctx)
+            if self.tracer is not None:
+                await self.tracer.flush(ctx.redis, ctx.keys)
+        except Exception as exc:  # Redis away: the next round tries again
+            ctx.log.warning("housekeeping_failed", error=f"{type(exc).__name__}: {exc}")
 
     def _on_event(self, ctx: Context, kind: str, payload: dict[str, Any]) -> None:
         """One stream entry, in memory only: the read loop never waits on a round trip per
