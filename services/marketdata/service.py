@@ -51,6 +51,7 @@ META_REFRESH_MS = 30_000
 CONFIG_REFRESH_MS = 5_000
 REST_FALLBACK_AFTER_MS = 2_000
 FLUSH_WAIT_S = 0.05
+TOP_LEVELS = 5  # a book change below these levels updates the hash without an md event
 
 # Kalshi lifecycle event -> the market status it implies (API.md §9)
 LIFECYCLE_STATUS = {"determined": "determined", "settled": "finalized"}
@@ -73,6 +74,7 @@ class MarketdataService:
         self.dirty: set[str] = set()
         self.first_recv_us: dict[str, int] = {}  # oldest unflushed frame per market (tracing)
         self.stale_reason: dict[str, str] = {}
+        self.published_top: dict[str, Any] = {}  # ticker -> top levels + staleness last announced
         self.meta_dirty: set[str] = set()
         self.wake = asyncio.Event()
         self.reload = asyncio.Event()
@@ -81,7 +83,13 @@ class MarketdataService:
         self.disconnected_since: float | None = None
         self.last_meta_ms = 0.0
         self.last_poll_ms = 0.0
-        self.counts = {"book_writes": 0, "stale": 0, "lifecycle": 0, "rest_polls": 0}
+        self.counts = {
+            "book_writes": 0,
+            "deep_only": 0,
+            "stale": 0,
+            "lifecycle": 0,
+            "rest_polls": 0,
+        }
 
     # ---- lifecycle ---------------------------------------------------------------------------
 
@@ -232,14 +240,17 @@ class MarketdataService:
             exchange_ms = self.ws.book_ms.get(ticker, 0)
             state = BookState(ticker, book, seq, exchange_ms, now, bool(reason), reason)
             pipe.hset(ctx.keys.book(ticker), mapping=encode_book(state))
+            recv_us = self.first_recv_us.pop(ticker, 0)
+            top = (book.depth(TOP_LEVELS), reason)
+            if self.published_top.get(ticker) == top:
+                # Only levels below the top changed: the hash has them, but nothing that quotes
+                # from the top needs waking (deep churn would otherwise cost a computation each).
+                self.counts["deep_only"] += 1
+                continue
+            self.published_top[ticker] = top
             pipe.xadd(
                 ctx.keys.stream("md"),
-                encode_event(
-                    "book",
-                    book_event(
-                        ticker, seq, exchange_ms, now, self.first_recv_us.pop(ticker, 0), pub_us
-                    ),
-                ),
+                encode_event("book", book_event(ticker, seq, exchange_ms, now, recv_us, pub_us)),
                 maxlen=STREAM_MAXLEN["md"],
                 approximate=True,
             )

@@ -3,6 +3,7 @@ import contextlib
 
 import redis.asyncio as aioredis
 
+from common.book import YesBook
 from common.clock import Clock
 from common.config import MarketConfig
 from common.kalshi import KalshiClient
@@ -108,3 +109,45 @@ async def test_rest_polling_when_the_socket_cannot_connect(
     finally:
         with contextlib.suppress(Exception):
             await service.stop(ctx)
+
+
+class StubSocket:
+    """What ``_flush_books`` reads of the socket: books, staleness, seq and exchange time."""
+
+    def __init__(self) -> None:
+        self.books: dict[str, YesBook] = {}
+        self.stale: dict[str, str] = {}
+        self.book_seq: dict[str, int] = {}
+        self.book_ms: dict[str, int] = {}
+
+    def yes_book(self, ticker: str) -> YesBook | None:
+        return self.books.get(ticker)
+
+    def is_stale(self, ticker: str) -> bool:
+        return ticker in self.stale
+
+
+async def test_a_change_below_the_top_levels_updates_the_hash_without_waking_anyone(
+    settings: Settings, aredis: aioredis.Redis
+) -> None:
+    k, ws = Keys(), StubSocket()
+    service = MarketdataService(settings, ws=ws)  # type: ignore[arg-type]
+    ctx = Context("marketdata", settings, aredis, k, Clock(), get_logger("marketdata"))
+    bids = [(5000 - 100 * i, 100) for i in range(8)]
+    asks = [(5200 + 100 * i, 100) for i in range(8)]
+
+    async def flush(book: YesBook) -> int:
+        ws.books["KX"] = book
+        service.dirty.add("KX")
+        await service._flush_books(ctx)
+        return int(await aredis.xlen(k.stream("md")))
+
+    assert await flush(YesBook(tuple(bids), tuple(asks))) == 1
+    deep = [*bids[:7], (bids[7][0], 900)]  # the eighth level only
+    assert await flush(YesBook(tuple(deep), tuple(asks))) == 1
+    assert decode_book("KX", await aredis.hgetall(k.book("KX"))).book.bids[7] == (4300, 900)
+    fifth = [*bids[:4], (bids[4][0], 300), *bids[5:]]  # within the top five: announced
+    assert await flush(YesBook(tuple(fifth), tuple(asks))) == 2
+    ws.stale["KX"] = "gap"  # same levels, now stale: announced
+    assert await flush(YesBook(tuple(fifth), tuple(asks))) == 3
+    assert service.counts["deep_only"] == 1
