@@ -314,12 +314,13 @@ def bench_throughput(
         r = redis.Redis.from_url(stack.redis_url, decode_responses=True)
         for rate in rates:
             usage = Usage(process_pids(stack))
-            lags: dict[str, list[int]] = {"md_lag_ms": [], "targets_lag_ms": []}
+            lags: dict[str, list[int]] = {"feed_lag_ms": [], "md_lag_ms": [], "targets_lag_ms": []}
             stop = threading.Event()
 
             def sample(lags: dict[str, list[int]] = lags, stop: threading.Event = stop) -> None:
                 while not stop.is_set():
                     for service, field in (
+                        ("marketdata", "feed_lag_ms"),
                         ("strategy", "md_lag_ms"),
                         ("executor", "targets_lag_ms"),
                     ):

@@ -238,6 +238,9 @@ class MarketdataService:
                 reason = self.ws.stale.get(ticker, "no_snapshot")
             seq = self.ws.book_seq.get(ticker, 0)
             exchange_ms = self.ws.book_ms.get(ticker, 0)
+            if exchange_ms:  # how far behind the exchange's clock the books are published
+                feed_lag = max(0, now - exchange_ms)
+                ctx.status["feed_lag_ms"] = max(feed_lag, ctx.status.get("feed_lag_ms", 0))
             state = BookState(ticker, book, seq, exchange_ms, now, bool(reason), reason)
             pipe.hset(ctx.keys.book(ticker), mapping=encode_book(state))
             recv_us = self.first_recv_us.pop(ticker, 0)
