@@ -4,10 +4,15 @@ Per side of one market:
 
 - no target -> cancel what rests there;
 - a target and no order -> place;
-- the order's price within one tick of the target -> keep it, or decrease it when the target size
-  is smaller (a decrease keeps queue priority), or top it up with an amend when a fill has left
-  it under half the target size;
-- further away -> amend price (and size) in place: one write instead of cancel + place;
+- the order at the target price or up to one tick behind it (a lower bid, a higher ask: safer
+  than the target) -> keep it, or decrease it when the target size is smaller (a decrease keeps
+  queue priority). A fill that left it smaller is not topped up: it is replaced once filled, or
+  resized by the next price amend (a top-up write per partial fill cost more tokens than the
+  fills it added);
+- more aggressive than the target (a higher bid, a lower ask), even by one tick, or further
+  behind -> amend price and size in place: one write instead of cancel + place. An order never
+  rests at a price the targets consider too aggressive (backtests: keeping one tick too
+  aggressive gave up ~8 % of the calm-market PnL);
 - extra orders on one side (after a restart, say) -> cancel all but the best match.
 
 Orders whose state is in flux (pending, or unknown after a transport error) are left alone: the
@@ -70,15 +75,13 @@ def _diff_side(
         return [Action(ActionKind.PLACE, ticker, side, quote.price, quote.size, None, quote.reason)]
     keep = min(mine, key=lambda o: (abs(o.price - quote.price), -o.remaining))
     actions = [_cancel(o, "duplicate_side") for o in mine if o is not keep]
-    tick = grid.tick_at(quote.price)
-    if abs(keep.price - quote.price) <= tick:
+    # how far the order sits behind the target: > 0 safer (further from the touch), < 0 more
+    # aggressive than the target wants
+    behind = quote.price - keep.price if side is Side.BID else keep.price - quote.price
+    if 0 <= behind <= grid.tick_at(quote.price):
         if keep.remaining > quote.size:
             actions.append(
                 Action(ActionKind.DECREASE, ticker, side, keep.price, quote.size, keep, "size_down")
-            )
-        elif keep.remaining * 2 < quote.size:
-            actions.append(
-                Action(ActionKind.AMEND, ticker, side, keep.price, quote.size, keep, "top_up")
             )
         return actions
     actions.append(

@@ -288,8 +288,8 @@ class _Runner:
                 next_sample += spec.sample_ms
                 self._sample(now)
             for market in self.markets.values():
-                seen = _signature(world, market.ticker)
-                if seen != market.seen_signature:  # the top two levels changed: a book update
+                seen = self._market_signature(market.ticker)
+                if seen != market.seen_signature:  # the others' top two levels changed
                     self.counts["book_updates"] += 1
                     market.seen_signature = seen
                 self._decide(market, now)
@@ -379,6 +379,13 @@ class _Runner:
         )
 
     # ---- deciding and sending ----------------------------------------------------------------
+
+    def _market_signature(self, ticker: str) -> tuple[object, ...]:
+        """The top two levels of the others' book: what counts as a book update. Our own orders
+        are left out so both executors are measured against the same market activity (an
+        executor that churns its own quotes would otherwise inflate its own denominator)."""
+        book = without_own_orders(_yes_book(self.world, ticker, 6), self._own_orders(ticker))
+        return (book.bids[:2], book.asks[:2])
 
     def _own_orders(self, ticker: str) -> list[Order]:
         out = []

@@ -215,3 +215,19 @@ def test_the_naive_executor_cancels_and_replaces_every_change() -> None:
     moved = Targets("KX", Quote(Side.BID, 4100, 500), None, "t", 0)  # one tick: dora would keep it
     kinds = [(a.kind, a.price) for a in cancel_replace_actions([resting], moved)]
     assert kinds == [(ActionKind.CANCEL, 4000), (ActionKind.PLACE, 4100)]
+
+
+def test_book_updates_count_the_market_not_our_own_orders() -> None:
+    # The API-efficiency denominator: both executors meet the same market, so they count about
+    # the same updates (fills still change the others' book a little). Counting our own orders
+    # gave the churning executor ~30 % more updates, which flattered it.
+    from dataclasses import replace
+
+    spec = BacktestSpec(load_scenario("calm"), seed=1, hours=0.1, strategies=("dora",), n_markets=3)
+    runs = {
+        executor: run_backtest(replace(spec, executor=executor)).runs["dora"]
+        for executor in ("diff", "cancel_replace")
+    }
+    diff, churn = (runs[e].counts["book_updates"] for e in ("diff", "cancel_replace"))
+    assert diff > 0 and abs(diff - churn) * 100 <= 15 * diff
+    assert runs["cancel_replace"].write_tokens > 2 * runs["diff"].write_tokens

@@ -49,6 +49,24 @@ def test_nothing_when_within_one_tick() -> None:
     assert diff_orders(working, targets((4100, 500), (4400, 500)), GRID) == []
 
 
+def test_more_aggressive_than_the_target_is_moved_back_at_once() -> None:
+    # one tick too high a bid / too low an ask: the targets call it unsafe, so it moves
+    working = [order(Side.BID, 4100, 500), order(Side.ASK, 4400, 500)]
+    acts = diff_orders(working, targets((4000, 500), (4500, 500)), GRID)
+    assert kinds(acts) == [(ActionKind.AMEND, Side.BID), (ActionKind.AMEND, Side.ASK)]
+    assert [(a.price, a.size) for a in acts] == [(4000, 500), (4500, 500)]
+
+
+def test_a_partial_fill_is_not_topped_up_but_the_next_amend_restores_the_size() -> None:
+    working = [order(Side.BID, 4000, 100, filled=400)]
+    assert diff_orders(working, targets((4000, 500), None), GRID) == []
+    acts = diff_orders(working, targets((3800, 500), None), GRID)
+    assert kinds(acts) == [(ActionKind.AMEND, Side.BID)] and (acts[0].price, acts[0].size) == (
+        3800,
+        500,
+    )
+
+
 def test_decrease_when_only_size_falls() -> None:
     acts = diff_orders([order(Side.BID, 4000, 500)], targets((4000, 300), None), GRID)
     assert kinds(acts) == [(ActionKind.DECREASE, Side.BID)] and acts[0].size == 300
@@ -101,4 +119,6 @@ def test_after_the_actions_each_side_matches_its_target(working_spec, bid, ask) 
         else:
             assert len(left) == 1
             _, price, size = left[0]
-            assert abs(price - quote.price) <= 100 and quote.size // 2 <= size <= quote.size
+            # at the target or at most one tick behind it, never more aggressive
+            behind = quote.price - price if side is Side.BID else price - quote.price
+            assert 0 <= behind <= 100 and 0 < size <= quote.size

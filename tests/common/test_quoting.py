@@ -9,7 +9,14 @@ from common.config import MarketConfig
 from common.domain import Position, Side
 from common.fees import FeeType
 from common.grid import PriceGrid
-from common.quoting import compute_targets, required_spread
+from common.quoting import (
+    DEFAULT_PARAMS,
+    QuotingParams,
+    compute_targets,
+    inventory_skew_x2,
+    required_spread,
+    wind_down_limit,
+)
 from common.schema import MarketMeta
 
 NOW = 1_800_000_000_000
@@ -81,12 +88,14 @@ def test_never_quotes_stale_paused_closed_or_disabled(
 
 
 def test_long_inventory_lowers_both_prices_and_shrinks_the_bid() -> None:
-    flat = compute_targets(book(3000, 7000), False, Position("KX"), CONFIG, meta(), NOW)
+    # full_size_pct=60: the size scaling is off by default, but still a knob
+    params = QuotingParams(full_size_pct=60)
+    flat = compute_targets(book(3000, 7000), False, Position("KX"), CONFIG, meta(), NOW, params)
     long = compute_targets(
-        book(3000, 7000), False, Position("KX", 4000, 4000 * 5000), CONFIG, meta(), NOW
+        book(3000, 7000), False, Position("KX", 4000, 4000 * 5000), CONFIG, meta(), NOW, params
     )
     short = compute_targets(
-        book(3000, 7000), False, Position("KX", -4000, -4000 * 5000), CONFIG, meta(), NOW
+        book(3000, 7000), False, Position("KX", -4000, -4000 * 5000), CONFIG, meta(), NOW, params
     )
     assert flat.bid and flat.ask and long.ask and short.bid
     assert long.ask.price <= flat.ask.price and (
@@ -105,12 +114,93 @@ def test_capped_side_stops() -> None:
     assert t.bid is None and t.ask is not None
 
 
-def test_wind_down_only_reduces() -> None:
-    m = meta(close_ms=NOW + 5 * 60_000)
-    flat = compute_targets(book(4000, 4600), False, Position("KX"), CONFIG, m, NOW)
-    assert flat.bid is None and flat.ask is None
-    long = compute_targets(book(4000, 4600), False, Position("KX", 300, 300 * 4000), CONFIG, m, NOW)
-    assert long.bid is None and long.ask is not None and long.ask.size == 300
+def held(contracts: int) -> Position:
+    return Position("KX", contracts * 100, contracts * 100 * 4300)
+
+
+@pytest.mark.parametrize(
+    ("to_close_ms", "contracts", "bid_size", "ask_size"),
+    [
+        # 5 minutes out the limit is still the whole cap (50): full size both ways
+        (5 * 60_000, 0, 1000, 1000),
+        # 2 minutes out (1 of the 4 taper minutes left) the limit is 12.5 contracts either way
+        (2 * 60_000, 0, 1000, 1000),
+        (2 * 60_000, 5, 700, 1000),  # the bid may only add 7.5 -> 7 contracts
+        (2 * 60_000, 13, None, 1000),  # past the limit: only the side that reduces
+        (2 * 60_000, -13, 1000, None),
+        # a second before the pull the limit is ~0: only reduce, never flip the position
+        (61_000, 0, None, None),
+        (61_000, 3, None, 300),
+        (61_000, -30, 1000, None),
+    ],
+)
+def test_wind_down_tapers_what_a_side_may_add(
+    to_close_ms: int, contracts: int, bid_size: int | None, ask_size: int | None
+) -> None:
+    m = meta(close_ms=NOW + to_close_ms)
+    t = compute_targets(book(4000, 4600), False, held(contracts), CONFIG, m, NOW)
+    assert (t.bid.size if t.bid else None, t.ask.size if t.ask else None) == (bid_size, ask_size)
+    for q in (t.bid, t.ask):
+        assert q is None or "+wind_down" in q.reason
+
+
+def test_wind_down_limit_shrinks_from_the_cap_to_nothing_at_the_pull() -> None:
+    close = NOW + 10 * 60_000
+    assert wind_down_limit(close, close - 5 * 60_000 - 1, CONFIG, DEFAULT_PARAMS) is None
+    assert wind_down_limit(close, close - 5 * 60_000, CONFIG, DEFAULT_PARAMS) == 5000
+    assert wind_down_limit(close, close - 3 * 60_000, CONFIG, DEFAULT_PARAMS) == 2500
+    assert wind_down_limit(close, close - 60_000, CONFIG, DEFAULT_PARAMS) == 0
+    assert wind_down_limit(0, NOW, CONFIG, DEFAULT_PARAMS) is None  # no close time
+
+
+@settings(max_examples=300)
+@given(
+    to_close_ms=st.integers(0, 6 * 60_000),
+    contracts=st.integers(-60, 60),
+    bid=st.integers(1, 9_000),
+    width=st.integers(100, 900),
+)
+def test_wind_down_never_builds_past_the_limit(
+    to_close_ms: int, contracts: int, bid: int, width: int
+) -> None:
+    close = NOW + to_close_ms
+    t = compute_targets(
+        book(bid, bid + width), False, held(contracts), CONFIG, meta(close_ms=close), NOW
+    )
+    limit = wind_down_limit(close, NOW, CONFIG, DEFAULT_PARAMS)
+    pos = contracts * 100
+    if to_close_ms <= 60_000:
+        assert t.bid is None and t.ask is None
+    if limit is None:
+        return
+    # a full fill leaves at most ``limit`` held either way (a side only reduces past it)
+    if t.bid:
+        assert pos + t.bid.size <= limit
+    if t.ask:
+        assert pos - t.ask.size >= -limit
+
+
+def test_skew_starts_past_three_quarters_of_the_cap() -> None:
+    flat = compute_targets(book(4000, 4400), False, Position("KX"), CONFIG, meta(), NOW)
+    light = compute_targets(book(4000, 4400), False, held(37), CONFIG, meta(), NOW)
+    heavy = compute_targets(book(4000, 4400), False, held(45), CONFIG, meta(), NOW)
+    assert flat.bid and flat.ask and light.bid and light.ask and heavy.ask
+    # 74 % of the cap held: priced exactly like a flat book (no skew in the reason either)
+    assert (light.bid.price, light.ask.price) == (flat.bid.price, flat.ask.price) == (4100, 4300)
+    assert light.bid.reason == "improve_best"
+    # past it the skew moves both quotes down: the bid falls back to the best
+    assert heavy.bid is not None and heavy.bid.price == 4000 and heavy.ask.price == 4300
+
+
+def test_skew_is_linear_from_the_start_to_the_full_factor_at_the_cap() -> None:
+    half = QuotingParams(skew_start_pct=50)
+    full_x2 = 2 * 200 * CONFIG.inventory_skew_factor // 10_000  # factor x spread at the cap
+    assert inventory_skew_x2(2500, 200, CONFIG, half) == 0
+    assert inventory_skew_x2(5000, 200, CONFIG, half) == full_x2
+    assert inventory_skew_x2(6000, 200, CONFIG, half) == full_x2  # past the cap: no further
+    assert inventory_skew_x2(-3750, 200, CONFIG, half) == -full_x2 // 2
+    old_rule = QuotingParams(skew_start_pct=0)  # skew from the first contract
+    assert inventory_skew_x2(2500, 200, CONFIG, old_rule) == full_x2 // 2
 
 
 def test_toxicity_and_maker_fees_widen_the_required_spread() -> None:
@@ -180,7 +270,6 @@ def test_quotes_never_cross_never_exceed_caps_and_stay_on_the_grid(
 
 from common.domain import Order, OrderStatus  # noqa: E402
 from common.quoting import (  # noqa: E402
-    QuotingParams,
     Recent,
     mid_range_x2,
     mid_sigma_x2,
@@ -239,6 +328,12 @@ def test_volatility_widens_the_spread() -> None:
     base = compute_targets(book(4000, 4600), False, Position("KX"), CONFIG, meta(), NOW)
     assert wide.bid and wide.ask and base.bid and base.ask
     assert wide.ask.price - wide.bid.price > base.ask.price - base.bid.price
+
+
+def test_full_size_up_to_the_cap_by_default() -> None:
+    assert quote_size(Side.BID, 4000, CONFIG, DEFAULT_PARAMS) == CONFIG.quote_size
+    assert quote_size(Side.BID, 4500, CONFIG, DEFAULT_PARAMS) == 500  # only the room left
+    assert quote_size(Side.BID, 5000, CONFIG, DEFAULT_PARAMS) == 0
 
 
 def test_full_size_until_the_threshold_then_linear_to_the_cap() -> None:
