@@ -694,31 +694,35 @@ class Exchange:
         self._check_price_count(market, price, new_remaining)
         if order.post_only and self.books[order.ticker].crosses(side, price):
             raise EngineError(400, "invalid_order", "invalid order", "post only cross")
-        if updated_client_order_id and updated_client_order_id != order.client_order_id:
-            if updated_client_order_id in account.orders_by_client_id:
+        renamed = bool(updated_client_order_id and updated_client_order_id != order.client_order_id)
+        if renamed and updated_client_order_id in account.orders_by_client_id:
+            raise EngineError(
+                409, "order_already_exists", "order already exists", updated_client_order_id
+            )
+        in_place = price == order.price and new_remaining <= order.remaining
+        if not in_place:
+            # re-enter: check collateral for the new order against cash freed by the old one
+            fee_now = rounded_fee(
+                fee_numerator(TAKER_RATE_BP, market.fee_multiplier_pct, price, new_remaining)
+            )
+            required = cost_of(side, price, new_remaining) + fee_now
+            if account.available + order.locked < required:
                 raise EngineError(
-                    409, "order_already_exists", "order already exists", updated_client_order_id
+                    400, "available_balance_too_low", "available balance too low", market.ticker
                 )
+        # Every check passed: only now does the order change (a refused amend leaves it as it was).
+        if renamed and updated_client_order_id:
             account.orders_by_client_id.pop(order.client_order_id, None)
             order.client_order_id = updated_client_order_id
             account.orders_by_client_id[updated_client_order_id] = order
         self.counters["orders_amended"] += 1
         order.initial_count = count
-        if price == order.price and new_remaining <= order.remaining:
+        if in_place:
             self._shrink_in_place(market, order, order.remaining - new_remaining, now_ms, "Amend")
             if new_remaining == order.remaining:
                 order.updated_ms = now_ms
                 self._emit_order(order)
             return Execution(order, 0, 0, 0)
-        # re-enter: check collateral for the new order against cash freed by the old one
-        fee_now = rounded_fee(
-            fee_numerator(TAKER_RATE_BP, market.fee_multiplier_pct, price, new_remaining)
-        )
-        required = cost_of(side, price, new_remaining) + fee_now
-        if account.available + order.locked < required:
-            raise EngineError(
-                400, "available_balance_too_low", "available balance too low", market.ticker
-            )
         book = self.books[order.ticker]
         book.half(order.side).remove(order, order.remaining)
         self._emit_delta(order, -order.remaining, now_ms)

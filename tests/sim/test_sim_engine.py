@@ -169,6 +169,26 @@ def test_amend_count_is_filled_plus_remaining_and_can_cross(ex: Exchange, ticker
     assert resting.filled == 150 and resting.remaining == 100 and resting.price == 5300
 
 
+def test_an_amend_refused_for_collateral_leaves_the_order_as_it_was(ex: Exchange, ticker: str):
+    """Found by the engine property test: the refused amend had already set the new count."""
+    ex.open_account("poor", 5 * 1_000_000)
+    resting = ex.create_order("poor", order(ticker, ASK, 9900, 1000, client_order_id="x"), T0).order
+    with pytest.raises(EngineError) as info:  # an ask at 10 cents locks 90 cents: $8.10 > $5
+        ex.amend_order(
+            "poor",
+            resting.order_id,
+            T0,
+            ticker=ticker,
+            side=ASK,
+            price=1000,
+            count=900,
+            updated_client_order_id="y",
+        )
+    assert info.value.code == "available_balance_too_low"
+    assert (resting.price, resting.initial_count, resting.remaining) == (9900, 1000, 1000)
+    assert resting.client_order_id == "x" and "x" in ex.accounts["poor"].orders_by_client_id
+
+
 def test_amend_mismatches(ex: Exchange, ticker: str):
     resting = ex.create_order("a", order(ticker, BID, 5000, 300, client_order_id="c1"), T0).order
     for kwargs, code in (
