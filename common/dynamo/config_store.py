@@ -204,7 +204,12 @@ class ConfigStore:
     def _bump(self, table: str, key: dict[str, Any], stored: object, new_version: int) -> bool:
         values: dict[str, Any] = {":new": {"N": str(new_version)}}
         if stored is None:
-            condition = f"attribute_exists({next(iter(key))}) AND attribute_not_exists(#v)"
+            # no version, or one stored as an explicit null (a console edit can do that)
+            condition = (
+                f"attribute_exists({next(iter(key))}) AND "
+                "(attribute_not_exists(#v) OR attribute_type(#v, :null))"
+            )
+            values[":null"] = {"S": "NULL"}
         else:
             condition = "#v = :old"
             values[":old"] = to_attr(stored)

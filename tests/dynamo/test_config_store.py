@@ -107,3 +107,14 @@ def test_versions(value: object, expected: int) -> None:
 def test_bad_versions(value: object) -> None:
     with pytest.raises(ConfigError, match="version"):
         parse_version(value)
+
+
+def test_a_version_stored_as_null_is_bumped_like_a_missing_one(store) -> None:  # type: ignore[no-untyped-def]
+    """Found by the mirror fuzz: an item whose version is an explicit DynamoDB null could never
+    be bumped (the condition asked for no attribute at all), so its edit was never mirrored."""
+    store.client.put_item(
+        TableName=store.names.market_config,
+        Item={"market_id": {"S": "KXN"}, "enabled": {"BOOL": True}, "version": {"NULL": True}},
+    )
+    assert store.bump_market_version("KXN", None, 1)
+    assert store.get_market("KXN")["version"] == 1
