@@ -133,6 +133,9 @@ async def run_publisher(
     while True:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(final.wait(), settings.metrics_interval_s)
+        # Decided before publishing: a stop that comes while a publish is in flight gets one
+        # more round, so what was recorded meanwhile is not lost.
+        stopping = final.is_set()
         data = metrics.take()
         if data:
             try:
@@ -148,5 +151,5 @@ async def run_publisher(
                         error=f"{type(exc).__name__}: {exc}",
                         failures=metrics.failures,
                     )
-        if final.is_set():
+        if stopping:
             return
