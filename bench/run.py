@@ -293,7 +293,7 @@ def bench_latency(
 def bench_throughput(
     base: Path,
     markets: int = 500,
-    rates: tuple[int, ...] = (500, 1000, 2000, 3000, 4000, 6000, 8000),
+    rates: tuple[int, ...] = (500, 1000, 2000, 3000, 3500, 4000, 5000, 6000),
     step_s: float = 15,
 ) -> dict[str, Any]:
     stack = LocalStack(
@@ -314,7 +314,12 @@ def bench_throughput(
         r = redis.Redis.from_url(stack.redis_url, decode_responses=True)
         for rate in rates:
             usage = Usage(process_pids(stack))
-            lags: dict[str, list[int]] = {"feed_lag_ms": [], "md_lag_ms": [], "targets_lag_ms": []}
+            lags: dict[str, list[int]] = {
+                "feed_lag_ms": [],
+                "md_lag_ms": [],
+                "targets_lag_ms": [],
+                "ws_backlog": [],
+            }
             stop = threading.Event()
 
             def sample(lags: dict[str, list[int]] = lags, stop: threading.Event = stop) -> None:
@@ -328,6 +333,8 @@ def bench_throughput(
                             lags[field].append(
                                 int(json.loads(r.get(f"dora:hb:{service}") or "{}").get(field, 0))
                             )
+                    with contextlib.suppress(Exception):
+                        lags["ws_backlog"].append(int(stack.sim_get("/stats")["ws_backlog"]))
                     time.sleep(0.5)
 
             watcher = threading.Thread(target=sample, daemon=True)
@@ -347,16 +354,27 @@ def bench_throughput(
                 "load_deltas_per_s": round(
                     (after["churn_deltas"] - before["churn_deltas"]) / elapsed
                 ),
+                # every book delta dora received: the churn plus the flow agents' own
+                "book_updates_per_s": round(
+                    (after.get("ws_book_deltas_sent", 0) - before.get("ws_book_deltas_sent", 0))
+                    / elapsed
+                ),
                 "ws_messages_per_s": round(
                     (after["ws_messages_sent"] - before["ws_messages_sent"]) / elapsed
                 ),
                 **worst,
-                "kept_up": all(v < LAG_LIMIT_MS for v in worst.values()),
+                # Kept up: no stream entry waited 100 ms, and marketdata never fell 100 ms of
+                # messages behind its socket. (Feed lag is reported, not judged: it includes the
+                # simulator's own 50 ms tick granularity and its agent steps.)
+                "kept_up": worst["md_lag_ms"] < LAG_LIMIT_MS
+                and worst["targets_lag_ms"] < LAG_LIMIT_MS
+                and worst["ws_backlog"] < rate * LAG_LIMIT_MS / 1000,
                 "usage": usage.read(),
             }
             steps.append(step)
             print(
-                f"throughput {rate}/s -> {step['load_deltas_per_s']}/s, lags {worst}",
+                f"throughput {rate}/s -> {step['load_deltas_per_s']}/s churn, "
+                f"{step['book_updates_per_s']}/s book updates, lags {worst}",
                 file=sys.stderr,
             )
             if not step["kept_up"]:
@@ -367,6 +385,9 @@ def bench_throughput(
         "lag_limit_ms": LAG_LIMIT_MS,
         "steps": steps,
         "max_kept_up_deltas_per_s": max((s["load_deltas_per_s"] for s in kept), default=0),
+        "max_kept_up_book_updates_per_s": max(
+            (s.get("book_updates_per_s", 0) for s in kept), default=0
+        ),
     }
 
 

@@ -73,6 +73,8 @@ class ControlApi:
             **dict(self.sim.stats),
             **ex.counters,
             "ws_connections_open": len(self.sim.hub.connections),
+            # messages queued for a socket but not yet written to it (a slow reader backs up)
+            "ws_backlog": max((c.queued - c.written for c in self.sim.hub.connections), default=0),
             "resting_orders_by_account": resting,
             "resting_orders_agents": sum(
                 len(a.resting) for a in ex.accounts.values() if a.is_agent

@@ -101,6 +101,8 @@ class Connection:
         self.subs: dict[int, Subscription] = {}
         self.by_channel: dict[str, Subscription] = {}
         self.out: list[bytes] = []
+        self.queued = 0  # messages accepted for this connection...
+        self.written = 0  # ...and handed to the socket: the difference is its backlog
         self.wake = asyncio.Event()
         self.closed = False
         self.stats = stats
@@ -110,6 +112,7 @@ class Connection:
         if self.closed:
             return
         self.out.append(payload)
+        self.queued += 1
         self.stats["ws_messages_sent"] += 1
         if len(self.out) > MAX_QUEUED:
             self.out.clear()
@@ -191,6 +194,7 @@ class WsHub:
                     if ws.closed:
                         return
                     await ws.send_frame(payload, WSMsgType.TEXT)
+                    conn.written += 1
                 if conn.closed and not conn.out:
                     await ws.close()
                     return
@@ -515,6 +519,7 @@ class WsHub:
                     "subaccount": delta.subaccount,
                 }
             self._send_seq(sub, "orderbook_delta", msg)
+            self.stats["ws_book_deltas_sent"] += 1
 
     def _public(self, channel: str, ticker: str | None, kind: str, msg: dict[str, Any]) -> None:
         subs = self.public[channel]

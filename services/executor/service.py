@@ -215,13 +215,11 @@ class ExecutorService:
             if ticker not in self.inflight:
                 self.dirty.discard(ticker)
                 self.inflight[ticker] = asyncio.create_task(self._market_pass(ctx, ticker))
-        ctx.status.update(
-            self.counts,
-            working=len(self.working.all_live()) if self.working else 0,
-            halted=self.halted,
-        )
+        ctx.status.update(self.counts, halted=self.halted)
 
     async def _housekeeping(self, ctx: Context, full: bool) -> None:
+        # the heartbeat's count of working orders: a walk over every order, so not per step
+        ctx.status["working"] = len(self.working.all_live()) if self.working else 0
         try:
             await self._refresh_risk(ctx, full)
             await self._check_feeds(ctx)
