@@ -132,7 +132,81 @@ def write_doc(results: dict[str, Any]) -> None:
             strategy["markdown"],
             "",
         ]
+    lines += goal_table(results)
     # The narrative from "## What limits these numbers" on is written by hand: kept as it is.
     old = PERF_DOC.read_text() if PERF_DOC.exists() else ""
     kept = old[old.index(LIMITS_HEADING) :] if LIMITS_HEADING in old else LIMITS_HEADING + "\n"
     PERF_DOC.write_text("\n".join(lines) + "\n" + kept)
+
+
+def goal_table(results: dict[str, Any]) -> list[str]:
+    """Each goal of the issue against this run's numbers."""
+    rows: list[tuple[str, str, str]] = []
+    lat = results.get("latency")
+    if lat:
+        met = lat["p50_ms"] <= 1 and lat["p99_ms"] <= 5
+        rows.append(
+            (
+                "tick-to-order p50 <= 1 ms, p99 <= 5 ms",
+                f"p50 {lat['p50_ms']:.1f} ms, p99 {lat['p99_ms']:.0f} ms (three Redis hops alone: "
+                f"{lat['floor_p50_ms']:.1f} / {lat['floor_p99_ms']:.1f} ms)",
+                "yes" if met else "no",
+            )
+        )
+    thr = results.get("throughput")
+    if thr:
+        kept = thr.get("max_kept_up_book_updates_per_s", 0)
+        rows.append(
+            (
+                ">= 3,000 book updates/s across 500 markets",
+                f"kept up with {thr['max_kept_up_deltas_per_s']:,} churn deltas/s "
+                f"({kept:,} book updates/s in all)",
+                "yes" if kept >= 3000 else "no",
+            )
+        )
+    api = results.get("api")
+    if api:
+        per = [r["reduction_pct"] for r in api["rows"]]
+        raw = [r.get("raw_reduction_pct") or 0 for r in api["rows"]]
+        rows.append(
+            (
+                ">= 50 % fewer write tokens than naive",
+                f"{min(per)}-{max(per)} % per book update, {min(raw)}-{max(raw)} % in raw tokens",
+                "yes" if min(per) >= 50 else "no",
+            )
+        )
+    rec = results.get("recovery")
+    if rec:
+        worst = max(rec["seconds"].values())
+        rows.append(
+            ("recovery <= 3 s for every process", f"worst {worst} s", "yes" if worst <= 3 else "no")
+        )
+    goals = (results.get("strategy") or {}).get("goals")
+    if goals:
+        positive = [
+            n for n in ("calm", "trending") if goals.get(n, {}).get("dora_net_pnl_positive")
+        ]
+        rows.append(
+            (
+                "positive net PnL on calm and trending",
+                f"positive on {', '.join(positive) or 'neither'}",
+                "yes" if len(positive) == 2 else "no",
+            )
+        )
+        behind = [
+            f"{name} ({', '.join(b for b, k in (('naive', 'dora_beats_naive'), ('A-S', 'dora_beats_avellaneda_stoikov')) if not g[k])})"
+            for name, g in goals.items()
+            if not (g["dora_beats_naive"] and g["dora_beats_avellaneda_stoikov"])
+        ]
+        rows.append(
+            (
+                "better than both baselines on every scenario",
+                "not better on " + "; ".join(behind) if behind else "better everywhere",
+                "no" if behind else "yes",
+            )
+        )
+    if not rows:
+        return []
+    out = ["## Goals against this run", "", "| goal | this run | met |", "|---|---|---|"]
+    out += [f"| {goal} | {got} | {met} |" for goal, got, met in rows]
+    return [*out, ""]

@@ -34,6 +34,10 @@ def test_tables_are_rewritten_and_the_narrative_is_kept(
     assert "old table" not in text
     assert "| WS frame -> order request sent | 9.5 | 40.0 | 41.0 | 120 |" in text
     assert "| marketdata: frame received -> book published | 0.2 | 1.0 |" in text
+    assert (
+        "| tick-to-order p50 <= 1 ms, p99 <= 5 ms | p50 9.5 ms, p99 40 ms "
+        "(three Redis hops alone: 1.2 / 5.0 ms) | no |"
+    ) in text
     assert text.endswith("## What limits these numbers\n\n- by hand\n")
     doc.unlink()
     report.write_doc(RESULTS)  # no doc yet: the heading is there for the narrative to follow
