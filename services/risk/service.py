@@ -75,6 +75,7 @@ class RiskService:
         self.counts = {"checks": 0, "emergency_cancels": 0}
         self.alerter: Alerter | None = None
         self.started_ms = 0
+        self.executor_seen = False  # its heartbeat seen since this process started
         self.alerted_halt_ms = -1
         self.error_totals: dict[str, int] = {}
         self.error_window: deque[tuple[int, int]] = deque()
@@ -299,10 +300,16 @@ class RiskService:
     async def _watch_executor(self, ctx: Context, halted: bool) -> None:
         alive = await ctx.redis.exists(ctx.keys.hb("executor"))
         if alive:
+            self.executor_seen = True
             self.executor_down_cancelled = False
             if halted:
                 await self._cancel_if_resting(ctx, "orders resting while halted")
             return
+        if (
+            not self.executor_seen
+            and ctx.clock.now_ms() - self.started_ms < self.settings.executor_silence_ms
+        ):
+            return  # started together: the executor may not have written its first heartbeat
         if not self.executor_down_cancelled:
             await self._emergency_cancel(ctx, "executor silent")
             self.executor_down_cancelled = True

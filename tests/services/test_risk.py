@@ -120,10 +120,26 @@ async def test_a_silent_executor_gets_everything_cancelled(
 ) -> None:
     service, ctx, exchange = await setup(aredis, settings)
     exchange.resting = 4
-    await service.check(ctx)  # no executor heartbeat
+    await service.check(ctx)  # no executor heartbeat yet: just started together, so it waits
+    assert exchange.cancel_alls == 0
+    ctx.clock.advance(settings.executor_silence_ms)  # type: ignore[attr-defined]
+    await service.check(ctx)  # still none a silence period after starting
     assert exchange.cancel_alls == 1 and exchange.resting == 0
     await service.check(ctx)  # still silent, nothing resting: no more calls
     assert exchange.cancel_alls == 1
+    await service.stop(ctx)
+
+
+async def test_an_executor_seen_then_silent_is_acted_on_at_once(
+    settings: Settings, aredis: aioredis.Redis
+) -> None:
+    service, ctx, exchange = await setup(aredis, settings)
+    await aredis.set(ctx.keys.hb("executor"), "{}", px=60_000)
+    await service.check(ctx)
+    exchange.resting = 2
+    await aredis.delete(ctx.keys.hb("executor"))  # its heartbeat expired: it went silent
+    await service.check(ctx)  # no start-up grace for an executor that was alive
+    assert exchange.cancel_alls == 1 and exchange.resting == 0
     await service.stop(ctx)
 
 
