@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import time
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,13 @@ def machine() -> dict[str, Any]:
     }
 
 
+def table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> list[str]:
+    """A markdown table, then a blank line."""
+    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    out += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return [*out, ""]
+
+
 def write_doc(results: dict[str, Any]) -> None:
     lines = [
         "# Performance",
@@ -39,27 +47,38 @@ def write_doc(results: dict[str, Any]) -> None:
     ]
     lat = results.get("latency")
     if lat:
-        lines += [
-            "## Tick-to-order latency (100 markets, goal p50 <= 1 ms, p99 <= 5 ms)",
-            "",
-            "| | p50 ms | p99 ms | max ms | samples |",
-            "|---|---|---|---|---|",
-            f"| WS frame -> order request sent | {lat['p50_ms']} | {lat['p99_ms']} | {lat['max_ms']} | {lat['samples']} |",
-            f"| floor: 3 Redis stream hops between processes | {lat['floor_p50_ms']} | {lat['floor_p99_ms']} | | {lat['floor_samples']} |",
-            "",
-        ]
+        lines += ["## Tick-to-order latency (100 markets, goal p50 <= 1 ms, p99 <= 5 ms)", ""]
+        lines += table(
+            ["", "p50 ms", "p99 ms", "max ms", "samples"],
+            [
+                (
+                    "WS frame -> order request sent",
+                    lat["p50_ms"],
+                    lat["p99_ms"],
+                    lat["max_ms"],
+                    lat["samples"],
+                ),
+                (
+                    "floor: 3 Redis stream hops between processes",
+                    lat["floor_p50_ms"],
+                    lat["floor_p99_ms"],
+                    "",
+                    lat["floor_samples"],
+                ),
+            ],
+        )
         if lat.get("stages"):
             lines += [
                 "Where the time goes (each stage's own percentiles, so they do not add up):",
                 "",
-                "| stage | p50 ms | p99 ms |",
-                "|---|---|---|",
             ]
-            lines += [
-                f"| {STAGE_NAMES.get(name, name)} | {v['p50_ms']} | {v['p99_ms']} |"
-                for name, v in lat["stages"].items()
-            ]
-            lines.append("")
+            lines += table(
+                ["stage", "p50 ms", "p99 ms"],
+                [
+                    (STAGE_NAMES.get(name, name), v["p50_ms"], v["p99_ms"])
+                    for name, v in lat["stages"].items()
+                ],
+            )
     thr = results.get("throughput")
     if thr:
         lines += [
@@ -72,39 +91,44 @@ def write_doc(results: dict[str, Any]) -> None:
             "book published) is shown but not judged: it includes the simulator's 50 ms tick "
             "granularity and its agent steps.",
             "",
-            "| churn target/s | churn achieved/s | all book updates/s | WS msgs/s | backlog msgs | feed lag ms | md lag ms | targets lag ms | kept up |",
-            "|---|---|---|---|---|---|---|---|---|",
         ]
-        for s in thr["steps"]:
-            lines.append(
-                f"| {s['target_deltas_per_s']} | {s['load_deltas_per_s']} | "
-                f"{s.get('book_updates_per_s', '')} | {s['ws_messages_per_s']} | "
-                f"{s.get('ws_backlog', '')} | {s.get('feed_lag_ms', '')} | {s.get('md_lag_ms')} | "
-                f"{s.get('targets_lag_ms')} | "
-                f"{'yes' if s['kept_up'] else 'no'} |"
-            )
+        lines += table(
+            [
+                "churn target/s",
+                "churn achieved/s",
+                "all book updates/s",
+                "WS msgs/s",
+                "backlog msgs",
+                "feed lag ms",
+                "md lag ms",
+                "targets lag ms",
+                "kept up",
+            ],
+            [
+                (
+                    s["target_deltas_per_s"],
+                    s["load_deltas_per_s"],
+                    s.get("book_updates_per_s", ""),
+                    s["ws_messages_per_s"],
+                    s.get("ws_backlog", ""),
+                    s.get("feed_lag_ms", ""),
+                    s.get("md_lag_ms"),
+                    s.get("targets_lag_ms"),
+                    "yes" if s["kept_up"] else "no",
+                )
+                for s in thr["steps"]
+            ],
+        )
         last = thr["steps"][-1]["usage"] if thr["steps"] else {}
-        lines += [
-            "",
-            "CPU and RSS per process at the last step:",
-            "",
-            "| process | CPU % | RSS MB |",
-            "|---|---|---|",
-        ]
-        lines += [f"| {n} | {u['cpu_pct']} | {u['rss_mb']} |" for n, u in sorted(last.items())]
-        lines.append("")
+        lines += ["CPU and RSS per process at the last step:", ""]
+        lines += table(
+            ["process", "CPU %", "RSS MB"],
+            [(n, u["cpu_pct"], u["rss_mb"]) for n, u in sorted(last.items())],
+        )
     rec = results.get("recovery")
     if rec:
-        lines += [
-            "## Recovery (goal <= 3 s)",
-            "",
-            rec["definition"] + ".",
-            "",
-            "| process | seconds |",
-            "|---|---|",
-        ]
-        lines += [f"| {n} | {s} |" for n, s in rec["seconds"].items()]
-        lines.append("")
+        lines += ["## Recovery (goal <= 3 s)", "", rec["definition"] + ".", ""]
+        lines += table(["process", "seconds"], rec["seconds"].items())
     api = results.get("api")
     if api:
         lines += [
@@ -113,16 +137,26 @@ def write_doc(results: dict[str, Any]) -> None:
             "Backtests, same quoting and same flow (30 min, seed 1); a book update is a change of the "
             "other participants' top two levels. Raw: the two runs' total write tokens.",
             "",
-            "| scenario | dora tokens / 1k updates | naive tokens / 1k updates | fewer | fewer (raw) |",
-            "|---|---|---|---|---|",
         ]
-        lines += [
-            f"| {r['scenario']} | {r['diff']['tokens_per_1000_updates']} | "
-            f"{r['cancel_replace']['tokens_per_1000_updates']} | {r['reduction_pct']}% | "
-            f"{r.get('raw_reduction_pct', '')}% |"
-            for r in api["rows"]
-        ]
-        lines.append("")
+        lines += table(
+            [
+                "scenario",
+                "dora tokens / 1k updates",
+                "naive tokens / 1k updates",
+                "fewer",
+                "fewer (raw)",
+            ],
+            [
+                (
+                    r["scenario"],
+                    r["diff"]["tokens_per_1000_updates"],
+                    r["cancel_replace"]["tokens_per_1000_updates"],
+                    f"{r['reduction_pct']}%",
+                    f"{r.get('raw_reduction_pct', '')}%",
+                )
+                for r in api["rows"]
+            ],
+        )
     strategy = results.get("strategy")
     if strategy and strategy.get("markdown"):
         lines += [
@@ -207,6 +241,4 @@ def goal_table(results: dict[str, Any]) -> list[str]:
         )
     if not rows:
         return []
-    out = ["## Goals against this run", "", "| goal | this run | met |", "|---|---|---|"]
-    out += [f"| {goal} | {got} | {met} |" for goal, got, met in rows]
-    return [*out, ""]
+    return ["## Goals against this run", "", *table(["goal", "this run", "met"], rows)]

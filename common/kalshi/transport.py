@@ -89,6 +89,7 @@ class Transport:
         self._log = get_logger("kalshi.transport")
         # The lean client unless a test hands in an httpx client or transport to shape answers.
         self._lean: LeanHTTP | None = None
+        self._http: httpx.AsyncClient | None = None
         if http is None and transport is None:
             self._lean = LeanHTTP(
                 self.base_url,
@@ -97,21 +98,23 @@ class Transport:
                 max_connections=max_connections,
                 headers=HEADERS,
             )
-        self._http = http or httpx.AsyncClient(
-            timeout=httpx.Timeout(timeout_s, connect=connect_timeout_s, pool=timeout_s),
-            limits=httpx.Limits(
-                max_connections=max_connections,
-                max_keepalive_connections=max_connections,
-                keepalive_expiry=60.0,
-            ),
-            transport=transport,
-            headers=HEADERS,
-        )
+        else:
+            self._http = http or httpx.AsyncClient(
+                timeout=httpx.Timeout(timeout_s, connect=connect_timeout_s, pool=timeout_s),
+                limits=httpx.Limits(
+                    max_connections=max_connections,
+                    max_keepalive_connections=max_connections,
+                    keepalive_expiry=60.0,
+                ),
+                transport=transport,
+                headers=HEADERS,
+            )
 
     async def aclose(self) -> None:
         if self._lean is not None:
             await self._lean.aclose()
-        await self._http.aclose()
+        if self._http is not None:
+            await self._http.aclose()
 
     def add_request_hook(self, hook: RequestHook) -> None:
         """Call ``hook(method, path)`` with each request just before it is sent (tracing)."""
@@ -122,6 +125,7 @@ class Transport:
         async def on_request(request: httpx.Request) -> None:
             await hook(request.method, request.url.path)
 
+        assert self._http is not None
         self._http.event_hooks["request"].append(on_request)
 
     def _backoff(self, attempt: int, policy: RetryPolicy, rate_limited: bool) -> float:
@@ -163,6 +167,7 @@ class Transport:
                         method, sign_path, params=query, content=content, headers=headers
                     )
                 else:
+                    assert self._http is not None
                     response = await self._http.request(
                         method, url, params=query, content=content, headers=headers
                     )

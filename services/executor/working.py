@@ -83,10 +83,10 @@ class WorkingOrders:
             self.by_order_id.pop(order.order_id, None)
 
     def apply(self, order: Order) -> Order:
-        """Change ``order`` in memory now; Redis hears of it at the next ``flush`` of its market
-        (the read loop must not wait on a write per fill). Only for changes whose loss in a crash
-        the next executor's reconciliation repairs (fills, exchange updates): an order about to
-        be sent is recorded with ``save``."""
+        """Change ``order`` in memory now; Redis hears of it when its market's writes are next
+        ``queue``d (the read loop must not wait on a write per fill). Only for changes whose loss
+        in a crash the next executor's reconciliation repairs (fills, exchange updates): an order
+        about to be sent is recorded with ``save``."""
         self._replace(order)
         self.unsaved.setdefault(order.ticker, {})[order.client_order_id] = order
         return order
@@ -102,11 +102,6 @@ class WorkingOrders:
                 self._write(pipe, order)
                 queued = True
         return queued
-
-    async def flush(self, ticker: str | None = None) -> None:
-        pipe = self.redis.pipeline(transaction=False)
-        if self.queue(pipe, ticker):
-            await pipe.execute()
 
     async def save(self, order: Order) -> Order:
         """Record ``order`` (or forget it when it no longer rests) in memory and in Redis."""

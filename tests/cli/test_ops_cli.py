@@ -18,20 +18,10 @@ from common.kalshi import KalshiClient
 from common.kalshi.signing import Signer
 from common.kalshi.wire import OrderRequest, make_client_order_id
 from common.schema import BookState, Keys, encode_book, encode_market_config, encode_position
-from tests.support.procs import REPO
+from tests.support.procs import REPO, run_dora
 from tests.support.simfix import KEY_ID, StartSim
 
-
-def dora(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("DORA_")}
-    return subprocess.run(
-        [sys.executable, "-m", "common.cli.main", *args],
-        cwd=REPO,
-        env={**environ, **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+dora = run_dora
 
 
 def one_line_error(proc: subprocess.CompletedProcess[str], *needles: str) -> None:

@@ -8,17 +8,15 @@ from __future__ import annotations
 import contextlib
 import datetime
 import ipaddress
-import os
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import redis
 
-from tests.support.procs import REPO, free_port, wait_for
+from tests.support.procs import free_port, run_dora, wait_for
 
 PASSWORD = "s3cret-redis-pass-7f2a"
 ACL_PASSWORD = "acl-user-pass-91c3"
@@ -37,15 +35,7 @@ def redis_server(tmp: Path, *args: str) -> subprocess.Popen[bytes]:
 
 
 def dora(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("DORA_")}
-    return subprocess.run(
-        [sys.executable, "-m", "common.cli.main", *args],
-        env={**clean, **env},
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return run_dora(*args, env=env)
 
 
 @pytest.fixture(scope="module")

@@ -14,15 +14,12 @@ from __future__ import annotations
 
 import io
 import logging
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 from common.log import REDACTED, register_secret, setup_logging
 from sim.chaos.invariants import scan_for_secrets, secret_markers
 from tests.kalshi.test_signing import ed_pem, rsa_pem
-from tests.support.procs import REPO
+from tests.support.procs import run_dora
 
 
 def test_the_logger_scrubs_key_material_and_registered_secrets() -> None:
@@ -55,15 +52,7 @@ def tmp_scan(text: str, markers: list[str]) -> list[str]:
 
 
 def _dora(env: dict[str, str], *args: str) -> str:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("DORA_")}
-    proc = subprocess.run(
-        [sys.executable, "-m", "common.cli.main", *args],
-        env={**clean, **env},
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    proc = run_dora(*args, env=env)
     assert proc.returncode != 0
     return proc.stdout + proc.stderr
 

@@ -3,14 +3,29 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+def run_dora(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """``dora ARGS`` as a user runs it, with none of this shell's DORA_* settings leaking in."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("DORA_")}
+    return subprocess.run(
+        [sys.executable, "-m", "common.cli.main", *args],
+        env={**clean, **(env or {})},
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def free_port() -> int:
