@@ -3,7 +3,9 @@
 For each market it owns, whenever the strategy publishes new targets: diff the working orders
 against them (``common.order_diff``), check every action that could add risk against the worst
 case (``common.risk``), record each new order under its deterministic client order id before
-sending it, and send. Around that:
+sending it, and send. Each side of a market has at most one pass at a time (two requests about
+one order must not race), but the bid never waits for the ask's answer: the worst case is per
+side. Around that:
 
 - fills and exchange order updates (the fills stream) keep the working orders current;
 - every few seconds the working orders are reconciled with the exchange (the exchange wins) and
@@ -70,6 +72,8 @@ def GROUPS_KEY(keys: Keys) -> str:
 # a create older than this without an answer is looked up
 MAX_CONCURRENT_MARKETS = 64
 WATCHED_HEARTBEATS = ("marketdata", "strategy", "fills")
+SIDES = (Side.BID, Side.ASK)
+PassKey = tuple[str, Side]  # one side of one market: at most one pass at a time
 
 
 class ExecutorService:
@@ -86,19 +90,19 @@ class ExecutorService:
         self.positions: dict[str, Position] = {}
         self.meta: dict[str, MarketMeta] = {}
         self.latest: dict[str, Targets] = {}
-        self.trace: dict[
-            str, tuple[int, ...]
-        ] = {}  # ticker -> stamps of the oldest unanswered tick
+        self.trace: dict[PassKey, tuple[int, ...]] = {}  # stamps of the oldest unanswered tick
         self.tracer: TickToOrder | None = None
         self.groups: dict[str, str] = {}  # ticker -> order group id (also in dora:groups)
         self.group_cooldown_ms: dict[str, int] = {}  # ticker -> when its triggered group resets
         self.group_locks: dict[str, asyncio.Lock] = {}
         self.last_decision_ms: dict[str, int] = {}
-        self.inflight: dict[str, asyncio.Task[None]] = {}
-        self.dirty: set[str] = set()
+        self.inflight: dict[PassKey, asyncio.Task[None]] = {}
+        self.dirty: set[str] = set()  # markets to look at again (both sides)
+        self.due: set[PassKey] = set()  # sides to look at again once their pass is done
         self.to_resolve: dict[str, dict[str, Order]] = {}  # fills say done: ask at the next pass
         self.unlogged: dict[str, list[dict[str, Any]]] = {}  # order events for the next pass
         self.stream_ids: dict[str, str] = {}
+        self.closing = False  # stop() has begun: no new passes
         self.halted = False
         self.halt_reason = ""
         self.halt_heard_ms = 0
@@ -168,6 +172,7 @@ class ExecutorService:
         ctx.log.info("executor_ready", restored_orders=loaded, halted=self.halted)
 
     async def stop(self, ctx: Context) -> None:
+        self.closing = True
         await stop_tasks(
             [*self.tasks, *self.inflight.values(), *[t for t in [self.housekeeping] if t]]
         )
@@ -211,11 +216,18 @@ class ExecutorService:
                     self._on_event(ctx, kind, payload)
                 except (SchemaError, KeyError, TypeError, ValueError) as exc:
                     ctx.log.warning("bad_stream_entry", stream=stream, reason=str(exc))
-        for ticker in list(self.dirty):
-            if ticker not in self.inflight:
-                self.dirty.discard(ticker)
-                self.inflight[ticker] = asyncio.create_task(self._market_pass(ctx, ticker))
+        self._start_passes(ctx)
         ctx.status.update(self.counts, halted=self.halted)
+
+    def _start_passes(self, ctx: Context) -> None:
+        """A pass for every side that is due and not already in one; a side whose pass is
+        running stays due and starts again the moment that pass ends."""
+        for ticker in self.dirty:
+            self.due.update((ticker, side) for side in SIDES)
+        self.dirty.clear()
+        for key in [k for k in self.due if k not in self.inflight]:
+            self.due.discard(key)
+            self.inflight[key] = asyncio.create_task(self._market_pass(ctx, key))
 
     async def _housekeeping(self, ctx: Context, full: bool) -> None:
         # the heartbeat's count of working orders: a walk over every order, so not per step
@@ -240,7 +252,9 @@ class ExecutorService:
             self.dirty.add(ticker)
             trace = payload.get("trace")
             if self.tracer is not None and isinstance(trace, list):
-                self.trace.setdefault(ticker, (*map(int, trace), now_us()))
+                stamps = (*map(int, trace), now_us())
+                for side in SIDES:
+                    self.trace.setdefault((ticker, side), stamps)
         elif kind == "fill":
             self._on_fill(ctx, ticker, payload)
         elif kind == "user_order":
@@ -287,19 +301,25 @@ class ExecutorService:
             )
         self.dirty.add(ticker)
 
-    async def _settle(self, ctx: Context, ticker: str) -> None:
-        """Before a market's pass: write what the read loop changed in memory, then ask the
-        exchange about the orders that fills say are done."""
-        await self._settle_writes(ctx, ticker)
-        for order in self.to_resolve.pop(ticker, {}).values():
-            await self._resolve(ctx, order)
+    async def _settle(self, ctx: Context, ticker: str, side: Side) -> None:
+        """Before a side's pass: write what the read loop changed in memory, then ask the
+        exchange about the side's orders that fills say are done."""
+        await self._settle_writes(ctx, ticker, side)
+        waiting = self.to_resolve.get(ticker, {})
+        for coid in [c for c, o in waiting.items() if o.side is side]:
+            order = waiting.pop(coid, None)
+            if order is not None:
+                await self._resolve(ctx, order)
 
-    async def _settle_writes(self, ctx: Context, ticker: str | None = None) -> None:
-        """Mirror the read loop's in-memory changes of ``ticker`` (every market with None) to
-        Redis: working orders and order events, one round trip."""
+    async def _settle_writes(
+        self, ctx: Context, ticker: str | None = None, side: Side | None = None
+    ) -> None:
+        """Mirror the read loop's in-memory changes of ``ticker``'s ``side`` orders (every
+        market's with None; only the side's pass writes its orders, so one order's writes stay
+        in order) and the market's order events to Redis, one round trip."""
         assert self.working is not None
         pipe = ctx.redis.pipeline(transaction=False)
-        queued = self.working.queue(pipe, ticker)
+        queued = self.working.queue(pipe, ticker, side)
         for t in [ticker] if ticker is not None else list(self.unlogged):
             for event in self.unlogged.pop(t, []):
                 queue_append(pipe, ctx.keys, "orders", "order", event)
@@ -309,30 +329,38 @@ class ExecutorService:
 
     # ---- one market --------------------------------------------------------------------------
 
-    async def _market_pass(self, ctx: Context, ticker: str) -> None:
-        STAMPS.set(self.trace.pop(ticker, None))  # this task's requests carry them
+    async def _market_pass(self, ctx: Context, key: PassKey) -> None:
+        ticker, side = key
+        STAMPS.set(self.trace.pop(key, None))  # this task's requests carry them
+        cancelled = False
         try:
             async with self.limiter:
                 started = ctx.clock.monotonic_ms()
-                await self._settle(ctx, ticker)
-                if await self._run_market(ctx, ticker):
+                await self._settle(ctx, ticker, side)
+                if await self._run_market(ctx, ticker, side):
                     ctx.metrics.observe_ms("loop_latency_ms", ctx.clock.monotonic_ms() - started)
         except asyncio.CancelledError:
+            cancelled = True
             raise
         except Exception:
-            ctx.log.exception("market_pass_failed", market=ticker)
+            ctx.log.exception("market_pass_failed", market=ticker, side=side.value)
         finally:
-            self.inflight.pop(ticker, None)
+            self.inflight.pop(key, None)
+            if key in self.due and not (cancelled or self.closing):
+                # Targets or fills read while this pass ran are answered now, not at the next
+                # read. (What the pass itself marked, a refused amend say, waits for that read:
+                # no tight loop against the exchange.)
+                self._start_passes(ctx)
 
-    async def _run_market(self, ctx: Context, ticker: str) -> bool:
-        """One pass over one market; True when it sent anything."""
+    async def _run_market(self, ctx: Context, ticker: str, side: Side) -> bool:
+        """One pass over one side of one market; True when it sent anything."""
         assert self.configs is not None and self.working is not None
         targets = self.latest.get(ticker)
         if targets is None:
             return False
         working = self.working.live(ticker)
         meta = self.meta.get(ticker)
-        actions = [] if meta is None else diff_orders(working, targets, meta.grid)
+        actions = [] if meta is None else _side_actions(working, targets, meta, side)
         if meta is None or any(a.adds_risk for a in actions):
             # Anything that could rest a quote first re-checks the book and the market itself
             # (one round trip); passes that only cancel or shrink need no such check.
@@ -340,7 +368,7 @@ class ExecutorService:
             meta = self.meta.get(ticker)
             if meta is None:
                 return False
-            actions = diff_orders(working, targets, meta.grid)
+            actions = _side_actions(working, targets, meta, side)
         if not actions:
             return False
         config = self.configs.market(ticker)
@@ -829,6 +857,12 @@ class ExecutorService:
                     "resolved_by_lookup",
                 )
         self.dirty.add(order.ticker)
+
+
+def _side_actions(
+    working: list[Order], targets: Targets, meta: MarketMeta, side: Side
+) -> list[Action]:
+    return [a for a in diff_orders(working, targets, meta.grid) if a.side is side]
 
 
 def _merge(mine: Order, theirs: Order, now_ms: int) -> Order:

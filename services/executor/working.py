@@ -12,7 +12,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from common.domain import Order
+from common.domain import Order, Side
 from common.log import EventLogger
 from common.schema import Keys, SchemaError, decode_order, encode_order
 
@@ -91,16 +91,19 @@ class WorkingOrders:
         self.unsaved.setdefault(order.ticker, {})[order.client_order_id] = order
         return order
 
-    def queue(self, pipe: Any, ticker: str | None = None) -> bool:
-        """Queue in ``pipe`` the writes of what ``apply`` changed: one market's (from its pass,
-        so that market's writes stay in order) or, with no ticker, every market's. True when
-        anything was queued."""
+    def queue(self, pipe: Any, ticker: str | None = None, side: Side | None = None) -> bool:
+        """Queue in ``pipe`` the writes of what ``apply`` changed: one market side's (from its
+        pass, so that an order's writes stay in order), one market's or, with no ticker, every
+        market's. True when anything was queued."""
         tickers = [ticker] if ticker is not None else list(self.unsaved)
         queued = False
         for t in tickers:
-            for order in self.unsaved.pop(t, {}).values():
-                self._write(pipe, order)
+            changed = self.unsaved.get(t, {})
+            for coid in [c for c, o in changed.items() if side is None or o.side is side]:
+                self._write(pipe, changed.pop(coid))
                 queued = True
+            if not changed:
+                self.unsaved.pop(t, None)
         return queued
 
     async def save(self, order: Order) -> Order:

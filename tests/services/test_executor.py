@@ -142,10 +142,20 @@ async def started(
     return service, ctx
 
 
+async def settled(service: ExecutorService) -> None:
+    """Until no pass runs (a pass that ends with its side due again starts the next itself)."""
+    while service.inflight:
+        await asyncio.gather(*list(service.inflight.values()))
+
+
+def passes(service: ExecutorService, ticker: str) -> list[asyncio.Task[None]]:
+    return [task for (t, _), task in service.inflight.items() if t == ticker]
+
+
 async def steps(service: ExecutorService, ctx: Context, n: int = 6) -> None:
     for _ in range(n):
         await service.step(ctx)
-        await asyncio.gather(*service.inflight.values())
+        await settled(service)
         ctx.clock.advance(300)  # type: ignore[attr-defined]
 
 
@@ -391,7 +401,7 @@ async def test_a_fill_counted_twice_never_makes_it_forget_a_resting_order(
         service.last_reconcile_ms = ctx.clock.monotonic_ms()  # no reconcile to clean up after us
         for _ in range(2):
             await service.step(ctx)
-            await asyncio.gather(*service.inflight.values())
+            await settled(service)
         assert service.working.get("KX", order.client_order_id) is not None  # type: ignore[union-attr]
         assert [o.side for o in exchange.orders.values()] == [Side.BID]  # never a second bid
     finally:
@@ -439,17 +449,88 @@ async def test_fills_never_hold_up_the_read_loop(
         exchange.orders.pop(x_order.order_id or "")  # KX's order is fully executed
         await publish(aredis, k, "KY", 4200, None)
         await asyncio.wait_for(service.step(ctx), 2)  # returns while KX's lookup is pending
-        placed_y = asyncio.wait_for(service.inflight["KY"], 2)
-        await placed_y
+        await asyncio.wait_for(asyncio.gather(*passes(service, "KY")), 2)
         assert any(o.ticker == "KY" for o in exchange.orders.values())
-        assert exchange.lookups == 1 and not service.inflight["KX"].done()
+        assert exchange.lookups == 1 and not service.inflight[("KX", Side.BID)].done()
         partial = service.working.get("KZ", z_order.client_order_id)  # type: ignore[union-attr]
         assert partial is not None and partial.remaining == 300  # in memory at once
-        await asyncio.gather(*[t for n, t in service.inflight.items() if n == "KZ"])
+        await asyncio.gather(*passes(service, "KZ"))
         mirrored = await aredis.hget(k.orders("KZ"), z_order.client_order_id)
         assert mirrored is not None and decode_order(mirrored).remaining == 300
         exchange.lookup_gate.set()
-        await asyncio.wait_for(asyncio.gather(*service.inflight.values()), 2)
+        await asyncio.wait_for(settled(service), 2)
         assert service.working.get("KX", x_order.client_order_id) is None  # resolved: gone
     finally:
+        await service.stop(ctx)
+
+
+class GatedAmendExchange(FakeExchange):
+    """Amends of bids wait for ``gate``: the exchange is slow to answer them."""
+
+    def __init__(self, redis: aioredis.Redis, keys: Keys) -> None:
+        super().__init__(redis, keys)
+        self.gate = asyncio.Event()
+        self.amends: list[tuple[Side, int]] = []
+
+    async def amend(self, order: Order, price: int, remaining: int) -> Order:
+        self.amends.append((order.side, price))
+        if order.side is Side.BID:
+            await self.gate.wait()
+        return await super().amend(order, price, remaining)
+
+
+async def test_one_side_never_waits_for_the_other_sides_answer(
+    settings: Settings, aredis: aioredis.Redis
+) -> None:
+    """The bid's amend is slow to be answered; a new ask target is sent at once all the same
+    (a market's two sides are separate orders with separate worst cases)."""
+    k, exchange = Keys(), GatedAmendExchange(aredis, Keys())
+    await seed(aredis, k, "KX")
+    service, ctx = await started(settings, aredis, exchange)
+    try:
+        await publish(aredis, k, "KX", 4100, 4500)
+        await steps(service, ctx)
+        await publish(aredis, k, "KX", 4000, 4500)  # the bid moves: its amend hangs
+        await service.step(ctx)
+        await asyncio.sleep(0.05)
+        assert exchange.amends == [(Side.BID, 4000)]
+        await publish(aredis, k, "KX", 4000, 4300)  # now the ask moves
+        await service.step(ctx)
+        await asyncio.wait_for(asyncio.gather(*[service.inflight[("KX", Side.ASK)]]), 2)
+        assert exchange.amends == [(Side.BID, 4000), (Side.ASK, 4300)]
+        assert not service.inflight[("KX", Side.BID)].done()  # still waiting for its answer
+        exchange.gate.set()
+        await asyncio.wait_for(settled(service), 2)
+        assert sorted((o.side, o.price) for o in exchange.orders.values()) == [
+            (Side.ASK, 4300),
+            (Side.BID, 4000),
+        ]
+    finally:
+        exchange.gate.set()
+        await service.stop(ctx)
+
+
+async def test_targets_that_arrive_during_a_pass_are_answered_when_it_ends(
+    settings: Settings, aredis: aioredis.Redis
+) -> None:
+    """New targets for a side whose pass is waiting on the exchange are acted on the moment
+    that pass ends, not at the next read of the streams (which may block for a while)."""
+    k, exchange = Keys(), GatedAmendExchange(aredis, Keys())
+    await seed(aredis, k, "KX")
+    service, ctx = await started(settings, aredis, exchange)
+    try:
+        await publish(aredis, k, "KX", 4100, None)
+        await steps(service, ctx)
+        await publish(aredis, k, "KX", 4000, None)
+        await service.step(ctx)
+        await asyncio.sleep(0.05)
+        await publish(aredis, k, "KX", 3900, None)  # read while the first amend hangs
+        await service.step(ctx)
+        assert exchange.amends == [(Side.BID, 4000)]
+        exchange.gate.set()  # the answer comes; no further step() call
+        await asyncio.wait_for(settled(service), 2)
+        assert exchange.amends == [(Side.BID, 4000), (Side.BID, 3900)]
+        assert [(o.side, o.price) for o in exchange.orders.values()] == [(Side.BID, 3900)]
+    finally:
+        exchange.gate.set()
         await service.stop(ctx)
