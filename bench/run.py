@@ -319,6 +319,7 @@ def bench_throughput(
                 "md_lag_ms": [],
                 "targets_lag_ms": [],
                 "ws_backlog": [],
+                "sim_delta_age_ms": [],
             }
             stop = threading.Event()
 
@@ -334,7 +335,9 @@ def bench_throughput(
                                 int(json.loads(r.get(f"dora:hb:{service}") or "{}").get(field, 0))
                             )
                     with contextlib.suppress(Exception):
-                        lags["ws_backlog"].append(int(stack.sim_get("/stats")["ws_backlog"]))
+                        stats = stack.sim_get("/stats")
+                        lags["ws_backlog"].append(int(stats["ws_backlog"]))
+                        lags["sim_delta_age_ms"].append(int(stats["ws_delta_age_ms"]))
                     time.sleep(0.5)
 
             watcher = threading.Thread(target=sample, daemon=True)

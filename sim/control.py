@@ -75,6 +75,7 @@ class ControlApi:
             "ws_connections_open": len(self.sim.hub.connections),
             # messages queued for a socket but not yet written to it (a slow reader backs up)
             "ws_backlog": max((c.queued - c.written for c in self.sim.hub.connections), default=0),
+            "ws_delta_age_ms": self.sim.hub.delta_age_ms(),
             "resting_orders_by_account": resting,
             "resting_orders_agents": sum(
                 len(a.resting) for a in ex.accounts.values() if a.is_agent

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -106,6 +107,9 @@ class Connection:
         self.wake = asyncio.Event()
         self.closed = False
         self.stats = stats
+        # (queue position, exchange ms) of each book delta queued: when it reaches the socket,
+        # its age says how much of a reader's feed lag the simulator itself accounts for
+        self.delta_ts: deque[tuple[int, int]] = deque()
         self.transport: asyncio.Transport | None = None
 
     def send(self, payload: bytes) -> None:
@@ -140,6 +144,9 @@ class WsHub:
         self.stats = stats
         self.clock_ms = clock_ms
         self.connections: set[Connection] = set()
+        self._age_second = 0  # delta_age_ms: the current second, its worst age and the last's
+        self._age_max = 0
+        self._age_previous = 0
         self.book_subs: dict[str, set[Subscription]] = {}
         self.public: dict[str, set[Subscription]] = {
             c: set() for c in (*PUBLIC_FILTERED, LIFECYCLE)
@@ -195,11 +202,30 @@ class WsHub:
                         return
                     await ws.send_frame(payload, WSMsgType.TEXT)
                     conn.written += 1
+                    while conn.delta_ts and conn.delta_ts[0][0] < conn.written:
+                        self._note_delta_age(conn.delta_ts.popleft()[1])
                 if conn.closed and not conn.out:
                     await ws.close()
                     return
         except (ConnectionError, RuntimeError, asyncio.CancelledError):
             return
+
+    def _note_delta_age(self, ts_ms: int) -> None:
+        """The oldest book delta handed to a socket in the current or the previous second."""
+        now = self.clock_ms()
+        second = now // 1000
+        if second != self._age_second:
+            self._age_previous = self._age_max if second == self._age_second + 1 else 0
+            self._age_second, self._age_max = second, 0
+        self._age_max = max(self._age_max, now - ts_ms)
+
+    def delta_age_ms(self) -> int:
+        """Worst age (now - exchange timestamp) of a book delta as the simulator wrote it to a
+        socket, over about the last second: the simulator's own share of a reader's feed lag."""
+        second = self.clock_ms() // 1000
+        if second == self._age_second:
+            return max(self._age_max, self._age_previous)
+        return self._age_max if second == self._age_second + 1 else 0
 
     def _drop_connection(self, conn: Connection) -> None:
         self.connections.discard(conn)
@@ -520,6 +546,8 @@ class WsHub:
                 }
             self._send_seq(sub, "orderbook_delta", msg)
             self.stats["ws_book_deltas_sent"] += 1
+            if not sub.conn.closed:
+                sub.conn.delta_ts.append((sub.conn.queued - 1, delta.ts_ms))
 
     def _public(self, channel: str, ticker: str | None, kind: str, msg: dict[str, Any]) -> None:
         subs = self.public[channel]

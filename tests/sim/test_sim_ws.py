@@ -27,6 +27,15 @@ def linear_tickers(sim: RunningSim) -> list[str]:
     ]
 
 
+async def book_feed(sim: RunningSim, private_key) -> tuple[str, WsClient]:
+    """A socket subscribed to the first linear market's book, its snapshot received."""
+    ticker = linear_tickers(sim)[0]
+    ws = await WsClient(sim, private_key).connect()
+    await ws.send("subscribe", {"channels": ["orderbook_delta"], "market_ticker": ticker})
+    await ws.until(lambda m: m["type"] == "orderbook_snapshot")
+    return ticker, ws
+
+
 async def test_upgrade_needs_a_signature(sim: RunningSim):
     async with aiohttp.ClientSession() as session:
         with pytest.raises(aiohttp.WSServerHandshakeError) as info:
@@ -248,10 +257,7 @@ async def test_books_rebuilt_from_deltas_match_rest_after_thousands_of_orders(
 async def test_an_injected_seq_skip_is_detected_and_resync_heals(
     sim: RunningSim, private_key, client: Signed
 ):
-    ticker = linear_tickers(sim)[0]
-    ws = await WsClient(sim, private_key).connect()
-    await ws.send("subscribe", {"channels": ["orderbook_delta"], "market_ticker": ticker})
-    await ws.until(lambda m: m["type"] == "orderbook_snapshot")
+    ticker, ws = await book_feed(sim, private_key)
     await client.control("POST", "/faults", {"skip_seq": 1})
     await client.post("/portfolio/events/orders", order_body(ticker, "bid", "0.30", "5"))
     await client.post("/portfolio/events/orders", order_body(ticker, "bid", "0.31", "5"))
@@ -273,10 +279,7 @@ async def test_an_injected_seq_skip_is_detected_and_resync_heals(
 async def test_stalled_feed_holds_deltas_then_delivers_them(
     sim: RunningSim, private_key, client: Signed
 ):
-    ticker = linear_tickers(sim)[0]
-    ws = await WsClient(sim, private_key).connect()
-    await ws.send("subscribe", {"channels": ["orderbook_delta"], "market_ticker": ticker})
-    await ws.until(lambda m: m["type"] == "orderbook_snapshot")
+    ticker, ws = await book_feed(sim, private_key)
     await client.control("POST", "/faults", {"stall_book_feed_s": 0.5})
     await client.post("/portfolio/events/orders", order_body(ticker, "bid", "0.30", "5"))
     await ws.sync()
@@ -313,3 +316,41 @@ async def test_server_pings_with_heartbeat(start_sim, private_key, monkeypatch: 
     assert message.type is aiohttp.WSMsgType.PING and message.data == b"heartbeat"
     assert time.monotonic() - started < 3
     await ws.close()
+
+
+async def test_stats_tell_how_old_book_deltas_were_when_written(
+    sim: RunningSim, private_key, client: Signed
+):
+    """``ws_delta_age_ms``: now minus the exchange timestamp of the oldest delta written to a
+    socket in about the last second, the simulator's own share of a reader's feed lag."""
+    ticker, ws = await book_feed(sim, private_key)
+    await client.control("POST", "/faults", {"stall_book_feed_s": 0.5})
+    await client.post("/portfolio/events/orders", order_body(ticker, "bid", "0.30", "5"))
+    await asyncio.sleep(0.6)
+    await client.post("/portfolio/events/orders", order_body(ticker, "bid", "0.31", "5"))
+    await ws.sync()  # the held delta went out ~0.6 s after it happened
+    age = (await client.control("GET", "/stats")).json()["ws_delta_age_ms"]
+    assert 500 <= age < 5_000
+    await ws.close()
+
+
+def test_delta_age_is_the_worst_of_about_the_last_second() -> None:
+    from sim.faults import Faults
+    from sim.world import World
+    from sim.ws import WsHub
+
+    now = [10_000]
+    hub = WsHub(
+        World("calm", seed=1, n_markets=1, agents=False).exchange, Faults(), {}, lambda: now[0]
+    )
+    assert hub.delta_age_ms() == 0
+    hub._note_delta_age(9_700)  # 300 ms old
+    hub._note_delta_age(9_950)
+    assert hub.delta_age_ms() == 300
+    now[0] = 11_200  # next second: the previous second's worst still counts
+    hub._note_delta_age(11_190)
+    assert hub.delta_age_ms() == 300
+    now[0] = 12_100  # two seconds on: only this second's (none yet) and the last's
+    assert hub.delta_age_ms() == 10
+    now[0] = 14_000  # quiet for a while: nothing old is reported
+    assert hub.delta_age_ms() == 0
