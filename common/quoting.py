@@ -7,7 +7,11 @@ Pure and deterministic, shared by the strategy process and the backtester. The r
    two-sided and neither crossed nor locked.
 2. Quote only when the market spread is at least the required spread: ``min_spread`` widened by
    ``toxicity_score`` (up to 2x) plus the maker fees of both legs.
-3. Fair value is the size-weighted microprice of the top of book (or the mid).
+3. Fair value is the mid of the others' best bid and ask (or the size-weighted microprice),
+   unless the levels added to the book in the last ``fresh_window_ms`` (``common.book_memory``)
+   centre at least ``fresh_outside_ticks`` outside that bid and ask: then the touch on one side
+   is stale (a maker has re-centred after a jump, the others have not yet) and the fresh centre
+   is the fair value, so dora does not re-quote one tick inside a stale price.
 4. Inventory skew moves both prices against the position (long YES -> lower, short -> higher),
    but only past ``skew_start_pct`` of the cap: a lightly held book quotes like a flat one, and
    the skew grows linearly to ``inventory_skew_factor x required spread`` at the cap.
@@ -15,9 +19,10 @@ Pure and deterministic, shared by the strategy process and the backtester. The r
    skewed fair value, otherwise further back; never crossing or locking the book; always on
    the market's grid (bids rounded down, asks up).
 6. Size is ``quote_size`` up to the inventory cap (``full_size_pct`` can shrink it earlier); a
-   capped side stops. In the wind-down window before close the inventory a side may build is
-   capped by a limit that shrinks linearly from the full cap to nothing at the pull time; in the
-   last ``pull_before_close_ms``, nothing is quoted.
+   capped side stops. With ``wind_down_ms`` set, the inventory a side may build before close is
+   capped by a limit that shrinks linearly from the full cap to nothing at the pull time (off by
+   default: it trades variance for mean); in the last ``pull_before_close_ms``, nothing is
+   quoted.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from dataclasses import dataclass
 from math import isqrt
 
 from common.book import Level, YesBook
+from common.book_memory import NO_MEMORY, BookMemory, fresh_fair_x2
 from common.config import FACTOR_SCALE, MarketConfig
 from common.domain import Order, Position, Quote, Side, Targets
 from common.fees import maker_fee
@@ -42,7 +48,9 @@ class QuotingParams:
 
     # Before close the inventory limit tapers from the cap (at ``wind_down_ms``) to zero (at
     # ``pull_before_close_ms``). A taper rather than a cut-off: a 10-minute market is not
-    # given up for half its life, yet nothing is added into the close.
+    # given up for half its life, yet nothing is added into the close. (Off, near_expiry did
+    # 4 $ better on nine tuning seeds and 18 $ worse on the three held out, with a max drawdown
+    # of 17 $ instead of 3 $: a risk control, kept.)
     wind_down_ms: int = 5 * 60_000
     pull_before_close_ms: int = 60_000  # before close: quote nothing
     # The plain mid: in backtests the top-of-book size imbalance was noise, not information
@@ -68,6 +76,13 @@ class QuotingParams:
     vol_spread_pct: int = 0  # 0 = off
     vol_horizon_ms: int = 10_000
     vol_window_ms: int = 60_000
+    # Fresh-quote fair value (needs ``memory``): when the centre of the levels added within
+    # ``fresh_window_ms`` lies outside the others' best bid and ask by at least
+    # ``fresh_outside_ticks``, the touch on that side is stale and the fresh centre is the fair.
+    # Backtests over 9 seeds: +4 $ in news_jumps, unchanged in calm and trending; with no margin
+    # the ladder's own asymmetry moved the fair value in calm markets and cost ~1 $ there.
+    fresh_window_ms: int = 2_000  # 0 = off
+    fresh_outside_ticks: int = 2
 
 
 DEFAULT_PARAMS = QuotingParams()
@@ -227,6 +242,7 @@ def compute_targets(
     *,
     own_orders: Iterable[Order] = (),
     recent: Recent = NO_RECENT,
+    memory: BookMemory = NO_MEMORY,
 ) -> Targets:
     ticker = config.market_id
     book = without_own_orders(book, own_orders)
@@ -250,11 +266,18 @@ def compute_targets(
     best_bid, best_ask = book.best_bid, book.best_ask
     assert best_bid is not None and best_ask is not None
     fair_x2 = fair_value_x2(book, params.use_microprice)
+    guard = ""
+    if params.fresh_window_ms:
+        fresh_x2 = fresh_fair_x2(memory, now_ms, params.fresh_window_ms)
+        if fresh_x2 is not None:
+            margin_x2 = 2 * params.fresh_outside_ticks * meta.grid.tick_at(fair_x2 // 2)
+            if fresh_x2 > 2 * best_ask + margin_x2 or fresh_x2 < 2 * best_bid - margin_x2:
+                fair_x2 = max(2, min(2 * ONE_DOLLAR - 2, fresh_x2))
+                guard = "+fresh"
     fair = fair_x2 // 2
     spread_needed = required_spread(config, meta, fair)
     if best_ask - best_bid < spread_needed:
         return Targets(ticker, None, None, "spread_too_tight", now_ms, book_ms, fair)
-    guard = ""
     mid_x2 = best_bid + best_ask
     if params.vol_spread_pct and recent.mids_x2:
         widen = params.vol_spread_pct * mid_sigma_x2(recent, now_ms, params) // 200

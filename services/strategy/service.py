@@ -4,7 +4,9 @@ It follows the book-update, market and fill streams, and for every market it own
 it reads the latest book and position, computes targets once (a burst of deltas becomes one
 computation on the newest book) and publishes them to ``dora:targets:{t}`` and the targets
 stream when they differ from the last ones. Every second it recomputes every owned market, so
-time-driven rules (wind-down before close, staleness) apply without a book update.
+time-driven rules (wind-down before close, staleness) apply without a book update. Between
+computations it remembers which levels of each book others added when (``common.book_memory``):
+the freshest quotes are the fair value when the touch has gone stale.
 """
 
 from __future__ import annotations
@@ -13,10 +15,11 @@ import asyncio
 import contextlib
 from typing import Any
 
+from common.book_memory import NO_MEMORY, BookMemory, remember_book
 from common.config_cache import ConfigCache
 from common.control import ControlListener
 from common.domain import Targets
-from common.quoting import QuotingParams, compute_targets
+from common.quoting import QuotingParams, compute_targets, without_own_orders
 from common.restore import wait_until_restored
 from common.runtime import Context, note_lag, service_main, stop_tasks
 from common.schema import (
@@ -54,6 +57,7 @@ class StrategyService:
             self.name = f"strategy-{settings.shard_index}"
         self.configs: ConfigCache | None = None
         self.meta: dict[str, MarketMeta] = {}
+        self.memory: dict[str, BookMemory] = {}  # ticker -> what the others' book did lately
         self.last: dict[str, dict[str, str]] = {}
         self.trace: dict[str, tuple[int, int, int]] = {}  # ticker -> oldest unanswered frame
         self.stream_ids: dict[str, str] = {}
@@ -218,6 +222,10 @@ class StrategyService:
         for value in order_fields.values():
             with contextlib.suppress(SchemaError):
                 own_orders.append(decode_order(value))
+        memory = remember_book(
+            self.memory.get(ticker, NO_MEMORY), without_own_orders(state.book, own_orders), now_ms
+        )
+        self.memory[ticker] = memory
         return compute_targets(
             state.book,
             state.stale,
@@ -228,6 +236,7 @@ class StrategyService:
             self.params,
             own_orders=own_orders,
             book_ms=state.received_ms,
+            memory=memory,
         )
 
     async def stop(self, ctx: Context) -> None:

@@ -10,6 +10,9 @@ which says nothing about how a rule does on its own.
 Per market, like the live processes:
 - the strategy looks at the book after every agent tick (the only time the book changes), and
   at least every ``full_pass_ms`` (time rules); a burst of changes is one decision;
+- after every agent tick the others' book (our orders taken out) goes into the market's
+  ``common.book_memory.BookMemory`` (which levels were added when), as the live process would
+  with every book it reads;
 - its targets go through ``common.order_diff.diff_orders`` and each action through
   ``common.risk.check_action`` (risk-reducing actions first), like the executor;
 - approved actions take write tokens from a token bucket (the simulator's tier table and costs:
@@ -27,6 +30,7 @@ from collections import deque
 from dataclasses import dataclass, field, replace
 
 from common.book import YesBook
+from common.book_memory import NO_MEMORY, BookMemory, remember_book
 from common.config import GlobalConfig, MarketConfig
 from common.domain import Fill, Order, OrderStatus, Position, Side, Targets
 from common.numbers import COUNT_SCALE, MONEY_SCALE, ONE_DOLLAR
@@ -136,6 +140,7 @@ class _Market:
     seen_signature: tuple[object, ...] = ()
     last_decision_ms: int = -(10**15)
     mids: deque[tuple[int, int]] = field(default_factory=deque)
+    memory: BookMemory = NO_MEMORY
 
 
 def run_backtest(spec: BacktestSpec) -> BacktestResult:
@@ -288,6 +293,7 @@ class _Runner:
                 next_sample += spec.sample_ms
                 self._sample(now)
             for market in self.markets.values():
+                self._remember_book(market, now)
                 seen = self._market_signature(market.ticker)
                 if seen != market.seen_signature:  # the others' top two levels changed
                     self.counts["book_updates"] += 1
@@ -440,6 +446,7 @@ class _Runner:
                 market.meta,
                 now,
                 Recent(tuple(market.mids)),
+                market.memory,
             )
             targets = self.strategy(view)
         if self.spec.executor == "cancel_replace":
@@ -455,6 +462,14 @@ class _Runner:
                 self.inflight,
                 (now + self.spec.latency_ms, next(self.seq), market.ticker, approved),
             )
+
+    def _remember_book(self, market: _Market, now: int) -> None:
+        """Every agent tick (the live process: every book update it reads), the others' book
+        into the market's ``BookMemory``."""
+        book = without_own_orders(
+            _yes_book(self.world, market.ticker), self._own_orders(market.ticker)
+        )
+        market.memory = remember_book(market.memory, book, now)
 
     def _remember_mid(self, market: _Market, book: YesBook, now: int) -> None:
         mid_x2 = book.mid_x2

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from itertools import pairwise
 
 from common.book import YesBook
+from common.book_memory import NO_MEMORY, BookMemory
 from common.config import MarketConfig
 from common.domain import Order, Position, Quote, Side, Targets
 from common.grid import PriceGrid
@@ -45,6 +46,7 @@ class MarketView:
     meta: MarketMeta
     now_ms: int
     recent: Recent
+    memory: BookMemory = NO_MEMORY  # fresh levels of the others' book (dora only uses it)
 
 
 Strategy = Callable[[MarketView], Targets]
@@ -62,6 +64,7 @@ def dora(view: MarketView, params: QuotingParams | None = None) -> Targets:
         book_ms=view.now_ms,
         own_orders=view.own_orders,
         recent=view.recent,
+        memory=view.memory,
     )
 
 

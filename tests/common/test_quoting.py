@@ -5,6 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from common.book import YesBook
+from common.book_memory import NO_MEMORY, BookMemory, remember_book
 from common.config import MarketConfig
 from common.domain import Position, Side
 from common.fees import FeeType
@@ -20,6 +21,7 @@ from common.quoting import (
 from common.schema import MarketMeta
 
 NOW = 1_800_000_000_000
+TAPER = QuotingParams(wind_down_ms=5 * 60_000)  # the risk-averse wind-down
 GRIDS = [
     PriceGrid.linear_cent(),
     PriceGrid.uniform(10),
@@ -138,7 +140,7 @@ def test_wind_down_tapers_what_a_side_may_add(
     to_close_ms: int, contracts: int, bid_size: int | None, ask_size: int | None
 ) -> None:
     m = meta(close_ms=NOW + to_close_ms)
-    t = compute_targets(book(4000, 4600), False, held(contracts), CONFIG, m, NOW)
+    t = compute_targets(book(4000, 4600), False, held(contracts), CONFIG, m, NOW, TAPER)
     assert (t.bid.size if t.bid else None, t.ask.size if t.ask else None) == (bid_size, ask_size)
     for q in (t.bid, t.ask):
         assert q is None or "+wind_down" in q.reason
@@ -146,11 +148,15 @@ def test_wind_down_tapers_what_a_side_may_add(
 
 def test_wind_down_limit_shrinks_from_the_cap_to_nothing_at_the_pull() -> None:
     close = NOW + 10 * 60_000
-    assert wind_down_limit(close, close - 5 * 60_000 - 1, CONFIG, DEFAULT_PARAMS) is None
-    assert wind_down_limit(close, close - 5 * 60_000, CONFIG, DEFAULT_PARAMS) == 5000
+    assert wind_down_limit(close, close - 5 * 60_000 - 1, CONFIG, TAPER) is None
+    assert wind_down_limit(close, close - 5 * 60_000, CONFIG, TAPER) == 5000
+    assert wind_down_limit(close, close - 3 * 60_000, CONFIG, TAPER) == 2500
+    assert wind_down_limit(close, close - 60_000, CONFIG, TAPER) == 0
+    assert wind_down_limit(0, NOW, CONFIG, TAPER) is None  # no close time
+    # on by default (a risk control); 0 switches it off: the full cap until the pull
     assert wind_down_limit(close, close - 3 * 60_000, CONFIG, DEFAULT_PARAMS) == 2500
-    assert wind_down_limit(close, close - 60_000, CONFIG, DEFAULT_PARAMS) == 0
-    assert wind_down_limit(0, NOW, CONFIG, DEFAULT_PARAMS) is None  # no close time
+    off = QuotingParams(wind_down_ms=0)
+    assert wind_down_limit(close, close - 61_000, CONFIG, off) is None
 
 
 @settings(max_examples=300)
@@ -165,9 +171,9 @@ def test_wind_down_never_builds_past_the_limit(
 ) -> None:
     close = NOW + to_close_ms
     t = compute_targets(
-        book(bid, bid + width), False, held(contracts), CONFIG, meta(close_ms=close), NOW
+        book(bid, bid + width), False, held(contracts), CONFIG, meta(close_ms=close), NOW, TAPER
     )
-    limit = wind_down_limit(close, NOW, CONFIG, DEFAULT_PARAMS)
+    limit = wind_down_limit(close, NOW, CONFIG, TAPER)
     pos = contracts * 100
     if to_close_ms <= 60_000:
         assert t.bid is None and t.ask is None
@@ -356,6 +362,7 @@ def test_full_size_until_the_threshold_then_linear_to_the_cap() -> None:
     shock=st.sampled_from([0, 2, 5]),
     shock_pct=st.sampled_from([0, 100, 300]),
     vol=st.sampled_from([0, 50, 200]),
+    fresh=st.lists(st.tuples(st.sampled_from(list(Side)), st.integers(1, 9_999)), max_size=4),
 )
 def test_guards_never_cross_exceed_caps_or_leave_the_grid(
     bid: int,
@@ -368,6 +375,7 @@ def test_guards_never_cross_exceed_caps_or_leave_the_grid(
     shock: int,
     shock_pct: int,
     vol: int,
+    fresh: list[tuple[Side, int]],
 ) -> None:
     ask = min(bid + width, 9_999)
     if ask <= bid:
@@ -388,6 +396,9 @@ def test_guards_never_cross_exceed_caps_or_leave_the_grid(
         params,
         own_orders=own,
         recent=recent,
+        memory=BookMemory(
+            added=tuple((NOW, side, price) for side, price in fresh), fresh_spread=300
+        ),
     )
     market = without_own_orders(b, own)
     for q in (t.bid, t.ask):
@@ -401,3 +412,21 @@ def test_guards_never_cross_exceed_caps_or_leave_the_grid(
         assert -position + t.ask.size <= CONFIG.max_inventory_no
     if t.bid and t.ask:
         assert t.ask.price - t.bid.price >= CONFIG.min_spread
+
+
+def test_fresh_quotes_far_through_a_stale_touch_move_the_fair_value() -> None:
+    before = YesBook(((4000, 2000), (3900, 2000)), ((4400, 2000), (4500, 2000)))
+    # a maker re-centred far higher: its new asks rest at 6200+, its bids traded away the
+    # stale asks at 4400; what is left at 4500 is stale
+    after = YesBook(((4000, 2000), (3900, 2000)), ((4500, 500), (6200, 1000), (6300, 1000)))
+    memory = remember_book(remember_book(NO_MEMORY, before, NOW - 5_000), after, NOW)
+    plain = compute_targets(after, False, Position("KX"), CONFIG, meta(), NOW)
+    fresh = compute_targets(after, False, Position("KX"), CONFIG, meta(), NOW, memory=memory)
+    assert plain.ask and plain.ask.price == 4400  # one tick inside the stale ask
+    assert fresh.ask and fresh.ask.price > 5000 and "+fresh" in fresh.ask.reason
+    assert fresh.bid and fresh.bid.price == 4100  # the bid still improves
+    # a fresh centre inside the touch (or within the margin) leaves the top-of-book mid alone
+    near = YesBook(((4000, 2000), (3900, 2000)), ((4400, 2000), (4600, 1000)))
+    memory = remember_book(remember_book(NO_MEMORY, before, NOW - 5_000), near, NOW)
+    same = compute_targets(near, False, Position("KX"), CONFIG, meta(), NOW, memory=memory)
+    assert same.ask and same.ask.price == 4300 and "+fresh" not in same.ask.reason

@@ -116,3 +116,42 @@ async def test_our_own_orders_are_not_the_market_we_improve_on(
     assert (
         targets.bid is not None and targets.bid.price == 4100
     )  # one tick over the others, not over us
+
+
+async def test_it_remembers_fresh_levels_between_passes(
+    settings: Settings, aredis: aioredis.Redis
+) -> None:
+    """A maker re-centred far higher between two reads of the book: the levels it added are the
+    fair value, so the strategy does not rest one tick inside the stale ask left at 0.45."""
+    k = Keys()
+    await seed(aredis, k, "KX-A", 4000, 4400)
+    before = BookState(
+        "KX-A",
+        YesBook(((4000, 2000), (3900, 2000)), ((4400, 2000), (4500, 2000))),
+        1,
+        NOW,
+        NOW,
+        False,
+    )
+    after = BookState(
+        "KX-A",
+        YesBook(((4000, 2000), (3900, 2000)), ((4500, 500), (6200, 1000), (6300, 1000))),
+        2,
+        NOW + 5_000,
+        NOW + 5_000,
+        False,
+    )
+    service, clock = StrategyService(settings), ManualClock(NOW)
+    await aredis.hset(k.book("KX-A"), mapping=encode_book(before))
+    await asyncio.wait_for(run_service(service, settings, clock=clock, once=True), 20)
+    clock.advance(5_000)
+    await aredis.hset(k.book("KX-A"), mapping=encode_book(after))
+    await asyncio.wait_for(run_service(service, settings, clock=clock, once=True), 20)
+    targets = decode_targets("KX-A", await aredis.hgetall(k.targets("KX-A")))
+    assert targets.ask is not None and targets.ask.price > 5000 and "+fresh" in targets.ask.reason
+    # a strategy that saw only the second book knows nothing fresh: one tick inside 0.45
+    await asyncio.wait_for(
+        run_service(StrategyService(settings), settings, clock=clock, once=True), 20
+    )
+    targets = decode_targets("KX-A", await aredis.hgetall(k.targets("KX-A")))
+    assert targets.ask is not None and targets.ask.price == 4400
