@@ -4,6 +4,7 @@ and a 30-second DynamoDB outage."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import signal
 import subprocess
@@ -22,7 +23,7 @@ from common.cli.main import main as dora
 from common.domain import Fill, Order, OrderStatus, Position, Side
 from common.dynamo import Dynamo
 from common.dynamo.rows import fill_row, order_row
-from common.dynamo.tables import TableNames, create_tables
+from common.dynamo.tables import TableNames, create_tables, make_client
 from common.events import decision_event, fill_event, order_event
 from common.schema import Keys
 from common.settings import load_settings
@@ -83,9 +84,11 @@ class Persister:
 
 @pytest.fixture
 def db_at(moto_endpoint: str) -> Dynamo:
-    db = Dynamo.from_settings(
-        load_settings({"DORA_DYNAMODB_ENDPOINT": moto_endpoint}, read_file=False)
-    )
+    settings = load_settings({"DORA_DYNAMODB_ENDPOINT": moto_endpoint}, read_file=False)
+    db = Dynamo.from_settings(settings)
+    # The checks scan thousands of rows while the persister writes; a local moto can take
+    # longer than the product's 5 s to answer such a scan on a loaded 2-core box.
+    db = dataclasses.replace(db, client=make_client(settings, timeout_s=60.0))
     create_tables(db.client, TableNames.from_prefix("dora_"))
     return db
 
@@ -109,7 +112,15 @@ def scan_all(db: Dynamo, table: str) -> list[dict[str, Any]]:
 
 
 def count(db: Dynamo, table: str) -> int:
-    return len(scan_all(db, table))
+    """Rows in ``table``: a COUNT scan (no items shipped back; polling this must not slow the
+    local DynamoDB the persister is writing to)."""
+    total, request = 0, {"TableName": table, "Select": "COUNT"}
+    while True:
+        page = db.client.scan(**request)
+        total += page["Count"]
+        if "LastEvaluatedKey" not in page:
+            return total
+        request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
 def events(n: int, start: int = 0) -> list[tuple[str, str, dict[str, Any]]]:
@@ -199,14 +210,19 @@ async def test_kill_9_in_the_middle_of_a_batch_loses_and_duplicates_nothing(
     batch = events(4_500)
     await produce(aredis, batch)
     total = 3_000  # trade rows
-    await asyncio.to_thread(wait_for, lambda: count(db_at, TRADES) > 300, 30, "some rows", 0.01)
+
+    def in_flight() -> int:  # entries read by the persister and not yet acknowledged
+        return sum(
+            int(r.xpending(K.stream(s), PERSISTER_GROUP)["pending"])
+            for s in ("orders", "fills", "decisions")
+        )
+
+    await asyncio.to_thread(wait_for, lambda: count(db_at, TRADES) > 300, 30, "some rows", 0.05)
+    await asyncio.to_thread(wait_for, lambda: in_flight() > 0, 30, "a batch in hand", 0.001)
     persister.kill()
     written_before = count(db_at, TRADES)
-    in_flight = sum(
-        int(r.xpending(K.stream(s), PERSISTER_GROUP)["pending"])
-        for s in ("orders", "fills", "decisions")
-    )
-    assert written_before < total and in_flight > 0  # killed with a batch in hand
+    held = in_flight()
+    assert written_before < total and held > 0  # killed with a batch in hand
     persister.start()
     await asyncio.to_thread(wait_for, lambda: drained(r), 60, "the backlog to drain", 0.2)
     assert_exactly_once(db_at, batch)
