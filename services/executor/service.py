@@ -57,7 +57,10 @@ from services.executor.working import WorkingOrders
 READ_BLOCK_MS = 50
 RECONCILE_EVERY_MS = 2_000
 POSITIONS_REFRESH_MS = 1_000  # a read per market: not on every 250 ms risk refresh
-START_FENCE_MS = 1_500  # a predecessor's last create may still land: look again before quoting
+# A predecessor's last create may still land: when one may have died with a create in flight,
+# look again this long after starting before quoting. A first start, or one after a clean stop with
+# every create answered, has nothing in flight and quotes as soon as the feeds are alive.
+START_FENCE_MS = 1_500
 RISK_REFRESH_MS = 250
 UNKNOWN_GIVE_UP_MS = 15_000
 PENDING_GRACE_MS = 5_000
@@ -107,6 +110,7 @@ class ExecutorService:
         self.halt_reason = ""
         self.halt_heard_ms = 0
         self.started_ms = 0
+        self.fence_ms = START_FENCE_MS
         self.pulled_reason = "starting"  # nothing is placed until every feed has been seen alive
         self.daily_pnl = 0
         self.exposure = 0
@@ -136,6 +140,9 @@ class ExecutorService:
         return owns(ticker, self.settings.shard_index, self.settings.shard_count)
 
     async def start(self, ctx: Context) -> None:
+        # Read before our own heartbeat exists: a predecessor killed uncleanly leaves its key for
+        # the heartbeat TTL (a clean stop drains its passes and deletes the key).
+        predecessor_alive = bool(await ctx.redis.exists(ctx.keys.hb(ctx.name)))
         if self.gateway is None:
             self.gateway = await KalshiGateway.connect(self.settings, ctx.redis, ctx.clock)
         await wait_until_restored(ctx.redis, ctx.keys, ctx.stopping, log=ctx.log)
@@ -146,6 +153,8 @@ class ExecutorService:
         await self.configs.refresh(ctx.redis, ctx.clock.now_ms())
         self.working = WorkingOrders(ctx.redis, ctx.keys, ctx.log)
         loaded = await self.working.load(self.owned)
+        in_doubt = sum(o.status is not OrderStatus.RESTING for o in self.working.all_live())
+        self.fence_ms = START_FENCE_MS if predecessor_alive or in_doubt else 0
         self.started_ms = ctx.clock.now_ms()
         self.namespace = (
             f"{ctx.settings.kalshi_key_id}:{self.settings.shard_index}:{ctx.clock.now_ms()}"
@@ -169,7 +178,14 @@ class ExecutorService:
                 with contextlib.suppress(SchemaError):
                     self.latest[ticker] = decode_targets(ticker, await ctx.redis.hgetall(key))
                     self.dirty.add(ticker)
-        ctx.log.info("executor_ready", restored_orders=loaded, halted=self.halted)
+        ctx.log.info(
+            "executor_ready",
+            restored_orders=loaded,
+            creates_in_doubt=in_doubt,
+            predecessor_alive=predecessor_alive,
+            start_fence_ms=self.fence_ms,
+            halted=self.halted,
+        )
 
     async def stop(self, ctx: Context) -> None:
         self.closing = True
@@ -772,10 +788,11 @@ class ExecutorService:
         silent = [s for s, ok in zip(WATCHED_HEARTBEATS, alive, strict=True) if not ok]
         reason = f"{','.join(silent)} silent" if silent else ""
         if self.pulled_reason == "starting":
-            if not reason and ctx.clock.now_ms() >= self.started_ms + START_FENCE_MS:
-                # A create sent by the process before us (killed mid-request, or slowed by the
-                # exchange) can land after our first look: reconcile once more, then quote.
-                await self._reconcile(ctx)
+            if not reason and ctx.clock.now_ms() >= self.started_ms + self.fence_ms:
+                if self.fence_ms:
+                    # A create sent by the process before us (killed mid-request, or slowed by
+                    # the exchange) can land after our first look: reconcile once more, then quote.
+                    await self._reconcile(ctx)
                 ctx.log.info("feeds_alive")
                 self.pulled_reason = ""
                 self.dirty.update(self.latest)

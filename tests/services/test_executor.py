@@ -26,6 +26,7 @@ from common.schema import (
     encode_event,
     encode_market,
     encode_market_config,
+    encode_order,
     encode_targets,
 )
 from common.settings import Settings, load_settings
@@ -157,6 +158,52 @@ async def steps(service: ExecutorService, ctx: Context, n: int = 6) -> None:
         await service.step(ctx)
         await settled(service)
         ctx.clock.advance(300)  # type: ignore[attr-defined]
+
+
+async def fence_after_start(
+    settings: Settings, r: aioredis.Redis, exchange: FakeExchange
+) -> tuple[bool, bool]:
+    """Whether quoting may begin at once after start, and after START_FENCE_MS."""
+    service = ExecutorService(settings, gateway=exchange)  # type: ignore[arg-type]
+    ctx = Context(service.name, settings, r, Keys(), ManualClock(NOW), get_logger("executor"))
+    await service.start(ctx)
+    try:
+        await service._check_feeds(ctx)
+        at_once = service.pulled_reason == ""
+        ctx.clock.advance(START_FENCE_MS)  # type: ignore[attr-defined]
+        await service._check_feeds(ctx)
+        return at_once, service.pulled_reason == ""
+    finally:
+        await service.stop(ctx)
+
+
+async def test_a_first_start_quotes_as_soon_as_the_feeds_are_alive(
+    settings: Settings, aredis: aioredis.Redis
+) -> None:
+    await seed(aredis, Keys(), "KX")
+    assert await fence_after_start(settings, aredis, FakeExchange(aredis, Keys())) == (True, True)
+
+
+async def test_after_a_crash_it_waits_for_creates_that_may_still_land(
+    settings: Settings, aredis: aioredis.Redis
+) -> None:
+    """The predecessor's heartbeat outlives a kill -9 by its TTL: something may be in flight."""
+    k = Keys()
+    await seed(aredis, k, "KX")
+    await aredis.set(k.hb("executor"), "{}")
+    assert await fence_after_start(settings, aredis, FakeExchange(aredis, k)) == (False, True)
+
+
+@pytest.mark.parametrize("status", [OrderStatus.PENDING, OrderStatus.UNKNOWN])
+async def test_a_create_left_in_doubt_holds_quoting_back_for_the_fence(
+    settings: Settings, aredis: aioredis.Redis, status: OrderStatus
+) -> None:
+    """A clean stop whose drain timed out leaves no heartbeat, but the record says it was sent."""
+    k = Keys()
+    await seed(aredis, k, "KX")
+    sent = Order("KX", Side.BID, 4100, 500, "c-1", status=status, remaining=500, created_ms=NOW)
+    await aredis.hset(k.orders("KX"), sent.client_order_id, encode_order(sent))
+    assert await fence_after_start(settings, aredis, FakeExchange(aredis, k)) == (False, True)
 
 
 async def test_places_records_before_sending_then_amends_and_cancels(
