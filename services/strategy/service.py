@@ -222,19 +222,17 @@ class StrategyService:
         for value in order_fields.values():
             with contextlib.suppress(SchemaError):
                 own_orders.append(decode_order(value))
-        memory = remember_book(
-            self.memory.get(ticker, NO_MEMORY), without_own_orders(state.book, own_orders), now_ms
-        )
+        others = without_own_orders(state.book, own_orders)
+        memory = remember_book(self.memory.get(ticker, NO_MEMORY), others, now_ms)
         self.memory[ticker] = memory
         return compute_targets(
-            state.book,
+            others,  # our own orders are already out of it
             state.stale,
             position,
             config,
             self.meta.get(ticker),
             now_ms,
             self.params,
-            own_orders=own_orders,
             book_ms=state.received_ms,
             memory=memory,
         )
