@@ -47,3 +47,18 @@ async def test_queue_append_in_a_transaction(aredis: aioredis.Redis) -> None:
     results = await pipe.execute()
     assert results[0] == 1 and "-" in results[1] and "-" in results[2]
     assert await aredis.xlen(K.stream("fills")) == 1
+
+
+async def test_queue_append_costs_no_extra_round_trip(aredis: aioredis.Redis) -> None:
+    """The executor records an order and its trade-log event in one round trip: the pipeline
+    must not stop to ask SCRIPT EXISTS first (it would, holding a registered script)."""
+    await aredis.config_resetstat()
+    for _ in range(3):
+        pipe = aredis.pipeline(transaction=False)
+        pipe.hset("dora:orders:KXA", "c", "{}")
+        queue_append(pipe, K, "orders", "order", {"client_order_id": "c"})
+        await pipe.execute()
+    stats = await aredis.info("commandstats")
+    assert not any(name.startswith("cmdstat_script") for name in stats), sorted(stats)
+    assert stats["cmdstat_eval"]["calls"] == 3
+    assert await aredis.xlen(K.stream("orders")) == 3
