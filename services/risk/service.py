@@ -6,8 +6,10 @@ Each check:
   the start of the trading day (``pnl_day_start_hour_utc``); at or below ``-max_daily_loss`` it
   halts trading (the durable halt of DESIGN.md §3);
 - total exposure: positions plus the worst case of every working order;
-- positions in Redis against the exchange's: a mismatch that persists across two checks halts
-  with its reason (one check's difference can be a fill still in flight);
+- positions in Redis against the exchange's: the same difference in a market at three checks in
+  a row halts with its reason (one check's difference can be a fill still in flight; in a busy
+  market a different fill can be in flight at every check, so a changing difference is not one
+  that persists, while a lost fill leaves the same offset however many fills follow it);
 - heartbeats: an executor silent for ``executor_silence_ms`` gets every order cancelled directly
   at the exchange, as does any order still resting while halted;
 - ``dora:risk`` and the pnl stream carry the result.
@@ -69,7 +71,7 @@ class RiskService:
         self.client = client
         self.configs: ConfigCache | None = None
         self.last_check_ms = 0.0
-        self.mismatches: dict[str, int] = {}
+        self.mismatches: dict[str, tuple[int, int]] = {}  # ticker -> (theirs - ours, checks)
         self.executor_down_cancelled = False
         self.tasks: list[asyncio.Task[None]] = []
         self.counts = {"checks": 0, "emergency_cancels": 0}
@@ -284,8 +286,15 @@ class RiskService:
             return
         ours = {p.ticker: p.position for p in positions}
         differing = {t for t in ours.keys() | theirs.keys() if ours.get(t, 0) != theirs.get(t, 0)}
-        self.mismatches = {t: self.mismatches.get(t, 0) + 1 for t in differing}
-        persistent = sorted(t for t, n in self.mismatches.items() if n >= MISMATCH_CHECKS_TO_HALT)
+        mismatches = {}
+        for t in differing:
+            offset = theirs.get(t, 0) - ours.get(t, 0)
+            before, seen = self.mismatches.get(t, (0, 0))
+            mismatches[t] = (offset, seen + 1 if offset == before else 1)
+        self.mismatches = mismatches
+        persistent = sorted(
+            t for t, (_, n) in self.mismatches.items() if n >= MISMATCH_CHECKS_TO_HALT
+        )
         if persistent and not halted:
             t = persistent[0]
             await self._halt(
