@@ -79,56 +79,8 @@ def write_doc(results: dict[str, Any]) -> None:
                     for name, v in lat["stages"].items()
                 ],
             )
-    thr = results.get("throughput")
-    if thr:
-        lines += [
-            f"## Throughput ({thr['markets']} markets, goal >= 3,000 book updates/s)",
-            "",
-            "md and targets lag: stream entry written -> read by the strategy / executor; backlog: "
-            "messages the simulator has queued for a socket but not yet written (a slow marketdata "
-            "backs it up); worst over each 15 s step. Kept up: both lags under 100 ms and the backlog "
-            "under 100 ms worth of messages. Feed lag (exchange timestamp of the newest delta -> its "
-            "book published) is shown but not judged; sim age is the part of it spent inside the "
-            "simulator (exchange timestamp -> the delta written to dora's socket, its tick "
-            "granularity and agent steps included), so feed lag minus sim age is the kernel's "
-            "and marketdata's share.",
-            "",
-        ]
-        lines += table(
-            [
-                "churn target/s",
-                "churn achieved/s",
-                "all book updates/s",
-                "WS msgs/s",
-                "backlog msgs",
-                "feed lag ms",
-                "sim age ms",
-                "md lag ms",
-                "targets lag ms",
-                "kept up",
-            ],
-            [
-                (
-                    s["target_deltas_per_s"],
-                    s["load_deltas_per_s"],
-                    s.get("book_updates_per_s", ""),
-                    s["ws_messages_per_s"],
-                    s.get("ws_backlog", ""),
-                    s.get("feed_lag_ms", ""),
-                    s.get("sim_delta_age_ms", ""),
-                    s.get("md_lag_ms"),
-                    s.get("targets_lag_ms"),
-                    "yes" if s["kept_up"] else "no",
-                )
-                for s in thr["steps"]
-            ],
-        )
-        last = thr["steps"][-1]["usage"] if thr["steps"] else {}
-        lines += ["CPU and RSS per process at the last step:", ""]
-        lines += table(
-            ["process", "CPU %", "RSS MB"],
-            [(n, u["cpu_pct"], u["rss_mb"]) for n, u in sorted(last.items())],
-        )
+    for part in ("throughput", "throughput_dynamo_paused"):
+        lines += throughput_section(results.get(part))
     rec = results.get("recovery")
     if rec:
         lines += ["## Recovery (goal <= 3 s)", "", rec["definition"] + ".", ""]
@@ -177,6 +129,72 @@ def write_doc(results: dict[str, Any]) -> None:
     PERF_DOC.write_text("\n".join(lines) + "\n" + kept)
 
 
+def throughput_section(thr: dict[str, Any] | None) -> list[str]:
+    if not thr:
+        return []
+    if thr.get("dynamo_paused"):
+        lines = [
+            f"### The same with DynamoDB off the box ({thr['markets']} markets)",
+            "",
+            "In production DynamoDB is another machine; here its stand-in (moto) shares the 2 "
+            "cores. In this run moto is stopped (SIGSTOP) during each step: the persister keeps "
+            "the trade log, decisions and fills in Redis and writes them once moto is back, "
+            "before the next step. So neither moto nor the persister's own writing loads the "
+            "box while a step is measured.",
+            "",
+        ]
+    else:
+        lines = [
+            f"## Throughput ({thr['markets']} markets, goal >= 3,000 book updates/s)",
+            "",
+            "md and targets lag: stream entry written -> read by the strategy / executor; "
+            "backlog: messages the simulator has queued for a socket but not yet written (a slow "
+            "marketdata backs it up); worst over each 15 s step. Kept up: both lags under 100 ms "
+            "and the backlog under 100 ms worth of messages. Feed lag (exchange timestamp of the "
+            "newest delta -> its book published) is shown but not judged; sim age is the part of "
+            "it spent inside the simulator (exchange timestamp -> the delta written to dora's "
+            "socket, its tick granularity and agent steps included), so feed lag minus sim age "
+            "is the kernel's and marketdata's share.",
+            "",
+        ]
+    lines += table(
+        [
+            "churn target/s",
+            "churn achieved/s",
+            "all book updates/s",
+            "WS msgs/s",
+            "backlog msgs",
+            "feed lag ms",
+            "sim age ms",
+            "md lag ms",
+            "targets lag ms",
+            "kept up",
+        ],
+        [
+            (
+                s["target_deltas_per_s"],
+                s["load_deltas_per_s"],
+                s.get("book_updates_per_s", ""),
+                s["ws_messages_per_s"],
+                s.get("ws_backlog", ""),
+                s.get("feed_lag_ms", ""),
+                s.get("sim_delta_age_ms", ""),
+                s.get("md_lag_ms"),
+                s.get("targets_lag_ms"),
+                "yes" if s["kept_up"] else "no",
+            )
+            for s in thr["steps"]
+        ],
+    )
+    last = thr["steps"][-1]["usage"] if thr["steps"] else {}
+    lines += ["CPU and RSS per process at the last step:", ""]
+    lines += table(
+        ["process", "CPU %", "RSS MB"],
+        [(n, u["cpu_pct"], u["rss_mb"]) for n, u in sorted(last.items())],
+    )
+    return lines
+
+
 def goal_table(results: dict[str, Any]) -> list[str]:
     """Each goal of the issue against this run's numbers."""
     rows: list[tuple[str, str, str]] = []
@@ -194,14 +212,21 @@ def goal_table(results: dict[str, Any]) -> list[str]:
     thr = results.get("throughput")
     if thr:
         kept = thr.get("max_kept_up_book_updates_per_s", 0)
-        rows.append(
-            (
-                ">= 3,000 book updates/s across 500 markets",
-                f"kept up with {thr['max_kept_up_deltas_per_s']:,} churn deltas/s "
-                f"({kept:,} book updates/s in all)",
-                "yes" if kept >= 3000 else "no",
-            )
+        said = (
+            f"kept up with {thr['max_kept_up_deltas_per_s']:,} churn deltas/s "
+            f"({kept:,} book updates/s in all)"
         )
+        met = "yes" if kept >= 3000 else "no"
+        off_box = results.get("throughput_dynamo_paused")
+        if off_box:
+            kept_off = off_box.get("max_kept_up_book_updates_per_s", 0)
+            said += (
+                f" with moto on the box; {off_box['max_kept_up_deltas_per_s']:,} deltas/s "
+                f"({kept_off:,} book updates/s) with DynamoDB off it"
+            )
+            if met == "no" and kept_off >= 3000:
+                met = "only with DynamoDB off the box"
+        rows.append((">= 3,000 book updates/s across 500 markets", said, met))
     api = results.get("api")
     if api:
         per = [r["reduction_pct"] for r in api["rows"]]

@@ -38,6 +38,7 @@ import redis
 
 from bench.report import machine, write_doc
 from common.devstack import SERVICES, LocalStack, StackConfig
+from common.streams import PERSISTED_STREAMS, PERSISTER_GROUP
 from common.trace import STAGES, stages
 
 REPO = Path(__file__).resolve().parents[1]
@@ -47,6 +48,12 @@ WARMUP_S = 20
 TRACE_KEY = "dora:trace:tick_to_order_us"
 PROBES_PER_S = 10
 THROUGHPUT_WARMUP_S = 30
+# DynamoDB is another machine in production. Its local stand-in (moto, pure Python) takes 50-90 %
+# of a core behind the persister under churn, so the latency and throughput stacks run it at the
+# lowest priority (its CPU is still reported). The throughput is also measured a second time
+# with the DynamoDB writes held back during each step (see bench_throughput).
+MOTO_NICE = 19
+CATCH_UP_S = 90  # after a step with DynamoDB paused: the persister's backlog written
 
 
 def pct(values: list[float], p: float) -> float:
@@ -83,7 +90,7 @@ def process_pids(stack: LocalStack) -> dict[str, int]:
         parts = line.split()
         if len(parts) >= 4 and parts[1] == "RUNNING":
             pids[parts[0]] = int(parts[3].rstrip(","))
-    for name in ("sim", "redis"):
+    for name in ("sim", "redis", "moto"):
         if name in stack.procs:
             pids[name] = stack.procs[name].pid
     return pids
@@ -243,6 +250,7 @@ def bench_latency(
             seed=11,
             key_type="ed25519",
             env={"DORA_TRACE_LATENCY": "true"},
+            moto_nice=MOTO_NICE,
         )
     )
     with stack:
@@ -295,14 +303,20 @@ def bench_throughput(
     markets: int = 500,
     rates: tuple[int, ...] = (500, 1000, 2000, 3000, 3500, 4000, 5000, 6000),
     step_s: float = 15,
+    dynamo_paused: bool = False,
 ) -> dict[str, Any]:
+    """Raise the book churn step by step until the pipeline falls behind. With
+    ``dynamo_paused`` the moto server is stopped (SIGSTOP) for each step: the persister keeps
+    the durable writes in Redis and writes them once it is resumed, before the next step, so
+    neither moto nor the persister's boto3 work loads the 2 cores during the measurement."""
     stack = LocalStack(
         StackConfig(
-            base_dir=base / "throughput",
+            base_dir=base / ("throughput_dynamo_paused" if dynamo_paused else "throughput"),
             markets=markets,
             seed=12,
             key_type="ed25519",
             sim_args=["--rate-tier", "unlimited"],
+            moto_nice=MOTO_NICE,
         )
     )
     steps = []
@@ -344,6 +358,8 @@ def bench_throughput(
             before = stack.sim_get("/stats")
             t0 = time.monotonic()
             watcher.start()
+            if dynamo_paused:
+                stack.pause_moto()
             stack.sim_post("/churn", {"deltas_per_s": rate})
             time.sleep(step_s)
             stack.sim_post("/churn", {"deltas_per_s": 0})
@@ -351,6 +367,12 @@ def bench_throughput(
             stop.set()
             watcher.join(2)
             after = stack.sim_get("/stats")
+            usage_in_step = usage.read()
+            # a halted bot reads targets but sends nothing: such a step measures too little
+            halted = r.hget("dora:risk", "halted") == "1"
+            if dynamo_paused:
+                stack.resume_moto()
+                wait_until(lambda: persister_backlog(r) == 0, CATCH_UP_S, 1.0)
             worst = {k: max(v[2:], default=0) for k, v in lags.items()}  # skip the first second
             step = {
                 "target_deltas_per_s": rate,
@@ -369,15 +391,18 @@ def bench_throughput(
                 # Kept up: no stream entry waited 100 ms, and marketdata never fell 100 ms of
                 # messages behind its socket. (Feed lag is reported, not judged: it includes the
                 # simulator's own 50 ms tick granularity and its agent steps.)
-                "kept_up": worst["md_lag_ms"] < LAG_LIMIT_MS
+                "halted": halted,
+                "kept_up": not halted
+                and worst["md_lag_ms"] < LAG_LIMIT_MS
                 and worst["targets_lag_ms"] < LAG_LIMIT_MS
                 and worst["ws_backlog"] < rate * LAG_LIMIT_MS / 1000,
-                "usage": usage.read(),
+                "usage": usage_in_step,
             }
             steps.append(step)
             print(
                 f"throughput {rate}/s -> {step['load_deltas_per_s']}/s churn, "
-                f"{step['book_updates_per_s']}/s book updates, lags {worst}",
+                f"{step['book_updates_per_s']}/s book updates, lags {worst}"
+                + (" HALTED" if halted else ""),
                 file=sys.stderr,
             )
             if not step["kept_up"]:
@@ -385,6 +410,7 @@ def bench_throughput(
     kept = [s for s in steps if s["kept_up"]]
     return {
         "markets": markets,
+        "dynamo_paused": dynamo_paused,
         "lag_limit_ms": LAG_LIMIT_MS,
         "steps": steps,
         "max_kept_up_deltas_per_s": max((s["load_deltas_per_s"] for s in kept), default=0),
@@ -392,6 +418,18 @@ def bench_throughput(
             (s.get("book_updates_per_s", 0) for s in kept), default=0
         ),
     }
+
+
+def persister_backlog(r: redis.Redis) -> int:
+    """Entries of the persisted streams not yet delivered to, or not yet acknowledged by, the
+    persister."""
+    total = 0
+    for name in PERSISTED_STREAMS:
+        with contextlib.suppress(redis.ResponseError):  # no such stream (yet)
+            for group in r.xinfo_groups(f"dora:stream:{name}"):
+                if group["name"] == PERSISTER_GROUP:
+                    total += int(group.get("lag") or 0) + int(group["pending"])
+    return total
 
 
 # ---- 4. recovery -------------------------------------------------------------------------------
@@ -445,13 +483,21 @@ def bench_strategy() -> dict[str, Any]:
 
 
 def main(argv: list[str]) -> int:
-    parts = argv or ["latency", "throughput", "recovery", "api", "strategy"]
+    parts = argv or [
+        "latency",
+        "throughput",
+        "throughput_dynamo_paused",
+        "recovery",
+        "api",
+        "strategy",
+    ]
     results: dict[str, Any] = json.loads(RESULTS.read_text()) if RESULTS.exists() and argv else {}
     results["machine"] = machine()
     base = Path(tempfile.mkdtemp(prefix="dora-bench-"))
     runners = {
         "latency": lambda: bench_latency(base),
         "throughput": lambda: bench_throughput(base),
+        "throughput_dynamo_paused": lambda: bench_throughput(base, dynamo_paused=True),
         "recovery": lambda: bench_recovery(base),
         "api": bench_api,
         "strategy": bench_strategy,

@@ -85,6 +85,9 @@ class StackConfig:
     env: dict[str, str] = field(default_factory=dict)  # extra DORA_* for the processes
     sim_args: list[str] = field(default_factory=list)
     supervisord_conf: Path = REPO / "supervisord.conf"
+    # Niceness of the moto server. DynamoDB is another machine in production; a benchmark may
+    # lower moto's priority so the stand-in does not take the CPU the pipeline is measured on.
+    moto_nice: int = 0
 
 
 DEFAULT_MARKET_CONFIG = {
@@ -263,7 +266,11 @@ class LocalStack:
         self.moto_port = self.moto_port or free_port()
         proc = self._spawn(
             "moto",
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.moto_port)],
+            [
+                *(["nice", "-n", str(self.config.moto_nice)] if self.config.moto_nice else []),
+                sys.executable,
+                *("-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.moto_port)),
+            ],
         )
         _wait(lambda: _port_open(self.moto_port), 30, "the moto server", proc)
 

@@ -42,3 +42,48 @@ def test_tables_are_rewritten_and_the_narrative_is_kept(
     doc.unlink()
     report.write_doc(RESULTS)  # no doc yet: the heading is there for the narrative to follow
     assert doc.read_text().rstrip().endswith("## What limits these numbers")
+
+
+def throughput(kept: list[bool], paused: bool) -> dict[str, object]:
+    steps = [
+        {
+            "target_deltas_per_s": rate,
+            "load_deltas_per_s": rate - 5,
+            "book_updates_per_s": rate + 700,
+            "ws_messages_per_s": rate + 800,
+            "md_lag_ms": 20,
+            "targets_lag_ms": 30 if ok else 150,
+            "kept_up": ok,
+            "usage": {"executor": {"cpu_pct": 20.0, "rss_mb": 60.0}},
+        }
+        for rate, ok in zip((500, 1000, 3000), kept, strict=False)
+    ]
+    best = max((s for s in steps if s["kept_up"]), key=lambda s: s["target_deltas_per_s"])
+    return {
+        "markets": 500,
+        "dynamo_paused": paused,
+        "steps": steps,
+        "max_kept_up_deltas_per_s": best["load_deltas_per_s"],
+        "max_kept_up_book_updates_per_s": best["book_updates_per_s"],
+    }
+
+
+def test_throughput_is_reported_with_dynamodb_on_and_off_the_box(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(report, "PERF_DOC", tmp_path / "performance.md")
+    results = {
+        **RESULTS,
+        "throughput": throughput([True, False], paused=False),
+        "throughput_dynamo_paused": throughput([True, True, True], paused=True),
+    }
+    report.write_doc(results)
+    text = (tmp_path / "performance.md").read_text()
+    assert text.index("## Throughput (500 markets") < text.index("DynamoDB off the box (500")
+    assert "| 1000 | 995 | 1700 | 1800 |  |  |  | 20 | 150 | no |" in text
+    assert "| 3000 | 2995 | 3700 | 3800 |  |  |  | 20 | 30 | yes |" in text
+    assert (
+        "| >= 3,000 book updates/s across 500 markets | kept up with 495 churn deltas/s "
+        "(1,200 book updates/s in all) with moto on the box; 2,995 deltas/s (3,700 book "
+        "updates/s) with DynamoDB off it | only with DynamoDB off the box |"
+    ) in text
