@@ -19,10 +19,9 @@ Pure and deterministic, shared by the strategy process and the backtester. The r
    skewed fair value, otherwise further back; never crossing or locking the book; always on
    the market's grid (bids rounded down, asks up).
 6. Size is ``quote_size`` up to the inventory cap (``full_size_pct`` can shrink it earlier); a
-   capped side stops. With ``wind_down_ms`` set, the inventory a side may build before close is
-   capped by a limit that shrinks linearly from the full cap to nothing at the pull time (off by
-   default: it trades variance for mean); in the last ``pull_before_close_ms``, nothing is
-   quoted.
+   capped side stops. In the ``wind_down_ms`` before close (5 min by default; 0 turns it off) the
+   inventory a side may build is capped by a limit that shrinks linearly from the full cap to
+   nothing at the pull time; in the last ``pull_before_close_ms``, nothing is quoted.
 """
 
 from __future__ import annotations
