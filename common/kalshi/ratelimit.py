@@ -112,9 +112,12 @@ return {granted, wait}
 # Leasing: a non-priority request takes a few requests' worth of tokens from the shared bucket
 # in one round trip and spends them locally for up to LEASE_MS. Tokens are taken before the
 # requests go out, never after, so the exchange's bucket always holds at least what ours says;
-# a lease left unspent just expires (its size adapts to the rate so few are wasted).
+# a lease left unspent just expires (its size adapts to the rate so few are wasted). One refill
+# is in flight per bucket at a time: a burst of requests (a pass over many markets) queues behind
+# it and shares one round trip instead of each asking Redis and each leasing.
 LEASE_MS = 1_000
 LEASE_MAX_FRACTION = 0.05
+LEASE_QUEUED_FRACTION = 0.25  # a lease for requests already waiting for it is never wasted
 
 
 @dataclass(slots=True)
@@ -260,6 +263,9 @@ class RedisRateBudget:
         self._redis_down = False
         self.lease_ms = lease_ms  # 0: every request asks Redis
         self._leases: dict[str, _Lease] = {}
+        self._refilling: dict[str, asyncio.Lock] = {}
+        self._waiting: dict[str, int] = {}  # requests in try_take waiting on the refill
+        self._empty_until: dict[str, float] = {}  # the last refill's answer: wait until then
 
     def key(self, bucket: str) -> str:
         name = f"{self.account}:{bucket}" if self.account else bucket
@@ -278,18 +284,48 @@ class RedisRateBudget:
 
     async def try_take(self, bucket: str, cost: int, *, priority: bool = False) -> float:
         self.limits.check_fits(bucket, cost, priority)
-        lease = self._leases.get(bucket)
-        now_ms = self.clock.monotonic_ms()
-        if lease is not None and lease.tokens >= cost and now_ms < lease.expires_ms:
-            lease.tokens -= cost  # taken from the shared bucket already: no round trip
+        if priority or self.lease_ms <= 0:
+            return await self._take(bucket, cost, priority, "take", cost)
+        if self._spend_lease(bucket, cost):
             return 0.0
-        reserve = self.limits.reserve_for(bucket, priority)
-        leasing = self.lease_ms > 0 and not priority
-        want = self._next_lease_size(bucket, cost, lease, now_ms) if leasing else cost
+        # One refill in flight per bucket: requests arriving meanwhile queue behind it and are
+        # served from the lease it brings (sized for them too), not by a round trip each.
+        self._waiting[bucket] = self._waiting.get(bucket, 0) + 1
         try:
-            granted, wait_ms = await self._call(
-                bucket, cost, reserve, "lease" if leasing else "take", want
-            )
+            async with self._refill_lock(bucket):
+                if self._spend_lease(bucket, cost):
+                    return 0.0
+                now_ms = self.clock.monotonic_ms()
+                empty_ms = self._empty_until.get(bucket, 0.0) - now_ms
+                if empty_ms > 0:  # the last refill found the bucket empty: no need to ask again
+                    return empty_ms / 1000
+                want = self._next_lease_size(bucket, cost, now_ms, self._waiting[bucket])
+                wait_s = await self._take(bucket, cost, False, "lease", want)
+                if wait_s > 0:
+                    self._empty_until[bucket] = self.clock.monotonic_ms() + wait_s * 1000
+                return wait_s
+        finally:
+            self._waiting[bucket] -= 1
+
+    def _spend_lease(self, bucket: str, cost: int) -> bool:
+        lease = self._leases.get(bucket)
+        if lease is None or lease.tokens < cost or self.clock.monotonic_ms() >= lease.expires_ms:
+            return False
+        lease.tokens -= cost  # taken from the shared bucket already: no round trip
+        return True
+
+    def _refill_lock(self, bucket: str) -> asyncio.Lock:
+        lock = self._refilling.get(bucket)
+        if lock is None:
+            lock = self._refilling[bucket] = asyncio.Lock()
+        return lock
+
+    async def _take(self, bucket: str, cost: int, priority: bool, mode: str, want: int) -> float:
+        """One round trip: take ``cost`` (in "lease" mode up to ``want``) tokens; 0 when taken,
+        else the seconds to wait."""
+        reserve = self.limits.reserve_for(bucket, priority)
+        try:
+            granted, wait_ms = await self._call(bucket, cost, reserve, mode, want)
         except (RedisError, OSError) as exc:
             if not self._redis_down:
                 self._log.warning(
@@ -302,22 +338,26 @@ class RedisRateBudget:
             self._redis_down = False
         if granted < 0:
             raise BudgetError(f"a request of {cost} tokens never fits the {bucket} bucket")
-        if leasing and granted:
+        if mode == "lease" and granted:
             now_ms = self.clock.monotonic_ms()
-            left = self._leases.get(bucket)  # a concurrent request's lease: keep its tokens
+            left = self._leases.get(bucket)  # too few for this request, but ours: keep them
             carried = left.tokens if left is not None and now_ms < left.expires_ms else 0
             self._leases[bucket] = _Lease(granted - cost + carried, now_ms + self.lease_ms, want)
         return 0.0 if granted else wait_ms / 1000
 
-    def _next_lease_size(self, bucket: str, cost: int, lease: _Lease | None, now_ms: float) -> int:
+    def _next_lease_size(self, bucket: str, cost: int, now_ms: float, waiting: int) -> int:
         """Tokens to lease: double the last lease when it ran out before expiring (the
         process is busy), halve it when tokens were left to expire (each one wasted), between
-        one request and LEASE_MAX_FRACTION of the bucket."""
-        ceiling = max(cost, int(self.limits.bucket(bucket).capacity * LEASE_MAX_FRACTION))
-        if lease is None:
-            return cost
-        size = lease.size * 2 if now_ms < lease.expires_ms else lease.size // 2
-        return max(cost, min(ceiling, size))
+        one request and LEASE_MAX_FRACTION of the bucket; and at least enough for every request
+        already queued for it (up to LEASE_QUEUED_FRACTION), which spend it at once."""
+        capacity = self.limits.bucket(bucket).capacity
+        ceiling = max(cost, int(capacity * LEASE_MAX_FRACTION))
+        lease = self._leases.get(bucket)
+        size = cost
+        if lease is not None:
+            size = lease.size * 2 if now_ms < lease.expires_ms else lease.size // 2
+        queued = min(cost * waiting, int(capacity * LEASE_QUEUED_FRACTION))
+        return max(cost, min(ceiling, size), queued)
 
     async def acquire(self, bucket: str, cost: int, *, priority: bool = False) -> float:
         waited = 0.0

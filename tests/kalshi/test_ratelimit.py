@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
@@ -162,3 +163,42 @@ async def test_priority_requests_never_lease_and_a_429_drops_the_lease(
     await rb.penalize(WRITE)
     assert WRITE not in rb._leases
     assert await rb.try_take(WRITE, 10) > 0  # the drained bucket, not a leftover lease
+
+
+def count_calls(rb: RedisRateBudget) -> list[tuple[str, int]]:
+    """The script calls ``rb`` makes from now on: (mode, tokens granted)."""
+    calls: list[tuple[str, int]] = []
+    real = rb._call
+
+    async def counted(bucket: str, cost: int, reserve: int, mode: str, want: int = 0) -> Any:
+        granted, wait_ms = await real(bucket, cost, reserve, mode, want)
+        calls.append((mode, granted))
+        return granted, wait_ms
+
+    rb._call = counted  # type: ignore[method-assign]
+    return calls
+
+
+async def test_a_burst_of_requests_shares_one_refill(aredis: aioredis.Redis) -> None:
+    """Forty writes at once (one pass over many markets): not forty round trips and forty
+    leases, but one refill in flight at a time, sized for the requests queued behind it."""
+    rb = budget(aredis, "premier", safety=1.0, reserve_fraction=0.0, clock=ManualClock(1_000_000))
+    calls = count_calls(rb)
+    waited = await asyncio.gather(*(rb.try_take(WRITE, 10) for _ in range(40)))
+    assert waited == [0.0] * 40
+    assert len(calls) <= 3
+    assert sum(granted for _, granted in calls) == 400  # what the forty cost: none to waste
+
+
+async def test_an_empty_bucket_is_asked_once_per_wait(aredis: aioredis.Redis) -> None:
+    clock = ManualClock(1_000_000)
+    rb = budget(aredis, "premier", safety=1.0, reserve_fraction=0.0, clock=clock)
+    await rb.penalize(WRITE)
+    calls = count_calls(rb)
+    waits = await asyncio.gather(*(rb.try_take(WRITE, 10) for _ in range(20)))
+    assert calls == [("lease", 0)]  # the others learn the wait from the first answer
+    assert all(0 < w <= waits[0] for w in waits)
+    clock.advance(waits[0] * 1000 + 1)
+    await asyncio.sleep(waits[0] + 0.005)  # Redis' own clock refills the bucket
+    assert await rb.try_take(WRITE, 10) == 0.0
+    assert calls == [("lease", 0), ("lease", 10)]
