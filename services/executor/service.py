@@ -23,6 +23,7 @@ import contextlib
 from dataclasses import replace
 from typing import Any
 
+from common.batching import Batcher
 from common.config_cache import ConfigCache
 from common.control import ControlListener
 from common.domain import Order, OrderStatus, Position, Side, Targets
@@ -90,6 +91,7 @@ class ExecutorService:
         self.cancel_on_start = settings.executor_cancel_on_start
         self.configs: ConfigCache | None = None
         self.working: WorkingOrders | None = None
+        self.batch: Batcher | None = None  # the passes' Redis commands, one pipeline per turn
         self.positions: dict[str, Position] = {}
         self.meta: dict[str, MarketMeta] = {}
         self.latest: dict[str, Targets] = {}
@@ -152,6 +154,7 @@ class ExecutorService:
         self.configs = ConfigCache(ctx.keys, ctx.log)
         await self.configs.refresh(ctx.redis, ctx.clock.now_ms())
         self.working = WorkingOrders(ctx.redis, ctx.keys, ctx.log)
+        self.batch = Batcher(ctx.redis)
         loaded = await self.working.load(self.owned)
         in_doubt = sum(o.status is not OrderStatus.RESTING for o in self.working.all_live())
         self.fence_ms = START_FENCE_MS if predecessor_alive or in_doubt else 0
@@ -192,6 +195,8 @@ class ExecutorService:
         await stop_tasks(
             [*self.tasks, *self.inflight.values(), *[t for t in [self.housekeeping] if t]]
         )
+        if self.batch is not None:
+            await self.batch.aclose()
         if self.working is not None:
             with contextlib.suppress(Exception):  # best effort: reconciliation repairs the rest
                 await asyncio.wait_for(self._settle_writes(ctx), 2)
@@ -333,15 +338,16 @@ class ExecutorService:
         """Mirror the read loop's in-memory changes of ``ticker``'s ``side`` orders (every
         market's with None; only the side's pass writes its orders, so one order's writes stay
         in order) and the market's order events to Redis, one round trip."""
-        assert self.working is not None
-        pipe = ctx.redis.pipeline(transaction=False)
-        queued = self.working.queue(pipe, ticker, side)
-        for t in [ticker] if ticker is not None else list(self.unlogged):
-            for event in self.unlogged.pop(t, []):
-                queue_append(pipe, ctx.keys, "orders", "order", event)
-                queued = True
-        if queued:
-            await pipe.execute()
+        assert self.working is not None and self.batch is not None
+        working = self.working
+
+        def queue(pipe: Any) -> None:
+            working.queue(pipe, ticker, side)
+            for t in [ticker] if ticker is not None else list(self.unlogged):
+                for event in self.unlogged.pop(t, []):
+                    queue_append(pipe, ctx.keys, "orders", "order", event)
+
+        await self.batch.execute(queue)
 
     # ---- one market --------------------------------------------------------------------------
 
@@ -365,8 +371,10 @@ class ExecutorService:
             if key in self.due and not (cancelled or self.closing):
                 # Targets or fills read while this pass ran are answered now, not at the next
                 # read. (What the pass itself marked, a refused amend say, waits for that read:
-                # no tight loop against the exchange.)
-                self._start_passes(ctx)
+                # no tight loop against the exchange.) Only this side: every other due side is
+                # in a pass of its own, which does the same when it ends.
+                self.due.discard(key)
+                self.inflight[key] = asyncio.create_task(self._market_pass(ctx, key))
 
     async def _run_market(self, ctx: Context, ticker: str, side: Side) -> bool:
         """One pass over one side of one market; True when it sent anything."""
@@ -432,43 +440,44 @@ class ExecutorService:
             # The decision log is for debugging (every order is in the trade log): at most one
             # per market per second, and every new denial.
             self.last_decision_ms[ticker] = now
-            await append(
-                ctx.redis,
-                ctx.keys,
-                "decisions",
-                "decision",
-                decision_event(
-                    ticker,
-                    ctx.clock.now_ms(),
-                    _book_summary(targets),
-                    position.position,
+            assert self.batch is not None
+            decision = decision_event(
+                ticker,
+                ctx.clock.now_ms(),
+                _book_summary(targets),
+                position.position,
+                {
+                    "bid": _quote(targets, Side.BID),
+                    "ask": _quote(targets, Side.ASK),
+                    "reason": targets.reason,
+                },
+                [
                     {
-                        "bid": _quote(targets, Side.BID),
-                        "ask": _quote(targets, Side.ASK),
-                        "reason": targets.reason,
-                    },
-                    [
-                        {
-                            "kind": a.kind.value,
-                            "side": a.side.value,
-                            "price": a.price,
-                            "size": a.size,
-                            "reason": a.reason,
-                        }
-                        for a in approved
-                    ],
-                    denials,
-                ),
+                        "kind": a.kind.value,
+                        "side": a.side.value,
+                        "price": a.price,
+                        "size": a.size,
+                        "reason": a.reason,
+                    }
+                    for a in approved
+                ],
+                denials,
+            )
+            await self.batch.execute(
+                lambda pipe: queue_append(pipe, ctx.keys, "decisions", "decision", decision)
             )
         return bool(approved)
 
     async def _guard(self, ctx: Context, ticker: str, targets: Targets) -> Targets:
         """Never rest a quote on a stale book or a market that is not open, whatever the targets
         say (the strategy checks too; this is the second lock)."""
-        pipe = ctx.redis.pipeline(transaction=False)
-        pipe.hgetall(ctx.keys.book(ticker))
-        pipe.hgetall(ctx.keys.market(ticker))
-        book_fields, market_fields = await pipe.execute()
+        assert self.batch is not None
+        book_fields, market_fields = await self.batch.execute(
+            lambda pipe: (
+                pipe.hgetall(ctx.keys.book(ticker)),
+                pipe.hgetall(ctx.keys.market(ticker)),
+            )
+        )
         if market_fields:
             with contextlib.suppress(SchemaError):
                 self.meta[ticker] = decode_market(ticker, market_fields)
@@ -577,7 +586,8 @@ class ExecutorService:
                 await self._resolve(ctx, action.order)
 
     async def _place(self, ctx: Context, action: Action) -> None:
-        assert self.working is not None and self.gateway is not None
+        assert self.working is not None and self.gateway is not None and self.batch is not None
+        working = self.working
         self.seq += 1
         coid = make_client_order_id(self.namespace, action.ticker, action.side, self.seq)
         now = ctx.clock.now_ms()
@@ -592,7 +602,7 @@ class ExecutorService:
             created_ms=now,
             updated_ms=now,
         )
-        await self.working.save(pending)  # recorded before it is sent
+        await self.batch.execute(lambda pipe: working.queue_save(pipe, pending))  # before sending
         group_id = await self._order_group(ctx, action.ticker)
         if group_id == "":
             return  # the market's order group fired: it cools down before quoting again
@@ -677,17 +687,17 @@ class ExecutorService:
     ) -> None:
         """Save ``order`` and append its trade-log event (of ``logged``, the exchange's answer,
         when given) in one round trip."""
-        assert self.working is not None
-        pipe = ctx.redis.pipeline(transaction=False)
-        self.working.queue_save(pipe, order)
-        queue_append(
-            pipe,
-            ctx.keys,
-            "orders",
-            "order",
+        assert self.working is not None and self.batch is not None
+        working, payload = (
+            self.working,
             order_event(logged or order, event, ctx.clock.now_ms(), reason),
         )
-        await pipe.execute()
+
+        def queue(pipe: Any) -> None:
+            working.queue_save(pipe, order)
+            queue_append(pipe, ctx.keys, "orders", "order", payload)
+
+        await self.batch.execute(queue)
 
     async def _order_event(self, ctx: Context, order: Order, event: str, reason: str = "") -> None:
         await append(

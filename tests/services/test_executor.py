@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from dataclasses import replace
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
@@ -580,4 +582,49 @@ async def test_targets_that_arrive_during_a_pass_are_answered_when_it_ends(
         assert [(o.side, o.price) for o in exchange.orders.values()] == [(Side.BID, 3900)]
     finally:
         exchange.gate.set()
+        await service.stop(ctx)
+
+
+def count_round_trips(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
+    """Commands sent alone (by name) and pipelines sent ("pipeline"), from now on."""
+    sent: Counter[str] = Counter()
+    command, pipeline = aioredis.Redis.execute_command, aioredis.client.Pipeline.execute
+
+    async def one(self: aioredis.Redis, *args: Any, **options: Any) -> Any:
+        sent[str(args[0])] += 1
+        return await command(self, *args, **options)
+
+    async def many(self: aioredis.client.Pipeline, *args: Any, **options: Any) -> Any:
+        sent["pipeline"] += 1
+        return await pipeline(self, *args, **options)
+
+    monkeypatch.setattr(aioredis.Redis, "execute_command", one)
+    monkeypatch.setattr(aioredis.client.Pipeline, "execute", many)
+    return sent
+
+
+async def test_a_burst_of_passes_shares_its_redis_round_trips(
+    settings: Settings, aredis: aioredis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Targets for twenty markets at once: forty passes, each re-reading its book, recording
+    its order before sending it and recording the answer; 120 round trips if each went alone.
+    The passes run side by side, so they share pipelines."""
+    k, exchange = Keys(), FakeExchange(aredis, Keys())
+    tickers = [f"K{i:02d}" for i in range(20)]
+    for ticker in tickers:
+        await seed(aredis, k, ticker)
+    service, ctx = await started(settings, aredis, exchange)
+    try:
+        for ticker in tickers:
+            await publish(aredis, k, ticker, 4100, 4500)
+        sent = count_round_trips(monkeypatch)
+        await steps(service, ctx, 1)
+        assert len(exchange.orders) == 40
+        assert exchange.recorded_before_send == [True] * 40
+        assert sent.pop("HGET") == 40  # the fake exchange's own check of each record
+        assert sum(sent.values()) <= 15, sent
+        monkeypatch.undo()
+        stored = {t: await aredis.hgetall(k.orders(t)) for t in tickers}
+        assert all(len(orders) == 2 for orders in stored.values())
+    finally:
         await service.stop(ctx)
