@@ -39,6 +39,7 @@ from services.persister.state import StateSync
 
 MIRROR_INTERVAL_MS = 1_000
 STATE_INTERVAL_MS = 2_000
+POSITIONS_AFTER_FILLS_MS = 1_000
 LAG_INTERVAL_MS = 2_000
 READ_COUNT = 100
 READ_BLOCK_MS = 500
@@ -99,6 +100,7 @@ class PersisterService:
         self.consumer = f"{socket.gethostname()}-{os.getpid()}"
         self.next_mirror_ms = 0.0
         self.next_state_ms = 0.0
+        self.last_state_ms = float("-inf")
         self.next_lag_ms = 0.0
         self.positions_dirty = True
         self.counters = {"rows": 0, "acked": 0, "bad_events": 0, "rejected_rows": 0}
@@ -167,8 +169,14 @@ class PersisterService:
                 ctx.status["invalid_configs"] = len(self.mirror.invalid)
         await self._store_batch(ctx)
         now = ctx.clock.monotonic_ms()
-        if (self.positions_dirty or now >= self.next_state_ms) and self.backoff.ready(now):
+        # After fills at most once a second: the positions item holds every market (tens of KB
+        # at hundreds of markets), and fills arrive in most steps under flow.
+        fills_due = self.positions_dirty and now >= self.last_state_ms + min(
+            POSITIONS_AFTER_FILLS_MS, self.state_interval_ms
+        )
+        if (fills_due or now >= self.next_state_ms) and self.backoff.ready(now):
             self.next_state_ms = now + self.state_interval_ms
+            self.last_state_ms = now
             if await self._dynamo(
                 ctx, "state", lambda: self.state.sync(ctx.redis, ctx.clock.now_ms())
             ):
@@ -242,7 +250,9 @@ class PersisterService:
         for risk, ts_ms in batch.snapshots.values():
             await asyncio.to_thread(self.db.state.put_pnl_snapshot, risk, ts_ms)
         if batch.risk is not None and not batch.halt_event:
-            await self.state.sync(ctx.redis, ctx.clock.now_ms(), event_risk=batch.risk)
+            await self.state.sync(
+                ctx.redis, ctx.clock.now_ms(), event_risk=batch.risk, positions=False
+            )
 
     async def publish_lag(self, ctx: Context) -> None:
         lag = await self.sink.lag(ctx.redis)

@@ -80,27 +80,27 @@ class StateSync:
         return positions
 
     async def sync(
-        self, redis: aioredis.Redis, now_ms: int, *, event_risk: RiskState | None = None
+        self,
+        redis: aioredis.Redis,
+        now_ms: int,
+        *,
+        event_risk: RiskState | None = None,
+        positions: bool = True,
     ) -> int:
-        """Write what changed; returns how many items were written."""
+        """Write what changed (with ``positions=False`` only the risk state: positions are one
+        item holding every market, so they are not rewritten on every PnL event); returns how
+        many items were written."""
         written = 0
-        positions = await self.read_positions(redis)
-        if positions != self.positions:
-            dropped = set(self.positions or ()) - set(positions)
-            # a Redis emptied under us (restore marker gone) must not wipe the durable positions
-            if dropped and not await redis.exists(self.keys.restored):
-                self.log.warning("positions_not_written_redis_not_restored", dropped=len(dropped))
-            else:
-                await asyncio.to_thread(self.store.put_positions, positions, now_ms)
-                self.positions = positions
-                written += 1
+        if positions:
+            written += await self._sync_positions(redis, now_ms)
+        current = self.positions or {}
         pipe = redis.pipeline(transaction=False)
         pipe.hgetall(self.keys.risk)
         pipe.hget(self.keys.fills_meta, "last_fill_ms")
         risk_fields, last_fill_text = await pipe.execute()
         try:
             last_fill_ms = max(
-                [int(last_fill_text or 0), *(p.last_fill_ms for p in positions.values())]
+                [int(last_fill_text or 0), *(p.last_fill_ms for p in current.values())]
             )
             risk = decode_risk(risk_fields) if risk_fields else event_risk
         except (ValueError, SchemaError) as exc:
@@ -113,3 +113,16 @@ class StateSync:
             self.risk = (risk, last_fill_ms)
             written += 1
         return written
+
+    async def _sync_positions(self, redis: aioredis.Redis, now_ms: int) -> int:
+        positions = await self.read_positions(redis)
+        if positions == self.positions:
+            return 0
+        dropped = set(self.positions or ()) - set(positions)
+        # a Redis emptied under us (restore marker gone) must not wipe the durable positions
+        if dropped and not await redis.exists(self.keys.restored):
+            self.log.warning("positions_not_written_redis_not_restored", dropped=len(dropped))
+            return 0
+        await asyncio.to_thread(self.store.put_positions, positions, now_ms)
+        self.positions = positions
+        return 1

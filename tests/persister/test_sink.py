@@ -1,12 +1,16 @@
+from collections.abc import Mapping
+
 import orjson
 import redis.asyncio as aioredis
 from botocore.exceptions import EndpointConnectionError
 
 from common.domain import Fill, Order, OrderStatus, Position, Side
+from common.dynamo import Dynamo
 from common.events import decision_event, fill_event, order_event, pnl_event
 from common.schema import Keys, RiskState, encode_position, encode_risk
+from common.settings import Settings
 from common.streams import PERSISTER_GROUP, append
-from tests.persister.conftest import Harness
+from tests.persister.conftest import Harness, make_harness
 
 K = Keys()
 TS = 1_767_225_600_000
@@ -128,6 +132,39 @@ async def test_a_halt_is_stored_before_its_event_is_acknowledged(
     assert await pending(aredis, "pnl") == 0
     snapshot = persister.db.state.get_pnl_snapshot("2026-01-01")
     assert snapshot is not None and snapshot["trading_halted"] is True
+
+
+async def test_positions_are_stored_at_most_once_a_second_under_fills(
+    settings: Settings, aredis: aioredis.Redis, db: Dynamo
+) -> None:
+    """The positions item holds every market: fills in every step, or a PnL event in every
+    batch, must not rewrite it each time. The risk state still follows each PnL event."""
+    persister = make_harness(settings, aredis, db, state_interval_ms=60_000)
+    await persister.start()
+    await persister.step()  # the first store
+    service, real = persister.service, persister.db.state.put_positions
+    writes: list[Mapping[str, Position]] = []
+
+    def put_positions(positions: Mapping[str, Position], now_ms: int) -> None:
+        writes.append(positions)
+        real(positions, now_ms)
+
+    persister.db.state.put_positions = put_positions  # type: ignore[method-assign]
+    for i in range(3):
+        await aredis.hset(K.pos("KXA"), mapping=encode_position(Position("KXA", 100 * (i + 1))))
+        await append(aredis, K, "fills", "fill", fill(i))
+        await persister.step()
+    assert [w["KXA"].position for w in writes] == []  # within a second of the first store
+    risk = RiskState(daily_pnl=-3, day="2026-01-01", last_check_ms=TS)
+    await aredis.hset(K.risk, mapping=encode_risk(risk))
+    await append(aredis, K, "pnl", "pnl", pnl_event(risk, TS))
+    await persister.step()
+    assert writes == []
+    stored = persister.db.state.get_risk()
+    assert stored is not None and stored.risk.daily_pnl == -3  # the risk state did not wait
+    service.last_state_ms -= 1_000  # a second later
+    await persister.step()
+    assert [w["KXA"].position for w in writes] == [300]
 
 
 async def test_positions_and_the_last_fill_are_stored_when_they_change(
