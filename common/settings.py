@@ -43,6 +43,9 @@ class Settings:
     aws_region: str = "us-east-1"
     table_prefix: str = "dora_"
     decision_log_ttl_days: int = 14
+    # a market's decisions that placed or changed orders are logged at most this often (every
+    # new denial always is; 0: denials only). Every order is in the trade log regardless.
+    decision_log_every_ms: int = 1_000
     kalshi_env: str = "demo"
     kalshi_base_url: str = ""
     kalshi_key_id: str = ""
@@ -217,6 +220,7 @@ _CHECKS: dict[str, Callable[[str, str], Any]] = {
     "aws_region": _check_prefix,
     "table_prefix": _check_prefix,
     "decision_log_ttl_days": _int_in(1, 3650),
+    "decision_log_every_ms": _int_in(0, 86_400_000),
     "kalshi_env": _check_choice(KALSHI_ENVS),
     "kalshi_base_url": _check_http_url,
     "kalshi_key_id": _any,

@@ -66,7 +66,6 @@ RISK_REFRESH_MS = 250
 UNKNOWN_GIVE_UP_MS = 15_000
 PENDING_GRACE_MS = 5_000
 GROUP_COOLDOWN_MS = 30_000
-DECISION_EVERY_MS = 1_000  # after the exchange fired a market's order group
 
 
 def GROUPS_KEY(keys: Keys) -> str:
@@ -434,11 +433,12 @@ class ExecutorService:
             if group:
                 await asyncio.gather(*(self._execute(ctx, a) for a in group))
         now = ctx.clock.now_ms()
+        every_ms = self.settings.decision_log_every_ms
         if denials or (
-            approved and now - self.last_decision_ms.get(ticker, 0) >= DECISION_EVERY_MS
+            approved and every_ms and now - self.last_decision_ms.get(ticker, 0) >= every_ms
         ):
             # The decision log is for debugging (every order is in the trade log): at most one
-            # per market per second, and every new denial.
+            # per market per decision_log_every_ms (1 s by default), and every new denial.
             self.last_decision_ms[ticker] = now
             assert self.batch is not None
             decision = decision_event(

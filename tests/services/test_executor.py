@@ -628,3 +628,32 @@ async def test_a_burst_of_passes_shares_its_redis_round_trips(
         assert all(len(orders) == 2 for orders in stored.values())
     finally:
         await service.stop(ctx)
+
+
+@pytest.mark.parametrize(("every_ms", "logged"), [("1000", 2), ("0", 0)])
+async def test_decisions_are_logged_at_most_once_per_market_per_interval(
+    redis_url: str, aredis: aioredis.Redis, every_ms: str, logged: int
+) -> None:
+    """Three targets changes in one market within a second: with the default interval one
+    decision (the first) is logged, a second one after the interval; with 0, none (only denials
+    would be). The trade log has every order either way."""
+    settings = load_settings(
+        {"DORA_REDIS_URL": redis_url, "DORA_DECISION_LOG_EVERY_MS": every_ms}, read_file=False
+    )
+    k, exchange = Keys(), FakeExchange(aredis, Keys())
+    await seed(aredis, k, "KX")
+    service, ctx = await started(settings, aredis, exchange)
+    try:
+        for bid in (4100, 4300, 4500):
+            await publish(aredis, k, "KX", bid, None)
+            await service.step(ctx)
+            await settled(service)
+            ctx.clock.advance(100)  # type: ignore[attr-defined]
+        ctx.clock.advance(1_000)  # type: ignore[attr-defined]
+        await publish(aredis, k, "KX", 4700, None)
+        await service.step(ctx)
+        await settled(service)
+        assert await aredis.xlen(k.stream("decisions")) == logged
+        assert await aredis.xlen(k.stream("orders")) == 4  # placed, then three amends
+    finally:
+        await service.stop(ctx)
