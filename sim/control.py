@@ -85,6 +85,7 @@ class ControlApi:
             "now_ms": self.sim.clock_ms(),
             "rate_tier": self.sim.limiter.tier,
             "churn_deltas_per_s": self.sim.churn.rate,
+            "churn_touch_pct": self.sim.churn.touch_pct,
             "churn_deltas": self.sim.churn.deltas,
             "scenario": self.sim.world.scenario.name,
             "seed": self.sim.world.seed,
@@ -164,19 +165,23 @@ class ControlApi:
         return json_response({**self.sim.faults.as_json(self.sim.clock_ms()), "dropped": dropped})
 
     async def set_churn(self, request: web.Request) -> web.Response:
-        """{"deltas_per_s": N}: deep book churn at N deltas/s across the open markets (0 stops;
+        """{"deltas_per_s": N, "touch_pct": P}: book churn at N deltas/s across the open
+        markets (0 stops), P % of its orders joining the best bid or ask (default 0: all deep;
         sim/churn.py)."""
         if (denied := self._guard(request)) is not None:
             return denied
         try:
             body = await self._json(request)
-            rate = body.get("deltas_per_s")
-            if not isinstance(rate, int) or isinstance(rate, bool):
-                raise ConfigError(f"deltas_per_s must be an integer, was {rate!r}")
-            self.sim.churn.set_rate(rate)
+            rate, touch = body.get("deltas_per_s"), body.get("touch_pct", 0)
+            for name, value in (("deltas_per_s", rate), ("touch_pct", touch)):
+                if not isinstance(value, int) or isinstance(value, bool):
+                    raise ConfigError(f"{name} must be an integer, was {value!r}")
+            self.sim.churn.set_rate(rate, touch)
         except (ConfigError, ValueError) as exc:
             return _error(400, str(exc))
-        return json_response({"deltas_per_s": self.sim.churn.rate})
+        return json_response(
+            {"deltas_per_s": self.sim.churn.rate, "touch_pct": self.sim.churn.touch_pct}
+        )
 
     async def add_key(self, request: web.Request) -> web.Response:
         """Register ``{"key_id": ..., "public_key_pem": ...}`` (as a file in --api-keys would)."""
