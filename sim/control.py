@@ -172,11 +172,10 @@ class ControlApi:
             return denied
         try:
             body = await self._json(request)
-            rate, touch = body.get("deltas_per_s"), body.get("touch_pct", 0)
-            for name, value in (("deltas_per_s", rate), ("touch_pct", touch)):
-                if not isinstance(value, int) or isinstance(value, bool):
-                    raise ConfigError(f"{name} must be an integer, was {value!r}")
-            self.sim.churn.set_rate(rate, touch)
+            self.sim.churn.set_rate(
+                _whole(body.get("deltas_per_s"), "deltas_per_s"),
+                _whole(body.get("touch_pct", 0), "touch_pct"),
+            )
         except (ConfigError, ValueError) as exc:
             return _error(400, str(exc))
         return json_response(
@@ -245,3 +244,9 @@ class ControlApi:
         return json_response(
             {"ticker": ticker, "status": market.status.value, "result": market.result}
         )
+
+
+def _whole(value: object, name: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ConfigError(f"{name} must be an integer, was {value!r}")
+    return value
