@@ -117,6 +117,7 @@ return {granted, wait}
 # it and shares one round trip instead of each asking Redis and each leasing.
 LEASE_MS = 1_000
 LEASE_MAX_FRACTION = 0.05
+REDIS_RETRY_MS = 1_000  # Redis failed: the local fallback alone this long before asking again
 LEASE_QUEUED_FRACTION = 0.25  # a lease for requests already waiting for it is never wasted
 
 
@@ -261,6 +262,7 @@ class RedisRateBudget:
         self._script: Any = redis.register_script(_LUA)
         self._log = get_logger("kalshi.ratelimit")
         self._redis_down = False
+        self._redis_retry_ms = 0.0  # while Redis is down: when to ask it again
         self.lease_ms = lease_ms  # 0: every request asks Redis
         self._leases: dict[str, _Lease] = {}
         self._refilling: dict[str, asyncio.Lock] = {}
@@ -324,6 +326,10 @@ class RedisRateBudget:
         """One round trip: take ``cost`` (in "lease" mode up to ``want``) tokens; 0 when taken,
         else the seconds to wait."""
         reserve = self.limits.reserve_for(bucket, priority)
+        if self._redis_down and self.clock.monotonic_ms() < self._redis_retry_ms:
+            # Redis failed a moment ago: requests queued behind a refill must not each wait
+            # for their own timeout against a hung server.
+            return self.fallback.try_take(bucket, cost, priority=priority)
         try:
             granted, wait_ms = await self._call(bucket, cost, reserve, mode, want)
         except (RedisError, OSError) as exc:
@@ -332,10 +338,12 @@ class RedisRateBudget:
                     "rate_budget_fallback", reason=f"redis unavailable: {type(exc).__name__}"
                 )
                 self._redis_down = True
+            self._redis_retry_ms = self.clock.monotonic_ms() + REDIS_RETRY_MS
             return self.fallback.try_take(bucket, cost, priority=priority)
         if self._redis_down:
             self._log.info("rate_budget_shared_again")
             self._redis_down = False
+        self._redis_retry_ms = 0.0  # while Redis is down: when to ask it again
         if granted < 0:
             raise BudgetError(f"a request of {cost} tokens never fits the {bucket} bucket")
         if mode == "lease" and granted:

@@ -202,3 +202,29 @@ async def test_an_empty_bucket_is_asked_once_per_wait(aredis: aioredis.Redis) ->
     await asyncio.sleep(waits[0] + 0.005)  # Redis' own clock refills the bucket
     assert await rb.try_take(WRITE, 10) == 0.0
     assert calls == [("lease", 0), ("lease", 10)]
+
+
+async def test_a_hung_redis_costs_one_timeout_not_one_per_queued_request(
+    aredis: aioredis.Redis,
+) -> None:
+    """Redis stops answering: the refill in flight times out, and the requests queued behind it
+    use the local fallback at once instead of each waiting out a timeout of its own; Redis is
+    asked again a second later."""
+    clock = ManualClock(1_000_000)
+    rb = budget(aredis, "premier", clock=clock)
+    calls = 0
+
+    async def hung(bucket: str, cost: int, reserve: int, mode: str, want: int = 0) -> Any:
+        nonlocal calls
+        calls += 1
+        await asyncio.sleep(0.2)
+        raise TimeoutError("no answer")
+
+    rb._call = hung  # type: ignore[method-assign]
+    started = time.monotonic()
+    waits = await asyncio.gather(*(rb.try_take(WRITE, 10) for _ in range(10)))
+    assert time.monotonic() - started < 0.6  # one timeout, not ten
+    assert calls == 1 and waits == [0.0] * 10  # the fallback granted them
+    clock.advance(1_001)
+    await rb.try_take(WRITE, 10)
+    assert calls == 2
