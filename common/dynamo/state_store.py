@@ -136,6 +136,29 @@ def _drop_none(attrs: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def item_size(attrs: Mapping[str, Any]) -> int:
+    """An item's size (wire attributes) by DynamoDB's rules: each attribute's name plus its
+    value; a number ~1 byte per two significant digits plus one; a map or list 3 bytes plus 1
+    per element plus its contents."""
+    return sum(len(name.encode()) + _value_size(value) for name, value in attrs.items())
+
+
+def _value_size(value: Mapping[str, Any]) -> int:
+    (kind, data), *_ = value.items()
+    if kind == "S":
+        return len(str(data).encode())
+    if kind == "N":
+        digits = str(data).lstrip("-").replace(".", "").strip("0")
+        return (len(digits) + 1) // 2 + 1
+    if kind == "M":
+        return 3 + len(data) + item_size(data)
+    if kind == "L":
+        return 3 + len(data) + sum(_value_size(v) for v in data)
+    if kind == "B":
+        return len(data)
+    return 1  # BOOL, NULL
+
+
 class StateStore:
     def __init__(self, client: Any, names: TableNames) -> None:
         self.client = client
@@ -147,11 +170,15 @@ class StateStore:
         )
         return from_attrs(response["Item"]) if "Item" in response else None
 
-    def _put(self, item: Mapping[str, Any]) -> None:
-        self.client.put_item(TableName=self.names.state, Item=to_attrs(_drop_none(item)))
+    def _put(self, item: Mapping[str, Any]) -> dict[str, Any]:
+        attrs = to_attrs(_drop_none(item))
+        self.client.put_item(TableName=self.names.state, Item=attrs)
+        return attrs
 
-    def put_positions(self, positions: Mapping[str, Position], now_ms: int) -> None:
-        self._put(
+    def put_positions(self, positions: Mapping[str, Position], now_ms: int) -> int:
+        """Store every market's position in the one ``positions`` item; returns its size as
+        DynamoDB counts it against the 400 KB item limit (``item_size``)."""
+        attrs = self._put(
             {
                 "key": STATE_POSITIONS,
                 "positions": {t: position_attrs(p) for t, p in sorted(positions.items())},
@@ -159,6 +186,7 @@ class StateStore:
                 "updated_at": iso_from_ms(now_ms),
             }
         )
+        return item_size(attrs)
 
     def get_positions(self) -> dict[str, Position]:
         item = self._get(STATE_POSITIONS)

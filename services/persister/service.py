@@ -258,6 +258,7 @@ class PersisterService:
         lag = await self.sink.lag(ctx.redis)
         backlog = sum(v["pending"] + max(v["lag"], 0) for v in lag.values())
         ctx.status.update({"backlog": backlog, "lag": lag, **self.counters})
+        ctx.status["positions_kb"] = self.state.positions_bytes // 1024
         value = {"ts_ms": ctx.clock.now_ms(), "backlog": backlog, "streams": lag}
         await ctx.redis.set(ctx.keys.persister_lag, orjson.dumps(value).decode())
 

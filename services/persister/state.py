@@ -21,6 +21,8 @@ from common.log import EventLogger
 from common.schema import Keys, RiskState, SchemaError, decode_position, decode_risk
 
 DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+DYNAMODB_ITEM_LIMIT_BYTES = 400 * 1024
+POSITIONS_WARN_BYTES = 300 * 1024  # ~2,400 markets with a position hash
 
 
 def risk_from_event(payload: Mapping[str, Any]) -> RiskState:
@@ -60,6 +62,7 @@ class StateSync:
         self.log = log
         self.positions: dict[str, Position] | None = None  # as last written
         self.risk: tuple[RiskState, int] | None = None
+        self.positions_bytes = 0  # the positions item's size when last stored (heartbeat)
 
     async def read_positions(self, redis: aioredis.Redis) -> dict[str, Position]:
         names = [name async for name in redis.scan_iter(match=self.keys.pattern("pos"), count=500)]
@@ -123,6 +126,15 @@ class StateSync:
         if dropped and not await redis.exists(self.keys.restored):
             self.log.warning("positions_not_written_redis_not_restored", dropped=len(dropped))
             return 0
-        await asyncio.to_thread(self.store.put_positions, positions, now_ms)
+        size = await asyncio.to_thread(self.store.put_positions, positions, now_ms)
         self.positions = positions
+        if size > POSITIONS_WARN_BYTES and self.positions_bytes <= POSITIONS_WARN_BYTES:
+            # DynamoDB refuses an item over 400 KB: past it the positions stop being stored
+            self.log.error(
+                "positions_item_near_limit",
+                bytes=size,
+                markets=len(positions),
+                limit_bytes=DYNAMODB_ITEM_LIMIT_BYTES,
+            )
+        self.positions_bytes = size
         return 1

@@ -4,7 +4,9 @@ from decimal import Decimal
 import pytest
 
 from common.domain import Position
+from common.dynamo.state_store import item_size
 from common.schema import RiskState
+from services.persister.state import POSITIONS_WARN_BYTES
 from tests.support.moto import Backend
 
 
@@ -54,3 +56,23 @@ def test_a_pnl_snapshot_is_never_replaced_by_an_older_one(store) -> None:  # typ
     assert snapshot["daily_pnl"] == Decimal("0.000005") and snapshot["ts_ms"] == 200
     assert store.put_pnl_snapshot(RiskState(daily_pnl=6, day=day), 300)
     assert store.get_pnl_snapshot(day)["ts_ms"] == 300
+
+
+def test_item_size_follows_dynamodbs_rules() -> None:
+    assert item_size({"key": {"S": "positions"}}) == 3 + 9
+    assert item_size({"n": {"N": "-12.50"}}) == 1 + 3  # digits 125: two bytes, plus one
+    assert item_size({"m": {"M": {"a": {"S": "xy"}, "b": {"NULL": True}}}}) == 1 + 3 + 2 + 3 + 2
+    assert item_size({"l": {"L": [{"BOOL": True}, {"N": "7"}]}}) == 1 + 3 + 2 + 1 + 2
+
+
+def test_the_positions_item_reports_its_size_and_fits_well_past_the_warning(store) -> None:  # type: ignore[no-untyped-def]
+    def positions(n: int) -> dict[str, Position]:
+        tickers = [f"KXSOMEEVENT-26NOV25-M{i:04d}" for i in range(n)]
+        return {
+            t: Position(t, 1_050, 5_880_000, -123_457, 9_999, 1_767_225_600_000) for t in tickers
+        }
+
+    small, large = store.put_positions(positions(10), 1), store.put_positions(positions(2_500), 2)
+    assert 0 < small < 2_000
+    assert large > POSITIONS_WARN_BYTES  # the persister warns here, and DynamoDB still takes it
+    assert len(store.get_positions()) == 2_500

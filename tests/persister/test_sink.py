@@ -10,6 +10,7 @@ from common.events import decision_event, fill_event, order_event, pnl_event
 from common.schema import Keys, RiskState, encode_position, encode_risk
 from common.settings import Settings
 from common.streams import PERSISTER_GROUP, append
+from services.persister.state import StateSync
 from tests.persister.conftest import Harness, make_harness
 
 K = Keys()
@@ -145,9 +146,9 @@ async def test_positions_are_stored_at_most_once_a_second_under_fills(
     service, real = persister.service, persister.db.state.put_positions
     writes: list[Mapping[str, Position]] = []
 
-    def put_positions(positions: Mapping[str, Position], now_ms: int) -> None:
+    def put_positions(positions: Mapping[str, Position], now_ms: int) -> int:
         writes.append(positions)
-        real(positions, now_ms)
+        return real(positions, now_ms)
 
     persister.db.state.put_positions = put_positions  # type: ignore[method-assign]
     for i in range(3):
@@ -179,3 +180,44 @@ async def test_positions_and_the_last_fill_are_stored_when_they_change(
     assert persister.db.state.get_positions() == {"KXA": position}
     stored = persister.db.state.get_risk()
     assert stored is not None and stored.last_fill_ms == TS + 5 and stored.risk.daily_pnl == -7
+
+
+class SizedStore:
+    """A state store that only reports the positions item's size."""
+
+    def __init__(self) -> None:
+        self.sizes = [350_000, 360_000, 1_000, 350_000]
+
+    def put_positions(self, positions: Mapping[str, Position], now_ms: int) -> int:
+        return self.sizes.pop(0)
+
+    def put_risk(self, *args: object) -> None:
+        pass
+
+
+class Errors:
+    def __init__(self) -> None:
+        self.events: list[tuple[str, dict[str, object]]] = []
+
+    def error(self, event: str, **fields: object) -> None:
+        self.events.append((event, fields))
+
+    def info(self, event: str, **fields: object) -> None:
+        pass
+
+    warning = info
+
+
+async def test_a_positions_item_near_dynamodbs_limit_is_reported_once(
+    aredis: aioredis.Redis,
+) -> None:
+    """DynamoDB refuses an item over 400 KB, and positions are one item: the persister says so
+    (an error log, and ``positions_kb`` in its heartbeat) when the item passes 300 KB."""
+    log = Errors()
+    sync = StateSync(SizedStore(), K, log)  # type: ignore[arg-type]
+    for i in range(4):
+        await aredis.hset(K.pos("KXA"), mapping=encode_position(Position("KXA", 100 * (i + 1))))
+        await sync.sync(aredis, TS + i, positions=True)
+    assert [e for e, _ in log.events] == ["positions_item_near_limit"] * 2  # crossing up, twice
+    assert log.events[0][1]["bytes"] == 350_000 and log.events[0][1]["markets"] == 1
+    assert sync.positions_bytes == 350_000
