@@ -23,7 +23,7 @@ class Batcher:
         self._pipe: Any = None  # the pipeline being filled this turn
         self._waiters: list[tuple[int, int, asyncio.Future[list[Any]]]] = []
         self._sending: set[asyncio.Task[None]] = set()
-        self.round_trips = 0  # pipelines sent (for tests and the heartbeat)
+        self.round_trips = 0  # pipelines sent
 
     async def execute(self, queue: Callable[[Any], object]) -> list[Any]:
         """Queue this caller's commands (``queue(pipe)``) beside everyone else's of this turn of

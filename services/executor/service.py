@@ -688,10 +688,8 @@ class ExecutorService:
         """Save ``order`` and append its trade-log event (of ``logged``, the exchange's answer,
         when given) in one round trip."""
         assert self.working is not None and self.batch is not None
-        working, payload = (
-            self.working,
-            order_event(logged or order, event, ctx.clock.now_ms(), reason),
-        )
+        working = self.working
+        payload = order_event(logged or order, event, ctx.clock.now_ms(), reason)
 
         def queue(pipe: Any) -> None:
             working.queue_save(pipe, order)
