@@ -163,7 +163,9 @@ def throughput_section(thr: dict[str, Any] | None) -> list[str]:
         lines = [
             f"## Throughput ({thr['markets']} markets, goal >= 3,000 book updates/s)",
             "",
-            "md and targets lag: stream entry written -> read by the strategy / executor; "
+            "md and targets lag: how long the oldest entry of each read waited in its stream "
+            "(written -> read by the strategy / executor; the newest of a batch looks fresh "
+            "even when the consumer is behind); "
             "backlog: messages the simulator has queued for a socket but not yet written (a slow "
             "marketdata backs it up); worst over each 15 s step. Kept up: both lags under 100 ms "
             "and the backlog under 100 ms worth of messages. Feed lag (exchange timestamp of the "

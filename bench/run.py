@@ -305,7 +305,7 @@ def bench_latency(
 def bench_throughput(
     base: Path,
     markets: int = 500,
-    rates: tuple[int, ...] = (500, 1000, 2000, 3000, 3500, 4000, 5000, 6000, 8000),
+    rates: tuple[int, ...] = (500, 1000, 2000, 2500, 3000, 3500, 4000, 5000, 6000, 8000),
     step_s: float = 15,
     dynamo_paused: bool = False,
 ) -> dict[str, Any]:

@@ -73,11 +73,13 @@ class Service(Protocol):
     async def stop(self, ctx: Context) -> None: ...
 
 
-def note_lag(ctx: Context, name: str, entry_id: str) -> None:
-    """Record how old the newest stream entry just read was (ms; from the Redis entry id) as
-    ``name`` in the heartbeat, keeping the worst value until the next heartbeat is written."""
+def note_lag(ctx: Context, name: str, oldest_id: str) -> None:
+    """Record how long the oldest entry of a batch just read waited in its stream (ms; from the
+    Redis entry id) as ``name`` in the heartbeat, keeping the worst value until the next
+    heartbeat is written. The oldest, not the newest: a consumer whose step takes 200 ms finds
+    its newest entry fresh and its oldest 200 ms old, and that wait is the lag a tick pays."""
     try:
-        lag = max(0, ctx.clock.now_ms() - int(entry_id.split("-", 1)[0]))
+        lag = max(0, ctx.clock.now_ms() - int(oldest_id.split("-", 1)[0]))
     except ValueError:
         return
     ctx.status[name] = max(lag, ctx.status.get(name, 0))

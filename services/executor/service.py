@@ -227,7 +227,7 @@ class ExecutorService:
             note_lag(
                 ctx,
                 "targets_lag_ms" if stream.endswith(":targets") else "fills_lag_ms",
-                entries[-1][0],
+                entries[0][0],
             )
             for entry_id, fields in entries:
                 self.stream_ids[stream] = entry_id

@@ -133,7 +133,7 @@ class StrategyService:
         response = await ctx.redis.xread(self.stream_ids, count=READ_COUNT, block=READ_BLOCK_MS)
         read_us = now_us()
         for stream, entries in response or []:
-            note_lag(ctx, "md_lag_ms" if stream.endswith(":md") else "fills_lag_ms", entries[-1][0])
+            note_lag(ctx, "md_lag_ms" if stream.endswith(":md") else "fills_lag_ms", entries[0][0])
             for entry_id, fields in entries:
                 self.stream_ids[stream] = entry_id
                 try:

@@ -155,3 +155,27 @@ async def test_it_remembers_fresh_levels_between_passes(
     )
     targets = decode_targets("KX-A", await aredis.hgetall(k.targets("KX-A")))
     assert targets.ask is not None and targets.ask.price == 4400
+
+
+async def test_stream_lag_is_the_wait_of_the_oldest_entry_read(
+    settings: Settings, aredis: aioredis.Redis
+) -> None:
+    """Three book events read in one batch, published 300, 120 and 10 ms ago: the heartbeat's
+    md_lag_ms is 300 (the wait a tick paid), not 10 (how fresh the newest was)."""
+    from common.events import book_event
+    from common.log import get_logger
+    from common.runtime import Context
+    from common.schema import encode_event
+
+    k = Keys()
+    await seed(aredis, k, "KX-A", 4000, 4600)
+    clock = ManualClock(NOW)
+    ctx = Context("strategy", settings, aredis, k, clock, get_logger("strategy"))
+    service = StrategyService(settings)
+    await service.start(ctx)
+    for age_ms in (300, 120, 10):
+        event = book_event("KX-A", 1, NOW, NOW, 0, 0)
+        await aredis.xadd(k.stream("md"), encode_event("book", event), id=f"{NOW - age_ms}-0")
+    touched, _ = await service._read_events(ctx)
+    await service.stop(ctx)
+    assert touched == {"KX-A"} and ctx.status["md_lag_ms"] == 300
