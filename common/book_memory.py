@@ -10,7 +10,9 @@ reads a new one, and notes each level that grew (someone added an order there) w
 ``fresh_fair_x2`` is the centre of the freshest bid and the freshest ask added within a window;
 when only one side was added (the re-centring maker's other side traded against the stale book
 at once and never rested), the centre is that side's freshest price moved by half the spread
-the last two-sided refresh showed.
+the last two-sided refresh showed. It also keeps the others' mid each time it changed
+(``mids_x2``, with the one in effect ``mids_keep_ms`` ago), so the quoting can tell a quiet market
+from one that just moved.
 
 Pure and immutable, like ``common.quoting.Recent``: the live strategy process keeps one per
 market and passes it to ``compute_targets``; the backtester does the same.
@@ -24,6 +26,7 @@ from common.book import Level, YesBook
 from common.domain import Side
 
 KEEP_MS = 10_000  # notes older than this are forgotten
+MIDS_KEEP_MS = 10_000  # mids older are forgotten (but the one then in effect): 2x the quiet window
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +35,7 @@ class BookMemory:
     asks: tuple[Level, ...] = ()
     added: tuple[tuple[int, Side, int], ...] = ()  # (ms, side, price) of levels that grew
     fresh_spread: int = 0  # freshest ask - freshest bid at the last two-sided refresh (0: none)
+    mids_x2: tuple[tuple[int, int], ...] = ()  # (ms, best bid + best ask) when it changed
 
 
 NO_MEMORY = BookMemory()
@@ -43,7 +47,11 @@ def _grown(before: tuple[Level, ...], after: tuple[Level, ...]) -> list[int]:
 
 
 def remember_book(
-    memory: BookMemory, book: YesBook, now_ms: int, keep_ms: int = KEEP_MS
+    memory: BookMemory,
+    book: YesBook,
+    now_ms: int,
+    keep_ms: int = KEEP_MS,
+    mids_keep_ms: int = MIDS_KEEP_MS,
 ) -> BookMemory:
     """The memory after seeing ``book`` (the others' book) at ``now_ms``."""
     if book.bids == memory.bids and book.asks == memory.asks:
@@ -64,7 +72,28 @@ def remember_book(
     fresh_spread = memory.fresh_spread
     if new_bids and new_asks and min(new_asks) > max(new_bids):
         fresh_spread = min(new_asks) - max(new_bids)
-    return BookMemory(book.bids, book.asks, tuple(kept), fresh_spread)
+    return BookMemory(
+        book.bids,
+        book.asks,
+        tuple(kept),
+        fresh_spread,
+        _mids(memory.mids_x2, book, now_ms, mids_keep_ms),
+    )
+
+
+def _mids(
+    mids_x2: tuple[tuple[int, int], ...], book: YesBook, now_ms: int, keep_ms: int
+) -> tuple[tuple[int, int], ...]:
+    """The mids with ``book``'s added when it changed; older than ``keep_ms`` forgotten, but
+    the one in effect ``keep_ms`` ago kept (the start of any window up to ``keep_ms``)."""
+    mid_x2 = book.mid_x2
+    out = list(mids_x2)
+    if mid_x2 is not None and (not out or out[-1][1] != mid_x2):
+        out.append((now_ms, mid_x2))
+    start = 0
+    while start + 1 < len(out) and out[start + 1][0] <= now_ms - keep_ms:
+        start += 1
+    return tuple(out[start:])
 
 
 def fresh_fair_x2(memory: BookMemory, now_ms: int, window_ms: int) -> int | None:

@@ -48,3 +48,10 @@ def test_one_fresh_side_is_placed_by_the_last_two_sided_spread() -> None:
     assert fresh_fair_x2(memory, NOW + 5_000, 2_000) == 2 * 6200 - 300
     # with no two-sided refresh seen, one side says nothing
     assert fresh_fair_x2(BookMemory(added=((NOW, Side.ASK, 6200),)), NOW, 2_000) is None
+
+
+def test_the_mids_are_kept_with_the_one_in_effect_when_the_window_opened() -> None:
+    wider = YesBook(((4000, 2000),), ((4600, 2000),))
+    memory = seen((0, CALM), (3_000, wider), (6_000, CALM), (60_000, CALM), (70_000, wider))
+    # 4000+4600 at 70 s, and 4000+4400 from 6 s (still in effect 10 s before 70 s); older gone
+    assert memory.mids_x2 == ((NOW + 6_000, 8400), (NOW + 70_000, 8600))

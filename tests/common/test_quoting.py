@@ -430,3 +430,33 @@ def test_fresh_quotes_far_through_a_stale_touch_move_the_fair_value() -> None:
     memory = remember_book(remember_book(NO_MEMORY, before, NOW - 5_000), near, NOW)
     same = compute_targets(near, False, Position("KX"), CONFIG, meta(), NOW, memory=memory)
     assert same.ask and same.ask.price == 4300 and "+fresh" not in same.ask.reason
+
+
+MAKER_FEES = meta(fee_type=FeeType.QUADRATIC_WITH_MAKER_FEES)
+
+
+def test_a_quiet_maker_fee_market_improves_and_one_that_just_moved_joins() -> None:
+    # 4 ticks wide at 0.42: one tick inside keeps min_spread (2 ticks) but not min_spread plus
+    # two maker fees (about 0.0043 a contract each)
+    now_book = book(4000, 4400)
+    quiet = remember_book(
+        remember_book(NO_MEMORY, book(4000, 4500), NOW - 20_000), now_book, NOW - 1_000
+    )
+    t = compute_targets(now_book, False, Position("KX"), CONFIG, MAKER_FEES, NOW, memory=quiet)
+    assert t.bid and t.ask and (t.bid.price, t.ask.price) == (4100, 4300)
+    assert t.bid.reason == t.ask.reason == "improve_best"
+    # the same book 3 s after the others' mid was 6 ticks higher: one tick back from the best
+    moved = remember_book(
+        remember_book(NO_MEMORY, book(4600, 5000), NOW - 20_000), now_book, NOW - 3_000
+    )
+    t = compute_targets(now_book, False, Position("KX"), CONFIG, MAKER_FEES, NOW, memory=moved)
+    assert t.bid and t.ask and (t.bid.price, t.ask.price) == (4000, 4400)
+    assert t.bid.reason == t.ask.reason == "join_best"
+    # a memory too short to say the market is quiet counts both fees; so does no memory
+    young = remember_book(NO_MEMORY, now_book, NOW - 1_000)
+    for memory in (young, NO_MEMORY):
+        t = compute_targets(now_book, False, Position("KX"), CONFIG, MAKER_FEES, NOW, memory=memory)
+        assert t.bid and t.bid.reason == "join_best"
+    # a market without maker fees improves either way
+    t = compute_targets(now_book, False, Position("KX"), CONFIG, meta(), NOW, memory=moved)
+    assert t.bid and t.bid.reason == "improve_best"
