@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import os
 import signal
 import socket
@@ -169,6 +170,7 @@ async def run_service(
         if not await _start_with_retry(service, ctx):
             return 0  # stopped while starting
         heartbeat = asyncio.create_task(_heartbeat_loop(ctx, pid), name="heartbeat")
+        freeze_startup_objects()
         log.info("started")
         await _loop(service, ctx, once)
         return 0
@@ -192,6 +194,16 @@ async def run_service(
         with contextlib.suppress(Exception):
             await ctx.redis.aclose()
         log.info("stopped")
+
+
+def freeze_startup_objects() -> None:
+    """Collect once, then move every object alive after start (modules, classes, clients: ~35k
+    of the strategy's ~40k tracked objects) out of the garbage collector's reach
+    (``gc.freeze``). A full collection then scans only what the loop created since. Under book
+    churn the strategy's full collections took 19-102 ms on the loaded box (one was behind a
+    139 ms stream lag); frozen, 2-12 ms."""
+    gc.collect()
+    gc.freeze()
 
 
 async def _start_with_retry(service: Service, ctx: Context) -> bool:
