@@ -11,7 +11,7 @@ from common.kalshi.signing import Signer
 from common.kalshi.ws import KalshiWebSocket
 from common.log import get_logger
 from common.runtime import Context
-from common.schema import Keys, decode_book, decode_market, encode_market_config
+from common.schema import Keys, decode_book, decode_event, decode_market, encode_market_config
 from common.settings import Settings
 from services.marketdata.service import MarketdataService
 from tests.support.simfix import StartSim, sim_control
@@ -106,6 +106,48 @@ async def test_rest_polling_when_the_socket_cannot_connect(
             return all(f.get("source") == "rest" and f.get("stale") == "0" for f in fields)
 
         assert await run_until(service, ctx, polled, 10), "no REST fallback books"
+    finally:
+        with contextlib.suppress(Exception):
+            await service.stop(ctx)
+
+
+async def test_the_periodic_market_refresh_announces_only_what_changed(
+    settings: Settings, aredis: aioredis.Redis, start_sim: StartSim, signer: Signer
+) -> None:
+    """Every 30 s marketdata re-reads every market. Each hash is rewritten, but a market event
+    (which makes the strategy recompute that market) goes out only for a market that changed:
+    announcing all of them recomputed every market in one step."""
+    running = await start_sim(agents=False)
+    client = KalshiClient.create(running.rest_url, signer)
+    tickers = sorted(m.ticker for m in await client.get_markets())[:3]
+    k = Keys()
+    await enable(aredis, k, tickers)
+    dead = KalshiWebSocket("ws://127.0.0.1:9/trade-api/ws/v2", signer, tickers=tickers)
+    service = MarketdataService(settings, client=client, ws=dead)
+    ctx = Context("marketdata", settings, aredis, k, Clock(), get_logger("marketdata"))
+
+    async def announced() -> list[str]:
+        entries = await aredis.xrange(k.stream("md"))
+        return [
+            payload["ticker"]
+            for kind, payload in (decode_event(fields) for _, fields in entries)
+            if kind == "market"
+        ]
+
+    await service.start(ctx)
+    try:
+        assert sorted(await announced()) == tickers  # the first read announces every market
+        before = decode_market(tickers[0], await aredis.hgetall(k.market(tickers[0])))
+        await asyncio.sleep(0.01)
+        await service._refresh_meta(ctx, tickers)
+        assert sorted(await announced()) == tickers  # nothing changed: nothing announced
+        after = decode_market(tickers[0], await aredis.hgetall(k.market(tickers[0])))
+        assert after.updated_ms > before.updated_ms  # but the hash was rewritten
+        await sim_control(running, "POST", f"/_sim/markets/{tickers[1]}/pause")
+        await service._refresh_meta(ctx, tickers)
+        assert sorted(await announced()) == sorted([*tickers, tickers[1]])
+        paused = decode_market(tickers[1], await aredis.hgetall(k.market(tickers[1])))
+        assert paused.status == "inactive"
     finally:
         with contextlib.suppress(Exception):
             await service.stop(ctx)
