@@ -657,3 +657,27 @@ async def test_decisions_are_logged_at_most_once_per_market_per_interval(
         assert await aredis.xlen(k.stream("orders")) == 4  # placed, then three amends
     finally:
         await service.stop(ctx)
+
+
+async def test_targets_lag_is_the_wait_of_the_oldest_entry_read(
+    settings: Settings, aredis: aioredis.Redis
+) -> None:
+    """Targets published 300, 120 and 10 ms ago and read in one batch: the heartbeat's
+    targets_lag_ms is 300, the longest any of them waited, not the newest one's 10."""
+    k, exchange = Keys(), FakeExchange(aredis, Keys())
+    await seed(aredis, k, "KX")
+    service, ctx = await started(settings, aredis, exchange)
+    try:
+        now = ctx.clock.now_ms()
+        for age_ms, bid in ((300, 4100), (120, 4000), (10, 4100)):
+            targets = Targets("KX", Quote(Side.BID, bid, 500), None, "test", now)
+            fields = {"ticker": "KX", **encode_targets(targets)}
+            await aredis.xadd(
+                k.stream("targets"), encode_event("targets", fields), id=f"{now - age_ms}-0"
+            )
+        ctx.status.pop("targets_lag_ms", None)
+        await service.step(ctx)
+        await settled(service)
+        assert ctx.status["targets_lag_ms"] == 300
+    finally:
+        await service.stop(ctx)
