@@ -153,11 +153,17 @@ def fair_value_x2(book: YesBook, use_microprice: bool) -> int:
 def required_spread(
     config: MarketConfig, meta: MarketMeta, fair_price: int, fee_legs: int = 2
 ) -> int:
-    """min_spread widened by toxicity (x1..x2) plus a maker fee per leg, in price units."""
+    """min_spread widened by toxicity (x1..x2) plus a maker fee per leg, in price units. With
+    fewer than two legs counted, never less than both legs' fees and one unit more: a bid and an
+    ask both filled must earn something after fees (a 1-cent min_spread does not cover two
+    combo maker fees near 50 cents)."""
     widened = config.min_spread * (FACTOR_SCALE + config.toxicity_score) // FACTOR_SCALE
     fee_per_contract = maker_fee(meta.fee_type, fair_price, COUNT_SCALE, meta.fee_multiplier_pct)
     fee_price_units = fee_per_contract // COUNT_SCALE  # money per 1 contract -> price units
-    return widened + fee_legs * fee_price_units
+    needed = widened + fee_legs * fee_price_units
+    if fee_price_units and fee_legs < 2:
+        needed = max(needed, 2 * fee_price_units + 1)
+    return needed
 
 
 def capacity(side: Side, position: int, config: MarketConfig) -> int:

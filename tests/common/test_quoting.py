@@ -460,3 +460,22 @@ def test_a_quiet_maker_fee_market_improves_and_one_that_just_moved_joins() -> No
     # a market without maker fees improves either way
     t = compute_targets(now_book, False, Position("KX"), CONFIG, meta(), NOW, memory=moved)
     assert t.bid and t.bid.reason == "improve_best"
+
+
+def test_a_quiet_market_still_never_quotes_a_spread_its_maker_fees_would_eat() -> None:
+    # combo maker fees near 0.40: ~0.0084 a contract a leg, two legs more than a 1-cent spread
+    combo = meta(fee_type=FeeType.QUADRATIC_WITH_COMBO_MAKER_FEES)
+    one_cent = replace(CONFIG, min_spread=100)
+    tight = book(4000, 4100)
+    quiet = remember_book(
+        remember_book(NO_MEMORY, book(3900, 4200), NOW - 20_000), tight, NOW - 10_000
+    )
+    t = compute_targets(tight, False, Position("KX"), one_cent, combo, NOW, memory=quiet)
+    assert t.bid is None and t.ask is None and t.reason == "spread_too_tight"
+    # two cents wide, both fees are covered: quiet, it quotes without counting them again
+    wide = book(4000, 4200)
+    quiet = remember_book(
+        remember_book(NO_MEMORY, book(3900, 4300), NOW - 20_000), wide, NOW - 10_000
+    )
+    t = compute_targets(wide, False, Position("KX"), one_cent, combo, NOW, memory=quiet)
+    assert t.bid and t.ask and (t.bid.price, t.ask.price) == (4000, 4200)
