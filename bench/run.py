@@ -39,6 +39,7 @@ import redis
 
 from bench.report import machine, write_doc
 from common.devstack import SERVICES, LocalStack, StackConfig
+from common.keys import Keys
 from common.streams import PERSISTED_STREAMS, PERSISTER_GROUP
 from common.trace import STAGES, stages
 
@@ -46,7 +47,7 @@ REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results.json"
 LAG_LIMIT_MS = 100
 WARMUP_S = 20
-TRACE_KEY = "dora:trace:tick_to_order_us"
+KEYS = Keys()  # the stacks run with the default prefix
 PROBES_PER_S = 10
 THROUGHPUT_WARMUP_S = 30
 # Share of the churn's orders that join the best bid or ask (the rest rest deep, 1-5 / 95-99
@@ -192,9 +193,11 @@ async def _probe(
     import redis.asyncio as aioredis
 
     from common.domain import Side
+    from common.errors import SchemaError
     from common.kalshi import KalshiClient, signer_from_pem
     from common.kalshi.wire import OrderRequest, make_client_order_id
-    from common.schema import Keys, SchemaError, decode_book, decode_market
+    from common.keys import Keys
+    from common.redis_codec import decode_book, decode_market
     from sim.auth import generate_key_pair
 
     private, public = generate_key_pair("ed25519")
@@ -263,10 +266,10 @@ def bench_latency(
         # budget by design; tick-to-order is about steady-state reaction to book changes.
         time.sleep(WARMUP_S)
         r = redis.Redis.from_url(stack.redis_url, decode_responses=True)
-        r.delete(TRACE_KEY)
+        r.delete(KEYS.trace_samples)
         usage = Usage(process_pids(stack))
         probes = asyncio.run(_probe(stack, stack.tickers, PROBES_PER_S, seconds))
-        raw = r.lrange(TRACE_KEY, 0, -1)
+        raw = r.lrange(KEYS.trace_samples, 0, -1)
         use = usage.read()
         # The floor right after, on the same stack still running (its relays would load the
         # box during the sampling otherwise).
@@ -350,7 +353,7 @@ def bench_throughput(
                     ):
                         with contextlib.suppress(Exception):
                             lags[field].append(
-                                int(json.loads(r.get(f"dora:hb:{service}") or "{}").get(field, 0))
+                                int(json.loads(r.get(KEYS.hb(service)) or "{}").get(field, 0))
                             )
                     with contextlib.suppress(Exception):
                         stats = stack.sim_get("/stats")
@@ -373,7 +376,7 @@ def bench_throughput(
             after = stack.sim_get("/stats")
             usage_in_step = usage.read()
             # a halted bot reads targets but sends nothing: such a step measures too little
-            halted = r.hget("dora:risk", "halted") == "1"
+            halted = r.hget(KEYS.risk, "halted") == "1"
             if dynamo_paused:
                 stack.resume_moto()
                 wait_until(lambda: persister_backlog(r) == 0, CATCH_UP_S, 1.0)
@@ -433,7 +436,7 @@ def persister_backlog(r: redis.Redis) -> int:
     total = 0
     for name in PERSISTED_STREAMS:
         with contextlib.suppress(redis.ResponseError):  # no such stream (yet)
-            for group in r.xinfo_groups(f"dora:stream:{name}"):
+            for group in r.xinfo_groups(KEYS.stream(name)):
                 if group["name"] == PERSISTER_GROUP:
                     total += int(group.get("lag") or 0) + int(group["pending"])
     return total
@@ -457,7 +460,7 @@ def bench_recovery(base: Path, markets: int = 20) -> dict[str, Any]:
             os.kill(pid, signal.SIGKILL)
 
             def back(service: str = service, pid: int = pid, before: int = before) -> bool:
-                beat = json.loads(r.get(f"dora:hb:{service}") or "{}")
+                beat = json.loads(r.get(KEYS.hb(service)) or "{}")
                 return beat.get("pid") not in (None, pid) and two_sided(stack) >= int(0.9 * before)
 
             took = wait_until(back, 30, 0.05)

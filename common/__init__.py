@@ -1,2 +1,2 @@
-"""What more than one dora process needs: domain types, the Kalshi client, the Redis schema,
-settings, the process runtime and the pure engines."""
+"""What more than one dora process needs: domain types, the Kalshi client, the Redis keys and
+codecs, settings, the process runtime and the pure engines."""

@@ -2,7 +2,8 @@
 
 Kalshi publishes two bid ladders: YES bids at YES prices and NO bids at NO prices. dora keeps one
 YES book: bids as given, asks at ``1 - NO bid``. ``YesBook`` is the immutable view every pure
-function takes; ``LevelBook`` is the mutable ladder the WebSocket snapshot + deltas maintain.
+function takes; ``LevelBook`` is the mutable ladder the WebSocket snapshot + deltas maintain;
+``BookState`` is a published book with its sequence number and freshness.
 """
 
 from __future__ import annotations
@@ -142,3 +143,16 @@ class LevelBook:
 def _check_price(price: int) -> None:
     if not 0 <= price <= ONE_DOLLAR:
         raise BookError(f"book price must be within 0..{ONE_DOLLAR} units, was {price}")
+
+
+@dataclass(frozen=True, slots=True)
+class BookState:
+    """What ``dora:book:{ticker}`` holds: the top of the YES book and how fresh it is."""
+
+    ticker: str
+    book: YesBook
+    seq: int
+    exchange_ms: int  # when the exchange produced the last update (0 if unknown)
+    received_ms: int  # when marketdata applied it
+    stale: bool
+    stale_reason: str = ""

@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 import redis.asyncio as aioredis
 
 from common.config import GlobalConfig, MarketConfig
-from common.errors import ConfigError
+from common.errors import ConfigError, SchemaError
+from common.keys import Keys
 from common.log import EventLogger
-from common.schema import Keys, SchemaError, decode_global_config, decode_market_config
+from common.redis_codec import decode_global_config, decode_market_config
 
 
 @dataclass

@@ -13,8 +13,10 @@ from collections.abc import Awaitable, Callable
 
 import redis.asyncio as aioredis
 
+from common.errors import SchemaError
+from common.keys import Keys
 from common.log import EventLogger
-from common.schema import ControlCommand, Keys, SchemaError, encode_control, parse_control
+from common.messages import ControlCommand, encode_control, parse_control
 
 Handler = Callable[[ControlCommand], Awaitable[None]]
 

@@ -1,4 +1,5 @@
-"""Orders, fills and positions: immutable values in integer units (DESIGN.md §2).
+"""Orders, fills, positions, markets and the risk state: immutable values in integer units
+(DESIGN.md §2).
 
 Direction follows Kalshi's single YES book (API.md §4): a ``bid`` buys YES at p, an ``ask`` sells
 YES at p (which is buying NO at 1 - p). A position is signed: + YES contracts, - NO contracts.
@@ -9,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
+from common.fees import FeeType
+from common.grid import PriceGrid
 from common.numbers import ONE_DOLLAR
 
 
@@ -192,3 +195,37 @@ class Targets:
     computed_ms: int
     book_ms: int = 0
     fair_price: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MarketMeta:
+    """The exchange's facts about a market (``dora:market:{ticker}``)."""
+
+    ticker: str
+    status: str  # Kalshi's market status: active, inactive (paused), closed, determined, ...
+    close_ms: int
+    grid: PriceGrid
+    fee_type: FeeType = FeeType.QUADRATIC
+    fee_multiplier_pct: int = 100
+    updated_ms: int = 0
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == "active"
+
+
+@dataclass(frozen=True, slots=True)
+class RiskState:
+    """The account's risk snapshot (``dora:risk``). ``halted`` is the durable halt of DESIGN.md §3."""
+
+    halted: bool = False
+    reason: str = ""
+    halted_ms: int = 0
+    daily_pnl: int = 0
+    realized_pnl: int = 0
+    unrealized_pnl: int = 0
+    fees: int = 0
+    total_exposure: int = 0
+    day: str = ""
+    last_check_ms: int = 0
+    day_start_pnl: int = 0  # total PnL when the trading day began: daily = total - this

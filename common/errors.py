@@ -17,3 +17,7 @@ class StorageError(DoraError):
 
 class WireError(DoraError, ValueError):
     """An exchange payload that does not have the shape the API promises."""
+
+
+class SchemaError(DoraError, ValueError):
+    """A value in Redis or on the control channel that does not decode."""

@@ -2,7 +2,7 @@
 
 One builder per event so every producer writes the same shape and the persister reads one
 contract. Payloads hold integers in dora's units (common/numbers.py) and strings; they are stored
-with ``common.schema.encode_event`` (``type`` + JSON ``data``).
+with ``common.messages.encode_event`` (``type`` + JSON ``data``).
 
 | stream | type | producer | payload |
 |---|---|---|---|
@@ -19,8 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from common.domain import Fill, Order, Position
-from common.schema import RiskState
+from common.domain import Fill, Order, Position, RiskState
 
 ORDER_EVENTS = ("placed", "amended", "decreased", "canceled", "rejected", "unknown", "filled")
 

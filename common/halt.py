@@ -12,7 +12,8 @@ from __future__ import annotations
 import redis.asyncio as aioredis
 
 from common.control import send_control
-from common.schema import Keys, decode_risk
+from common.keys import Keys
+from common.redis_codec import decode_risk
 from common.streams import append, queue_append
 
 

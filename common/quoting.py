@@ -35,11 +35,10 @@ from math import isqrt
 from common.book import Level, YesBook
 from common.book_memory import NO_MEMORY, BookMemory, fresh_fair_x2
 from common.config import FACTOR_SCALE, MarketConfig
-from common.domain import Order, Position, Quote, Side, Targets
+from common.domain import MarketMeta, Order, Position, Quote, Side, Targets
 from common.fees import maker_fee
 from common.grid import PriceGrid
 from common.numbers import COUNT_SCALE, ONE_DOLLAR
-from common.schema import MarketMeta
 
 
 @dataclass(frozen=True, slots=True)

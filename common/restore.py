@@ -12,8 +12,8 @@ import contextlib
 
 import redis.asyncio as aioredis
 
+from common.keys import Keys
 from common.log import EventLogger
-from common.schema import Keys
 
 POLL_S = 0.2
 LOG_EVERY_S = 10.0

@@ -34,10 +34,11 @@ import redis.asyncio as aioredis
 
 from common.clock import Clock
 from common.errors import ConfigError
+from common.keys import Keys
 from common.log import EventLogger, register_secret, setup_logging
 from common.metrics import Metrics, run_publisher
+from common.redis_codec import encode_heartbeat
 from common.redis_conn import connect_redis
-from common.schema import Keys, encode_heartbeat
 from common.settings import Settings, load_settings
 
 START_RETRY_MAX_S = 10.0

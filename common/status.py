@@ -15,13 +15,12 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from common.domain import Side
+from common.errors import SchemaError
+from common.keys import SERVICES, Keys
+from common.messages import decode_event
 from common.numbers import format_count, format_price, money_to_dollars_display
-from common.schema import (
-    SERVICES,
-    Keys,
-    SchemaError,
+from common.redis_codec import (
     decode_book,
-    decode_event,
     decode_heartbeat,
     decode_order,
     decode_position,
@@ -32,7 +31,7 @@ from common.schema import (
 async def gather(redis: aioredis.Redis, keys: Keys, fills: int = 8) -> dict[str, Any]:
     now_ms = int(time.time() * 1000)
     tickers = sorted(await redis.smembers(keys.cfg_markets))
-    hb_keys = [k async for k in redis.scan_iter(match=f"{keys.prefix}hb:*", count=100)]
+    hb_keys = [k async for k in redis.scan_iter(match=keys.pattern("hb"), count=100)]
     pipe = redis.pipeline(transaction=False)
     for key in hb_keys:
         pipe.get(key)
@@ -48,7 +47,7 @@ async def gather(redis: aioredis.Redis, keys: Keys, fills: int = 8) -> dict[str,
     results = await pipe.execute()
     processes: dict[str, Any] = {name: {"alive": False} for name in SERVICES}
     for key, value in zip(hb_keys, results[: len(hb_keys)], strict=True):
-        name = key[len(keys.prefix) + 3 :]
+        name = keys.ticker_of(key, "hb")
         with contextlib.suppress(SchemaError):
             beat = decode_heartbeat(value) if value else {}
             processes[name] = {

@@ -26,7 +26,19 @@ from typing import Any, cast
 import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
 
-from common.schema import STREAM_MAXLEN, Keys, encode_event
+from common.keys import Keys
+from common.messages import encode_event
+
+# Streams are capped (approximately) so Redis memory stays bounded. The persister's streams are
+# never trimmed below what its consumer group has not acknowledged (see above).
+STREAM_MAXLEN = {
+    "md": 50_000,
+    "fills": 200_000,
+    "targets": 50_000,
+    "orders": 200_000,
+    "decisions": 200_000,
+    "pnl": 50_000,
+}
 
 PERSISTER_GROUP = "persister"
 PERSISTED_STREAMS = ("orders", "fills", "decisions", "pnl")

@@ -17,7 +17,7 @@ from contextvars import ContextVar
 
 import redis.asyncio as aioredis
 
-from common.schema import Keys
+from common.keys import Keys
 
 STAMPS: ContextVar[tuple[int, ...] | None] = ContextVar("dora_trace_stamps", default=None)
 STAGES = ("marketdata", "md_hop", "strategy", "targets_hop", "executor")
@@ -27,10 +27,6 @@ ORDER_PATH = "/portfolio/events/orders"
 
 def now_us() -> int:
     return time.time_ns() // 1000
-
-
-def samples_key(keys: Keys) -> str:
-    return f"{keys.prefix}trace:tick_to_order_us"
 
 
 class TickToOrder:
@@ -49,8 +45,8 @@ class TickToOrder:
             return
         batch, self.pending = self.pending, []
         pipe = redis.pipeline(transaction=False)
-        pipe.rpush(samples_key(keys), *batch)
-        pipe.ltrim(samples_key(keys), -MAX_SAMPLES, -1)
+        pipe.rpush(keys.trace_samples, *batch)
+        pipe.ltrim(keys.trace_samples, -MAX_SAMPLES, -1)
         await pipe.execute()
 
 

@@ -11,7 +11,7 @@ import pytest
 import redis
 import redis.asyncio as aioredis
 
-from common.schema import Keys
+from common.keys import Keys
 from common.settings import Settings, load_settings
 from tests.support.procs import RedisServer
 

@@ -147,9 +147,9 @@ class _Watch:
 async def _run_view(stack: Any, args: argparse.Namespace, watch: _Watch, started: float) -> None:
     import httpx
 
+    from common.keys import Keys
     from common.numbers import parse_count
     from common.redis_conn import connect_redis
-    from common.schema import Keys
     from common.settings import load_settings
     from common.status import gather, render
 
@@ -215,9 +215,11 @@ def _finish(
 def _collect(stack: Any, watch: _Watch) -> dict[str, Any]:
     import redis as sync_redis
 
+    from common.keys import Keys
+    from common.messages import decode_event
     from common.numbers import format_count, format_money, parse_count
+    from common.redis_codec import decode_book, decode_position
     from common.risk import total_pnl
-    from common.schema import Keys, decode_book, decode_event, decode_position
 
     key_id = stack.config.key_id
     account = stack.sim_get(f"/accounts/{key_id}")
@@ -231,7 +233,7 @@ def _collect(stack: Any, watch: _Watch) -> dict[str, Any]:
         if kind == "fill":
             contracts += int(payload["count"])
     positions, marks = [], {}
-    for key in r.scan_iter(f"{keys.prefix}pos:*"):
+    for key in r.scan_iter(keys.pattern("pos")):
         ticker = keys.ticker_of(key, "pos")
         positions.append(decode_position(ticker, r.hgetall(key)))
         book = r.hgetall(keys.book(ticker))

@@ -9,7 +9,7 @@ import redis.asyncio as aioredis
 from common.cli.support import with_redis
 from common.clock import Clock
 from common.halt import is_halted, lift_halt
-from common.schema import Keys
+from common.keys import Keys
 from common.settings import Settings
 
 HELP = "lift the halt so trading can start again"

@@ -10,7 +10,7 @@ import orjson
 import redis.asyncio as aioredis
 
 from common.cli.support import with_redis
-from common.schema import Keys
+from common.keys import Keys
 from common.settings import Settings
 from common.status import gather, render
 

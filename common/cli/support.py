@@ -11,8 +11,8 @@ from redis.exceptions import RedisError
 
 from common.cli.main import CliError
 from common.errors import ConfigError
+from common.keys import Keys
 from common.redis_conn import connect_redis
-from common.schema import Keys
 from common.settings import Settings, load_settings
 
 T = TypeVar("T")

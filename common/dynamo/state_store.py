@@ -20,7 +20,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from common.clock import iso_from_ms
-from common.domain import Position
+from common.domain import Position, RiskState
 from common.dynamo.codec import (
     count_contracts,
     count_units,
@@ -34,7 +34,6 @@ from common.dynamo.codec import (
 from common.dynamo.tables import PNL_KEY_PREFIX, STATE_POSITIONS, STATE_RISK, TableNames, error_code
 from common.errors import StorageError
 from common.numbers import ONE_DOLLAR
-from common.schema import RiskState
 
 
 @dataclass(frozen=True, slots=True)

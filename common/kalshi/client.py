@@ -19,7 +19,7 @@ import redis.asyncio as aioredis
 
 from common.book import YesBook
 from common.clock import Clock
-from common.domain import Fill, Order
+from common.domain import Fill, MarketMeta, Order
 from common.fees import FeeType
 from common.kalshi import wire
 from common.kalshi.errors import (
@@ -63,8 +63,8 @@ from common.kalshi.wire import (
     OrderGroup,
     OrderRequest,
 )
+from common.keys import Keys
 from common.log import get_logger
-from common.schema import Keys, MarketMeta
 from common.settings import Settings
 
 T = TypeVar("T")

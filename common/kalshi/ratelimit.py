@@ -22,8 +22,8 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from common.clock import Clock
+from common.keys import Keys
 from common.log import get_logger
-from common.schema import Keys
 
 READ = "read"
 WRITE = "write"

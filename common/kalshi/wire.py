@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from common.book import Level, YesBook
-from common.domain import Fill, Order, OrderStatus, Side, TimeInForce
+from common.domain import Fill, MarketMeta, Order, OrderStatus, Side, TimeInForce
 from common.errors import WireError
 from common.fees import FeeType
 from common.grid import GridError, PriceGrid
@@ -29,7 +29,6 @@ from common.numbers import (
     parse_money,
     parse_price,
 )
-from common.schema import MarketMeta
 
 SELF_TRADE_PREVENTION = ("taker_at_cross", "maker")
 _ORDER_STATUS = {

@@ -26,27 +26,25 @@ from typing import Any
 from common.batching import Batcher
 from common.config_cache import ConfigCache
 from common.control import ControlListener
-from common.domain import Order, OrderStatus, Position, Side, Targets
+from common.domain import MarketMeta, Order, OrderStatus, Position, Side, Targets
+from common.errors import SchemaError
 from common.events import decision_event, order_event
 from common.halt import record_heard_halt
 from common.kalshi.errors import ExchangeError, NotFound, OrderRejected, OutcomeUnknown
 from common.kalshi.wire import OrderRequest, make_client_order_id
+from common.keys import Keys
+from common.messages import ControlCommand, decode_event
 from common.order_diff import Action, ActionKind, diff_orders
-from common.restore import wait_until_restored
-from common.risk import AccountRisk, Denial, check_action, worst_case_exposure
-from common.runtime import Context, note_lag, service_main, stop_tasks
-from common.schema import (
-    ControlCommand,
-    Keys,
-    MarketMeta,
-    SchemaError,
+from common.redis_codec import (
     decode_book,
-    decode_event,
     decode_market,
     decode_position,
     decode_risk,
     decode_targets,
 )
+from common.restore import wait_until_restored
+from common.risk import AccountRisk, Denial, check_action, worst_case_exposure
+from common.runtime import Context, note_lag, service_main, stop_tasks
 from common.settings import Settings
 from common.sharding import owns
 from common.streams import append, queue_append

@@ -13,8 +13,10 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from common.domain import Order, Side
+from common.errors import SchemaError
+from common.keys import Keys
 from common.log import EventLogger
-from common.schema import Keys, SchemaError, decode_order, encode_order
+from common.redis_codec import decode_order, encode_order
 
 
 class WorkingOrders:

@@ -17,8 +17,9 @@ from redis.exceptions import WatchError
 from common.domain import Fill, Position, Side
 from common.events import fill_event
 from common.kalshi.wire import Settlement
+from common.keys import Keys
 from common.numbers import ONE_DOLLAR
-from common.schema import Keys, decode_position, encode_position
+from common.redis_codec import decode_position, encode_position
 from common.streams import queue_append
 
 MAX_WATCH_RETRIES = 20

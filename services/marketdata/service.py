@@ -16,9 +16,10 @@ import contextlib
 from dataclasses import replace
 from typing import Any
 
-from common.book import YesBook
+from common.book import BookState, YesBook
 from common.config_cache import ConfigCache
 from common.control import ControlListener
+from common.domain import MarketMeta
 from common.events import book_event
 from common.grid import GridError, PriceGrid
 from common.kalshi.client import KalshiClient
@@ -33,18 +34,12 @@ from common.kalshi.ws import (
     LifecycleEvent,
     WsEvent,
 )
+from common.messages import ControlCommand, encode_event
+from common.redis_codec import encode_book, encode_market
 from common.restore import wait_until_restored
 from common.runtime import Context, service_main, stop_tasks
-from common.schema import (
-    STREAM_MAXLEN,
-    BookState,
-    ControlCommand,
-    MarketMeta,
-    encode_book,
-    encode_event,
-    encode_market,
-)
 from common.settings import Settings
+from common.streams import STREAM_MAXLEN
 from common.trace import now_us
 
 META_REFRESH_MS = 30_000

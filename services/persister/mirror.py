@@ -30,8 +30,10 @@ from common.dynamo.config_store import (
     validate_market_item,
 )
 from common.errors import ConfigError
+from common.keys import Keys
 from common.log import EventLogger
-from common.schema import Keys, encode_control, encode_global_config, encode_market_config
+from common.messages import encode_control
+from common.redis_codec import encode_global_config, encode_market_config
 
 Fields = dict[str, str]
 

@@ -15,8 +15,9 @@ import redis.asyncio as aioredis
 
 from common.clock import Clock, iso_from_ms
 from common.dynamo.state_store import StateStore
+from common.keys import Keys
 from common.log import EventLogger
-from common.schema import Keys, encode_position, encode_risk
+from common.redis_codec import encode_position, encode_risk
 from services.persister.mirror import ConfigMirror
 
 

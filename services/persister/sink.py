@@ -17,10 +17,13 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
+from common.domain import RiskState
 from common.dynamo.rows import RowError, decision_row, fill_row, order_row
 from common.dynamo.tables import TableNames
+from common.errors import SchemaError
+from common.keys import Keys
 from common.log import EventLogger
-from common.schema import Keys, RiskState, SchemaError, decode_event
+from common.messages import decode_event
 from common.streams import PERSISTED_STREAMS, PERSISTER_GROUP
 from services.persister.state import risk_from_event
 

@@ -15,10 +15,12 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from common.clock import utc_date
-from common.domain import Position
+from common.domain import Position, RiskState
 from common.dynamo.state_store import StateStore
+from common.errors import SchemaError
+from common.keys import Keys
 from common.log import EventLogger
-from common.schema import Keys, RiskState, SchemaError, decode_position, decode_risk
+from common.redis_codec import decode_position, decode_risk
 
 DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 DYNAMODB_ITEM_LIMIT_BYTES = 400 * 1024

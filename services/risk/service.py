@@ -28,20 +28,16 @@ from datetime import UTC, datetime, timedelta
 from common.alerts import Alerter
 from common.config_cache import ConfigCache
 from common.control import ControlListener
-from common.domain import Order, Position
+from common.domain import Order, Position, RiskState
+from common.errors import SchemaError
 from common.events import pnl_event
 from common.halt import record_heard_halt, set_halt
 from common.kalshi.client import KalshiClient
 from common.kalshi.errors import ExchangeError
+from common.keys import SERVICES
+from common.messages import ControlCommand
 from common.numbers import format_count, money_to_dollars_display
-from common.restore import wait_until_restored
-from common.risk import total_pnl, unrealized_pnl, worst_case_exposure
-from common.runtime import Context, service_main, stop_tasks
-from common.schema import (
-    SERVICES,
-    ControlCommand,
-    RiskState,
-    SchemaError,
+from common.redis_codec import (
     decode_book,
     decode_heartbeat,
     decode_order,
@@ -49,6 +45,9 @@ from common.schema import (
     decode_risk,
     encode_risk,
 )
+from common.restore import wait_until_restored
+from common.risk import total_pnl, unrealized_pnl, worst_case_exposure
+from common.runtime import Context, service_main, stop_tasks
 from common.settings import Settings
 from common.streams import append
 

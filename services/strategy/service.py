@@ -18,25 +18,22 @@ from typing import Any
 from common.book_memory import NO_MEMORY, BookMemory, remember_book
 from common.config_cache import ConfigCache
 from common.control import ControlListener
-from common.domain import Targets
+from common.domain import MarketMeta, Targets
+from common.errors import SchemaError
+from common.messages import ControlCommand, decode_event, encode_event
 from common.quoting import QuotingParams, compute_targets, without_own_orders
-from common.restore import wait_until_restored
-from common.runtime import Context, note_lag, service_main, stop_tasks
-from common.schema import (
-    STREAM_MAXLEN,
-    ControlCommand,
-    MarketMeta,
-    SchemaError,
+from common.redis_codec import (
     decode_book,
-    decode_event,
     decode_market,
     decode_order,
     decode_position,
-    encode_event,
     encode_targets,
 )
+from common.restore import wait_until_restored
+from common.runtime import Context, note_lag, service_main, stop_tasks
 from common.settings import Settings
 from common.sharding import owns
+from common.streams import STREAM_MAXLEN
 from common.trace import now_us
 
 READ_BLOCK_MS = 100

@@ -32,12 +32,11 @@ from dataclasses import dataclass, field, replace
 from common.book import YesBook
 from common.book_memory import NO_MEMORY, BookMemory, remember_book
 from common.config import GlobalConfig, MarketConfig
-from common.domain import Fill, Order, OrderStatus, Position, Side, Targets
+from common.domain import Fill, MarketMeta, Order, OrderStatus, Position, Side, Targets
 from common.numbers import COUNT_SCALE, MONEY_SCALE, ONE_DOLLAR
 from common.order_diff import Action, ActionKind, diff_orders
 from common.quoting import Recent, without_own_orders
 from common.risk import AccountRisk, check_action, total_pnl, worst_case_exposure
-from common.schema import MarketMeta
 from sim.backtest.metrics import FairTape, FillRecord, Summary, fair_price_units, summarize
 from sim.backtest.strategies import STRATEGIES, STRATEGY_NAMES, MarketView, Strategy
 from sim.engine import EngineError, OrderRequest

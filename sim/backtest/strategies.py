@@ -27,11 +27,10 @@ from itertools import pairwise
 from common.book import YesBook
 from common.book_memory import NO_MEMORY, BookMemory
 from common.config import MarketConfig
-from common.domain import Order, Position, Quote, Side, Targets
+from common.domain import MarketMeta, Order, Position, Quote, Side, Targets
 from common.grid import PriceGrid
 from common.numbers import COUNT_SCALE, ONE_DOLLAR, PRICE_SCALE
 from common.quoting import QuotingParams, Recent, compute_targets, without_own_orders
-from common.schema import MarketMeta
 
 
 @dataclass(frozen=True, slots=True)

@@ -338,7 +338,7 @@ class ChaosRun:
         else:
             r = redis.Redis.from_url(self.stack.redis_url)
             try:
-                r.publish("dora:control", "halt")
+                r.publish("dora:control", "halt")  # the operator's literal command (DESIGN.md §3)
             finally:
                 r.close()
         return self._sim_now()
@@ -401,7 +401,8 @@ class ChaosRun:
             time.sleep(1)
 
     def _redis_positions(self) -> dict[str, int]:
-        from common.schema import Keys, decode_position
+        from common.keys import Keys
+        from common.redis_codec import decode_position
 
         keys = Keys()
         r = redis.Redis.from_url(self.stack.redis_url, decode_responses=True)

@@ -27,6 +27,7 @@ from typing import Any
 import httpx
 import redis
 
+from common.keys import Keys
 from common.numbers import parse_count
 
 
@@ -159,7 +160,7 @@ class FlagWatch(_Poller):
         super().__init__()
         self.redis_url = redis_url
         self.tickers = tickers
-        self.prefix = prefix
+        self.keys = Keys(prefix)
         self.stale: dict[str, list[Episode]] = {t: [] for t in tickers}
         self.halts: list[Episode] = []
         self._r: redis.Redis | None = None
@@ -176,8 +177,8 @@ class FlagWatch(_Poller):
         try:
             pipe = r.pipeline(transaction=False)
             for ticker in self.tickers:
-                pipe.hmget(f"{self.prefix}book:{ticker}", "stale", "stale_reason")
-            pipe.hmget(f"{self.prefix}risk", "halted", "reason")
+                pipe.hmget(self.keys.book(ticker), "stale", "stale_reason")
+            pipe.hmget(self.keys.risk, "halted", "reason")
             rows = pipe.execute()
         except redis.RedisError:
             self._r = None
@@ -186,7 +187,7 @@ class FlagWatch(_Poller):
         for ticker, (stale, reason) in zip(self.tickers, rows[:-1], strict=True):
             _track(self.stale[ticker], ticker, stale == "1", ms, reason or "")
         halted, reason = rows[-1]
-        _track(self.halts, "dora:risk", halted == "1", ms, reason or "")
+        _track(self.halts, self.keys.risk, halted == "1", ms, reason or "")
 
     def finish(self) -> None:
         ms = now_ms()

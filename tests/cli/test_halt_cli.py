@@ -5,7 +5,9 @@ import sys
 import orjson
 import redis
 
-from common.schema import Keys, decode_event, decode_risk
+from common.keys import Keys
+from common.messages import decode_event
+from common.redis_codec import decode_risk
 from tests.support.procs import REPO
 
 

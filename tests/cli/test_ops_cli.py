@@ -11,13 +11,14 @@ from pathlib import Path
 import orjson
 import redis
 
-from common.book import YesBook
+from common.book import BookState, YesBook
 from common.config import MarketConfig
 from common.domain import Position, Side
 from common.kalshi import KalshiClient
 from common.kalshi.signing import Signer
 from common.kalshi.wire import OrderRequest, make_client_order_id
-from common.schema import BookState, Keys, encode_book, encode_market_config, encode_position
+from common.keys import Keys
+from common.redis_codec import encode_book, encode_market_config, encode_position
 from tests.support.procs import REPO, run_dora
 from tests.support.simfix import KEY_ID, StartSim
 

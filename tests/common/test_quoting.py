@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from common.book import YesBook
 from common.book_memory import NO_MEMORY, BookMemory, remember_book
 from common.config import MarketConfig
-from common.domain import Position, Side
+from common.domain import MarketMeta, Position, Side
 from common.fees import FeeType
 from common.grid import PriceGrid
 from common.quoting import (
@@ -18,7 +18,6 @@ from common.quoting import (
     required_spread,
     wind_down_limit,
 )
-from common.schema import MarketMeta
 
 NOW = 1_800_000_000_000
 TAPER = QuotingParams(wind_down_ms=5 * 60_000)  # the risk-averse wind-down

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from common.schema import SERVICES
+from common.keys import SERVICES
 from common.settings import Settings, load_settings
 from tests.deploy.support import DEPLOY, REPO, SECRET_ARN, load_template
 

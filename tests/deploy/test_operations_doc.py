@@ -9,7 +9,7 @@ import botocore.session
 import pytest
 
 from common.cli.main import CliError, build_parser
-from common.schema import SERVICES, STREAMS, Keys
+from common.keys import SERVICES, STREAMS, Keys
 from tests.deploy.support import DEPLOY, REPO
 
 DOC = REPO / "docs" / "operations.md"
@@ -114,9 +114,7 @@ def test_redis_keys_are_in_the_schema() -> None:
     for argv in commands:
         for arg in argv:
             if arg.startswith("dora:"):
-                assert any(p.match(arg) for p in patterns), (
-                    f"{arg} is not a key of common/schema.py"
-                )
+                assert any(p.match(arg) for p in patterns), f"{arg} is not a key of common/keys.py"
     heartbeats = [a for argv in commands for a in argv if a.startswith("dora:hb:")]
     assert {h.rsplit(":", 1)[1] for h in heartbeats} <= {*SERVICES, "*"}
 

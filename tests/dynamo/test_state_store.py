@@ -3,9 +3,8 @@ from decimal import Decimal
 
 import pytest
 
-from common.domain import Position
+from common.domain import Position, RiskState
 from common.dynamo.state_store import item_size
-from common.schema import RiskState
 from services.persister.state import POSITIONS_WARN_BYTES
 from tests.support.moto import Backend
 

@@ -17,8 +17,9 @@ import pytest
 import redis
 
 from common.devstack import SERVICES, LocalStack, StackConfig
+from common.keys import Keys
 from common.numbers import parse_count
-from common.schema import Keys, decode_market, decode_position
+from common.redis_codec import decode_market, decode_position
 from tests.e2e.stack_watch import ExchangeWatcher, two_sided_markets, wait_until
 
 CAP_CONTRACTS = 10

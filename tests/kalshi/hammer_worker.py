@@ -17,7 +17,7 @@ from common.domain import Side
 from common.kalshi import KalshiClient, OrderRequest, make_client_order_id, signer_from_pem
 from common.kalshi.errors import ExchangeError
 from common.kalshi.ratelimit import RedisRateBudget
-from common.schema import Keys
+from common.keys import Keys
 
 
 async def main() -> None:

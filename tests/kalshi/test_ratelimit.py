@@ -19,7 +19,7 @@ from common.kalshi.ratelimit import (
     LocalRateBudget,
     RedisRateBudget,
 )
-from common.schema import Keys
+from common.keys import Keys
 
 
 def budget(aredis: aioredis.Redis, tier: str = "basic", **kwargs: object) -> RedisRateBudget:

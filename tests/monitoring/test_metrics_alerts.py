@@ -16,10 +16,11 @@ from common.alerts import Alerter
 from common.clock import ManualClock
 from common.config import GlobalConfig
 from common.domain import Position
+from common.keys import Keys
 from common.log import get_logger
 from common.metrics import Metrics, cloudwatch_client, publish, run_publisher
+from common.redis_codec import encode_global_config, encode_position
 from common.runtime import Context
-from common.schema import Keys, encode_global_config, encode_position
 from common.settings import Settings, load_settings
 from services.risk.service import RiskService
 from tests.services.test_risk import FakeExchange
@@ -174,7 +175,7 @@ async def test_risk_raises_the_plan_alerts(settings: Settings, aredis: aioredis.
 
 async def test_no_fills_alert(settings: Settings, aredis: aioredis.Redis) -> None:
     from common.config import MarketConfig
-    from common.schema import encode_market_config
+    from common.redis_codec import encode_market_config
 
     k = Keys()
     await aredis.set(k.restored, "1")

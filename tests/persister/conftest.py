@@ -13,9 +13,9 @@ import redis.asyncio as aioredis
 from common.clock import Clock
 from common.dynamo import Dynamo
 from common.dynamo.tables import TableNames, create_tables
+from common.keys import Keys
 from common.log import get_logger
 from common.runtime import Context
-from common.schema import Keys
 from common.settings import Settings, load_settings
 from services.persister.service import PersisterService
 from tests.support.moto import dynamo_backend, moto_endpoint, moto_server  # noqa: F401

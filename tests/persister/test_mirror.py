@@ -5,8 +5,9 @@ import redis.asyncio as aioredis
 from common.config import GlobalConfig, MarketConfig
 from common.config_cache import ConfigCache
 from common.dynamo.codec import to_attrs
+from common.keys import Keys
 from common.log import get_logger
-from common.schema import Keys, decode_market_config, encode_global_config, encode_market_config
+from common.redis_codec import decode_market_config, encode_global_config, encode_market_config
 from services.persister.mirror import plan_mirror
 from tests.persister.conftest import Harness
 

@@ -17,8 +17,9 @@ from common.dynamo import Dynamo
 from common.dynamo.codec import to_attrs
 from common.dynamo.config_store import validate_global_item, validate_market_item
 from common.errors import ConfigError
+from common.keys import Keys
 from common.log import get_logger
-from common.schema import Keys, decode_global_config, decode_market_config
+from common.redis_codec import decode_global_config, decode_market_config
 from services.persister.mirror import ConfigMirror
 
 K = Keys()

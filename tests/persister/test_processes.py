@@ -25,7 +25,7 @@ from common.dynamo import Dynamo
 from common.dynamo.rows import fill_row, order_row
 from common.dynamo.tables import TableNames, create_tables, make_client
 from common.events import decision_event, fill_event, order_event
-from common.schema import Keys
+from common.keys import Keys
 from common.settings import load_settings
 from common.streams import PERSISTER_GROUP, append
 from tests.support.moto import MotoServer

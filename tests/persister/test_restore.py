@@ -4,17 +4,11 @@ import orjson
 import pytest
 import redis.asyncio as aioredis
 
-from common.domain import Position
+from common.domain import Position, RiskState
 from common.dynamo import Dynamo
+from common.keys import Keys
+from common.redis_codec import decode_market_config, decode_position, decode_risk, encode_position
 from common.restore import wait_until_restored
-from common.schema import (
-    Keys,
-    RiskState,
-    decode_market_config,
-    decode_position,
-    decode_risk,
-    encode_position,
-)
 from common.settings import Settings, load_settings
 from tests.persister.conftest import Harness, make_harness
 from tests.support.procs import free_port

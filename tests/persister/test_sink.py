@@ -4,10 +4,11 @@ import orjson
 import redis.asyncio as aioredis
 from botocore.exceptions import EndpointConnectionError
 
-from common.domain import Fill, Order, OrderStatus, Position, Side
+from common.domain import Fill, Order, OrderStatus, Position, RiskState, Side
 from common.dynamo import Dynamo
 from common.events import decision_event, fill_event, order_event, pnl_event
-from common.schema import Keys, RiskState, encode_position, encode_risk
+from common.keys import Keys
+from common.redis_codec import encode_position, encode_risk
 from common.settings import Settings
 from common.streams import PERSISTER_GROUP, append
 from services.persister.state import StateSync

@@ -1,6 +1,7 @@
 import redis.asyncio as aioredis
 
-from common.schema import Keys, decode_event
+from common.keys import Keys
+from common.messages import decode_event
 from common.streams import PERSISTER_GROUP, append, queue_append
 
 K = Keys()

@@ -10,27 +10,25 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from common.book import YesBook
+from common.book import BookState, YesBook
 from common.clock import ManualClock
 from common.config import MarketConfig
-from common.domain import Order, OrderStatus, Quote, Side, Targets
+from common.domain import MarketMeta, Order, OrderStatus, Quote, Side, Targets
 from common.grid import PriceGrid
 from common.kalshi.errors import OutcomeUnknown
 from common.kalshi.wire import OrderRequest
+from common.keys import Keys
 from common.log import get_logger
-from common.runtime import Context
-from common.schema import (
-    BookState,
-    Keys,
-    MarketMeta,
+from common.messages import encode_event
+from common.redis_codec import (
     decode_order,
     encode_book,
-    encode_event,
     encode_market,
     encode_market_config,
     encode_order,
     encode_targets,
 )
+from common.runtime import Context
 from common.settings import Settings, load_settings
 from services.executor.service import START_FENCE_MS, ExecutorService
 
@@ -268,7 +266,7 @@ async def test_halt_cancels_everything_and_places_nothing(
         await publish(aredis, k, "KX", 4100, 4500)
         await steps(service, ctx)
         assert len(exchange.orders) == 2
-        from common.schema import ControlCommand
+        from common.messages import ControlCommand
 
         await service._on_control(ctx, ControlCommand("halt", "test"))
         await asyncio.wait_for(service.cancel_all_task, 5)  # type: ignore[arg-type]

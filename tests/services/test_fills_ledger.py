@@ -5,7 +5,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from common.domain import Fill, Position, Side
-from common.schema import Keys, decode_event, decode_position
+from common.keys import Keys
+from common.messages import decode_event
+from common.redis_codec import decode_position
 from services.fills.ledger import apply_fill
 
 

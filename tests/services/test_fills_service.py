@@ -7,9 +7,10 @@ import redis.asyncio as aioredis
 from common.clock import ManualClock
 from common.domain import Fill, Side
 from common.kalshi.wire import Settlement
+from common.keys import Keys
 from common.log import get_logger
+from common.redis_codec import decode_position
 from common.runtime import Context
-from common.schema import Keys, decode_position
 from common.settings import Settings
 from services.fills.ledger import apply_fill
 from services.fills.service import FillsService

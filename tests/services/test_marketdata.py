@@ -9,9 +9,11 @@ from common.config import MarketConfig
 from common.kalshi import KalshiClient
 from common.kalshi.signing import Signer
 from common.kalshi.ws import KalshiWebSocket
+from common.keys import Keys
 from common.log import get_logger
+from common.messages import decode_event
+from common.redis_codec import decode_book, decode_market, encode_market_config
 from common.runtime import Context
-from common.schema import Keys, decode_book, decode_event, decode_market, encode_market_config
 from common.settings import Settings
 from services.marketdata.service import MarketdataService
 from tests.support.simfix import StartSim, sim_control

@@ -1,20 +1,14 @@
 import redis.asyncio as aioredis
 
-from common.book import YesBook
+from common.book import BookState, YesBook
 from common.clock import ManualClock
 from common.config import GlobalConfig
 from common.domain import Position
 from common.kalshi.wire import ExchangePosition
+from common.keys import Keys
 from common.log import get_logger
+from common.redis_codec import decode_risk, encode_book, encode_global_config, encode_position
 from common.runtime import Context
-from common.schema import (
-    BookState,
-    Keys,
-    decode_risk,
-    encode_book,
-    encode_global_config,
-    encode_position,
-)
 from common.settings import Settings
 from services.risk.service import RiskService, trading_day
 

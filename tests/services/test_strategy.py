@@ -2,21 +2,15 @@ import asyncio
 
 import redis.asyncio as aioredis
 
-from common.book import YesBook
+from common.book import BookState, YesBook
 from common.clock import ManualClock
 from common.config import MarketConfig
+from common.domain import MarketMeta
 from common.grid import PriceGrid
+from common.keys import Keys
+from common.messages import decode_event
+from common.redis_codec import decode_targets, encode_book, encode_market, encode_market_config
 from common.runtime import run_service
-from common.schema import (
-    BookState,
-    Keys,
-    MarketMeta,
-    decode_event,
-    decode_targets,
-    encode_book,
-    encode_market,
-    encode_market_config,
-)
 from common.settings import Settings
 from services.strategy.service import StrategyService
 
@@ -98,7 +92,7 @@ async def test_our_own_orders_are_not_the_market_we_improve_on(
     settings: Settings, aredis: aioredis.Redis
 ) -> None:
     from common.domain import Order, OrderStatus, Side
-    from common.schema import encode_order
+    from common.redis_codec import encode_order
 
     k = Keys()
     await seed(aredis, k, "KX-A", 4000, 4600)
@@ -164,8 +158,8 @@ async def test_stream_lag_is_the_wait_of_the_oldest_entry_read(
     md_lag_ms is 300 (the wait a tick paid), not 10 (how fresh the newest was)."""
     from common.events import book_event
     from common.log import get_logger
+    from common.messages import encode_event
     from common.runtime import Context
-    from common.schema import encode_event
 
     k = Keys()
     await seed(aredis, k, "KX-A", 4000, 4600)

@@ -4,18 +4,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from common.book import YesBook
+from common.book import BookState, YesBook
 from common.config import GlobalConfig, MarketConfig
-from common.domain import Order, OrderStatus, Position, Quote, Side, Targets
+from common.domain import MarketMeta, Order, OrderStatus, Position, Quote, RiskState, Side, Targets
+from common.errors import SchemaError
 from common.grid import PriceGrid
-from common.schema import (
-    BookState,
-    Keys,
-    MarketMeta,
-    RiskState,
-    SchemaError,
+from common.messages import decode_event, encode_event, parse_control
+from common.redis_codec import (
     decode_book,
-    decode_event,
     decode_global_config,
     decode_market,
     decode_market_config,
@@ -24,7 +20,6 @@ from common.schema import (
     decode_risk,
     decode_targets,
     encode_book,
-    encode_event,
     encode_global_config,
     encode_market,
     encode_market_config,
@@ -32,19 +27,7 @@ from common.schema import (
     encode_position,
     encode_risk,
     encode_targets,
-    parse_control,
 )
-
-
-def test_key_names_follow_the_design() -> None:
-    k = Keys("dora:")
-    assert k.book("KX-1") == "dora:book:KX-1"
-    assert k.cfg_market("KX-1") == "dora:cfg:market:KX-1" and k.cfg_global == "dora:cfg:global"
-    assert k.stream("fills") == "dora:stream:fills" and k.control == "dora:control"
-    assert k.hb("executor") == "dora:hb:executor" and k.risk == "dora:risk"
-    assert k.ticker_of(k.pos("A-B"), "pos") == "A-B"
-    with pytest.raises(ValueError):
-        k.stream("nope")
 
 
 def test_round_trips() -> None:

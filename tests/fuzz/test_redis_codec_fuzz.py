@@ -1,7 +1,6 @@
 """What the processes read back from Redis under bad input: control messages, hashes, working
-orders, heartbeats and stream entries (common/schema.py). Redis holds strings, so hashes are
-fuzzed as str -> str maps; JSON values are written with the
-standard library so that numbers beyond 64 bits and NaN are in them too (real field names with junk values, junk names, encodings of valid
+orders, heartbeats and stream entries (common/redis_codec.py, common/messages.py). Redis holds strings,
+so hashes are fuzzed as str -> str maps; JSON values are written with the standard library so that numbers beyond 64 bits and NaN are in them too (real field names with junk values, junk names, encodings of valid
 values mutated). The answer is a value or ``SchemaError`` (or ``ConfigError`` for the config
 mirror): a documented error the caller logs and skips, never another exception.
 
@@ -20,10 +19,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from common import schema
+from common import messages, redis_codec
 from common.domain import Order, OrderStatus, Side
-from common.errors import ConfigError
-from common.schema import CONTROL_COMMANDS, SchemaError
+from common.errors import ConfigError, SchemaError
+from common.messages import CONTROL_COMMANDS
 from tests.fuzz.strategies import JUNK
 
 DOCUMENTED = (SchemaError, ConfigError)
@@ -78,19 +77,19 @@ HASH = st.dictionaries(
 )
 
 DECODERS: dict[str, Callable[[dict[str, str]], Any]] = {
-    "decode_book": lambda f: schema.decode_book("KX", f),
-    "decode_market": lambda f: schema.decode_market("KX", f),
-    "decode_position": lambda f: schema.decode_position("KX", f),
-    "decode_targets": lambda f: schema.decode_targets("KX", f),
-    "decode_market_config": lambda f: schema.decode_market_config("KX", f),
-    "decode_global_config": schema.decode_global_config,
-    "decode_risk": schema.decode_risk,
+    "decode_book": lambda f: redis_codec.decode_book("KX", f),
+    "decode_market": lambda f: redis_codec.decode_market("KX", f),
+    "decode_position": lambda f: redis_codec.decode_position("KX", f),
+    "decode_targets": lambda f: redis_codec.decode_targets("KX", f),
+    "decode_market_config": lambda f: redis_codec.decode_market_config("KX", f),
+    "decode_global_config": redis_codec.decode_global_config,
+    "decode_risk": redis_codec.decode_risk,
 }
 
 
 def test_every_hash_decoder_is_fuzzed() -> None:
-    found = {n for n in dir(schema) if n.startswith("decode_")}
-    others = {"decode_order", "decode_heartbeat", "decode_event"}  # fuzzed below, not hashes
+    found = {n for n in dir(redis_codec) if n.startswith("decode_")}
+    others = {"decode_order", "decode_heartbeat"}  # fuzzed below, not hashes
     assert found - set(DECODERS) - others == set()
 
 
@@ -106,7 +105,7 @@ def test_hash_decoders_answer_a_value_or_a_documented_error(
 
 
 VALID_ORDER = orjson.loads(
-    schema.encode_order(
+    redis_codec.encode_order(
         Order("KX", Side.BID, 5600, 1000, "c-1", "o-1", OrderStatus.RESTING, 0, 1000, 1, 2)
     )
 )
@@ -125,10 +124,10 @@ VALID_ORDER = orjson.loads(
 )
 def test_order_heartbeat_event_decoders(raw: str | bytes) -> None:
     for decode in (
-        schema.decode_order,
-        schema.decode_heartbeat,
-        lambda v: schema.decode_event({"type": "fill", "data": v}),
-        lambda v: schema.decode_event({b"type": b"x", b"data": v}),
+        redis_codec.decode_order,
+        redis_codec.decode_heartbeat,
+        lambda v: messages.decode_event({"type": "fill", "data": v}),
+        lambda v: messages.decode_event({b"type": b"x", b"data": v}),
     ):
         try:
             decode(raw)
@@ -154,7 +153,7 @@ def test_order_heartbeat_event_decoders(raw: str | bytes) -> None:
 )
 def test_parse_control_answers_a_command_or_schema_error(message: str | bytes) -> None:
     try:
-        command = schema.parse_control(message)
+        command = messages.parse_control(message)
     except SchemaError as exc:
         assert "control" in str(exc)
         return
@@ -172,4 +171,4 @@ def test_parse_control_answers_a_command_or_schema_error(message: str | bytes) -
     ],
 )
 def test_parse_control_known_commands(message: str | bytes, expected: str) -> None:
-    assert schema.parse_control(message).cmd == expected
+    assert messages.parse_control(message).cmd == expected

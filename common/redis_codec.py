@@ -1,136 +1,27 @@
-"""Every Redis key, stream and channel dora uses (DESIGN.md §3), and how each value is encoded.
+"""How each Redis hash and string value is encoded (the names are in ``common.keys``).
 
 Values stay readable with ``redis-cli``: hashes hold plain fields (integers in dora's units:
 prices in 1/10,000 $, counts in 1/100 contract, money in 1/1,000,000 $), structured values are
-JSON (orjson), never pickle. The ``Keys`` object owns the names; the ``encode_*``/``decode_*``
-pairs own the shapes. docs/redis.md shows them to operators.
+JSON (orjson), never pickle. Each ``encode_*``/``decode_*`` pair owns one shape; a value that does
+not decode raises ``SchemaError``. Stream entries and control messages are in ``common.messages``.
+docs/redis.md shows every key and value to operators.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
-from common.book import YesBook
+from common.book import BookState, YesBook
 from common.config import GlobalConfig, MarketConfig
-from common.domain import Order, OrderStatus, Position, Quote, Side, Targets
-from common.errors import DoraError
-from common.fees import FeeType, parse_fee_type
+from common.domain import MarketMeta, Order, OrderStatus, Position, Quote, RiskState, Side, Targets
+from common.errors import SchemaError
+from common.fees import parse_fee_type
 from common.grid import PriceGrid
 
-STREAMS = ("md", "fills", "targets", "orders", "decisions", "pnl")
-# Streams are capped (approximately) so Redis memory stays bounded. The persister's streams are
-# never trimmed below what its consumer group has not acknowledged (see services/persister).
-STREAM_MAXLEN = {
-    "md": 50_000,
-    "fills": 200_000,
-    "targets": 50_000,
-    "orders": 200_000,
-    "decisions": 200_000,
-    "pnl": 50_000,
-}
-CONTROL_COMMANDS = ("halt", "resume", "reload")
-SERVICES = ("marketdata", "fills", "strategy", "executor", "risk", "persister")
 BOOK_DEPTH_LEVELS = 10
-
-
-class SchemaError(DoraError, ValueError):
-    """A value in Redis or on the control channel that does not decode."""
-
-
-class Keys:
-    """Key names under one prefix (default ``dora:``)."""
-
-    __slots__ = ("prefix",)
-
-    def __init__(self, prefix: str = "dora:") -> None:
-        self.prefix = prefix
-
-    def book(self, ticker: str) -> str:
-        return f"{self.prefix}book:{ticker}"
-
-    def market(self, ticker: str) -> str:
-        return f"{self.prefix}market:{ticker}"
-
-    def pos(self, ticker: str) -> str:
-        return f"{self.prefix}pos:{ticker}"
-
-    def orders(self, ticker: str) -> str:
-        return f"{self.prefix}orders:{ticker}"
-
-    def targets(self, ticker: str) -> str:
-        return f"{self.prefix}targets:{ticker}"
-
-    @property
-    def cfg_global(self) -> str:
-        return f"{self.prefix}cfg:global"
-
-    def cfg_market(self, ticker: str) -> str:
-        return f"{self.prefix}cfg:market:{ticker}"
-
-    @property
-    def cfg_markets(self) -> str:
-        """Set of every ticker that has a market config (enabled or not)."""
-        return f"{self.prefix}cfg:markets"
-
-    @property
-    def cfg_invalid(self) -> str:
-        """Hash: ticker (or ``(global)``) -> why its item in DynamoDB does not validate."""
-        return f"{self.prefix}cfg:invalid"
-
-    @property
-    def persister_lag(self) -> str:
-        """JSON: per persisted stream, entries not yet acknowledged by the persister."""
-        return f"{self.prefix}persister:lag"
-
-    @property
-    def risk(self) -> str:
-        return f"{self.prefix}risk"
-
-    def hb(self, service: str) -> str:
-        return f"{self.prefix}hb:{service}"
-
-    def stream(self, name: str) -> str:
-        if name not in STREAMS:
-            raise ValueError(f"unknown stream {name!r}; known: {', '.join(STREAMS)}")
-        return f"{self.prefix}stream:{name}"
-
-    @property
-    def control(self) -> str:
-        return f"{self.prefix}control"
-
-    @property
-    def fill_ids(self) -> str:
-        """Set of fill ids already applied to positions (dedupe across WS, REST and restarts)."""
-        return f"{self.prefix}fills:seen"
-
-    @property
-    def fills_meta(self) -> str:
-        """Hash: last fill time and backfill progress of the fills process."""
-        return f"{self.prefix}fills:meta"
-
-    def ratelimit(self, bucket: str) -> str:
-        return f"{self.prefix}ratelimit:{bucket}"
-
-    @property
-    def order_groups(self) -> str:
-        """Hash: market ticker -> the Kalshi order group id the executor uses for it."""
-        return f"{self.prefix}groups"
-
-    @property
-    def restored(self) -> str:
-        """Set when the persisted state was put back into an empty Redis (restore marker)."""
-        return f"{self.prefix}restored"
-
-    def pattern(self, kind: str) -> str:
-        """SCAN pattern for one kind of per-market key (``book``, ``pos``, ...)."""
-        return f"{self.prefix}{kind}:*"
-
-    def ticker_of(self, key: str, kind: str) -> str:
-        return key[len(self.prefix) + len(kind) + 1 :]
 
 
 # ---- small field helpers -------------------------------------------------------------------
@@ -164,19 +55,6 @@ def _str_or_empty(value: int | None) -> str:
 
 
 # ---- book ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class BookState:
-    """What ``dora:book:{ticker}`` holds: the top of the YES book and how fresh it is."""
-
-    ticker: str
-    book: YesBook
-    seq: int
-    exchange_ms: int  # when the exchange produced the last update (0 if unknown)
-    received_ms: int  # when marketdata applied it
-    stale: bool
-    stale_reason: str = ""
 
 
 def encode_book(state: BookState) -> dict[str, str]:
@@ -220,23 +98,6 @@ def decode_book(ticker: str, fields: Mapping[str, Any]) -> BookState:
 
 
 # ---- market meta ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class MarketMeta:
-    """What ``dora:market:{ticker}`` holds: the exchange's facts about a market."""
-
-    ticker: str
-    status: str  # Kalshi's market status: active, inactive (paused), closed, determined, ...
-    close_ms: int
-    grid: PriceGrid
-    fee_type: FeeType = FeeType.QUADRATIC
-    fee_multiplier_pct: int = 100
-    updated_ms: int = 0
-
-    @property
-    def is_open(self) -> bool:
-        return self.status == "active"
 
 
 def encode_market(meta: MarketMeta) -> dict[str, str]:
@@ -405,23 +266,6 @@ def decode_global_config(fields: Mapping[str, Any]) -> GlobalConfig:
 # ---- risk ----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class RiskState:
-    """What ``dora:risk`` holds. ``halted`` is the durable halt of DESIGN.md §3."""
-
-    halted: bool = False
-    reason: str = ""
-    halted_ms: int = 0
-    daily_pnl: int = 0
-    realized_pnl: int = 0
-    unrealized_pnl: int = 0
-    fees: int = 0
-    total_exposure: int = 0
-    day: str = ""
-    last_check_ms: int = 0
-    day_start_pnl: int = 0  # total PnL when the trading day began: daily = total - this
-
-
 def encode_risk(state: RiskState) -> dict[str, str]:
     return {
         "halted": _flag(state.halted),
@@ -469,61 +313,3 @@ def decode_heartbeat(value: str | bytes) -> dict[str, Any]:
     if not isinstance(data, dict) or "ts_ms" not in data:
         raise SchemaError(f"heartbeat has no ts_ms: {value!r}")
     return data
-
-
-# ---- stream events -------------------------------------------------------------------------
-
-
-def encode_event(kind: str, payload: Mapping[str, Any]) -> dict[str, bytes]:
-    """A stream entry: ``type`` plus the payload as one JSON field (readable with XRANGE)."""
-    return {"type": kind.encode(), "data": orjson.dumps(payload)}
-
-
-def decode_event(fields: Mapping[Any, Any]) -> tuple[str, dict[str, Any]]:
-    kind = fields.get("type", fields.get(b"type"))
-    data = fields.get("data", fields.get(b"data"))
-    if kind is None or data is None:
-        raise SchemaError(f"stream entry lacks type/data: {dict(fields)!r}")
-    try:
-        payload = orjson.loads(data)
-    except orjson.JSONDecodeError:
-        raise SchemaError(f"stream entry data is not JSON: {data!r}") from None
-    if not isinstance(payload, dict):
-        raise SchemaError(f"stream entry data must be an object, was {payload!r}")
-    return (kind.decode() if isinstance(kind, bytes) else str(kind)), payload
-
-
-# ---- control channel -----------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class ControlCommand:
-    cmd: str
-    reason: str = ""
-    source: str = ""
-
-
-def parse_control(message: str | bytes) -> ControlCommand:
-    """``halt`` / ``resume`` / ``reload``, plain or as JSON ``{"cmd": ..., "reason": ...}``."""
-    text = message.decode(errors="replace") if isinstance(message, bytes) else str(message)
-    text = text.strip()
-    if text.startswith("{"):
-        try:
-            data = orjson.loads(text)
-        except orjson.JSONDecodeError:
-            raise SchemaError(f"control message is not valid JSON: {text[:200]!r}") from None
-        if not isinstance(data, dict):
-            raise SchemaError(f"control message must be a JSON object, was {text[:200]!r}")
-        cmd, reason, source = data.get("cmd"), data.get("reason", ""), data.get("source", "")
-    else:
-        cmd, _, rest = text.partition(" ")
-        reason, source = rest.strip(), ""
-    if not isinstance(cmd, str) or cmd.lower() not in CONTROL_COMMANDS:
-        raise SchemaError(
-            f"control command must be one of {', '.join(CONTROL_COMMANDS)}, was {cmd!r}"
-        )
-    return ControlCommand(cmd.lower(), str(reason or "")[:500], str(source or "")[:100])
-
-
-def encode_control(cmd: str, reason: str = "", source: str = "") -> str:
-    return orjson.dumps({"cmd": cmd, "reason": reason, "source": source}).decode()
