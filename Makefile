@@ -51,7 +51,7 @@ chaos: $(STAMP) ensure-redis
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy common services sim
+	$(BIN)/mypy common services sim cli
 
 fmt: $(STAMP)
 	$(BIN)/ruff format .

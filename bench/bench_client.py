@@ -48,7 +48,7 @@ def start_sim(workdir: Path) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
         [
             sys.executable,
             "-m",
-            "common.cli.main",
+            "cli.main",
             "sim",
             "--port",
             "0",

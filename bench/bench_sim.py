@@ -41,7 +41,7 @@ def start_server(keys_dir: Path, ready: Path) -> subprocess.Popen[str]:
     cmd = [
         sys.executable,
         "-m",
-        "common.cli.main",
+        "cli.main",
         "sim",
         "--port",
         "0",

@@ -38,7 +38,7 @@ from typing import Any
 import redis
 
 from bench.report import machine, write_doc
-from common.devstack import SERVICES, LocalStack, StackConfig
+from cli.devstack import SERVICES, LocalStack, StackConfig
 from common.keys import Keys
 from common.streams import PERSISTED_STREAMS, PERSISTER_GROUP
 from common.trace import STAGES, stages

@@ -14,7 +14,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from common.devstack import REPO
+from cli.devstack import REPO
 from common.errors import DoraError
 from sim.chaos.driver import SABOTAGE, ChaosOptions, run_chaos
 from sim.chaos.model import FaultKind

@@ -28,7 +28,7 @@ from typing import Any
 
 import redis
 
-from common.devstack import REPO, SERVICES, LocalStack, StackConfig
+from cli.devstack import REPO, SERVICES, LocalStack, StackConfig
 from common.numbers import parse_count
 from sim.chaos import invariants as inv
 from sim.chaos.model import FaultKind, FaultRecord, InvariantResult, PlannedFault
@@ -345,7 +345,7 @@ class ChaosRun:
 
     def _cli(self, *args: str) -> tuple[int, str]:
         proc = subprocess.run(
-            [sys.executable, "-m", "common.cli.main", *args],
+            [sys.executable, "-m", "cli.main", *args],
             env=self.stack.env(),
             cwd=REPO,
             capture_output=True,

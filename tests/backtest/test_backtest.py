@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from common.cli.main import main
+from cli.main import main
 from common.domain import Fill, Position, Side
 from common.numbers import COUNT_SCALE, MONEY_SCALE, ONE_DOLLAR
 from sim.backtest import BacktestSpec, run_backtest

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from common.devstack import REPO
+from cli.devstack import REPO
 from sim.chaos.model import NOTHING_WHILE_HALTED
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]

@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from common.devstack import SERVICES
+from cli.devstack import SERVICES
 from sim.chaos.model import FaultKind
 from sim.chaos.schedule import KILL_CLEAR_OF_HALT_S, build_schedule
 

@@ -5,7 +5,7 @@ from decimal import Decimal
 import orjson
 import pytest
 
-from common.cli.main import main
+from cli.main import main
 from common.dynamo.codec import to_attrs
 from tests.support import moto
 from tests.support.moto import Backend
@@ -170,7 +170,7 @@ def test_the_installed_command_against_a_moto_server(moto_server) -> None:  # ty
 
     def dora(*argv: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "common.cli.main", *argv],
+            [sys.executable, "-m", "cli.main", *argv],
             cwd=REPO,
             env=env,
             capture_output=True,

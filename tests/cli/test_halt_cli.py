@@ -14,7 +14,7 @@ from tests.support.procs import REPO
 def dora(*args: str, redis_url: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "DORA_REDIS_URL": redis_url}
     return subprocess.run(
-        [sys.executable, "-m", "common.cli.main", *args],
+        [sys.executable, "-m", "cli.main", *args],
         cwd=REPO,
         env=env,
         capture_output=True,

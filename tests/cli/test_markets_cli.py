@@ -1,7 +1,7 @@
 import orjson
 import pytest
 
-from common.cli.main import main
+from cli.main import main
 from tests.support import moto
 from tests.support.moto import Backend
 

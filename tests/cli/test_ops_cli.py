@@ -94,7 +94,7 @@ async def test_cancel_all_cancels_everything_at_the_exchange(
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "common.cli.main",
+        "cli.main",
         "cancel-all",
         cwd=REPO,
         env=env,

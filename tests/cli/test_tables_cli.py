@@ -1,6 +1,6 @@
 import pytest
 
-from common.cli.main import main
+from cli.main import main
 from tests.support import moto
 from tests.support.moto import Backend
 from tests.support.procs import free_port

@@ -8,7 +8,7 @@ import shlex
 import botocore.session
 import pytest
 
-from common.cli.main import CliError, build_parser
+from cli.main import CliError, build_parser
 from common.keys import SERVICES, STREAMS, Keys
 from tests.deploy.support import DEPLOY, REPO
 

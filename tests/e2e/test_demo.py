@@ -14,7 +14,7 @@ from tests.support.procs import REPO
 @pytest.mark.slow
 def test_headless_demo_runs_clean_and_leaves_nothing_resting() -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "common.cli.main", "demo", "--headless", "--duration", "60"],
+        [sys.executable, "-m", "cli.main", "demo", "--headless", "--duration", "60"],
         cwd=REPO,
         capture_output=True,
         text=True,

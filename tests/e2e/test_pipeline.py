@@ -16,7 +16,7 @@ import boto3
 import pytest
 import redis
 
-from common.devstack import SERVICES, LocalStack, StackConfig
+from cli.devstack import SERVICES, LocalStack, StackConfig
 from common.keys import Keys
 from common.numbers import parse_count
 from common.redis_codec import decode_market, decode_position

@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from common.cli import main as cli_main
+from cli import main as cli_main
 
 NOWHERE = {
     "DORA_REDIS_URL": "redis://127.0.0.1:9/0",
@@ -29,7 +29,7 @@ NOWHERE = {
     "AWS_ACCESS_KEY_ID": "fuzz",
     "AWS_SECRET_ACCESS_KEY": "fuzz",
 }
-STUBBED = ("common.cli.demo", "common.cli.sim", "common.cli.backtest")
+STUBBED = ("cli.demo", "cli.sim", "cli.backtest")
 
 WORDS = [
     *(name for name, _ in cli_main.COMMANDS),

@@ -19,7 +19,7 @@ import pytest
 import redis
 import redis.asyncio as aioredis
 
-from common.cli.main import main as dora
+from cli.main import main as dora
 from common.domain import Fill, Order, OrderStatus, Position, Side
 from common.dynamo import Dynamo
 from common.dynamo.rows import fill_row, order_row

@@ -12,7 +12,7 @@ import stat
 import subprocess
 from pathlib import Path
 
-from common.devstack import REPO, LocalStack, StackConfig
+from cli.devstack import REPO, LocalStack, StackConfig
 from tests.support.procs import wait_for
 
 

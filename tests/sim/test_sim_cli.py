@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from common.cli.main import main
+from cli.main import main
 
 
 def test_keygen_writes_a_private_key_only_the_owner_reads(tmp_path: Path, capsys) -> None:
@@ -51,7 +51,7 @@ def test_sim_process_prints_one_json_line_and_writes_the_ready_file(tmp_path: Pa
         [
             sys.executable,
             "-m",
-            "common.cli.main",
+            "cli.main",
             "sim",
             "--port",
             "0",

@@ -19,7 +19,7 @@ def run_dora(*args: str, env: dict[str, str] | None = None) -> subprocess.Comple
     """``dora ARGS`` as a user runs it, with none of this shell's DORA_* settings leaking in."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith("DORA_")}
     return subprocess.run(
-        [sys.executable, "-m", "common.cli.main", *args],
+        [sys.executable, "-m", "cli.main", *args],
         env={**clean, **(env or {})},
         cwd=REPO,
         capture_output=True,

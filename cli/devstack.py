@@ -299,7 +299,7 @@ class LocalStack:
         args = [
             sys.executable,
             "-m",
-            "common.cli.main",
+            "cli.main",
             "sim",
             "--port",
             "0",
@@ -398,7 +398,7 @@ class LocalStack:
 
     def _cli(self, *args: str) -> str:
         proc = subprocess.run(
-            [sys.executable, "-m", "common.cli.main", *args],
+            [sys.executable, "-m", "cli.main", *args],
             env=self.env() if self.sim else None,
             cwd=REPO,
             capture_output=True,

@@ -23,11 +23,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common.cli.main import CliError
+from cli.main import CliError
 
 HELP = "run dora against a local simulator and show what it is doing (the embedded default)"
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 VAR = REPO / "var"
 UNEXPECTED_EXIT = re.compile(r"exited: (\S+) \(.*not expected\)")
 
@@ -83,7 +83,7 @@ def _fresh_var() -> None:
 
 def run(args: argparse.Namespace) -> int:
     _check(args)
-    from common.devstack import LocalStack, StackConfig, StackError
+    from cli.devstack import LocalStack, StackConfig, StackError
 
     _fresh_var()
     stack = LocalStack(
@@ -147,11 +147,11 @@ class _Watch:
 async def _run_view(stack: Any, args: argparse.Namespace, watch: _Watch, started: float) -> None:
     import httpx
 
+    from cli.status_view import gather, render
     from common.keys import Keys
     from common.numbers import parse_count
     from common.redis_conn import connect_redis
     from common.settings import load_settings
-    from common.status import gather, render
 
     settings = load_settings(stack.env(), read_file=False)
     redis = connect_redis(settings)

@@ -1,13 +1,13 @@
 import subprocess
 import sys
 
-from common.cli.main import main
+from cli.main import main
 from tests.support.procs import REPO
 
 
 def test_help_runs() -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "common.cli.main", "--help"],
+        [sys.executable, "-m", "cli.main", "--help"],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -18,7 +18,7 @@ def test_help_runs() -> None:
 
 def test_unknown_command_is_one_line_and_exit_2() -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "common.cli.main", "frobnicate"],
+        [sys.executable, "-m", "cli.main", "frobnicate"],
         cwd=REPO,
         capture_output=True,
         text=True,

@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from common.cli.main import CliError
+from cli.main import CliError
 from common.errors import ConfigError
 
 HELP = "evaluate the strategy and two baselines on a simulated scenario (virtual clock)"

@@ -10,7 +10,7 @@ import signal
 import sys
 from pathlib import Path
 
-from common.cli.main import CliError
+from cli.main import CliError
 from common.errors import ConfigError
 
 HELP = "run the local Kalshi exchange simulator (REST + WebSocket), or make an API key pair"

@@ -6,7 +6,7 @@ import argparse
 
 import redis.asyncio as aioredis
 
-from common.cli.support import with_redis
+from cli.support import with_redis
 from common.clock import Clock
 from common.halt import set_halt
 from common.keys import Keys

@@ -9,10 +9,10 @@ import sys
 import orjson
 import redis.asyncio as aioredis
 
-from common.cli.support import with_redis
+from cli.status_view import gather, render
+from cli.support import with_redis
 from common.keys import Keys
 from common.settings import Settings
-from common.status import gather, render
 
 HELP = "show processes, markets (book, our quotes, position, PnL), risk state and recent fills"
 

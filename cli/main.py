@@ -1,6 +1,6 @@
 """Entry point of the ``dora`` command (DESIGN.md §8).
 
-Each subcommand lives in its own module under ``common.cli`` with:
+Each subcommand lives in its own module under ``cli`` with:
 
 - ``HELP``: one line for ``dora --help``
 - ``configure(parser)``: adds its arguments (and sub-subcommands)
@@ -23,17 +23,17 @@ from common.errors import DoraError
 
 # (command, module) in the order ``dora --help`` shows them
 COMMANDS: tuple[tuple[str, str], ...] = (
-    ("demo", "common.cli.demo"),
-    ("sim", "common.cli.sim"),
-    ("status", "common.cli.status"),
-    ("halt", "common.cli.halt"),
-    ("resume", "common.cli.resume"),
-    ("cancel-all", "common.cli.cancel_all"),
-    ("config", "common.cli.config"),
-    ("markets", "common.cli.markets"),
-    ("tables", "common.cli.tables"),
-    ("backtest", "common.cli.backtest"),
-    ("service", "common.cli.service"),
+    ("demo", "cli.demo"),
+    ("sim", "cli.sim"),
+    ("status", "cli.status"),
+    ("halt", "cli.halt"),
+    ("resume", "cli.resume"),
+    ("cancel-all", "cli.cancel_all"),
+    ("config", "cli.config"),
+    ("markets", "cli.markets"),
+    ("tables", "cli.tables"),
+    ("backtest", "cli.backtest"),
+    ("service", "cli.service"),
 )
 
 

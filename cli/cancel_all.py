@@ -9,8 +9,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-from common.cli.main import CliError
-from common.cli.support import cli_settings
+from cli.main import CliError
+from cli.support import cli_settings
 from common.errors import ConfigError
 
 HELP = "cancel every resting order directly at the exchange (works with every process down)"

@@ -9,7 +9,7 @@ from typing import TypeVar
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from common.cli.main import CliError
+from cli.main import CliError
 from common.errors import ConfigError
 from common.keys import Keys
 from common.redis_conn import connect_redis
