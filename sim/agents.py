@@ -23,7 +23,8 @@ import random
 from dataclasses import dataclass, field
 
 from common.numbers import COUNT_SCALE, ONE_DOLLAR
-from sim.engine import EngineError, Exchange, OrderRequest
+from sim.engine import Exchange, OrderRequest
+from sim.errors import EngineError
 from sim.model import BookSide, Market, SelfTradePrevention, TimeInForce
 from sim.scenario import MarketParams, Scenario
 

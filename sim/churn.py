@@ -16,7 +16,8 @@ import random
 from collections import deque
 
 from common.numbers import COUNT_SCALE
-from sim.engine import EngineError, Exchange, OrderRequest
+from sim.engine import Exchange, OrderRequest
+from sim.errors import EngineError
 from sim.model import BookSide, MarketStatus, Order
 
 CHURN_KEY = "agent-churn"

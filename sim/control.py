@@ -15,7 +15,7 @@ from aiohttp import web
 from common.errors import ConfigError
 from common.numbers import format_count, format_price
 from sim import lifecycle, wire
-from sim.engine import EngineError
+from sim.errors import EngineError
 from sim.rest import json_response
 from sim.state import SimState
 

@@ -33,6 +33,7 @@ from common.numbers import (
     format_price,
 )
 from sim.book import OrderBook
+from sim.errors import EngineError, market_inactive, not_found
 from sim.events import (
     BookDelta,
     EngineEvent,
@@ -42,6 +43,7 @@ from sim.events import (
     TickerEvent,
     TradeEvent,
 )
+from sim.groups import count_fill, trigger_group
 from sim.model import (
     Account,
     BookSide,
@@ -73,25 +75,6 @@ def rounded_fee(numerator: int) -> int:
     if numerator == 0:
         return 0
     return ceil_div(numerator, _FEE_DENOMINATOR * _FEE_STEP) * _FEE_STEP
-
-
-class EngineError(Exception):
-    """An order operation the exchange refuses; carries Kalshi's error code and HTTP status."""
-
-    def __init__(self, status: int, code: str, message: str, details: str = "") -> None:
-        super().__init__(f"{code}: {message}{' (' + details + ')' if details else ''}")
-        self.status = status
-        self.code = code
-        self.message = message
-        self.details = details
-
-
-def not_found(what: str) -> EngineError:
-    return EngineError(404, "not_found", f"{what} not found")
-
-
-def market_inactive(ticker: str) -> EngineError:
-    return EngineError(400, "MARKET_INACTIVE", "market is not open for trading", ticker)
 
 
 @dataclass(slots=True, frozen=True)
@@ -757,14 +740,10 @@ class Exchange:
     # ----- order groups (bodies in sim.groups) ----------------------------------------------
 
     def _count_group_fill(self, account: Account, group_id: str, count: int, now_ms: int) -> None:
-        from sim.groups import count_fill
-
         if count_fill(account, group_id, count, now_ms):
             self._pending_triggers.append((account.key_id, group_id))
 
     def _run_pending_triggers(self, now_ms: int) -> None:
-        from sim.groups import trigger_group
-
         while self._pending_triggers:
             key_id, group_id = self._pending_triggers.pop(0)
             trigger_group(self, key_id, group_id, now_ms)

@@ -8,15 +8,28 @@ until ``reset``, which also zeroes the window.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from sim.events import OrderGroupEvent
-from sim.model import Account, OrderGroup
-
-if TYPE_CHECKING:
-    from sim.engine import Exchange
+from sim.errors import EngineError, not_found
+from sim.events import EngineEvent, OrderGroupEvent
+from sim.model import Account, Order, OrderGroup
 
 WINDOW_MS = 15_000
+
+
+class Engine(Protocol):
+    """What order groups need of the engine (``sim.engine.Exchange``), which calls them: a
+    protocol, so the engine depends on this module and not the other way round."""
+
+    orders: dict[str, Order]
+
+    def account(self, key_id: str) -> Account: ...
+
+    def new_id(self, kind: str) -> str: ...
+
+    def emit(self, event: EngineEvent) -> None: ...
+
+    def cancel_resting(self, order: Order, now_ms: int, *, reason: str = ...) -> int: ...
 
 
 def _evict(group: OrderGroup, now_ms: int) -> None:
@@ -36,9 +49,7 @@ def count_fill(account: Account, group_id: str, count: int, now_ms: int) -> bool
     return group.window_sum >= group.contracts_limit
 
 
-def _group(exchange: Exchange, key_id: str, group_id: str) -> OrderGroup:
-    from sim.engine import not_found
-
+def _group(exchange: Engine, key_id: str, group_id: str) -> OrderGroup:
     group = exchange.account(key_id).groups.get(group_id)
     if group is None:
         raise not_found("order group")
@@ -46,10 +57,8 @@ def _group(exchange: Exchange, key_id: str, group_id: str) -> OrderGroup:
 
 
 def create_group(
-    exchange: Exchange, key_id: str, contracts_limit: int, now_ms: int, subaccount: int = 0
+    exchange: Engine, key_id: str, contracts_limit: int, now_ms: int, subaccount: int = 0
 ) -> OrderGroup:
-    from sim.engine import EngineError
-
     if not 1 <= contracts_limit <= 1_000_000 * 100:
         raise EngineError(
             400, "invalid_parameters", "invalid parameters", "contracts_limit must be 1-1000000"
@@ -61,7 +70,7 @@ def create_group(
     return group
 
 
-def _cancel_orders(exchange: Exchange, group: OrderGroup, now_ms: int, reason: str) -> None:
+def _cancel_orders(exchange: Engine, group: OrderGroup, now_ms: int, reason: str) -> None:
     for order_id in sorted(group.order_ids):
         order = exchange.orders.get(order_id)
         if order is not None and order.is_resting:
@@ -71,14 +80,14 @@ def _cancel_orders(exchange: Exchange, group: OrderGroup, now_ms: int, reason: s
     }
 
 
-def trigger_group(exchange: Exchange, key_id: str, group_id: str, now_ms: int) -> None:
+def trigger_group(exchange: Engine, key_id: str, group_id: str, now_ms: int) -> None:
     group = _group(exchange, key_id, group_id)
     group.triggered = True
     _cancel_orders(exchange, group, now_ms, "OrderGroupTriggered")
     _emit(exchange, group, "triggered", now_ms)
 
 
-def reset_group(exchange: Exchange, key_id: str, group_id: str, now_ms: int) -> None:
+def reset_group(exchange: Engine, key_id: str, group_id: str, now_ms: int) -> None:
     group = _group(exchange, key_id, group_id)
     group.triggered = False
     group.window.clear()
@@ -87,10 +96,8 @@ def reset_group(exchange: Exchange, key_id: str, group_id: str, now_ms: int) -> 
 
 
 def set_group_limit(
-    exchange: Exchange, key_id: str, group_id: str, contracts_limit: int, now_ms: int
+    exchange: Engine, key_id: str, group_id: str, contracts_limit: int, now_ms: int
 ) -> None:
-    from sim.engine import EngineError
-
     if not 1 <= contracts_limit <= 1_000_000 * 100:
         raise EngineError(
             400, "invalid_parameters", "invalid parameters", "contracts_limit must be 1-1000000"
@@ -103,20 +110,20 @@ def set_group_limit(
         trigger_group(exchange, key_id, group_id, now_ms)
 
 
-def delete_group(exchange: Exchange, key_id: str, group_id: str, now_ms: int) -> None:
+def delete_group(exchange: Engine, key_id: str, group_id: str, now_ms: int) -> None:
     group = _group(exchange, key_id, group_id)
     _cancel_orders(exchange, group, now_ms, "OrderGroupDeleted")
     del exchange.account(key_id).groups[group_id]
     _emit(exchange, group, "deleted", now_ms)
 
 
-def resting_order_ids(exchange: Exchange, group: OrderGroup) -> list[str]:
+def resting_order_ids(exchange: Engine, group: OrderGroup) -> list[str]:
     return sorted(
         oid for oid in group.order_ids if (o := exchange.orders.get(oid)) and o.is_resting
     )
 
 
-def _emit(exchange: Exchange, group: OrderGroup, event_type: str, now_ms: int) -> None:
+def _emit(exchange: Engine, group: OrderGroup, event_type: str, now_ms: int) -> None:
     exchange.emit(
         OrderGroupEvent(group.key_id, group.group_id, event_type, group.contracts_limit, now_ms)
     )

@@ -12,7 +12,8 @@ from __future__ import annotations
 import copy
 
 from common.numbers import ONE_DOLLAR
-from sim.engine import EngineError, Exchange
+from sim.engine import Exchange
+from sim.errors import EngineError
 from sim.events import LifecycleEvent, PositionEvent
 from sim.model import Market, MarketStatus, Settlement
 

@@ -8,7 +8,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from common.numbers import NumberError, parse_count, parse_price
-from sim.engine import EngineError, OrderRequest
+from sim.engine import OrderRequest
+from sim.errors import EngineError
 from sim.model import BookSide, SelfTradePrevention, TimeInForce
 
 CREATE_REQUIRED = (

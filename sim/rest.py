@@ -15,7 +15,8 @@ from aiohttp import web
 
 from common.numbers import COUNT_SCALE, format_count, format_money, format_price
 from sim import groups, parse, wire
-from sim.engine import EngineError, Exchange, Execution, not_found
+from sim.engine import Exchange, Execution
+from sim.errors import EngineError, not_found
 from sim.model import Account
 from sim.parse import invalid
 from sim.ratelimit import endpoint_costs

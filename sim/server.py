@@ -23,7 +23,7 @@ from common.numbers import MONEY_SCALE
 from sim import wire
 from sim.auth import AuthError, KeyRegistry, credentials_from
 from sim.control import ControlApi
-from sim.engine import EngineError
+from sim.errors import EngineError
 from sim.faults import Faults
 from sim.ratelimit import DEFAULT_TIER, RateLimiter, request_cost
 from sim.rest import BODY, KEY_ID, RestApi, json_response

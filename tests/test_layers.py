@@ -51,3 +51,11 @@ def test_the_scan_sees_lazy_imports(tmp_path: Path) -> None:
     source = tmp_path / "lazy.py"
     source.write_text("def f():\n    from sim.engine import Exchange\n    import cli.main\n")
     assert list(imported_modules(source)) == ["sim.engine", "sim.engine.Exchange", "cli.main"]
+
+
+def test_engine_and_groups_do_not_import_each_other() -> None:
+    engine = set(imported_modules(REPO / "sim" / "engine.py"))
+    groups = set(imported_modules(REPO / "sim" / "groups.py"))
+    engine_uses_groups = any(m.startswith("sim.groups") for m in engine)
+    groups_use_engine = any(m.startswith("sim.engine") for m in groups)
+    assert not (engine_uses_groups and groups_use_engine)

@@ -39,7 +39,8 @@ from common.quoting import Recent, without_own_orders
 from common.risk import AccountRisk, check_action, total_pnl, worst_case_exposure
 from sim.backtest.metrics import FairTape, FillRecord, Summary, fair_price_units, summarize
 from sim.backtest.strategies import STRATEGIES, STRATEGY_NAMES, MarketView, Strategy
-from sim.engine import EngineError, OrderRequest
+from sim.engine import OrderRequest
+from sim.errors import EngineError
 from sim.model import BookSide, Market
 from sim.ratelimit import TIERS, Bucket, request_cost
 from sim.scenario import Scenario

@@ -7,7 +7,8 @@ import pytest
 from common.fees import maker_fee, taker_fee
 from common.numbers import ONE_DOLLAR
 from sim import lifecycle
-from sim.engine import EngineError, Exchange, OrderRequest
+from sim.engine import Exchange, OrderRequest
+from sim.errors import EngineError
 from sim.model import BookSide, OrderStatus, SelfTradePrevention, TimeInForce
 from tests.sim.simtest_helpers import T0, make_exchange
 

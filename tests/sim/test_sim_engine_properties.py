@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 
 from sim import lifecycle
 from sim.catalog import build_catalog
-from sim.engine import EngineError, Exchange, OrderRequest
+from sim.engine import Exchange, OrderRequest
+from sim.errors import EngineError
 from sim.model import BookSide, SelfTradePrevention, TimeInForce
 from sim.scenario import load_scenario
 from tests.sim.simtest_helpers import T0
