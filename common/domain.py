@@ -197,12 +197,36 @@ class Targets:
     fair_price: int | None = None
 
 
+class MarketStatus(StrEnum):
+    """Kalshi's market status (API.md §9). A value dora does not know yet is ``UNKNOWN``: never an
+    error, never open, so a new status stops quoting that market and nothing else."""
+
+    INITIALIZED = "initialized"
+    ACTIVE = "active"
+    INACTIVE = "inactive"  # paused by the exchange
+    CLOSED = "closed"
+    DETERMINED = "determined"
+    DISPUTED = "disputed"
+    AMENDED = "amended"
+    FINALIZED = "finalized"
+    UNKNOWN = "unknown"
+
+    @classmethod
+    def parse(cls, value: object) -> MarketStatus:
+        if isinstance(value, str) and value in _MARKET_STATUS_VALUES:
+            return cls(value)
+        return cls.UNKNOWN
+
+
+_MARKET_STATUS_VALUES = frozenset(MarketStatus)
+
+
 @dataclass(frozen=True, slots=True)
 class MarketMeta:
     """The exchange's facts about a market (``dora:market:{ticker}``)."""
 
     ticker: str
-    status: str  # Kalshi's market status: active, inactive (paused), closed, determined, ...
+    status: MarketStatus
     close_ms: int
     grid: PriceGrid
     fee_type: FeeType = FeeType.QUADRATIC
@@ -211,7 +235,7 @@ class MarketMeta:
 
     @property
     def is_open(self) -> bool:
-        return self.status == "active"
+        return self.status is MarketStatus.ACTIVE
 
 
 @dataclass(frozen=True, slots=True)

@@ -272,7 +272,7 @@ def compute_targets(
     if meta is None:
         return _none(ticker, now_ms, "no_market_info", book_ms)
     if not meta.is_open:
-        return _none(ticker, now_ms, f"market_{meta.status or 'unknown'}", book_ms)
+        return _none(ticker, now_ms, f"market_{meta.status}", book_ms)
     if book_stale:
         return _none(ticker, now_ms, "book_stale", book_ms)
     if meta.close_ms and now_ms >= meta.close_ms - params.pull_before_close_ms:

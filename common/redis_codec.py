@@ -16,7 +16,17 @@ import orjson
 
 from common.book import BookState, YesBook
 from common.config import GlobalConfig, MarketConfig
-from common.domain import MarketMeta, Order, OrderStatus, Position, Quote, RiskState, Side, Targets
+from common.domain import (
+    MarketMeta,
+    MarketStatus,
+    Order,
+    OrderStatus,
+    Position,
+    Quote,
+    RiskState,
+    Side,
+    Targets,
+)
 from common.errors import SchemaError
 from common.fees import parse_fee_type
 from common.grid import PriceGrid
@@ -102,7 +112,7 @@ def decode_book(ticker: str, fields: Mapping[str, Any]) -> BookState:
 
 def encode_market(meta: MarketMeta) -> dict[str, str]:
     return {
-        "status": meta.status,
+        "status": meta.status.value,
         "close_ms": str(meta.close_ms),
         "price_ranges": orjson.dumps(meta.grid.to_price_ranges()).decode(),
         "fee_type": meta.fee_type.value,
@@ -121,7 +131,7 @@ def decode_market(ticker: str, fields: Mapping[str, Any]) -> MarketMeta:
         raise SchemaError(f"market meta of {ticker} does not decode: {exc}") from None
     return MarketMeta(
         ticker=ticker,
-        status=str(fields.get("status") or ""),
+        status=MarketStatus.parse(fields.get("status")),
         close_ms=_int(fields, "close_ms", 0),
         grid=grid,
         fee_type=fee_type,

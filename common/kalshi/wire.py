@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from common.book import Level, YesBook
-from common.domain import Fill, MarketMeta, Order, OrderStatus, Side, TimeInForce
+from common.domain import Fill, MarketMeta, MarketStatus, Order, OrderStatus, Side, TimeInForce
 from common.errors import WireError
 from common.fees import FeeType
 from common.grid import GridError, PriceGrid
@@ -84,7 +84,7 @@ class MarketInfo:
     ) -> MarketMeta:
         return MarketMeta(
             ticker=self.ticker,
-            status=self.status,
+            status=MarketStatus.parse(self.status),
             close_ms=self.close_ms,
             grid=self.grid,
             fee_type=fee_type,

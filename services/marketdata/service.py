@@ -19,7 +19,7 @@ from typing import Any
 from common.book import BookState, YesBook
 from common.config_cache import ConfigCache
 from common.control import ControlListener
-from common.domain import MarketMeta
+from common.domain import MarketMeta, MarketStatus
 from common.events import book_event
 from common.grid import GridError, PriceGrid
 from common.kalshi.client import KalshiClient
@@ -49,7 +49,7 @@ FLUSH_WAIT_S = 0.05
 TOP_LEVELS = 5  # a book change below these levels updates the hash without an md event
 
 # Kalshi lifecycle event -> the market status it implies (API.md §9)
-LIFECYCLE_STATUS = {"determined": "determined", "settled": "finalized"}
+LIFECYCLE_STATUS = {"determined": MarketStatus.DETERMINED, "settled": MarketStatus.FINALIZED}
 
 
 class MarketdataService:
@@ -171,9 +171,9 @@ class MarketdataService:
         kind = event.event_type
         if kind == "deactivated":
             paused = fields.get("is_deactivated", True)
-            meta = replace(meta, status="inactive" if paused else "active")
+            meta = replace(meta, status=MarketStatus.INACTIVE if paused else MarketStatus.ACTIVE)
         elif kind == "activated":
-            meta = replace(meta, status="active")
+            meta = replace(meta, status=MarketStatus.ACTIVE)
         elif kind == "close_date_updated" and isinstance(fields.get("close_ts"), int | float):
             meta = replace(meta, close_ms=int(fields["close_ts"]) * 1000)
         elif kind in LIFECYCLE_STATUS:
@@ -344,7 +344,7 @@ class MarketdataService:
                 continue
             pipe.xadd(
                 ctx.keys.stream("md"),
-                encode_event("market", {"ticker": ticker, "status": known.status}),
+                encode_event("market", {"ticker": ticker, "status": known.status.value}),
                 maxlen=STREAM_MAXLEN["md"],
                 approximate=True,
             )

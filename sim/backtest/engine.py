@@ -32,7 +32,16 @@ from dataclasses import dataclass, field, replace
 from common.book import YesBook
 from common.book_memory import NO_MEMORY, BookMemory, remember_book
 from common.config import GlobalConfig, MarketConfig
-from common.domain import Fill, MarketMeta, Order, OrderStatus, Position, Side, Targets
+from common.domain import (
+    Fill,
+    MarketMeta,
+    MarketStatus,
+    Order,
+    OrderStatus,
+    Position,
+    Side,
+    Targets,
+)
 from common.numbers import COUNT_SCALE, MONEY_SCALE, ONE_DOLLAR
 from common.order_diff import Action, ActionKind, diff_orders
 from common.quoting import Recent, without_own_orders
@@ -156,7 +165,7 @@ def run_backtest(spec: BacktestSpec) -> BacktestResult:
 def _meta(market: Market) -> MarketMeta:
     return MarketMeta(
         market.ticker,
-        market.status.value,
+        MarketStatus.parse(market.status.value),
         market.close_ms,
         market.grid,
         market.fee_type,

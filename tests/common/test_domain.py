@@ -2,7 +2,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from common.domain import Fill, Position, Side
+from common.domain import Fill, MarketMeta, MarketStatus, Position, Side
+from common.grid import PriceGrid
 
 
 def fill(side: Side, price: int, count: int, fee: int = 0, n: int = 0) -> Fill:
@@ -54,3 +55,22 @@ def test_pnl_is_exact_cash_accounting(trades: list[tuple[Side, int, int, int]]) 
     for mark in (0, 5_000, 10_000):
         assert pos.net_realized_pnl + pos.unrealized_pnl(mark) == cash + mark * pos.position
     assert pos.exposure >= 0
+
+
+@pytest.mark.parametrize("status", list(MarketStatus))
+def test_every_known_market_status_parses_to_itself(status: MarketStatus) -> None:
+    assert MarketStatus.parse(status.value) is status
+
+
+@pytest.mark.parametrize("value", ["suspended", "", "ACTIVE", None, 7, ["active"]])
+def test_a_market_status_dora_does_not_know_is_unknown_and_not_open(value: object) -> None:
+    status = MarketStatus.parse(value)
+    assert status is MarketStatus.UNKNOWN
+    assert not MarketMeta("KX", status, 0, PriceGrid.linear_cent()).is_open
+
+
+def test_only_an_active_market_is_open() -> None:
+    grid = PriceGrid.linear_cent()
+    assert [s for s in MarketStatus if MarketMeta("KX", s, 0, grid).is_open] == [
+        MarketStatus.ACTIVE
+    ]

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from common.book import YesBook
 from common.book_memory import NO_MEMORY, BookMemory, remember_book
 from common.config import MarketConfig
-from common.domain import MarketMeta, Position, Side
+from common.domain import MarketMeta, MarketStatus, Position, Side
 from common.fees import FeeType
 from common.grid import PriceGrid
 from common.quoting import (
@@ -49,7 +49,9 @@ def meta(
     grid: PriceGrid | None = None,
     fee_type: FeeType = FeeType.QUADRATIC,
 ) -> MarketMeta:
-    return MarketMeta("KX", status, close_ms, grid or PriceGrid.linear_cent(), fee_type)
+    return MarketMeta(
+        "KX", MarketStatus(status), close_ms, grid or PriceGrid.linear_cent(), fee_type
+    )
 
 
 def book(bid: int, ask: int, bid_size: int = 1000, ask_size: int = 1000) -> YesBook:
@@ -74,6 +76,7 @@ def test_does_not_quote_a_tight_market() -> None:
         (True, "active", NOW + 10**8, True, "book_stale"),
         (False, "inactive", NOW + 10**8, True, "market_inactive"),
         (False, "closed", NOW - 1, True, "market_closed"),
+        (False, "unknown", NOW + 10**8, True, "market_unknown"),
         (False, "active", NOW + 30_000, True, "closing"),
         (False, "active", NOW + 10**8, False, "disabled"),
     ],

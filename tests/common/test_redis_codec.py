@@ -6,7 +6,17 @@ from hypothesis import strategies as st
 
 from common.book import BookState, YesBook
 from common.config import GlobalConfig, MarketConfig
-from common.domain import MarketMeta, Order, OrderStatus, Position, Quote, RiskState, Side, Targets
+from common.domain import (
+    MarketMeta,
+    MarketStatus,
+    Order,
+    OrderStatus,
+    Position,
+    Quote,
+    RiskState,
+    Side,
+    Targets,
+)
 from common.errors import SchemaError
 from common.grid import PriceGrid
 from common.messages import decode_event, encode_event, parse_control
@@ -35,7 +45,7 @@ def test_round_trips() -> None:
         "T", YesBook(((4000, 100),), ((4200, 50), (4300, 7))), 9, 1, 2, True, "seq_gap"
     )
     assert decode_book("T", encode_book(book)) == book
-    meta = MarketMeta("T", "active", 99, PriceGrid.linear_cent(), updated_ms=5)
+    meta = MarketMeta("T", MarketStatus.ACTIVE, 99, PriceGrid.linear_cent(), updated_ms=5)
     assert decode_market("T", encode_market(meta)) == meta
     pos = Position("T", -300, -1_500_000, 20, 7, 123)
     assert decode_position("T", encode_position(pos)) == pos
@@ -82,3 +92,12 @@ def test_control_garbage_is_an_error_never_a_crash(message: str | bytes) -> None
 def test_bad_book_hash_is_a_schema_error(bad: dict[str, str]) -> None:
     with pytest.raises(SchemaError):
         decode_book("T", bad)
+
+
+def test_a_market_status_dora_does_not_know_decodes_as_unknown_never_an_error() -> None:
+    fields = encode_market(MarketMeta("T", MarketStatus.ACTIVE, 99, PriceGrid.linear_cent()))
+    meta = decode_market("T", {**fields, "status": "suspended_for_review"})
+    assert meta.status is MarketStatus.UNKNOWN and not meta.is_open
+    assert decode_market("T", {k: v for k, v in fields.items() if k != "status"}).status == (
+        MarketStatus.UNKNOWN
+    )

@@ -13,7 +13,7 @@ import redis.asyncio as aioredis
 from common.book import BookState, YesBook
 from common.clock import ManualClock
 from common.config import MarketConfig
-from common.domain import MarketMeta, Order, OrderStatus, Quote, Side, Targets
+from common.domain import MarketMeta, MarketStatus, Order, OrderStatus, Quote, Side, Targets
 from common.grid import PriceGrid
 from common.kalshi.errors import OutcomeUnknown
 from common.kalshi.wire import OrderRequest
@@ -104,7 +104,9 @@ async def seed(r: aioredis.Redis, k: Keys, ticker: str) -> None:
     await r.hset(k.cfg_market(ticker), mapping=encode_market_config(config, 1))
     await r.hset(
         k.market(ticker),
-        mapping=encode_market(MarketMeta(ticker, "active", NOW + 10**8, PriceGrid.linear_cent())),
+        mapping=encode_market(
+            MarketMeta(ticker, MarketStatus.ACTIVE, NOW + 10**8, PriceGrid.linear_cent())
+        ),
     )
     await r.hset(
         k.book(ticker),

@@ -5,7 +5,7 @@ import redis.asyncio as aioredis
 from common.book import BookState, YesBook
 from common.clock import ManualClock
 from common.config import MarketConfig
-from common.domain import MarketMeta
+from common.domain import MarketMeta, MarketStatus
 from common.grid import PriceGrid
 from common.keys import Keys
 from common.messages import decode_event
@@ -24,7 +24,7 @@ async def seed(
     config = MarketConfig(ticker, enabled=True, min_spread=200, quote_size=500)
     await r.sadd(k.cfg_markets, ticker)
     await r.hset(k.cfg_market(ticker), mapping=encode_market_config(config, 1))
-    meta = MarketMeta(ticker, "active", NOW + 86_400_000, PriceGrid.linear_cent())
+    meta = MarketMeta(ticker, MarketStatus.ACTIVE, NOW + 86_400_000, PriceGrid.linear_cent())
     await r.hset(k.market(ticker), mapping=encode_market(meta))
     book = BookState(ticker, YesBook(((bid, 1000),), ((ask, 1000),)), 1, NOW, NOW, stale)
     await r.hset(k.book(ticker), mapping=encode_book(book))
