@@ -95,12 +95,6 @@ class YesBook:
     def depth(self, levels: int) -> tuple[tuple[Level, ...], tuple[Level, ...]]:
         return self.bids[:levels], self.asks[:levels]
 
-    def size_within(self, side_bids: bool, limit_price: int) -> int:
-        """Total size at prices at least as good as ``limit_price`` on one side."""
-        if side_bids:
-            return sum(q for p, q in self.bids if p >= limit_price)
-        return sum(q for p, q in self.asks if p <= limit_price)
-
 
 class LevelBook:
     """A market's two bid ladders as Kalshi sends them (YES bids, NO bids at NO prices),

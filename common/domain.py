@@ -67,9 +67,6 @@ class Order:
     post_only: bool = True
     order_group_id: str | None = None
 
-    def with_status(self, status: OrderStatus, updated_ms: int) -> Order:
-        return replace(self, status=status, updated_ms=updated_ms)
-
 
 @dataclass(frozen=True, slots=True)
 class Fill:

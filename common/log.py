@@ -93,9 +93,6 @@ class EventLogger:
     def exception(self, event: str, **fields: Any) -> None:
         self._log(logging.ERROR, event, True, fields)
 
-    def is_debug(self) -> bool:
-        return self._logger.isEnabledFor(logging.DEBUG)
-
 
 def setup_logging(service: str, level: str = "info", stream: Any = None) -> EventLogger:
     """Route every ``dora`` logger to one JSON line per event on ``stream`` (stderr)."""

@@ -97,10 +97,6 @@ async def stop_tasks(tasks: list[asyncio.Task[Any]], timeout_s: float = 2.0) -> 
         await asyncio.wait(live, timeout=timeout_s)
 
 
-class TransientError(Exception):
-    """Raised by a service when something outside it is not ready yet; start is retried."""
-
-
 async def _heartbeat_loop(ctx: Context, pid: int) -> None:
     interval_s = ctx.settings.heartbeat_interval_ms / 1000
     while True:

@@ -165,22 +165,3 @@ def describe(exc: BaseException) -> str:
         error = exc.response.get("Error", {})
         return f"{error.get('Code', 'error')}: {error.get('Message', '')}".strip()
     return f"{type(exc).__name__}: {exc}".splitlines()[0]
-
-
-_TRANSIENT_CODES = frozenset(
-    {
-        "ProvisionedThroughputExceededException",
-        "ThrottlingException",
-        "RequestLimitExceeded",
-        "InternalServerError",
-        "ServiceUnavailable",
-        "TransactionInProgressException",
-    }
-)
-
-
-def is_throttle_or_outage(exc: BaseException) -> bool:
-    """Worth retrying later as is: throttling, a 5xx, or the endpoint not answering."""
-    if isinstance(exc, ClientError):
-        return _code(exc) in _TRANSIENT_CODES
-    return isinstance(exc, BotoCoreError | OSError)
