@@ -1,9 +1,15 @@
+import re
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
 
 from common.errors import ConfigError
-from common.settings import load_settings
+from common.settings import Settings, load_settings
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "conf" / "dora.toml.example"
+COMMENTED_SETTING = re.compile(r"^# ([a-z_]+) = (.+)$")
+ENVIRONMENT_ONLY = {"kalshi_private_key"}  # the file refuses key material
 
 
 def test_defaults_and_environment() -> None:
@@ -77,3 +83,31 @@ def test_redacted_hides_secrets() -> None:
     )
     text = str(s.redacted()) + repr(s)
     assert "hunter2" not in text and "BEGIN" not in text
+
+
+def example_lines() -> dict[str, str]:
+    """The example's commented-out settings, uncommented: name -> its TOML line."""
+    found = {}
+    for line in EXAMPLE.read_text().splitlines():
+        match = COMMENTED_SETTING.match(line)
+        if match:
+            assert match.group(1) not in found, f"{match.group(1)} is in the example twice"
+            found[match.group(1)] = line[2:]
+    return found
+
+
+def test_the_example_loads_through_the_settings_loader_as_shipped() -> None:
+    assert load_settings({}, EXAMPLE) == Settings()
+
+
+def test_the_example_lists_every_setting() -> None:
+    every = {f.name for f in fields(Settings)}
+    assert set(example_lines()) == every - ENVIRONMENT_ONLY
+    text = EXAMPLE.read_text()
+    assert all(f"# {name}:" in text for name in ENVIRONMENT_ONLY)
+
+
+def test_every_setting_in_the_example_is_at_its_default(tmp_path: Path) -> None:
+    uncommented = tmp_path / "dora.toml"
+    uncommented.write_text("\n".join(example_lines().values()) + "\n")
+    assert load_settings({}, uncommented) == Settings()
