@@ -6,6 +6,11 @@ markets, creates the tables and a demo config, starts supervisord with the repos
 ``--duration`` seconds and prints a JSON summary as its last line). Then it stops trading, cancels
 everything resting and shuts every part down. ``var/demo.json`` says where each part is while it
 runs; ``var/demo-summary.json`` keeps the summary.
+
+SIGTERM and SIGHUP (the terminal closed, an SSH session dropped) end it exactly as Ctrl-C does;
+once it is stopping, further signals are ignored so the shutdown always finishes. One demo runs at
+a time: ``var/demo.lock`` is held for the whole run, and a second demo says so in one line before
+touching ``var/``.
 """
 
 from __future__ import annotations
@@ -13,15 +18,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import fcntl
 import json
 import os
 import re
 import shutil
 import signal
+import stat
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from cli.main import CliError
 
@@ -29,6 +36,8 @@ HELP = "run dora against a local simulator and show what it is doing (the embedd
 
 REPO = Path(__file__).resolve().parents[1]
 VAR = REPO / "var"
+LOCK = VAR / "demo.lock"
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 UNEXPECTED_EXIT = re.compile(r"exited: (\S+) \(.*not expected\)")
 
 
@@ -55,6 +64,15 @@ def _check(args: argparse.Namespace) -> None:
         raise CliError("--headless needs --duration SECONDS")
     if args.duration is not None and not 5 <= args.duration <= 86_400:
         raise CliError(f"--duration must be between 5 and 86400 seconds, was {args.duration:g}")
+    if shutil.which("redis-server") is None:
+        raise CliError(
+            "redis-server is not installed: run 'make demo' (it installs it) "
+            "or 'sudo apt-get install -y redis-server'"
+        )
+
+
+def _check_no_stack_left() -> None:
+    """A demo killed outright (SIGKILL) leaves its supervisord behind, without the lock."""
     pid_file = VAR / "supervisord.pid"
     if pid_file.exists():
         with contextlib.suppress(ValueError, OSError):
@@ -64,11 +82,64 @@ def _check(args: argparse.Namespace) -> None:
                 f"a demo is already running (supervisord pid {pid}); "
                 "stop it with: .venv/bin/supervisorctl -c supervisord.conf shutdown"
             )
-    if shutil.which("redis-server") is None:
+
+
+def _hold_lock() -> IO[str]:
+    """The one-demo-at-a-time lock, held (by the open file) until this process ends."""
+    VAR.mkdir(exist_ok=True)
+    lock = LOCK.open("a+")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.seek(0)
+        owner = lock.read().strip() or "?"
+        lock.close()
         raise CliError(
-            "redis-server is not installed: run 'make demo' (it installs it) "
-            "or 'sudo apt-get install -y redis-server'"
-        )
+            f"a demo is already running (pid {owner}): stop it with Ctrl-C in its terminal "
+            f"or 'kill {owner}'"
+        ) from None
+    lock.truncate(0)
+    lock.write(f"{os.getpid()}\n")
+    lock.flush()
+    return lock
+
+
+class _Stop:
+    """Ctrl-C, SIGTERM and SIGHUP all end the demo the same way: the first one interrupts the run
+    (as KeyboardInterrupt), later ones are ignored so the shutdown is never cut short. After a
+    hang-up the terminal is gone: output meant for it goes to /dev/null instead of failing."""
+
+    def __init__(self) -> None:
+        self.stopping = False
+        self.previous: dict[int, Any] = {}
+
+    def install(self) -> None:
+        for signum in STOP_SIGNALS:
+            self.previous[signum] = signal.signal(signum, self._on_signal)
+
+    def restore(self) -> None:
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        if signum == signal.SIGHUP:
+            _leave_terminal()
+        if not self.stopping:
+            self.stopping = True
+            raise KeyboardInterrupt
+
+
+def _leave_terminal() -> None:
+    with contextlib.suppress(OSError), open(os.devnull, "w") as devnull:
+        for stream in (sys.stdout, sys.stderr):
+            fd = stream.fileno()
+            if stat.S_ISCHR(os.fstat(fd).st_mode):  # a terminal (not a pipe or a file)
+                os.dup2(devnull.fileno(), fd)
+
+
+def _say(text: str, stream: IO[str]) -> None:
+    with contextlib.suppress(OSError):  # a closed terminal must not stop the shutdown
+        print(text, file=stream, flush=True)
 
 
 def _fresh_var() -> None:
@@ -83,45 +154,54 @@ def _fresh_var() -> None:
 
 def run(args: argparse.Namespace) -> int:
     _check(args)
+    lock = _hold_lock()
+    try:
+        _check_no_stack_left()
+        return _run(args)
+    finally:
+        lock.close()
+
+
+def _run(args: argparse.Namespace) -> int:
     from cli.devstack import LocalStack, StackConfig, StackError
 
     _fresh_var()
     stack = LocalStack(
         StackConfig(base_dir=VAR, markets=args.markets, seed=args.seed, scenario=args.scenario)
     )
-    say = (lambda text: print(text, file=sys.stderr)) if args.headless else print
-    say(
-        f"dora demo: starting Redis, DynamoDB (moto), the simulator ({args.markets} markets) and six processes..."
+    progress = sys.stderr if args.headless else sys.stdout
+    _say(
+        f"dora demo: starting Redis, DynamoDB (moto), the simulator ({args.markets} markets) and six processes...",
+        progress,
     )
     interrupted = False
-
-    def on_term(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, on_term)
+    stop = _Stop()
     started = time.monotonic()
     watch = _Watch()
+    stop.install()
     try:
         try:
             stack.start()
         except StackError as exc:
             raise CliError(str(exc)) from None
         (VAR / "demo.json").write_text(json.dumps(stack.info(), indent=2))
-        say(
+        _say(
             f"dora demo: running. Endpoints in {VAR / 'demo.json'}; try "
-            f"'.venv/bin/supervisorctl -c supervisord.conf status' or 'redis-cli -p {stack.redis_port} hgetall dora:risk'"
+            f"'.venv/bin/supervisorctl -c supervisord.conf status' or 'redis-cli -p {stack.redis_port} hgetall dora:risk'",
+            progress,
         )
         started = time.monotonic()
-        try:
-            asyncio.run(_run_view(stack, args, watch, started))
-        except KeyboardInterrupt:
-            interrupted = True
+        asyncio.run(_run_view(stack, args, watch, started))
     except KeyboardInterrupt:
         interrupted = True
     finally:
-        signal.signal(signal.SIGTERM, previous)
-        say("dora demo: stopping: trading off, cancelling resting orders, shutting down...")
+        stop.stopping = True  # from here on a signal changes nothing: the shutdown finishes
+        _say(
+            "dora demo: stopping: trading off, cancelling resting orders, shutting down...",
+            progress,
+        )
         summary = _finish(stack, args, watch, time.monotonic() - started)
+        stop.restore()
     (VAR / "demo-summary.json").write_text(json.dumps(summary, indent=2))
     clean = (
         summary["errors"] == 0
@@ -129,9 +209,12 @@ def run(args: argparse.Namespace) -> int:
         and summary["orders_placed"] > 0
     )
     if args.headless:
-        print(json.dumps(summary))
+        _say(json.dumps(summary), sys.stdout)
     else:
-        print(f"dora demo: done ({'clean' if clean else 'NOT clean'}): " + json.dumps(summary))
+        _say(
+            f"dora demo: done ({'clean' if clean else 'NOT clean'}): " + json.dumps(summary),
+            progress,
+        )
     if interrupted and not args.headless:
         return 0 if summary["resting_orders_at_end"] == 0 else 1
     return 0 if clean else 1

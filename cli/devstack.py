@@ -354,6 +354,7 @@ class LocalStack:
             capture_output=True,
             text=True,
             timeout=30,
+            start_new_session=True,
         )
         if proc.returncode != 0:
             raise StackError(
@@ -375,6 +376,7 @@ class LocalStack:
             timeout=60,
             env=self.env(),
             check=check,
+            start_new_session=True,  # a signal meant for the demo never cuts a shutdown short
         )
 
     def process_states(self) -> dict[str, str]:
@@ -404,6 +406,7 @@ class LocalStack:
             capture_output=True,
             text=True,
             timeout=60,
+            start_new_session=True,
         )
         if proc.returncode != 0:
             raise StackError(f"dora {' '.join(args)} failed: {proc.stderr.strip()}")
@@ -412,11 +415,17 @@ class LocalStack:
     # ---- teardown ----------------------------------------------------------------------------
 
     def stop_supervisord(self) -> None:
-        if not (self.var_dir / "supervisord.pid").exists():
+        pid_file = self.var_dir / "supervisord.pid"
+        if not pid_file.exists():
             return
         with contextlib.suppress(Exception):
             self.supervisorctl("shutdown")
-        pid_file = self.var_dir / "supervisord.pid"
+        with contextlib.suppress(StackError):
+            _wait(lambda: not pid_file.exists(), 40, "supervisord to stop")
+            return
+        # supervisorctl could not reach it: SIGTERM is supervisord's own shutdown
+        with contextlib.suppress(ValueError, OSError):
+            os.kill(int(pid_file.read_text().strip()), signal.SIGTERM)
         with contextlib.suppress(StackError):
             _wait(lambda: not pid_file.exists(), 40, "supervisord to stop")
 
