@@ -60,7 +60,7 @@ NOT_CALLED_BY_CODE = {
 
 
 def _sources() -> Iterator[tuple[str, str]]:
-    for folder in ("common", "services"):
+    for folder in ("common", "services", "cli"):  # the processes and the on-box commands
         for path in sorted((REPO / folder).rglob("*.py")):
             yield str(path.relative_to(REPO)), path.read_text()
 
