@@ -113,7 +113,7 @@ log "creating $DORA_HOME/.venv with $("$DORA_PYTHON" --version)"
 [ -x "$DORA_HOME/.venv/bin/python" ] || "$DORA_PYTHON" -m venv "$DORA_HOME/.venv"
 "$DORA_HOME/.venv/bin/python" -m pip install -q --upgrade pip setuptools wheel
 "$DORA_HOME/.venv/bin/python" -m pip install -q -c "$DORA_HOME/constraints.txt" -e "$DORA_HOME"
-"$DORA_HOME/.venv/bin/python" -m compileall -q "$DORA_HOME/common" "$DORA_HOME/services" "$DORA_HOME/sim" >/dev/null
+"$DORA_HOME/.venv/bin/python" -m compileall -q "$DORA_HOME/common" "$DORA_HOME/services" "$DORA_HOME/sim" "$DORA_HOME/cli" >/dev/null
 
 # 3. the local Redis
 if [ -z "$DORA_REDIS_URL" ]; then
