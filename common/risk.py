@@ -5,17 +5,22 @@ the same side as filled: ``position + resting bids + new bid <= max_inventory_ye
 for asks against ``max_inventory_no``. Exposure is the money at risk at settlement; an order adds
 exposure only for the part that opens inventory. Cancels and decreases are never denied: they
 only ever reduce risk.
+
+``approve_actions`` is the one approval loop: the executor's pass and the backtester's decision
+step both run a market's actions through it, unchanged.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from common.config import GlobalConfig, MarketConfig
-from common.domain import Order, Position, Side
+from common.domain import Order, OrderStatus, Position, Side
 from common.numbers import ONE_DOLLAR
-from common.order_diff import Action
+from common.order_diff import Action, ActionKind
+
+RATE_LIMITED = "rate_limited"  # the rule of a denial for want of write tokens
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +138,78 @@ def check_action(
             f"exposure {account.total_exposure} + {added} > {global_config.max_total_exposure}",
         )
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class WriteBudget:
+    """Write tokens the actions may spend and what each kind of action costs. The backtester
+    passes its rate bucket's; the live executor none (its requests wait for tokens instead)."""
+
+    tokens: int
+    costs: Mapping[ActionKind, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Approval:
+    """The decisions on one market's actions: the approved ones in the order to send them
+    (risk-reducing first), each denied one with its reason, and the write tokens spent."""
+
+    approved: tuple[Action, ...]
+    denied: tuple[tuple[Action, Denial], ...]
+    tokens_spent: int = 0
+
+
+def approve_actions(
+    actions: Sequence[Action],
+    position: Position,
+    working: Sequence[Order],
+    config: MarketConfig,
+    global_config: GlobalConfig,
+    account: AccountRisk,
+    budget: WriteBudget | None = None,
+) -> Approval:
+    """Check ``actions`` of one market, risk-reducing ones first, each against ``working``
+    (the market's live orders) with every action approved before it counted as done: a cancelled
+    order no longer rests, a placed, amended or decreased one rests at its new price and size.
+    An action the ``budget`` cannot pay for is denied and counts as not done (the order it would
+    have cancelled still rests), so the worst case of what is sent is never understated."""
+    ordered = [a for a in actions if not a.adds_risk] + [a for a in actions if a.adds_risk]
+    resting = list(working)
+    approved: list[Action] = []
+    denied: list[tuple[Action, Denial]] = []
+    spent = 0
+    for action in ordered:
+        denial = check_action(action, position, resting, config, global_config, account)
+        if denial is None and budget is not None:
+            cost = budget.costs[action.kind]
+            if spent + cost > budget.tokens:
+                denial = Denial(
+                    RATE_LIMITED,
+                    f"{action.kind.value} costs {cost} write tokens, {budget.tokens - spent} left",
+                )
+            else:
+                spent += cost
+        if denial is not None:
+            denied.append((action, denial))
+            continue
+        approved.append(action)
+        resting = [o for o in resting if o is not action.order]
+        if action.kind is not ActionKind.CANCEL:
+            resting.append(_as_resting(action))
+    return Approval(tuple(approved), tuple(denied), spent)
+
+
+def _as_resting(action: Action) -> Order:
+    """The order an approved place, amend or decrease leaves resting, for the next checks."""
+    return Order(
+        action.ticker,
+        action.side,
+        action.price,
+        action.size,
+        "virtual",
+        status=OrderStatus.PENDING,
+        remaining=action.size,
+    )
 
 
 def total_pnl(positions: Iterable[Position], marks: Mapping[str, int]) -> int:

@@ -13,10 +13,11 @@ Per market, like the live processes:
 - after every agent tick the others' book (our orders taken out) goes into the market's
   ``common.book_memory.BookMemory`` (which levels were added when), as the live process would
   with every book it reads;
-- its targets go through ``common.order_diff.diff_orders`` and each action through
-  ``common.risk.check_action`` (risk-reducing actions first), like the executor;
-- approved actions take write tokens from a token bucket (the simulator's tier table and costs:
-  create 10, amend 10, decrease 10, cancel 2) and reach the exchange ``latency_ms`` later; while
+- its targets go through ``common.order_diff.diff_orders`` and the actions through
+  ``common.risk.approve_actions``, the executor's own approval (risk-reducing actions first);
+- approved actions pay write tokens from a token bucket (the simulator's tier table and costs:
+  create 10, amend 10, decrease 10, cancel 2; one it cannot pay for is throttled and counts as
+  not sent) and reach the exchange ``latency_ms`` later; while
   a market has actions in flight it is not decided again (the executor's one pass per market);
 - every ``risk_refresh_ms`` the account's marked PnL and worst-case exposure are refreshed; a
   daily loss beyond ``max_daily_loss`` halts: every quote is pulled and nothing new is sent.
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import math
 from collections import deque
 from dataclasses import dataclass, field, replace
 
@@ -45,7 +47,14 @@ from common.domain import (
 from common.numbers import COUNT_SCALE, MONEY_SCALE, ONE_DOLLAR
 from common.order_diff import Action, ActionKind, diff_orders
 from common.quoting import Recent, without_own_orders
-from common.risk import AccountRisk, check_action, total_pnl, worst_case_exposure
+from common.risk import (
+    RATE_LIMITED,
+    AccountRisk,
+    WriteBudget,
+    approve_actions,
+    total_pnl,
+    worst_case_exposure,
+)
 from sim.backtest.metrics import FairTape, FillRecord, Summary, fair_price_units, summarize
 from sim.backtest.strategies import STRATEGIES, STRATEGY_NAMES, MarketView, Strategy
 from sim.engine import OrderRequest
@@ -489,44 +498,26 @@ class _Runner:
             mids.popleft()
 
     def _approve(self, market: _Market, own: list[Order], actions: list[Action]) -> list[Action]:
-        """The executor's pass: risk-reducing actions first, each checked against the worst
-        case with the approved ones counted as resting, then the rate budget."""
-        ordered = [a for a in actions if not a.adds_risk] + [a for a in actions if a.adds_risk]
-        virtual = list(own)
-        approved: list[Action] = []
+        """The executor's approval (``common.risk.approve_actions``, unchanged) with the write
+        tokens the rate bucket holds now; an action it cannot pay for is throttled."""
         now_s = self.world.now_ms / 1000
-        for action in ordered:
-            denial = check_action(
-                action,
-                market.position,
-                virtual,
-                market.config,
-                self.spec.global_config,
-                self.account_risk,
-            )
-            if denial is not None:
-                self.counts["denied"] += 1
-                continue
-            cost = _COSTS[action.kind]
-            if not self.bucket.take(cost, now_s):
-                self.counts["throttled"] += 1
-                continue
-            self.write_tokens += cost
-            approved.append(action)
-            virtual = [o for o in virtual if o is not action.order]
-            if action.kind is not ActionKind.CANCEL:
-                virtual.append(
-                    Order(
-                        market.ticker,
-                        action.side,
-                        action.price,
-                        action.size,
-                        "virtual",
-                        status=OrderStatus.PENDING,
-                        remaining=action.size,
-                    )
-                )
-        return approved
+        self.bucket.take(0, now_s)  # refilled up to now
+        approval = approve_actions(
+            actions,
+            market.position,
+            own,
+            market.config,
+            self.spec.global_config,
+            self.account_risk,
+            WriteBudget(math.floor(self.bucket.tokens), _COSTS),
+        )
+        for action in approval.approved:
+            paid = self.bucket.take(_COSTS[action.kind], now_s)
+            assert paid, "the approval spent only the tokens the bucket held"
+        for _, denial in approval.denied:
+            self.counts["throttled" if denial.rule == RATE_LIMITED else "denied"] += 1
+        self.write_tokens += approval.tokens_spent
+        return list(approval.approved)
 
     def _land(self, ticker: str, actions: list[Action], now: int) -> None:
         market = self.markets[ticker]
