@@ -10,6 +10,10 @@ A service is an object with ``name`` and three coroutines:
   and the loop backs off; it never ends the process.
 - ``stop(ctx)``: drain and close clients.
 
+A service whose clients need the running context (Redis, the clock) is handed over as a
+``Deferred``: its ``build(ctx)`` makes the clients and then the service object, so none of the
+service's attributes waits half-built for ``start``. A failed build is retried like a failed start.
+
 ``run_service`` adds what every process needs: the heartbeat key with a TTL
 (``dora:hb:{service}``), SIGTERM/SIGINT handling (first signal: finish the current step, call
 ``stop``, clear the heartbeat and exit 0; second signal: exit at once), JSON logs, and a run-once
@@ -26,7 +30,7 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -75,6 +79,14 @@ class Service(Protocol):
     async def stop(self, ctx: Context) -> None: ...
 
 
+@dataclass(frozen=True)
+class Deferred:
+    """A service built once its context exists (``build(ctx)``), under ``name``."""
+
+    name: str
+    build: Callable[[Context], Awaitable[Service]]
+
+
 def note_lag(ctx: Context, name: str, oldest_id: str) -> None:
     """Record how long the oldest entry of a batch just read waited in its stream (ms; from the
     Redis entry id) as ``name`` in the heartbeat, keeping the worst value until the next
@@ -120,7 +132,7 @@ async def write_heartbeat(ctx: Context, pid: int, status: str) -> None:
 
 
 async def run_service(
-    service: Service,
+    service: Service | Deferred,
     settings: Settings,
     *,
     clock: Clock | None = None,
@@ -157,6 +169,7 @@ async def run_service(
             loop.add_signal_handler(signum, on_signal, signum)
 
     pid = os.getpid()
+    running: Service | None = None if isinstance(service, Deferred) else service
     heartbeat: asyncio.Task[None] | None = None
     metrics_done = asyncio.Event()
     publisher = asyncio.create_task(
@@ -164,12 +177,14 @@ async def run_service(
     )
     log.info("starting", pid=pid, settings=settings.redacted())
     try:
-        if not await _start_with_retry(service, ctx):
+        if isinstance(service, Deferred):
+            running = await _build_with_retry(service, ctx)
+        if running is None or not await _start_with_retry(running, ctx):
             return 0  # stopped while starting
         heartbeat = asyncio.create_task(_heartbeat_loop(ctx, pid), name="heartbeat")
         freeze_startup_objects()
         log.info("started")
-        await _loop(service, ctx, once)
+        await _loop(running, ctx, once)
         return 0
     except ConfigError as exc:
         log.error("bad_config", reason=str(exc))
@@ -179,7 +194,8 @@ async def run_service(
         if heartbeat is not None:
             heartbeat.cancel()
         try:
-            await asyncio.wait_for(service.stop(ctx), DRAIN_TIMEOUT_S)
+            if running is not None:
+                await asyncio.wait_for(running.stop(ctx), DRAIN_TIMEOUT_S)
         except Exception:
             log.exception("stop_failed")
         try:
@@ -203,11 +219,27 @@ def freeze_startup_objects() -> None:
     gc.freeze()
 
 
+async def _build_with_retry(deferred: Deferred, ctx: Context) -> Service | None:
+    """The built service, or None when stopped before a build succeeded."""
+    built: list[Service] = []
+
+    async def attempt() -> None:
+        built.append(await deferred.build(ctx))
+
+    return built[0] if await _retry(attempt, ctx) else None
+
+
 async def _start_with_retry(service: Service, ctx: Context) -> bool:
+    return await _retry(lambda: service.start(ctx), ctx)
+
+
+async def _retry(attempt: Callable[[], Awaitable[None]], ctx: Context) -> bool:
+    """Run ``attempt`` until it succeeds (True) or the process is asked to stop (False); a
+    ``ConfigError`` is not retried."""
     delay_s = 0.2
     while not ctx.should_stop:
         try:
-            await service.start(ctx)
+            await attempt()
             return True
         except ConfigError:
             raise
@@ -249,7 +281,7 @@ async def _loop(service: Service, ctx: Context, once: bool) -> None:
 
 
 def service_main(
-    factory: Callable[[Settings], Service],
+    factory: Callable[[Settings], Service | Deferred],
     argv: Sequence[str] | None = None,
     *,
     needs_kalshi: bool = False,

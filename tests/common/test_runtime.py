@@ -14,7 +14,7 @@ import redis
 from common.clock import ManualClock
 from common.errors import ConfigError
 from common.log import get_logger, register_secret, setup_logging
-from common.runtime import Context, run_service
+from common.runtime import Context, Deferred, run_service
 from common.settings import Settings
 from tests.support.procs import REPO, wait_for
 
@@ -156,6 +156,33 @@ async def test_objects_alive_after_start_are_frozen_out_of_the_collector(
         assert gc.get_freeze_count() > 1_000
     finally:
         gc.unfreeze()
+
+
+async def test_a_deferred_service_is_built_with_retries_then_started_and_stopped(
+    settings: Settings,
+) -> None:
+    """Clients that need the running context are built before the service object; a build that
+    fails for a passing reason is retried like a start."""
+    builds: list[Context] = []
+    service = Flaky()
+
+    async def build(ctx: Context) -> Flaky:
+        builds.append(ctx)
+        if len(builds) < 2:
+            raise ConnectionError("exchange not up yet")
+        return service
+
+    deferred = Deferred("flaky", build)
+    code = await asyncio.wait_for(run_service(deferred, settings, clock=ManualClock()), 20)
+    assert code == 0 and len(builds) == 2 and builds[0].name == "flaky"
+    assert service.starts == 3 and service.stopped
+
+
+async def test_a_config_error_while_building_exits_2(settings: Settings) -> None:
+    async def build(ctx: Context) -> Flaky:
+        raise ConfigError("DORA_KALSHI_PRIVATE_KEY_PATH: no such file")
+
+    assert await run_service(Deferred("bad", build), settings) == 2
 
 
 class BadConfig(Flaky):
