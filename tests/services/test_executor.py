@@ -30,7 +30,8 @@ from common.redis_codec import (
 )
 from common.runtime import Context
 from common.settings import Settings, load_settings
-from services.executor.service import START_FENCE_MS, ExecutorService
+from services.executor.service import ExecutorService, build, executor_name
+from services.executor.state import START_FENCE_MS
 
 NOW = 1_800_000_000_000
 
@@ -134,25 +135,30 @@ async def publish(
 async def started(
     settings: Settings, r: aioredis.Redis, exchange: FakeExchange, clock: ManualClock | None = None
 ) -> tuple[ExecutorService, Context]:
-    service = ExecutorService(settings, gateway=exchange)  # type: ignore[arg-type]
     ctx = Context(
-        service.name, settings, r, Keys(), clock or ManualClock(NOW), get_logger("executor")
+        executor_name(settings),
+        settings,
+        r,
+        Keys(),
+        clock or ManualClock(NOW),
+        get_logger("executor"),
     )
+    service = await build(ctx, gateway=exchange)  # type: ignore[arg-type]
     await service.start(ctx)
     ctx.clock.advance(START_FENCE_MS)  # type: ignore[attr-defined]
-    await service._check_feeds(ctx)  # past the start fence: quoting may begin
-    assert service.pulled_reason == ""
+    await service.safety.check_feeds()  # past the start fence: quoting may begin
+    assert service.safety.pulled.reason == ""
     return service, ctx
 
 
 async def settled(service: ExecutorService) -> None:
     """Until no pass runs (a pass that ends with its side due again starts the next itself)."""
-    while service.inflight:
-        await asyncio.gather(*list(service.inflight.values()))
+    while service.schedule.inflight:
+        await asyncio.gather(*list(service.schedule.inflight.values()))
 
 
 def passes(service: ExecutorService, ticker: str) -> list[asyncio.Task[None]]:
-    return [task for (t, _), task in service.inflight.items() if t == ticker]
+    return [task for (t, _), task in service.schedule.inflight.items() if t == ticker]
 
 
 async def steps(service: ExecutorService, ctx: Context, n: int = 6) -> None:
@@ -166,15 +172,17 @@ async def fence_after_start(
     settings: Settings, r: aioredis.Redis, exchange: FakeExchange
 ) -> tuple[bool, bool]:
     """Whether quoting may begin at once after start, and after START_FENCE_MS."""
-    service = ExecutorService(settings, gateway=exchange)  # type: ignore[arg-type]
-    ctx = Context(service.name, settings, r, Keys(), ManualClock(NOW), get_logger("executor"))
+    ctx = Context(
+        executor_name(settings), settings, r, Keys(), ManualClock(NOW), get_logger("executor")
+    )
+    service = await build(ctx, gateway=exchange)  # type: ignore[arg-type]
     await service.start(ctx)
     try:
-        await service._check_feeds(ctx)
-        at_once = service.pulled_reason == ""
+        await service.safety.check_feeds()
+        at_once = service.safety.pulled.reason == ""
         ctx.clock.advance(START_FENCE_MS)  # type: ignore[attr-defined]
-        await service._check_feeds(ctx)
-        return at_once, service.pulled_reason == ""
+        await service.safety.check_feeds()
+        return at_once, service.safety.pulled.reason == ""
     finally:
         await service.stop(ctx)
 
@@ -250,7 +258,7 @@ async def test_an_unknown_outcome_is_resolved_by_lookup(
         await steps(service, ctx, 2)
         assert len(exchange.orders) == (1 if exists else 0)  # nothing placed while it is unknown
         ctx.clock.advance(20_000)  # type: ignore[attr-defined]
-        await service._reconcile(ctx)
+        await service.reconciler.reconcile()
         await steps(service, ctx, 3)
         resting = [o for o in exchange.orders.values() if o.side is Side.BID]
         assert len(resting) == 1  # found and kept, or known absent and placed once
@@ -270,8 +278,8 @@ async def test_halt_cancels_everything_and_places_nothing(
         assert len(exchange.orders) == 2
         from common.messages import ControlCommand
 
-        await service._on_control(ctx, ControlCommand("halt", "test"))
-        await asyncio.wait_for(service.cancel_all_task, 5)  # type: ignore[arg-type]
+        await service.safety.on_control(ControlCommand("halt", "test"))
+        await asyncio.wait_for(service.safety.cancel_all_task, 5)  # type: ignore[arg-type]
         await publish(aredis, k, "KX", 4200, 4400)
         await steps(service, ctx)
         assert exchange.cancel_alls == 1 and exchange.orders == {}
@@ -338,9 +346,11 @@ class GroupExchange(FakeExchange):
         return await super().place(request)
 
 
-async def test_orders_join_a_market_order_group_and_a_fired_group_cools_down(
+async def group_fired(
     redis_url: str, aredis: aioredis.Redis
-) -> None:
+) -> tuple[ExecutorService, Context, GroupExchange]:
+    """KX quoted on both sides in its order group g0, which the exchange then fires (too many
+    contracts in 15 s) and so cancels its orders; the executor has reconciled since."""
     k = Keys()
     await seed(aredis, k, "KX")
     s = load_settings(
@@ -348,19 +358,26 @@ async def test_orders_join_a_market_order_group_and_a_fired_group_cools_down(
     )
     exchange = GroupExchange(aredis, k)
     service, ctx = await started(s, aredis, exchange)
+    await publish(aredis, k, "KX", 4100, 4500)
+    await steps(service, ctx)
+    exchange.groups["g0"] = True
+    exchange.orders.clear()
+    await service.reconciler.reconcile()
+    return service, ctx, exchange
+
+
+async def test_orders_join_a_market_order_group_and_a_fired_group_cools_down(
+    redis_url: str, aredis: aioredis.Redis
+) -> None:
+    service, ctx, exchange = await group_fired(redis_url, aredis)
     try:
-        await publish(aredis, k, "KX", 4100, 4500)
-        await steps(service, ctx)
         assert {r.order_group_id for r in exchange.requests} == {"g0"}
-        assert await aredis.hget(k.order_groups, "KX") == "g0"
-        exchange.groups["g0"] = True  # the exchange fired it (too many contracts in 15 s) ...
-        exchange.orders.clear()  # ... and cancelled its orders
-        await service._reconcile(ctx)
+        assert await aredis.hget(Keys().order_groups, "KX") == "g0"
         await steps(service, ctx)
         placed_while_fired = len(exchange.orders)
-        assert placed_while_fired == 0 and service.group_cooldown_ms
+        assert placed_while_fired == 0 and service.groups.cooldown_until_ms
         ctx.clock.advance(31_000)  # type: ignore[attr-defined]
-        await service._reconcile(ctx)
+        await service.reconciler.reconcile()
         await steps(service, ctx)
         assert exchange.resets == 1 and len(exchange.orders) == 2  # reset, quoting again
     finally:
@@ -404,18 +421,18 @@ async def test_a_create_that_lands_after_a_cancel_all_is_not_forgotten(
         await publish(aredis, k, "KX", 4100, None)
         await steps(service, ctx)
         [order] = exchange.orders.values()
-        landed_late = service.working.get("KX", order.client_order_id)  # type: ignore[union-attr]
+        landed_late = service.working.get("KX", order.client_order_id)
         assert landed_late is not None
         # it was answered after the cancel-all went out: updated later than the send
-        await service.working.save(replace(landed_late, updated_ms=ctx.clock.now_ms() + 5))  # type: ignore[union-attr]
+        await service.working.save(replace(landed_late, updated_ms=ctx.clock.now_ms() + 5))
 
         async def cancel_all_before_it_landed() -> None:
             exchange.cancel_alls += 1  # the exchange cancelled what rested then: not this one
 
         exchange.cancel_all = cancel_all_before_it_landed  # type: ignore[method-assign]
-        service._start_cancel_all(ctx, "feeds silent")
-        await asyncio.wait_for(service.cancel_all_task, 5)  # type: ignore[arg-type]
-        assert service.working.get("KX", order.client_order_id) is not None  # type: ignore[union-attr]
+        service.safety.start_cancel_all("feeds silent")
+        await asyncio.wait_for(service.safety.cancel_all_task, 5)  # type: ignore[arg-type]
+        assert service.working.get("KX", order.client_order_id) is not None
         await steps(service, ctx)
         assert [o.side for o in exchange.orders.values()] == [Side.BID]  # never two bids
     finally:
@@ -437,8 +454,8 @@ async def test_a_fill_counted_twice_never_makes_it_forget_a_resting_order(
         exchange.orders[order.order_id or ""] = replace(
             order, filled=300, remaining=200
         )  # the truth
-        mine = service.working.get("KX", order.client_order_id)  # type: ignore[union-attr]
-        await service.working.save(replace(mine, filled=300, remaining=200))  # type: ignore[union-attr, arg-type]
+        mine = service.working.get("KX", order.client_order_id)
+        await service.working.save(replace(mine, filled=300, remaining=200))  # type: ignore[arg-type]
         fill = {
             "ticker": "KX",
             "order_id": order.order_id,
@@ -447,11 +464,13 @@ async def test_a_fill_counted_twice_never_makes_it_forget_a_resting_order(
             "position_after": 300,
         }
         await aredis.xadd(k.stream("fills"), encode_event("fill", fill))  # the same fill, again
-        service.last_reconcile_ms = ctx.clock.monotonic_ms()  # no reconcile to clean up after us
+        service.schedule.last_reconcile_ms = (
+            ctx.clock.monotonic_ms()
+        )  # no reconcile to clean up after us
         for _ in range(2):
             await service.step(ctx)
             await settled(service)
-        assert service.working.get("KX", order.client_order_id) is not None  # type: ignore[union-attr]
+        assert service.working.get("KX", order.client_order_id) is not None
         assert [o.side for o in exchange.orders.values()] == [Side.BID]  # never a second bid
     finally:
         await service.stop(ctx)
@@ -485,7 +504,7 @@ async def test_fills_never_hold_up_the_read_loop(
         await steps(service, ctx)
         x_order = next(o for o in exchange.orders.values() if o.ticker == "KX")
         z_order = next(o for o in exchange.orders.values() if o.ticker == "KZ")
-        service.last_reconcile_ms = ctx.clock.monotonic_ms()  # no reconcile in the way
+        service.schedule.last_reconcile_ms = ctx.clock.monotonic_ms()  # no reconcile in the way
         for order, count, after in ((x_order, 500, 500), (z_order, 200, 200)):
             fill = {
                 "ticker": order.ticker,
@@ -500,8 +519,8 @@ async def test_fills_never_hold_up_the_read_loop(
         await asyncio.wait_for(service.step(ctx), 2)  # returns while KX's lookup is pending
         await asyncio.wait_for(asyncio.gather(*passes(service, "KY")), 2)
         assert any(o.ticker == "KY" for o in exchange.orders.values())
-        assert exchange.lookups == 1 and not service.inflight[("KX", Side.BID)].done()
-        partial = service.working.get("KZ", z_order.client_order_id)  # type: ignore[union-attr]
+        assert exchange.lookups == 1 and not service.schedule.inflight[("KX", Side.BID)].done()
+        partial = service.working.get("KZ", z_order.client_order_id)
         assert partial is not None and partial.remaining == 300  # in memory at once
         await asyncio.gather(*passes(service, "KZ"))
         mirrored = await aredis.hget(k.orders("KZ"), z_order.client_order_id)
@@ -545,9 +564,11 @@ async def test_one_side_never_waits_for_the_other_sides_answer(
         assert exchange.amends == [(Side.BID, 4000)]
         await publish(aredis, k, "KX", 4000, 4300)  # now the ask moves
         await service.step(ctx)
-        await asyncio.wait_for(asyncio.gather(*[service.inflight[("KX", Side.ASK)]]), 2)
+        await asyncio.wait_for(asyncio.gather(*[service.schedule.inflight[("KX", Side.ASK)]]), 2)
         assert exchange.amends == [(Side.BID, 4000), (Side.ASK, 4300)]
-        assert not service.inflight[("KX", Side.BID)].done()  # still waiting for its answer
+        assert not service.schedule.inflight[
+            ("KX", Side.BID)
+        ].done()  # still waiting for its answer
         exchange.gate.set()
         await asyncio.wait_for(settled(service), 2)
         assert sorted((o.side, o.price) for o in exchange.orders.values()) == [

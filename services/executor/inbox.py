@@ -1,0 +1,98 @@
+"""Stream entries into memory: the strategy's targets, fills and the exchange's order updates.
+
+The read loop never waits on a round trip per entry (a burst of fills must not hold up the
+targets behind it). What has to be written or asked is left to the market's next pass, which
+runs it before deciding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from common.domain import OrderStatus, Position
+from common.redis_codec import decode_targets
+from common.runtime import Context
+from common.trace import now_us
+from services.executor.journal import OrderJournal
+from services.executor.reconcile import Reconciler
+from services.executor.state import SIDES, Markets, Schedule
+from services.executor.working import WorkingOrders
+
+
+class Inbox:
+    def __init__(
+        self,
+        ctx: Context,
+        working: WorkingOrders,
+        journal: OrderJournal,
+        reconciler: Reconciler,
+        markets: Markets,
+        schedule: Schedule,
+        owned: Callable[[str], bool],
+        tracing: bool,
+    ) -> None:
+        self.ctx = ctx
+        self.working = working
+        self.journal = journal
+        self.reconciler = reconciler
+        self.markets = markets
+        self.schedule = schedule
+        self.owned = owned
+        self.tracing = tracing  # keep each tick's stamps for the tick-to-order trace
+
+    def on_event(self, kind: str, payload: dict[str, Any]) -> None:
+        ticker = payload.get("ticker")
+        if not isinstance(ticker, str) or not self.owned(ticker):
+            return
+        if kind == "targets":
+            self.markets.targets[ticker] = decode_targets(ticker, payload)
+            self.schedule.mark(ticker)
+            trace = payload.get("trace")
+            if self.tracing and isinstance(trace, list):
+                stamps = (*map(int, trace), now_us())
+                for side in SIDES:
+                    self.schedule.trace.setdefault((ticker, side), stamps)
+        elif kind == "fill":
+            self._on_fill(ticker, payload)
+        elif kind == "user_order":
+            self._on_user_order(ticker, payload)
+
+    def _on_fill(self, ticker: str, payload: dict[str, Any]) -> None:
+        positions = self.markets.positions
+        pos = positions.get(ticker) or Position(ticker)
+        positions[ticker] = replace(pos, position=int(payload["position_after"]))
+        order = self.working.find(payload.get("order_id"), payload.get("client_order_id"), ticker)
+        if order is not None:
+            count, now = int(payload["count"]), self.ctx.clock.now_ms()
+            filled = replace(order, filled=order.filled + count, updated_ms=now)
+            if order.remaining > count:
+                self.working.apply(replace(filled, remaining=order.remaining - count))
+            else:
+                # By our arithmetic it is done; but an amend's answer may already have counted
+                # this fill. Never forget an order on arithmetic alone: ask the exchange (the
+                # market's next pass does, before it decides anything).
+                self.reconciler.resolve_later(ticker, filled)
+        self.schedule.mark(ticker)  # position changed: sizes may need to shrink
+
+    def _on_user_order(self, ticker: str, payload: dict[str, Any]) -> None:
+        """The exchange says an order changed (cancelled by a pause, filled, decreased)."""
+        order = self.working.find(payload.get("order_id"), payload.get("client_order_id"), ticker)
+        if order is None or order.status is OrderStatus.PENDING:
+            return
+        status = OrderStatus(payload["status"])
+        updated = self.working.apply(
+            replace(
+                order,
+                status=status,
+                remaining=int(payload["remaining"]),
+                filled=int(payload.get("filled", order.filled)),
+                updated_ms=self.ctx.clock.now_ms(),
+            )
+        )
+        self.reconciler.exchange_said(ticker, order)
+        if not status.is_live:
+            event = "canceled" if status is OrderStatus.CANCELED else "filled"
+            self.journal.log_later(updated, event, "exchange")
+        self.schedule.mark(ticker)

@@ -1,0 +1,164 @@
+"""The executor's loop: read the streams, keep the background work going, schedule the passes.
+
+Each step reads the targets and fills streams (blocking briefly), hands every entry to the
+``Inbox`` (memory only), and starts a pass for every market side that is due. Each side of a
+market has at most one pass at a time (two requests about one order must not race), but the bid
+never waits for the ask's answer: the worst case is per side. Beside the reads, not in them: the
+risk refresh and feed check every ``RISK_REFRESH_MS``, a reconcile every ``RECONCILE_EVERY_MS``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from common.errors import SchemaError
+from common.messages import decode_event
+from common.runtime import Context, note_lag
+from common.trace import STAMPS, TickToOrder
+from services.executor.groups import OrderGroups
+from services.executor.inbox import Inbox
+from services.executor.journal import OrderJournal
+from services.executor.market_pass import MarketPass
+from services.executor.reconcile import Reconciler
+from services.executor.safety import Safety
+from services.executor.state import SIDES, PassKey, Schedule
+from services.executor.working import WorkingOrders
+
+READ_BLOCK_MS = 50
+RECONCILE_EVERY_MS = 2_000
+RISK_REFRESH_MS = 250
+POSITIONS_REFRESH_MS = 1_000  # a read per market: not on every 250 ms risk refresh
+MAX_CONCURRENT_MARKETS = 64
+
+
+class Loop:
+    def __init__(
+        self,
+        ctx: Context,
+        *,
+        working: WorkingOrders,
+        journal: OrderJournal,
+        reconciler: Reconciler,
+        groups: OrderGroups,
+        safety: Safety,
+        inbox: Inbox,
+        market_pass: MarketPass,
+        schedule: Schedule,
+        tracer: TickToOrder | None,
+    ) -> None:
+        self.ctx = ctx
+        self.working = working
+        self.journal = journal
+        self.reconciler = reconciler
+        self.groups = groups
+        self.safety = safety
+        self.inbox = inbox
+        self.market_pass = market_pass
+        self.schedule = schedule
+        self.tracer = tracer
+        self.stream_ids: dict[str, str] = {}  # where each stream's reading goes on
+        self.limiter = asyncio.Semaphore(MAX_CONCURRENT_MARKETS)
+        self.housekeeping: asyncio.Task[None] | None = None  # None: not yet started
+        self.reconciling: asyncio.Task[None] | None = None  # None: none running
+
+    async def read_from_now(self) -> None:
+        """Read the streams from their newest entry on (what came before is in the hashes)."""
+        ctx = self.ctx
+        for stream in ("targets", "fills"):
+            key = ctx.keys.stream(stream)
+            last = await ctx.redis.xrevrange(key, count=1)
+            self.stream_ids[key] = last[0][0] if last else "0-0"
+
+    def background(self) -> list[asyncio.Task[None]]:
+        return [t for t in (self.housekeeping, self.reconciling) if t is not None]
+
+    async def step(self) -> None:
+        ctx, schedule = self.ctx, self.schedule
+        now = ctx.clock.monotonic_ms()
+        if now - schedule.last_risk_ms >= RISK_REFRESH_MS and (
+            self.housekeeping is None or self.housekeeping.done()
+        ):
+            # Beside the read loop, not in it: targets arriving meanwhile are read at once.
+            schedule.last_risk_ms = now
+            full = now - schedule.last_positions_ms >= POSITIONS_REFRESH_MS
+            if full:
+                schedule.last_positions_ms = now
+            self.housekeeping = asyncio.create_task(self._housekeeping(full))
+        if now - schedule.last_reconcile_ms >= RECONCILE_EVERY_MS and self.reconciling is None:
+            schedule.last_reconcile_ms = now
+            self.reconciling = asyncio.create_task(self._reconcile_safely())
+        response = await ctx.redis.xread(self.stream_ids, count=2_000, block=READ_BLOCK_MS)
+        for stream, entries in response or []:
+            note_lag(
+                ctx,
+                "targets_lag_ms" if stream.endswith(":targets") else "fills_lag_ms",
+                entries[0][0],
+            )
+            for entry_id, fields in entries:
+                self.stream_ids[stream] = entry_id
+                try:
+                    kind, payload = decode_event(fields)
+                    self.inbox.on_event(kind, payload)
+                except (SchemaError, KeyError, TypeError, ValueError) as exc:
+                    ctx.log.warning("bad_stream_entry", stream=stream, reason=str(exc))
+        self.start_passes()
+
+    def start_passes(self) -> None:
+        """A pass for every side that is due and not already in one; a side whose pass is
+        running stays due and starts again the moment that pass ends."""
+        schedule = self.schedule
+        for ticker in schedule.dirty:
+            schedule.due.update((ticker, side) for side in SIDES)
+        schedule.dirty.clear()
+        for key in [k for k in schedule.due if k not in schedule.inflight]:
+            schedule.due.discard(key)
+            schedule.inflight[key] = asyncio.create_task(self._pass(key))
+
+    async def _pass(self, key: PassKey) -> None:
+        ctx, schedule = self.ctx, self.schedule
+        ticker, side = key
+        STAMPS.set(schedule.trace.pop(key, None))  # this task's requests carry them
+        cancelled = False
+        try:
+            async with self.limiter:
+                started = ctx.clock.monotonic_ms()
+                # Before deciding: write what the read loop changed in memory, then ask the
+                # exchange about the side's orders that fills say are done.
+                await self.journal.flush(ticker, side)
+                await self.reconciler.resolve_waiting(ticker, side)
+                if await self.market_pass.run(ticker, side):
+                    ctx.metrics.observe_ms("loop_latency_ms", ctx.clock.monotonic_ms() - started)
+        except asyncio.CancelledError:
+            cancelled = True
+            raise
+        except Exception:
+            ctx.log.exception("market_pass_failed", market=ticker, side=side.value)
+        finally:
+            schedule.inflight.pop(key, None)
+            if key in schedule.due and not (cancelled or schedule.closing):
+                # Targets or fills read while this pass ran are answered now, not at the next
+                # read. (What the pass itself marked, a refused amend say, waits for that read:
+                # no tight loop against the exchange.) Only this side: every other due side is
+                # in a pass of its own, which does the same when it ends.
+                schedule.due.discard(key)
+                schedule.inflight[key] = asyncio.create_task(self._pass(key))
+
+    async def _housekeeping(self, full: bool) -> None:
+        ctx = self.ctx
+        # the heartbeat's count of working orders: a walk over every order, so not per step
+        ctx.status["working"] = len(self.working.all_live())
+        try:
+            await self.safety.refresh_risk(full)
+            await self.safety.check_feeds()
+            if self.tracer is not None:
+                await self.tracer.flush(ctx.redis, ctx.keys)
+        except Exception as exc:  # Redis away: the next round tries again
+            ctx.log.warning("housekeeping_failed", error=f"{type(exc).__name__}: {exc}")
+
+    async def _reconcile_safely(self) -> None:
+        try:
+            await self.reconciler.reconcile()
+        except Exception as exc:
+            self.ctx.log.warning("reconcile_failed", error=f"{type(exc).__name__}: {exc}")
+        finally:
+            self.reconciling = None

@@ -1,0 +1,170 @@
+"""The four writes (create, amend, decrease, cancel), each recorded with the exchange's answer.
+
+A new order is recorded under its deterministic client order id (status ``pending``) before its
+request leaves, so a crash between the two leaves a trace the next executor resolves by lookup.
+A create whose answer is lost is
+``unknown`` until the exchange says (never ``failed``); an amend, decrease or cancel that fails
+is followed by a lookup of the order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from common.domain import Order, OrderStatus
+from common.kalshi.errors import ExchangeError, NotFound, OrderRejected, OutcomeUnknown
+from common.kalshi.wire import OrderRequest, make_client_order_id
+from common.order_diff import Action, ActionKind
+from common.runtime import Context
+from services.executor.gateway import Gateway
+from services.executor.groups import COOLING_DOWN, OrderGroups
+from services.executor.journal import OrderJournal
+from services.executor.reconcile import Reconciler, merge
+from services.executor.state import Schedule
+
+
+class OrderEntry:
+    def __init__(
+        self,
+        ctx: Context,
+        gateway: Gateway,
+        journal: OrderJournal,
+        reconciler: Reconciler,
+        groups: OrderGroups,
+        schedule: Schedule,
+        counts: dict[str, int],
+        namespace: str,
+    ) -> None:
+        self.ctx = ctx
+        self.gateway = gateway
+        self.journal = journal
+        self.reconciler = reconciler
+        self.groups = groups
+        self.schedule = schedule
+        self.counts = counts
+        self.namespace = namespace  # of the client order ids: this process's, never reused
+        self.seq = 0
+
+    async def execute(self, action: Action) -> bool:
+        """Send ``action`` and record the answer. False when an amend, decrease or cancel
+        failed (the order is then looked up); a create's failure is recorded on the order."""
+        ctx = self.ctx
+        now = ctx.clock.now_ms()
+        try:
+            if action.kind is ActionKind.PLACE:
+                await self.place(action)
+            elif action.kind is ActionKind.CANCEL:
+                assert action.order is not None
+                await self.gateway.cancel(action.order)
+                gone = replace(
+                    action.order, status=OrderStatus.CANCELED, remaining=0, updated_ms=now
+                )
+                self.counts["canceled"] += 1
+                ctx.metrics.count("orders_cancelled")
+                await self.journal.record(gone, "canceled", action.reason)
+            elif action.kind is ActionKind.DECREASE:
+                assert action.order is not None
+                updated = await self.gateway.decrease(action.order, action.size)
+                self.counts["decreased"] += 1
+                await self.journal.record(
+                    merge(action.order, updated, now), "decreased", action.reason, updated
+                )
+            else:
+                assert action.order is not None
+                updated = await self.gateway.amend(action.order, action.price, action.size)
+                self.counts["amended"] += 1
+                await self.journal.record(
+                    merge(action.order, updated, now), "amended", action.reason, updated
+                )
+            return True
+        except NotFound:
+            if action.order is not None:  # it is gone at the exchange: stop tracking it
+                gone = replace(
+                    action.order, status=OrderStatus.CANCELED, remaining=0, updated_ms=now
+                )
+                await self.journal.record(gone, "canceled", "not_found_at_exchange")
+        except OrderRejected as exc:
+            self.counts["rejected"] += 1
+            ctx.log.info(
+                "rejected",
+                market=action.ticker,
+                kind=action.kind.value,
+                side=action.side.value,
+                price=action.price,
+                reason=str(exc),
+            )
+            if action.order is not None:
+                self.schedule.mark(action.ticker)  # an amend/decrease refused: look again
+                await self.reconciler.resolve(action.order)
+        except ExchangeError as exc:
+            ctx.metrics.count("api_errors")
+            ctx.log.warning(
+                "action_failed",
+                market=action.ticker,
+                kind=action.kind.value,
+                side=action.side.value,
+                error=f"{type(exc).__name__}: {exc}",
+            )
+            if action.order is not None:
+                await self.reconciler.resolve(action.order)
+        return False
+
+    async def place(self, action: Action) -> None:
+        """Record the new order, then send it; its answer (or the lack of one) is recorded."""
+        ctx = self.ctx
+        self.seq += 1
+        coid = make_client_order_id(self.namespace, action.ticker, action.side, self.seq)
+        now = ctx.clock.now_ms()
+        pending = Order(
+            action.ticker,
+            action.side,
+            action.price,
+            action.size,
+            coid,
+            status=OrderStatus.PENDING,
+            remaining=action.size,
+            created_ms=now,
+            updated_ms=now,
+        )
+        await self.journal.save(pending)  # before sending
+        group_id = await self.groups.group_for(action.ticker)
+        if group_id == COOLING_DOWN:
+            return  # the market's order group fired: it cools down before quoting again
+        request = OrderRequest(
+            action.ticker,
+            action.side,
+            action.price,
+            action.size,
+            coid,
+            post_only=True,
+            cancel_order_on_pause=True,
+            order_group_id=group_id,
+        )
+        try:
+            placed = await self.gateway.place(request)
+        except OutcomeUnknown as exc:
+            await self._record_unknown(pending, str(exc))
+            return
+        except OrderRejected as exc:
+            if group_id and "group" in f"{exc.details} {exc}".lower():
+                self.groups.fired(action.ticker, group_id)
+            rejected = replace(
+                pending, status=OrderStatus.REJECTED, remaining=0, updated_ms=ctx.clock.now_ms()
+            )
+            self.counts["rejected"] += 1
+            await self.journal.record(rejected, "rejected", str(exc))
+            return
+        except ExchangeError as exc:
+            # Any other failure of a create: the outcome is not known until the exchange says.
+            ctx.metrics.count("api_errors")
+            await self._record_unknown(pending, f"{type(exc).__name__}: {exc}")
+            return
+        self.counts["placed"] += 1
+        ctx.metrics.count("orders_placed")
+        await self.journal.record(
+            merge(pending, placed, ctx.clock.now_ms()), "placed", action.reason
+        )
+
+    async def _record_unknown(self, pending: Order, reason: str) -> None:
+        unknown = replace(pending, status=OrderStatus.UNKNOWN, updated_ms=self.ctx.clock.now_ms())
+        await self.journal.record(unknown, "unknown", reason)

@@ -1,0 +1,163 @@
+"""What stops the executor adding risk: the halt, pulled quotes, cancel-all, the risk refresh.
+
+- A ``halt`` (control channel or ``dora:risk``) stops every new order at once and cancels
+  everything resting; only ``dora resume`` lifts it.
+- When marketdata, strategy or fills stop heartbeating, quotes are pulled: a quote nobody
+  maintains is a stale quote. Nothing is placed after a start until every feed has been seen
+  alive (and, when a predecessor may have died with a create in flight, the start fence passed).
+- The risk refresh reads the halt and daily PnL every round and, less often, the positions, the
+  config and the worst-case exposure the passes check against.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+
+from common.config_cache import ConfigCache
+from common.domain import OrderStatus
+from common.halt import record_heard_halt
+from common.kalshi.errors import ExchangeError
+from common.messages import ControlCommand
+from common.redis_codec import decode_position, decode_risk
+from common.risk import AccountRisk, worst_case_exposure
+from common.runtime import Context
+from services.executor.gateway import Gateway
+from services.executor.journal import OrderJournal
+from services.executor.reconcile import Reconciler
+from services.executor.state import Exposure, Halt, Markets, Pulled, Schedule, account_risk
+from services.executor.working import WorkingOrders
+
+WATCHED_HEARTBEATS = ("marketdata", "strategy", "fills")
+CONFIG_REFRESH_MS = 5_000
+
+
+class Safety:
+    def __init__(
+        self,
+        ctx: Context,
+        gateway: Gateway,
+        working: WorkingOrders,
+        journal: OrderJournal,
+        reconciler: Reconciler,
+        configs: ConfigCache,
+        schedule: Schedule,
+        markets: Markets,
+    ) -> None:
+        self.ctx = ctx
+        self.gateway = gateway
+        self.working = working
+        self.journal = journal
+        self.reconciler = reconciler
+        self.configs = configs
+        self.schedule = schedule
+        self.markets = markets
+        self.halt = Halt()
+        self.pulled = Pulled()
+        self.exposure = Exposure()
+        self.cancel_all_task: asyncio.Task[None] | None = None  # None: none has run yet
+
+    def account_risk(self) -> AccountRisk:
+        return account_risk(self.halt, self.pulled, self.exposure)
+
+    async def on_control(self, command: ControlCommand) -> None:
+        ctx, halt = self.ctx, self.halt
+        if command.cmd == "halt":
+            halt.halted, halt.reason = True, command.reason or "halt via control channel"
+            halt.heard_ms = ctx.clock.now_ms()
+            ctx.log.warning("halt_received", reason=halt.reason)
+            self.start_cancel_all("halt")
+            await record_heard_halt(ctx.redis, ctx.keys, halt.reason, halt.heard_ms)
+        elif command.cmd == "resume":
+            await self.refresh_risk()
+            self.schedule.mark_all(self.markets.targets)
+        elif command.cmd == "reload" and await self.configs.refresh(ctx.redis, ctx.clock.now_ms()):
+            self.schedule.mark_all(self.markets.targets)
+
+    def start_cancel_all(self, why: str) -> None:
+        if self.cancel_all_task is None or self.cancel_all_task.done():
+            self.cancel_all_task = asyncio.create_task(self.cancel_all(why))
+
+    async def cancel_all(self, why: str) -> None:
+        ctx = self.ctx
+        for attempt in range(10):
+            try:
+                sent_ms = ctx.clock.now_ms()
+                await self.gateway.cancel_all()
+                in_flight = self.schedule.running()
+                if in_flight:
+                    # Creates already sent can land after the cancel-all: let them finish (no new
+                    # ones start: adds are denied now), then cancel once more.
+                    await asyncio.wait(in_flight, timeout=2.0)
+                    await self.gateway.cancel_all()
+                now = ctx.clock.now_ms()
+                for order in self.working.all_live():
+                    # Only what was known to rest before the cancel-all left: a create that was in
+                    # flight may have landed after it and still rest (reconcile will tell).
+                    if order.status is OrderStatus.RESTING and order.updated_ms < sent_ms:
+                        gone = replace(
+                            order, status=OrderStatus.CANCELED, remaining=0, updated_ms=now
+                        )
+                        await self.journal.record(gone, "canceled", why)
+                ctx.log.warning("cancelled_all", reason=why)
+                self.schedule.reconcile_soon()  # learn whatever still rests
+                return
+            except ExchangeError as exc:
+                ctx.log.error("cancel_all_failed", reason=why, error=str(exc), attempt=attempt)
+                await asyncio.sleep(min(0.1 * 2**attempt, 2.0))
+
+    async def refresh_risk(self, full: bool = True) -> None:
+        """The halt and daily PnL (one read); with ``full``, also positions (kept current between
+        refreshes by the fill events), exposure and config, which cost a read per market."""
+        ctx, halt = self.ctx, self.halt
+        state = decode_risk(await ctx.redis.hgetall(ctx.keys.risk))
+        if state.halted and not halt.halted:
+            halt.halted, halt.reason = True, state.reason or "halted"
+            halt.heard_ms = state.halted_ms
+            self.start_cancel_all("halt")
+        elif not state.halted and halt.halted and state.halted_ms >= halt.heard_ms:
+            # a resume recorded after the halt we acted on (never just a missing record)
+            halt.halted, halt.reason = False, ""
+            ctx.log.info("resumed")
+            self.schedule.mark_all(self.markets.targets)
+        self.exposure.daily_pnl = state.daily_pnl
+        if not full:
+            return
+        if ctx.clock.now_ms() - self.configs.loaded_ms > CONFIG_REFRESH_MS:
+            await self.configs.refresh(ctx.redis, ctx.clock.now_ms())
+        positions = self.markets.positions
+        tickers = sorted({*self.markets.targets, *self.working.tickers()})
+        if tickers:
+            pipe = ctx.redis.pipeline(transaction=False)
+            for ticker in tickers:
+                pipe.hgetall(ctx.keys.pos(ticker))
+            for ticker, fields in zip(tickers, await pipe.execute(), strict=True):
+                positions[ticker] = decode_position(ticker, fields)
+        self.exposure.worst_case = worst_case_exposure(positions.values(), self.working.all_live())
+
+    async def check_feeds(self) -> None:
+        """Pull quotes while marketdata or strategy is silent; restore when both are back."""
+        ctx, pulled = self.ctx, self.pulled
+        pipe = ctx.redis.pipeline(transaction=False)
+        for service in WATCHED_HEARTBEATS:
+            pipe.exists(ctx.keys.hb(service))
+        alive = await pipe.execute()
+        silent = [s for s, ok in zip(WATCHED_HEARTBEATS, alive, strict=True) if not ok]
+        reason = f"{','.join(silent)} silent" if silent else ""
+        if pulled.reason == "starting":
+            if not reason and ctx.clock.now_ms() >= pulled.started_ms + pulled.fence_ms:
+                if pulled.fence_ms:
+                    # A create sent by the process before us (killed mid-request, or slowed by
+                    # the exchange) can land after our first look: reconcile once more, then quote.
+                    await self.reconciler.reconcile()
+                ctx.log.info("feeds_alive")
+                pulled.reason = ""
+                self.schedule.mark_all(self.markets.targets)
+            return
+        if reason and not pulled.reason:
+            ctx.log.warning("pulling_quotes", reason=reason)
+            self.start_cancel_all(reason)
+        elif not reason and pulled.reason:
+            ctx.log.info("quotes_restored")
+            self.schedule.mark_all(self.markets.targets)
+        pulled.reason = reason

@@ -1,0 +1,97 @@
+"""The executor's mutable state, in small named objects that the parts share (no IO here)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from common.domain import MarketMeta, Position, Side, Targets
+from common.risk import AccountRisk
+
+SIDES = (Side.BID, Side.ASK)
+PassKey = tuple[str, Side]  # one side of one market: at most one pass at a time
+# A predecessor's last create may still land: when one may have died with a create in flight,
+# look again this long after starting before quoting. A first start, or one after a clean stop with
+# every create answered, has nothing in flight and quotes as soon as the feeds are alive.
+START_FENCE_MS = 1_500
+
+
+@dataclass(slots=True)
+class Markets:
+    """What the executor last heard of each market it owns."""
+
+    targets: dict[str, Targets] = field(default_factory=dict)  # the strategy's latest
+    meta: dict[str, MarketMeta] = field(default_factory=dict)  # read by each adding pass
+    positions: dict[str, Position] = field(default_factory=dict)  # refreshed, moved by fills
+
+
+@dataclass(slots=True)
+class Halt:
+    """A halt heard on the control channel or read from ``dora:risk``; lifted only by a resume
+    recorded after it."""
+
+    halted: bool = False
+    reason: str = ""
+    heard_ms: int = 0
+
+
+@dataclass(slots=True)
+class Pulled:
+    """Quotes pulled while a feed is silent: ``reason`` is "starting" until every feed has been
+    seen alive and the start fence has passed, "" while quoting."""
+
+    reason: str = "starting"
+    started_ms: int = 0
+    fence_ms: int = START_FENCE_MS
+
+
+@dataclass(slots=True)
+class Exposure:
+    """The risk refresh's account-wide figures, for the passes' checks."""
+
+    daily_pnl: int = 0
+    worst_case: int = 0  # positions plus every live order filling
+
+
+def account_risk(halt: Halt, pulled: Pulled, exposure: Exposure) -> AccountRisk:
+    """What a pass checks its actions against: pulled quotes deny adding as a halt does."""
+    return AccountRisk(
+        halt.halted or bool(pulled.reason),
+        halt.reason or pulled.reason,
+        exposure.daily_pnl,
+        exposure.worst_case,
+    )
+
+
+@dataclass(slots=True)
+class Schedule:
+    """Which market sides want a pass, the passes running, and when the loop's background work
+    last ran (monotonic ms)."""
+
+    dirty: set[str] = field(default_factory=set)  # markets to look at again (both sides)
+    due: set[PassKey] = field(default_factory=set)  # sides to look at once their pass is done
+    inflight: dict[PassKey, asyncio.Task[None]] = field(default_factory=dict)
+    trace: dict[PassKey, tuple[int, ...]] = field(default_factory=dict)  # oldest unanswered tick
+    closing: bool = False  # stopping: no new passes
+    last_reconcile_ms: float = 0.0
+    last_risk_ms: float = 0.0
+    last_positions_ms: float = 0.0
+
+    def mark(self, ticker: str) -> None:
+        self.dirty.add(ticker)
+
+    def mark_all(self, tickers: Iterable[str]) -> None:
+        self.dirty.update(tickers)
+
+    def running(self) -> list[asyncio.Task[None]]:
+        return [t for t in self.inflight.values() if not t.done()]
+
+    def reconcile_soon(self) -> None:
+        """Reconcile at the loop's next step (unless one is already running)."""
+        self.last_reconcile_ms = 0.0
+
+
+def new_counts() -> dict[str, int]:
+    """What the executor did, for its heartbeat."""
+    return dict.fromkeys(("placed", "amended", "decreased", "canceled", "rejected", "denied"), 0)
