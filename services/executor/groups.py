@@ -3,7 +3,8 @@
 Each market's orders join one order group with a contracts limit per rolling 15 s, created once
 and kept in ``dora:groups``. When the exchange fires a group (too many contracts filled), it
 cancels the group's orders and refuses new ones; the market then cools down for
-``GROUP_COOLDOWN_MS`` before the group is reset and quoting resumes.
+``GROUP_COOLDOWN_MS`` before the group is reset and quoting resumes. A place held back by the
+cooldown is not sent (nor recorded); the market is looked at again when the cooldown ends.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ class OrderGroups:
         self.limit = contracts_limit  # centi-contracts per rolling 15 s; 0: groups are off
         self.ids: dict[str, str] = {}  # ticker -> order group id (also in dora:groups)
         self.cooldown_until_ms: dict[str, int] = {}  # ticker -> when its fired group resets
+        self.cooling: set[str] = set()  # markets to look at again when their cooldown ends
         self.locks: dict[str, asyncio.Lock] = {}
 
     async def group_for(self, ticker: str) -> str | None:
@@ -55,6 +57,15 @@ class OrderGroups:
     def fired(self, ticker: str, group_id: str) -> None:
         """The exchange refused an order because the market's group fired: cool down."""
         self.cooldown_until_ms[ticker] = self.ctx.clock.now_ms() + GROUP_COOLDOWN_MS
+        self.cooling.add(ticker)
         self.ctx.log.warning(
             "order_group_triggered", market=ticker, group=group_id, cooldown_ms=GROUP_COOLDOWN_MS
         )
+
+    def cooled_down(self) -> list[str]:
+        """Markets whose cooldown has ended since the last call: quote them again (nothing else
+        may: the fired group's orders are gone and the targets may not change)."""
+        now = self.ctx.clock.now_ms()
+        done = [t for t in self.cooling if now >= self.cooldown_until_ms.get(t, 0)]
+        self.cooling.difference_update(done)
+        return done

@@ -87,6 +87,7 @@ class Loop:
         if now - schedule.last_reconcile_ms >= RECONCILE_EVERY_MS and self.reconciling is None:
             schedule.last_reconcile_ms = now
             self.reconciling = asyncio.create_task(self._reconcile_safely())
+        schedule.mark_all(self.groups.cooled_down())
         response = await ctx.redis.xread(self.stream_ids, count=2_000, block=READ_BLOCK_MS)
         for stream, entries in response or []:
             note_lag(

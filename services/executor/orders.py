@@ -2,7 +2,8 @@
 
 A new order is recorded under its deterministic client order id (status ``pending``) before its
 request leaves, so a crash between the two leaves a trace the next executor resolves by lookup.
-A create whose answer is lost is
+Only an order that is about to be sent is recorded: one held back (its market's order group
+cools down) leaves no record and no trade-log event. A create whose answer is lost is
 ``unknown`` until the exchange says (never ``failed``); an amend, decrease or cancel that fails
 is followed by a lookup of the order.
 """
@@ -112,6 +113,9 @@ class OrderEntry:
     async def place(self, action: Action) -> None:
         """Record the new order, then send it; its answer (or the lack of one) is recorded."""
         ctx = self.ctx
+        group_id = await self.groups.group_for(action.ticker)
+        if group_id == COOLING_DOWN:
+            return  # not sent, so not recorded: the market is looked at again after
         self.seq += 1
         coid = make_client_order_id(self.namespace, action.ticker, action.side, self.seq)
         now = ctx.clock.now_ms()
@@ -127,9 +131,6 @@ class OrderEntry:
             updated_ms=now,
         )
         await self.journal.save(pending)  # before sending
-        group_id = await self.groups.group_for(action.ticker)
-        if group_id == COOLING_DOWN:
-            return  # the market's order group fired: it cools down before quoting again
         request = OrderRequest(
             action.ticker,
             action.side,

@@ -19,7 +19,7 @@ from common.kalshi.errors import OutcomeUnknown
 from common.kalshi.wire import OrderRequest
 from common.keys import Keys
 from common.log import get_logger
-from common.messages import encode_event
+from common.messages import decode_event, encode_event
 from common.redis_codec import (
     decode_order,
     encode_book,
@@ -380,6 +380,37 @@ async def test_orders_join_a_market_order_group_and_a_fired_group_cools_down(
         await service.reconciler.reconcile()
         await steps(service, ctx)
         assert exchange.resets == 1 and len(exchange.orders) == 2  # reset, quoting again
+    finally:
+        await service.stop(ctx)
+
+
+async def test_a_place_held_back_by_a_cooling_group_records_and_logs_nothing(
+    redis_url: str, aredis: aioredis.Redis
+) -> None:
+    """A fired order group cools down before quoting again: a place in the cooldown is not
+    sent, so it is not recorded either (a PENDING record would block its side after the
+    cooldown), and the trade log never gets a cancel for an order that never existed."""
+    k = Keys()
+    service, ctx, exchange = await group_fired(redis_url, aredis)
+    try:
+        await steps(service, ctx)  # both places rejected by the fired group: it cools down
+        assert service.groups.cooldown_until_ms and not exchange.orders
+        ctx.clock.advance(27_000)  # late in the cooldown, new targets come
+        await publish(aredis, k, "KX", 4200, 4600)
+        await steps(service, ctx, 2)
+        assert await aredis.hgetall(k.orders("KX")) == {}  # not sent, so not recorded
+        ctx.clock.advance(3_000)  # the cooldown is over: both sides quote at once
+        await steps(service, ctx)
+        assert sorted((o.side, o.price) for o in exchange.orders.values()) == [
+            (Side.ASK, 4600),
+            (Side.BID, 4200),
+        ]
+        ctx.clock.advance(20_000)
+        await service.reconciler.reconcile()
+        await steps(service, ctx)
+        sent = {r.client_order_id for r in exchange.requests}
+        logged = [decode_event(fields)[1] for _, fields in await aredis.xrange(k.stream("orders"))]
+        assert logged and {e["client_order_id"] for e in logged} <= sent
     finally:
         await service.stop(ctx)
 
