@@ -192,10 +192,10 @@ async def _probe(
     second. Returns what became of the attempts (placed, no room in the spread, errors)."""
     import redis.asyncio as aioredis
 
-    from common.domain import Side
+    from common.domain import Side, make_client_order_id
     from common.errors import SchemaError
     from common.kalshi import KalshiClient, signer_from_pem
-    from common.kalshi.wire import OrderRequest, make_client_order_id
+    from common.kalshi.wire.orders import OrderRequest
     from common.keys import Keys
     from common.redis_codec import decode_book, decode_market
     from sim.auth import generate_key_pair

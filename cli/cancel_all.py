@@ -26,14 +26,11 @@ def run(args: argparse.Namespace) -> int:
         settings.require_kalshi_credentials()
     except ConfigError as exc:
         raise CliError(str(exc)) from None
-    from common.kalshi.client import KalshiClient
+    from common.connect import kalshi_client
     from common.kalshi.errors import ExchangeError
-    from common.kalshi.signing import load_signer
 
     async def work() -> tuple[int, int]:
-        client = await KalshiClient.from_settings(
-            settings, signer=await asyncio.to_thread(load_signer, settings)
-        )
+        client = await kalshi_client(settings)
         try:
             before = len(await client.get_open_orders(args.market))
             await client.cancel_all_orders(args.market)

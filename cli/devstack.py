@@ -432,12 +432,12 @@ class LocalStack:
     def cancel_everything_at_sim(self) -> None:
         """Nothing may be left resting when the world goes away."""
         with contextlib.suppress(Exception):
-            from common.kalshi.client import KalshiClient
+            from common.connect import kalshi_client
             from common.settings import load_settings
 
             async def go() -> None:
                 settings = load_settings(self.env(), read_file=False)
-                client = await KalshiClient.from_settings(settings)
+                client = await kalshi_client(settings)
                 try:
                     await client.cancel_all_orders()
                 finally:

@@ -7,6 +7,7 @@ YES at p (which is buying NO at 1 - p). A position is signed: + YES contracts, -
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
@@ -87,6 +88,30 @@ class Fill:
     @property
     def signed_count(self) -> int:
         return self.side.sign * self.count
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    """A market paid out: every net position in it is closed at the result."""
+
+    ticker: str
+    result: str  # yes | no | scalar
+    settled_ms: int
+    fee: int  # micro-dollars
+    value: int | None = None  # scalar: YES payout in price units
+
+
+# The client-order-id policy (DESIGN.md §5): every order carries an id derived from who sends it,
+# the market, the side and a sequence number, recorded before the order is sent. A process that
+# restarts re-derives the id it recorded, and a resend with the same id is a duplicate the
+# exchange refuses (409), never a second order.
+_CLIENT_ORDER_NAMESPACE = uuid.UUID("6f1d0c8e-3b5a-4c1e-9a57-64a2d0a7c0de")
+
+
+def make_client_order_id(namespace: str, ticker: str, side: Side | str, seq: int) -> str:
+    """A deterministic client order id (UUID5): the same inputs always give the same id."""
+    side_text = side.value if isinstance(side, Side) else str(side)
+    return str(uuid.uuid5(_CLIENT_ORDER_NAMESPACE, f"{namespace}|{ticker}|{side_text}|{seq}"))
 
 
 @dataclass(frozen=True, slots=True)

@@ -99,6 +99,35 @@ def parse_count(value: object, *, what: str = "count", signed: bool = False) -> 
     return units
 
 
+def fast_price(value: object, what: str = "price") -> int:
+    """``parse_price`` with a fast path for the 4-decimal strings Kalshi sends on the hot path
+    (``"0.5600"``); anything else goes through the exact parser and its errors."""
+    if (
+        type(value) is str
+        and len(value) == 6
+        and value[1] == "."
+        and value[0] in "01"
+        and value[2:].isascii()
+        and value[2:].isdigit()
+    ):
+        units = int(value[0]) * ONE_DOLLAR + int(value[2:])
+        if units <= ONE_DOLLAR:
+            return units
+    return parse_price(value, what=what)
+
+
+def fast_count(value: object, what: str = "count", *, signed: bool = False) -> int:
+    """``parse_count`` with a fast path for plain 2-decimal strings (``"12.00"``, ``"-3.50"``)."""
+    if type(value) is str and 4 <= len(value) <= 14 and value[-3] == ".":
+        negative = signed and value[0] == "-"
+        whole, frac = value[1 if negative else 0 : -3], value[-2:]
+        if whole.isascii() and whole.isdigit() and frac.isascii() and frac.isdigit():
+            units = int(whole) * 100 + int(frac)
+            if units <= MAX_COUNT:
+                return -units if negative else units
+    return parse_count(value, what=what, signed=signed)
+
+
 def format_count(units: int) -> str:
     """Centi-contracts -> Kalshi's 2-decimal count string (1000 -> '10.00')."""
     return _format_fixed(units, COUNT_DECIMALS)
@@ -120,21 +149,11 @@ def format_money(units: int, decimals: int = 4) -> str:
     return _format_fixed(units // step, decimals)
 
 
-def cents_to_money(cents: int) -> int:
-    """Integer cents (Kalshi's balance field) -> micro-dollars."""
-    return cents * (MONEY_SCALE // 100)
-
-
 def money_to_dollars_display(units: int) -> str:
     """Micro-dollars for people: '$-12.34' (rounded to cents, display only)."""
     cents = (abs(units) + 5_000) // 10_000
     sign = "-" if units < 0 else ""
     return f"{sign}${cents // 100}.{cents % 100:02d}"
-
-
-def notional(price: int, count: int) -> int:
-    """Money for ``count`` contracts at ``price``: exact micro-dollars."""
-    return price * count
 
 
 def ceil_div(numerator: int, denominator: int) -> int:

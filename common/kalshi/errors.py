@@ -14,7 +14,12 @@ request (method and path, never headers or keys). Subclasses say what the caller
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from common.errors import DoraError
+
+if TYPE_CHECKING:
+    from common.kalshi.wire.error_body import ErrorBody
 
 
 class ExchangeError(DoraError):
@@ -92,3 +97,20 @@ def error_for_status(status: int) -> type[ExchangeError]:
     if status >= 500:
         return ServerError
     return OrderRejected
+
+
+def error_from_body(body: ErrorBody, status: int, method: str, path: str) -> ExchangeError:
+    """The error one item of a batch answer names (``status`` 0: the item has none of its own)."""
+    kind: type[ExchangeError] = OrderRejected
+    if body.code == "order_already_exists":
+        kind = Conflict
+    elif status:
+        kind = error_for_status(status)
+    return kind(
+        body.message or "refused",
+        status=status,
+        code=body.code,
+        details=body.details,
+        method=method,
+        path=path,
+    )

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import math
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -22,7 +23,6 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from common.clock import Clock
-from common.keys import Keys
 from common.log import get_logger
 
 READ = "read"
@@ -236,26 +236,28 @@ class LocalRateBudget:
 
 
 class RedisRateBudget:
-    """The shared budget: one bucket per (account key id, read|write) in Redis."""
+    """The shared budget: one Redis key per bucket, ``bucket_keys`` = {READ: key, WRITE: key}
+    (one pair per account: ``common.connect`` names them after the API key id)."""
 
     def __init__(
         self,
         redis: aioredis.Redis,
-        keys: Keys,
+        bucket_keys: Mapping[str, str],
         tier: str = "basic",
         *,
-        account: str = "",
         clock: Clock | None = None,
         safety: float = 0.9,
         reserve_fraction: float = 0.2,
         fallback: LocalRateBudget | None = None,
         lease_ms: int = LEASE_MS,
     ) -> None:
+        missing = {READ, WRITE} - set(bucket_keys)
+        if missing:
+            raise ValueError(f"bucket_keys needs a Redis key for {sorted(missing)}")
         self.redis = redis
-        self.keys = keys
+        self.bucket_keys = dict(bucket_keys)
         self.limits = _Limits(tier, safety, reserve_fraction)
         self.clock = clock or Clock()
-        self.account = account
         self.fallback = fallback or LocalRateBudget(
             tier, self.clock, safety=safety * 0.5, reserve_fraction=reserve_fraction
         )
@@ -270,8 +272,7 @@ class RedisRateBudget:
         self._empty_until: dict[str, float] = {}  # the last refill's answer: wait until then
 
     def key(self, bucket: str) -> str:
-        name = f"{self.account}:{bucket}" if self.account else bucket
-        return self.keys.ratelimit(name)
+        return self.bucket_keys[bucket]
 
     async def _call(
         self, bucket: str, cost: int, reserve: int, mode: str, want: int = 0

@@ -1,4 +1,4 @@
-"""Request signing (API.md §2) and where the private key comes from (DESIGN.md §8).
+"""Request signing (API.md §2): a signer from a private key in PEM.
 
 The message signed is ``timestamp_ms + METHOD + path`` (path with ``/trade-api/v2``, without the
 query). RSA keys sign with RSA-PSS / SHA-256 / MGF1(SHA-256) / salt = digest length; Ed25519 keys
@@ -9,7 +9,6 @@ object here shows it in a ``repr`` or an exception message.
 from __future__ import annotations
 
 import base64
-import os
 from typing import Protocol
 
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -18,7 +17,6 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 
 from common.errors import ConfigError
 from common.log import register_secret
-from common.settings import Settings
 
 _PSS = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.DIGEST_LENGTH)
 
@@ -93,95 +91,3 @@ def signer_from_pem(key_id: str, pem: str | bytes, *, source: str = "the key") -
     if isinstance(key, ed25519.Ed25519PrivateKey):
         return Ed25519Signer(key_id, key)
     raise ConfigError(f"{source} must be an RSA or Ed25519 private key, was {type(key).__name__}")
-
-
-def load_private_key_pem(settings: Settings) -> tuple[str, str]:
-    """(PEM text, where it came from) from exactly one configured source: a file, the
-    ``DORA_KALSHI_PRIVATE_KEY`` variable, AWS Secrets Manager or SSM Parameter Store."""
-    settings.require_kalshi_credentials()
-    if settings.kalshi_private_key_path:
-        path = os.path.expanduser(settings.kalshi_private_key_path)
-        try:
-            with open(path, encoding="utf-8") as handle:
-                pem = handle.read()
-        except OSError as exc:
-            raise ConfigError(
-                f"DORA_KALSHI_PRIVATE_KEY_PATH {path!r} cannot be read: {exc.strerror}"
-            ) from None
-        source = f"key file {path!r}"
-    elif settings.kalshi_private_key:
-        pem = settings.kalshi_private_key.replace("\\n", "\n")
-        source = "DORA_KALSHI_PRIVATE_KEY"
-    elif settings.kalshi_private_key_secret_id:
-        pem = _from_secrets_manager(settings.kalshi_private_key_secret_id, settings.aws_region)
-        source = f"secret {settings.kalshi_private_key_secret_id!r}"
-    else:
-        pem = _from_ssm(settings.kalshi_private_key_ssm_param, settings.aws_region)
-        source = f"SSM parameter {settings.kalshi_private_key_ssm_param!r}"
-    register_secret(pem)
-    return pem, source
-
-
-def load_signer(settings: Settings) -> Signer:
-    pem, source = load_private_key_pem(settings)
-    return signer_from_pem(settings.kalshi_key_id, pem, source=source)
-
-
-def _from_secrets_manager(secret_id: str, region: str) -> str:
-    import boto3
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    try:
-        client = boto3.client("secretsmanager", region_name=region)
-        answer = client.get_secret_value(SecretId=secret_id)
-    except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code", "error")
-        raise ConfigError(
-            f"secret {secret_id!r} cannot be read from Secrets Manager: {code}"
-        ) from None
-    except BotoCoreError as exc:
-        raise ConfigError(
-            f"Secrets Manager is unreachable for {secret_id!r}: {type(exc).__name__}"
-        ) from None
-    value = answer.get("SecretString")
-    if value is None and answer.get("SecretBinary") is not None:
-        value = bytes(answer["SecretBinary"]).decode(errors="replace")
-    if not value:
-        raise ConfigError(f"secret {secret_id!r} holds no key")
-    return _unwrap_json(str(value))
-
-
-def _from_ssm(name: str, region: str) -> str:
-    import boto3
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    try:
-        client = boto3.client("ssm", region_name=region)
-        answer = client.get_parameter(Name=name, WithDecryption=True)
-    except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code", "error")
-        raise ConfigError(f"SSM parameter {name!r} cannot be read: {code}") from None
-    except BotoCoreError as exc:
-        raise ConfigError(f"SSM is unreachable for {name!r}: {type(exc).__name__}") from None
-    value = answer.get("Parameter", {}).get("Value")
-    if not value:
-        raise ConfigError(f"SSM parameter {name!r} holds no key")
-    return _unwrap_json(str(value))
-
-
-def _unwrap_json(value: str) -> str:
-    """A secret may hold the PEM itself or JSON like ``{"private_key": "-----BEGIN..."}``."""
-    stripped = value.strip()
-    if stripped.startswith("{"):
-        import orjson
-
-        try:
-            data = orjson.loads(stripped)
-        except orjson.JSONDecodeError:
-            return value
-        if isinstance(data, dict):
-            for name in ("private_key", "kalshi_private_key", "key", "pem"):
-                if isinstance(data.get(name), str):
-                    register_secret(value)
-                    return str(data[name]).replace("\\n", "\n")
-    return value

@@ -29,7 +29,7 @@ from common.kalshi.errors import (
 from common.kalshi.http import HttpResponse, LeanHTTP, RequestHook
 from common.kalshi.ratelimit import NoBudget, RateBudget
 from common.kalshi.signing import Signer, auth_headers
-from common.kalshi.wire import parse_error_body
+from common.kalshi.wire.error_body import parse_error_body
 from common.log import get_logger
 
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)

@@ -40,8 +40,8 @@ from common.book import BookError, LevelBook, YesBook
 from common.clock import Clock
 from common.domain import Fill, Order
 from common.errors import WireError
-from common.kalshi import wire
 from common.kalshi.signing import Signer, auth_headers
+from common.kalshi.wire import stream
 from common.log import get_logger
 
 BOOK_CHANNEL = "orderbook_delta"
@@ -477,7 +477,7 @@ class KalshiWebSocket:
             task.add_done_callback(self._tasks.discard)
 
     def _on_delta(self, msg: object, seq: int) -> None:
-        ticker, is_yes, price, delta, ts_ms = wire.parse_ws_delta(msg)
+        ticker, is_yes, price, delta, ts_ms = stream.parse_ws_delta(msg)
         self._last_book_msg = asyncio.get_running_loop().time()
         self.stats.deltas += 1
         if ticker in self.stale:
@@ -495,7 +495,7 @@ class KalshiWebSocket:
         self._emit(BookUpdated(ticker, seq, ts_ms))
 
     def _on_snapshot(self, msg: object, seq: int) -> None:
-        ticker, yes, no = wire.parse_ws_snapshot(msg)
+        ticker, yes, no = stream.parse_ws_snapshot(msg)
         self._last_book_msg = asyncio.get_running_loop().time()
         if ticker not in self.tickers:
             return
@@ -517,9 +517,9 @@ class KalshiWebSocket:
     def _on_other(self, kind: object, sid: object, data: dict[str, Any]) -> None:
         msg = data.get("msg")
         if kind == "fill":
-            self._emit(FillEvent(wire.parse_ws_fill(msg)))
+            self._emit(FillEvent(stream.parse_ws_fill(msg)))
         elif kind == "user_order":
-            self._emit(UserOrderEvent(wire.parse_user_order(msg)))
+            self._emit(UserOrderEvent(stream.parse_user_order(msg)))
         elif kind == "market_lifecycle_v2":
             if isinstance(msg, dict) and isinstance(msg.get("market_ticker"), str):
                 fields = {k: v for k, v in msg.items() if k not in ("market_ticker", "event_type")}

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from common.domain import Order
-from common.kalshi.wire import OrderRequest
+from common.kalshi.wire.orders import OrderRequest
 
 
 class Gateway(Protocol):

@@ -5,10 +5,11 @@ from __future__ import annotations
 import redis.asyncio as aioredis
 
 from common.clock import Clock
+from common.connect import kalshi_client
 from common.domain import Order
 from common.kalshi.client import KalshiClient
 from common.kalshi.errors import NotFound
-from common.kalshi.wire import OrderRequest
+from common.kalshi.wire.orders import OrderRequest
 from common.settings import Settings
 
 LOOKUP_WINDOW_MS = 120_000
@@ -22,7 +23,7 @@ class KalshiGateway:
     async def connect(
         cls, settings: Settings, redis: aioredis.Redis, clock: Clock
     ) -> KalshiGateway:
-        return cls(await KalshiClient.from_settings(settings, redis=redis, clock=clock))
+        return cls(await kalshi_client(settings, redis=redis, clock=clock))
 
     async def place(self, request: OrderRequest) -> Order:
         return await self.client.place_order(request)

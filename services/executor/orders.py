@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from common.domain import Order, OrderStatus
+from common.domain import Order, OrderStatus, make_client_order_id
 from common.kalshi.errors import ExchangeError, NotFound, OrderRejected, OutcomeUnknown
-from common.kalshi.wire import OrderRequest, make_client_order_id
+from common.kalshi.wire.orders import OrderRequest
 from common.order_diff import Action, ActionKind
 from common.runtime import Context
 from services.executor.gateway import Gateway

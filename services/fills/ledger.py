@@ -14,9 +14,8 @@ from dataclasses import dataclass
 import redis.asyncio as aioredis
 from redis.exceptions import WatchError
 
-from common.domain import Fill, Position, Side
+from common.domain import Fill, Position, Settlement, Side
 from common.events import fill_event
-from common.kalshi.wire import Settlement
 from common.keys import Keys
 from common.numbers import ONE_DOLLAR
 from common.redis_codec import decode_position, encode_position

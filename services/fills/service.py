@@ -11,10 +11,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
+from common.connect import kalshi_client, load_signer
 from common.domain import Fill, Order
 from common.kalshi.client import KalshiClient
 from common.kalshi.errors import ExchangeError
-from common.kalshi.signing import load_signer
 from common.kalshi.ws import Connected, FillEvent, KalshiWebSocket, UserOrderEvent, WsEvent
 from common.restore import wait_until_restored
 from common.runtime import Context, service_main
@@ -54,9 +54,7 @@ class FillsService:
     async def start(self, ctx: Context) -> None:
         await wait_until_restored(ctx.redis, ctx.keys, ctx.stopping, log=ctx.log)
         if self.client is None:
-            self.client = await KalshiClient.from_settings(
-                self.settings, redis=ctx.redis, clock=ctx.clock
-            )
+            self.client = await kalshi_client(self.settings, redis=ctx.redis, clock=ctx.clock)
         if self.ws is None:
             signer = await asyncio.to_thread(load_signer, self.settings)
             self.ws = KalshiWebSocket(

@@ -18,13 +18,13 @@ from typing import Any
 
 from common.book import BookState, YesBook
 from common.config_cache import ConfigCache
+from common.connect import kalshi_client, load_signer
 from common.control import ControlListener
 from common.domain import MarketMeta, MarketStatus
 from common.events import book_event
 from common.grid import GridError, PriceGrid
 from common.kalshi.client import KalshiClient
 from common.kalshi.errors import ExchangeError
-from common.kalshi.signing import load_signer
 from common.kalshi.ws import (
     BookStale,
     BookUpdated,
@@ -94,9 +94,7 @@ class MarketdataService:
         self.configs = ConfigCache(ctx.keys, ctx.log)
         await self.configs.refresh(ctx.redis, ctx.clock.now_ms())
         if self.client is None:
-            self.client = await KalshiClient.from_settings(
-                self.settings, redis=ctx.redis, clock=ctx.clock
-            )
+            self.client = await kalshi_client(self.settings, redis=ctx.redis, clock=ctx.clock)
         tickers = self.configs.enabled()
         await self._refresh_meta(ctx, tickers)
         if self.ws is None:

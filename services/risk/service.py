@@ -27,6 +27,7 @@ from datetime import UTC, datetime, timedelta
 
 from common.alerts import Alerter
 from common.config_cache import ConfigCache
+from common.connect import kalshi_client
 from common.control import ControlListener
 from common.domain import Order, Position, RiskState
 from common.errors import SchemaError
@@ -84,9 +85,7 @@ class RiskService:
     async def start(self, ctx: Context) -> None:
         await wait_until_restored(ctx.redis, ctx.keys, ctx.stopping, log=ctx.log)
         if self.client is None:
-            self.client = await KalshiClient.from_settings(
-                self.settings, redis=ctx.redis, clock=ctx.clock
-            )
+            self.client = await kalshi_client(self.settings, redis=ctx.redis, clock=ctx.clock)
         self.configs = ConfigCache(ctx.keys, ctx.log)
         await self.configs.refresh(ctx.redis, ctx.clock.now_ms())
         self.alerter = Alerter(self.settings, ctx.log, ctx.clock)

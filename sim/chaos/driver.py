@@ -360,9 +360,9 @@ class ChaosRun:
         breaks and the run names just this invariant)."""
         import asyncio
 
+        from common.connect import kalshi_client
         from common.domain import Side
-        from common.kalshi.client import KalshiClient
-        from common.kalshi.wire import OrderRequest
+        from common.kalshi.wire.orders import OrderRequest
         from common.settings import load_settings
 
         time.sleep(HALT_GRACE_MS / 1000 + 0.5)
@@ -370,7 +370,7 @@ class ChaosRun:
 
         async def place() -> str:
             settings = load_settings(self.stack.env(), read_file=False)
-            client = await KalshiClient.from_settings(settings)
+            client = await kalshi_client(settings)
             try:
                 coid = f"chaos-sabotage-{now_ms()}"
                 order = await client.place_order(OrderRequest(ticker, Side.BID, 100, 100, coid))
@@ -417,12 +417,12 @@ class ChaosRun:
     def _exchange_fills(self) -> list[inv.ExchangeFill]:
         import asyncio
 
-        from common.kalshi.client import KalshiClient
+        from common.connect import kalshi_client
         from common.settings import load_settings
 
         async def get() -> list[inv.ExchangeFill]:
             settings = load_settings(self.stack.env(), read_file=False)
-            client = await KalshiClient.from_settings(settings)
+            client = await kalshi_client(settings)
             try:
                 fills = await client.get_fills()
             finally:

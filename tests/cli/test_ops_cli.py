@@ -13,10 +13,10 @@ import redis
 
 from common.book import BookState, YesBook
 from common.config import MarketConfig
-from common.domain import Position, Side
+from common.domain import Position, Side, make_client_order_id
 from common.kalshi import KalshiClient
 from common.kalshi.signing import Signer
-from common.kalshi.wire import OrderRequest, make_client_order_id
+from common.kalshi.wire.orders import OrderRequest
 from common.keys import Keys
 from common.redis_codec import encode_book, encode_market_config, encode_position
 from tests.support.procs import REPO, run_dora

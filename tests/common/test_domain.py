@@ -2,7 +2,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from common.domain import Fill, MarketMeta, MarketStatus, Position, Side
+from common.domain import Fill, MarketMeta, MarketStatus, Position, Side, make_client_order_id
 from common.grid import PriceGrid
 
 
@@ -74,3 +74,10 @@ def test_only_an_active_market_is_open() -> None:
     assert [s for s in MarketStatus if MarketMeta("KX", s, 0, grid).is_open] == [
         MarketStatus.ACTIVE
     ]
+
+
+def test_client_order_id_is_deterministic_uuid() -> None:
+    first = make_client_order_id("exec", "KX", Side.BID, 7)
+    assert first == make_client_order_id("exec", "KX", "bid", 7)
+    assert first != make_client_order_id("exec", "KX", Side.BID, 8)
+    assert len(first) == 36 and first.count("-") == 4

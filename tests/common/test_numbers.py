@@ -6,6 +6,8 @@ from hypothesis import strategies as st
 
 from common.numbers import (
     NumberError,
+    fast_count,
+    fast_price,
     format_count,
     format_money,
     format_price,
@@ -73,3 +75,29 @@ def test_money_round_trip_is_exact(units: int) -> None:
 @given(st.decimals(min_value=0, max_value=1, places=4))
 def test_any_four_decimal_string_parses_to_its_value(value: Decimal) -> None:
     assert parse_price(str(value)) == int(value * 10_000)
+
+
+@given(st.integers(0, 10_000))
+def test_fast_price_equals_the_exact_parser(units: int) -> None:
+    assert fast_price(format_price(units), "p") == units
+
+
+@given(st.integers(-(10**9), 10**9))
+def test_fast_count_equals_the_exact_parser(units: int) -> None:
+    assert fast_count(format_count(units), "c", signed=True) == units
+    if units < 0:
+        with pytest.raises(NumberError):
+            fast_count(format_count(units), "c")
+
+
+@given(st.text(max_size=12))
+def test_fast_price_never_accepts_junk_the_exact_parser_refuses(text: str) -> None:
+    try:
+        exact: int | None = parse_price(text)
+    except NumberError:
+        exact = None
+    try:
+        fast: int | None = fast_price(text, "p")
+    except NumberError:
+        fast = None
+    assert fast == exact

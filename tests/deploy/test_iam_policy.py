@@ -47,8 +47,8 @@ RUNTIME_BY_TABLE = {
 }
 # Everything else the code calls, and the code that calls it
 OTHER_ACTIONS = {
-    "secretsmanager:GetSecretValue": ("common/kalshi/signing.py", ".get_secret_value("),
-    "ssm:GetParameter": ("common/kalshi/signing.py", ".get_parameter("),
+    "secretsmanager:GetSecretValue": ("common/connect.py", ".get_secret_value("),
+    "ssm:GetParameter": ("common/connect.py", ".get_parameter("),
     "cloudwatch:PutMetricData": ("common/metrics.py", ".put_metric_data("),
 }
 NOT_CALLED_BY_CODE = {

@@ -1,4 +1,4 @@
-"""Every parser of an exchange payload (common/kalshi/wire.py) under bad input: malformed
+"""Every parser of an exchange payload (common/kalshi/wire/) under bad input: malformed
 shapes, wrong types, huge numbers, unknown enum values, deep inside valid payloads. The answer
 is a value or ``WireError`` naming what was wrong: never another exception (no KeyError,
 TypeError, OverflowError...), so a bad payload costs the caller one message, not a crash.
@@ -20,14 +20,15 @@ from hypothesis import strategies as st
 
 from common.domain import Side
 from common.errors import WireError
-from common.kalshi import wire
-from common.kalshi.wire import OrderRequest
+from common.kalshi.wire import error_body, fields, markets, orders, portfolio, stream
+from common.kalshi.wire.orders import OrderRequest
+from common.numbers import NumberError, fast_count, fast_price
 from tests.fuzz.strategies import JUNK, mutate
 from tests.kalshi.test_wire import FILL, MARKET, ORDER, USER_ORDER, WS_FILL
 
 REQUEST = OrderRequest("KX-1", Side.BID, 5600, 1000, "c-1")
 SECOND = OrderRequest("KX-1", Side.ASK, 6000, 100, "c-2")
-ORDER_VALUE = wire.parse_order(ORDER)
+ORDER_VALUE = orders.parse_order(ORDER)
 ACK = {
     "order_id": "o-1",
     "client_order_id": "c-1",
@@ -61,33 +62,31 @@ SETTLEMENT = {
 
 CASES: dict[str, tuple[Callable[[Any], Any], Any]] = {
     "parse_error_body": (
-        wire.parse_error_body,
+        error_body.parse_error_body,
         {"error": {"code": "c", "message": "m", "details": "d"}},
     ),
-    "parse_time_ms": (lambda v: wire.parse_time_ms(v, "t"), "2026-01-01T00:00:00.250Z"),
-    "fast_price": (lambda v: wire.fast_price(v, "p"), "0.5600"),
-    "fast_count": (lambda v: wire.fast_count(v, "c", signed=True), "-10.50"),
+    "parse_time_ms": (lambda v: fields.parse_time_ms(v, "t"), "2026-01-01T00:00:00.250Z"),
     "parse_levels": (
-        lambda v: wire.parse_levels(v, "yes"),
+        lambda v: markets.parse_levels(v, "yes"),
         [["0.0800", "3.00"], ["0.0900", "1.00"]],
     ),
     "parse_orderbook": (
-        wire.parse_orderbook,
+        markets.parse_orderbook,
         {"orderbook_fp": {"yes_dollars": [["0.0800", "3.00"]], "no_dollars": [["0.0100", "1.00"]]}},
     ),
-    "parse_market": (wire.parse_market, MARKET),
-    "parse_market_response": (wire.parse_market_response, {"market": MARKET}),
-    "parse_markets_page": (wire.parse_markets_page, {"markets": [MARKET], "cursor": "abc"}),
+    "parse_market": (markets.parse_market, MARKET),
+    "parse_market_response": (markets.parse_market_response, {"market": MARKET}),
+    "parse_markets_page": (markets.parse_markets_page, {"markets": [MARKET], "cursor": "abc"}),
     "parse_cursor": (
-        lambda v: wire.parse_cursor(v) if isinstance(v, dict) else None,
+        lambda v: fields.cursor(v) if isinstance(v, dict) else None,
         {"cursor": "x"},
     ),
     "parse_series_fees": (
-        wire.parse_series_fees,
+        markets.parse_series_fees,
         {"series": {"fee_type": "quadratic", "fee_multiplier": 1}},
     ),
     "parse_event_fees": (
-        wire.parse_event_fees,
+        markets.parse_event_fees,
         {
             "event": {
                 "series_ticker": "S",
@@ -97,20 +96,20 @@ CASES: dict[str, tuple[Callable[[Any], Any], Any]] = {
         },
     ),
     "parse_exchange_status": (
-        wire.parse_exchange_status,
+        markets.parse_exchange_status,
         {
             "exchange_active": True,
             "trading_active": True,
             "exchange_estimated_resume_time": "2026-01-01T00:00:00Z",
         },
     ),
-    "parse_order": (wire.parse_order, ORDER),
-    "parse_order_response": (wire.parse_order_response, {"order": ORDER}),
-    "parse_orders_page": (wire.parse_orders_page, {"orders": [ORDER, ORDER], "cursor": ""}),
-    "parse_user_order": (wire.parse_user_order, USER_ORDER),
-    "order_from_ack": (lambda v: wire.order_from_ack(REQUEST, v), ACK),
+    "parse_order": (orders.parse_order, ORDER),
+    "parse_order_response": (orders.parse_order_response, {"order": ORDER}),
+    "parse_orders_page": (orders.parse_orders_page, {"orders": [ORDER, ORDER], "cursor": ""}),
+    "parse_user_order": (stream.parse_user_order, USER_ORDER),
+    "order_from_ack": (lambda v: orders.order_from_ack(REQUEST, v), ACK),
     "parse_batch_create": (
-        lambda v: wire.parse_batch_create(v, [REQUEST, SECOND]),
+        lambda v: orders.parse_batch_create(v, [REQUEST, SECOND]),
         {
             "orders": [
                 {"client_order_id": "c-2", "error": {"code": "invalid_order", "message": "x"}},
@@ -119,16 +118,16 @@ CASES: dict[str, tuple[Callable[[Any], Any], Any]] = {
         },
     ),
     "order_from_amend_ack": (
-        lambda v: wire.order_from_amend_ack(ORDER_VALUE, 5700, 700, v, 500),
+        lambda v: orders.order_from_amend_ack(ORDER_VALUE, 5700, 700, v, 500),
         {"order_id": "o-1", "remaining_count": "5.00", "fill_count": "0.00", "ts_ms": 9},
     ),
     "order_from_decrease_ack": (
-        lambda v: wire.order_from_decrease_ack(ORDER_VALUE, v),
+        lambda v: orders.order_from_decrease_ack(ORDER_VALUE, v),
         {"order_id": "o-1", "remaining_count": "3.00", "ts_ms": 1},
     ),
-    "parse_cancel": (wire.parse_cancel, {"order_id": "o-1", "reduced_by": "8.00", "ts_ms": 1}),
+    "parse_cancel": (orders.parse_cancel, {"order_id": "o-1", "reduced_by": "8.00", "ts_ms": 1}),
     "parse_batch_cancel": (
-        lambda v: wire.parse_batch_cancel(v, ["a", "b"]),
+        lambda v: orders.parse_batch_cancel(v, ["a", "b"]),
         {
             "orders": [
                 {
@@ -140,31 +139,31 @@ CASES: dict[str, tuple[Callable[[Any], Any], Any]] = {
             ]
         },
     ),
-    "parse_fill": (wire.parse_fill, FILL),
-    "parse_fills_page": (wire.parse_fills_page, {"fills": [FILL], "cursor": "c"}),
-    "parse_settlement": (wire.parse_settlement, SETTLEMENT),
+    "parse_fill": (portfolio.parse_fill, FILL),
+    "parse_fills_page": (portfolio.parse_fills_page, {"fills": [FILL], "cursor": "c"}),
+    "parse_settlement": (portfolio.parse_settlement, SETTLEMENT),
     "parse_settlements_page": (
-        wire.parse_settlements_page,
+        portfolio.parse_settlements_page,
         {"settlements": [SETTLEMENT], "cursor": ""},
     ),
-    "parse_ws_fill": (wire.parse_ws_fill, WS_FILL),
-    "parse_position": (wire.parse_position, POSITION),
+    "parse_ws_fill": (stream.parse_ws_fill, WS_FILL),
+    "parse_position": (portfolio.parse_position, POSITION),
     "parse_positions_page": (
-        wire.parse_positions_page,
+        portfolio.parse_positions_page,
         {"market_positions": [POSITION], "cursor": ""},
     ),
     "parse_balance": (
-        wire.parse_balance,
+        portfolio.parse_balance,
         {"balance": 12345, "portfolio_value": 100, "updated_ts": 1767225600},
     ),
-    "parse_order_group_created": (wire.parse_order_group_created, {"order_group_id": "g-1"}),
-    "parse_order_group": (lambda v: wire.parse_order_group(v, "g"), GROUP),
+    "parse_order_group_created": (portfolio.parse_order_group_created, {"order_group_id": "g-1"}),
+    "parse_order_group": (lambda v: portfolio.parse_order_group(v, "g"), GROUP),
     "parse_order_groups": (
-        wire.parse_order_groups,
+        portfolio.parse_order_groups,
         {"order_groups": [{"id": "g", **GROUP}]},
     ),
     "parse_ws_snapshot": (
-        wire.parse_ws_snapshot,
+        stream.parse_ws_snapshot,
         {
             "market_ticker": "KX",
             "yes_dollars_fp": [["0.0800", "3.00"]],
@@ -172,7 +171,7 @@ CASES: dict[str, tuple[Callable[[Any], Any], Any]] = {
         },
     ),
     "parse_ws_delta": (
-        wire.parse_ws_delta,
+        stream.parse_ws_delta,
         {
             "market_ticker": "KX",
             "side": "no",
@@ -184,11 +183,19 @@ CASES: dict[str, tuple[Callable[[Any], Any], Any]] = {
 }
 
 
+# the number fast paths of common/numbers.py: only NumberError may escape them
+NUMBER_CASES: dict[str, tuple[Callable[[Any], Any], Any]] = {
+    "fast_price": (lambda v: fast_price(v, "p"), "0.5600"),
+    "fast_count": (lambda v: fast_count(v, "c", signed=True), "-10.50"),
+}
+
+
 def test_every_parser_is_fuzzed() -> None:
     parsers = {
         name
-        for name, fn in inspect.getmembers(wire, inspect.isfunction)
-        if fn.__module__ == wire.__name__ and name.startswith(("parse_", "order_from_", "fast_"))
+        for module in (error_body, fields, markets, orders, portfolio, stream)
+        for name, fn in inspect.getmembers(module, inspect.isfunction)
+        if fn.__module__ == module.__name__ and name.startswith(("parse_", "order_from_"))
     }
     assert parsers - set(CASES) == set(), "add a fuzz case for each new parser"
 
@@ -218,3 +225,14 @@ def test_mutated_payloads_raise_only_wire_error(name: str, data: st.DataObject) 
 @given(name=st.sampled_from(sorted(CASES)), junk=JUNK)
 def test_junk_raises_only_wire_error(name: str, junk: Any) -> None:
     _only_wire_error(CASES[name][0], junk)
+
+
+@settings(max_examples=300, deadline=None)
+@given(name=st.sampled_from(sorted(NUMBER_CASES)), data=st.data())
+def test_number_fast_paths_raise_only_number_error(name: str, data: st.DataObject) -> None:
+    call, valid = NUMBER_CASES[name]
+    call(valid)
+    try:
+        call(data.draw(st.one_of(JUNK, st.text(max_size=16))))
+    except NumberError as exc:
+        assert str(exc), "a NumberError must say what was wrong"

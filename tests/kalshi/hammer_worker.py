@@ -16,8 +16,7 @@ import redis.asyncio as aioredis
 from common.domain import Side
 from common.kalshi import KalshiClient, OrderRequest, make_client_order_id, signer_from_pem
 from common.kalshi.errors import ExchangeError
-from common.kalshi.ratelimit import RedisRateBudget
-from common.keys import Keys
+from common.kalshi.ratelimit import READ, WRITE, RedisRateBudget
 
 
 async def main() -> None:
@@ -33,7 +32,8 @@ async def main() -> None:
     args = parser.parse_args()
     signer = signer_from_pem(args.key_id, await asyncio.to_thread(Path(args.key_path).read_bytes))
     redis = aioredis.Redis.from_url(args.redis_url, decode_responses=True)
-    budget = RedisRateBudget(redis, Keys("dora:"), args.tier, account=args.key_id)
+    bucket_keys = {bucket: f"dora:ratelimit:{args.key_id}:{bucket}" for bucket in (READ, WRITE)}
+    budget = RedisRateBudget(redis, bucket_keys, args.tier)
     client = KalshiClient.create(args.url, signer, budget=budget)
     deadline = time.monotonic() + args.duration_s
     counts = {"reads": 0, "creates": 0, "cancels": 0, "errors": 0}

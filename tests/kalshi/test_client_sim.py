@@ -20,7 +20,8 @@ from common.kalshi import (
     signer_from_pem,
 )
 from common.kalshi.ratelimit import LocalRateBudget
-from common.kalshi.wire import CancelResult, MarketInfo
+from common.kalshi.wire.markets import MarketInfo
+from common.kalshi.wire.orders import CancelResult
 from tests.kalshi.test_signing import rsa_pem
 from tests.support.simfix import KEY_ID, MakeClient, sim_control
 

@@ -19,11 +19,12 @@ from common.kalshi.ratelimit import (
     LocalRateBudget,
     RedisRateBudget,
 )
-from common.keys import Keys
+
+KEYS = {READ: "dora:ratelimit:kid:read", WRITE: "dora:ratelimit:kid:write"}
 
 
 def budget(aredis: aioredis.Redis, tier: str = "basic", **kwargs: object) -> RedisRateBudget:
-    return RedisRateBudget(aredis, Keys("dora:"), tier, account="kid", **kwargs)  # type: ignore[arg-type]
+    return RedisRateBudget(aredis, KEYS, tier, **kwargs)  # type: ignore[arg-type]
 
 
 async def test_bucket_starts_full_then_asks_to_wait(aredis: aioredis.Redis) -> None:
@@ -89,7 +90,7 @@ async def test_many_clients_never_exceed_the_rate(
 
 async def test_falls_back_to_local_when_redis_is_down() -> None:
     dead = aioredis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)
-    rb = RedisRateBudget(dead, Keys("dora:"), "basic")
+    rb = RedisRateBudget(dead, KEYS, "basic")
     assert await rb.try_take(READ, 10) == 0.0
     await dead.aclose()
 

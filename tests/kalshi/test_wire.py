@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from common.domain import Order, OrderStatus, Side, TimeInForce
 from common.errors import WireError
 from common.fees import FeeType
-from common.kalshi import wire
-from common.kalshi.wire import OrderRequest
+from common.kalshi.wire import error_body, markets, orders, portfolio, stream
+from common.kalshi.wire.orders import OrderRequest
 
 ORDER = {
     "order_id": "o-1",
@@ -105,7 +105,7 @@ REQUEST = OrderRequest("KX-1", Side.BID, 5600, 1000, "c-1")
 
 
 def test_parse_order_maps_fields_to_integer_units() -> None:
-    order = wire.parse_order(ORDER)
+    order = orders.parse_order(ORDER)
     assert (order.order_id, order.ticker, order.side, order.price) == (
         "o-1",
         "KX-1",
@@ -120,12 +120,12 @@ def test_parse_order_maps_fields_to_integer_units() -> None:
 
 
 def test_parse_order_counts_cover_an_amended_size_increase() -> None:
-    order = wire.parse_order({**ORDER, "remaining_count_fp": "20.00"})
+    order = orders.parse_order({**ORDER, "remaining_count_fp": "20.00"})
     assert order.count == 2200
 
 
 def test_parse_fill_and_ws_fill() -> None:
-    fill = wire.parse_fill(FILL)
+    fill = portfolio.parse_fill(FILL)
     assert (fill.fill_id, fill.side, fill.price, fill.count, fill.fee) == (
         "f-1",
         Side.BID,
@@ -134,18 +134,18 @@ def test_parse_fill_and_ws_fill() -> None:
         15_000,
     )
     assert fill.ts_ms == 1767225602000 and not fill.is_taker
-    ws_fill = wire.parse_ws_fill(WS_FILL)
+    ws_fill = stream.parse_ws_fill(WS_FILL)
     assert ws_fill.side is Side.ASK and ws_fill.post_position == -350 and ws_fill.count == 150
     assert ws_fill.client_order_id == "c-1" and ws_fill.ts_ms == 1767225602123
 
 
 def test_parse_user_order() -> None:
-    order = wire.parse_user_order(USER_ORDER)
+    order = stream.parse_user_order(USER_ORDER)
     assert order.status is OrderStatus.EXECUTED and order.filled == 1000 and order.remaining == 0
 
 
 def test_parse_market_reads_grid_and_times() -> None:
-    info = wire.parse_market(MARKET)
+    info = markets.parse_market(MARKET)
     assert info.close_ms - info.open_ms == 86_400_000
     assert info.grid.is_valid(50) and not info.grid.is_valid(5050) and info.grid.is_valid(5000)
     meta = info.to_meta(FeeType.QUADRATIC_WITH_MAKER_FEES, 50, 7)
@@ -154,7 +154,7 @@ def test_parse_market_reads_grid_and_times() -> None:
 
 
 def test_parse_orderbook_builds_yes_book_from_both_ladders() -> None:
-    book = wire.parse_orderbook(
+    book = markets.parse_orderbook(
         {
             "orderbook_fp": {
                 "yes_dollars": [["0.4100", "10.00"], ["0.4200", "13.00"]],
@@ -167,8 +167,10 @@ def test_parse_orderbook_builds_yes_book_from_both_ladders() -> None:
 
 
 def test_parse_orderbook_accepts_missing_or_empty_sides() -> None:
-    assert wire.parse_orderbook({"orderbook_fp": {}}).is_empty
-    assert wire.parse_orderbook({"orderbook_fp": {"yes_dollars": [], "no_dollars": None}}).is_empty
+    assert markets.parse_orderbook({"orderbook_fp": {}}).is_empty
+    assert markets.parse_orderbook(
+        {"orderbook_fp": {"yes_dollars": [], "no_dollars": None}}
+    ).is_empty
 
 
 @pytest.mark.parametrize(
@@ -188,12 +190,12 @@ def test_parse_orderbook_accepts_missing_or_empty_sides() -> None:
     ],
 )
 def test_parse_error_body_reads_every_shape(body: object, expected: tuple[str, str, str]) -> None:
-    info = wire.parse_error_body(body)
+    info = error_body.parse_error_body(body)
     assert (info.code, info.message, info.details) == expected
 
 
 def test_build_create_order_is_v2_body() -> None:
-    body = wire.build_create_order(
+    body = orders.build_create_order(
         OrderRequest(
             "KX-1",
             Side.ASK,
@@ -234,11 +236,11 @@ def test_build_create_order_is_v2_body() -> None:
 )
 def test_build_create_order_refuses_bad_requests(request_: OrderRequest) -> None:
     with pytest.raises(ValueError):
-        wire.build_create_order(request_)
+        orders.build_create_order(request_)
 
 
 def test_order_from_ack_derives_status_from_counts() -> None:
-    resting = wire.order_from_ack(
+    resting = orders.order_from_ack(
         REQUEST, {"order_id": "o", "fill_count": "0.00", "remaining_count": "10.00", "ts_ms": 5}
     )
     assert (
@@ -246,11 +248,11 @@ def test_order_from_ack_derives_status_from_counts() -> None:
         and resting.remaining == 1000
         and resting.created_ms == 5
     )
-    done = wire.order_from_ack(
+    done = orders.order_from_ack(
         REQUEST, {"order_id": "o", "fill_count": "10.00", "remaining_count": "0.00", "ts_ms": 5}
     )
     assert done.status is OrderStatus.EXECUTED
-    ioc = wire.order_from_ack(
+    ioc = orders.order_from_ack(
         REQUEST, {"order_id": "o", "fill_count": "4.00", "remaining_count": "0.00", "ts_ms": 5}
     )
     assert ioc.status is OrderStatus.CANCELED and ioc.filled == 400
@@ -273,17 +275,17 @@ def test_parse_batch_create_keeps_request_order_and_item_errors() -> None:
             },
         ]
     }
-    first, error = wire.parse_batch_create(answer, [REQUEST, second])
+    first, error = orders.parse_batch_create(answer, [REQUEST, second])
     assert isinstance(first, Order)
     assert getattr(first, "order_id", None) == "o-1"
-    assert isinstance(error, wire.ErrorBody) and error.code == "invalid_order"
+    assert isinstance(error, error_body.ErrorBody) and error.code == "invalid_order"
 
 
 def test_amend_ack_and_count_semantics() -> None:
-    order = wire.parse_order(ORDER)  # filled 2, remaining 8
-    body = wire.build_amend(order, 5700, order.filled + 500)
+    order = orders.parse_order(ORDER)  # filled 2, remaining 8
+    body = orders.build_amend(order, 5700, order.filled + 500)
     assert body["count"] == "7.00" and body["price"] == "0.5700"
-    amended = wire.order_from_amend_ack(
+    amended = orders.order_from_amend_ack(
         order,
         5700,
         700,
@@ -299,24 +301,24 @@ def test_amend_ack_and_count_semantics() -> None:
 
 
 def test_decrease_and_cancel() -> None:
-    order = wire.parse_order(ORDER)
-    assert wire.build_decrease("KX-1", reduce_by=None, reduce_to=300) == {
+    order = orders.parse_order(ORDER)
+    assert orders.build_decrease("KX-1", reduce_by=None, reduce_to=300) == {
         "market_ticker": "KX-1",
         "reduce_to": "3.00",
     }
     with pytest.raises(ValueError):
-        wire.build_decrease("KX-1", reduce_by=1, reduce_to=1)
-    smaller = wire.order_from_decrease_ack(
+        orders.build_decrease("KX-1", reduce_by=1, reduce_to=1)
+    smaller = orders.order_from_decrease_ack(
         order, {"order_id": "o-1", "remaining_count": "3.00", "ts_ms": 1}
     )
     assert smaller.remaining == 300 and smaller.status is OrderStatus.RESTING
     assert (
-        wire.parse_cancel({"order_id": "o-1", "reduced_by": "8.00", "ts_ms": 1}).reduced_by == 800
+        orders.parse_cancel({"order_id": "o-1", "reduced_by": "8.00", "ts_ms": 1}).reduced_by == 800
     )
 
 
 def test_parse_batch_cancel_in_request_order() -> None:
-    results = wire.parse_batch_cancel(
+    results = orders.parse_batch_cancel(
         {
             "orders": [
                 {
@@ -329,19 +331,19 @@ def test_parse_batch_cancel_in_request_order() -> None:
         },
         ["a", "b"],
     )
-    assert isinstance(results[0], wire.CancelResult) and results[0].reduced_by == 100
-    assert isinstance(results[1], wire.ErrorBody) and results[1].code == "not_found"
+    assert isinstance(results[0], orders.CancelResult) and results[0].reduced_by == 100
+    assert isinstance(results[1], error_body.ErrorBody) and results[1].code == "not_found"
     with pytest.raises(WireError):
-        wire.parse_batch_cancel({"orders": []}, ["a"])
+        orders.parse_batch_cancel({"orders": []}, ["a"])
 
 
 def test_balance_positions_status_groups() -> None:
-    balance = wire.parse_balance(
+    balance = portfolio.parse_balance(
         {"balance": 12345, "portfolio_value": 100, "updated_ts": 1767225600}
     )
     assert balance.balance == 123_450_000 and balance.updated_ms == 1767225600000
-    assert wire.parse_balance({"balance": 1, "balance_dollars": "0.0150"}).balance == 15_000
-    position = wire.parse_position(
+    assert portfolio.parse_balance({"balance": 1, "balance_dollars": "0.0150"}).balance == 15_000
+    position = portfolio.parse_position(
         {
             "ticker": "KX",
             "position_fp": "-2.00",
@@ -353,20 +355,20 @@ def test_balance_positions_status_groups() -> None:
         }
     )
     assert position.position == -200 and position.realized_pnl == -100_000
-    status = wire.parse_exchange_status({"exchange_active": True, "trading_active": False})
+    status = markets.parse_exchange_status({"exchange_active": True, "trading_active": False})
     assert status.exchange_active and not status.trading_active
-    group = wire.parse_order_group(
+    group = portfolio.parse_order_group(
         {"is_auto_cancel_enabled": True, "contracts_limit_fp": "5.00", "orders": ["o"]}, "g"
     )
     assert group.contracts_limit == 500 and group.order_ids == ("o",)
 
 
 def test_ws_snapshot_and_delta() -> None:
-    ticker, yes, no = wire.parse_ws_snapshot(
+    ticker, yes, no = stream.parse_ws_snapshot(
         {"market_ticker": "KX", "yes_dollars_fp": [["0.0800", "300.00"]]}
     )
     assert (ticker, yes, no) == ("KX", [(800, 30000)], [])
-    assert wire.parse_ws_delta(
+    assert stream.parse_ws_delta(
         {
             "market_ticker": "KX",
             "side": "no",
@@ -375,51 +377,12 @@ def test_ws_snapshot_and_delta() -> None:
             "ts_ms": 7,
         }
     ) == ("KX", False, 4400, -250, 7)
-    assert wire.parse_ws_delta(
+    assert stream.parse_ws_delta(
         {"market_ticker": "KX", "side": "yes", "price_dollars": 0.44, "delta_fp": 3}
     ) == ("KX", True, 4400, 300, 0)
 
 
-def test_client_order_id_is_deterministic_uuid() -> None:
-    first = wire.make_client_order_id("exec", "KX", Side.BID, 7)
-    assert first == wire.make_client_order_id("exec", "KX", "bid", 7)
-    assert first != wire.make_client_order_id("exec", "KX", Side.BID, 8)
-    assert len(first) == 36 and first.count("-") == 4
-
-
 # ---- invariants ------------------------------------------------------------------------------
-
-
-@given(st.integers(0, 10_000))
-def test_fast_price_equals_the_exact_parser(units: int) -> None:
-    from common.numbers import format_price
-
-    assert wire.fast_price(format_price(units), "p") == units
-
-
-@given(st.integers(-(10**9), 10**9))
-def test_fast_count_equals_the_exact_parser(units: int) -> None:
-    from common.numbers import format_count
-
-    assert wire.fast_count(format_count(units), "c", signed=True) == units
-    if units < 0:
-        with pytest.raises(WireError):
-            wire.fast_count(format_count(units), "c")
-
-
-@given(st.text(max_size=12))
-def test_fast_price_never_accepts_junk_the_exact_parser_refuses(text: str) -> None:
-    from common.numbers import NumberError, parse_price
-
-    try:
-        exact: int | None = parse_price(text)
-    except NumberError:
-        exact = None
-    try:
-        fast: int | None = wire.fast_price(text, "p")
-    except WireError:
-        fast = None
-    assert fast == exact
 
 
 JUNK = st.one_of(
@@ -433,25 +396,25 @@ JUNK = st.one_of(
 )
 
 CASES: list[tuple[Any, Any]] = [
-    (wire.parse_order, ORDER),
-    (wire.parse_fill, FILL),
-    (wire.parse_market, MARKET),
-    (wire.parse_ws_fill, WS_FILL),
-    (wire.parse_user_order, USER_ORDER),
+    (orders.parse_order, ORDER),
+    (portfolio.parse_fill, FILL),
+    (markets.parse_market, MARKET),
+    (stream.parse_ws_fill, WS_FILL),
+    (stream.parse_user_order, USER_ORDER),
     (
-        lambda v: wire.order_from_ack(REQUEST, v),
+        lambda v: orders.order_from_ack(REQUEST, v),
         {"order_id": "o", "fill_count": "0.00", "remaining_count": "10.00", "ts_ms": 1},
     ),
     (
-        wire.parse_position,
+        portfolio.parse_position,
         {"ticker": "KX", "position_fp": "-2.00", "last_updated_ts": "2026-01-01T00:00:00Z"},
     ),
     (
-        wire.parse_ws_delta,
+        stream.parse_ws_delta,
         {"market_ticker": "KX", "side": "no", "price_dollars": "0.4400", "delta_fp": "-2.50"},
     ),
     (
-        wire.parse_ws_snapshot,
+        stream.parse_ws_snapshot,
         {
             "market_ticker": "KX",
             "yes_dollars_fp": [["0.0800", "3.00"]],
@@ -459,11 +422,11 @@ CASES: list[tuple[Any, Any]] = [
         },
     ),
     (
-        wire.parse_orderbook,
+        markets.parse_orderbook,
         {"orderbook_fp": {"yes_dollars": [["0.0800", "3.00"]], "no_dollars": [["0.0100", "1.00"]]}},
     ),
-    (wire.parse_balance, {"balance": 100, "portfolio_value": 5, "updated_ts": 1}),
-    (wire.parse_exchange_status, {"exchange_active": True, "trading_active": True}),
+    (portfolio.parse_balance, {"balance": 100, "portfolio_value": 5, "updated_ts": 1}),
+    (markets.parse_exchange_status, {"exchange_active": True, "trading_active": True}),
 ]
 
 
@@ -491,18 +454,18 @@ def test_malformed_payloads_raise_only_wire_error(case: int, data: st.DataObject
 @pytest.mark.parametrize(
     ("parse", "payload", "needle"),
     [
-        (wire.parse_order, {**ORDER, "yes_price_dollars": "1.5"}, "yes_price_dollars"),
-        (wire.parse_order, {**ORDER, "status": "weird"}, "status"),
-        (wire.parse_order, {k: v for k, v in ORDER.items() if k != "ticker"}, "ticker"),
-        (wire.parse_fill, {**FILL, "count_fp": "-1.00"}, "count_fp"),
-        (wire.parse_market, {**MARKET, "price_ranges": []}, "price_ranges"),
-        (wire.parse_market, {**MARKET, "close_time": "tomorrow"}, "close_time"),
+        (orders.parse_order, {**ORDER, "yes_price_dollars": "1.5"}, "yes_price_dollars"),
+        (orders.parse_order, {**ORDER, "status": "weird"}, "status"),
+        (orders.parse_order, {k: v for k, v in ORDER.items() if k != "ticker"}, "ticker"),
+        (portfolio.parse_fill, {**FILL, "count_fp": "-1.00"}, "count_fp"),
+        (markets.parse_market, {**MARKET, "price_ranges": []}, "price_ranges"),
+        (markets.parse_market, {**MARKET, "close_time": "tomorrow"}, "close_time"),
         (
-            wire.parse_orderbook,
+            markets.parse_orderbook,
             {"orderbook_fp": {"yes_dollars": [["0.5", "1", "x"]]}},
             "yes_dollars[0]",
         ),
-        (wire.parse_orderbook, {"orderbook": {"yes": [[50, 1]]}}, "orderbook_fp"),
+        (markets.parse_orderbook, {"orderbook": {"yes": [[50, 1]]}}, "orderbook_fp"),
     ],
 )
 def test_wire_errors_name_the_field(parse: Any, payload: Any, needle: str) -> None:

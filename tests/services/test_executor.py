@@ -16,7 +16,7 @@ from common.config import MarketConfig
 from common.domain import MarketMeta, MarketStatus, Order, OrderStatus, Quote, Side, Targets
 from common.grid import PriceGrid
 from common.kalshi.errors import OutcomeUnknown
-from common.kalshi.wire import OrderRequest
+from common.kalshi.wire.orders import OrderRequest
 from common.keys import Keys
 from common.log import get_logger
 from common.messages import decode_event, encode_event

@@ -15,7 +15,7 @@ import redis.asyncio as aioredis
 from common.book import BookState, YesBook
 from common.config import GlobalConfig, MarketConfig
 from common.domain import MarketMeta, Order, OrderStatus, Position, Quote, RiskState, Side, Targets
-from common.kalshi.wire import OrderRequest
+from common.kalshi.wire.orders import OrderRequest
 from common.keys import Keys
 from common.redis_codec import (
     encode_book,

@@ -62,7 +62,7 @@ def test_redis_position_equals_the_pure_sum_of_fills(redis_url: str, trades) -> 
 
 
 async def test_a_settlement_closes_the_position_at_the_result_once(aredis: aioredis.Redis) -> None:
-    from common.kalshi.wire import Settlement
+    from common.domain import Settlement
     from services.fills.ledger import apply_settlement
 
     k = Keys()

@@ -5,8 +5,7 @@ from __future__ import annotations
 import redis.asyncio as aioredis
 
 from common.clock import ManualClock
-from common.domain import Fill, Side
-from common.kalshi.wire import Settlement
+from common.domain import Fill, Settlement, Side
 from common.keys import Keys
 from common.log import get_logger
 from common.redis_codec import decode_position

@@ -4,7 +4,7 @@ from common.book import BookState, YesBook
 from common.clock import ManualClock
 from common.config import GlobalConfig
 from common.domain import Position
-from common.kalshi.wire import ExchangePosition
+from common.kalshi.wire.portfolio import ExchangePosition
 from common.keys import Keys
 from common.log import get_logger
 from common.redis_codec import decode_risk, encode_book, encode_global_config, encode_position

@@ -13,7 +13,7 @@ import pytest
 from common.kalshi import KalshiClient, signer_from_pem
 from common.kalshi.ratelimit import RateBudget
 from common.kalshi.signing import Signer
-from common.kalshi.wire import MarketInfo
+from common.kalshi.wire.markets import MarketInfo
 
 KEY_ID = "dora-test-key"
 OTHER_KEY_ID = "dora-other-key"
