@@ -1,28 +1,71 @@
-"""A lean HTTP/1.1 keep-alive client for the Kalshi REST API.
+"""A lean HTTP/1.1 keep-alive client for the Kalshi REST API: the one HTTP stack on the order path.
 
-Why not httpx here: on the order path httpx (with httpcore and anyio) runs about 3,000 Python
-calls per request and costs ~0.8 ms of CPU on the 2-core box (py-spy, cProfile), more than
-everything else the executor does for an order; its connection pool also probes every pooled
-socket with system calls on each request. This client does only what the Kalshi API needs:
-one host, JSON bodies, ``Content-Length`` or chunked answers, keep-alive, TLS for https. It
-raises httpx's exception types so ``Transport`` tells "never sent" (``ConnectError``,
-``ConnectTimeout``, ``PoolTimeout``: safe to resend) from "sent, no answer" (every other
-``httpx.TransportError``: a write may have executed) exactly as it does for httpx.
+Why not a library here: measured on ``bench/bench_client.py`` (docs/performance.md), aiohttp's
+client costs ~60 % more CPU per order than this one and httpx ~0.8 ms more; this client does only
+what the Kalshi API needs: one origin, JSON bodies, ``Content-Length`` or chunked answers,
+keep-alive, TLS, and an HTTP proxy through ``CONNECT``.
+
+Its errors say whether the request can have reached the exchange, which is all ``Transport``
+needs to retry safely: ``NotSent`` (connect, TLS, proxy or pool failures: nothing left, safe to
+resend) and ``NoAnswer`` (sent, but no whole answer came: a write may have executed).
+
+A pooled connection is reused only when it is certainly clean: the server has not closed it, it
+has been idle for less than ``keepalive_expiry_s`` (and less than the server's own
+``Keep-Alive: timeout``), and no byte arrived on it since its last answer was read.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Any, SupportsIndex, cast
 from urllib.parse import quote, urlsplit
 
-import httpx
+from common.kalshi.http_proxy import Proxy, proxy_for
 
 RequestHook = Callable[[str, str], Awaitable[None]]  # (method, path) just before sending
 MAX_HEADER_BYTES = 64 * 1024
+KEEPALIVE_EXPIRY_S = 15.0  # under the idle timeout of common load balancers (60 s and up)
 _NO_BODY_STATUS = frozenset({204, 304})
+
+
+class HttpError(Exception):
+    """The HTTP exchange failed; the subclass says whether the request can have been sent."""
+
+
+class NotSent(HttpError):
+    """The request never left (connect, TLS, proxy or pool failure): safe to send again."""
+
+
+class NoAnswer(HttpError):
+    """The request was sent (or may have been) but no whole answer came: a write may have run."""
+
+
+class ConnectFailed(NotSent):
+    pass
+
+
+class ConnectTimeout(NotSent):
+    pass
+
+
+class PoolTimeout(NotSent):
+    pass
+
+
+class ReadTimeout(NoAnswer):
+    pass
+
+
+class ConnectionLost(NoAnswer):
+    pass
+
+
+class BadAnswer(NoAnswer):
+    """The answer is not HTTP/1.1 as this client reads it, or was cut short."""
 
 
 class HttpResponse:
@@ -41,16 +84,54 @@ class HttpResponse:
         return self.content.decode("utf-8", "replace")
 
 
-class _Connection:
-    __slots__ = ("reader", "writer")
+class _Reader(asyncio.StreamReader):
+    """A StreamReader that counts what arrives, so bytes nobody asked for can be told."""
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def __init__(self) -> None:
+        super().__init__(limit=MAX_HEADER_BYTES)
+        self.received = 0
+
+    def feed_data(self, data: Iterable[SupportsIndex]) -> None:
+        self.received += len(cast(bytes, data))
+        super().feed_data(data)
+
+
+class _Connection:
+    __slots__ = ("consumed", "expires_at", "reader", "writer")
+
+    def __init__(self, reader: _Reader, writer: asyncio.StreamWriter) -> None:
         self.reader = reader
         self.writer = writer
+        self.consumed = 0  # bytes read out of ``reader``
+        self.expires_at = 0.0  # monotonic seconds; 0 while in use
 
-    def usable(self) -> bool:
-        """False once the server closed its side (an idle keep-alive connection timed out)."""
-        return not self.reader.at_eof() and not self.writer.is_closing()
+    async def read_until(self, separator: bytes) -> bytes:
+        data = await self.reader.readuntil(separator)
+        self.consumed += len(data)
+        return data
+
+    async def read_exactly(self, size: int) -> bytes:
+        data = await self.reader.readexactly(size)
+        self.consumed += len(data)
+        return data
+
+    async def read_to_end(self) -> bytes:
+        data = await self.reader.read()
+        self.consumed += len(data)
+        return data
+
+    def clean(self) -> bool:
+        """No byte waits unread: anything that came after the last answer is stray."""
+        return self.reader.received == self.consumed
+
+    def reusable(self, now: float) -> bool:
+        """False once the server closed its side, the idle time ran out or stray bytes came."""
+        return (
+            now < self.expires_at
+            and self.clean()
+            and not self.reader.at_eof()
+            and not self.writer.is_closing()
+        )
 
     def close(self) -> None:
         self.writer.close()
@@ -70,7 +151,11 @@ def encode_query(params: Mapping[str, Any]) -> str:
 
 
 class LeanHTTP:
-    """Requests to one origin (scheme, host, port) over at most ``max_connections`` sockets."""
+    """Requests to one origin (scheme, host, port) over at most ``max_connections`` sockets.
+
+    A proxy comes from the environment (``HTTPS_PROXY``/``HTTP_PROXY``/``ALL_PROXY`` and
+    ``NO_PROXY``, as curl reads them) unless ``proxy`` is given (``""``: none); only
+    ``http://`` proxies are spoken to (``CONNECT``), any other is refused here, at start."""
 
     def __init__(
         self,
@@ -80,8 +165,10 @@ class LeanHTTP:
         connect_timeout_s: float = 3.0,
         pool_timeout_s: float | None = None,  # waiting for a free connection; default timeout_s
         max_connections: int = 16,
+        keepalive_expiry_s: float = KEEPALIVE_EXPIRY_S,
         headers: Mapping[str, str] | None = None,
         ssl_context: ssl.SSLContext | None = None,
+        proxy: str | None = None,
     ) -> None:
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -89,9 +176,11 @@ class LeanHTTP:
         self.host = parts.hostname
         self.tls = parts.scheme == "https"
         self.port = parts.port or (443 if self.tls else 80)
+        self.proxy: Proxy | None = proxy_for(parts.scheme, self.host, self.port, proxy)
         self.timeout_s = timeout_s
         self.connect_timeout_s = connect_timeout_s
         self.pool_timeout_s = timeout_s if pool_timeout_s is None else pool_timeout_s
+        self.keepalive_expiry_s = keepalive_expiry_s
         self._ssl = (ssl_context or ssl.create_default_context()) if self.tls else None
         self._slots = asyncio.Semaphore(max_connections)
         self._idle: list[_Connection] = []
@@ -120,7 +209,7 @@ class LeanHTTP:
     ) -> HttpResponse:
         """``path`` is the absolute path on the origin (``/trade-api/v2/...``)."""
         if self._closed:
-            raise httpx.ConnectError("client is closed")
+            raise ConnectFailed("client is closed")
         target = f"{path}?{encode_query(params)}" if params else path
         head = [f"{method} {target} HTTP/1.1\r\n", self._fixed_head]
         for name, value in (headers or {}).items():
@@ -146,30 +235,64 @@ class LeanHTTP:
             async with asyncio.timeout(self.pool_timeout_s):
                 await self._slots.acquire()
         except TimeoutError:
-            raise httpx.PoolTimeout(f"no free connection within {self.pool_timeout_s} s") from None
+            raise PoolTimeout(f"no free connection within {self.pool_timeout_s} s") from None
 
     async def _connection(self) -> _Connection:
+        now = time.monotonic()
         while self._idle:
             conn = self._idle.pop()
-            if conn.usable():
+            if conn.reusable(now):
+                conn.expires_at = 0.0
                 return conn
             self._drop(conn)
+        where = f"{self.host}:{self.port}"
+        if self.proxy is not None:
+            where += f" through the proxy {self.proxy.host}:{self.proxy.port}"
         try:
             async with asyncio.timeout(self.connect_timeout_s):
-                reader, writer = await asyncio.open_connection(
-                    self.host,
-                    self.port,
-                    ssl=self._ssl,
-                    server_hostname=self.host if self.tls else None,
-                    limit=MAX_HEADER_BYTES,
-                )
+                conn = await self._open_connection()
         except TimeoutError:
-            raise httpx.ConnectTimeout(f"connect to {self.host}:{self.port} timed out") from None
-        except OSError as exc:
-            raise httpx.ConnectError(f"connect to {self.host}:{self.port}: {exc}") from None
-        conn = _Connection(reader, writer)
+            raise ConnectTimeout(f"connect to {where} timed out") from None
+        except (OSError, asyncio.IncompleteReadError, _ProtocolError) as exc:
+            raise ConnectFailed(f"connect to {where}: {exc}") from None
         self._open.add(conn)
         return conn
+
+    async def _open_connection(self) -> _Connection:
+        loop = asyncio.get_running_loop()
+        reader = _Reader()
+        protocol = asyncio.StreamReaderProtocol(reader)
+        host, port = (self.host, self.port) if self.proxy is None else self.proxy.address
+        tls_now = self.tls and self.proxy is None
+        transport, _ = await loop.create_connection(
+            lambda: protocol,
+            host,
+            port,
+            ssl=self._ssl if tls_now else None,
+            server_hostname=self.host if tls_now else None,
+        )
+        writer = asyncio.StreamWriter(transport, protocol, reader, loop)
+        conn = _Connection(reader, writer)
+        if self.proxy is not None:
+            try:
+                await self._tunnel(conn)
+                if self.tls:
+                    assert self._ssl is not None
+                    await writer.start_tls(self._ssl, server_hostname=self.host)
+            except BaseException:
+                writer.close()
+                raise
+        return conn
+
+    async def _tunnel(self, conn: _Connection) -> None:
+        """``CONNECT host:port`` through the proxy; anything but a 2xx fails the connect."""
+        assert self.proxy is not None
+        conn.writer.write(self.proxy.connect_request(self.host, self.port))
+        status, reason, _, _ = await self._read_head(conn)
+        if not 200 <= status < 300:
+            raise _ProtocolError(f"the proxy answered CONNECT with {status} {reason}")
+        if not conn.clean():
+            raise _ProtocolError("the proxy sent bytes after its CONNECT answer")
 
     def _drop(self, conn: _Connection) -> None:
         self._open.discard(conn)
@@ -180,26 +303,25 @@ class LeanHTTP:
         try:
             conn.writer.write(payload)
             async with asyncio.timeout(self.timeout_s):
-                response, reusable = await self._read_response(conn.reader, method)
+                response, reusable = await self._read_response(conn, method)
             return response
         except TimeoutError:
-            raise httpx.ReadTimeout(f"no answer within {self.timeout_s} s") from None
+            raise ReadTimeout(f"no answer within {self.timeout_s} s") from None
         except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, _ProtocolError) as exc:
-            raise httpx.RemoteProtocolError(f"bad or cut answer: {exc}") from None
+            raise BadAnswer(f"bad or cut answer: {exc}") from None
         except (ConnectionError, OSError) as exc:
-            raise httpx.ReadError(f"connection failed: {exc}") from None
+            raise ConnectionLost(f"connection failed: {exc}") from None
         finally:
-            # Anything short of a whole answer (including a cancellation) leaves the socket in an
-            # unknown state: it is closed, never reused.
-            if reusable and not self._closed:
+            # Anything short of a whole, clean answer (including a cancellation) leaves the
+            # socket in an unknown state: it is closed, never reused.
+            if reusable and not self._closed and conn.clean():
                 self._idle.append(conn)
             else:
                 self._drop(conn)
 
-    async def _read_response(
-        self, reader: asyncio.StreamReader, method: str
-    ) -> tuple[HttpResponse, bool]:
-        raw = await reader.readuntil(b"\r\n\r\n")
+    async def _read_head(self, conn: _Connection) -> tuple[int, str, dict[str, str], str]:
+        """(status, reason, lower-case headers, HTTP version) of one answer head."""
+        raw = await conn.read_until(b"\r\n\r\n")
         lines = raw.decode("latin-1").split("\r\n")
         status_line = lines[0].split(" ", 2)
         if len(status_line) < 2 or not status_line[0].startswith("HTTP/1."):
@@ -217,35 +339,53 @@ class LeanHTTP:
             if not sep:
                 raise _ProtocolError(f"header line {line[:80]!r}")
             headers[name.strip().lower()] = value.strip()
-        keep_alive = headers.get("connection", "").lower() != "close" and status_line[0] != (
-            "HTTP/1.0"
-        )
-        if method == "HEAD" or status in _NO_BODY_STATUS or 100 <= status < 200:
-            return HttpResponse(status, reason, headers, b""), keep_alive
-        if "chunked" in headers.get("transfer-encoding", "").lower():
-            body = await self._read_chunked(reader)
+        return status, reason, headers, status_line[0]
+
+    async def _read_response(self, conn: _Connection, method: str) -> tuple[HttpResponse, bool]:
+        status, reason, headers, version = await self._read_head(conn)
+        while 100 <= status < 200:  # interim answers (100 Continue, 103 Early Hints): skipped
+            if status == 101:
+                raise _ProtocolError("101 Switching Protocols was not asked for")
+            status, reason, headers, version = await self._read_head(conn)
+        keep_alive = headers.get("connection", "").lower() != "close" and version != "HTTP/1.0"
+        if method == "HEAD" or status in _NO_BODY_STATUS:
+            body = b""
+        elif "chunked" in headers.get("transfer-encoding", "").lower():
+            body = await self._read_chunked(conn)
         elif "content-length" in headers:
             try:
                 length = int(headers["content-length"])
             except ValueError:
                 raise _ProtocolError("bad Content-Length") from None
-            body = await reader.readexactly(length) if length else b""
+            body = await conn.read_exactly(length) if length else b""
         else:
-            body, keep_alive = await reader.read(), False  # the body ends with the connection
+            body, keep_alive = await conn.read_to_end(), False  # the body ends with the connection
+        if keep_alive:
+            conn.expires_at = time.monotonic() + self._idle_allowance(headers)
         return HttpResponse(status, reason, headers, body), keep_alive
 
+    def _idle_allowance(self, headers: Mapping[str, str]) -> float:
+        """How long the connection may idle: ours, and a second under the server's own."""
+        allowance = self.keepalive_expiry_s
+        for part in headers.get("keep-alive", "").split(","):
+            name, _, value = part.strip().partition("=")
+            if name.strip().lower() == "timeout":
+                with contextlib.suppress(ValueError):
+                    allowance = min(allowance, float(value) - 1.0)
+        return allowance
+
     @staticmethod
-    async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
+    async def _read_chunked(conn: _Connection) -> bytes:
         chunks: list[bytes] = []
         while True:
-            line = await reader.readuntil(b"\r\n")
+            line = await conn.read_until(b"\r\n")
             try:
                 size = int(line.split(b";", 1)[0].strip(), 16)
             except ValueError:
                 raise _ProtocolError(f"chunk size {line[:40]!r}") from None
             if size == 0:
-                while (await reader.readuntil(b"\r\n")) != b"\r\n":
+                while (await conn.read_until(b"\r\n")) != b"\r\n":
                     pass  # trailers
                 return b"".join(chunks)
-            chunk = await reader.readexactly(size + 2)
+            chunk = await conn.read_exactly(size + 2)
             chunks.append(chunk[:-2])

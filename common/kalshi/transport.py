@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
 import orjson
 
 from common.clock import Clock
@@ -26,13 +25,12 @@ from common.kalshi.errors import (
     TransportError,
     error_for_status,
 )
-from common.kalshi.http import HttpResponse, LeanHTTP, RequestHook
+from common.kalshi.http import HttpResponse, LeanHTTP, NoAnswer, NotSent, RequestHook
 from common.kalshi.ratelimit import NoBudget, RateBudget
 from common.kalshi.signing import Signer, auth_headers
 from common.kalshi.wire.error_body import parse_error_body
 from common.log import get_logger
 
-_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 HEADERS = {"Accept": "application/json", "User-Agent": "dora/0.1"}
 
 
@@ -77,9 +75,11 @@ class Transport:
         timeout_s: float = 10.0,
         connect_timeout_s: float = 3.0,
         max_connections: int = 16,
-        http: httpx.AsyncClient | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
+        http: LeanHTTP | None = None,
+        **http_options: Any,
     ) -> None:
+        """``http_options`` go to ``LeanHTTP`` (``ssl_context``, ``proxy``,
+        ``keepalive_expiry_s``...); ``http`` replaces it whole (tests shape answers with one)."""
         self.base_url = base_url.rstrip("/")
         self.base_path = urlsplit(self.base_url).path
         self.signer = signer
@@ -87,46 +87,21 @@ class Transport:
         self.clock = clock or Clock()
         self.stats = TransportStats()
         self._log = get_logger("kalshi.transport")
-        # The lean client unless a test hands in an httpx client or transport to shape answers.
-        self._lean: LeanHTTP | None = None
-        self._http: httpx.AsyncClient | None = None
-        if http is None and transport is None:
-            self._lean = LeanHTTP(
-                self.base_url,
-                timeout_s=timeout_s,
-                connect_timeout_s=connect_timeout_s,
-                max_connections=max_connections,
-                headers=HEADERS,
-            )
-        else:
-            self._http = http or httpx.AsyncClient(
-                timeout=httpx.Timeout(timeout_s, connect=connect_timeout_s, pool=timeout_s),
-                limits=httpx.Limits(
-                    max_connections=max_connections,
-                    max_keepalive_connections=max_connections,
-                    keepalive_expiry=60.0,
-                ),
-                transport=transport,
-                headers=HEADERS,
-            )
+        self.http = http or LeanHTTP(
+            self.base_url,
+            timeout_s=timeout_s,
+            connect_timeout_s=connect_timeout_s,
+            max_connections=max_connections,
+            headers=HEADERS,
+            **http_options,
+        )
 
     async def aclose(self) -> None:
-        if self._lean is not None:
-            await self._lean.aclose()
-        if self._http is not None:
-            await self._http.aclose()
+        await self.http.aclose()
 
     def add_request_hook(self, hook: RequestHook) -> None:
         """Call ``hook(method, path)`` with each request just before it is sent (tracing)."""
-        if self._lean is not None:
-            self._lean.request_hooks.append(hook)
-            return
-
-        async def on_request(request: httpx.Request) -> None:
-            await hook(request.method, request.url.path)
-
-        assert self._http is not None
-        self._http.event_hooks["request"].append(on_request)
+        self.http.request_hooks.append(hook)
 
     def _backoff(self, attempt: int, policy: RetryPolicy, rate_limited: bool) -> float:
         base = policy.rate_limited_base_s if rate_limited else policy.base_delay_s
@@ -149,7 +124,6 @@ class Transport:
         """Send and return the decoded JSON answer (None when empty). Raises an
         ``ExchangeError`` subclass when the request did not succeed within the policy."""
         method = method.upper()
-        url = self.base_url + path
         sign_path = self.base_path + path
         content = None if body is None else orjson.dumps(body)
         query = None if not params else {k: v for k, v in params.items() if v is not None}
@@ -161,25 +135,20 @@ class Transport:
                 headers.update(auth_headers(self.signer, self.clock.now_ms(), method, sign_path))
             self.stats.requests += 1
             try:
-                response: HttpResponse | httpx.Response
-                if self._lean is not None:
-                    response = await self._lean.request(
-                        method, sign_path, params=query, content=content, headers=headers
-                    )
-                else:
-                    assert self._http is not None
-                    response = await self._http.request(
-                        method, url, params=query, content=content, headers=headers
-                    )
-            except _NOT_SENT as exc:
+                response = await self.http.request(
+                    method, sign_path, params=query, content=content, headers=headers
+                )
+            except NotSent as exc:
                 self.stats.transport_errors += 1
                 error: ExchangeError = TransportError(
-                    f"not sent: {type(exc).__name__}", method=method, path=path
+                    f"not sent: {type(exc).__name__}: {exc}", method=method, path=path
                 )
                 retryable = True
-            except httpx.TransportError as exc:
+            except NoAnswer as exc:
                 self.stats.transport_errors += 1
-                error = TransportError(f"no answer: {type(exc).__name__}", method=method, path=path)
+                error = TransportError(
+                    f"no answer: {type(exc).__name__}: {exc}", method=method, path=path
+                )
                 retryable = retry.idempotent
             else:
                 status = response.status_code
@@ -214,7 +183,7 @@ class Transport:
             await asyncio.sleep(delay)
 
     @staticmethod
-    def _error(response: HttpResponse | httpx.Response, method: str, path: str) -> ExchangeError:
+    def _error(response: HttpResponse, method: str, path: str) -> ExchangeError:
         try:
             decoded: object = orjson.loads(response.content) if response.content else None
         except orjson.JSONDecodeError:

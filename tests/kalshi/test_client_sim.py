@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import httpx
 import pytest
 
 from common.domain import OrderStatus, Side, TimeInForce
@@ -19,6 +18,7 @@ from common.kalshi import (
     make_client_order_id,
     signer_from_pem,
 )
+from common.kalshi.http import ConnectionLost, HttpResponse, LeanHTTP
 from common.kalshi.ratelimit import LocalRateBudget
 from common.kalshi.wire.markets import MarketInfo
 from common.kalshi.wire.orders import CancelResult
@@ -186,31 +186,24 @@ async def test_repeated_client_order_id_returns_the_same_order(
     assert len(await orders_in_log(sim, request.client_order_id)) == 1
 
 
-class LoseFirstCreateAnswer(httpx.AsyncHTTPTransport):
+class LoseFirstCreateAnswer(LeanHTTP):
     """Delivers the first create to the exchange, then loses its answer (connection reset)."""
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.lost = 0
+    lost = 0
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        response = await super().handle_async_request(request)
-        if (
-            request.method == "POST"
-            and request.url.path.endswith("/events/orders")
-            and self.lost == 0
-        ):
-            await response.aread()
+    async def request(self, method: str, path: str, **options: Any) -> HttpResponse:
+        response = await super().request(method, path, **options)
+        if method == "POST" and path.endswith("/events/orders") and self.lost == 0:
             self.lost += 1
-            raise httpx.ReadError("connection reset by peer", request=request)
+            raise ConnectionLost("connection reset by peer")
         return response
 
 
 async def test_transport_error_during_create_ends_with_exactly_one_order(
     make_client: MakeClient, sim: Any, market: MarketInfo
 ) -> None:
-    lossy = LoseFirstCreateAnswer()
-    client = make_client(transport=lossy)
+    lossy = LoseFirstCreateAnswer(sim.rest_url)
+    client = make_client(http=lossy)
     request = req(market.ticker, Side.BID, 4300, 700)
     order = await client.place_order(request)
     assert lossy.lost == 1

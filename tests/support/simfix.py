@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from common.kalshi import KalshiClient, signer_from_pem
+from common.kalshi.http import LeanHTTP
 from common.kalshi.ratelimit import RateBudget
 from common.kalshi.signing import Signer
 from common.kalshi.wire.markets import MarketInfo
@@ -103,7 +104,7 @@ async def make_client(sim: RunningSim, signer: Signer) -> AsyncIterator[MakeClie
     def _make(
         budget: RateBudget | None = None,
         signer_: Signer | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
+        http: LeanHTTP | None = None,
         running: RunningSim | None = None,
         **kwargs: Any,
     ) -> KalshiClient:
@@ -111,7 +112,7 @@ async def make_client(sim: RunningSim, signer: Signer) -> AsyncIterator[MakeClie
             (running or sim).rest_url,
             signer_ or signer,
             budget=budget,
-            transport=transport,
+            http=http,
             **kwargs,
         )
         made.append(client)
