@@ -1,14 +1,24 @@
-"""Median per-call overhead of dora's KalshiClient against pykalshi, on one simulator, in one run.
+"""dora's REST client on one simulator, in one run: its overhead, its HTTP stack, its parsers.
 
 Starts the simulator as a subprocess (``dora sim``, unlimited rate tier, no background flow),
-then times the same calls made three ways, interleaved call by call so drift hits all alike:
+then measures three things, each interleaved call by call so drift hits all alike:
 
-- ``raw``: a bare signed httpx request plus ``orjson.loads`` (the floor any client pays),
-- ``dora``: ``common.kalshi.KalshiClient`` (typed parse to domain values, budget disabled),
-- ``pykalshi``: ``pykalshi.AsyncKalshiClient`` 2.0.0 (its public methods).
+1. ``client_overhead``: the same calls made three ways,
+   - ``raw``: a bare signed httpx request plus ``orjson.loads`` (the floor any client pays),
+   - ``dora``: ``common.kalshi.KalshiClient`` (typed parse to domain values, budget disabled),
+   - ``pykalshi``: ``pykalshi.AsyncKalshiClient`` 2.0.0 (its public methods);
+   overhead = median(client) - median(raw) per operation.
+2. ``http_stacks``: one order (create + cancel) through ``KalshiClient`` over
+   ``common/kalshi/http.py`` and over aiohttp's client (``bench/aiohttp_stack.py``), with an
+   Ed25519 and an RSA key: CPU per order (``time.process_time``: this process only, the
+   simulator is another) and latency, median per repetition, then the median of the repetitions.
+3. ``wire_parsers``: the payloads the simulator answered (create and cancel acks, a page of
+   orders, an order book) and a WebSocket delta frame, parsed by ``common.kalshi.wire`` after
+   ``orjson.loads`` and by msgspec typed structs from the bytes (``bench/msgspec_wire.py``),
+   both checked to give the same values first.
 
-Overhead = median(client) - median(raw) per operation. Prints JSON and writes
-bench/results-client.json. Run: ``python -m bench.bench_client [--calls N]``.
+Prints JSON and writes bench/results-client.json.
+Run: ``python -m bench.bench_client [--calls N] [--reps R] [--order-calls N]``.
 """
 
 from __future__ import annotations
@@ -24,25 +34,29 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
 
-from common.domain import Side
-from common.kalshi import KalshiClient, OrderRequest, make_client_order_id, signer_from_pem
-from common.kalshi.signing import auth_headers
+from bench.aiohttp_stack import AiohttpStack
+from common.domain import Side, make_client_order_id
+from common.kalshi import KalshiClient, OrderRequest, signer_from_pem
+from common.kalshi.signing import Signer, auth_headers
+from common.kalshi.transport import HEADERS
 
 REPO = Path(__file__).resolve().parents[1]
 KEY_ID = "bench-key"
+KEY_ID_ED25519 = "bench-key-ed25519"
 
 
 def start_sim(workdir: Path) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
     from sim.auth import write_key_pair
 
     write_key_pair(workdir, KEY_ID)
+    write_key_pair(workdir, KEY_ID_ED25519, "ed25519")
     ready = workdir / "ready.json"
     proc = subprocess.Popen(
         [
@@ -76,10 +90,20 @@ def start_sim(workdir: Path) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
     return proc, json.loads(ready.read_text())
 
 
-async def run(calls: int, workdir: Path) -> dict[str, Any]:
+async def run(calls: int, reps: int, order_calls: int, workdir: Path) -> dict[str, Any]:
     proc, ready = start_sim(workdir)
     try:
-        return await measure(calls, ready["rest_url"], workdir / f"{KEY_ID}.pem")
+        rest_url = ready["rest_url"]
+        result = await measure(calls, rest_url, workdir / f"{KEY_ID}.pem")
+        signers = {
+            "ed25519": signer_from_pem(
+                KEY_ID_ED25519, (workdir / f"{KEY_ID_ED25519}.pem").read_text()
+            ),
+            "rsa": signer_from_pem(KEY_ID, (workdir / f"{KEY_ID}.pem").read_text()),
+        }
+        result["http_stacks"] = await measure_http_stacks(rest_url, signers, reps, order_calls)
+        result["wire_parsers"] = await measure_parsers(rest_url, signers["ed25519"], reps)
+        return result
     finally:
         proc.terminate()
         with contextlib.suppress(subprocess.TimeoutExpired):
@@ -222,15 +246,166 @@ async def measure(calls: int, rest_url: str, key_path: Path) -> dict[str, Any]:
     return result
 
 
+async def one_order(client: KalshiClient, ticker: str, ids: Iterator[str]) -> None:
+    """Create one resting bid and cancel it."""
+    order = await client.place_order(OrderRequest(ticker, Side.BID, 1000, 100, next(ids)))
+    await client.cancel_order(order.order_id or "", ticker)
+
+
+async def measure_http_stacks(
+    rest_url: str, signers: dict[str, Signer], reps: int, calls: int
+) -> dict[str, Any]:
+    """CPU per order and latency of one create + cancel over each HTTP stack, per key type."""
+    out: dict[str, Any] = {"unit": "microseconds per order (create + cancel)", "reps": reps}
+    for key_type, signer in signers.items():
+        clients = {
+            "lean": KalshiClient.create(rest_url, signer),
+            "aiohttp": KalshiClient.create(
+                rest_url, signer, http=AiohttpStack(rest_url, headers=HEADERS)
+            ),
+        }
+        ticker = (await clients["lean"].get_market_infos())[0].ticker
+        ids = (make_client_order_id(f"stack-{key_type}", ticker, "bid", n) for n in range(10**9))
+
+        for client in clients.values():  # warm-up: connections, caches
+            for _ in range(20):
+                await one_order(client, ticker, ids)
+        per_rep: dict[str, list[tuple[float, float]]] = {name: [] for name in clients}
+        for _ in range(reps):
+            cpu: dict[str, list[float]] = {name: [] for name in clients}
+            wall: dict[str, list[float]] = {name: [] for name in clients}
+            for _ in range(calls):
+                order = list(clients.items())
+                random.shuffle(order)
+                for name, client in order:
+                    cpu_start, wall_start = time.process_time(), time.perf_counter()
+                    await one_order(client, ticker, ids)
+                    cpu[name].append((time.process_time() - cpu_start) * 1e6)
+                    wall[name].append((time.perf_counter() - wall_start) * 1e6)
+            for name in clients:
+                per_rep[name].append((statistics.median(cpu[name]), statistics.median(wall[name])))
+        for client in clients.values():
+            await client.aclose()
+        row: dict[str, Any] = {}
+        for name, values in per_rep.items():
+            row[name] = {
+                "cpu_us": round(statistics.median(v[0] for v in values), 1),
+                "latency_us": round(statistics.median(v[1] for v in values), 1),
+                "cpu_us_per_rep": [round(v[0], 1) for v in values],
+                "latency_us_per_rep": [round(v[1], 1) for v in values],
+            }
+        row["aiohttp_extra_cpu_pct"] = round(
+            100 * (row["aiohttp"]["cpu_us"] / row["lean"]["cpu_us"] - 1), 1
+        )
+        row["aiohttp_extra_latency_pct"] = round(
+            100 * (row["aiohttp"]["latency_us"] / row["lean"]["latency_us"] - 1), 1
+        )
+        out[key_type] = row
+    return out
+
+
+async def measure_parsers(rest_url: str, signer: Signer, reps: int) -> dict[str, Any]:
+    """Per payload: ``orjson.loads`` + the wire readers vs msgspec structs from the bytes."""
+    from bench import msgspec_wire as ms
+    from common.kalshi.wire import markets, orders, stream
+
+    client = KalshiClient.create(rest_url, signer)
+    http, base_path = client.transport.http, client.transport.base_path
+
+    async def raw(method: str, path: str, body: Any = None, **params: Any) -> bytes:
+        headers = auth_headers(signer, int(time.time() * 1000), method, base_path + path)
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        content = None if body is None else orjson.dumps(body)
+        answer = await http.request(
+            method, base_path + path, params=params or None, content=content, headers=headers
+        )
+        return answer.content
+
+    ticker = (await client.get_market_infos())[0].ticker
+    request = OrderRequest(ticker, Side.BID, 1100, 100, make_client_order_id("p", ticker, "b", 1))
+    ack = await raw("POST", "/portfolio/events/orders", orders.build_create_order(request))
+    order_id = orjson.loads(ack)["order_id"]
+    cancel = await raw("DELETE", f"/portfolio/events/orders/{order_id}")
+    page = await raw("GET", "/portfolio/orders", ticker=ticker, limit=1000)
+    book = await raw("GET", f"/markets/{ticker}/orderbook")
+    delta = orjson.dumps(
+        {
+            "type": "orderbook_delta",
+            "sid": 2,
+            "seq": 12345,
+            "msg": {
+                "market_ticker": ticker,
+                "market_id": "9c2b4a10-1f7e-4d33-8a5e-0d3c1c2b7f61",
+                "price_dollars": "0.4400",
+                "delta_fp": "-2.50",
+                "side": "no",
+                "ts_ms": 1764950000000,
+                "ts": "2026-12-05T18:00:00Z",
+            },
+        }
+    )
+    await client.aclose()
+    cases: dict[str, tuple[Callable[[], Any], Callable[[], Any], int]] = {
+        "create_ack": (
+            lambda: orders.order_from_ack(request, orjson.loads(ack)),
+            lambda: ms.decode_create_ack(request, ack),
+            1,
+        ),
+        "cancel_ack": (
+            lambda: orders.parse_cancel(orjson.loads(cancel)),
+            lambda: ms.decode_cancel(cancel),
+            1,
+        ),
+        "orders_page": (
+            lambda: orders.parse_orders_page(orjson.loads(page)),
+            lambda: ms.decode_orders_page(page),
+            len(orjson.loads(page)["orders"]),
+        ),
+        "orderbook": (
+            lambda: markets.parse_orderbook(orjson.loads(book)),
+            lambda: ms.decode_orderbook(book),
+            1,
+        ),
+        "ws_delta": (
+            lambda: stream.parse_ws_delta(orjson.loads(delta)["msg"]),
+            lambda: ms.decode_ws_delta(delta),
+            1,
+        ),
+    }
+    out: dict[str, Any] = {"unit": "microseconds per payload (median of repetitions)"}
+    for name, (hand, typed, items) in cases.items():
+        if hand() != typed():
+            raise SystemExit(f"msgspec and the wire readers disagree on {name}")
+        loops = max(200, 20_000 // items)
+        runs: dict[str, list[float]] = {"hand_rolled": [], "msgspec": []}
+        for _ in range(reps):
+            for label, fn in random.sample([("hand_rolled", hand), ("msgspec", typed)], 2):
+                start = time.perf_counter()
+                for _ in range(loops):
+                    fn()
+                runs[label].append((time.perf_counter() - start) / loops * 1e6)
+        out[name] = {
+            "items": items,
+            "hand_rolled_us": round(statistics.median(runs["hand_rolled"]), 2),
+            "msgspec_us": round(statistics.median(runs["msgspec"]), 2),
+        }
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--calls", type=int, default=300, help="timed calls per operation and client"
     )
+    parser.add_argument("--reps", type=int, default=5, help="repetitions of stacks and parsers")
+    parser.add_argument(
+        "--order-calls", type=int, default=200, help="orders per stack and repetition"
+    )
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results-client.json")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as workdir:
-        result = asyncio.run(run(args.calls, Path(workdir)))
+        result = asyncio.run(run(args.calls, args.reps, args.order_calls, Path(workdir)))
     text = json.dumps(result, indent=2)
     args.out.write_text(text + "\n")
     print(text)
