@@ -1,10 +1,9 @@
-"""msgspec typed structs for the payloads of the order path, for the parser benchmark.
+"""msgspec structs decoded straight from the bytes, for the parser benchmark.
 
 Each ``decode_*`` takes the raw JSON bytes and returns exactly what ``common.kalshi.wire`` returns
-for the same payload (the benchmark checks that before timing): msgspec decodes into frozen
-structs, checking the JSON types, and the decimal strings go through the same fast paths of
-``common.numbers``. Against the hand-rolled readers this measures decode + check + convert in one
-step versus ``orjson.loads`` then the readers.
+for the same payload (the benchmark checks that before timing). dora's wire layer converts the
+JSON the transport already decoded (``msgspec.convert``); this measures what decoding the raw
+body into the structs in one step would gain.
 """
 
 from __future__ import annotations
@@ -16,7 +15,8 @@ import msgspec
 
 from common.book import YesBook
 from common.domain import Order, OrderStatus, Side
-from common.kalshi.wire.orders import CancelResult, OrderRequest, status_from_counts
+from common.kalshi.wire.order_changes import CancelResult
+from common.kalshi.wire.orders import OrderRequest, status_from_counts
 from common.numbers import fast_count, fast_price
 
 _STATUS = {

@@ -28,7 +28,8 @@ from common.kalshi.errors import (
 from common.kalshi.ratelimit import LocalRateBudget, RateBudget, RedisRateBudget
 from common.kalshi.signing import Signer, signer_from_pem
 from common.kalshi.wire.markets import ExchangeStatus, MarketInfo
-from common.kalshi.wire.orders import CancelResult, OrderRequest
+from common.kalshi.wire.order_changes import CancelResult
+from common.kalshi.wire.orders import OrderRequest
 from common.kalshi.wire.portfolio import Balance, ExchangePosition, OrderGroup
 
 __all__ = [

@@ -1,8 +1,8 @@
 """A lean HTTP/1.1 keep-alive client for the Kalshi REST API: the one HTTP stack on the order path.
 
 Why not a library here: measured on ``bench/bench_client.py`` (docs/performance.md), aiohttp's
-client costs 25 % (RSA key) to 62 % (Ed25519) more CPU per order than this one, httpx more
-still (~0.4 ms a request); this client does only
+client costs ~60 % more CPU per order than this one with an Ed25519 key (22-25 % with RSA),
+httpx more still (~0.4 ms a request); this client does only
 what the Kalshi API needs: one origin, JSON bodies, ``Content-Length`` or chunked answers,
 keep-alive, TLS, and an HTTP proxy through ``CONNECT``.
 

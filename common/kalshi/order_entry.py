@@ -30,9 +30,8 @@ from common.kalshi.ratelimit import (
 )
 from common.kalshi.rest import PAGE_LIMIT, RestClient
 from common.kalshi.transport import Transport
-from common.kalshi.wire.orders import (
+from common.kalshi.wire.order_changes import (
     CancelResult,
-    OrderRequest,
     build_amend,
     build_batch_cancel,
     build_decrease,
@@ -40,9 +39,8 @@ from common.kalshi.wire.orders import (
     order_from_decrease_ack,
     parse_batch_cancel,
     parse_cancel,
-    parse_order_response,
-    parse_orders_page,
 )
+from common.kalshi.wire.orders import OrderRequest, parse_order_response, parse_orders_page
 from common.kalshi.wire.portfolio import (
     OrderGroup,
     build_order_group_limit,

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from common.domain import Side
 from common.errors import WireError
-from common.kalshi.wire import error_body, fields, markets, orders, portfolio, stream
+from common.kalshi.wire import error_body, fields, markets, order_changes, orders, portfolio, stream
 from common.kalshi.wire.orders import OrderRequest
 from common.numbers import NumberError, fast_count, fast_price
 from tests.fuzz.strategies import JUNK, mutate
@@ -118,16 +118,19 @@ CASES: dict[str, tuple[Callable[[Any], Any], Any]] = {
         },
     ),
     "order_from_amend_ack": (
-        lambda v: orders.order_from_amend_ack(ORDER_VALUE, 5700, 700, v, 500),
+        lambda v: order_changes.order_from_amend_ack(ORDER_VALUE, 5700, 700, v, 500),
         {"order_id": "o-1", "remaining_count": "5.00", "fill_count": "0.00", "ts_ms": 9},
     ),
     "order_from_decrease_ack": (
-        lambda v: orders.order_from_decrease_ack(ORDER_VALUE, v),
+        lambda v: order_changes.order_from_decrease_ack(ORDER_VALUE, v),
         {"order_id": "o-1", "remaining_count": "3.00", "ts_ms": 1},
     ),
-    "parse_cancel": (orders.parse_cancel, {"order_id": "o-1", "reduced_by": "8.00", "ts_ms": 1}),
+    "parse_cancel": (
+        order_changes.parse_cancel,
+        {"order_id": "o-1", "reduced_by": "8.00", "ts_ms": 1},
+    ),
     "parse_batch_cancel": (
-        lambda v: orders.parse_batch_cancel(v, ["a", "b"]),
+        lambda v: order_changes.parse_batch_cancel(v, ["a", "b"]),
         {
             "orders": [
                 {
@@ -193,7 +196,7 @@ NUMBER_CASES: dict[str, tuple[Callable[[Any], Any], Any]] = {
 def test_every_parser_is_fuzzed() -> None:
     parsers = {
         name
-        for module in (error_body, fields, markets, orders, portfolio, stream)
+        for module in (error_body, fields, markets, order_changes, orders, portfolio, stream)
         for name, fn in inspect.getmembers(module, inspect.isfunction)
         if fn.__module__ == module.__name__ and name.startswith(("parse_", "order_from_"))
     }

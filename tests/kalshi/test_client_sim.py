@@ -21,7 +21,7 @@ from common.kalshi import (
 from common.kalshi.http import ConnectionLost, HttpResponse, LeanHTTP
 from common.kalshi.ratelimit import LocalRateBudget
 from common.kalshi.wire.markets import MarketInfo
-from common.kalshi.wire.orders import CancelResult
+from common.kalshi.wire.order_changes import CancelResult
 from tests.kalshi.test_signing import rsa_pem
 from tests.support.simfix import KEY_ID, MakeClient, sim_control
 

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from common.domain import Order, OrderStatus, Side, TimeInForce
 from common.errors import WireError
 from common.fees import FeeType
-from common.kalshi.wire import error_body, markets, orders, portfolio, stream
+from common.kalshi.wire import error_body, markets, order_changes, orders, portfolio, stream
 from common.kalshi.wire.orders import OrderRequest
 
 ORDER = {
@@ -283,9 +283,9 @@ def test_parse_batch_create_keeps_request_order_and_item_errors() -> None:
 
 def test_amend_ack_and_count_semantics() -> None:
     order = orders.parse_order(ORDER)  # filled 2, remaining 8
-    body = orders.build_amend(order, 5700, order.filled + 500)
+    body = order_changes.build_amend(order, 5700, order.filled + 500)
     assert body["count"] == "7.00" and body["price"] == "0.5700"
-    amended = orders.order_from_amend_ack(
+    amended = order_changes.order_from_amend_ack(
         order,
         5700,
         700,
@@ -302,23 +302,24 @@ def test_amend_ack_and_count_semantics() -> None:
 
 def test_decrease_and_cancel() -> None:
     order = orders.parse_order(ORDER)
-    assert orders.build_decrease("KX-1", reduce_by=None, reduce_to=300) == {
+    assert order_changes.build_decrease("KX-1", reduce_by=None, reduce_to=300) == {
         "market_ticker": "KX-1",
         "reduce_to": "3.00",
     }
     with pytest.raises(ValueError):
-        orders.build_decrease("KX-1", reduce_by=1, reduce_to=1)
-    smaller = orders.order_from_decrease_ack(
+        order_changes.build_decrease("KX-1", reduce_by=1, reduce_to=1)
+    smaller = order_changes.order_from_decrease_ack(
         order, {"order_id": "o-1", "remaining_count": "3.00", "ts_ms": 1}
     )
     assert smaller.remaining == 300 and smaller.status is OrderStatus.RESTING
     assert (
-        orders.parse_cancel({"order_id": "o-1", "reduced_by": "8.00", "ts_ms": 1}).reduced_by == 800
+        order_changes.parse_cancel({"order_id": "o-1", "reduced_by": "8.00", "ts_ms": 1}).reduced_by
+        == 800
     )
 
 
 def test_parse_batch_cancel_in_request_order() -> None:
-    results = orders.parse_batch_cancel(
+    results = order_changes.parse_batch_cancel(
         {
             "orders": [
                 {
@@ -331,10 +332,10 @@ def test_parse_batch_cancel_in_request_order() -> None:
         },
         ["a", "b"],
     )
-    assert isinstance(results[0], orders.CancelResult) and results[0].reduced_by == 100
+    assert isinstance(results[0], order_changes.CancelResult) and results[0].reduced_by == 100
     assert isinstance(results[1], error_body.ErrorBody) and results[1].code == "not_found"
     with pytest.raises(WireError):
-        orders.parse_batch_cancel({"orders": []}, ["a"])
+        order_changes.parse_batch_cancel({"orders": []}, ["a"])
 
 
 def test_balance_positions_status_groups() -> None:

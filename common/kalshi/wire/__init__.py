@@ -6,8 +6,12 @@ no TypeError). Every ``build_*`` returns the JSON body of a V2 request. Kalshi's
 stay in this package, one module per topic:
 
 - ``markets``: markets, order books, series and event fees, the exchange's status;
-- ``orders``: the V2 create, amend, decrease and cancel bodies and their answers;
+- ``orders``: orders read back, the V2 create (one and batched) and its answer;
+- ``order_changes``: the V2 amend, decrease and cancel (one and batched) and their answers;
 - ``portfolio``: fills, settlements, positions, balance, order groups;
 - ``stream``: WebSocket snapshots, deltas, fills and order updates;
-- ``error_body``: Kalshi's error answers; ``fields``: the readers every module shares.
+- ``error_body``: Kalshi's error answers; ``fields``: what every module shares.
+
+Each payload is a frozen ``msgspec.Struct`` of the fields dora reads (``fields.convert``), then
+checked for what msgspec cannot know: fixed-point strings, times, sides, statuses.
 """

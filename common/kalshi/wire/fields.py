@@ -1,21 +1,39 @@
-"""Readers of one field of a decoded Kalshi JSON object, shared by every wire module.
+"""What every wire module shares: typed structs converted with msgspec, and the checks of the
+values msgspec cannot know (Kalshi's fixed-point strings, RFC3339 times, sides, statuses).
 
-Each takes the object, the field's name and ``what`` (where the object sits, for the message)
-and returns a checked value or raises ``WireError`` naming the field and what came:
-``"order o-1.remaining_count_fp must be a decimal number like '0.5600', was 'x'"``.
+``convert`` turns a decoded JSON value into a frozen ``msgspec.Struct`` of the fields dora reads
+(unknown fields are ignored, a wrong type or a missing field raises). Every failure is a
+``WireError`` naming the field and what came: ``"order o-1.remaining_count_fp must be a decimal
+number like '0.5600', was 'x'"``, ``"orders response.orders[2].ticker: expected `str`, got `int`,
+was 5"``, ``"market.close_time is missing"``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import re
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Annotated, TypeVar
 
-from common.domain import Side
+import msgspec
+
+from common.domain import OrderStatus, Side
 from common.errors import WireError
-from common.numbers import NumberError, parse_count, parse_money, parse_price
+from common.numbers import NumberError, fast_count, fast_price, parse_money
 
-_T = TypeVar("_T")
+S = TypeVar("S")
+
+NonEmpty = Annotated[str, msgspec.Meta(min_length=1)]
+Fixed = str | int | float  # a fixed-point number: a decimal string, sometimes a JSON number
+
+_ORDER_STATUS = {
+    "resting": OrderStatus.RESTING,
+    "canceled": OrderStatus.CANCELED,
+    "cancelled": OrderStatus.CANCELED,
+    "executed": OrderStatus.EXECUTED,
+    "pending": OrderStatus.PENDING,
+}
+_MISSING = re.compile(r"Object missing required field `([^`]*)`")
+_STEP = re.compile(r"\.([^.\[]+)|\[(\d+)\]")
 
 
 def short(value: object) -> str:
@@ -24,87 +42,70 @@ def short(value: object) -> str:
     return text if len(text) <= 120 else text[:117] + "..."
 
 
-def obj(value: object, what: str) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise WireError(f"{what} must be a JSON object, was {short(value)}")
-    return value
-
-
-def array(value: object, what: str) -> Sequence[Any]:
-    if not isinstance(value, list | tuple):
-        raise WireError(f"{what} must be a JSON array, was {short(value)}")
-    return value
-
-
-def required(data: Mapping[str, Any], name: str, what: str) -> Any:
-    value = data.get(name)
-    if value is None:
-        raise WireError(f"{what}.{name} is missing")
-    return value
-
-
-def string(data: Mapping[str, Any], name: str, what: str) -> str:
-    value = required(data, name, what)
-    if not isinstance(value, str) or not value:
-        raise WireError(f"{what}.{name} must be a non-empty string, was {short(value)}")
-    return value
-
-
-def opt_string(data: Mapping[str, Any], name: str, what: str) -> str | None:
-    value = data.get(name)
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str):
-        raise WireError(f"{what}.{name} must be a string, was {short(value)}")
-    return value
-
-
-def boolean(data: Mapping[str, Any], name: str, what: str, default: bool | None = None) -> bool:
-    value = data.get(name)
-    if value is None and default is not None:
-        return default
-    if not isinstance(value, bool):
-        raise WireError(f"{what}.{name} must be true or false, was {short(value)}")
-    return value
-
-
-def integer(data: Mapping[str, Any], name: str, what: str, default: int | None = None) -> int:
-    value = data.get(name)
-    if value is None and default is not None:
-        return default
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise WireError(f"{what}.{name} must be an integer, was {short(value)}")
-    return value
-
-
-def price(data: Mapping[str, Any], name: str, what: str) -> int:
-    value = required(data, name, what)
+def convert(value: object, kind: type[S], what: str) -> S:
+    """``value`` (decoded JSON) as the struct ``kind``, or ``WireError`` saying what was wrong."""
     try:
-        return parse_price(value, what=f"{what}.{name}")
+        return msgspec.convert(value, kind)
+    except msgspec.ValidationError as exc:
+        raise WireError(_explain(str(exc), value, what)) from None
+
+
+def _explain(message: str, value: object, what: str) -> str:
+    problem, _, at = message.partition(" - at `$")
+    path = at[:-1] if at.endswith("`") else at
+    where = what + path
+    missing = _MISSING.match(problem)
+    if missing:
+        return f"{where}.{missing.group(1)} is missing"
+    if " - at `key` in `$" in message:  # a non-string key
+        return f"{what}{message.rpartition('`$')[2].rstrip('`')} has a key that is not a string"
+    came = _at(value, path)
+    text = problem[:1].lower() + problem[1:]
+    if came is _NOWHERE or repr(came) in text:
+        return f"{where}: {text}"
+    return f"{where}: {text}, was {short(came)}"
+
+
+_NOWHERE = object()
+
+
+def _at(value: object, path: str) -> object:
+    """The value at a msgspec path like ``.orders[2].ticker`` (``_NOWHERE`` if it cannot tell)."""
+    for name, index in _STEP.findall(path):
+        if name and isinstance(value, dict):
+            value = value.get(name, _NOWHERE)
+        elif index and isinstance(value, list | tuple) and int(index) < len(value):
+            value = value[int(index)]
+        else:
+            return _NOWHERE
+    return value
+
+
+def price(value: object, where: str) -> int:
+    try:
+        return fast_price(value, where)
     except NumberError as exc:
         raise WireError(str(exc)) from None
 
 
-def count(data: Mapping[str, Any], name: str, what: str, *, signed: bool = False) -> int:
-    value = required(data, name, what)
+def count(value: object, where: str, *, signed: bool = False) -> int:
     try:
-        return parse_count(value, what=f"{what}.{name}", signed=signed)
+        return fast_count(value, where, signed=signed)
     except NumberError as exc:
         raise WireError(str(exc)) from None
 
 
-def opt_count(data: Mapping[str, Any], name: str, what: str) -> int | None:
-    return None if data.get(name) is None else count(data, name, what)
+def opt_count(value: object, where: str) -> int | None:
+    return None if value is None else count(value, where)
 
 
-def money(data: Mapping[str, Any], name: str, what: str, default: int | None = None) -> int:
-    value = data.get(name)
-    if value is None and default is not None:
-        return default
+def money(value: object, where: str, default: int | None = None) -> int:
     if value is None:
-        raise WireError(f"{what}.{name} is missing")
+        if default is None:
+            raise WireError(f"{where} is missing")
+        return default
     try:
-        return parse_money(value, what=f"{what}.{name}")
+        return parse_money(value, what=where)
     except NumberError as exc:
         raise WireError(str(exc)) from None
 
@@ -122,23 +123,21 @@ def parse_time_ms(value: object, what: str) -> int:
     return int(moment.timestamp() * 1000)
 
 
-def time_ms(data: Mapping[str, Any], name: str, what: str, default: int | None = None) -> int:
-    value = data.get(name)
+def time_ms(value: object, where: str, default: int | None = None) -> int:
+    """``parse_time_ms``, or ``default`` for null or "" when there is one."""
     if (value is None or value == "") and default is not None:
         return default
-    return parse_time_ms(value, f"{what}.{name}")
+    return parse_time_ms(value, where)
 
 
-def book_side(data: Mapping[str, Any], what: str) -> Side:
+def book_side(side: object, outcome: object, what: str) -> Side:
     """``book_side`` (bid|ask), or ``outcome_side`` (yes = bid, no = ask) when it is absent."""
-    side = data.get("book_side")
     if side is not None:
         if side == "bid":
             return Side.BID
         if side == "ask":
             return Side.ASK
         raise WireError(f"{what}.book_side must be 'bid' or 'ask', was {short(side)}")
-    outcome = data.get("outcome_side")
     if outcome == "yes":
         return Side.BID
     if outcome == "no":
@@ -146,20 +145,16 @@ def book_side(data: Mapping[str, Any], what: str) -> Side:
     raise WireError(f"{what}.book_side is missing (and outcome_side is {short(outcome)})")
 
 
-def cursor(data: Mapping[str, Any]) -> str | None:
-    value = data.get("cursor")
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str):
-        raise WireError(f"cursor must be a string, was {short(value)}")
-    return value
+def order_status(value: object, what: str) -> OrderStatus:
+    status = _ORDER_STATUS.get(value) if isinstance(value, str) else None
+    if status is None:
+        if value is None:
+            raise WireError(f"{what}.status is missing")
+        raise WireError(
+            f"{what}.status must be one of resting, canceled, executed, was {short(value)}"
+        )
+    return status
 
 
-def page(
-    body: object, what: str, items_field: str, parse_item: Callable[[object], _T]
-) -> tuple[list[_T], str | None]:
-    """One page of a paginated list: its items (``body[items_field]``, absent = none), each
-    through ``parse_item``, and the cursor of the next page."""
-    data = obj(body, what)
-    items = [parse_item(i) for i in array(data.get(items_field) or [], items_field)]
-    return items, cursor(data)
+def cursor(value: str | None) -> str | None:
+    return value or None

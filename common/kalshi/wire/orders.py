@@ -2,24 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+
+import msgspec
 
 from common.domain import Order, OrderStatus, Side, TimeInForce
 from common.errors import WireError
 from common.kalshi.wire import fields
 from common.kalshi.wire.error_body import ErrorBody, parse_error_body
+from common.kalshi.wire.fields import Fixed, NonEmpty
 from common.numbers import ONE_DOLLAR, format_count, format_price
 
 SELF_TRADE_PREVENTION = ("taker_at_cross", "maker")
-_ORDER_STATUS = {
-    "resting": OrderStatus.RESTING,
-    "canceled": OrderStatus.CANCELED,
-    "cancelled": OrderStatus.CANCELED,
-    "executed": OrderStatus.EXECUTED,
-    "pending": OrderStatus.PENDING,
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,24 +36,44 @@ class OrderRequest:
     reduce_only: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class CancelResult:
-    """The answer to one cancel: ``reduced_by`` is the resting size removed (0: already gone)."""
+class _Order(msgspec.Struct, frozen=True):
+    order_id: NonEmpty
+    yes_price_dollars: Fixed
+    fill_count_fp: Fixed
+    remaining_count_fp: Fixed
+    ticker: Any = None
+    status: Any = None
+    book_side: Any = None
+    outcome_side: Any = None
+    client_order_id: str | None = None
+    initial_count_fp: Fixed | None = None
+    created_time: Any = None
+    last_update_time: Any = None
+    post_only: Any = True
+    order_group_id: str | None = None
 
-    order_id: str
-    client_order_id: str | None
-    reduced_by: int
-    ts_ms: int
+
+class _OrderResponse(msgspec.Struct, frozen=True):
+    order: _Order
 
 
-def order_status(data: Mapping[str, Any], what: str) -> OrderStatus:
-    value = fields.required(data, "status", what)
-    status = _ORDER_STATUS.get(value) if isinstance(value, str) else None
-    if status is None:
-        raise WireError(
-            f"{what}.status must be one of resting, canceled, executed, was {fields.short(value)}"
-        )
-    return status
+class _OrdersPage(msgspec.Struct, frozen=True):
+    orders: list[_Order] | None = None
+    cursor: str | None = None
+
+
+class _CreateAck(msgspec.Struct, frozen=True):
+    order_id: NonEmpty
+    fill_count: Fixed
+    remaining_count: Fixed
+    client_order_id: str | None = None
+    ts_ms: int | None = None
+
+
+class BatchAnswer(msgspec.Struct, frozen=True):
+    """A batch answer: one entry per order, an ack or an error."""
+
+    orders: list[dict[str, Any]]
 
 
 def status_from_counts(count: int, filled: int, remaining: int) -> OrderStatus:
@@ -68,40 +84,46 @@ def status_from_counts(count: int, filled: int, remaining: int) -> OrderStatus:
     return OrderStatus.CANCELED
 
 
-def parse_order(value: object) -> Order:
-    """A REST ``Order`` (``GET /portfolio/orders``)."""
-    data = fields.obj(value, "order")
-    order_id = fields.string(data, "order_id", "order")
-    what = f"order {order_id}"
-    filled = fields.count(data, "fill_count_fp", what)
-    remaining = fields.count(data, "remaining_count_fp", what)
-    initial = fields.opt_count(data, "initial_count_fp", what) or 0
-    created_ms = fields.time_ms(data, "created_time", what, default=0)
+def _order(data: _Order) -> Order:
+    what = f"order {data.order_id}"
+    filled = fields.count(data.fill_count_fp, f"{what}.fill_count_fp")
+    remaining = fields.count(data.remaining_count_fp, f"{what}.remaining_count_fp")
+    initial = fields.opt_count(data.initial_count_fp, f"{what}.initial_count_fp") or 0
+    created_ms = fields.time_ms(data.created_time, f"{what}.created_time", default=0)
+    ticker = data.ticker
+    if not isinstance(ticker, str) or not ticker:
+        raise WireError(f"{what}.ticker must be a non-empty string, was {fields.short(ticker)}")
     return Order(
-        ticker=fields.string(data, "ticker", what),
-        side=fields.book_side(data, what),
-        price=fields.price(data, "yes_price_dollars", what),
+        ticker=ticker,
+        side=fields.book_side(data.book_side, data.outcome_side, what),
+        price=fields.price(data.yes_price_dollars, f"{what}.yes_price_dollars"),
         count=max(initial, filled + remaining),
-        client_order_id=fields.opt_string(data, "client_order_id", what) or "",
-        order_id=order_id,
-        status=order_status(data, what),
+        client_order_id=data.client_order_id or "",
+        order_id=data.order_id,
+        status=fields.order_status(data.status, what),
         filled=filled,
         remaining=remaining,
         created_ms=created_ms,
-        updated_ms=fields.time_ms(data, "last_update_time", what, default=created_ms),
-        post_only=bool(data.get("post_only", True)),
-        order_group_id=fields.opt_string(data, "order_group_id", what),
+        updated_ms=fields.time_ms(
+            data.last_update_time, f"{what}.last_update_time", default=created_ms
+        ),
+        post_only=bool(data.post_only),
+        order_group_id=data.order_group_id or None,
     )
+
+
+def parse_order(value: object) -> Order:
+    """A REST ``Order`` (``GET /portfolio/orders``)."""
+    return _order(fields.convert(value, _Order, "order"))
 
 
 def parse_order_response(body: object) -> Order:
-    return parse_order(
-        fields.required(fields.obj(body, "order response"), "order", "order response")
-    )
+    return _order(fields.convert(body, _OrderResponse, "order response").order)
 
 
 def parse_orders_page(body: object) -> tuple[list[Order], str | None]:
-    return fields.page(body, "orders response", "orders", parse_order)
+    page = fields.convert(body, _OrdersPage, "orders response")
+    return [_order(o) for o in page.orders or ()], fields.cursor(page.cursor)
 
 
 def build_create_order(request: OrderRequest) -> dict[str, Any]:
@@ -144,17 +166,17 @@ def build_create_order(request: OrderRequest) -> dict[str, Any]:
 
 def order_from_ack(request: OrderRequest, ack: object, *, what: str = "create ack") -> Order:
     """The Order a V2 create ack describes (the ack has no status: it follows from the counts)."""
-    data = fields.obj(ack, what)
-    filled = fields.count(data, "fill_count", what)
-    remaining = fields.count(data, "remaining_count", what)
-    ts_ms = fields.integer(data, "ts_ms", what, default=0)
+    data = fields.convert(ack, _CreateAck, what)
+    filled = fields.count(data.fill_count, f"{what}.fill_count")
+    remaining = fields.count(data.remaining_count, f"{what}.remaining_count")
+    ts_ms = data.ts_ms or 0
     return Order(
         ticker=request.ticker,
         side=request.side,
         price=request.price,
         count=request.count,
-        client_order_id=fields.opt_string(data, "client_order_id", what) or request.client_order_id,
-        order_id=fields.string(data, "order_id", what),
+        client_order_id=data.client_order_id or request.client_order_id,
+        order_id=data.order_id,
         status=status_from_counts(request.count, filled, remaining),
         filled=filled,
         remaining=remaining,
@@ -168,17 +190,14 @@ def order_from_ack(request: OrderRequest, ack: object, *, what: str = "create ac
 def parse_batch_create(body: object, requests: Sequence[OrderRequest]) -> list[Order | ErrorBody]:
     """Per-item results of a batch create, in request order (matched by client_order_id, else
     by position)."""
-    data = fields.obj(body, "batch create response")
-    items = fields.array(
-        fields.required(data, "orders", "batch create response"), "batch create orders"
-    )
+    items = fields.convert(body, BatchAnswer, "batch create response").orders
     if len(items) != len(requests):
         raise WireError(f"batch create answered {len(items)} items for {len(requests)} orders")
     position_of = {r.client_order_id: i for i, r in enumerate(requests)}
     out: list[Order | ErrorBody | None] = [None] * len(requests)
     for index, item in enumerate(items):
         what = f"batch create orders[{index}]"
-        entry = fields.obj(item, what)
+        entry = item
         cid = entry.get("client_order_id")
         slot = position_of.get(cid, index) if isinstance(cid, str) else index
         if out[slot] is not None:
@@ -191,137 +210,3 @@ def parse_batch_create(body: object, requests: Sequence[OrderRequest]) -> list[O
     return [
         item if item is not None else ErrorBody("", "no answer for this order", "") for item in out
     ]
-
-
-def build_amend(
-    order: Order, price: int, count: int, updated_client_order_id: str | None = None
-) -> dict[str, Any]:
-    """``count`` is filled + desired remaining (Kalshi's amend semantics)."""
-    if not 0 < price < ONE_DOLLAR:
-        raise ValueError(f"amend price must be strictly between 0 and 1 dollar, was {price}")
-    if count <= 0:
-        raise ValueError(f"amend count must be > 0, was {count}")
-    body: dict[str, Any] = {
-        "ticker": order.ticker,
-        "side": order.side.value,
-        "price": format_price(price),
-        "count": format_count(count),
-    }
-    if order.client_order_id:
-        body["client_order_id"] = order.client_order_id
-    if updated_client_order_id:
-        body["updated_client_order_id"] = updated_client_order_id
-    return body
-
-
-def order_from_amend_ack(
-    order: Order, price: int, count: int, ack: object, requested_remaining: int
-) -> Order:
-    what = "amend ack"
-    data = fields.obj(ack, what)
-    fields.string(data, "order_id", what)
-    ack_fills = fields.opt_count(data, "fill_count", what) or 0
-    remaining = fields.opt_count(data, "remaining_count", what)
-    if remaining is None:
-        remaining = requested_remaining
-    # The spec calls fill_count "filled as a result of the amend"; the simulator (and one
-    # reading of the docs) sends the order's total. max() never double-counts; the fill
-    # stream is the truth about executions either way.
-    filled = max(order.filled, ack_fills)
-    ts_ms = fields.integer(data, "ts_ms", what, default=0)
-    count = max(count, filled + remaining)
-    return Order(
-        ticker=order.ticker,
-        side=order.side,
-        price=price,
-        count=count,
-        client_order_id=fields.opt_string(data, "client_order_id", what) or order.client_order_id,
-        order_id=order.order_id,
-        status=status_from_counts(count, filled, remaining),
-        filled=filled,
-        remaining=remaining,
-        created_ms=order.created_ms,
-        updated_ms=ts_ms or order.updated_ms,
-        post_only=order.post_only,
-        order_group_id=order.order_group_id,
-    )
-
-
-def build_decrease(ticker: str, *, reduce_by: int | None, reduce_to: int | None) -> dict[str, Any]:
-    if (reduce_by is None) == (reduce_to is None):
-        raise ValueError("decrease needs exactly one of reduce_by or reduce_to")
-    body: dict[str, Any] = {"market_ticker": ticker}
-    if reduce_by is not None:
-        if reduce_by <= 0:
-            raise ValueError(f"reduce_by must be > 0, was {reduce_by}")
-        body["reduce_by"] = format_count(reduce_by)
-    else:
-        assert reduce_to is not None
-        if reduce_to < 0:
-            raise ValueError(f"reduce_to must be >= 0, was {reduce_to}")
-        body["reduce_to"] = format_count(reduce_to)
-    return body
-
-
-def order_from_decrease_ack(order: Order, ack: object) -> Order:
-    what = "decrease ack"
-    data = fields.obj(ack, what)
-    fields.string(data, "order_id", what)
-    remaining = fields.count(data, "remaining_count", what)
-    ts_ms = fields.integer(data, "ts_ms", what, default=0)
-    count = order.filled + remaining
-    return Order(
-        ticker=order.ticker,
-        side=order.side,
-        price=order.price,
-        count=max(count, order.filled),
-        client_order_id=fields.opt_string(data, "client_order_id", what) or order.client_order_id,
-        order_id=order.order_id,
-        status=OrderStatus.RESTING if remaining > 0 else OrderStatus.CANCELED,
-        filled=order.filled,
-        remaining=remaining,
-        created_ms=order.created_ms,
-        updated_ms=ts_ms or order.updated_ms,
-        post_only=order.post_only,
-        order_group_id=order.order_group_id,
-    )
-
-
-def parse_cancel(value: object, what: str = "cancel ack") -> CancelResult:
-    data = fields.obj(value, what)
-    return CancelResult(
-        order_id=fields.string(data, "order_id", what),
-        client_order_id=fields.opt_string(data, "client_order_id", what),
-        reduced_by=fields.opt_count(data, "reduced_by", what) or 0,
-        ts_ms=fields.integer(data, "ts_ms", what, default=0),
-    )
-
-
-def build_batch_cancel(items: Sequence[tuple[str, str | None]]) -> dict[str, Any]:
-    orders: list[dict[str, Any]] = []
-    for order_id, ticker in items:
-        entry: dict[str, Any] = {"order_id": order_id}
-        if ticker:
-            entry["market_ticker"] = ticker
-        orders.append(entry)
-    return {"orders": orders}
-
-
-def parse_batch_cancel(body: object, order_ids: Sequence[str]) -> list[CancelResult | ErrorBody]:
-    data = fields.obj(body, "batch cancel response")
-    items = fields.array(
-        fields.required(data, "orders", "batch cancel response"), "batch cancel orders"
-    )
-    results: dict[str, CancelResult | ErrorBody] = {}
-    for index, item in enumerate(items):
-        entry = fields.obj(item, f"batch cancel orders[{index}]")
-        order_id = fields.string(entry, "order_id", f"batch cancel orders[{index}]")
-        error = entry.get("error")
-        if error:
-            results[order_id] = parse_error_body({"error": error})
-        else:
-            results[order_id] = parse_cancel(entry, f"batch cancel orders[{index}]")
-    missing = [o for o in order_ids if o not in results]
-    if missing:
-        raise WireError(f"batch cancel answer lacks orders {missing[:5]}")
-    return [results[o] for o in order_ids]
