@@ -27,7 +27,6 @@ import asyncio
 import contextlib
 import random
 from collections.abc import AsyncIterator, Callable, Iterable
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -38,91 +37,45 @@ from websockets.frames import Frame, Opcode
 
 from common.book import BookError, LevelBook, YesBook
 from common.clock import Clock
-from common.domain import Fill, Order
 from common.errors import WireError
 from common.kalshi.signing import Signer, auth_headers
 from common.kalshi.wire import stream
+from common.kalshi.ws_events import (
+    BookStale,
+    BookUpdated,
+    Connected,
+    Disconnected,
+    FillEvent,
+    LifecycleEvent,
+    OrderGroupEvent,
+    UserOrderEvent,
+    WsError,
+    WsEvent,
+    WsStats,
+)
 from common.log import get_logger
 
 BOOK_CHANNEL = "orderbook_delta"
 LIFECYCLE_CHANNEL = "market_lifecycle_v2"
 PRIVATE_CHANNELS = ("fill", "user_orders")
 
-# ---- events --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Connected:
-    ts_ms: int
-    reconnects: int
-
-
-@dataclass(frozen=True, slots=True)
-class Disconnected:
-    ts_ms: int
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class BookUpdated:
-    """The book of ``ticker`` changed (a delta) or was (re)loaded (``snapshot``). ``resynced``:
-    it had been stale and is now fresh. Read it with ``ws.yes_book(ticker)``."""
-
-    ticker: str
-    seq: int
-    exchange_ms: int
-    snapshot: bool = False
-    resynced: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class BookStale:
-    ticker: str
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class FillEvent:
-    fill: Fill  # fill.post_position: the signed position after it, as the exchange says
-
-
-@dataclass(frozen=True, slots=True)
-class UserOrderEvent:
-    order: Order
-
-
-@dataclass(frozen=True, slots=True)
-class LifecycleEvent:
-    ticker: str
-    event_type: str
-    fields: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class OrderGroupEvent:
-    order_group_id: str
-    event_type: str
-    fields: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class WsError:
-    code: int
-    message: str
-    ticker: str = ""
-
-
-WsEvent = (
-    Connected
-    | Disconnected
-    | BookUpdated
-    | BookStale
-    | FillEvent
-    | UserOrderEvent
-    | LifecycleEvent
-    | OrderGroupEvent
-    | WsError
-)
+__all__ = [
+    "BOOK_CHANNEL",
+    "LIFECYCLE_CHANNEL",
+    "PRIVATE_CHANNELS",
+    "BookStale",
+    "BookUpdated",
+    "Connected",
+    "Disconnected",
+    "FillEvent",
+    "KalshiWebSocket",
+    "LifecycleEvent",
+    "OrderGroupEvent",
+    "UserOrderEvent",
+    "WsError",
+    "WsEvent",
+    "WsStats",
+]
 
 
 class _TrackedConnection(ClientConnection):
@@ -135,18 +88,6 @@ class _TrackedConnection(ClientConnection):
         super().process_event(event)
         if isinstance(event, Frame) and event.opcode in (Opcode.TEXT, Opcode.BINARY, Opcode.PING):
             self.last_heard = self.loop.time()
-
-
-@dataclass
-class WsStats:
-    connects: int = 0
-    messages: int = 0
-    deltas: int = 0
-    snapshots: int = 0
-    gaps: int = 0
-    resyncs: int = 0
-    silent_drops: int = 0
-    wire_errors: int = 0
 
 
 class KalshiWebSocket:
