@@ -296,6 +296,7 @@ def service_main(
         if needs_kalshi:
             settings.require_kalshi_credentials()
         register_secret(settings.kalshi_private_key)
+        register_secret(settings.web_token)  # every process has it in its environment
         service = factory(settings)
     except ConfigError as exc:
         print(f"dora: {exc}", file=sys.stderr)

@@ -77,6 +77,10 @@ class Settings:
     alert_api_errors: int = 20  # alert when this many API errors happen within 5 minutes
     alert_no_fills_hours: int = 4  # alert when quoting but no fill for this long (0: never)
     alert_cooldown_s: int = 900  # the same alert is sent at most once per this many seconds
+    web_host: str = "127.0.0.1"  # the dashboard's bind address: loopback unless put behind TLS
+    web_port: int = 8765
+    # the token every dashboard control needs (empty: the dashboard is read-only); a secret
+    web_token: str = field(default="", repr=False)
 
     @property
     def rest_base_url(self) -> str:
@@ -137,6 +141,7 @@ class Settings:
         """Settings for a log line: everything but the key material."""
         out = {f.name: getattr(self, f.name) for f in fields(self)}
         out["kalshi_private_key"] = "[set]" if self.kalshi_private_key else ""
+        out["web_token"] = "[set]" if self.web_token else ""
         out["redis_url"] = _redact_url(self.redis_url)
         return out
 
@@ -212,6 +217,25 @@ def _any(name: str, value: str) -> str:
     return value
 
 
+def _check_host(name: str, value: str) -> str:
+    if not value or any(c.isspace() or c in "/@" for c in value):
+        raise ConfigError(f"{name} must be a host name or IP address, was {value!r}")
+    return value
+
+
+WEB_TOKEN_MIN_CHARS = 16
+
+
+def _check_token(name: str, value: str) -> str:
+    # the value itself is never shown: it is a secret
+    if value and (len(value) < WEB_TOKEN_MIN_CHARS or any(c.isspace() for c in value)):
+        raise ConfigError(
+            f"{name} must be at least {WEB_TOKEN_MIN_CHARS} characters without spaces, "
+            f"was {len(value)} characters (make one with: openssl rand -hex 32)"
+        )
+    return value
+
+
 _CHECKS: dict[str, Callable[[str, str], Any]] = {
     "redis_url": _check_redis_url,
     "redis_ca_cert": _any,
@@ -250,6 +274,9 @@ _CHECKS: dict[str, Callable[[str, str], Any]] = {
     "alert_api_errors": _int_in(1, 1_000_000),
     "alert_no_fills_hours": _int_in(0, 24 * 30),
     "alert_cooldown_s": _int_in(0, 86_400),
+    "web_host": _check_host,
+    "web_port": _int_in(1, 65_535),
+    "web_token": _check_token,
 }
 
 
@@ -307,6 +334,8 @@ def _read_toml(path: Path) -> dict[str, str]:
             raise ConfigError(f"unknown setting {key!r} in {str(path)!r}")
         if key == "kalshi_private_key":
             raise ConfigError(f"{str(path)!r} must not hold a private key; use a key source")
+        if key == "web_token":
+            raise ConfigError(f"{str(path)!r} must not hold the web token; use DORA_WEB_TOKEN")
         if isinstance(value, dict | list):
             raise ConfigError(f"setting {key!r} in {str(path)!r} must be a plain value")
         out[key] = str(value).lower() if isinstance(value, bool) else str(value)

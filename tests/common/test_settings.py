@@ -9,7 +9,7 @@ from common.settings import Settings, load_settings
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "conf" / "dora.toml.example"
 COMMENTED_SETTING = re.compile(r"^# ([a-z_]+) = (.+)$")
-ENVIRONMENT_ONLY = {"kalshi_private_key"}  # the file refuses key material
+ENVIRONMENT_ONLY = {"kalshi_private_key", "web_token"}  # the file refuses these secrets
 
 
 def test_defaults_and_environment() -> None:
@@ -111,3 +111,33 @@ def test_every_setting_in_the_example_is_at_its_default(tmp_path: Path) -> None:
     uncommented = tmp_path / "dora.toml"
     uncommented.write_text("\n".join(example_lines().values()) + "\n")
     assert load_settings({}, uncommented) == Settings()
+
+
+def test_the_dashboard_binds_to_loopback_and_its_token_is_a_secret(tmp_path: Path) -> None:
+    s = load_settings({}, read_file=False)
+    assert (s.web_host, s.web_port, s.web_token) == ("127.0.0.1", 8765, "")
+    token = "tok-0123456789abcdef-secret"
+    s = load_settings({"DORA_WEB_TOKEN": token, "DORA_WEB_PORT": "9000"}, read_file=False)
+    assert s.web_token == token and s.web_port == 9000
+    assert token not in str(s.redacted()) + repr(s) and s.redacted()["web_token"] == "[set]"
+    conf = tmp_path / "dora.toml"
+    conf.write_text(f'web_token = "{token}"\n')
+    with pytest.raises(ConfigError, match="must not hold the web token"):
+        load_settings({}, conf)
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"DORA_WEB_TOKEN": "short"}, "DORA_WEB_TOKEN must be at least 16 characters"),
+        ({"DORA_WEB_TOKEN": "has a space in the middle"}, "without spaces"),
+        ({"DORA_WEB_PORT": "0"}, "DORA_WEB_PORT must be between 1 and 65535"),
+        ({"DORA_WEB_HOST": "http://x"}, "DORA_WEB_HOST must be a host name"),
+    ],
+)
+def test_bad_dashboard_settings_name_the_variable_never_the_token(
+    env: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message) as raised:
+        load_settings(env, read_file=False)
+    assert env.get("DORA_WEB_TOKEN", "@@") not in str(raised.value)
