@@ -22,25 +22,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     settings = cli_settings()
-    try:
-        settings.require_kalshi_credentials()
-    except ConfigError as exc:
-        raise CliError(str(exc)) from None
-    from common.connect import kalshi_client
+    from common.commands import cancel_all_resting
     from common.kalshi.errors import ExchangeError
 
-    async def work() -> tuple[int, int]:
-        client = await kalshi_client(settings)
-        try:
-            before = len(await client.get_open_orders(args.market))
-            await client.cancel_all_orders(args.market)
-            after = len(await client.get_open_orders(args.market))
-            return before, after
-        finally:
-            await client.aclose()
-
     try:
-        before, after = asyncio.run(work())
+        before, after = asyncio.run(cancel_all_resting(settings, args.market))
     except ExchangeError as exc:
         raise CliError(f"the exchange refused: {exc}") from None
     except ConfigError as exc:

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any
 
 import orjson
-from botocore.exceptions import BotoCoreError, ClientError
 
-from common.config import GlobalConfig, MarketConfig, utc_now_iso
+from common.commands import GLOBAL_KEYS, MARKET_KEYS, call, change_config
+from common.config import GlobalConfig, utc_now_iso
 from common.dynamo import Dynamo
 from common.dynamo.config_store import (
     GLOBAL_LABEL,
@@ -26,17 +26,12 @@ from common.dynamo.config_store import (
     validate_global_item,
     validate_market_item,
 )
-from common.dynamo.tables import describe, error_code
-from common.errors import ConfigError, StorageError
+from common.errors import ConfigError
 from common.settings import load_settings
 
 from .main import CliError
 
 HELP = "show or change the trading config in DynamoDB (validated before writing)"
-T = TypeVar("T")
-
-MARKET_KEYS = tuple(f for f in MarketConfig.FIELDS if f != "updated_at")
-GLOBAL_KEYS = tuple(f for f in GlobalConfig.FIELDS if f != "updated_at")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -60,25 +55,11 @@ def run(args: argparse.Namespace) -> int:
     return set_fields(args.market, args.pairs)
 
 
-# ---- shared with dora markets / dora tables ------------------------------------------------
+# ---- shared with dora markets ----------------------------------------------------------------
 
 
 def open_dynamo() -> Dynamo:
     return Dynamo.from_settings(load_settings())
-
-
-def call(what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Run a DynamoDB call; its failure becomes one line (StorageError -> exit 2)."""
-    try:
-        return fn(*args, **kwargs)
-    except ClientError as exc:
-        if error_code(exc) == "ResourceNotFoundException":
-            raise StorageError(
-                f"{what}: a dora table does not exist ({describe(exc)}); run 'dora tables create'"
-            ) from None
-        raise StorageError(f"{what}: {describe(exc)}") from None
-    except BotoCoreError as exc:
-        raise StorageError(f"{what}: {describe(exc)}") from None
 
 
 def parse_pairs(pairs: Sequence[str], known: Sequence[str], what: str) -> dict[str, str]:
@@ -202,21 +183,13 @@ def set_fields(market: str | None, pairs: Sequence[str]) -> int:
     else:
         changes = parse_pairs(pairs, GLOBAL_KEYS, "global")
     db = open_dynamo()
-    now = utc_now_iso()
     try:
-        if market is not None:
-            config, write = call(
-                "writing the market config", db.config.update_market, market, changes, now
-            )
-            item, label = config.to_item(), f"market {market}"
-        else:
-            glob, write = call("writing the global config", db.config.update_global, changes, now)
-            item, label = glob.to_item(), "global config"
+        change = change_config(db, market, changes, utc_now_iso())
     except ConfigError as exc:
         raise CliError(str(exc)) from None
-    shown = " ".join(f"{k}={_bool(item[k])}" for k in changes)
-    verb = "created" if write.created else "updated"
-    print(f"{label} {verb}: {shown} (version {write.version})")
-    if write.dropped:
-        print(f"removed unknown attributes: {', '.join(write.dropped)}")
+    shown = " ".join(f"{k}={_bool(change.item[k])}" for k in changes)
+    verb = "created" if change.write.created else "updated"
+    print(f"{change.label} {verb}: {shown} (version {change.write.version})")
+    if change.write.dropped:
+        print(f"removed unknown attributes: {', '.join(change.write.dropped)}")
     return 0

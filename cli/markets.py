@@ -11,11 +11,11 @@ import sys
 
 import orjson
 
+from common.commands import set_market_enabled
 from common.config import utc_now_iso
-from common.dynamo.config_store import check_ticker
 from common.errors import ConfigError
 
-from .config import call, market_views, open_dynamo, print_markets
+from .config import market_views, open_dynamo, print_markets
 from .main import CliError
 
 HELP = "list the markets, or enable/disable quoting one"
@@ -53,19 +53,7 @@ def list_markets(as_json: bool) -> int:
 
 def set_enabled(ticker: str, enabled: bool) -> int:
     try:
-        check_ticker(ticker)
-    except ConfigError as exc:
-        raise CliError(str(exc)) from None
-    db = open_dynamo()
-    try:
-        _, write = call(
-            "writing the market config",
-            db.config.update_market,
-            ticker,
-            {"enabled": enabled},
-            utc_now_iso(),
-            create=enabled,
-        )
+        write = set_market_enabled(open_dynamo(), ticker, enabled, utc_now_iso())
     except ConfigError as exc:
         raise CliError(str(exc)) from None
     verb = "created and enabled" if write.created else ("enabled" if enabled else "disabled")

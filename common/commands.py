@@ -1,0 +1,116 @@
+"""What an operator can change, one code path for the ``dora`` commands and the dashboard.
+
+- ``change_config``: fields of the global config or of one market, validated whole before
+  anything is written (``ConfigError`` naming the field, the value and the rule; nothing written);
+- ``set_market_enabled``: start or stop quoting one market;
+- ``cancel_all_resting``: every resting order cancelled directly at the exchange.
+
+The halt and its lifting are ``common.halt``. DynamoDB calls here are blocking (boto3): an
+asyncio caller runs them in a thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import redis.asyncio as aioredis
+from botocore.exceptions import BotoCoreError, ClientError
+
+from common.config import GlobalConfig, MarketConfig
+from common.dynamo import Dynamo
+from common.dynamo.config_store import ConfigWrite, check_ticker
+from common.dynamo.tables import describe, error_code
+from common.errors import ConfigError, StorageError
+from common.settings import Settings
+
+T = TypeVar("T")
+
+MARKET_KEYS = tuple(f for f in MarketConfig.FIELDS if f != "updated_at")
+GLOBAL_KEYS = tuple(f for f in GlobalConfig.FIELDS if f != "updated_at")
+
+
+def call(what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run a DynamoDB call; its failure becomes one ``StorageError`` line."""
+    try:
+        return fn(*args, **kwargs)
+    except ClientError as exc:
+        if error_code(exc) == "ResourceNotFoundException":
+            raise StorageError(
+                f"{what}: a dora table does not exist ({describe(exc)}); run 'dora tables create'"
+            ) from None
+        raise StorageError(f"{what}: {describe(exc)}") from None
+    except BotoCoreError as exc:
+        raise StorageError(f"{what}: {describe(exc)}") from None
+
+
+def check_fields(changes: Mapping[str, object], market: str | None) -> None:
+    """Every field must be a known one of the global config, or of a market's with ``market``."""
+    known, what = (MARKET_KEYS, "market") if market is not None else (GLOBAL_KEYS, "global")
+    if not changes:
+        raise ConfigError("no field to change: give at least one KEY=VALUE")
+    for key in changes:
+        if key not in known:
+            raise ConfigError(f"unknown {what} config field {key!r}; known: {', '.join(known)}")
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigChange:
+    """What a successful change stored: the whole item in human units and the write."""
+
+    label: str  # "global config" or "market T"
+    item: dict[str, Any]
+    write: ConfigWrite
+
+
+def change_config(
+    db: Dynamo, market: str | None, changes: Mapping[str, object], now_iso: str
+) -> ConfigChange:
+    """Apply ``changes`` (field -> human value) to the global config, or to ``market``'s
+    (created with the defaults when missing). Raises ``ConfigError`` and writes nothing when the
+    resulting item does not validate."""
+    if market is not None:
+        check_ticker(market)
+    check_fields(changes, market)
+    if market is not None:
+        config, write = call(
+            "writing the market config", db.config.update_market, market, changes, now_iso
+        )
+        return ConfigChange(f"market {market}", config.to_item(), write)
+    glob, write = call("writing the global config", db.config.update_global, changes, now_iso)
+    return ConfigChange("global config", glob.to_item(), write)
+
+
+def set_market_enabled(db: Dynamo, ticker: str, enabled: bool, now_iso: str) -> ConfigWrite:
+    """Enable (creating the market's config with the defaults if missing) or disable quoting
+    ``ticker``; disabling a market without a config is a ``ConfigError``."""
+    check_ticker(ticker)
+    _, write = call(
+        "writing the market config",
+        db.config.update_market,
+        ticker,
+        {"enabled": enabled},
+        now_iso,
+        create=enabled,
+    )
+    return write
+
+
+async def cancel_all_resting(
+    settings: Settings, market: str | None = None, *, redis: aioredis.Redis | None = None
+) -> tuple[int, int]:
+    """Cancel every resting order of the subaccount (or of ``market``) directly at the
+    exchange; returns how many rested before and how many still rest after. With ``redis`` the
+    requests draw on the account's shared rate budget. Raises ``ConfigError`` without a key."""
+    settings.require_kalshi_credentials()
+    from common.connect import kalshi_client
+
+    client = await kalshi_client(settings, redis=redis)
+    try:
+        before = len(await client.get_open_orders(market))
+        await client.cancel_all_orders(market)
+        after = len(await client.get_open_orders(market))
+        return before, after
+    finally:
+        await client.aclose()
