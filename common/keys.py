@@ -9,7 +9,7 @@ from __future__ import annotations
 
 STREAMS = ("md", "fills", "targets", "orders", "decisions", "pnl")
 # the processes that keep a heartbeat (``hb(service)``)
-SERVICES = ("marketdata", "fills", "strategy", "executor", "risk", "persister")
+SERVICES = ("marketdata", "fills", "strategy", "executor", "risk", "persister", "web")
 
 
 class Keys:
@@ -60,6 +60,13 @@ class Keys:
     @property
     def risk(self) -> str:
         return f"{self.prefix}risk"
+
+    @property
+    def exchange(self) -> str:
+        """Hash: the exchange's own state (trading active or paused, the next pause), for
+        whichever process polls the exchange's status to record; the dashboard shows its
+        fields when it exists."""
+        return f"{self.prefix}exchange"
 
     def hb(self, service: str) -> str:
         return f"{self.prefix}hb:{service}"

@@ -42,7 +42,7 @@ UNUSED = {"delete_item": "ConfigStore.delete_market"}
 RUNTIME_BY_TABLE = {
     "market_config": {"GetItem", "PutItem", "UpdateItem", "Scan"},
     "state": {"GetItem", "PutItem", "UpdateItem"},
-    "trade_log": {"BatchWriteItem", "PutItem"},
+    "trade_log": {"BatchWriteItem", "PutItem", "Query"},  # Query: the dashboard's history
     "decision_log": {"BatchWriteItem", "PutItem"},
 }
 # Everything else the code calls, and the code that calls it

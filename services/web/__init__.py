@@ -1,0 +1,1 @@
+"""web: the operator's dashboard (services/web/service.py)."""

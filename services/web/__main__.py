@@ -1,0 +1,5 @@
+import sys
+
+from services.web.service import main
+
+sys.exit(main())

@@ -1,0 +1,181 @@
+"""web: the operator's dashboard, a seventh process (DESIGN.md §1).
+
+It reads what the other processes write (Redis; history from DynamoDB, read-only) and serves it
+to browsers from ``DORA_WEB_HOST:DORA_WEB_PORT`` (127.0.0.1:8765 by default). Each tick reads
+every market in one pipeline and pushes what changed to every open page; with a page open it
+ticks every ``ACTIVE_TICK_MS``, with none every ``IDLE_TICK_MS`` (the history keeps growing, the
+box is spared). The controls write only what ``dora`` commands write (``services/web/controls``).
+
+Same lifecycle as the others (``common/runtime.py``): heartbeat ``dora:hb:web``, JSON logs,
+SIGTERM drains (open pages are told to reconnect, the listener closes), a port that is taken
+is retried with backoff rather than ending the process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from typing import Any
+
+from aiohttp import web
+
+from common.clock import utc_date
+from common.dynamo.history import daily_pnl_snapshots, fills_of_day
+from common.errors import SchemaError
+from common.messages import decode_event
+from common.runtime import Context, service_main, stop_tasks
+from common.settings import Settings
+from services.web.app import make_app
+from services.web.auth import Auth
+from services.web.hub import Deltas
+from services.web.snapshot import build_view, read_raw
+from services.web.state import WebState
+
+ACTIVE_TICK_MS = 500
+IDLE_TICK_MS = 5_000
+DAY_BACKFILL_ENTRIES = 20_000  # a day of the risk process's 5 s snapshots is ~17,300
+PNL_READ_COUNT = 1_000
+PAST_DAYS = 7
+
+
+class WebService:
+    name = "web"
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.deltas = Deltas()
+        self.tasks: list[asyncio.Task[None]] = []
+        self.runner: web.AppRunner | None = None
+        self.state: WebState | None = None
+        self.full_cache: tuple[int, bytes] | None = None
+
+    async def start(self, ctx: Context) -> None:
+        state = WebState(
+            settings=self.settings,
+            redis=ctx.redis,
+            keys=ctx.keys,
+            clock=ctx.clock,
+            log=ctx.log,
+            auth=Auth(self.settings.web_token),
+        )
+        if not state.auth.enabled:
+            ctx.log.warning("read_only", reason="DORA_WEB_TOKEN is not set: no control can act")
+        await self._backfill_day(ctx, state)
+        await self.tick(ctx, state)
+        runner = web.AppRunner(make_app(state), access_log=None, shutdown_timeout=2.0)
+        await runner.setup()
+        site = web.TCPSite(runner, self.settings.web_host, self.settings.web_port)
+        try:
+            await site.start()
+        except OSError:
+            await runner.cleanup()  # e.g. the port is taken: start is retried with backoff
+            raise
+        self.state, self.runner = state, runner
+        self.tasks.append(asyncio.create_task(self._stored_history(ctx, state), name="history"))
+        ctx.log.info(
+            "listening",
+            url=f"http://{self.settings.web_host}:{self.settings.web_port}/",
+            controls=state.auth.enabled,
+        )
+
+    async def step(self, ctx: Context) -> None:
+        assert self.state is not None  # set by start, which runs before any step
+        state = self.state
+        await self.tick(ctx, state)
+        interval_ms = ACTIVE_TICK_MS if state.hub.clients else IDLE_TICK_MS
+        state.hub.wake.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(_first(ctx.stopping, state.hub.wake), interval_ms / 1000)
+
+    async def stop(self, ctx: Context) -> None:
+        if self.state is not None:
+            self.state.hub.close()
+        await stop_tasks(self.tasks)
+        if self.runner is not None:
+            await self.runner.cleanup()
+
+    # ---- one tick ------------------------------------------------------------------------------
+
+    async def tick(self, ctx: Context, state: WebState) -> None:
+        started = time.perf_counter()
+        now_ms = ctx.clock.now_ms()
+        view = build_view(await read_raw(ctx.redis, ctx.keys, now_ms))
+        points = await self._follow_pnl(ctx, state)
+        state.markets.sample(now_ms, view["markets"])
+        state.view = view
+        extra = {
+            "pnl_day": state.day_pnl.day,
+            "pnl_points": points,
+            "past_days": state.past_days,
+            "history_note": state.history_note,
+        }
+        delta, full = self.deltas.update(view, extra, state.full)
+        seq = self.deltas.seq
+
+        def full_message() -> bytes:
+            if self.full_cache is None or self.full_cache[0] != seq:
+                self.full_cache = (seq, full())
+            return self.full_cache[1]
+
+        state.full_message = full_message
+        state.hub.publish(delta)
+        ctx.status.update(
+            clients=state.hub.clients,
+            markets=len(view["markets"]),
+            tick_ms=round((time.perf_counter() - started) * 1000, 1),
+            delta_bytes=len(delta),
+        )
+
+    async def _follow_pnl(self, ctx: Context, state: WebState) -> list[dict[str, Any]]:
+        """The risk process's new ``pnl`` events since the last tick, as chart points."""
+        entries = await ctx.redis.xrange(
+            ctx.keys.stream("pnl"), min=f"({state.day_pnl.last_id}", count=PNL_READ_COUNT
+        )
+        return self._add_pnl(state, entries)
+
+    def _add_pnl(self, state: WebState, entries: list[tuple[str, Any]]) -> list[dict[str, Any]]:
+        points = []
+        for entry_id, fields in entries:
+            state.day_pnl.last_id = entry_id
+            with contextlib.suppress(SchemaError):
+                kind, payload = decode_event(fields)
+                if kind == "pnl" and (point := state.day_pnl.add(entry_id, payload)) is not None:
+                    points.append(point)
+        return points
+
+    async def _backfill_day(self, ctx: Context, state: WebState) -> None:
+        """The day's curve so far, from the pnl stream (newest entries, oldest first)."""
+        entries = await ctx.redis.xrevrange(ctx.keys.stream("pnl"), count=DAY_BACKFILL_ENTRIES)
+        self._add_pnl(state, list(reversed(entries)))
+
+    async def _stored_history(self, ctx: Context, state: WebState) -> None:
+        """Per-market history of today's fills and the past days' PnL, from DynamoDB. Missing
+        tables or an unreachable DynamoDB leave the dashboard without them, and say so."""
+        today = utc_date(ctx.clock.now_ms())
+        try:
+            db = await state.dynamo()
+            fills = await asyncio.to_thread(fills_of_day, db.client, db.names, today)
+            state.markets.seed_fills(
+                (f.ts_ms, f.ticker, f.position_after, f.realized_pnl_after) for f in fills
+            )
+            day = state.day_pnl.day or today
+            state.past_days = await asyncio.to_thread(daily_pnl_snapshots, db.state, day, PAST_DAYS)
+            state.history_note = f"{len(fills)} fills of {today} (UTC) from DynamoDB"
+        except Exception as exc:
+            ctx.log.warning("stored_history_unavailable", error=f"{type(exc).__name__}: {exc}")
+            state.history_note = f"no DynamoDB history: {type(exc).__name__}"
+
+
+async def _first(*events: asyncio.Event) -> None:
+    """Return when any of ``events`` is set."""
+    waiters = [asyncio.ensure_future(e.wait()) for e in events]
+    try:
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+
+
+def main() -> int:
+    return service_main(WebService)

@@ -1,0 +1,91 @@
+"""The dashboard's read model: the numbers ``dora status`` shows, and tolerance of bad data."""
+
+from __future__ import annotations
+
+import orjson
+import redis.asyncio as aioredis
+
+from bench.synthetic import World, churn, seed
+from cli.status_view import gather
+from common.keys import Keys
+from services.web.snapshot import build_view, read_raw
+
+NOW_MS = 1_796_400_000_000
+
+
+async def test_every_market_row_has_the_numbers_dora_status_shows(
+    aredis: aioredis.Redis, keys: Keys
+) -> None:
+    world = World(30, seed=3)
+    await seed(aredis, keys, world, NOW_MS)
+    for step in range(20):  # fills, moved books: positions and PnL away from zero
+        await churn(aredis, keys, world, NOW_MS + step * 100)
+    view = build_view(await read_raw(aredis, keys, NOW_MS))
+    status = await gather(aredis, keys)
+    ours = {row["ticker"]: row for row in view["markets"]}
+    assert set(ours) == {m["ticker"] for m in status["markets"]} == set(world.tickers)
+    assert any(row["position"] for row in ours.values())
+    assert any(row["unrealized_pnl"] for row in ours.values())
+    for market in status["markets"]:
+        row = ours[market["ticker"]]
+        for name in ("position", "realized_pnl", "unrealized_pnl", "best_bid", "best_ask"):
+            mine = row[{"best_bid": "bid", "best_ask": "ask"}.get(name, name)]
+            assert mine == market[name], (market["ticker"], name)
+        assert row["pnl"] == market["realized_pnl"] + market["unrealized_pnl"]
+        assert {s: q["price"] for s, q in row["quotes"].items()} == {
+            s: q["price"] for s, q in market["quotes"].items()
+        }
+        assert row["reason"] == market["why"]
+    assert view["risk"] == {k: status["risk"][k] for k in view["risk"]}
+    assert [f["fill_id"] for f in view["fills"]][:8] == [
+        f["fill_id"] for f in status["recent_fills"]
+    ]
+
+
+async def test_one_bad_hash_spoils_only_its_own_row(aredis: aioredis.Redis, keys: Keys) -> None:
+    world = World(3)
+    await seed(aredis, keys, world, NOW_MS)
+    bad, good = world.tickers[0], world.tickers[1]
+    await aredis.hset(keys.pos(bad), "position", "not-a-number")
+    await aredis.hset(keys.cfg_market(good), "max_inventory_yes", "-1")
+    await aredis.hset(keys.orders(good), "broken", "{not json")
+    await aredis.hset(keys.risk, "daily_pnl", "x")
+    await aredis.set(keys.hb("fills"), "garbage")
+    view = build_view(await read_raw(aredis, keys, NOW_MS))
+    rows = {row["ticker"]: row for row in view["markets"]}
+    assert rows[bad]["position"] is None and "position" in rows[bad]["error"]
+    assert rows[good]["cap_yes"] is None and "max_inventory_yes" in rows[good]["error"]
+    assert rows[good]["position"] == 0 and set(rows[good]["quotes"]) == {"bid", "ask"}
+    assert rows[world.tickers[2]]["error"] == ""
+    assert "daily_pnl" in view["risk"]["error"]
+    assert view["processes"]["fills"]["error"] == "heartbeat does not decode"
+    assert orjson.dumps(view)  # the page gets it whole
+
+
+async def test_missing_data_shows_as_absent_never_invented(
+    aredis: aioredis.Redis, keys: Keys
+) -> None:
+    await aredis.sadd(keys.cfg_markets, "NEW-1")
+    view = build_view(await read_raw(aredis, keys, NOW_MS))
+    (row,) = view["markets"]
+    assert row["bid"] is None and row["ask"] is None and row["quotes"] == {}
+    assert row["enabled"] is False and row["target_bid"] is None
+    assert view["exchange"] is None and view["events"] is None
+    assert view["limits"]["max_event_loss"] is None
+    assert all(not p["alive"] for p in view["processes"].values())
+
+
+async def test_event_limits_and_exchange_state_appear_when_recorded(
+    aredis: aioredis.Redis, keys: Keys
+) -> None:
+    await aredis.hset(keys.cfg_global, "max_event_loss", "50.00")
+    events = {"EV-1": {"worst_loss": 12_000_000}, "EV-2": {"worst_loss": 3, "limit": 9_000_000}}
+    await aredis.hset(keys.risk, "events", orjson.dumps(events).decode())
+    await aredis.hset(keys.exchange, mapping={"trading_active": "1", "next_pause": "Thu 03:00 ET"})
+    view = build_view(await read_raw(aredis, keys, NOW_MS))
+    assert view["limits"]["max_event_loss"] == 50_000_000
+    assert view["events"] == [
+        {"event": "EV-1", "worst_loss": 12_000_000, "limit": 50_000_000},
+        {"event": "EV-2", "worst_loss": 3, "limit": 9_000_000},
+    ]
+    assert view["exchange"] == {"trading_active": "1", "next_pause": "Thu 03:00 ET"}
