@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: help test lint demo bench chaos fmt clean ensure-redis
+.PHONY: help test lint demo bench chaos fmt clean ensure-redis ensure-chromium
 
 help:
 	@echo "make demo   run the bot against a local Kalshi simulator with a live view (Ctrl-C stops)"
@@ -36,10 +36,20 @@ ensure-redis:
 			apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q redis-server; \
 		else echo "redis-server is missing: run 'sudo apt-get install -y redis-server'"; exit 1; fi; }
 
+# The dashboard's browser tests drive Debian's chromium through its chromedriver (selenium never
+# downloads a browser). Without them those tests are skipped, saying why; nothing else needs them.
+ensure-chromium:
+	@{ command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; } || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "installing chromium and chromium-driver (Debian packages, for the dashboard's tests)"; \
+			apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver || \
+				echo "chromium could not be installed: the dashboard's browser tests will be skipped"; \
+		else echo "chromium is missing (the dashboard's browser tests will be skipped): run 'sudo apt-get install -y chromium chromium-driver'"; fi; }
+
 demo: $(STAMP) ensure-redis
 	$(BIN)/dora demo $(DEMO_ARGS)
 
-test: $(STAMP) ensure-redis
+test: $(STAMP) ensure-redis ensure-chromium
 	$(BIN)/pytest -q -p no:cacheprovider
 
 bench: $(STAMP) ensure-redis

@@ -5,7 +5,8 @@ markets, creates the tables and a demo config, starts supervisord with the repos
 ``supervisord.conf`` and shows a live view every second until Ctrl-C (or, ``--headless``, runs for
 ``--duration`` seconds and prints a JSON summary as its last line). Then it stops trading, cancels
 everything resting and shuts every part down. ``var/demo.json`` says where each part is while it
-runs; ``var/demo-summary.json`` keeps the summary.
+runs (the dashboard's address and fresh token included: owner-only); ``var/demo-summary.json``
+keeps the summary. The dashboard listens on ``DORA_WEB_PORT`` if set, else on 8765 when free.
 
 SIGTERM and SIGHUP (the terminal closed, an SSH session dropped) end it exactly as Ctrl-C does;
 once it is stopping, further signals are ignored so the shutdown always finishes. One demo runs at
@@ -39,6 +40,7 @@ VAR = REPO / "var"
 LOCK = VAR / "demo.lock"
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 UNEXPECTED_EXIT = re.compile(r"exited: (\S+) \(.*not expected\)")
+DASHBOARD_PORT = 8765
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -167,11 +169,17 @@ def _run(args: argparse.Namespace) -> int:
 
     _fresh_var()
     stack = LocalStack(
-        StackConfig(base_dir=VAR, markets=args.markets, seed=args.seed, scenario=args.scenario)
+        StackConfig(
+            base_dir=VAR,
+            markets=args.markets,
+            seed=args.seed,
+            scenario=args.scenario,
+            web_port=_dashboard_port(),
+        )
     )
     progress = sys.stderr if args.headless else sys.stdout
     _say(
-        f"dora demo: starting Redis, DynamoDB (moto), the simulator ({args.markets} markets) and six processes...",
+        f"dora demo: starting Redis, DynamoDB (moto), the simulator ({args.markets} markets), six processes and the dashboard...",
         progress,
     )
     interrupted = False
@@ -184,12 +192,13 @@ def _run(args: argparse.Namespace) -> int:
             stack.start()
         except StackError as exc:
             raise CliError(str(exc)) from None
-        (VAR / "demo.json").write_text(json.dumps(stack.info(), indent=2))
+        _write_private(VAR / "demo.json", json.dumps(stack.info(), indent=2))
         _say(
             f"dora demo: running. Endpoints in {VAR / 'demo.json'}; try "
             f"'.venv/bin/supervisorctl -c supervisord.conf status' or 'redis-cli -p {stack.redis_port} hgetall dora:risk'",
             progress,
         )
+        _say(f"dora demo: dashboard (with its token) at {stack.dashboard_url}", progress)
         started = time.monotonic()
         asyncio.run(_run_view(stack, args, watch, started))
     except KeyboardInterrupt:
@@ -218,6 +227,33 @@ def _run(args: argparse.Namespace) -> int:
     if interrupted and not args.headless:
         return 0 if summary["resting_orders_at_end"] == 0 else 1
     return 0 if clean else 1
+
+
+def _dashboard_port() -> int:
+    """``DORA_WEB_PORT`` when set; else the usual port when it is free, else any free one."""
+    from cli.devstack import free_port
+
+    chosen = os.environ.get("DORA_WEB_PORT", "").strip()
+    if chosen:
+        if not chosen.isdigit() or not 1 <= int(chosen) <= 65_535:
+            raise CliError(f"DORA_WEB_PORT must be a port number, was {chosen!r}")
+        return int(chosen)
+    import socket
+
+    with contextlib.closing(socket.socket()) as sock:
+        try:
+            sock.bind(("127.0.0.1", DASHBOARD_PORT))
+        except OSError:
+            return free_port()
+    return DASHBOARD_PORT
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write ``text`` readable by its owner only (it holds the dashboard's token)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(text)
+    path.chmod(0o600)
 
 
 class _Watch:
@@ -257,7 +293,7 @@ async def _run_view(stack: Any, args: argparse.Namespace, watch: _Watch, started
                     sys.stdout.write(
                         "\x1b[2J\x1b[H"
                         + render(status, f"dora demo ({elapsed:.0f}s, Ctrl-C to stop)")
-                        + f"\n\nsupervisord: {procs}\n"
+                        + f"\n\nsupervisord: {procs}\ndashboard: {stack.dashboard_url}\n"
                     )
                     sys.stdout.flush()
                 await asyncio.sleep(1.0)

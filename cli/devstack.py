@@ -7,7 +7,8 @@ way, through ``LocalStack``:
 2. a moto server standing in for DynamoDB, on a free port;
 3. an API key pair (``dora sim keygen``) and the simulator with that key registered;
 4. the tables and a config: the global limits and ``markets`` enabled markets;
-5. supervisord with the repository's ``supervisord.conf`` running all six processes.
+5. supervisord with the repository's ``supervisord.conf`` running all six processes and the
+   dashboard (``web``, on a free port unless one is given, with a fresh token).
 
 Every child gets only 127.0.0.1 addresses. ``stop`` shuts supervisord down (each process drains on
 SIGTERM), cancels anything left at the simulator, then stops the simulator, moto and Redis.
@@ -18,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -35,6 +37,7 @@ from common.errors import DoraError
 
 REPO = Path(__file__).resolve().parents[1]
 SERVICES = ("persister", "risk", "marketdata", "fills", "strategy", "executor")
+PROCESSES = (*SERVICES, "web")  # the trading processes and the dashboard
 
 
 class StackError(DoraError):
@@ -85,6 +88,8 @@ class StackConfig:
     env: dict[str, str] = field(default_factory=dict)  # extra DORA_* for the processes
     sim_args: list[str] = field(default_factory=list)
     supervisord_conf: Path = REPO / "supervisord.conf"
+    web_port: int = 0  # the dashboard's port; 0: a free one
+    web_token: str = ""  # the dashboard's token; empty: a fresh random one
     # Niceness of the moto server. DynamoDB is another machine in production; a benchmark may
     # lower moto's priority so the stand-in does not take the CPU the pipeline is measured on.
     moto_nice: int = 0
@@ -116,6 +121,8 @@ class LocalStack:
         self.moto_port = 0
         self.sim: dict[str, Any] = {}
         self.tickers: list[str] = []
+        self.web_port = config.web_port or free_port()
+        self.web_token = config.web_token or secrets.token_urlsafe(24)
         self.conf_path = self._place_conf()
 
     # ---- where things live -------------------------------------------------------------------
@@ -156,6 +163,11 @@ class LocalStack:
         return self.sim_url.replace("/trade-api/v2", "/_sim")
 
     @property
+    def dashboard_url(self) -> str:
+        """The dashboard's address with its token: opening it starts an operator session."""
+        return f"http://127.0.0.1:{self.web_port}/?token={self.web_token}"
+
+    @property
     def key_path(self) -> Path:
         return self.base / "keys" / f"{self.config.key_id}.pem"
 
@@ -177,6 +189,9 @@ class LocalStack:
                 "DORA_KALSHI_KEY_ID": self.config.key_id,
                 "DORA_KALSHI_PRIVATE_KEY_PATH": str(self.key_path),
                 "DORA_RATE_TIER": self.config.rate_tier,
+                "DORA_WEB_HOST": "127.0.0.1",
+                "DORA_WEB_PORT": str(self.web_port),
+                "DORA_WEB_TOKEN": self.web_token,
                 "PYTHONUNBUFFERED": "1",
             }
         )
@@ -195,6 +210,8 @@ class LocalStack:
             "supervisord_conf": str(self.conf_path),
             "markets": self.tickers,
             "env": {k: v for k, v in self.env().items() if k.startswith("DORA_")},
+            "dashboard_url": self.dashboard_url,
+            "dashboard_token": self.web_token,
         }
 
     # ---- bring-up ----------------------------------------------------------------------------
@@ -361,9 +378,9 @@ class LocalStack:
                 f"supervisord did not start: {proc.stderr.strip() or proc.stdout.strip()}"
             )
         _wait(
-            lambda: all(self.process_states().get(s) == "RUNNING" for s in SERVICES),
+            lambda: all(self.process_states().get(s) == "RUNNING" for s in PROCESSES),
             30,
-            "all six processes to run",
+            "all six processes and the dashboard to run",
         )
 
     # ---- operating it ------------------------------------------------------------------------

@@ -34,6 +34,7 @@ ENV_FILE=${DORA_ENV_FILE:-/etc/dora/dora.env}
 : "${DORA_METRICS_NAMESPACE:=dora}"
 : "${DORA_METRICS_ENABLED:=true}"
 : "${DORA_LOG_LEVEL:=info}"
+: "${DORA_WEB_TOKEN:=}"
 : "${DORA_LOG_GROUP:=/dora}"
 : "${DORA_START:=true}"
 
@@ -64,11 +65,12 @@ render_env() {
     echo "# dora's settings, read by systemd (dora.service) and the /usr/local/bin/dora* wrappers."
     echo "# Written by deploy/install.sh; edit, then: systemctl restart dora. Root only (0600)."
     echo "# No Kalshi key material here: the key is read from Secrets Manager or SSM at start. The"
-    echo "# only credential is the password of the local Redis (bound to 127.0.0.1) in DORA_REDIS_URL."
+    echo "# credentials are the password of the local Redis (bound to 127.0.0.1) in DORA_REDIS_URL"
+    echo "# and the token every control of the dashboard needs, DORA_WEB_TOKEN."
     for name in DORA_KALSHI_ENV DORA_KALSHI_KEY_ID DORA_KALSHI_PRIVATE_KEY_SECRET_ID \
         DORA_KALSHI_PRIVATE_KEY_SSM_PARAM DORA_AWS_REGION DORA_TABLE_PREFIX DORA_REDIS_URL \
         DORA_REDIS_CA_CERT DORA_RATE_TIER DORA_SNS_TOPIC_ARN DORA_METRICS_NAMESPACE DORA_METRICS_ENABLED \
-        DORA_LOG_LEVEL; do
+        DORA_LOG_LEVEL DORA_WEB_TOKEN; do
         value=${!name}
         [ -n "$value" ] || continue
         case $value in
@@ -152,7 +154,8 @@ EOF
     log "Redis $version answers on 127.0.0.1:6379"
 fi
 
-# 4. the settings
+# 4. the settings (the dashboard's token: a new random one unless given)
+[ -n "$DORA_WEB_TOKEN" ] || DORA_WEB_TOKEN=$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')
 install -d -o root -g root -m 0700 "$(dirname "$ENV_FILE")"
 if [ -f "$ENV_FILE" ]; then
     log "$ENV_FILE exists: kept as it is (the settings of this run are in $ENV_FILE.new)"

@@ -462,7 +462,7 @@ class ChaosRun:
         files = sorted((self.stack.var_dir / "log").glob("*")) + sorted(
             self.stack.base.glob("*.out")
         )
-        markers = inv.secret_markers(self.stack.key_path.read_text())
+        markers = inv.secret_markers(self.stack.key_path.read_text(), [self.stack.web_token])
         return inv.scan_for_secrets(files, markers)
 
 
