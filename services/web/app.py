@@ -60,6 +60,10 @@ async def protect(request: web.Request, handler: Handler) -> web.StreamResponse:
     return response
 
 
+async def favicon(request: web.Request) -> web.StreamResponse:
+    return web.Response(status=204)  # the page says it has none; pages of refusals ask anyway
+
+
 def _see_other(location: str) -> web.Response:
     return web.Response(status=303, headers={"Location": location})
 
@@ -86,6 +90,7 @@ def guard(
             state.log.warning("control_refused", path=request.path, reason="bad CSRF token")
             return controls.answer(403, error="missing or wrong CSRF token; reload the page")
         response = await controls.run_control(handler, state, request)
+        state.reread_config = True
         state.hub.wake.set()  # show its effect without waiting for the next tick
         return response
 
@@ -199,6 +204,7 @@ def make_app(state: WebState) -> web.Application:
     app = web.Application(middlewares=[protect], client_max_size=64 * 1024)
     app[STATE] = state
     app.router.add_get("/", index)
+    app.router.add_get("/favicon.ico", favicon)
     app.router.add_post("/login", login)
     app.router.add_post("/logout", logout)
     app.router.add_static("/static/", STATIC, append_version=False)

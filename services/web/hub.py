@@ -63,10 +63,12 @@ class Hub:
 
 
 class Deltas:
-    """What changed between two views: market rows by ticker, everything else whole."""
+    """What changed between two views: the market rows that changed, and each other part
+    (risk, processes, fills, ...) only when it changed."""
 
     def __init__(self) -> None:
         self.rows: dict[str, Mapping[str, Any]] = {}
+        self.panels: dict[str, Any] = {}
         self.seq = 0
 
     def update(
@@ -77,16 +79,15 @@ class Deltas:
         self.seq += 1
         rows = {row["ticker"]: row for row in view["markets"]}
         changed: Sequence[Mapping[str, Any]] = [
-            row for ticker, row in rows.items() if self.rows.get(ticker) != row
+            row
+            for ticker, row in rows.items()
+            if (seen := self.rows.get(ticker)) is not row and seen != row
         ]
         removed = [ticker for ticker in self.rows if ticker not in rows]
         self.rows = rows
         seq = self.seq
-        delta = {
-            **{k: v for k, v in view.items() if k != "markets"},
-            **extra,
-            "seq": seq,
-            "markets": changed,
-            "removed": removed,
-        }
+        panels = {**{k: v for k, v in view.items() if k != "markets"}, **extra}
+        delta = {k: v for k, v in panels.items() if k not in self.panels or self.panels[k] != v}
+        self.panels = panels
+        delta.update(seq=seq, markets=changed, removed=removed)
         return sse("delta", delta), lambda: sse("full", {**full(), "seq": seq})

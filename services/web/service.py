@@ -29,11 +29,12 @@ from common.settings import Settings
 from services.web.app import make_app
 from services.web.auth import Auth
 from services.web.hub import Deltas
-from services.web.snapshot import build_view, read_raw
+from services.web.snapshot import ViewBuilder, read_raw
 from services.web.state import WebState
 
 ACTIVE_TICK_MS = 500
 IDLE_TICK_MS = 5_000
+SLOW_KEYS_EVERY_MS = 2_000  # markets' config and exchange facts are re-read this often
 DAY_BACKFILL_ENTRIES = 20_000  # a day of the risk process's 5 s snapshots is ~17,300
 PNL_READ_COUNT = 1_000
 PAST_DAYS = 7
@@ -45,6 +46,8 @@ class WebService:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.deltas = Deltas()
+        self.builder = ViewBuilder()
+        self.slow_read_ms = 0
         self.tasks: list[asyncio.Task[None]] = []
         self.runner: web.AppRunner | None = None
         self.state: WebState | None = None
@@ -82,11 +85,13 @@ class WebService:
     async def step(self, ctx: Context) -> None:
         assert self.state is not None  # set by start, which runs before any step
         state = self.state
+        started = ctx.clock.monotonic_ms()
+        state.hub.wake.clear()
         await self.tick(ctx, state)
         interval_ms = ACTIVE_TICK_MS if state.hub.clients else IDLE_TICK_MS
-        state.hub.wake.clear()
+        wait_s = max(0.0, interval_ms - (ctx.clock.monotonic_ms() - started)) / 1000
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(_first(ctx.stopping, state.hub.wake), interval_ms / 1000)
+            await asyncio.wait_for(_first(ctx.stopping, state.hub.wake), wait_s)
 
     async def stop(self, ctx: Context) -> None:
         if self.state is not None:
@@ -100,7 +105,12 @@ class WebService:
     async def tick(self, ctx: Context, state: WebState) -> None:
         started = time.perf_counter()
         now_ms = ctx.clock.now_ms()
-        view = build_view(await read_raw(ctx.redis, ctx.keys, now_ms))
+        slow = None
+        if now_ms - self.slow_read_ms < SLOW_KEYS_EVERY_MS and not state.reread_config:
+            slow = self.builder.slow
+        else:
+            self.slow_read_ms, state.reread_config = now_ms, False
+        view = self.builder.build(await read_raw(ctx.redis, ctx.keys, now_ms, slow))
         points = await self._follow_pnl(ctx, state)
         state.markets.sample(now_ms, view["markets"])
         state.view = view
@@ -124,7 +134,8 @@ class WebService:
             clients=state.hub.clients,
             markets=len(view["markets"]),
             tick_ms=round((time.perf_counter() - started) * 1000, 1),
-            delta_bytes=len(delta),
+            ticks=self.deltas.seq,
+            delta_bytes_total=ctx.status.get("delta_bytes_total", 0) + len(delta),
         )
 
     async def _follow_pnl(self, ctx: Context, state: WebState) -> list[dict[str, Any]]:

@@ -39,7 +39,6 @@ RECENT_FILLS = 25
 RECENT_ORDERS = 40
 BOOK_FIELDS = ("best_bid", "best_bid_size", "best_ask", "best_ask_size", "stale", "stale_reason")
 MARKET_FIELDS = ("status", "close_ms")
-PER_MARKET = 6  # commands queued per market in the pipeline
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,8 +58,17 @@ class RawState:
     orders: Sequence[tuple[str, Mapping[str, Any]]] = field(default_factory=tuple)
 
 
-async def read_raw(redis: aioredis.Redis, keys: Keys, now_ms: int) -> RawState:
+async def read_raw(
+    redis: aioredis.Redis,
+    keys: Keys,
+    now_ms: int,
+    slow: Mapping[str, tuple[Mapping[str, str], Sequence[str | None]]] | None = None,
+) -> RawState:
+    """Every value the view needs. ``slow``: each market's config and exchange facts as last
+    read (they change rarely): those markets' two slow keys are not read again. A market not in
+    it, or ``slow=None``, is read whole."""
     tickers = sorted(await redis.smembers(keys.cfg_markets))
+    known = slow or {}
     pipe = redis.pipeline(transaction=False)
     pipe.hgetall(keys.risk)
     pipe.hgetall(keys.cfg_global)
@@ -70,9 +78,10 @@ async def read_raw(redis: aioredis.Redis, keys: Keys, now_ms: int) -> RawState:
     for name in SERVICES:
         pipe.get(keys.hb(name))
     for ticker in tickers:
-        pipe.hgetall(keys.cfg_market(ticker))
+        if ticker not in known:
+            pipe.hgetall(keys.cfg_market(ticker))
+            pipe.hmget(keys.market(ticker), MARKET_FIELDS)
         pipe.hmget(keys.book(ticker), BOOK_FIELDS)
-        pipe.hmget(keys.market(ticker), MARKET_FIELDS)
         pipe.hgetall(keys.pos(ticker))
         pipe.hgetall(keys.orders(ticker))
         pipe.hgetall(keys.targets(ticker))
@@ -82,10 +91,17 @@ async def read_raw(redis: aioredis.Redis, keys: Keys, now_ms: int) -> RawState:
     results = await pipe.execute()
     risk, cfg_global, cfg_invalid, lag, exchange = results[:5]
     beats = dict(zip(SERVICES, results[5 : 5 + len(SERVICES)], strict=True))
-    start = 5 + len(SERVICES)
-    markets = [
-        results[start + PER_MARKET * i : start + PER_MARKET * (i + 1)] for i in range(len(tickers))
-    ]
+    at = 5 + len(SERVICES)
+    markets = []
+    for ticker in tickers:
+        if ticker in known:
+            cfg, market = known[ticker]
+        else:
+            cfg, market = results[at : at + 2]
+            at += 2
+        book, pos, orders, targets = results[at : at + 4]
+        at += 4
+        markets.append((cfg, book, market, pos, orders, targets))
     return RawState(
         now_ms=now_ms,
         tickers=tickers,
@@ -101,10 +117,34 @@ async def read_raw(redis: aioredis.Redis, keys: Keys, now_ms: int) -> RawState:
     )
 
 
+class ViewBuilder:
+    """``build_view`` with a memory: a market whose values did not change since the last tick
+    keeps its row (most of 500 markets, most ticks), and the slow keys are handed back to
+    ``read_raw`` between full reads."""
+
+    def __init__(self) -> None:
+        self.last: dict[str, tuple[Sequence[Any], dict[str, Any]]] = {}
+
+    @property
+    def slow(self) -> dict[str, tuple[Mapping[str, str], Sequence[str | None]]]:
+        return {ticker: (values[0], values[2]) for ticker, (values, _) in self.last.items()}
+
+    def build(self, raw: RawState) -> dict[str, Any]:
+        last, rows = {}, []
+        for ticker, values in zip(raw.tickers, raw.markets, strict=True):
+            seen = self.last.get(ticker)
+            row = seen[1] if seen is not None and seen[0] == values else market_row(ticker, *values)
+            last[ticker] = (values, row)
+            rows.append(row)
+        self.last = last
+        return build_view(raw, rows)
+
+
 # ---- the view (pure) -------------------------------------------------------------------------
 
 
-def build_view(raw: RawState) -> dict[str, Any]:
+def build_view(raw: RawState, rows: Sequence[Mapping[str, Any]] | None = None) -> dict[str, Any]:
+    """The view of ``raw``; ``rows``: its market rows when already built (``ViewBuilder``)."""
     limits = _limits(raw.cfg_global)
     return {
         "ts_ms": raw.now_ms,
@@ -115,7 +155,9 @@ def build_view(raw: RawState) -> dict[str, Any]:
         "processes": _processes(raw.heartbeats, raw.now_ms),
         "persister_lag": _json_or_none(raw.persister_lag),
         "invalid_config": dict(raw.cfg_invalid),
-        "markets": [
+        "markets": list(rows)
+        if rows is not None
+        else [
             market_row(ticker, *values)
             for ticker, values in zip(raw.tickers, raw.markets, strict=True)
         ],

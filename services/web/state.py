@@ -33,6 +33,7 @@ class WebState:
     past_days: list[dict[str, Any]] = field(default_factory=list)
     history_note: str = "loading the day's history"
     view: dict[str, Any] | None = None
+    reread_config: bool = False  # set by a control: the next tick reads every config again
     full_message: Callable[[], bytes] | None = None
     _dynamo: Dynamo | None = None
     _dynamo_lock: asyncio.Lock = field(default_factory=asyncio.Lock)

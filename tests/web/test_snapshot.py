@@ -8,7 +8,7 @@ import redis.asyncio as aioredis
 from bench.synthetic import World, churn, seed
 from cli.status_view import gather
 from common.keys import Keys
-from services.web.snapshot import build_view, read_raw
+from services.web.snapshot import ViewBuilder, build_view, read_raw
 
 NOW_MS = 1_796_400_000_000
 
@@ -89,3 +89,22 @@ async def test_event_limits_and_exchange_state_appear_when_recorded(
         {"event": "EV-2", "worst_loss": 3, "limit": 9_000_000},
     ]
     assert view["exchange"] == {"trading_active": "1", "next_pause": "Thu 03:00 ET"}
+
+
+async def test_the_builder_reuses_unchanged_rows_and_the_slow_keys_between_full_reads(
+    aredis: aioredis.Redis, keys: Keys
+) -> None:
+    world = World(20)
+    await seed(aredis, keys, world, NOW_MS)
+    builder = ViewBuilder()
+    first = builder.build(await read_raw(aredis, keys, NOW_MS))
+    moved = world.tickers[3]
+    await aredis.hset(keys.book(moved), "best_bid", "100")
+    await aredis.hset(keys.cfg_market(world.tickers[5]), "quote_size", "2.00")
+    second = builder.build(await read_raw(aredis, keys, NOW_MS, builder.slow))
+    changed = [b for a, b in zip(first["markets"], second["markets"], strict=True) if a is not b]
+    assert [row["ticker"] for row in changed] == [moved] and changed[0]["bid"] == 100
+    full = builder.build(await read_raw(aredis, keys, NOW_MS))  # the slow keys read again
+    rows = {row["ticker"]: row for row in full["markets"]}
+    assert rows[world.tickers[5]]["quote_size"] == 200
+    assert full["markets"] == build_view(await read_raw(aredis, keys, NOW_MS))["markets"]

@@ -25,12 +25,14 @@
   const price = p => p === null || p === undefined ? "–" : (p / 10000).toFixed(4).replace(/0{1,2}$/, "");
   const count = c => c === null || c === undefined ? "–" : (c / 100).toFixed(2).replace(/\.00$/, "");
   const signedCount = c => c === null || c === undefined ? "–" : (c > 0 ? "+" : "") + count(c);
+  // one formatter each: toLocaleString() builds a new one per call (500 rows x 3 a tick)
+  const dollars = new Intl.NumberFormat("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+  const timeOfDay = new Intl.DateTimeFormat("en-GB", { hour: "2-digit", minute: "2-digit", second: "2-digit" });
   function money(m) {
     if (m === null || m === undefined) return "–";
-    const text = (Math.abs(m) / 1e6).toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
-    return (m < 0 ? "−$" : "$") + text;
+    return (m < 0 ? "−$" : "$") + dollars.format(Math.abs(m) / 1e6);
   }
-  const clock = ms => ms ? new Date(ms).toLocaleTimeString("en-GB") : "";
+  const clock = ms => ms ? timeOfDay.format(ms) : "";
   const sign = v => v > 0 ? "pos" : v < 0 ? "neg" : "";
 
   function setText(el, text) { if (el.textContent !== text) el.textContent = text; }
@@ -183,13 +185,19 @@
     }));
   }
 
-  function applyPanels(v) {
+  // ``changed``: the parts this message carries (a delta leaves out what did not change)
+  function applyPanels(v, changed) {
     panels = v;
+    const has = name => name in changed;
     const risk = v.risk || {}, limits = v.limits || {};
     const state = $("trading-state");
     setText(state, risk.halted ? "HALTED" : "TRADING");
     setClass(state, "state " + (risk.halted ? "halted" : "trading"));
     setText($("halt-reason-shown"), risk.halted ? risk.reason || "" : "");
+    const card = $("risk-card").dataset;  // the raw numbers, for scripts and tests
+    card.halted = risk.halted ? "1" : "0";
+    card.dailyPnl = risk.daily_pnl ?? "";
+    card.exposure = risk.total_exposure ?? "";
     const loss = Math.max(0, -(risk.daily_pnl || 0));
     gauge("pnl-fill", "pnl-text", limits.max_daily_loss ? loss / limits.max_daily_loss : 0,
       `${money(risk.daily_pnl)} of −${money(limits.max_daily_loss).replace("−", "")} limit`);
@@ -203,7 +211,7 @@
     setText($("exchange"), v.exchange ? Object.entries(v.exchange).map(([k, x]) => `${k}: ${x}`).join(" · ") : "—");
     const invalid = Object.entries(v.invalid_config || {});
     setText($("invalid-config"), invalid.length ? "invalid config: " + invalid.map(([t, r]) => `${t}: ${r}`).join("; ") : "");
-    rowsOf("processes", Object.entries(v.processes || {}), ([name, p]) => {
+    if (has("processes")) rowsOf("processes", Object.entries(v.processes || {}), ([name, p]) => {
       const lags = Object.entries(p.lags || {}).map(([k, ms]) => `${k.replace("_lag_ms", "")} ${ms} ms`).join(", ");
       const up = document.createElement("td"), tag = document.createElement("span");
       tag.className = "tag " + (p.alive ? "up" : "down");
@@ -214,14 +222,18 @@
     const lag = v.persister_lag;
     setText($("persister-lag"), lag && typeof lag === "object"
       ? `persister: ${lag.backlog ?? "?"} event(s) not yet in DynamoDB` : "");
-    rowsOf("fills", (v.fills || []).slice(0, 15), f => [
+    if (has("fills")) rowsOf("fills", (v.fills || []).slice(0, 15), f => [
       cell(clock(f.ts_ms)), cell(f.ticker), cell(f.side), cell(count(f.count), "num"), cell(price(f.price), "num"),
       cell(money(f.fee), "num"), cell(signedCount(f.position_after), "num"),
     ]);
-    rowsOf("orders", (v.orders || []).slice(0, 15), o => [
+    if (has("orders")) rowsOf("orders", (v.orders || []).slice(0, 15), o => [
       cell(clock(o.ts_ms)), cell(o.event), cell(o.ticker), cell(o.side), cell(price(o.price), "num"),
       cell(count(o.count), "num"), cell(count(o.remaining), "num"), cell(o.reason || ""),
     ]);
+    if (has("past_days") || has("history_note")) {
+      const days = (v.past_days || []).map(p => `${p.day}: ${money(p.daily_pnl)}`).join(" · ");
+      setText($("past-days"), days + (v.history_note ? `  (${v.history_note})` : ""));
+    }
     showConfig();
     lastUpdateMs = Date.now();
     setText($("updated"), "updated " + clock(v.ts_ms));
@@ -390,12 +402,11 @@
   function onFull(data) {
     timed(() => {
       lastSeq = data.seq;
-      applyPanels(data);
+      applyPanels(data, data);
       applyRows(data.markets || [], [], true);
       const dp = data.day_pnl || { day: "", t: [] };
       day = dp;
       drawDay();
-      setText($("past-days"), (data.past_days || []).map(p => `${p.day}: ${money(p.daily_pnl)}`).join(" · ") + (data.history_note ? `  (${data.history_note})` : ""));
       updateDetail();
     });
     stats.fulls++;
@@ -407,8 +418,9 @@
     if (lastSeq && data.seq !== lastSeq + 1) { reconnect(); return; }
     timed(() => {
       lastSeq = data.seq;
-      applyPanels(data);
-      applyRows(data.markets, data.removed, false);
+      const { markets, removed, pnl_points: _points, ...parts } = data;
+      applyPanels({ ...panels, ...parts }, parts);
+      applyRows(markets, removed, false);
       addDayPoints(data.pnl_day, data.pnl_points);
       updateDetail();
     });
