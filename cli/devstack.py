@@ -382,6 +382,7 @@ class LocalStack:
             30,
             "all six processes and the dashboard to run",
         )
+        _wait(lambda: _port_open(self.web_port), 30, "the dashboard to listen")
 
     # ---- operating it ------------------------------------------------------------------------
 
