@@ -24,7 +24,7 @@ from common.clock import utc_date
 from common.dynamo.history import daily_pnl_snapshots, fills_of_day
 from common.errors import SchemaError
 from common.messages import decode_event
-from common.runtime import Context, service_main, stop_tasks
+from common.runtime import Context, Deferred, service_main, stop_tasks
 from common.settings import Settings
 from services.web.app import make_app
 from services.web.auth import Auth
@@ -40,42 +40,45 @@ PNL_READ_COUNT = 1_000
 PAST_DAYS = 7
 
 
+async def build(ctx: Context) -> WebService:
+    """The service with its state and its (not yet listening) HTTP server."""
+    state = WebState(
+        settings=ctx.settings,
+        redis=ctx.redis,
+        keys=ctx.keys,
+        clock=ctx.clock,
+        log=ctx.log,
+        auth=Auth(ctx.settings.web_token),
+    )
+    runner = web.AppRunner(make_app(state), access_log=None, shutdown_timeout=2.0)
+    await runner.setup()
+    return WebService(ctx.settings, state, runner)
+
+
 class WebService:
     name = "web"
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, state: WebState, runner: web.AppRunner) -> None:
         self.settings = settings
+        self.state = state
+        self.runner = runner
         self.deltas = Deltas()
         self.builder = ViewBuilder()
         self.slow_read_ms = 0
         self.tasks: list[asyncio.Task[None]] = []
-        self.runner: web.AppRunner | None = None
-        self.state: WebState | None = None
         self.full_cache: tuple[int, bytes] | None = None
 
     async def start(self, ctx: Context) -> None:
-        state = WebState(
-            settings=self.settings,
-            redis=ctx.redis,
-            keys=ctx.keys,
-            clock=ctx.clock,
-            log=ctx.log,
-            auth=Auth(self.settings.web_token),
-        )
+        state = self.state
         if not state.auth.enabled:
             ctx.log.warning("read_only", reason="DORA_WEB_TOKEN is not set: no control can act")
-        await self._backfill_day(ctx, state)
+        if state.day_pnl.last_id == "0-0":  # not read yet (a retried start has read it)
+            await self._backfill_day(ctx, state)
         await self.tick(ctx, state)
-        runner = web.AppRunner(make_app(state), access_log=None, shutdown_timeout=2.0)
-        await runner.setup()
-        site = web.TCPSite(runner, self.settings.web_host, self.settings.web_port)
-        try:
-            await site.start()
-        except OSError:
-            await runner.cleanup()  # e.g. the port is taken: start is retried with backoff
-            raise
-        self.state, self.runner = state, runner
-        self.tasks.append(asyncio.create_task(self._stored_history(ctx, state), name="history"))
+        site = web.TCPSite(self.runner, self.settings.web_host, self.settings.web_port)
+        await site.start()  # a taken port raises: start is retried with backoff
+        if not self.tasks:
+            self.tasks.append(asyncio.create_task(self._stored_history(ctx, state), name="history"))
         ctx.log.info(
             "listening",
             url=f"http://{self.settings.web_host}:{self.settings.web_port}/",
@@ -83,7 +86,6 @@ class WebService:
         )
 
     async def step(self, ctx: Context) -> None:
-        assert self.state is not None  # set by start, which runs before any step
         state = self.state
         started = ctx.clock.monotonic_ms()
         state.hub.wake.clear()
@@ -94,11 +96,9 @@ class WebService:
             await asyncio.wait_for(_first(ctx.stopping, state.hub.wake), wait_s)
 
     async def stop(self, ctx: Context) -> None:
-        if self.state is not None:
-            self.state.hub.close()
+        self.state.hub.close()
         await stop_tasks(self.tasks)
-        if self.runner is not None:
-            await self.runner.cleanup()
+        await self.runner.cleanup()
 
     # ---- one tick ------------------------------------------------------------------------------
 
@@ -189,4 +189,4 @@ async def _first(*events: asyncio.Event) -> None:
 
 
 def main() -> int:
-    return service_main(WebService)
+    return service_main(lambda settings: Deferred("web", build))
