@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+import zoneinfo
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -61,13 +62,19 @@ class Settings:
     heartbeat_ttl_ms: int = 5_000
     sns_topic_arn: str = ""
     metrics_namespace: str = "dora"
-    risk_interval_ms: int = 5_000
-    pnl_day_start_hour_utc: int = 0  # the trading day for daily PnL starts at this UTC hour
+    # the risk check (PnL, limits) runs this often; the executor adds no risk once the last
+    # check is older than ``risk_stale_ms`` (docs/operations.md "Failing closed")
+    risk_interval_ms: int = 1_000
+    risk_stale_ms: int = 5_000
+    trading_day_tz: str = "America/New_York"  # IANA zone whose midnight starts the trading day
     executor_silence_ms: int = 5_000  # risk cancels everything when the executor is this quiet
     executor_cancel_on_start: bool = False
     # > 0: every market's orders join a Kalshi order group that the exchange stops (cancelling its
     # orders) once this many contracts matched within 15 s: a cap that holds even if dora does not.
     executor_order_group_contracts: int = 0
+    # Redis silent this long: the executor cancels every resting order at the exchange and sends
+    # nothing else until Redis answers and its orders are reconciled with the exchange
+    redis_outage_cancel_s: int = 3
     trace_latency: bool = False  # tick-to-order samples for make bench (common/trace.py)
     metrics_enabled: bool = False  # on in production (deploy/dora.env); never by accident
     metrics_interval_s: int = 60
@@ -236,6 +243,28 @@ def _check_token(name: str, value: str) -> str:
     return value
 
 
+def _check_time_zone(name: str, value: str) -> str:
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"{name} must be an IANA time zone such as America/New_York or UTC, was {value!r}"
+        ) from None
+    return value
+
+
+# settings that were replaced: naming one stops the process with how to migrate (never ignored:
+# a risk limit's day boundary must not move without the operator knowing)
+_REPLACED = {
+    "pnl_day_start_hour_utc": (
+        "pnl_day_start_hour_utc (DORA_PNL_DAY_START_HOUR_UTC) was replaced by trading_day_tz "
+        "(DORA_TRADING_DAY_TZ: the trading day starts at midnight of an IANA time zone, default "
+        "America/New_York, DST included); remove it, and set DORA_TRADING_DAY_TZ=UTC to keep "
+        "days starting at 00:00 UTC"
+    ),
+}
+
+
 _CHECKS: dict[str, Callable[[str, str], Any]] = {
     "redis_url": _check_redis_url,
     "redis_ca_cert": _any,
@@ -261,10 +290,12 @@ _CHECKS: dict[str, Callable[[str, str], Any]] = {
     "sns_topic_arn": _any,
     "metrics_namespace": _check_prefix,
     "risk_interval_ms": _int_in(100, 600_000),
-    "pnl_day_start_hour_utc": _int_in(0, 23),
+    "risk_stale_ms": _int_in(500, 3_600_000),
+    "trading_day_tz": _check_time_zone,
     "executor_silence_ms": _int_in(500, 600_000),
     "executor_cancel_on_start": _check_bool,
     "executor_order_group_contracts": _int_in(0, 1_000_000),
+    "redis_outage_cancel_s": _int_in(1, 600),
     "metrics_enabled": _check_bool,
     "trace_latency": _check_bool,
     "metrics_interval_s": _int_in(1, 3600),
@@ -296,6 +327,9 @@ def load_settings(
             raw.update(_read_toml(path))
         elif config_file or env.get("DORA_CONFIG_FILE"):
             raise ConfigError(f"config file {str(path)!r} does not exist")
+    for name, how in _REPLACED.items():
+        if env.get("DORA_" + name.upper()) or name in raw:
+            raise ConfigError(how)
     for name in _CHECKS:
         value = env.get("DORA_" + name.upper())
         if value is not None and value != "":
@@ -315,6 +349,11 @@ def load_settings(
             f"DORA_SHARD_INDEX must be < DORA_SHARD_COUNT ({settings.shard_count}), "
             f"was {settings.shard_index}"
         )
+    if settings.risk_stale_ms <= settings.risk_interval_ms:
+        raise ConfigError(
+            "DORA_RISK_STALE_MS must be longer than DORA_RISK_INTERVAL_MS, "
+            f"was {settings.risk_stale_ms} <= {settings.risk_interval_ms}"
+        )
     if settings.heartbeat_ttl_ms <= settings.heartbeat_interval_ms:
         raise ConfigError(
             "DORA_HEARTBEAT_TTL_MS must be longer than DORA_HEARTBEAT_INTERVAL_MS, "
@@ -330,6 +369,9 @@ def _read_toml(path: Path) -> dict[str, str]:
         raise ConfigError(f"config file {str(path)!r} is not valid TOML: {exc}") from None
     out: dict[str, str] = {}
     for key, value in data.items():
+        if key in _REPLACED:
+            out[key] = str(value)  # refused by load_settings with how to migrate
+            continue
         if key not in _CHECKS:
             raise ConfigError(f"unknown setting {key!r} in {str(path)!r}")
         if key == "kalshi_private_key":

@@ -38,6 +38,9 @@ def test_sim_derives_ws_url_from_base() -> None:
         ({"DORA_KALSHI_ENV": "sim"}, "needs DORA_KALSHI_BASE_URL"),
         ({"DORA_SHARD_INDEX": "2", "DORA_SHARD_COUNT": "2"}, "DORA_SHARD_INDEX must be <"),
         ({"DORA_RATE_TIER": "gold"}, "DORA_RATE_TIER"),
+        ({"DORA_TRADING_DAY_TZ": "Mars/Olympus"}, "DORA_TRADING_DAY_TZ must be an IANA"),
+        ({"DORA_RISK_STALE_MS": "1000"}, "DORA_RISK_STALE_MS must be longer"),
+        ({"DORA_REDIS_OUTAGE_CANCEL_S": "0"}, "DORA_REDIS_OUTAGE_CANCEL_S must be between"),
     ],
 )
 def test_bad_settings_name_the_variable(env: dict[str, str], message: str) -> None:
@@ -141,3 +144,15 @@ def test_bad_dashboard_settings_name_the_variable_never_the_token(
     with pytest.raises(ConfigError, match=message) as raised:
         load_settings(env, read_file=False)
     assert env.get("DORA_WEB_TOKEN", "@@") not in str(raised.value)
+
+
+def test_the_replaced_day_start_hour_says_how_to_migrate(tmp_path: Path) -> None:
+    """The trading day moved from a UTC hour to a time zone's midnight: an old setting is never
+    silently ignored (the daily loss limit's day would move without the operator knowing)."""
+    with pytest.raises(ConfigError, match="DORA_TRADING_DAY_TZ=UTC"):
+        load_settings({"DORA_PNL_DAY_START_HOUR_UTC": "0"}, read_file=False)
+    old = tmp_path / "dora.toml"
+    old.write_text("pnl_day_start_hour_utc = 8\n")
+    with pytest.raises(ConfigError, match="replaced by trading_day_tz"):
+        load_settings({}, old)
+    assert load_settings({"DORA_TRADING_DAY_TZ": "UTC"}, read_file=False).trading_day_tz == "UTC"
