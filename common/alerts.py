@@ -11,7 +11,13 @@ from common.clock import Clock
 from common.log import EventLogger
 from common.settings import Settings
 
-ALERTS = ("trading_halted", "pnl_below_threshold", "api_errors_sustained", "no_fills")
+ALERTS = (
+    "trading_halted",
+    "pnl_below_threshold",
+    "api_errors_sustained",
+    "no_fills",
+    "risk_check_failing",
+)
 
 
 def sns_client(settings: Settings) -> Any:

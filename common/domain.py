@@ -275,3 +275,7 @@ class RiskState:
     day: str = ""
     last_check_ms: int = 0
     day_start_pnl: int = 0  # total PnL when the trading day began: daily = total - this
+    # consecutive risk checks that failed (an item that did not decode, a part that raised):
+    # while > 0 the executor adds no risk; ``check_error`` says what failed last
+    check_failures: int = 0
+    check_error: str = ""

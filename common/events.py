@@ -11,7 +11,7 @@ with ``common.messages.encode_event`` (``type`` + JSON ``data``).
 | ``orders`` | ``order`` | executor | an order's state change (placed, amended, decreased, canceled, rejected, unknown, filled) |
 | ``targets`` | ``targets`` | strategy | ticker, computed_ms |
 | ``decisions`` | ``decision`` | executor | what was seen and done for one market in one pass |
-| ``pnl`` | ``pnl`` / ``risk`` | risk | the risk snapshot; ``risk`` when halt state changes |
+| ``pnl`` | ``pnl`` / ``risk`` / ``day_closed`` | risk | the risk snapshot; ``risk`` when halt state changes; ``day_closed``: a trading day's last snapshot, at its roll |
 """
 
 from __future__ import annotations
@@ -108,4 +108,15 @@ def pnl_event(state: RiskState, ts_ms: int) -> dict[str, Any]:
         "total_exposure": state.total_exposure,
         "halted": state.halted,
         "reason": state.reason,
+    }
+
+
+def day_closed_event(last: RiskState, closed_ms: int) -> dict[str, Any]:
+    """The last snapshot recorded in trading day ``last.day``, sent when the next day began
+    (``closed_ms``): the day's final daily PnL and the totals it ran from and to."""
+    return {
+        **pnl_event(last, last.last_check_ms),
+        "closed_ms": closed_ms,
+        "day_start_total": last.day_start_pnl,
+        "day_end_total": last.day_start_pnl + last.daily_pnl,
     }

@@ -68,6 +68,11 @@ class Keys:
         fields when it exists."""
         return f"{self.prefix}exchange"
 
+    @property
+    def marks(self) -> str:
+        """Hash: ticker -> the mark its open position was last valued at by the risk check."""
+        return f"{self.prefix}marks"
+
     def hb(self, service: str) -> str:
         return f"{self.prefix}hb:{service}"
 

@@ -30,6 +30,7 @@ from common.domain import (
 from common.errors import SchemaError
 from common.fees import parse_fee_type
 from common.grid import PriceGrid
+from common.marks import Mark, SeenBook
 
 BOOK_DEPTH_LEVELS = 10
 
@@ -289,6 +290,8 @@ def encode_risk(state: RiskState) -> dict[str, str]:
         "day": state.day,
         "last_check_ms": str(state.last_check_ms),
         "day_start_pnl": str(state.day_start_pnl),
+        "check_failures": str(state.check_failures),
+        "check_error": state.check_error,
     }
 
 
@@ -305,7 +308,38 @@ def decode_risk(fields: Mapping[str, Any]) -> RiskState:
         day=str(fields.get("day") or ""),
         last_check_ms=_int(fields, "last_check_ms", 0),
         day_start_pnl=_int(fields, "day_start_pnl", 0),
+        check_failures=_int(fields, "check_failures", 0),
+        check_error=str(fields.get("check_error") or ""),
     )
+
+
+# ---- marks ---------------------------------------------------------------------------------
+
+
+def encode_mark(mark: Mark) -> str:
+    seen = mark.seen
+    return orjson.dumps(
+        {
+            "price": mark.price,
+            "source": mark.source,
+            "ms": seen.ms,
+            "best_bid": seen.best_bid,
+            "best_ask": seen.best_ask,
+        }
+    ).decode()
+
+
+def decode_mark(value: str | bytes) -> Mark:
+    try:
+        data = orjson.loads(value)
+        seen = SeenBook(
+            None if data.get("best_bid") is None else int(data["best_bid"]),
+            None if data.get("best_ask") is None else int(data["best_ask"]),
+            int(data["ms"]),
+        )
+        return Mark(int(data["price"]), str(data["source"]), seen)
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise SchemaError(f"mark does not decode ({exc}): {value!r}") from None
 
 
 # ---- heartbeats ----------------------------------------------------------------------------

@@ -1,66 +1,59 @@
-"""risk: the slow, independent safety loop (every ``risk_interval_ms``, default 5 s).
+"""risk: the independent safety loop, a check every ``risk_interval_ms`` (default 1 s).
 
 Each check:
 
-- daily PnL = total PnL now (net realized + open positions marked to the mid) minus the total at
-  the start of the trading day (``pnl_day_start_hour_utc``); at or below ``-max_daily_loss`` it
-  halts trading (the durable halt of DESIGN.md §3);
+- daily PnL = total PnL now (net realized + open positions marked on the others' book,
+  ``common.marks``) minus the total the trading day started from (``common.trading_day``:
+  midnight of ``DORA_TRADING_DAY_TZ``; a roll noticed late starts the new day from the last total
+  recorded, so nothing lost meanwhile is forgiven, and the day that ended is sent as a
+  ``day_closed`` snapshot); at or below ``-max_daily_loss`` it halts trading (the durable halt of
+  DESIGN.md §3) within that check;
 - total exposure: positions plus the worst case of every working order;
-- positions in Redis against the exchange's: the same difference in a market at three checks in
-  a row halts with its reason (one check's difference can be a fill still in flight; in a busy
-  market a different fill can be in flight at every check, so a changing difference is not one
-  that persists, while a lost fill leaves the same offset however many fills follow it);
-- heartbeats: an executor silent for ``executor_silence_ms`` gets every order cancelled directly
-  at the exchange, as does any order still resting while halted;
-- ``dora:risk`` and the pnl stream carry the result.
+- ``dora:risk`` (every check), ``dora:marks`` and the pnl stream carry the result.
 
-It also listens to the control channel: on ``halt`` with no live executor it cancels at once.
+A check fails closed: an item that does not decode (a corrupt ``dora:pos:*`` hash, say) is
+skipped and reported, the rest is checked, and the state says the check failed
+(``check_failures``, ``check_error``): the executor adds no risk until a check passes, and after
+a few failures in a row an alert goes out. A check that cannot run at all leaves ``dora:risk``
+unchanged, and the executor stops adding risk once it is ``risk_stale_ms`` old.
+
+Beside the checks, never holding them up: ``services.risk.watch`` (positions against the
+exchange, a silent executor's orders cancelled). It also listens to the control channel: on
+``halt`` with no live executor it cancels at once.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections import deque
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
 
 from common.alerts import Alerter
 from common.config_cache import ConfigCache
 from common.connect import kalshi_client
 from common.control import ControlListener
-from common.domain import Order, Position, RiskState
+from common.domain import RiskState
 from common.errors import SchemaError
-from common.events import pnl_event
-from common.halt import record_heard_halt, set_halt
+from common.events import day_closed_event, pnl_event
+from common.halt import record_heard_halt
 from common.kalshi.client import KalshiClient
-from common.kalshi.errors import ExchangeError
-from common.keys import SERVICES
+from common.keys import Keys
+from common.log import get_logger
+from common.marks import Mark, SeenBook, mark_position
 from common.messages import ControlCommand
-from common.numbers import format_count, money_to_dollars_display
-from common.redis_codec import (
-    decode_book,
-    decode_heartbeat,
-    decode_order,
-    decode_position,
-    decode_risk,
-    encode_risk,
-)
+from common.numbers import money_to_dollars_display
+from common.redis_codec import decode_risk, encode_mark, encode_risk
 from common.restore import wait_until_restored
 from common.risk import total_pnl, unrealized_pnl, worst_case_exposure
 from common.runtime import Context, service_main, stop_tasks
 from common.settings import Settings
-from common.streams import append
+from common.streams import queue_append
+from common.trading_day import roll_day, trading_day
+from services.risk.alerts import RiskAlerts
+from services.risk.reading import Snapshot, read_marks, read_snapshot
+from services.risk.watch import ExchangeWatch, halt
 
-# A difference must persist this many checks: fills and settlements missed by the WebSocket are
-# found by the fills process's REST backfill every 5 s.
-MISMATCH_CHECKS_TO_HALT = 3
-
-
-def trading_day(now_ms: int, start_hour_utc: int) -> str:
-    """The trading day ``now_ms`` belongs to, when days start at ``start_hour_utc``."""
-    moment = datetime.fromtimestamp(now_ms / 1000, UTC) - timedelta(hours=start_hour_utc)
-    return moment.strftime("%Y-%m-%d")
+PNL_EVENT_EVERY_MS = 5_000  # the pnl stream (and so DynamoDB) gets a snapshot this often
+HALT_FIELDS = ("halted", "reason", "halted_ms")  # set only by set_halt, lifted only by resume
 
 
 class RiskService:
@@ -69,32 +62,37 @@ class RiskService:
     def __init__(self, settings: Settings, client: KalshiClient | None = None) -> None:
         self.settings = settings
         self.client = client
-        self.configs: ConfigCache | None = None
-        self.last_check_ms = 0.0
-        self.mismatches: dict[str, tuple[int, int]] = {}  # ticker -> (theirs - ours, checks)
-        self.executor_down_cancelled = False
-        self.tasks: list[asyncio.Task[None]] = []
-        self.counts = {"checks": 0, "emergency_cancels": 0}
+        self.configs = ConfigCache(Keys(settings.key_prefix), get_logger("risk"))
         self.alerter: Alerter | None = None
-        self.started_ms = 0
-        self.executor_seen = False  # its heartbeat seen since this process started
-        self.alerted_halt_ms = -1
-        self.error_totals: dict[str, int] = {}
-        self.error_window: deque[tuple[int, int]] = deque()
+        self.alerts: RiskAlerts | None = None
+        self.watch: ExchangeWatch | None = None
+        self.watching: asyncio.Task[None] | None = None  # the exchange watch's round, if running
+        self.watch_problems: list[str] = []  # what the last finished round found
+        self.seen: dict[str, SeenBook] = {}  # each market's book when last read fresh
+        self.marked: set[str] = set()  # the markets in dora:marks
+        self.failures = 0  # checks in a row that failed
+        self.last_check_ms = 0.0
+        self.last_event_ms = 0
+        self.tasks: list[asyncio.Task[None]] = []
+        self.counts = {"checks": 0, "failed_checks": 0, "emergency_cancels": 0}
 
     async def start(self, ctx: Context) -> None:
         await wait_until_restored(ctx.redis, ctx.keys, ctx.stopping, log=ctx.log)
         if self.client is None:
             self.client = await kalshi_client(self.settings, redis=ctx.redis, clock=ctx.clock)
-        self.configs = ConfigCache(ctx.keys, ctx.log)
         await self.configs.refresh(ctx.redis, ctx.clock.now_ms())
+        started_ms = ctx.clock.now_ms()
         self.alerter = Alerter(self.settings, ctx.log, ctx.clock)
-        self.started_ms = ctx.clock.now_ms()
+        self.alerts = RiskAlerts(self.alerter, self.configs, started_ms)
+        self.watch = ExchangeWatch(self.client, started_ms)
+        stored = await read_marks(ctx.redis, ctx.keys)
+        self.seen = {t: mark.seen for t, mark in stored.items()}
+        self.marked = set(stored)
         listener = ControlListener(ctx.redis, ctx.keys, ctx.log, lambda c: self._on_control(ctx, c))
         self.tasks.append(asyncio.create_task(listener.run(), name="control"))
 
     async def stop(self, ctx: Context) -> None:
-        await stop_tasks(self.tasks)
+        await stop_tasks([*self.tasks, *([self.watching] if self.watching else [])])
         if self.client is not None:
             await self.client.aclose()
 
@@ -102,250 +100,152 @@ class RiskService:
         if command.cmd == "halt":
             reason = command.reason or "halt via control channel"
             await record_heard_halt(ctx.redis, ctx.keys, reason, ctx.clock.now_ms())
-            if not await ctx.redis.exists(ctx.keys.hb("executor")):
-                await self._emergency_cancel(ctx, "halt with no live executor")
-        elif command.cmd == "reload" and self.configs is not None:
+            if self.watch is not None and not await ctx.redis.exists(ctx.keys.hb("executor")):
+                await self.watch.emergency_cancel(ctx, "halt with no live executor")
+        elif command.cmd == "reload":
             await self.configs.refresh(ctx.redis, ctx.clock.now_ms())
 
     async def step(self, ctx: Context) -> None:
         now = ctx.clock.monotonic_ms()
-        if self.last_check_ms and now - self.last_check_ms < self.settings.risk_interval_ms:
-            await asyncio.sleep(
-                min(0.2, (self.settings.risk_interval_ms - (now - self.last_check_ms)) / 1000)
-            )
+        interval = self.settings.risk_interval_ms
+        if self.last_check_ms and now - self.last_check_ms < interval:
+            await asyncio.sleep(min(0.2, (interval - (now - self.last_check_ms)) / 1000))
             return
         self.last_check_ms = now
-        await self.check(ctx)
+        try:
+            await self.check(ctx)
+        except Exception as exc:  # nothing written: dora:risk ages and the executor stops adding
+            self.failures += 1
+            self.counts["failed_checks"] += 1
+            ctx.log.exception("risk_check_failed", failures=self.failures)
+            if self.alerts is not None:
+                await self.alerts.failing(self.failures, f"{type(exc).__name__}: {exc}")
 
     async def check(self, ctx: Context) -> RiskState:
-        assert self.configs is not None
-        await self.configs.refresh(ctx.redis, ctx.clock.now_ms())
+        snap = await read_snapshot(ctx.redis, ctx.keys)
+        problems = list(snap.problems)
+        try:
+            await self.configs.refresh(ctx.redis, ctx.clock.now_ms())
+        except Exception as exc:
+            problems.append(f"config not refreshed: {type(exc).__name__}: {exc}")
         now_ms = ctx.clock.now_ms()
-        positions = await self._positions(ctx)
-        marks = await self._marks(ctx, [p.ticker for p in positions if p.position])
-        orders = await self._working_orders(ctx)
-        state = decode_risk(await ctx.redis.hgetall(ctx.keys.risk))
-        total = total_pnl(positions, marks)
-        day = trading_day(now_ms, self.settings.pnl_day_start_hour_utc)
-        if state.day != day:
-            if state.day:
-                ctx.log.info(
-                    "new_trading_day", day=day, previous=state.day, previous_pnl=state.daily_pnl
-                )
-            state = replace(state, day=day, day_start_pnl=total)
+        marks = self._marks(ctx, snap, now_ms, problems)
+        prices = {t: m.price for t, m in marks.items()}
+        total = total_pnl(snap.positions, prices)
+        try:
+            previous = decode_risk(await ctx.redis.hgetall(ctx.keys.risk))
+        except SchemaError as exc:
+            problems.append(f"{ctx.keys.risk} does not decode: {exc}")
+            previous = RiskState()
+        roll = roll_day(previous, trading_day(now_ms, self.settings.trading_day_tz), total)
+        problems += self.watch_problems
+        self.failures = self.failures + 1 if problems else 0
         state = replace(
-            state,
-            daily_pnl=total - state.day_start_pnl,
-            realized_pnl=sum(p.realized_pnl for p in positions),
-            unrealized_pnl=unrealized_pnl(positions, marks),
-            fees=sum(p.fees for p in positions),
-            total_exposure=worst_case_exposure(positions, orders),
+            roll.state,
+            daily_pnl=total - roll.state.day_start_pnl,
+            realized_pnl=sum(p.realized_pnl for p in snap.positions),
+            unrealized_pnl=unrealized_pnl(snap.positions, prices),
+            fees=sum(p.fees for p in snap.positions),
+            total_exposure=worst_case_exposure(snap.positions, snap.all_orders),
             last_check_ms=now_ms,
+            check_failures=self.failures,
+            check_error="; ".join(problems)[:500],
         )
-        fields = encode_risk(state)
-        for owned_by_halt in ("halted", "reason", "halted_ms"):
-            fields.pop(owned_by_halt)  # the halt is only ever set by set_halt, lifted by resume
-        await ctx.redis.hset(ctx.keys.risk, mapping=fields)
-        await ctx.redis.hsetnx(ctx.keys.risk, "halted", "0")  # always visible to redis-cli
-        await append(ctx.redis, ctx.keys, "pnl", "pnl", pnl_event(state, now_ms))
-        limit = self.configs.global_config.max_daily_loss
-        if state.daily_pnl <= -limit and not state.halted:
-            reason = (
-                f"daily loss limit: PnL {money_to_dollars_display(state.daily_pnl)} "
-                f"<= -{money_to_dollars_display(limit)}"
-            )
-            await self._halt(ctx, reason)
-            state = replace(state, halted=True, reason=reason)
-        await self._reconcile_positions(ctx, positions, state.halted)
-        await self._watch_executor(ctx, state.halted)
+        await self._write(ctx, state, roll.closed, marks)
+        if problems:
+            self.counts["failed_checks"] += 1
+            ctx.log.warning("risk_check_failed", failures=self.failures, problems=problems[:5])
+        state = await self._halt_on_loss(ctx, state)
+        self._start_watch(ctx, snap, state.halted)
         ctx.metrics.gauge_money("daily_pnl", state.daily_pnl)
         ctx.metrics.gauge_money("total_exposure", state.total_exposure)
-        state = decode_risk(await ctx.redis.hgetall(ctx.keys.risk))
-        await self._alerts(ctx, state)
+        assert self.alerts is not None
+        await self.alerts.failing(self.failures, state.check_error)
+        await self.alerts.check(ctx, state)
         self.counts["checks"] += 1
+        if self.watch is not None:
+            self.counts["emergency_cancels"] = self.watch.emergency_cancels
         ctx.status.update(
             self.counts,
             daily_pnl=state.daily_pnl,
             exposure=state.total_exposure,
             halted=state.halted,
+            check_failures=self.failures,
         )
         return state
 
-    async def _alerts(self, ctx: Context, state: RiskState) -> None:
-        """The alerts of the original plan: halted, PnL below threshold, sustained API errors,
-        no fills for hours."""
-        assert self.alerter is not None and self.configs is not None
-        now = ctx.clock.now_ms()
-        if state.halted and state.halted_ms != self.alerted_halt_ms:
-            self.alerter.clear("trading_halted")  # every new halt is told
-            self.alerted_halt_ms = state.halted_ms
-            await self.alerter.alert(
-                "trading_halted",
-                f"trading halted: {state.reason}",
-                f"dora stopped trading: {state.reason}. Lift with 'dora resume'.",
+    def _marks(
+        self, ctx: Context, snap: Snapshot, now_ms: int, problems: list[str]
+    ) -> dict[str, Mark]:
+        marks: dict[str, Mark] = {}
+        for position in snap.positions:
+            ticker = position.ticker
+            if not position.position:
+                continue
+            mark = mark_position(
+                position.position,
+                snap.books.get(ticker),
+                snap.orders.get(ticker, ()),
+                snap.metas.get(ticker),
+                self.seen.get(ticker),
+                now_ms,
             )
-        threshold = (
-            -self.configs.global_config.max_daily_loss * self.settings.alert_pnl_fraction_pct // 100
-        )
-        if state.daily_pnl <= threshold:
-            await self.alerter.alert(
-                "pnl_below_threshold",
-                f"daily PnL {money_to_dollars_display(state.daily_pnl)}",
-                f"daily PnL {money_to_dollars_display(state.daily_pnl)} is below "
-                f"{money_to_dollars_display(threshold)} ({self.settings.alert_pnl_fraction_pct}% of the daily loss limit)",
-            )
-        else:
-            self.alerter.clear("pnl_below_threshold")
-        errors = await self._recent_api_errors(ctx, now)
-        if errors >= self.settings.alert_api_errors:
-            await self.alerter.alert(
-                "api_errors_sustained",
-                f"{errors} API errors in 5 minutes",
-                f"{errors} Kalshi API errors across dora's processes in the last 5 minutes",
-            )
-        hours = self.settings.alert_no_fills_hours
-        if hours and not state.halted and self.configs.enabled():
-            last_fill = int(await ctx.redis.hget(ctx.keys.fills_meta, "last_fill_ms") or 0)
-            since = max(last_fill, self.started_ms)
-            if now - since >= hours * 3_600_000:
-                await self.alerter.alert(
-                    "no_fills",
-                    f"no fills for {hours}h",
-                    f"no fill since {since} (ms) while quoting {len(self.configs.enabled())} markets",
-                )
-
-    async def _recent_api_errors(self, ctx: Context, now_ms: int) -> int:
-        """API errors of every process in the last 5 minutes, from the totals in heartbeats (a
-        restarted process starts counting from zero again)."""
-        added = 0
-        for service in SERVICES:
-            raw = await ctx.redis.get(ctx.keys.hb(service))
-            total = 0
-            with contextlib.suppress(SchemaError, ValueError, TypeError):
-                total = int(decode_heartbeat(raw).get("api_errors", 0)) if raw else 0
-            if service == "risk":
-                total = ctx.metrics.totals.get("api_errors", 0)
-            previous = self.error_totals.get(service, 0)
-            added += total - previous if total >= previous else total
-            self.error_totals[service] = total
-        self.error_window.append((now_ms, added))
-        while self.error_window and now_ms - self.error_window[0][0] > 300_000:
-            self.error_window.popleft()
-        return sum(n for _, n in self.error_window)
-
-    async def _halt(self, ctx: Context, reason: str) -> None:
-        ctx.log.error("halting", reason=reason)
-        await set_halt(ctx.redis, ctx.keys, reason, ctx.clock.now_ms(), "risk")
-
-    async def _positions(self, ctx: Context) -> list[Position]:
-        keys = [k async for k in ctx.redis.scan_iter(match=ctx.keys.pattern("pos"), count=500)]
-        if not keys:
-            return []
-        pipe = ctx.redis.pipeline(transaction=False)
-        for key in keys:
-            pipe.hgetall(key)
-        return [
-            decode_position(ctx.keys.ticker_of(key, "pos"), fields)
-            for key, fields in zip(keys, await pipe.execute(), strict=True)
-        ]
-
-    async def _marks(self, ctx: Context, tickers: list[str]) -> dict[str, int]:
-        """Mid prices; a market with a one-sided or missing book is not marked (valued at cost)."""
-        if not tickers:
-            return {}
-        pipe = ctx.redis.pipeline(transaction=False)
-        for ticker in tickers:
-            pipe.hgetall(ctx.keys.book(ticker))
-        marks: dict[str, int] = {}
-        for ticker, fields in zip(tickers, await pipe.execute(), strict=True):
-            with contextlib.suppress(SchemaError):
-                mid_x2 = decode_book(ticker, fields).book.mid_x2 if fields else None
-                if mid_x2 is not None:
-                    marks[ticker] = mid_x2 // 2
+            if mark is None:
+                problems.append(f"no mark for {ticker}: no fresh book seen (valued at cost)")
+                continue
+            if mark.source in ("book", "liquidation"):
+                self.seen[ticker] = mark.seen
+            marks[ticker] = mark
         return marks
 
-    async def _working_orders(self, ctx: Context) -> list[Order]:
-        orders: list[Order] = []
-        async for key in ctx.redis.scan_iter(match=ctx.keys.pattern("orders"), count=500):
-            for value in (await ctx.redis.hgetall(key)).values():
-                with contextlib.suppress(SchemaError):
-                    orders.append(decode_order(value))
-        return orders
-
-    async def _reconcile_positions(
-        self, ctx: Context, positions: list[Position], halted: bool
+    async def _write(
+        self, ctx: Context, state: RiskState, closed: RiskState | None, marks: dict[str, Mark]
     ) -> None:
-        assert self.client is not None
-        try:
-            theirs = {p.ticker: p.position for p in await self.client.get_positions()}
-        except ExchangeError as exc:
-            ctx.metrics.count("api_errors")
-            ctx.log.warning("exchange_positions_failed", error=str(exc))
-            return
-        ours = {p.ticker: p.position for p in positions}
-        differing = {t for t in ours.keys() | theirs.keys() if ours.get(t, 0) != theirs.get(t, 0)}
-        mismatches = {}
-        for t in differing:
-            offset = theirs.get(t, 0) - ours.get(t, 0)
-            before, seen = self.mismatches.get(t, (0, 0))
-            mismatches[t] = (offset, seen + 1 if offset == before else 1)
-        self.mismatches = mismatches
-        persistent = sorted(
-            t for t, (_, n) in self.mismatches.items() if n >= MISMATCH_CHECKS_TO_HALT
-        )
-        if persistent and not halted:
-            t = persistent[0]
-            await self._halt(
-                ctx,
-                f"position mismatch in {t}: dora {format_count(ours.get(t, 0))}, "
-                f"exchange {format_count(theirs.get(t, 0))}"
-                + (f" (+{len(persistent) - 1} more)" if len(persistent) > 1 else ""),
+        """``dora:risk`` (never its halt fields), the marks, and the pnl stream: one round trip."""
+        fields = {k: v for k, v in encode_risk(state).items() if k not in HALT_FIELDS}
+        pipe = ctx.redis.pipeline(transaction=False)
+        pipe.hset(ctx.keys.risk, mapping=fields)
+        pipe.hsetnx(ctx.keys.risk, "halted", "0")  # always visible to redis-cli
+        if marks:
+            pipe.hset(ctx.keys.marks, mapping={t: encode_mark(m) for t, m in marks.items()})
+        gone = self.marked - set(marks)
+        if gone:
+            pipe.hdel(ctx.keys.marks, *sorted(gone))
+        if closed is not None:
+            ctx.log.info(
+                "new_trading_day", day=state.day, previous=closed.day, previous_pnl=closed.daily_pnl
             )
-        elif differing:
-            ctx.log.warning("position_difference", markets=sorted(differing)[:10])
+            queue_append(
+                pipe, ctx.keys, "pnl", "day_closed", day_closed_event(closed, state.last_check_ms)
+            )
+        now_ms = state.last_check_ms
+        if closed is not None or now_ms - self.last_event_ms >= PNL_EVENT_EVERY_MS:
+            queue_append(pipe, ctx.keys, "pnl", "pnl", pnl_event(state, now_ms))
+            self.last_event_ms = now_ms
+        await pipe.execute()
+        self.marked = set(marks)
 
-    async def _watch_executor(self, ctx: Context, halted: bool) -> None:
-        alive = await ctx.redis.exists(ctx.keys.hb("executor"))
-        if alive:
-            self.executor_seen = True
-            self.executor_down_cancelled = False
-            if halted:
-                await self._cancel_if_resting(ctx, "orders resting while halted")
+    async def _halt_on_loss(self, ctx: Context, state: RiskState) -> RiskState:
+        limit = self.configs.global_config.max_daily_loss
+        if state.daily_pnl > -limit or state.halted:
+            return state
+        reason = (
+            f"daily loss limit: PnL {money_to_dollars_display(state.daily_pnl)} "
+            f"<= -{money_to_dollars_display(limit)}"
+        )
+        await halt(ctx, reason)
+        return replace(state, halted=True, reason=reason, halted_ms=ctx.clock.now_ms())
+
+    def _start_watch(self, ctx: Context, snap: Snapshot, halted: bool) -> None:
+        """A round of the exchange watch, beside the checks (unless one is still running)."""
+        if self.watch is None or (self.watching is not None and not self.watching.done()):
             return
-        if (
-            not self.executor_seen
-            and ctx.clock.now_ms() - self.started_ms < self.settings.executor_silence_ms
-        ):
-            return  # started together: the executor may not have written its first heartbeat
-        if not self.executor_down_cancelled:
-            await self._emergency_cancel(ctx, "executor silent")
-            self.executor_down_cancelled = True
-        else:
-            await self._cancel_if_resting(ctx, "executor silent")
+        watch = self.watch
 
-    async def _cancel_if_resting(self, ctx: Context, why: str) -> None:
-        assert self.client is not None
-        try:
-            resting = await self.client.get_open_orders()
-        except ExchangeError as exc:
-            ctx.log.warning("open_orders_failed", error=str(exc))
-            return
-        if resting:
-            await self._emergency_cancel(ctx, f"{why}: {len(resting)} resting")
+        async def round_() -> None:
+            self.watch_problems = await watch.run(ctx, snap.positions, snap.unreadable, halted)
 
-    async def _emergency_cancel(self, ctx: Context, why: str) -> None:
-        assert self.client is not None
-        self.counts["emergency_cancels"] += 1
-        for attempt in range(5):
-            try:
-                await self.client.cancel_all_orders()
-                ctx.log.error("emergency_cancel_all", reason=why)
-                return
-            except ExchangeError as exc:
-                ctx.log.error(
-                    "emergency_cancel_failed", reason=why, error=str(exc), attempt=attempt
-                )
-                await asyncio.sleep(0.2 * 2**attempt)
+        self.watching = asyncio.create_task(round_(), name="exchange_watch")
 
 
 def main() -> int:

@@ -1,16 +1,31 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
 import redis.asyncio as aioredis
 
 from common.book import BookState, YesBook
 from common.clock import ManualClock
 from common.config import GlobalConfig
-from common.domain import Position
+from common.domain import Order, OrderStatus, Position, RiskState, Side
 from common.kalshi.wire.portfolio import ExchangePosition
 from common.keys import Keys
 from common.log import get_logger
-from common.redis_codec import decode_risk, encode_book, encode_global_config, encode_position
+from common.messages import decode_event
+from common.redis_codec import (
+    decode_mark,
+    decode_risk,
+    encode_book,
+    encode_global_config,
+    encode_order,
+    encode_position,
+    encode_risk,
+)
 from common.runtime import Context
-from common.settings import Settings
-from services.risk.service import RiskService, trading_day
+from common.settings import Settings, load_settings
+from services.risk.alerts import FAILED_CHECKS_TO_ALERT
+from services.risk.service import RiskService
+from services.risk.watch import RECONCILE_EVERY_MS
 
 NOW = 1_800_000_000_000
 
@@ -20,8 +35,10 @@ class FakeExchange:
         self.positions: dict[str, int] = {}
         self.resting = 0
         self.cancel_alls = 0
+        self.position_reads = 0
 
     async def get_positions(self) -> list[ExchangePosition]:
+        self.position_reads += 1
         return [ExchangePosition(t, p, 0, 0, 0, 0, 0) for t, p in self.positions.items()]
 
     async def get_open_orders(self) -> list[object]:
@@ -36,7 +53,10 @@ class FakeExchange:
 
 
 async def setup(
-    r: aioredis.Redis, settings: Settings, max_daily_loss: str = "100"
+    r: aioredis.Redis,
+    settings: Settings,
+    max_daily_loss: str = "100",
+    clock: ManualClock | None = None,
 ) -> tuple[RiskService, Context, FakeExchange]:
     k = Keys()
     await r.set(k.restored, "1")
@@ -46,9 +66,32 @@ async def setup(
     )
     exchange = FakeExchange()
     service = RiskService(settings, client=exchange)  # type: ignore[arg-type]
-    ctx = Context("risk", settings, r, k, ManualClock(NOW), get_logger("risk"))
+    ctx = Context("risk", settings, r, k, clock or ManualClock(NOW), get_logger("risk"))
     await service.start(ctx)
     return service, ctx, exchange
+
+
+async def check(service: RiskService, ctx: Context, advance_ms: int = 0) -> RiskState:
+    """One check and the exchange watch's round it started (which runs beside the checks)."""
+    ctx.clock.advance(advance_ms)  # type: ignore[attr-defined]
+    state = await service.check(ctx)
+    if service.watching is not None:
+        await service.watching
+    return state
+
+
+async def book(
+    r: aioredis.Redis, ticker: str, bid: int | None, ask: int | None, **kw: object
+) -> None:
+    state = BookState(
+        ticker,
+        YesBook(((bid, 100),) if bid else (), ((ask, 100),) if ask else ()),
+        1,
+        0,
+        0,
+        bool(kw.get("stale", False)),
+    )
+    await r.hset(Keys().book(ticker), mapping=encode_book(state))
 
 
 async def test_daily_loss_beyond_the_limit_halts(
@@ -61,32 +104,221 @@ async def test_daily_loss_beyond_the_limit_halts(
     await aredis.hset(
         k.pos("KX"), mapping=encode_position(Position("KX", 1000, 5_000_000))
     )  # 10 @ 0.50
-    await aredis.hset(
-        k.book("KX"),
-        mapping=encode_book(BookState("KX", YesBook(((4900, 1),), ((5100, 1),)), 1, 0, 0, False)),
-    )
-    state = await service.check(ctx)
+    await book(aredis, "KX", 4900, 5100)
+    state = await check(service, ctx)
     assert state.daily_pnl == 0 and not state.halted  # the day starts here
-    await aredis.hset(
-        k.book("KX"),
-        mapping=encode_book(BookState("KX", YesBook(((3900, 1),), ((4100, 1),)), 2, 0, 0, False)),
-    )
-    state = await service.check(ctx)
+    await book(aredis, "KX", 3900, 4100)
+    state = await check(service, ctx)
     assert state.daily_pnl == -1_000_000  # 10 contracts x -$0.10
     assert not state.halted
-    await aredis.hset(
-        k.book("KX"),
-        mapping=encode_book(BookState("KX", YesBook(((3800, 1),), ((3900, 1),)), 3, 0, 0, False)),
-    )
-    exchange.positions = {"KX": 1000}
+    await book(aredis, "KX", 3800, 3900)
     await aredis.hset(
         k.cfg_global,
         mapping=encode_global_config(GlobalConfig.from_item({"max_daily_loss": "1"}), 2),
     )
-    state = await service.check(ctx)
+    state = await check(service, ctx)
     assert state.halted and "daily loss limit" in state.reason
     assert decode_risk(await aredis.hgetall(k.risk)).halted
     await service.stop(ctx)
+
+
+async def test_a_collapsing_market_shows_its_loss_and_halts_within_one_check(
+    settings: Settings, aredis: aioredis.Redis
+) -> None:
+    """Long 10 YES bought at 0.50; every bid is pulled. The position is worth nothing if it
+    has to go now: -$5, past a $4 limit, and that very check halts. (It used to be valued at
+    its cost while the book was one-sided: no loss at all.)"""
+    service, ctx, _ = await setup(aredis, settings, max_daily_loss="4")
+    await aredis.hset(ctx.keys.pos("KX"), mapping=encode_position(Position("KX", 1000, 5_000_000)))
+    await book(aredis, "KX", 4900, 5100)
+    assert (await check(service, ctx)).daily_pnl == 0
+    await book(aredis, "KX", None, 5100)  # the bids collapse
+    state = await check(service, ctx)
+    assert state.daily_pnl == -5_000_000 and state.halted
+    assert decode_mark(await aredis.hget(ctx.keys.marks, "KX")).source == "liquidation"
+    await service.stop(ctx)
+
+
+async def test_a_short_with_no_asks_left_is_marked_at_one_dollar(
+    settings: Settings, aredis: aioredis.Redis
+) -> None:
+    service, ctx, _ = await setup(aredis, settings)
+    # short 10 YES sold at 0.50 (cost is the credit received, negative)
+    await aredis.hset(
+        ctx.keys.pos("KX"), mapping=encode_position(Position("KX", -1000, -5_000_000))
+    )
+    await book(aredis, "KX", None, None)
+    state = await check(service, ctx)
+    assert state.unrealized_pnl == -5_000_000  # buying back 10 at $1
+    await service.stop(ctx)
+
+
+async def test_marks_leave_our_own_quotes_out(settings: Settings, aredis: aioredis.Redis) -> None:
+    """Long 10 at 0.50; the best bid (0.49) is our own order, the others bid 0.40. Our bid
+    holds nothing up: the mark is the others' mid (0.40 + 0.51) / 2, not 0.50."""
+    service, ctx, _ = await setup(aredis, settings)
+    k = ctx.keys
+    await aredis.hset(k.pos("KX"), mapping=encode_position(Position("KX", 1000, 5_000_000)))
+    state = BookState("KX", YesBook(((4900, 500), (4000, 300)), ((5100, 300),)), 1, 0, 0, False)
+    await aredis.hset(k.book("KX"), mapping=encode_book(state))
+    mine = Order("KX", Side.BID, 4900, 500, "c-1", "o-1", OrderStatus.RESTING, 0, 500)
+    await aredis.hset(k.orders("KX"), "c-1", encode_order(mine))
+    state_ = await check(service, ctx)
+    assert state_.unrealized_pnl == (4550 - 5000) * 1000
+    await service.stop(ctx)
+
+
+async def test_a_stale_book_is_not_used(settings: Settings, aredis: aioredis.Redis) -> None:
+    """A book marked stale (a seq gap, a silent socket) may show anything: the last fresh one
+    is held instead."""
+    service, ctx, _ = await setup(aredis, settings)
+    await aredis.hset(ctx.keys.pos("KX"), mapping=encode_position(Position("KX", 1000, 5_000_000)))
+    await book(aredis, "KX", 5900, 6100)
+    assert (await check(service, ctx)).unrealized_pnl == 1_000_000
+    await book(aredis, "KX", 100, 300, stale=True)
+    state = await check(service, ctx, 1_000)
+    assert state.unrealized_pnl == 1_000_000
+    assert decode_mark(await aredis.hget(ctx.keys.marks, "KX")).source == "held"
+    await service.stop(ctx)
+
+
+async def test_the_held_marks_outlive_a_restart_of_risk(
+    settings: Settings, aredis: aioredis.Redis
+) -> None:
+    service, ctx, _ = await setup(aredis, settings)
+    await aredis.hset(ctx.keys.pos("KX"), mapping=encode_position(Position("KX", 1000, 5_000_000)))
+    await book(aredis, "KX", 5900, 6100)
+    await check(service, ctx)
+    await service.stop(ctx)
+    await book(aredis, "KX", None, None, stale=True)
+    again, ctx, _ = await setup(aredis, settings)
+    state = await check(again, ctx, 1_000)
+    assert state.unrealized_pnl == 1_000_000 and state.check_failures == 0
+    await again.stop(ctx)
+
+
+async def test_a_corrupt_position_hash_fails_the_check_but_not_the_rest_of_it(
+    settings: Settings, aredis: aioredis.Redis
+) -> None:
+    """One corrupt dora:pos hash used to raise out of the check before the halt test, silently
+    disabling the loss limit while the heartbeat kept beating. Now it is skipped and reported,
+    the rest is still checked (another market's loss still halts), and the state says failing."""
+    service, ctx, exchange = await setup(aredis, settings, max_daily_loss="4")
+    k = ctx.keys
+    await aredis.set(k.hb("executor"), '{"pid": 1, "ts_ms": 1}')
+    await aredis.hset(k.pos("KBAD"), mapping={"position": "lots", "cost": "?"})
+    await aredis.hset(k.pos("KX"), mapping=encode_position(Position("KX", 1000, 5_000_000)))
+    exchange.positions = {"KX": 1000, "KBAD": 700}
+    await book(aredis, "KX", 4900, 5100)
+    state = await check(service, ctx)
+    assert state.check_failures == 1 and "dora:pos:KBAD" in state.check_error
+    stored = decode_risk(await aredis.hgetall(k.risk))
+    assert stored.check_failures == 1 and stored.last_check_ms == NOW
+    await book(aredis, "KX", None, 5100)  # KX collapses: -$5 against a $4 limit
+    state = await check(service, ctx, 1_000)
+    assert state.halted and state.check_failures == 2
+    # the unreadable market is not called a mismatch, however long it stays unreadable
+    for _ in range(3):
+        state = await check(service, ctx, RECONCILE_EVERY_MS)
+    assert "position mismatch" not in decode_risk(await aredis.hgetall(k.risk)).reason
+    assert exchange.position_reads == 4
+    await aredis.delete(k.pos("KBAD"))
+    state = await check(service, ctx, 1_000)
+    assert state.check_failures == 0 and state.check_error == ""
+    await service.stop(ctx)
+
+
+async def test_an_alert_after_a_few_failed_checks(
+    settings: Settings, aredis: aioredis.Redis
+) -> None:
+    service, ctx, _ = await setup(aredis, settings)
+    await aredis.set(ctx.keys.pos("KBAD"), "not a hash")  # the wrong type altogether
+    assert service.alerter is not None
+    for n in range(1, FAILED_CHECKS_TO_ALERT + 1):
+        assert "risk_check_failing" not in service.alerter.last_sent_ms
+        state = await check(service, ctx, 1_000)
+        assert state.check_failures == n and "WRONGTYPE" in state.check_error
+    assert "risk_check_failing" in service.alerter.last_sent_ms
+    await aredis.delete(ctx.keys.pos("KBAD"))
+    await check(service, ctx, 1_000)
+    assert "risk_check_failing" not in service.alerter.last_sent_ms  # cleared: the next one tells
+    await service.stop(ctx)
+
+
+async def test_a_check_that_cannot_run_at_all_counts_and_alerts(
+    settings: Settings, aredis: aioredis.Redis
+) -> None:
+    service, ctx, _ = await setup(aredis, settings)
+
+    async def broken(ctx: Context) -> RiskState:
+        raise ConnectionError("redis went away")
+
+    service.check = broken  # type: ignore[method-assign]
+    for _ in range(FAILED_CHECKS_TO_ALERT):
+        await service.step(ctx)
+        ctx.clock.advance(settings.risk_interval_ms)  # type: ignore[attr-defined]
+    assert service.failures == FAILED_CHECKS_TO_ALERT
+    assert service.alerter is not None and "risk_check_failing" in service.alerter.last_sent_ms
+    await service.stop(ctx)
+
+
+def utc_ms(text: str) -> int:
+    return int(datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp() * 1000)
+
+
+async def test_the_day_rolls_at_new_york_midnight_in_summer(
+    redis_url: str, aredis: aioredis.Redis
+) -> None:
+    """03:30 UTC on 15 July is 23:30 in New York: still the 14th (a UTC day would have rolled
+    at 00:00 UTC and reset the daily PnL four hours early)."""
+    settings = load_settings({"DORA_REDIS_URL": redis_url}, read_file=False)
+    clock = ManualClock(utc_ms("2026-07-14T23:00:00"))
+    service, ctx, _ = await setup(aredis, settings, clock=clock)
+    k = ctx.keys
+    await aredis.hset(k.pos("KX"), mapping=encode_position(Position("KX", 0, 0, 1_000_000)))
+    assert (await check(service, ctx)).day == "2026-07-14"
+    await aredis.hset(k.pos("KX"), mapping=encode_position(Position("KX", 0, 0, -2_000_000)))
+    clock.advance(4 * 3_600_000 + 30 * 60_000)  # 03:30 UTC
+    state = await check(service, ctx)
+    assert state.day == "2026-07-14" and state.daily_pnl == -3_000_000
+    clock.advance(31 * 60_000)  # 04:01 UTC: midnight in New York has passed
+    state = await check(service, ctx)
+    assert state.day == "2026-07-15" and state.daily_pnl == 0
+    await service.stop(ctx)
+
+
+async def test_a_roll_seen_late_keeps_the_losses_and_closes_the_day(
+    settings: Settings, aredis: aioredis.Redis
+) -> None:
+    """The last check before midnight saw a total of +$1. Risk was down across midnight while
+    $6 was lost. The new day starts from +$1 (the last total recorded), so its daily PnL is -$6
+    and a $5 limit halts; the day that ended goes out as a day_closed snapshot."""
+    clock = ManualClock(utc_ms("2026-07-15T03:50:00"))  # 23:50 in New York
+    service, ctx, _ = await setup(aredis, settings, max_daily_loss="5", clock=clock)
+    k = ctx.keys
+    await aredis.hset(
+        k.risk,
+        mapping=encode_risk(RiskState(day="2026-07-14", day_start_pnl=3_000_000, daily_pnl=0)),
+    )
+    await aredis.hset(k.pos("KX"), mapping=encode_position(Position("KX", 0, 0, 1_000_000)))
+    state = await check(service, ctx)
+    assert state.day == "2026-07-14" and state.daily_pnl == -2_000_000
+    await service.stop(ctx)  # risk goes down
+    await aredis.hset(k.pos("KX"), mapping=encode_position(Position("KX", 0, 0, -5_000_000)))
+    clock.advance(2 * 3_600_000)  # 01:50 in New York: a new day
+    again, ctx, _ = await setup(aredis, settings, max_daily_loss="5", clock=clock)
+    state = await check(again, ctx)
+    assert state.day == "2026-07-15" and state.daily_pnl == -6_000_000
+    assert state.halted
+    closed = [
+        decode_event(fields)[1]
+        for _, fields in await aredis.xrange(k.stream("pnl"))
+        if decode_event(fields)[0] == "day_closed"
+    ]
+    assert len(closed) == 1
+    assert closed[0]["day"] == "2026-07-14" and closed[0]["daily_pnl"] == -2_000_000
+    assert closed[0]["day_end_total"] == 1_000_000 and closed[0]["closed_ms"] == clock.now_ms()
+    await again.stop(ctx)
 
 
 async def test_position_mismatch_halts_only_when_it_persists(
@@ -96,14 +328,15 @@ async def test_position_mismatch_halts_only_when_it_persists(
     await aredis.set(ctx.keys.hb("executor"), '{"pid": 1, "ts_ms": 1}')
     await aredis.hset(ctx.keys.pos("KX"), mapping=encode_position(Position("KX", 500, 2_500_000)))
     exchange.positions = {"KX": 700}
-    assert not (await service.check(ctx)).halted  # one check: maybe a fill in flight
+    assert not (await check(service, ctx)).halted  # one comparison: maybe a fill in flight
     exchange.positions = {"KX": 500}
-    assert not (await service.check(ctx)).halted  # agreed again: the count starts over
+    assert not (await check(service, ctx, RECONCILE_EVERY_MS)).halted  # agreed again
     exchange.positions = {"KX": 700}
-    await service.check(ctx)
-    await service.check(ctx)
-    assert not decode_risk(await aredis.hgetall(ctx.keys.risk)).halted  # two checks: not yet
-    await service.check(ctx)
+    await check(service, ctx, RECONCILE_EVERY_MS)
+    await check(service, ctx, 1_000)  # a check between comparisons compares nothing
+    await check(service, ctx, RECONCILE_EVERY_MS)
+    assert not decode_risk(await aredis.hgetall(ctx.keys.risk)).halted  # two: not yet
+    await check(service, ctx, RECONCILE_EVERY_MS)
     state = decode_risk(await aredis.hgetall(ctx.keys.risk))
     assert state.halted and "position mismatch in KX: dora 5.00, exchange 7.00" in state.reason
     await service.stop(ctx)
@@ -121,14 +354,14 @@ async def test_fills_in_flight_at_every_check_are_not_a_mismatch(
             ctx.keys.pos("KX"), mapping=encode_position(Position("KX", ours, ours * 3_000))
         )
         exchange.positions = {"KX": theirs}
-        assert not (await service.check(ctx)).halted
+        assert not (await check(service, ctx, RECONCILE_EVERY_MS)).halted
     # a lost fill: the same offset stays while later fills move both positions
     for ours in (3000, 3400, 2900):
         await aredis.hset(
             ctx.keys.pos("KX"), mapping=encode_position(Position("KX", ours, ours * 3_000))
         )
         exchange.positions = {"KX": ours + 500}
-        await service.check(ctx)
+        await check(service, ctx, RECONCILE_EVERY_MS)
     state = decode_risk(await aredis.hgetall(ctx.keys.risk))
     assert state.halted and "dora 29.00, exchange 34.00" in state.reason
     await service.stop(ctx)
@@ -139,12 +372,11 @@ async def test_a_silent_executor_gets_everything_cancelled(
 ) -> None:
     service, ctx, exchange = await setup(aredis, settings)
     exchange.resting = 4
-    await service.check(ctx)  # no executor heartbeat yet: just started together, so it waits
+    await check(service, ctx)  # no executor heartbeat yet: just started together, so it waits
     assert exchange.cancel_alls == 0
-    ctx.clock.advance(settings.executor_silence_ms)  # type: ignore[attr-defined]
-    await service.check(ctx)  # still none a silence period after starting
+    await check(service, ctx, settings.executor_silence_ms)  # still none a silence period later
     assert exchange.cancel_alls == 1 and exchange.resting == 0
-    await service.check(ctx)  # still silent, nothing resting: no more calls
+    await check(service, ctx)  # still silent, nothing resting: no more calls
     assert exchange.cancel_alls == 1
     await service.stop(ctx)
 
@@ -154,15 +386,9 @@ async def test_an_executor_seen_then_silent_is_acted_on_at_once(
 ) -> None:
     service, ctx, exchange = await setup(aredis, settings)
     await aredis.set(ctx.keys.hb("executor"), "{}", px=60_000)
-    await service.check(ctx)
+    await check(service, ctx)
     exchange.resting = 2
     await aredis.delete(ctx.keys.hb("executor"))  # its heartbeat expired: it went silent
-    await service.check(ctx)  # no start-up grace for an executor that was alive
+    await check(service, ctx)  # no start-up grace for an executor that was alive
     assert exchange.cancel_alls == 1 and exchange.resting == 0
     await service.stop(ctx)
-
-
-def test_trading_day_boundary() -> None:
-    ms = 1_795_500_000_000  # 2026-11-24T05:20Z
-    assert trading_day(ms, 0) == "2026-11-24"
-    assert trading_day(ms, 8) == "2026-11-23"  # days start at 08:00 UTC: still yesterday's

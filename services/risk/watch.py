@@ -1,0 +1,154 @@
+"""The risk process's watch over the exchange: positions compared, a silent executor's orders
+cancelled. It runs beside the PnL check, never in it: a slow exchange must not make the risk
+state old (the executor stops adding risk when it is).
+
+- positions in Redis against the exchange's, every ``RECONCILE_EVERY_MS``: the same difference in
+  a market at three comparisons in a row halts with its reason (one comparison's difference can be
+  a fill still in flight; in a busy market a different fill can be in flight every time, so a
+  changing difference is not one that persists, while a lost fill leaves the same offset however
+  many fills follow it); positions that could not be read are left out, not called a mismatch;
+- heartbeats: an executor silent for ``executor_silence_ms`` gets every order cancelled directly
+  at the exchange, as does any order still resting while halted.
+
+What goes wrong is returned as a problem of the check: an error of ours at once, the exchange
+unreachable once it has been for ``MISMATCH_CHECKS_TO_HALT`` comparisons in a row.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from common.domain import Position
+from common.halt import set_halt
+from common.kalshi.client import KalshiClient
+from common.kalshi.errors import ExchangeError
+from common.numbers import format_count
+from common.runtime import Context
+
+# A difference must persist this many comparisons: fills and settlements missed by the WebSocket
+# are found by the fills process's REST backfill every 5 s.
+MISMATCH_CHECKS_TO_HALT = 3
+RECONCILE_EVERY_MS = 5_000
+
+
+class ExchangeWatch:
+    def __init__(self, client: KalshiClient, started_ms: int) -> None:
+        self.client = client
+        self.started_ms = started_ms
+        self.mismatches: dict[str, tuple[int, int]] = {}  # ticker -> (theirs - ours, checks)
+        self.last_reconcile_ms = -float(RECONCILE_EVERY_MS)  # monotonic
+        self.unreachable = 0  # comparisons in a row the exchange did not answer
+        self.executor_seen = False  # its heartbeat seen since this process started
+        self.executor_down_cancelled = False
+        self.emergency_cancels = 0
+
+    async def run(
+        self, ctx: Context, positions: list[Position], unreadable: set[str], halted: bool
+    ) -> list[str]:
+        """One round: the executor's heartbeat always, positions when due; the problems."""
+        problems: list[str] = []
+        for part, coro in (
+            ("executor watch", self._watch_executor(ctx, halted)),
+            ("positions reconcile", self._reconcile_if_due(ctx, positions, unreadable, halted)),
+        ):
+            try:
+                problem = await coro
+            except Exception as exc:  # one part failing never skips the other
+                ctx.log.exception("risk_part_failed", part=part)
+                problem = f"{part} failed: {type(exc).__name__}: {exc}"
+            if problem:
+                problems.append(problem)
+        return problems
+
+    async def _reconcile_if_due(
+        self, ctx: Context, positions: list[Position], unreadable: set[str], halted: bool
+    ) -> str:
+        now = ctx.clock.monotonic_ms()
+        if now - self.last_reconcile_ms < RECONCILE_EVERY_MS:
+            return ""
+        self.last_reconcile_ms = now
+        try:
+            exchange = await self.client.get_positions()
+        except ExchangeError as exc:
+            ctx.metrics.count("api_errors")
+            ctx.log.warning("exchange_positions_failed", error=str(exc))
+            self.unreachable += 1
+            if self.unreachable >= MISMATCH_CHECKS_TO_HALT:
+                return f"positions not compared with the exchange {self.unreachable} times: {exc}"
+            return ""
+        self.unreachable = 0
+        theirs = {p.ticker: p.position for p in exchange if p.ticker not in unreadable}
+        ours = {p.ticker: p.position for p in positions}
+        await self._compare(ctx, ours, theirs, halted)
+        return ""
+
+    async def _compare(
+        self, ctx: Context, ours: dict[str, int], theirs: dict[str, int], halted: bool
+    ) -> None:
+        differing = {t for t in ours.keys() | theirs.keys() if ours.get(t, 0) != theirs.get(t, 0)}
+        mismatches = {}
+        for t in differing:
+            offset = theirs.get(t, 0) - ours.get(t, 0)
+            before, seen = self.mismatches.get(t, (0, 0))
+            mismatches[t] = (offset, seen + 1 if offset == before else 1)
+        self.mismatches = mismatches
+        persistent = sorted(
+            t for t, (_, n) in self.mismatches.items() if n >= MISMATCH_CHECKS_TO_HALT
+        )
+        if persistent and not halted:
+            t = persistent[0]
+            await halt(
+                ctx,
+                f"position mismatch in {t}: dora {format_count(ours.get(t, 0))}, "
+                f"exchange {format_count(theirs.get(t, 0))}"
+                + (f" (+{len(persistent) - 1} more)" if len(persistent) > 1 else ""),
+            )
+        elif differing:
+            ctx.log.warning("position_difference", markets=sorted(differing)[:10])
+
+    async def _watch_executor(self, ctx: Context, halted: bool) -> str:
+        alive = await ctx.redis.exists(ctx.keys.hb("executor"))
+        if alive:
+            self.executor_seen = True
+            self.executor_down_cancelled = False
+            if halted:
+                await self.cancel_if_resting(ctx, "orders resting while halted")
+            return ""
+        if (
+            not self.executor_seen
+            and ctx.clock.now_ms() - self.started_ms < ctx.settings.executor_silence_ms
+        ):
+            return ""  # started together: the executor may not have written its first heartbeat
+        if not self.executor_down_cancelled:
+            await self.emergency_cancel(ctx, "executor silent")
+            self.executor_down_cancelled = True
+        else:
+            await self.cancel_if_resting(ctx, "executor silent")
+        return ""
+
+    async def cancel_if_resting(self, ctx: Context, why: str) -> None:
+        try:
+            resting = await self.client.get_open_orders()
+        except ExchangeError as exc:
+            ctx.log.warning("open_orders_failed", error=str(exc))
+            return
+        if resting:
+            await self.emergency_cancel(ctx, f"{why}: {len(resting)} resting")
+
+    async def emergency_cancel(self, ctx: Context, why: str) -> None:
+        self.emergency_cancels += 1
+        for attempt in range(5):
+            try:
+                await self.client.cancel_all_orders()
+                ctx.log.error("emergency_cancel_all", reason=why)
+                return
+            except ExchangeError as exc:
+                ctx.log.error(
+                    "emergency_cancel_failed", reason=why, error=str(exc), attempt=attempt
+                )
+                await asyncio.sleep(0.2 * 2**attempt)
+
+
+async def halt(ctx: Context, reason: str) -> None:
+    ctx.log.error("halting", reason=reason)
+    await set_halt(ctx.redis, ctx.keys, reason, ctx.clock.now_ms(), "risk")
