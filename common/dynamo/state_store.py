@@ -4,7 +4,7 @@
 |---|---|
 | ``positions`` | ``positions``: ticker -> {position, cost, realized_pnl, fees, last_fill_ms, yes_qty, no_qty, avg_cost_yes, avg_cost_no}; ``updated_ms`` |
 | ``risk_state`` | ``trading_halted``, ``halt_reason``, ``halted_ms``, ``daily_pnl`` ... ``last_fill_ms``, ``last_fill_timestamp`` |
-| ``pnl#YYYY-MM-DD`` | that day's latest PnL snapshot, ``ts_ms`` (never replaced by an older one) |
+| ``pnl#YYYY-MM-DD`` | that day's latest PnL snapshot, ``ts_ms`` (never replaced by an older one); once the day has rolled, its closing snapshot: ``closed_ms``, ``day_start_total``, ``day_end_total`` (never replaced by a running one) |
 
 Counts are stored in contracts and money in dollars, exact Decimals (see codec.py). The plan's
 ``yes_qty``/``no_qty``/``avg_cost_*`` are derived for people reading the table; a restore reads
@@ -218,8 +218,10 @@ class StateStore:
             self.client.put_item(
                 TableName=self.names.state,
                 Item=to_attrs(pnl_snapshot_attrs(risk, ts_ms)),
-                ConditionExpression="attribute_not_exists(#k) OR #ts <= :ts",
-                ExpressionAttributeNames={"#k": "key", "#ts": "ts_ms"},
+                ConditionExpression=(
+                    "attribute_not_exists(#k) OR (#ts <= :ts AND attribute_not_exists(#closed))"
+                ),
+                ExpressionAttributeNames={"#k": "key", "#ts": "ts_ms", "#closed": "closed_ms"},
                 ExpressionAttributeValues={":ts": {"N": str(ts_ms)}},
             )
         except ClientError as exc:
@@ -227,6 +229,20 @@ class StateStore:
                 return False
             raise
         return True
+
+    def put_day_closed(
+        self, risk: RiskState, ts_ms: int, closed_ms: int, start_total: int, end_total: int
+    ) -> None:
+        """The day's closing snapshot (its last recorded state, sent at the roll): it replaces
+        the running one, and no running one replaces it."""
+        attrs = {
+            **pnl_snapshot_attrs(risk, ts_ms),
+            "closed_ms": closed_ms,
+            "closed_at": iso_from_ms(closed_ms),
+            "day_start_total": money_dollars(start_total),
+            "day_end_total": money_dollars(end_total),
+        }
+        self.client.put_item(TableName=self.names.state, Item=to_attrs(attrs))
 
     def get_pnl_snapshot(self, day: str) -> dict[str, Any] | None:
         return self._get(f"{PNL_KEY_PREFIX}{day}")

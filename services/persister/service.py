@@ -249,6 +249,15 @@ class PersisterService:
                 ctx.log.error("row_rejected", table=table, key=_key_text(item), reason=reason)
         for risk, ts_ms in batch.snapshots.values():
             await asyncio.to_thread(self.db.state.put_pnl_snapshot, risk, ts_ms)
+        for closed in batch.closed_days:
+            await asyncio.to_thread(
+                self.db.state.put_day_closed,
+                closed.risk,
+                closed.risk.last_check_ms,
+                closed.closed_ms,
+                closed.start_total,
+                closed.end_total,
+            )
         if batch.risk is not None and not batch.halt_event:
             await self.state.sync(
                 ctx.redis, ctx.clock.now_ms(), event_risk=batch.risk, positions=False

@@ -37,11 +37,22 @@ class Entry:
     fields: Mapping[str, Any]
 
 
+@dataclass(frozen=True, slots=True)
+class DayClosed:
+    """A ``day_closed`` event: the day's last snapshot and the totals it ran between."""
+
+    risk: RiskState
+    closed_ms: int
+    start_total: int
+    end_total: int
+
+
 @dataclass
 class Batch:
     entries: list[Entry]
     rows: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     snapshots: dict[str, tuple[RiskState, int]] = field(default_factory=dict)  # day -> latest
+    closed_days: list[DayClosed] = field(default_factory=list)  # days that rolled
     risk: RiskState | None = None  # the latest pnl/risk event
     halt_event: bool = False  # a ``risk`` event or a halted snapshot: store risk_state first
     fills: int = 0
@@ -168,6 +179,8 @@ class StreamSink:
             if batch.risk is None or batch.risk.last_check_ms <= ts_ms:
                 batch.risk = risk
             batch.halt_event = batch.halt_event or kind == "risk" or risk.halted
+        elif entry.stream == "pnl" and kind == "day_closed":
+            batch.closed_days.append(day_closed_from_event(payload))
         else:
             self.log.debug("event_ignored", stream=entry.stream, type=kind, id=entry.id)
 
@@ -192,3 +205,18 @@ class StreamSink:
                         "lag": -1 if lag is None else int(lag),
                     }
         return out
+
+
+def day_closed_from_event(payload: Mapping[str, Any]) -> DayClosed:
+    numbers = {}
+    for name in ("closed_ms", "day_start_total", "day_end_total"):
+        value = payload.get(name)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise SchemaError(f"{name} must be an integer, was {value!r}")
+        numbers[name] = value
+    return DayClosed(
+        risk_from_event(payload),
+        numbers["closed_ms"],
+        numbers["day_start_total"],
+        numbers["day_end_total"],
+    )

@@ -57,6 +57,17 @@ def test_a_pnl_snapshot_is_never_replaced_by_an_older_one(store) -> None:  # typ
     assert store.get_pnl_snapshot(day)["ts_ms"] == 300
 
 
+def test_a_closed_day_is_never_replaced_by_a_running_snapshot(store) -> None:  # type: ignore[no-untyped-def]
+    day = "2026-01-01"
+    assert store.put_pnl_snapshot(RiskState(daily_pnl=-5, day=day), 200)
+    store.put_day_closed(RiskState(daily_pnl=-7, day=day), 250, 900, 1_000_000, 993_000)
+    closed = store.get_pnl_snapshot(day)
+    assert closed["daily_pnl"] == Decimal("-0.000007") and closed["closed_ms"] == 900
+    assert closed["day_start_total"] == Decimal("1") and closed["day_end_total"] == Decimal("0.993")
+    assert not store.put_pnl_snapshot(RiskState(daily_pnl=-9, day=day), 260)  # a late replay
+    assert store.get_pnl_snapshot(day)["closed_ms"] == 900
+
+
 def test_item_size_follows_dynamodbs_rules() -> None:
     assert item_size({"key": {"S": "positions"}}) == 3 + 9
     assert item_size({"n": {"N": "-12.50"}}) == 1 + 3  # digits 125: two bytes, plus one

@@ -1,4 +1,5 @@
 from collections.abc import Mapping
+from decimal import Decimal
 
 import orjson
 import redis.asyncio as aioredis
@@ -6,7 +7,7 @@ from botocore.exceptions import EndpointConnectionError
 
 from common.domain import Fill, Order, OrderStatus, Position, RiskState, Side
 from common.dynamo import Dynamo
-from common.events import decision_event, fill_event, order_event, pnl_event
+from common.events import day_closed_event, decision_event, fill_event, order_event, pnl_event
 from common.keys import Keys
 from common.redis_codec import encode_position, encode_risk
 from common.settings import Settings
@@ -134,6 +135,24 @@ async def test_a_halt_is_stored_before_its_event_is_acknowledged(
     assert await pending(aredis, "pnl") == 0
     snapshot = persister.db.state.get_pnl_snapshot("2026-01-01")
     assert snapshot is not None and snapshot["trading_halted"] is True
+
+
+async def test_a_day_closed_at_its_roll_is_stored_as_the_days_final_snapshot(
+    persister: Harness, aredis: aioredis.Redis
+) -> None:
+    """Risk sends the day that ended at each roll: its last recorded state, with the totals it
+    ran between; the persister stores it as that day's snapshot in dora_state, for good."""
+    await persister.start()
+    last = RiskState(
+        daily_pnl=-2_000_000, day="2026-01-01", last_check_ms=TS, day_start_pnl=3_000_000
+    )
+    await append(aredis, K, "pnl", "pnl", pnl_event(last, TS))
+    await append(aredis, K, "pnl", "day_closed", day_closed_event(last, TS + 7_200_000))
+    await persister.step(2)
+    snapshot = persister.db.state.get_pnl_snapshot("2026-01-01")
+    assert snapshot is not None and snapshot["closed_ms"] == TS + 7_200_000
+    assert snapshot["daily_pnl"] == Decimal("-2") and snapshot["day_end_total"] == Decimal("1")
+    assert await pending(aredis, "pnl") == 0
 
 
 async def test_positions_are_stored_at_most_once_a_second_under_fills(
