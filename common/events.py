@@ -58,9 +58,14 @@ def fill_event(fill: Fill, position_after: Position) -> dict[str, Any]:
     }
 
 
-def order_event(order: Order, event: str, ts_ms: int, reason: str = "") -> dict[str, Any]:
+def order_event(
+    order: Order, event: str, ts_ms: int, reason: str = "", cancelled: int | None = None
+) -> dict[str, Any]:
+    """An order's change; ``cancelled``: what a cancel took off the book (Kalshi's
+    ``reduced_by``), so the log tells a cancel's executed part (``filled``) from it."""
     if event not in ORDER_EVENTS:
         raise ValueError(f"order event must be one of {', '.join(ORDER_EVENTS)}, was {event!r}")
+    extra = {} if cancelled is None else {"cancelled": cancelled}
     return {
         "event": event,
         "ticker": order.ticker,
@@ -74,6 +79,7 @@ def order_event(order: Order, event: str, ts_ms: int, reason: str = "") -> dict[
         "status": order.status.value,
         "ts_ms": ts_ms,
         "reason": reason,
+        **extra,
     }
 
 

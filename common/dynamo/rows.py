@@ -85,6 +85,8 @@ def order_row(payload: Mapping[str, Any], stream_id: str = "") -> dict[str, Any]
     count = _int(payload, "count", 0, MAX_COUNT)
     filled = _int(payload, "filled", 0, MAX_COUNT) if "filled" in payload else 0
     remaining = _int(payload, "remaining", 0, MAX_COUNT) if "remaining" in payload else None
+    # a cancel's answer: what it took off the book (the rest of ``filled`` executed before it)
+    cancelled = _int(payload, "cancelled", 0, MAX_COUNT) if "cancelled" in payload else None
     iso = iso_from_ms(ts_ms)
     return _compact(
         {
@@ -101,6 +103,7 @@ def order_row(payload: Mapping[str, Any], stream_id: str = "") -> dict[str, Any]
             "size": count_contracts(count),
             "filled_size": count_contracts(filled),
             "remaining_size": None if remaining is None else count_contracts(remaining),
+            "cancelled_size": None if cancelled is None else count_contracts(cancelled),
             "status": event,
             "order_status": _text(payload, "status", required=False),
             "reason": _text(payload, "reason", required=False)[:200],

@@ -63,17 +63,29 @@ class Inbox:
         positions = self.markets.positions
         pos = positions.get(ticker) or Position(ticker)
         positions[ticker] = replace(pos, position=int(payload["position_after"]))
-        order = self.working.find(payload.get("order_id"), payload.get("client_order_id"), ticker)
+        order_id, count, now = (
+            payload.get("order_id"),
+            int(payload["count"]),
+            self.ctx.clock.now_ms(),
+        )
+        in_flight = self.working.in_flight
+        posted = in_flight.on_fill(order_id, count, now) if isinstance(order_id, str) else 0
+        order = self.working.find(order_id, payload.get("client_order_id"), ticker)
         if order is not None:
-            count, now = int(payload["count"]), self.ctx.clock.now_ms()
-            filled = replace(order, filled=order.filled + count, updated_ms=now)
-            if order.remaining > count:
-                self.working.apply(replace(filled, remaining=order.remaining - count))
-            else:
-                # By our arithmetic it is done; but an amend's answer may already have counted
-                # this fill. Never forget an order on arithmetic alone: ask the exchange (the
-                # market's next pass does, before it decides anything).
-                self.reconciler.resolve_later(ticker, filled)
+            # The exchange's count (an amend's answer, an order update) may hold this fill
+            # already: what executed is the larger of the two, never their sum.
+            filled = in_flight.filled_after(order, posted)
+            executed = filled - order.filled
+            if executed and order.remaining > executed:
+                self.working.apply(
+                    replace(
+                        order, filled=filled, remaining=order.remaining - executed, updated_ms=now
+                    )
+                )
+            elif executed:
+                # By our arithmetic it is done. Never forget an order on arithmetic alone: ask
+                # the exchange (the market's next pass does, before it decides anything).
+                self.reconciler.resolve_later(ticker, replace(order, filled=filled, updated_ms=now))
         self.schedule.mark(ticker)  # position changed: sizes may need to shrink
 
     def _on_user_order(self, ticker: str, payload: dict[str, Any]) -> None:
@@ -87,7 +99,7 @@ class Inbox:
                 order,
                 status=status,
                 remaining=int(payload["remaining"]),
-                filled=int(payload.get("filled", order.filled)),
+                filled=max(order.filled, int(payload.get("filled", order.filled))),
                 updated_ms=self.ctx.clock.now_ms(),
             )
         )

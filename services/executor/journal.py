@@ -25,12 +25,17 @@ class OrderJournal:
         self.unlogged: dict[str, list[dict[str, Any]]] = {}  # events for the market's next flush
 
     async def record(
-        self, order: Order, event: str, reason: str = "", logged: Order | None = None
+        self,
+        order: Order,
+        event: str,
+        reason: str = "",
+        logged: Order | None = None,
+        cancelled: int | None = None,
     ) -> None:
         """Save ``order`` and append its trade-log event (of ``logged``, the exchange's answer,
-        when given) in one round trip."""
+        when given; ``cancelled``: what a cancel took off the book) in one round trip."""
         ctx, working = self.ctx, self.working
-        payload = order_event(logged or order, event, ctx.clock.now_ms(), reason)
+        payload = order_event(logged or order, event, ctx.clock.now_ms(), reason, cancelled)
 
         def queue(pipe: Any) -> None:
             working.queue_save(pipe, order)
@@ -43,7 +48,9 @@ class OrderJournal:
         working = self.working
         await self.batch.execute(lambda pipe: working.queue_save(pipe, order))
 
-    async def log(self, order: Order, event: str, reason: str = "") -> None:
+    async def log(
+        self, order: Order, event: str, reason: str = "", cancelled: int | None = None
+    ) -> None:
         """The trade-log event alone (the order was saved already)."""
         ctx = self.ctx
         await append(
@@ -51,7 +58,7 @@ class OrderJournal:
             ctx.keys,
             "orders",
             "order",
-            order_event(order, event, ctx.clock.now_ms(), reason),
+            order_event(order, event, ctx.clock.now_ms(), reason, cancelled),
         )
 
     def log_later(self, order: Order, event: str, reason: str) -> None:

@@ -73,7 +73,7 @@ class MarketPass:
         approval = approve_actions(
             actions,
             position,
-            working,
+            self.working.counted(ticker, working),  # with executions not yet in the position
             self.configs.market(ticker),
             self.configs.global_config,
             self.safety.account_risk(),

@@ -56,13 +56,11 @@ class OrderEntry:
                 await self.place(action)
             elif action.kind is ActionKind.CANCEL:
                 assert action.order is not None
-                await self.gateway.cancel(action.order)
-                gone = replace(
-                    action.order, status=OrderStatus.CANCELED, remaining=0, updated_ms=now
-                )
-                self.counts["canceled"] += 1
-                ctx.metrics.count("orders_cancelled")
-                await self.journal.record(gone, "canceled", action.reason)
+                removed = await self.gateway.cancel(action.order)
+                # what it removed tells an executed order from a cancelled one (reduced_by)
+                if await self.reconciler.cancelled(action.order, removed, action.reason):
+                    self.counts["canceled"] += 1
+                    ctx.metrics.count("orders_cancelled")
             elif action.kind is ActionKind.DECREASE:
                 assert action.order is not None
                 updated = await self.gateway.decrease(action.order, action.size)

@@ -4,7 +4,9 @@ Every few seconds (and at start) the working orders are compared with the exchan
 orders: an order of ours the exchange does not list, or one whose outcome is unknown, is looked
 up by id and believed; an order the exchange lists that we do not know is adopted. Fills that
 say an order is done are not believed on arithmetic alone: the order is looked up at its side's
-next pass.
+next pass. Neither is a cancel that took less off the book than we thought rested: the rest
+executed first (or went some other way), and the exchange says which. What an order executed
+stays in the worst case until its fills are in the position (``WorkingOrders.counted``).
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ class Reconciler:
             seen.add(mine.client_order_id if mine else theirs.client_order_id)
             if mine is None:
                 adopted = replace(theirs, status=OrderStatus.RESTING, updated_ms=started)
+                working.in_flight.credit(adopted, started)  # its fills so far: in the position
                 await working.save(adopted)
                 self.schedule.mark(theirs.ticker)
                 self.ctx.log.warning(
@@ -71,8 +74,25 @@ class Reconciler:
                 continue  # its create is in flight: the answer to it will say
             await self.resolve(mine)
 
-    async def resolve(self, order: Order) -> None:
-        """Ask the exchange what became of ``order`` and believe it."""
+    async def cancelled(self, order: Order, removed: int, reason: str) -> bool:
+        """Our cancel of ``order`` took ``removed`` contracts off the book (Kalshi's
+        ``reduced_by``). All that we thought rested: it is cancelled. Less: the rest executed
+        before the cancel (or the exchange cancelled it itself), so ask the exchange and log
+        what it says: executed, or cancelled with its executed part. True when cancelled."""
+        if removed >= order.remaining:
+            now = self.ctx.clock.now_ms()
+            gone = replace(order, status=OrderStatus.CANCELED, remaining=0, updated_ms=now)
+            await self.journal.record(gone, "canceled", reason, cancelled=removed)
+            return True
+        why = f"{reason}: cancel took {removed} of {order.remaining} off the book"
+        resolved = await self.resolve(order, why, cancelled=removed)
+        return resolved is not None and resolved.status is OrderStatus.CANCELED
+
+    async def resolve(
+        self, order: Order, why: str = "resolved_by_lookup", cancelled: int | None = None
+    ) -> Order | None:
+        """Ask the exchange what became of ``order`` and believe it; returns what it said (None
+        when it could not be asked or does not know the order yet)."""
         try:
             theirs = await self.gateway.lookup(order)
         except ExchangeError as exc:
@@ -82,25 +102,23 @@ class Reconciler:
                 client_order_id=order.client_order_id,
                 error=str(exc),
             )
-            return
+            return None
         now = self.ctx.clock.now_ms()
         if theirs is None:
             if (
                 order.status in (OrderStatus.PENDING, OrderStatus.UNKNOWN)
                 and now - order.created_ms < UNKNOWN_GIVE_UP_MS
             ):
-                return  # may still appear: ask again at the next reconcile
-            gone = replace(order, status=OrderStatus.CANCELED, remaining=0, updated_ms=now)
-            await self.journal.record(gone, "canceled", "absent_at_exchange")
+                return None  # may still appear: ask again at the next reconcile
+            resolved = replace(order, status=OrderStatus.CANCELED, remaining=0, updated_ms=now)
+            await self.journal.record(resolved, "canceled", "absent_at_exchange", None, cancelled)
         else:
             resolved = await self.working.save(merge(order, theirs, now))
             if not resolved.status.is_live:
-                await self.journal.log(
-                    resolved,
-                    "filled" if resolved.status is OrderStatus.EXECUTED else "canceled",
-                    "resolved_by_lookup",
-                )
+                event = "filled" if resolved.status is OrderStatus.EXECUTED else "canceled"
+                await self.journal.log(resolved, event, why, cancelled)
         self.schedule.mark(order.ticker)
+        return resolved
 
     def resolve_later(self, ticker: str, order: Order) -> None:
         """Look ``order`` up at its side's next pass (a fill says it is done)."""
@@ -127,7 +145,7 @@ def merge(mine: Order, theirs: Order, now_ms: int) -> Order:
         status=theirs.status,
         price=theirs.price,
         count=theirs.count or mine.count,
-        filled=theirs.filled,
+        filled=max(mine.filled, theirs.filled),  # each report is the truth when it was made
         remaining=theirs.remaining,
         updated_ms=now_ms,
     )

@@ -2,11 +2,14 @@
 
 - A ``halt`` (control channel or ``dora:risk``) stops every new order at once and cancels
   everything resting; only ``dora resume`` lifts it.
-- When marketdata, strategy or fills stop heartbeating, quotes are pulled: a quote nobody
+- When marketdata, strategy, fills or risk stop heartbeating, quotes are pulled: a quote nobody
   maintains is a stale quote. Nothing is placed after a start until every feed has been seen
   alive (and, when a predecessor may have died with a create in flight, the start fence passed).
 - The risk refresh reads the halt and daily PnL every round and, less often, the positions, the
-  config and the worst-case exposure the passes check against.
+  config and the worst-case exposure the passes check against. The daily PnL is believed only
+  while the risk state is fresh: older than ``risk_stale_ms`` (risk down, stuck, or unable to
+  write), or marked failing by risk itself, and the quotes are pulled as for a silent feed
+  (nothing that adds risk is sent; cancels and decreases still go) until a check passes again.
 """
 
 from __future__ import annotations
@@ -25,10 +28,18 @@ from common.runtime import Context
 from services.executor.gateway import Gateway
 from services.executor.journal import OrderJournal
 from services.executor.reconcile import Reconciler
-from services.executor.state import Exposure, Halt, Markets, Pulled, Schedule, account_risk
+from services.executor.state import (
+    Exposure,
+    Halt,
+    Markets,
+    Pulled,
+    RiskSeen,
+    Schedule,
+    account_risk,
+)
 from services.executor.working import WorkingOrders
 
-WATCHED_HEARTBEATS = ("marketdata", "strategy", "fills")
+WATCHED_HEARTBEATS = ("marketdata", "strategy", "fills", "risk")
 CONFIG_REFRESH_MS = 5_000
 
 
@@ -55,6 +66,7 @@ class Safety:
         self.halt = Halt()
         self.pulled = Pulled()
         self.exposure = Exposure()
+        self.risk_seen = RiskSeen()
         self.cancel_all_task: asyncio.Task[None] | None = None  # None: none has run yet
 
     def account_risk(self) -> AccountRisk:
@@ -121,6 +133,7 @@ class Safety:
             ctx.log.info("resumed")
             self.schedule.mark_all(self.markets.targets)
         self.exposure.daily_pnl = state.daily_pnl
+        self._judge_risk_state(state.last_check_ms, state.check_failures, state.check_error)
         if not full:
             return
         if ctx.clock.now_ms() - self.configs.loaded_ms > CONFIG_REFRESH_MS:
@@ -133,17 +146,44 @@ class Safety:
                 pipe.hgetall(ctx.keys.pos(ticker))
             for ticker, fields in zip(tickers, await pipe.execute(), strict=True):
                 positions[ticker] = decode_position(ticker, fields)
-        self.exposure.worst_case = worst_case_exposure(positions.values(), self.working.all_live())
+        live_ids = {o.order_id for o in self.working.all_live() if o.order_id}
+        for order, unposted in self.working.in_flight.expire(ctx.clock.now_ms(), live_ids):
+            ctx.log.warning(
+                "fills_never_posted", market=order.ticker, order_id=order.order_id, count=unposted
+            )
+        self.exposure.worst_case = worst_case_exposure(positions.values(), self.working.counted())
+
+    def _judge_risk_state(self, last_check_ms: int, failures: int, error: str) -> None:
+        """Can the daily PnL just read be believed? Not when the last check is older than
+        ``risk_stale_ms`` by its own stamp or by how long it has not changed (a stuck risk
+        process, or one whose clock runs ahead), nor when risk says its checks fail."""
+        ctx, seen = self.ctx, self.risk_seen
+        now_mono = ctx.clock.monotonic_ms()
+        if last_check_ms != seen.last_check_ms or not seen.changed_mono_ms:
+            seen.last_check_ms, seen.changed_mono_ms = last_check_ms, now_mono
+        age_ms = max(ctx.clock.now_ms() - last_check_ms, int(now_mono - seen.changed_mono_ms))
+        if not last_check_ms:
+            seen.problem = "risk has not checked yet"
+        elif age_ms > ctx.settings.risk_stale_ms:
+            seen.problem = f"risk state {age_ms / 1000:.1f}s old"
+        elif failures:
+            seen.problem = f"risk check failing ({failures}): {error}"[:300]
+        else:
+            seen.problem = ""
 
     async def check_feeds(self) -> None:
-        """Pull quotes while marketdata or strategy is silent; restore when both are back."""
+        """Pull quotes while a watched process is silent or the risk state cannot be trusted;
+        restore when all is well again."""
         ctx, pulled = self.ctx, self.pulled
         pipe = ctx.redis.pipeline(transaction=False)
         for service in WATCHED_HEARTBEATS:
             pipe.exists(ctx.keys.hb(service))
         alive = await pipe.execute()
         silent = [s for s, ok in zip(WATCHED_HEARTBEATS, alive, strict=True) if not ok]
-        reason = f"{','.join(silent)} silent" if silent else ""
+        reasons = [f"{','.join(silent)} silent"] if silent else []
+        if self.risk_seen.problem:
+            reasons.append(self.risk_seen.problem)
+        reason = "; ".join(reasons)
         if pulled.reason == "starting":
             if not reason and ctx.clock.now_ms() >= pulled.started_ms + pulled.fence_ms:
                 if pulled.fence_ms:

@@ -38,12 +38,25 @@ class Halt:
 
 @dataclass(slots=True)
 class Pulled:
-    """Quotes pulled while a feed is silent: ``reason`` is "starting" until every feed has been
-    seen alive and the start fence has passed, "" while quoting."""
+    """Quotes pulled while a feed is silent or the risk state cannot be trusted: ``reason`` is
+    "starting" until every feed has been seen alive and the start fence has passed, "" while
+    quoting. ``blind`` says why the executor cannot see its own state (Redis not answering): it
+    is set and cleared only by the Redis watch, never by the feed check."""
 
     reason: str = "starting"
     started_ms: int = 0
     fence_ms: int = START_FENCE_MS
+    blind: str = ""
+
+
+@dataclass(slots=True)
+class RiskSeen:
+    """The risk state as last read: its ``last_check_ms`` and when (our monotonic clock) that
+    last changed, so a risk process that stopped checking is noticed whatever its clock says."""
+
+    last_check_ms: int = 0
+    changed_mono_ms: float = 0.0
+    problem: str = ""  # why the risk state cannot be trusted now; "" when it can
 
 
 @dataclass(slots=True)
@@ -57,8 +70,8 @@ class Exposure:
 def account_risk(halt: Halt, pulled: Pulled, exposure: Exposure) -> AccountRisk:
     """What a pass checks its actions against: pulled quotes deny adding as a halt does."""
     return AccountRisk(
-        halt.halted or bool(pulled.reason),
-        halt.reason or pulled.reason,
+        halt.halted or bool(pulled.reason) or bool(pulled.blind),
+        halt.reason or pulled.blind or pulled.reason,
         exposure.daily_pnl,
         exposure.worst_case,
     )

@@ -2,7 +2,9 @@
 
 Every order is recorded (status ``pending``) before it is sent, under its deterministic client
 order id, so a crash between recording and sending leaves a trace the next executor resolves by
-looking it up. Orders that stop resting (filled, cancelled, rejected) leave the hash.
+looking it up. Orders that stop resting (filled, cancelled, rejected) leave the hash; what they
+executed still counts in the worst case until its fills are in the position
+(``services.executor.fills_in_flight``): ``counted`` is what the worst case is taken over.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from common.errors import SchemaError
 from common.keys import Keys
 from common.log import EventLogger
 from common.redis_codec import decode_order, encode_order
+from services.executor.fills_in_flight import FillsInFlight
 
 
 class WorkingOrders:
@@ -28,6 +31,7 @@ class WorkingOrders:
         self.by_order_id: dict[str, Order] = {}
         # changes made in memory only (``apply``), written by the next ``flush`` of their market
         self.unsaved: dict[str, dict[str, Order]] = {}
+        self.in_flight = FillsInFlight()
 
     async def load(self, owned: Callable[[str], bool]) -> int:
         """Load what a previous executor left in Redis for the markets this one ``owned``."""
@@ -44,6 +48,7 @@ class WorkingOrders:
                     await self.redis.hdel(key, coid)
                     continue
                 self._index(order)
+                self.in_flight.credit(order, order.updated_ms)  # its fills are in the position
                 count += 1
         return count
 
@@ -54,6 +59,13 @@ class WorkingOrders:
         return [
             o for orders in self.by_ticker.values() for o in orders.values() if o.status.is_live
         ]
+
+    def counted(self, ticker: str | None = None, live: list[Order] | None = None) -> list[Order]:
+        """What the worst case is taken over: the ``live`` orders (of ``ticker``, or of every
+        market with None) and an order standing for each execution not in the position yet."""
+        if live is None:
+            live = self.all_live() if ticker is None else self.live(ticker)
+        return [*live, *self.in_flight.stand_ins(live, ticker)]
 
     def tickers(self) -> list[str]:
         return [t for t, orders in self.by_ticker.items() if orders]
@@ -127,6 +139,8 @@ class WorkingOrders:
             self._unindex(previous)
         if order.status.is_live:
             self._index(order)
+        elif previous is not None:
+            self.in_flight.retire(order)
 
     def _write(self, pipe: Any, order: Order) -> None:
         key = self.keys.orders(order.ticker)

@@ -94,10 +94,20 @@ class FakeExchange:
         pass
 
 
+async def risk_checked(r: aioredis.Redis, k: Keys, now_ms: int, daily_pnl: int = 0) -> None:
+    """The risk process alive and its last check at ``now_ms`` (an older one stops adding)."""
+    await r.set(k.hb("risk"), "{}")
+    await r.hset(
+        k.risk,
+        mapping={"last_check_ms": str(now_ms), "daily_pnl": str(daily_pnl), "check_failures": "0"},
+    )
+
+
 async def seed(r: aioredis.Redis, k: Keys, ticker: str) -> None:
     await r.set(k.restored, "1")
     for service in ("marketdata", "strategy", "fills"):
         await r.set(k.hb(service), "{}")
+    await risk_checked(r, k, NOW)
     await r.sadd(k.cfg_markets, ticker)
     config = MarketConfig(
         ticker, enabled=True, max_inventory_yes=2000, max_inventory_no=2000, quote_size=500
@@ -163,6 +173,7 @@ def passes(service: ExecutorService, ticker: str) -> list[asyncio.Task[None]]:
 
 async def steps(service: ExecutorService, ctx: Context, n: int = 6) -> None:
     for _ in range(n):
+        await ctx.redis.hset(ctx.keys.risk, "last_check_ms", str(ctx.clock.now_ms()))
         await service.step(ctx)
         await settled(service)
         ctx.clock.advance(300)  # type: ignore[attr-defined]

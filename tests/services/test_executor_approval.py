@@ -14,7 +14,7 @@ import redis.asyncio as aioredis
 
 from common.book import BookState, YesBook
 from common.config import GlobalConfig, MarketConfig
-from common.domain import MarketMeta, Order, OrderStatus, Position, Quote, RiskState, Side, Targets
+from common.domain import MarketMeta, Order, OrderStatus, Position, Quote, Side, Targets
 from common.kalshi.wire.orders import OrderRequest
 from common.keys import Keys
 from common.redis_codec import (
@@ -24,14 +24,13 @@ from common.redis_codec import (
     encode_market_config,
     encode_order,
     encode_position,
-    encode_risk,
     encode_targets,
 )
 from common.risk import AccountRisk, worst_case_exposure
 from common.settings import Settings
 from sim.backtest.engine import BacktestSpec, _Runner
 from sim.scenario import load_scenario
-from tests.services.test_executor import NOW, FakeExchange, started
+from tests.services.test_executor import NOW, FakeExchange, risk_checked, started
 
 Decision = tuple[str, Side, int, int]  # kind, side, price, size
 
@@ -169,7 +168,7 @@ async def executor_decides(
     await r.hset(k.book(ticker), mapping=encode_book(book))
     position = Position(ticker, case.position, case.position * 5000)
     await r.hset(k.pos(ticker), mapping=encode_position(position))
-    await r.hset(k.risk, mapping=encode_risk(RiskState(daily_pnl=case.daily_pnl)))
+    await risk_checked(r, k, NOW, case.daily_pnl)
     exchange = RecordingExchange(r, k)
     for order in resting_orders(ticker, case):
         await r.hset(k.orders(ticker), order.client_order_id, encode_order(order))

@@ -1,0 +1,123 @@
+"""Executions the exchange has told of whose fills are not in the position yet.
+
+The fills stream is the truth of positions: the fills process writes a fill into ``dora:pos``
+and appends its event in one transaction, so once the executor has read a fill's event the
+position it reads holds that fill. The exchange can say an order executed before that: a cancel
+that removed less than rested, a lookup, an amend's answer, an order update. Until the fill
+events of those contracts have been read, they are in neither the position nor the resting size,
+so each is kept in the worst case here, as a stand-in order resting on its side at its price
+(``stand_ins``), and forgotten once its fills are posted (or, should they never come, after
+``IN_FLIGHT_MAX_MS``: by then the risk process's comparison with the exchange has halted on a lost
+fill).
+
+The same counts keep the two ways of hearing of a fill from adding up twice: an order's
+``filled`` is cumulative as the exchange reports it, its fill events are increments; the larger of
+the exchange's count and the events read is what executed (``filled_after``), never their sum.
+For an order found at start or adopted, the fills before are taken as posted (``credit``): they
+are in the position the executor starts from (its events after that are counted on top of them
+for what is posted, never for what executed: an amend sized from an overstated count would rest
+more than approved).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+
+from common.domain import Order, OrderStatus
+
+IN_FLIGHT_MAX_MS = 60_000
+
+
+@dataclass(slots=True)
+class _Tally:
+    posted: int = 0  # contracts of the order's fill events read
+    credited: int = 0  # contracts taken as posted (already in the position at start)
+    touched_ms: int = 0
+
+
+class FillsInFlight:
+    def __init__(self) -> None:
+        self.tallies: dict[str, _Tally] = {}  # order id -> what of its fills is posted
+        self.done: dict[str, Order] = {}  # order id -> an order no longer live, fills unposted
+
+    def on_fill(self, order_id: str, count: int, now_ms: int) -> int:
+        """A fill event of ``order_id`` was read; returns the contracts of its events read."""
+        tally = self.tallies.setdefault(order_id, _Tally())
+        tally.posted += count
+        tally.touched_ms = now_ms
+        held = self.done.get(order_id)
+        if held is not None and not self.unposted(held):
+            self.forget(order_id)
+        return tally.posted
+
+    def filled_after(self, order: Order, posted: int) -> int:
+        """``order``'s executed count once its events so far are read: the exchange's count or
+        the events', whichever is larger (an amend's answer may hold a fill its event repeats)."""
+        return max(order.filled, posted)
+
+    def credit(self, order: Order, now_ms: int) -> None:
+        """``order``'s fills so far are in the position (found at start, or adopted)."""
+        if order.order_id:
+            tally = self.tallies.setdefault(order.order_id, _Tally())
+            tally.credited = max(tally.credited, order.filled)
+            tally.touched_ms = now_ms
+
+    def unposted(self, order: Order) -> int:
+        """Contracts ``order`` executed whose fills have not reached the position."""
+        if not order.order_id:
+            return 0
+        tally = self.tallies.get(order.order_id)
+        seen = tally.posted + tally.credited if tally else 0
+        return max(0, order.filled - seen)
+
+    def retire(self, order: Order) -> None:
+        """``order`` no longer rests: keep it while some of its fills are not posted."""
+        if not order.order_id:
+            return
+        if self.unposted(order):
+            self.done[order.order_id] = order
+        else:
+            self.forget(order.order_id)
+
+    def forget(self, order_id: str) -> None:
+        self.done.pop(order_id, None)
+        self.tallies.pop(order_id, None)
+
+    def stand_ins(self, live: Iterable[Order], ticker: str | None = None) -> list[Order]:
+        """An order resting at the price of each execution not posted yet (of ``live`` orders
+        and of orders done in ``ticker``, or in every market with None), for the worst case."""
+        done = [o for o in self.done.values() if ticker is None or o.ticker == ticker]
+        out = []
+        for order in (*live, *done):
+            size = self.unposted(order)
+            if size:
+                out.append(
+                    replace(
+                        order,
+                        client_order_id=f"in-flight:{order.client_order_id}",
+                        status=OrderStatus.RESTING,
+                        count=size,
+                        filled=0,
+                        remaining=size,
+                    )
+                )
+        return out
+
+    def expire(self, now_ms: int, live_ids: set[str]) -> list[tuple[Order, int]]:
+        """Done orders whose fills never came within ``IN_FLIGHT_MAX_MS`` (returned, to be
+        reported) are dropped, and so are the tallies of orders neither live nor done that long
+        (a fill event can come before the answer that tells the order's id)."""
+        stale = [
+            (o, self.unposted(o))
+            for o in self.done.values()
+            if now_ms - o.updated_ms > IN_FLIGHT_MAX_MS
+        ]
+        for order, _ in stale:
+            self.forget(order.order_id or "")
+        for order_id, tally in list(self.tallies.items()):
+            if order_id in live_ids or order_id in self.done:
+                continue
+            if now_ms - tally.touched_ms > IN_FLIGHT_MAX_MS:
+                del self.tallies[order_id]
+        return stale
