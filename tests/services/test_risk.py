@@ -293,7 +293,7 @@ async def test_a_roll_seen_late_keeps_the_losses_and_closes_the_day(
     """The last check before midnight saw a total of +$1. Risk was down across midnight while
     $6 was lost. The new day starts from +$1 (the last total recorded), so its daily PnL is -$6
     and a $5 limit halts; the day that ended goes out as a day_closed snapshot."""
-    clock = ManualClock(utc_ms("2026-07-15T03:50:00"))  # 23:50 in New York
+    clock = ManualClock(utc_ms("2026-07-14T23:50:00"))  # 19:50 in New York
     service, ctx, _ = await setup(aredis, settings, max_daily_loss="5", clock=clock)
     k = ctx.keys
     await aredis.hset(
@@ -305,7 +305,7 @@ async def test_a_roll_seen_late_keeps_the_losses_and_closes_the_day(
     assert state.day == "2026-07-14" and state.daily_pnl == -2_000_000
     await service.stop(ctx)  # risk goes down
     await aredis.hset(k.pos("KX"), mapping=encode_position(Position("KX", 0, 0, -5_000_000)))
-    clock.advance(2 * 3_600_000)  # 01:50 in New York: a new day
+    clock.advance(5 * 3_600_000 + 10 * 60_000)  # 01:00 in New York: a new day
     again, ctx, _ = await setup(aredis, settings, max_daily_loss="5", clock=clock)
     state = await check(again, ctx)
     assert state.day == "2026-07-15" and state.daily_pnl == -6_000_000
