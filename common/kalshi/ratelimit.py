@@ -118,6 +118,9 @@ return {granted, wait}
 LEASE_MS = 1_000
 LEASE_MAX_FRACTION = 0.05
 REDIS_RETRY_MS = 1_000  # Redis failed: the local fallback alone this long before asking again
+# A Redis that does not answer (frozen, a network partition) fails the call after this long: the
+# exchange must stay reachable without Redis (the executor pulls its quotes when Redis is away).
+REDIS_CALL_TIMEOUT_S = 0.5
 LEASE_QUEUED_FRACTION = 0.25  # a lease for requests already waiting for it is never wasted
 
 
@@ -332,8 +335,10 @@ class RedisRateBudget:
             # for their own timeout against a hung server.
             return self.fallback.try_take(bucket, cost, priority=priority)
         try:
-            granted, wait_ms = await self._call(bucket, cost, reserve, mode, want)
-        except (RedisError, OSError) as exc:
+            granted, wait_ms = await asyncio.wait_for(
+                self._call(bucket, cost, reserve, mode, want), REDIS_CALL_TIMEOUT_S
+            )
+        except (RedisError, OSError) as exc:  # OSError includes TimeoutError
             if not self._redis_down:
                 self._log.warning(
                     "rate_budget_fallback", reason=f"redis unavailable: {type(exc).__name__}"

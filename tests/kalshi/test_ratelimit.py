@@ -14,11 +14,13 @@ from hypothesis import strategies as st
 from common.clock import ManualClock
 from common.kalshi.ratelimit import (
     READ,
+    REDIS_CALL_TIMEOUT_S,
     WRITE,
     BudgetError,
     LocalRateBudget,
     RedisRateBudget,
 )
+from tests.support.frozen import frozen_redis
 
 KEYS = {READ: "dora:ratelimit:kid:read", WRITE: "dora:ratelimit:kid:write"}
 
@@ -93,6 +95,19 @@ async def test_falls_back_to_local_when_redis_is_down() -> None:
     rb = RedisRateBudget(dead, KEYS, "basic")
     assert await rb.try_take(READ, 10) == 0.0
     await dead.aclose()
+
+
+async def test_a_redis_that_never_answers_falls_back_after_a_short_timeout() -> None:
+    """A frozen redis-server (SIGSTOP) accepts connections and never answers: the request goes
+    to the local budget after REDIS_CALL_TIMEOUT_S instead of hanging, so the exchange stays
+    reachable (the executor cancels its quotes while Redis is away)."""
+    async with frozen_redis() as port:
+        frozen = aioredis.Redis(host="127.0.0.1", port=port)
+        rb = RedisRateBudget(frozen, KEYS, "basic")
+        started = time.monotonic()
+        assert await rb.try_take(WRITE, 2, priority=True) == 0.0
+        assert time.monotonic() - started < REDIS_CALL_TIMEOUT_S + 0.5
+        await frozen.aclose()
 
 
 async def test_local_budget_refills_on_the_clock() -> None:
