@@ -279,6 +279,13 @@ class LocalStack:
     def stop_redis(self, kill: bool = False) -> None:
         self._stop("redis", kill=kill)
 
+    def pause_redis(self) -> None:
+        """Redis frozen (SIGSTOP): connections are still accepted, nothing is answered."""
+        self.procs["redis"].send_signal(signal.SIGSTOP)
+
+    def resume_redis(self) -> None:
+        self.procs["redis"].send_signal(signal.SIGCONT)
+
     def start_moto(self) -> None:
         self.moto_port = self.moto_port or free_port()
         proc = self._spawn(

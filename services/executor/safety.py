@@ -54,6 +54,7 @@ class Safety:
         configs: ConfigCache,
         schedule: Schedule,
         markets: Markets,
+        pulled: Pulled,
     ) -> None:
         self.ctx = ctx
         self.gateway = gateway
@@ -64,7 +65,7 @@ class Safety:
         self.schedule = schedule
         self.markets = markets
         self.halt = Halt()
-        self.pulled = Pulled()
+        self.pulled = pulled  # shared with the gateway's BlindGate
         self.exposure = Exposure()
         self.risk_seen = RiskSeen()
         self.cancel_all_task: asyncio.Task[None] | None = None  # None: none has run yet

@@ -10,12 +10,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
+import redis.asyncio as aioredis
+
 from common.batching import Batcher
 from common.config_cache import ConfigCache
 from common.control import ControlListener
 from common.domain import OrderStatus
 from common.errors import SchemaError
 from common.redis_codec import decode_targets
+from common.redis_conn import connect_redis
 from common.restore import wait_until_restored
 from common.runtime import Context, Deferred, service_main, stop_tasks
 from common.settings import Settings
@@ -29,9 +32,10 @@ from services.executor.kalshi_gateway import KalshiGateway
 from services.executor.loop import Loop
 from services.executor.market_pass import MarketPass
 from services.executor.orders import OrderEntry
+from services.executor.outage import BlindGate, RedisWatch
 from services.executor.reconcile import Reconciler
 from services.executor.safety import Safety
-from services.executor.state import START_FENCE_MS, Markets, Schedule, new_counts
+from services.executor.state import START_FENCE_MS, Markets, Pulled, Schedule, new_counts
 from services.executor.working import WorkingOrders
 
 
@@ -54,6 +58,7 @@ async def build(ctx: Context, gateway: Gateway | None = None) -> ExecutorService
         working=WorkingOrders(ctx.redis, ctx.keys, ctx.log),
         configs=ConfigCache(ctx.keys, ctx.log),
         batch=Batcher(ctx.redis),
+        probe_redis=connect_redis(settings),  # its own connection: the loop's may hang
         tracer=tracer,
     )
 
@@ -67,12 +72,17 @@ class ExecutorService:
         working: WorkingOrders,
         configs: ConfigCache,
         batch: Batcher,
+        probe_redis: aioredis.Redis,
         tracer: TickToOrder | None = None,
     ) -> None:
         settings = ctx.settings
         self.name = executor_name(settings)
         self.ctx = ctx
+        pulled = Pulled()
+        # every write goes through the gate: nothing that adds risk leaves while Redis is away
+        gateway = BlindGate(gateway, pulled)
         self.gateway = gateway
+        self.probe_redis = probe_redis
         self.working = working
         self.configs = configs
         self.batch = batch
@@ -102,6 +112,18 @@ class ExecutorService:
             configs,
             self.schedule,
             self.markets,
+            pulled,
+        )
+        self.redis_watch = RedisWatch(
+            ctx,
+            probe_redis.ping,
+            gateway=gateway,
+            working=working,
+            journal=self.journal,
+            reconciler=self.reconciler,
+            safety=self.safety,
+            schedule=self.schedule,
+            markets=self.markets,
         )
         self.market_pass = MarketPass(
             ctx, batch, configs, working, self.markets, self.safety, self.entry, self.counts
@@ -154,6 +176,7 @@ class ExecutorService:
         listener = ControlListener(ctx.redis, ctx.keys, ctx.log, self.safety.on_control)
         self.tasks.append(asyncio.create_task(listener.run(), name="control"))
         await asyncio.wait_for(listener.subscribed.wait(), 5)
+        self.tasks.append(asyncio.create_task(self.redis_watch.run(), name="redis_watch"))
         # Targets already published before we started: act on the latest of each market.
         async for key in ctx.redis.scan_iter(match=ctx.keys.pattern("targets"), count=500):
             ticker = ctx.keys.ticker_of(key, "targets")
@@ -173,7 +196,13 @@ class ExecutorService:
 
     async def step(self, ctx: Context) -> None:
         await self.loop.step()
-        ctx.status.update(self.counts, halted=self.safety.halt.halted)
+        pulled = self.safety.pulled
+        ctx.status.update(
+            self.counts,
+            halted=self.safety.halt.halted,
+            quotes_pulled=pulled.blind or pulled.reason,
+            redis_outages=self.redis_watch.outages,
+        )
 
     async def stop(self, ctx: Context) -> None:
         self.schedule.closing = True
@@ -185,6 +214,8 @@ class ExecutorService:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.safety.cancel_all_task, 5)
         await self.gateway.aclose()
+        with contextlib.suppress(Exception):
+            await self.probe_redis.aclose()
 
 
 def main() -> int:
