@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from common.book import BookState, YesBook
-from common.domain import MarketMeta, MarketStatus, Order
+from common.domain import MarketStatus, Order
 from common.numbers import ONE_DOLLAR
 from common.quoting import without_own_orders
 
@@ -85,25 +85,24 @@ class Mark:
     seen: SeenBook
 
 
-def is_trading(meta: MarketMeta | None, now_ms: int) -> bool:
+def is_trading(status: MarketStatus | None, close_ms: int, now_ms: int) -> bool:
     """Can the market's book still say what a position is worth? Not once it has closed (by
-    status or by its close time: the book empties at the close, before the status says so)."""
-    if meta is None:
-        return True
-    return meta.status not in NOT_TRADING and not (meta.close_ms and now_ms >= meta.close_ms)
+    status or by its close time: the book empties at the close, before the status says so).
+    A market whose status is not known yet is taken as trading."""
+    return status not in NOT_TRADING and not (close_ms and now_ms >= close_ms)
 
 
 def mark_position(
     position: int,
     book: BookState | None,
     own_orders: Iterable[Order],
-    meta: MarketMeta | None,
+    trading: bool,
     seen: SeenBook | None,
     now_ms: int,
 ) -> Mark | None:
-    """The mark of ``position`` now: from ``book`` when it is fresh and the market trades,
-    else from ``seen`` (the last fresh one); None when there is neither."""
-    if book is not None and not book.stale and is_trading(meta, now_ms):
+    """The mark of ``position`` now: from ``book`` when it is fresh and the market ``trading``
+    (``is_trading``), else from ``seen`` (the last fresh one); None when there is neither."""
+    if book is not None and not book.stale and trading:
         others = without_own_orders(book.book, own_orders)
         fresh = SeenBook(others.best_bid, others.best_ask, now_ms)
         source = "book" if others.is_two_sided else "liquidation"
@@ -111,6 +110,6 @@ def mark_position(
     if seen is None:
         return None
     held = seen.as_book()
-    if not is_trading(meta, now_ms) or now_ms - seen.ms <= MARK_HOLD_MS:
+    if not trading or now_ms - seen.ms <= MARK_HOLD_MS:
         return Mark(mark_price(position, held), "held", seen)
     return Mark(liquidation_value(position, held), "held_liquidation", seen)

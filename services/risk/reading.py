@@ -15,17 +15,11 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from common.book import BookState
-from common.domain import MarketMeta, Order, Position
+from common.domain import MarketStatus, Order, Position
 from common.errors import SchemaError
 from common.keys import Keys
 from common.marks import Mark
-from common.redis_codec import (
-    decode_book,
-    decode_mark,
-    decode_market,
-    decode_order,
-    decode_position,
-)
+from common.redis_codec import decode_book, decode_mark, decode_order, decode_position
 
 SCAN_COUNT = 500
 
@@ -35,7 +29,8 @@ class Snapshot:
     positions: list[Position] = field(default_factory=list)
     orders: dict[str, list[Order]] = field(default_factory=dict)  # every working order, by market
     books: dict[str, BookState | None] = field(default_factory=dict)  # markets with a position
-    metas: dict[str, MarketMeta | None] = field(default_factory=dict)
+    # their status (None: not known) and close time: all a mark needs of dora:market
+    closes: dict[str, tuple[MarketStatus | None, int]] = field(default_factory=dict)
     unreadable: set[str] = field(default_factory=set)  # markets whose position did not decode
     problems: list[str] = field(default_factory=list)
 
@@ -79,15 +74,13 @@ async def read_snapshot(redis: aioredis.Redis, keys: Keys) -> Snapshot:
         pipe = redis.pipeline(transaction=False)
         for ticker in held:
             pipe.hgetall(keys.book(ticker))
-            pipe.hgetall(keys.market(ticker))
+            pipe.hmget(keys.market(ticker), "status", "close_ms")
         results = await pipe.execute(raise_on_error=False)
         for i, ticker in enumerate(held):
             snap.books[ticker] = _decoded(
                 snap, keys.book(ticker), ticker, results[2 * i], decode_book
             )
-            snap.metas[ticker] = _decoded(
-                snap, keys.market(ticker), ticker, results[2 * i + 1], decode_market
-            )
+            snap.closes[ticker] = _close(snap, keys.market(ticker), results[2 * i + 1])
     return snap
 
 
@@ -108,6 +101,20 @@ def _fields(result: Any) -> dict[str, Any]:
     if isinstance(result, Exception):
         raise SchemaError(f"{type(result).__name__}: {result}")
     return dict(result)
+
+
+def _close(snap: Snapshot, key: str, result: Any) -> tuple[MarketStatus | None, int]:
+    """(status, close time) from ``HMGET status close_ms``; a bad one is a problem."""
+    if isinstance(result, Exception):
+        snap.problem(f"{key} skipped: {type(result).__name__}: {result}")
+        return None, 0
+    status, close_ms = result
+    try:
+        close = int(close_ms or 0)
+    except ValueError:
+        snap.problem(f"{key} skipped: close_ms must be an integer, was {close_ms!r}")
+        close = 0
+    return (MarketStatus.parse(status) if status else None), close
 
 
 def _decoded(snap: Snapshot, key: str, ticker: str, result: Any, decode: Any) -> Any:

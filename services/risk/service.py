@@ -38,7 +38,7 @@ from common.halt import record_heard_halt
 from common.kalshi.client import KalshiClient
 from common.keys import Keys
 from common.log import get_logger
-from common.marks import Mark, SeenBook, mark_position
+from common.marks import Mark, SeenBook, is_trading, mark_position
 from common.messages import ControlCommand
 from common.numbers import money_to_dollars_display
 from common.redis_codec import decode_risk, encode_mark, encode_risk
@@ -182,11 +182,12 @@ class RiskService:
             ticker = position.ticker
             if not position.position:
                 continue
+            status, close_ms = snap.closes.get(ticker, (None, 0))
             mark = mark_position(
                 position.position,
                 snap.books.get(ticker),
                 snap.orders.get(ticker, ()),
-                snap.metas.get(ticker),
+                is_trading(status, close_ms, now_ms),
                 self.seen.get(ticker),
                 now_ms,
             )
