@@ -10,6 +10,7 @@ risk refresh and feed check every ``RISK_REFRESH_MS``, a reconcile every ``RECON
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 from common.errors import SchemaError
 from common.messages import decode_event
@@ -148,13 +149,22 @@ class Loop:
         ctx = self.ctx
         # the heartbeat's count of working orders: a walk over every order, so not per step
         ctx.status["working"] = len(self.working.all_live())
-        try:
-            await self.safety.refresh_risk(full)
-            await self.safety.check_feeds()
-            if self.tracer is not None:
+        # Each on its own: the feed check must judge the risk state even when reading it failed
+        # (an old risk state pulls the quotes).
+        parts: tuple[Callable[[], Awaitable[None]], ...] = (
+            lambda: self.safety.refresh_risk(full),
+            self.safety.check_feeds,
+        )
+        for part in parts:
+            try:
+                await part()
+            except Exception as exc:  # Redis away: the next round tries again
+                ctx.log.warning("housekeeping_failed", error=f"{type(exc).__name__}: {exc}")
+        if self.tracer is not None:
+            try:
                 await self.tracer.flush(ctx.redis, ctx.keys)
-        except Exception as exc:  # Redis away: the next round tries again
-            ctx.log.warning("housekeeping_failed", error=f"{type(exc).__name__}: {exc}")
+            except Exception as exc:
+                ctx.log.warning("housekeeping_failed", error=f"{type(exc).__name__}: {exc}")
 
     async def _reconcile_safely(self) -> None:
         try:

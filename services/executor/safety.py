@@ -19,6 +19,7 @@ from dataclasses import replace
 
 from common.config_cache import ConfigCache
 from common.domain import OrderStatus
+from common.errors import SchemaError
 from common.halt import record_heard_halt
 from common.kalshi.errors import ExchangeError
 from common.messages import ControlCommand
@@ -123,7 +124,11 @@ class Safety:
         """The halt and daily PnL (one read); with ``full``, also positions (kept current between
         refreshes by the fill events), exposure and config, which cost a read per market."""
         ctx, halt = self.ctx, self.halt
-        state = decode_risk(await ctx.redis.hgetall(ctx.keys.risk))
+        try:
+            state = decode_risk(await ctx.redis.hgetall(ctx.keys.risk))
+        except SchemaError as exc:  # nothing in it can be believed: stop adding risk
+            self.risk_seen.last_check_ms, self.risk_seen.error = 0, f"risk state unreadable: {exc}"
+            return
         if state.halted and not halt.halted:
             halt.halted, halt.reason = True, state.reason or "halted"
             halt.heard_ms = state.halted_ms
@@ -155,22 +160,21 @@ class Safety:
         self.exposure.worst_case = worst_case_exposure(positions.values(), self.working.counted())
 
     def _judge_risk_state(self, last_check_ms: int, failures: int, error: str) -> None:
-        """Can the daily PnL just read be believed? Not when the last check is older than
-        ``risk_stale_ms`` by its own stamp or by how long it has not changed (a stuck risk
-        process, or one whose clock runs ahead), nor when risk says its checks fail."""
-        ctx, seen = self.ctx, self.risk_seen
-        now_mono = ctx.clock.monotonic_ms()
+        """Note what was read of the risk state; ``risk_problem`` judges it when asked."""
+        seen = self.risk_seen
         if last_check_ms != seen.last_check_ms or not seen.changed_mono_ms:
-            seen.last_check_ms, seen.changed_mono_ms = last_check_ms, now_mono
-        age_ms = max(ctx.clock.now_ms() - last_check_ms, int(now_mono - seen.changed_mono_ms))
-        if not last_check_ms:
-            seen.problem = "risk has not checked yet"
-        elif age_ms > ctx.settings.risk_stale_ms:
-            seen.problem = f"risk state {age_ms / 1000:.1f}s old"
-        elif failures:
-            seen.problem = f"risk check failing ({failures}): {error}"[:300]
-        else:
-            seen.problem = ""
+            seen.last_check_ms, seen.changed_mono_ms = last_check_ms, self.ctx.clock.monotonic_ms()
+        seen.failures, seen.error = failures, error
+
+    def risk_problem(self) -> str:
+        """Can the daily PnL last read be believed now? Not when the last check is older than
+        ``risk_stale_ms`` by its own stamp or by how long it has not changed (a stuck risk
+        process, one whose clock runs ahead, or refreshes that stopped reading it), nor when
+        risk says its checks fail. Why not; "" when it can."""
+        clock = self.ctx.clock
+        return self.risk_seen.problem(
+            clock.now_ms(), clock.monotonic_ms(), self.ctx.settings.risk_stale_ms
+        )
 
     async def check_feeds(self) -> None:
         """Pull quotes while a watched process is silent or the risk state cannot be trusted;
@@ -182,8 +186,9 @@ class Safety:
         alive = await pipe.execute()
         silent = [s for s, ok in zip(WATCHED_HEARTBEATS, alive, strict=True) if not ok]
         reasons = [f"{','.join(silent)} silent"] if silent else []
-        if self.risk_seen.problem:
-            reasons.append(self.risk_seen.problem)
+        risk_problem = self.risk_problem()
+        if risk_problem:
+            reasons.append(risk_problem)
         reason = "; ".join(reasons)
         if pulled.reason == "starting":
             if not reason and ctx.clock.now_ms() >= pulled.started_ms + pulled.fence_ms:

@@ -51,12 +51,25 @@ class Pulled:
 
 @dataclass(slots=True)
 class RiskSeen:
-    """The risk state as last read: its ``last_check_ms`` and when (our monotonic clock) that
-    last changed, so a risk process that stopped checking is noticed whatever its clock says."""
+    """The risk state as last read: its ``last_check_ms``, when (our monotonic clock) that last
+    changed, so a risk process that stopped checking is noticed whatever its clock says (and so
+    is a refresh that stopped reading it), and what risk said of its own checks."""
 
     last_check_ms: int = 0
     changed_mono_ms: float = 0.0
-    problem: str = ""  # why the risk state cannot be trusted now; "" when it can
+    failures: int = 0
+    error: str = ""  # risk's check_error, or why dora:risk could not be read
+
+    def problem(self, now_ms: int, now_mono_ms: float, stale_ms: int) -> str:
+        """Why the risk state cannot be trusted now; "" when it can."""
+        age_ms = max(now_ms - self.last_check_ms, int(now_mono_ms - self.changed_mono_ms))
+        if not self.last_check_ms:
+            return self.error or "risk has not checked yet"
+        if age_ms > stale_ms:
+            return f"risk state {age_ms / 1000:.1f}s old"
+        if self.failures:
+            return f"risk check failing ({self.failures}): {self.error}"[:300]
+        return ""
 
 
 @dataclass(slots=True)

@@ -53,6 +53,7 @@ from services.risk.reading import Snapshot, read_marks, read_snapshot
 from services.risk.watch import ExchangeWatch, halt
 
 PNL_EVENT_EVERY_MS = 5_000  # the pnl stream (and so DynamoDB) gets a snapshot this often
+WATCH_STUCK_MS = 30_000  # an exchange watch round this long: the dead-man is not being run
 HALT_FIELDS = ("halted", "reason", "halted_ms")  # set only by set_halt, lifted only by resume
 
 
@@ -68,6 +69,7 @@ class RiskService:
         self.watch: ExchangeWatch | None = None
         self.watching: asyncio.Task[None] | None = None  # the exchange watch's round, if running
         self.watch_problems: list[str] = []  # what the last finished round found
+        self.watch_started_ms = 0.0  # monotonic: when the running round began
         self.seen: dict[str, SeenBook] = {}  # each market's book when last read fresh
         self.marked: set[str] = set()  # the markets in dora:marks
         self.failures = 0  # checks in a row that failed
@@ -139,6 +141,9 @@ class RiskService:
             previous = RiskState()
         roll = roll_day(previous, trading_day(now_ms, self.settings.trading_day_tz), total)
         problems += self.watch_problems
+        running_ms = ctx.clock.monotonic_ms() - self.watch_started_ms
+        if self.watching is not None and not self.watching.done() and running_ms > WATCH_STUCK_MS:
+            problems.append(f"exchange watch stuck for {running_ms / 1000:.0f}s")
         self.failures = self.failures + 1 if problems else 0
         state = replace(
             roll.state,
@@ -246,6 +251,7 @@ class RiskService:
         async def round_() -> None:
             self.watch_problems = await watch.run(ctx, snap.positions, snap.unreadable, halted)
 
+        self.watch_started_ms = ctx.clock.monotonic_ms()
         self.watching = asyncio.create_task(round_(), name="exchange_watch")
 
 

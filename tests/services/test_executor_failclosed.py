@@ -137,10 +137,10 @@ async def test_a_risk_state_that_never_changes_is_stale_whatever_its_clock_says(
         ahead = ctx.clock.now_ms() + 3_600_000
         await aredis.hset(ctx.keys.risk, "last_check_ms", str(ahead))
         await service.safety.refresh_risk()
-        assert service.safety.risk_seen.problem == ""
+        assert service.safety.risk_problem() == ""
         ctx.clock.advance(settings.risk_stale_ms + 1)  # type: ignore[attr-defined]
         await service.safety.refresh_risk()
-        assert "old" in service.safety.risk_seen.problem
+        assert "old" in service.safety.risk_problem()
     finally:
         await service.stop(ctx)
 
@@ -163,6 +163,41 @@ async def test_a_failing_risk_check_makes_the_executor_reduce_only(
         await aredis.hset(k.risk, mapping={"check_failures": "0", "check_error": ""})
         await steps(service, ctx, 3)
         assert sorted(o.price for o in exchange.orders.values()) == [4200, 4600]
+    finally:
+        await service.stop(ctx)
+
+
+async def test_an_unreadable_risk_state_pulls_the_quotes(
+    settings: Settings, aredis: aioredis.Redis
+) -> None:
+    service, ctx, exchange = await quoting(settings, aredis)
+    try:
+        await aredis.hset(ctx.keys.risk, "daily_pnl", "a lot")
+        await service.loop._housekeeping(full=False)
+        assert "risk state unreadable" in service.safety.pulled.reason
+        await service.safety.cancel_all_task  # type: ignore[misc]
+        assert exchange.orders == {}
+    finally:
+        await service.stop(ctx)
+
+
+async def test_a_risk_state_that_cannot_be_read_any_more_grows_old(
+    settings: Settings, aredis: aioredis.Redis
+) -> None:
+    """The refresh keeps failing (Redis answers, but not that read): what was read last ages and
+    the quotes are pulled all the same."""
+    service, ctx, _ = await quoting(settings, aredis)
+    try:
+
+        async def failing(full: bool = True) -> None:
+            raise ConnectionError("no answer to this read")
+
+        service.safety.refresh_risk = failing  # type: ignore[method-assign]
+        ctx.clock.advance(settings.risk_stale_ms + 1)  # type: ignore[attr-defined]
+        await service.loop._housekeeping(full=True)
+        assert (
+            "risk state" in service.safety.pulled.reason and "old" in service.safety.pulled.reason
+        )
     finally:
         await service.stop(ctx)
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
 import redis.asyncio as aioredis
@@ -24,7 +25,7 @@ from common.redis_codec import (
 from common.runtime import Context
 from common.settings import Settings, load_settings
 from services.risk.alerts import FAILED_CHECKS_TO_ALERT
-from services.risk.service import RiskService
+from services.risk.service import WATCH_STUCK_MS, RiskService
 from services.risk.watch import RECONCILE_EVERY_MS
 
 NOW = 1_800_000_000_000
@@ -259,6 +260,26 @@ async def test_a_check_that_cannot_run_at_all_counts_and_alerts(
         ctx.clock.advance(settings.risk_interval_ms)  # type: ignore[attr-defined]
     assert service.failures == FAILED_CHECKS_TO_ALERT
     assert service.alerter is not None and "risk_check_failing" in service.alerter.last_sent_ms
+    await service.stop(ctx)
+
+
+async def test_an_exchange_watch_that_never_ends_fails_the_check(
+    settings: Settings, aredis: aioredis.Redis
+) -> None:
+    """The dead-man and the position comparison run beside the checks; one stuck round (a
+    request that never returns) must not leave them silently off."""
+    service, ctx, _ = await setup(aredis, settings)
+    assert service.watch is not None
+
+    async def stuck(*args: object) -> list[str]:
+        await asyncio.Event().wait()
+        return []
+
+    service.watch.run = stuck  # type: ignore[method-assign]
+    assert (await service.check(ctx)).check_failures == 0
+    ctx.clock.advance(WATCH_STUCK_MS + 1)  # type: ignore[attr-defined]
+    state = await service.check(ctx)
+    assert state.check_failures == 1 and "exchange watch stuck" in state.check_error
     await service.stop(ctx)
 
 
