@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from common import messages, redis_codec
 from common.domain import Order, OrderStatus, Side
 from common.errors import ConfigError, SchemaError
+from common.marks import Mark, SeenBook
 from common.messages import CONTROL_COMMANDS
 from tests.fuzz.strategies import JUNK
 
@@ -89,7 +90,7 @@ DECODERS: dict[str, Callable[[dict[str, str]], Any]] = {
 
 def test_every_hash_decoder_is_fuzzed() -> None:
     found = {n for n in dir(redis_codec) if n.startswith("decode_")}
-    others = {"decode_order", "decode_heartbeat"}  # fuzzed below, not hashes
+    others = {"decode_order", "decode_heartbeat", "decode_mark"}  # fuzzed below, not hashes
     assert found - set(DECODERS) - others == set()
 
 
@@ -104,6 +105,9 @@ def test_hash_decoders_answer_a_value_or_a_documented_error(
         assert str(exc)
 
 
+VALID_MARK = orjson.loads(
+    redis_codec.encode_mark(Mark(5000, "book", SeenBook(4900, None, 1_800_000_000_000)))
+)
 VALID_ORDER = orjson.loads(
     redis_codec.encode_order(
         Order("KX", Side.BID, 5600, 1000, "c-1", "o-1", OrderStatus.RESTING, 0, 1000, 1, 2)
@@ -120,11 +124,15 @@ VALID_ORDER = orjson.loads(
         st.dictionaries(st.sampled_from(sorted(VALID_ORDER)), JUNK, max_size=4).map(
             lambda d: json.dumps({**VALID_ORDER, **d})
         ),
+        st.dictionaries(st.sampled_from(sorted(VALID_MARK)), JUNK, max_size=3).map(
+            lambda d: json.dumps({**VALID_MARK, **d})
+        ),
     )
 )
 def test_order_heartbeat_event_decoders(raw: str | bytes) -> None:
     for decode in (
         redis_codec.decode_order,
+        redis_codec.decode_mark,
         redis_codec.decode_heartbeat,
         lambda v: messages.decode_event({"type": "fill", "data": v}),
         lambda v: messages.decode_event({b"type": b"x", b"data": v}),
