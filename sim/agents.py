@@ -1,18 +1,25 @@
-"""Seeded flow agents that make the simulated markets look alive.
+"""Seeded flow agents that make the simulated markets look alive (docs/simulator.md).
 
-Per market there is a hidden fair value: a probability whose logit follows a random walk with
-drift and Poisson jumps (``FairValue``); at expiry the market resolves YES with that probability.
-Around it trade:
-- background makers: each keeps a ladder of quotes on both sides around the fair value *as it
-  was at its last refresh* (every ``maker_refresh_ms``, jittered), so after a jump their quotes
-  are stale until they re-centre;
-- noise takers: Poisson arrivals, random side and size, IOC a tick through the touch;
-- informed takers: Poisson arrivals that buy asks below (or sell bids above) the true fair value
-  by at least ``informed_edge_ticks``: they pick off stale and mispriced quotes.
+Per market a hidden fair value (``sim.fair``: a martingale probability; the outcomes of one
+mutually exclusive event share one process and sum to 1). Around it trade:
+- background makers (``sim.makers``): ladders of post-only quotes around their own, imperfect
+  and periodically refreshed estimates of the fair value, leaning against their inventory;
+- noise takers: Poisson arrivals, random size, IOC ``noise_sweep_ticks`` through the touch (so a
+  large one walks the book); uninformed, but they
+  prefer longshots: the cheaper side of a market priced away from 50 c is bought with
+  probability ``0.5 + longshot_tilt * |2 mid - 1|`` (they overpay for lottery tickets, the
+  favourite-longshot bias of the published record);
+- informed takers: Poisson arrivals that know the fair value and buy asks below (or sell bids
+  above) it by more than the taker fee plus ``informed_edge_ticks``: they pick off stale and
+  mistaken quotes; on a
+  news jump ``informed_jump_takers`` of them trade in the jump's own tick, before any maker has
+  re-centred (the news is theirs first).
 
-Agents act on the engine directly (no HTTP). Every market has its own ``random.Random`` seeded
-from (seed, ticker), so the same seed and scenario give the same flow. Probabilities are floats
-(a model quantity); every order price is an integer on the market's grid.
+Agents act on the engine directly (no HTTP). Every market has three ``random.Random`` seeded from
+(seed, ticker): its fair value's (an event's is seeded from the event ticker), its takers' and its
+makers'. The first two never depend on what traded, so every participant of a backtest meets the
+same fair-value path and the same taker arrivals; the same seed and scenario give the same flow. Probabilities are floats (a model quantity); every order price is an integer
+on the market's grid.
 """
 
 from __future__ import annotations
@@ -20,11 +27,15 @@ from __future__ import annotations
 import contextlib
 import math
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from common.numbers import COUNT_SCALE, ONE_DOLLAR
+from common.fees import taker_fee
+from common.numbers import COUNT_SCALE, MONEY_SCALE, ONE_DOLLAR
+from sim import makers
 from sim.engine import Exchange, OrderRequest
 from sim.errors import EngineError
+from sim.fair import OutcomeFair, fair_price, logit
+from sim.makers import Maker
 from sim.model import BookSide, Market, SelfTradePrevention, TimeInForce
 from sim.scenario import MarketParams, Scenario
 
@@ -32,160 +43,180 @@ AGENT_CASH = 10**9 * 1_000_000  # a billion dollars: agents never run out
 MAKER_KEY = "agent-maker-{}"
 NOISE_KEY = "agent-noise"
 INFORMED_KEY = "agent-informed"
-_MS_PER_HOUR = 3_600_000
-_LOGIT_CAP = 6.0
-
-
-@dataclass(slots=True)
-class FairValue:
-    logit: float
-    params: MarketParams
-
-    @property
-    def probability(self) -> float:
-        return 1.0 / (1.0 + math.exp(-self.logit))
-
-    def step(self, rng: random.Random, dt_ms: int) -> bool:
-        """Advance by ``dt_ms``; True when a news jump happened."""
-        hours = dt_ms / _MS_PER_HOUR
-        p = self.params
-        self.logit += p.drift_per_hour * hours
-        self.logit += p.volatility_per_sqrt_hour * math.sqrt(hours) * rng.gauss(0.0, 1.0)
-        jumped = p.jump_rate_per_hour > 0 and rng.random() < p.jump_rate_per_hour * hours
-        if jumped:
-            self.logit += rng.gauss(0.0, p.jump_size)
-        self.logit = max(-_LOGIT_CAP, min(_LOGIT_CAP, self.logit))
-        return jumped
-
-
-@dataclass(slots=True)
-class Maker:
-    key_id: str
-    next_refresh_ms: int
-    quotes: dict[tuple[BookSide, int], str] = field(default_factory=dict)  # -> order id
 
 
 @dataclass(slots=True)
 class MarketFlow:
     ticker: str
     params: MarketParams
-    rng: random.Random
-    fair: FairValue
+    rng: random.Random  # the makers' draws (they depend on what traded)
+    taker_rng: random.Random  # arrivals, sides and sizes: the same whatever else trades
+    fair: OutcomeFair
+    outcome: int  # this market's outcome in ``fair``
     makers: list[Maker]
 
+    @property
+    def probability(self) -> float:
+        return self.fair.probabilities[self.outcome]
 
-def fair_price(market: Market, probability: float) -> int:
-    """The fair probability as an integer price (nearest 1/10,000 $), inside (0, 1)."""
-    return max(1, min(ONE_DOLLAR - 1, round(probability * ONE_DOLLAR)))
+
+@dataclass(slots=True)
+class EventFlow:
+    """One fair-value process and the generator that moves and resolves it."""
+
+    fair: OutcomeFair
+    rng: random.Random
+    winner: int | None = None
+    jumped: bool = False  # a news jump in the last tick
+
+
+def start_probability(params: MarketParams, stratum: int, strata: int, rng: random.Random) -> float:
+    """A starting fair value, uniform in logit space inside stratum ``stratum`` of ``strata``
+    between ``fair_min`` and ``fair_max``: the markets of a run cover the whole range, the
+    longshots and favourites included, whatever the seed."""
+    low, high = logit(params.fair_min), logit(params.fair_max)
+    z = low + (high - low) * (stratum + rng.random()) / strata
+    return 1.0 / (1.0 + math.exp(-z))
 
 
 class FlowAgents:
     def __init__(self, exchange: Exchange, scenario: Scenario, seed: int, start_ms: int) -> None:
         self.exchange = exchange
         self.flows: dict[str, MarketFlow] = {}
+        self.event_of: dict[str, EventFlow] = {}  # by market ticker; shared inside an event
+        self._events: list[EventFlow] = []
+        tickers = list(exchange.markets)
+        strata = list(range(len(tickers)))
+        random.Random(f"dora-sim:{seed}:strata").shuffle(strata)
+        by_event: dict[str, EventFlow] = {}
         max_makers = 0
-        for index, ticker in enumerate(exchange.markets):
+        for index, ticker in enumerate(tickers):
             params = scenario.market_params(index)
             rng = random.Random(f"dora-sim:{seed}:{ticker}")
-            start = rng.uniform(params.fair_min, params.fair_max)
-            makers = [
-                Maker(MAKER_KEY.format(i), start_ms + rng.randrange(params.maker_refresh_ms))
+            taker_rng = random.Random(f"dora-sim:{seed}:{ticker}:takers")
+            event_ticker = exchange.markets[ticker].event_ticker
+            if exchange.events_by_ticker[event_ticker].mutually_exclusive:
+                members = self._event_members(event_ticker)
+                event = by_event.get(event_ticker)
+                if event is None:
+                    event = by_event[event_ticker] = self._new_event(
+                        event_ticker, len(members), params, seed
+                    )
+                    self._events.append(event)
+                outcome = members.index(ticker)
+            else:
+                fair_rng = random.Random(f"dora-sim:{seed}:{ticker}:fair")
+                start = start_probability(params, strata[index], len(tickers), fair_rng)
+                event = EventFlow(OutcomeFair.binary(start, params), fair_rng)
+                self._events.append(event)
+                outcome = 0
+            self.event_of[ticker] = event
+            quoting = [
+                Maker(
+                    MAKER_KEY.format(i),
+                    next_refresh_ms=start_ms + rng.randrange(params.maker_refresh_ms),
+                    refreshed_ms=start_ms,
+                    error=rng.gauss(0.0, params.maker_error),
+                )
                 for i in range(params.maker_count)
             ]
             max_makers = max(max_makers, params.maker_count)
             self.flows[ticker] = MarketFlow(
-                ticker, params, rng, FairValue(math.log(start / (1 - start)), params), makers
+                ticker, params, rng, taker_rng, event.fair, outcome, quoting
             )
         for i in range(max_makers):
             exchange.open_account(MAKER_KEY.format(i), AGENT_CASH, is_agent=True)
         exchange.open_account(NOISE_KEY, AGENT_CASH, is_agent=True)
         exchange.open_account(INFORMED_KEY, AGENT_CASH, is_agent=True)
 
+    def _event_members(self, event_ticker: str) -> list[str]:
+        return [t for t, m in self.exchange.markets.items() if m.event_ticker == event_ticker]
+
+    @staticmethod
+    def _new_event(event_ticker: str, outcomes: int, params: MarketParams, seed: int) -> EventFlow:
+        """The outcomes of a mutually exclusive event: logits drawn uniformly between
+        ``logit(fair_min)`` and ``logit(fair_max)`` of its first market, moved together."""
+        rng = random.Random(f"dora-sim:{seed}:{event_ticker}")
+        low, high = logit(params.fair_min), logit(params.fair_max)
+        return EventFlow(
+            OutcomeFair([rng.uniform(low, high) for _ in range(outcomes)], params), rng
+        )
+
     def probability(self, ticker: str) -> float:
-        return self.flows[ticker].fair.probability
+        return self.flows[ticker].probability
+
+    def resolve(self, ticker: str) -> str:
+        """The result of a closed market: YES with its fair probability at close. The markets
+        of a mutually exclusive event share one draw: exactly one of them settles YES."""
+        event = self.event_of[ticker]
+        if event.winner is None:
+            event.winner = event.fair.draw_winner(event.rng)
+        return "yes" if event.winner == self.flows[ticker].outcome else "no"
 
     def tick(self, now_ms: int, dt_ms: int) -> None:
+        for event in self._events:
+            event.jumped = event.fair.step(event.rng, dt_ms)
+        minutes = dt_ms / 60_000
+        exchange = self.exchange
         for ticker, flow in self.flows.items():
-            market = self.exchange.markets[ticker]
-            flow.fair.step(flow.rng, dt_ms)
+            market = exchange.markets[ticker]
             if not market.is_trading:
                 continue
+            if self.event_of[ticker].jumped:  # the news reaches the informed before any maker
+                for _ in range(flow.params.informed_jump_takers):
+                    self._informed(market, flow, now_ms)
             for maker in flow.makers:
                 if now_ms >= maker.next_refresh_ms:
-                    self._refresh(market, flow, maker, now_ms)
+                    makers.refresh(
+                        exchange, market, flow.params, flow.rng, maker, flow.probability, now_ms
+                    )
                     jitter = flow.rng.randrange(flow.params.maker_refresh_ms // 2 + 1)
                     maker.next_refresh_ms = now_ms + flow.params.maker_refresh_ms // 2 + jitter
-            minutes = dt_ms / 60_000
-            if flow.rng.random() < 1 - math.exp(-flow.params.noise_rate_per_min * minutes):
+            arrivals = flow.taker_rng
+            if arrivals.random() < 1 - math.exp(-flow.params.noise_rate_per_min * minutes):
                 self._noise(market, flow, now_ms)
-            if flow.rng.random() < 1 - math.exp(-flow.params.informed_rate_per_min * minutes):
+            if arrivals.random() < 1 - math.exp(-flow.params.informed_rate_per_min * minutes):
                 self._informed(market, flow, now_ms)
-
-    # ----- makers ------------------------------------------------------------------------
-
-    def _targets(self, market: Market, flow: MarketFlow) -> dict[tuple[BookSide, int], int]:
-        params, grid = flow.params, market.grid
-        fair = fair_price(market, flow.fair.probability)
-        tick = grid.tick_at(fair)
-        targets: dict[tuple[BookSide, int], int] = {}
-        for level in range(params.maker_levels):
-            offset = (params.maker_half_spread_ticks + level * params.maker_level_gap_ticks) * tick
-            bid = grid.round_down(fair - max(offset, tick))
-            ask = grid.round_up(fair + max(offset, tick))
-            size = flow.rng.randint(params.maker_size_min, params.maker_size_max) * COUNT_SCALE
-            if bid is not None:
-                targets[(BookSide.BID, bid)] = size
-            if ask is not None:
-                targets[(BookSide.ASK, ask)] = size
-        return targets
-
-    def _refresh(self, market: Market, flow: MarketFlow, maker: Maker, now_ms: int) -> None:
-        targets = self._targets(market, flow)
-        exchange = self.exchange
-        account = exchange.accounts[maker.key_id]
-        for key, order_id in list(maker.quotes.items()):
-            order = account.orders.get(order_id)
-            if order is None or not order.is_resting:
-                del maker.quotes[key]
-            elif key not in targets:
-                exchange.cancel_resting(order, now_ms)
-                del maker.quotes[key]
-        for key, size in targets.items():
-            if key in maker.quotes:
-                continue
-            side, price = key
-            request = OrderRequest(market.ticker, side, price, size, stp=SelfTradePrevention.MAKER)
-            try:
-                result = exchange.create_order(maker.key_id, request, now_ms)
-            except EngineError:
-                continue
-            if result.order.is_resting:
-                maker.quotes[key] = result.order.order_id
 
     # ----- takers ------------------------------------------------------------------------
 
+    def _noise_side(self, market: Market, flow: MarketFlow) -> BookSide:
+        """Buy YES (bid side) or NO (ask side): a coin, tilted toward the cheaper contract."""
+        book = self.exchange.books[market.ticker]
+        bid, ask = book.best_bid(), book.best_ask()
+        prices = [level.price for level in (bid, ask) if level is not None]
+        cheap_yes = 0.5
+        if prices and flow.params.longshot_tilt > 0:
+            mid = sum(prices) / len(prices) / ONE_DOLLAR
+            lean = flow.params.longshot_tilt * abs(2 * mid - 1)
+            cheap_yes = 0.5 + lean if mid < 0.5 else 0.5 - lean
+        return BookSide.BID if flow.taker_rng.random() < cheap_yes else BookSide.ASK
+
     def _noise(self, market: Market, flow: MarketFlow, now_ms: int) -> None:
         book = self.exchange.books[market.ticker]
-        side = BookSide.BID if flow.rng.random() < 0.5 else BookSide.ASK
+        side = self._noise_side(market, flow)
+        size = flow.taker_rng.randint(flow.params.noise_size_min, flow.params.noise_size_max)
         touch = book.opposite(side).best()
         if touch is None:
             return
-        tick = market.grid.tick_at(touch.price)
+        through = flow.params.noise_sweep_ticks * market.grid.tick_at(touch.price)
         limit = (
-            market.grid.round_down(touch.price + tick)
+            market.grid.round_down(touch.price + through)
             if side is BookSide.BID
-            else market.grid.round_up(touch.price - tick)
+            else market.grid.round_up(touch.price - through)
         )
         if limit is None:
             limit = touch.price
-        size = flow.rng.randint(flow.params.noise_size_min, flow.params.noise_size_max)
         self._take(NOISE_KEY, market, side, limit, size * COUNT_SCALE, now_ms)
 
     def _informed(self, market: Market, flow: MarketFlow, now_ms: int) -> None:
+        """Take what is priced through the fair value by more than the taker fee plus
+        ``informed_edge_ticks``: an informed trader only trades an edge that pays."""
         book = self.exchange.books[market.ticker]
-        fair = fair_price(market, flow.fair.probability)
-        edge = flow.params.informed_edge_ticks * market.grid.tick_at(fair)
-        size = flow.rng.randint(1, max(1, flow.params.informed_size_max)) * COUNT_SCALE
+        fair = fair_price(flow.probability)
+        fee = taker_fee(fair, COUNT_SCALE, market.fee_multiplier_pct) // (MONEY_SCALE // ONE_DOLLAR)
+        edge = fee + 1 + flow.params.informed_edge_ticks * market.grid.tick_at(fair)
+        size = flow.taker_rng.randint(1, max(1, flow.params.informed_size_max)) * COUNT_SCALE
         ask, bid = book.best_ask(), book.best_bid()
         if ask is not None and ask.price <= fair - edge:
             limit = market.grid.round_down(fair - edge)

@@ -6,6 +6,11 @@ Three series carry the fee variety: ``SIMQ`` (quadratic, multiplier 1), ``SIMMF`
 ``{SERIES}-{YYMONDD}`` (e.g. ``SIMQ-26DEC31``), and markets are ``{EVENT}-M{i:03d}``
 (``SIMQ-26DEC31-M000``). Most markets tick in cents (``linear_cent``); every sixth is
 ``deci_cent`` and every ninth ``tapered_deci_cent``.
+
+A scenario with ``event_size`` K > 1 groups markets into mutually exclusive events instead:
+markets ``jK .. jK+K-1`` are the outcomes of event ``{SERIES}-{YYMONDD}E{j:02d}`` (the series of
+its first market; a last group of one joins the event before it), exactly one of which settles
+YES.
 """
 
 from __future__ import annotations
@@ -59,6 +64,15 @@ def date_code(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%y%b%d").upper()
 
 
+def event_group(index: int, n_markets: int, event_size: int) -> int | None:
+    """The mutually exclusive event market ``index`` belongs to, or None (independent)."""
+    if event_size <= 1 or n_markets < 2:
+        return None
+    last = max(0, (n_markets - 2) // event_size) if n_markets % event_size == 1 else None
+    group = index // event_size
+    return min(group, last) if last is not None else group
+
+
 def build_catalog(exchange: Exchange, scenario: Scenario, n_markets: int, start_ms: int) -> None:
     """Add ``n_markets`` markets (and their series and events) opening at start + open delay."""
     open_ms = start_ms + scenario.open_delay_s * 1000
@@ -67,16 +81,19 @@ def build_catalog(exchange: Exchange, scenario: Scenario, n_markets: int, start_
     for series in SERIES:
         exchange.add_series(series)
     for index in range(n_markets):
-        series = series_for(index)
-        event_ticker = f"{series.ticker}-{code}"
+        group = event_group(index, n_markets, scenario.event_size)
+        series = series_for(index if group is None else group * scenario.event_size)
+        event_ticker = f"{series.ticker}-{code}" + ("" if group is None else f"E{group:02d}")
         if event_ticker not in exchange.events_by_ticker:
             exchange.add_event(
                 Event(
                     event_ticker=event_ticker,
                     series_ticker=series.ticker,
-                    title=f"{series.title}, closing {code}",
+                    title=f"{series.title}, closing {code}"
+                    + ("" if group is None else f", event {group}: which outcome happens?"),
                     sub_title=f"On {code}",
                     strike_date_ms=close_ms,
+                    mutually_exclusive=group is not None,
                 )
             )
         structure, grid = grid_for(index)

@@ -92,6 +92,7 @@ class Event:
     title: str
     sub_title: str
     strike_date_ms: int
+    mutually_exclusive: bool = False  # exactly one of its markets settles YES
 
 
 @dataclass(slots=True)

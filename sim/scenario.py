@@ -24,25 +24,33 @@ class MarketParams:
     """Per-market behaviour. Probabilities and rates are model quantities (floats); every
     price an agent sends is rounded onto the market's integer grid first."""
 
-    fair_min: float = 0.2  # initial fair value drawn uniformly in [fair_min, fair_max]
-    fair_max: float = 0.8
+    fair_min: float = 0.02  # initial fair values spread over [fair_min, fair_max] (logit space)
+    fair_max: float = 0.98
     volatility_per_sqrt_hour: float = 0.3  # std of the logit walk over one hour
     drift_per_hour: float = 0.0  # logit drift (trending scenarios)
     jump_rate_per_hour: float = 0.0  # Poisson rate of news jumps
     jump_size: float = 1.0  # std of a jump in logit units
     maker_count: int = 2  # background makers quoting this market
     maker_levels: int = 3  # price levels per side per maker
-    maker_half_spread_ticks: int = 2  # distance of the first level from fair value
+    maker_half_spread_ticks: int = 1  # distance of the first level from fair value
     maker_level_gap_ticks: int = 1
     maker_size_min: int = 5  # contracts per level
     maker_size_max: int = 40
+    maker_size_growth_pct: int = 0  # each level behind the first is this much larger (% of it)
     maker_refresh_ms: int = 2_000  # how often a maker re-centres its quotes (staleness)
+    maker_error: float = 0.05  # std of a maker's fair-value error, logit units
+    maker_error_halflife_s: float = 60.0  # how long a maker's error persists
+    maker_skew_contracts: int = 15  # quotes move a tick against each this many held (0: never)
+    maker_max_position: int = 100  # contracts a maker holds at most per market (0: no cap)
     noise_rate_per_min: float = 6.0
     noise_size_min: int = 1
     noise_size_max: int = 10
+    noise_sweep_ticks: int = 1  # a noise order's limit: this many ticks through the touch
+    longshot_tilt: float = 0.3  # noise buys the cheaper side w.p. 0.5 + tilt * |2 mid - 1|
     informed_rate_per_min: float = 2.0
-    informed_edge_ticks: int = 2  # trade when a quote is this far through fair value
+    informed_edge_ticks: int = 1  # trade when a quote is this far through fair value + fee
     informed_size_max: int = 25
+    informed_jump_takers: int = 0  # informed takers that trade in the tick of a jump
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +62,7 @@ class Scenario:
     determination_delay_s: int = 5
     settlement_timer_s: int = 60
     tick_ms: int = 250
+    event_size: int = 1  # markets per mutually exclusive event (1: independent markets)
     defaults: MarketParams = MarketParams()
     per_market: tuple[dict[str, Any], ...] = ()
 
@@ -72,6 +81,7 @@ _TOP_KEYS = {
     "determination_delay_s",
     "settlement_timer_s",
     "tick_ms",
+    "event_size",
     "per_market",
 }
 
@@ -108,6 +118,8 @@ def _validate_params(params: MarketParams, where: str) -> None:
         raise ConfigError(f"{where}: need 1 <= maker_size_min <= maker_size_max")
     if params.noise_size_min < 1 or params.noise_size_max < params.noise_size_min:
         raise ConfigError(f"{where}: need 1 <= noise_size_min <= noise_size_max")
+    if params.longshot_tilt > 0.5:
+        raise ConfigError(f"{where}.longshot_tilt must be <= 0.5, was {params.longshot_tilt}")
     if params.maker_refresh_ms < 50:
         raise ConfigError(f"{where}.maker_refresh_ms must be >= 50, was {params.maker_refresh_ms}")
 
@@ -131,6 +143,7 @@ def parse_scenario(raw: object, *, source: str = "scenario") -> Scenario:
             ("determination_delay_s", 0),
             ("settlement_timer_s", 0),
             ("tick_ms", 10),
+            ("event_size", 1),
         )
     }
     per_market_raw = top.get("per_market", [])

@@ -116,7 +116,7 @@ def event_json(event: Event, markets: list[Json] | None = None) -> Json:
         "sub_title": event.sub_title,
         "category": "Simulated",
         "collateral_return_type": "",
-        "mutually_exclusive": False,
+        "mutually_exclusive": event.mutually_exclusive,
         "available_on_brokers": False,
         "strike_date": rfc3339(event.strike_date_ms),
         "strike_period": "",

@@ -82,8 +82,7 @@ class World:
         """The result of a closed market: YES with the fair probability at close."""
         if self.agents is None:
             return "no"
-        flow = self.agents.flows[ticker]
-        return "yes" if flow.rng.random() < flow.fair.probability else "no"
+        return self.agents.resolve(ticker)
 
     # ----- participants ------------------------------------------------------------------
 
