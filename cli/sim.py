@@ -13,7 +13,10 @@ from pathlib import Path
 from cli.main import CliError
 from common.errors import ConfigError
 
-HELP = "run the local Kalshi exchange simulator (REST + WebSocket), or make an API key pair"
+HELP = (
+    "run the local Kalshi exchange simulator (REST + WebSocket), make an API key pair, or "
+    "measure its market against Kalshi's published facts"
+)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -53,6 +56,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
     keygen.add_argument("--out", type=Path, required=True, help="directory for the key files")
     keygen.add_argument("--name", required=True, help="key id (file name stem)")
     keygen.add_argument("--type", choices=("rsa", "ed25519"), default="rsa", help="key type")
+    facts = sub.add_parser(
+        "facts", help="the simulated market's statistics beside Kalshi's published ones"
+    )
+    facts.add_argument("--scenario", dest="facts_scenario", required=True, help="name or JSON")
+    facts.add_argument("--hours", dest="facts_hours", type=float, help="virtual hours (4)")
+    facts.add_argument("--seed", dest="facts_seed", type=int, default=0, help="default 0")
+    facts.add_argument("--markets", dest="facts_markets", type=int, help="markets (40)")
+    facts.add_argument("--json", dest="facts_json", help="write the figures here ('-' = stdout)")
 
 
 def _keygen(args: argparse.Namespace) -> int:
@@ -149,9 +160,48 @@ async def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _facts(args: argparse.Namespace) -> int:
+    import math
+
+    from sim.facts import (
+        DEFAULT_HOURS,
+        DEFAULT_MARKETS,
+        MAX_HOURS,
+        FactsSpec,
+        facts_table,
+        run_facts,
+    )
+    from sim.scenario import load_scenario
+
+    hours = DEFAULT_HOURS if args.facts_hours is None else args.facts_hours
+    markets = DEFAULT_MARKETS if args.facts_markets is None else args.facts_markets
+    if not math.isfinite(hours) or not 0 < hours <= MAX_HOURS:
+        raise CliError(f"--hours must be > 0 and <= {MAX_HOURS:g}, was {hours:g}")
+    if not 2 <= markets <= 500:
+        raise CliError(f"--markets must be 2-500, was {markets}")
+    target = args.facts_json
+    if target not in (None, "-") and not Path(target).parent.is_dir():
+        raise CliError(f"--json: directory {Path(target).parent} does not exist")
+    try:
+        scenario = load_scenario(args.facts_scenario)
+    except ConfigError as exc:
+        raise CliError(str(exc).splitlines()[0]) from None
+    facts = run_facts(FactsSpec(scenario, hours=hours, seed=args.facts_seed, n_markets=markets))
+    text = json.dumps(facts, indent=2) + "\n"
+    if target == "-":
+        sys.stdout.write(text)
+        return 0
+    print(facts_table(facts))
+    if target:
+        Path(target).write_text(text)
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     if args.sim_command == "keygen":
         return _keygen(args)
+    if args.sim_command == "facts":
+        return _facts(args)
     _validate(args)
     from sim.ratelimit import check_tier
     from sim.scenario import load_scenario
