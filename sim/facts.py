@@ -74,7 +74,7 @@ class _Bucket:
 
 
 @dataclass(slots=True)
-class _Tape:
+class FactsTape:
     """What the run saw, in the engine's integer units."""
 
     trade_fairs: list[int] = field(default_factory=list)  # fair price at each trade, tape order
@@ -89,7 +89,7 @@ def facts_scenario(scenario: Scenario, hours: float) -> Scenario:
     return replace(scenario, open_delay_s=0, market_lifetime_s=max(10, round(hours * 3600)))
 
 
-def _sample(world: World, tape: _Tape) -> None:
+def _sample(world: World, tape: FactsTape) -> None:
     for ticker, market in world.exchange.markets.items():
         if not market.is_trading:
             continue
@@ -103,12 +103,12 @@ def _sample(world: World, tape: _Tape) -> None:
             tape.spreads.append(ask.price - bid.price)
 
 
-def run_world(spec: FactsSpec) -> tuple[World, _Tape]:
+def run_world(spec: FactsSpec) -> tuple[World, FactsTape]:
     """Run the scenario until every market is determined, recording the fair value at each
     trade and a sample of every open book each second."""
     scenario = facts_scenario(spec.scenario, spec.hours)
     world = World(scenario, seed=spec.seed, n_markets=spec.n_markets)
-    tape = _Tape()
+    tape = FactsTape()
     trades = world.exchange.trades
     close_ms = world.now_ms + scenario.market_lifetime_s * 1000
     next_sample_ms = world.now_ms
@@ -123,11 +123,11 @@ def run_world(spec: FactsSpec) -> tuple[World, _Tape]:
     return world, tape
 
 
-def measure(world: World, tape: _Tape, spec: FactsSpec) -> dict[str, Any]:
+def measure(world: World, tape: FactsTape, spec: FactsSpec) -> dict[str, Any]:
     markets = world.exchange.markets
     taker_excess = taker_vs_fair = volume = 0
     buckets = [_Bucket() for _ in range(BUCKETS)]
-    trades = settled = 0
+    settled = 0
     for trade, fair in zip(world.exchange.trades, tape.trade_fairs, strict=False):
         result = markets[trade.ticker].result
         if result not in ("yes", "no"):

@@ -11,7 +11,7 @@ from cli.main import main
 from common.numbers import COUNT_SCALE
 from sim import lifecycle
 from sim.engine import OrderRequest
-from sim.facts import FactsSpec, _Tape, facts_scenario, measure, run_facts, run_world
+from sim.facts import FactsSpec, FactsTape, facts_scenario, measure, run_facts, run_world
 from sim.model import BookSide, MarketStatus, TimeInForce
 from sim.scenario import load_scenario
 from sim.world import World
@@ -44,7 +44,7 @@ def one_trade_world(result: str) -> tuple[World, FactsSpec]:
 def test_excess_returns_of_a_known_trade(result: str, maker_pp: float) -> None:
     world, spec = one_trade_world(result)
     # the hidden fair value at the trade was 45 c: the maker bought 5 c under it
-    facts = measure(world, _Tape(trade_fairs=[4500]), spec)
+    facts = measure(world, FactsTape(trade_fairs=[4500]), spec)
     assert facts["maker_excess_return_pp"] == maker_pp
     assert facts["taker_excess_return_pp"] == -maker_pp
     assert facts["maker_excess_vs_fair_pp"] == 5.0
