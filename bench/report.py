@@ -44,8 +44,14 @@ def write_doc(results: dict[str, Any]) -> None:
         f"({results['machine']['cpus']} cores, Python {results['machine']['python']}); "
         "every number below comes from that one run (`bench/results.json`)"
         + (
-            " except the one section that says it was re-run."
-            if any((results.get(k) or {}).get("first_attempt") for k in results)
+            " except the sections that say they were re-run."
+            if any(
+                (results.get(k) or {}).get("first_attempt")
+                or (results.get(k) or {}).get("measured_at", results["machine"]["date"])
+                != results["machine"]["date"]
+                for k in results
+                if isinstance(results.get(k), dict) and k != "machine"
+            )
             else "."
         ),
         "",
@@ -175,8 +181,10 @@ def strategy_note(strategy: dict[str, Any]) -> str:
         if tuning and held
         else f"seeds {strategy.get('seeds')}"
     )
+    when = strategy.get("measured_at")
     return (
-        f"{strategy.get('hours', 1):g} h of 6 markets per backtest, {seeds}; each seed runs "
+        (f"Measured on {when} (the strategy part of `make bench`). " if when else "")
+        + f"{strategy.get('hours', 1):g} h of 6 markets per backtest, {seeds}; each seed runs "
         "dora, naive and Avellaneda-Stoikov on the same fair-value path and takers, so the "
         "differences are paired. Mean difference of net PnL after fees with its 95 % t-interval "
         "and on how many seeds dora was ahead "

@@ -502,7 +502,8 @@ def main(argv: list[str]) -> int:
         "strategy",
     ]
     results: dict[str, Any] = json.loads(RESULTS.read_text()) if RESULTS.exists() and argv else {}
-    results["machine"] = machine()
+    if "machine" not in results:  # a partial run keeps the date of the run it adds to
+        results["machine"] = machine()
     base = Path(tempfile.mkdtemp(prefix="dora-bench-"))
     runners = {
         "latency": lambda: bench_latency(base),
@@ -518,6 +519,7 @@ def main(argv: list[str]) -> int:
             return 2
         print(f"bench: {part}...", file=sys.stderr)
         results[part] = runners[part]()
+        results[part]["measured_at"] = machine()["date"]
         RESULTS.write_text(json.dumps(results, indent=2, default=str))
     write_doc(results)
     print(
