@@ -87,3 +87,20 @@ def test_throughput_is_reported_with_dynamodb_on_and_off_the_box(
         "(1,200 book updates/s in all) with moto on the box; 2,995 deltas/s (3,700 book "
         "updates/s) with DynamoDB off it | only with DynamoDB off the box |"
     ) in text
+
+
+def test_a_hand_written_section_before_the_narrative_is_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    doc = tmp_path / "performance.md"
+    doc.write_text(
+        "# Performance\n\nold\n\n## The REST client: by hand\n\nkept\n\n"
+        "## What limits these numbers\n\n- by hand\n"
+    )
+    monkeypatch.setattr(report, "PERF_DOC", doc)
+    report.write_doc(RESULTS)
+    text = doc.read_text()
+    assert "old" not in text
+    assert text.endswith(
+        "## The REST client: by hand\n\nkept\n\n## What limits these numbers\n\n- by hand\n"
+    )
