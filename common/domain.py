@@ -254,10 +254,24 @@ class MarketMeta:
     fee_type: FeeType = FeeType.QUADRATIC
     fee_multiplier_pct: int = 100
     updated_ms: int = 0
+    exchange_index: int = 0  # the matching-engine shard: order groups and collateral live there
+    # Why dora does not quote it although the exchange may trade it: a value dora does not know
+    # (a new status, an unreadable field). Only this market is affected (DESIGN.md §5).
+    problem: str = ""
+    fee_note: str = ""  # fees priced conservatively, and why (an unknown or unpublished fee type)
 
     @property
     def is_open(self) -> bool:
-        return self.status is MarketStatus.ACTIVE
+        return self.status is MarketStatus.ACTIVE and not self.problem
+
+    @property
+    def unquotable_reason(self) -> str:
+        """ "" when quotable; otherwise why not, for ``dora status`` and the market hash."""
+        if self.problem:
+            return self.problem
+        if self.status is MarketStatus.ACTIVE:
+            return ""
+        return f"market {self.status.value}"
 
 
 @dataclass(frozen=True, slots=True)

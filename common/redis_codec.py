@@ -119,6 +119,11 @@ def encode_market(meta: MarketMeta) -> dict[str, str]:
         "fee_type": meta.fee_type.value,
         "fee_multiplier_pct": str(meta.fee_multiplier_pct),
         "updated_ms": str(meta.updated_ms),
+        "exchange_index": str(meta.exchange_index),
+        # why it is not quoted ("" when it is): a closed or paused market, an unknown value
+        "unquotable_reason": meta.unquotable_reason,
+        "problem": meta.problem,
+        "fee_note": meta.fee_note,
     }
 
 
@@ -138,6 +143,9 @@ def decode_market(ticker: str, fields: Mapping[str, Any]) -> MarketMeta:
         fee_type=fee_type,
         fee_multiplier_pct=_int(fields, "fee_multiplier_pct", 100),
         updated_ms=_int(fields, "updated_ms", 0),
+        exchange_index=_int(fields, "exchange_index", 0),
+        problem=str(fields.get("problem") or ""),
+        fee_note=str(fields.get("fee_note") or ""),
     )
 
 

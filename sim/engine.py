@@ -23,7 +23,7 @@ import heapq
 import uuid
 from dataclasses import dataclass
 
-from common.fees import MAKER_RATE_BP, TAKER_RATE_BP
+from common.fees import TAKER_RATE_BP, maker_rate_bp
 from common.numbers import (
     COUNT_SCALE,
     MONEY_SCALE,
@@ -383,7 +383,7 @@ class Exchange:
 
     def _relock(self, account: Account, market: Market, order: Order) -> None:
         """Set the collateral held for a resting order: its cost plus its maker-fee reserve."""
-        rate = MAKER_RATE_BP[market.fee_type]
+        rate = maker_rate_bp(market.fee_type)
         reserve = 0
         if rate and order.remaining:
             extra = fee_numerator(rate, market.fee_multiplier_pct, order.price, order.remaining)
@@ -496,7 +496,7 @@ class Exchange:
         position.position = old + order.side.sign * count
         market.open_interest += max(position.position, 0) - max(old, 0)
         # fee on the order's running total
-        rate = TAKER_RATE_BP if is_taker else MAKER_RATE_BP[market.fee_type]
+        rate = TAKER_RATE_BP if is_taker else maker_rate_bp(market.fee_type)
         fee = 0
         if rate:
             added = fee_numerator(rate, market.fee_multiplier_pct, price, count)

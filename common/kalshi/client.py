@@ -14,19 +14,24 @@ from functools import cached_property
 from typing import Any
 
 from common.book import YesBook
+from common.calendar import ExchangeSchedule
 from common.clock import Clock
 from common.domain import Fill, MarketMeta, Settlement
 from common.fees import FeeType
-from common.kalshi.fee_cache import FeeCache
+from common.kalshi.errors import ExchangeError
+from common.kalshi.fee_cache import FEES_UNAVAILABLE, FeeCache, Fees
 from common.kalshi.order_entry import OrderEntry
 from common.kalshi.ratelimit import RateBudget
 from common.kalshi.rest import PAGE_LIMIT
 from common.kalshi.signing import Signer
 from common.kalshi.transport import Transport
+from common.kalshi.wire.calendar import parse_exchange_schedule
 from common.kalshi.wire.markets import (
     ExchangeStatus,
+    FeeChange,
     MarketInfo,
     parse_exchange_status,
+    parse_fee_changes,
     parse_market_response,
     parse_markets_page,
     parse_orderbook,
@@ -111,13 +116,34 @@ class KalshiClient(OrderEntry):
         return [await self._with_fees(info) for info in infos]
 
     async def _with_fees(self, info: MarketInfo) -> MarketMeta:
-        fee_type, multiplier = await self.get_fees(info.event_ticker)
-        return info.to_meta(fee_type, multiplier, self.clock.now_ms())
+        try:
+            fees = await self.get_fees(info.event_ticker)
+        except ExchangeError as exc:  # this event's fees only; asked again at the next read
+            fees = Fees(FeeType.UNKNOWN, 100, problem=f"{FEES_UNAVAILABLE}: {exc}"[:300])
+        return info.to_meta(
+            fees.fee_type,
+            fees.multiplier_pct,
+            self.clock.now_ms(),
+            fee_problem=fees.problem,
+            fee_note=fees.note,
+        )
 
-    async def get_fees(self, event_ticker: str) -> tuple[FeeType, int]:
-        """(fee type, multiplier in hundredths) of an event: its override, else its series'.
-        Cached per event and series; a missing event or series means the default schedule."""
+    async def get_fees(self, event_ticker: str) -> Fees:
+        """The fees of an event's markets: its override, else its series'. Cached per event
+        and series; a missing event or series means the default schedule; unreadable fees come
+        back with a ``problem`` (that event's markets only)."""
         return await self.fee_cache.fees(event_ticker)
+
+    async def get_series_fee_changes(self, since_ms: int | None = None) -> list[FeeChange]:
+        """Announced fee changes per series (``GET /series/fee_changes``), oldest first."""
+        params: dict[str, Any] = {"show_historical": "true"} if since_ms is not None else {}
+        changes = parse_fee_changes(await self._get("/series/fee_changes", params or None))
+        if since_ms is not None:
+            changes = [c for c in changes if c.scheduled_ms >= since_ms]
+        return sorted(changes, key=lambda c: (c.scheduled_ms, c.series_ticker))
+
+    async def get_exchange_schedule(self) -> ExchangeSchedule:
+        return parse_exchange_schedule(await self._get("/exchange/schedule"))
 
     # ---- portfolio -------------------------------------------------------------------------
 

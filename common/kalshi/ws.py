@@ -1,14 +1,15 @@
 """KalshiWebSocket: live YES books, fills, order updates and lifecycle events (API.md §6).
 
 One authenticated socket (re-signed on every connect) carries an ``orderbook_delta`` subscription
-for the wanted markets (``use_yes_price`` pinned to false: NO levels are NO prices), and
-optionally ``market_lifecycle_v2``, ``fill`` and ``user_orders``. A ``LevelBook`` per market is
-kept from its snapshot and the deltas after it.
+for the wanted markets (``use_yes_price`` as asked: true, Kalshi's announced default, unless
+told otherwise), and optionally ``market_lifecycle_v2``, ``fill`` and ``user_orders``. A
+``LevelBook`` per market is kept from its snapshot and the deltas after it; what each message
+does is in ``ws_messages``.
 
-- ``seq`` is checked per ``sid``. On a gap every book of that subscription is marked stale
+- ``seq`` is checked per ``sid``. On a book gap every book of that subscription is marked stale
   (``BookStale``), deltas for it are dropped and ``get_snapshot`` is asked for; each snapshot
   makes its book fresh again (``BookUpdated`` with ``resynced=True``). If the snapshots do not
-  come within ``snapshot_timeout_s`` the socket is reconnected.
+  come within ``snapshot_timeout_s`` the socket is reconnected. A gap elsewhere is a ``FeedGap``.
 - Liveness: the server pings every 10 s and we ping too. A socket that sends no frame (data or
   ping) for ``silence_timeout_s`` is dead; with ``book_silence_s`` set, a book subscription that
   sends nothing for that long is a stalled feed. Either way the socket is dropped.
@@ -26,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -35,16 +36,16 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 from websockets.frames import Frame, Opcode
 
-from common.book import BookError, LevelBook, YesBook
+from common.book import LevelBook, YesBook
 from common.clock import Clock
-from common.errors import WireError
 from common.kalshi.signing import Signer, auth_headers
-from common.kalshi.wire import stream
 from common.kalshi.ws_events import (
     BookStale,
     BookUpdated,
     Connected,
     Disconnected,
+    FeedGap,
+    FeeUpdate,
     FillEvent,
     LifecycleEvent,
     OrderGroupEvent,
@@ -53,11 +54,8 @@ from common.kalshi.ws_events import (
     WsEvent,
     WsStats,
 )
+from common.kalshi.ws_messages import BOOK_CHANNEL, LIFECYCLE_CHANNEL, PRIVATE_CHANNELS, WsMessages
 from common.log import get_logger
-
-BOOK_CHANNEL = "orderbook_delta"
-LIFECYCLE_CHANNEL = "market_lifecycle_v2"
-PRIVATE_CHANNELS = ("fill", "user_orders")
 
 __all__ = [
     "BOOK_CHANNEL",
@@ -67,6 +65,8 @@ __all__ = [
     "BookUpdated",
     "Connected",
     "Disconnected",
+    "FeeUpdate",
+    "FeedGap",
     "FillEvent",
     "KalshiWebSocket",
     "LifecycleEvent",
@@ -90,7 +90,7 @@ class _TrackedConnection(ClientConnection):
             self.last_heard = self.loop.time()
 
 
-class KalshiWebSocket:
+class KalshiWebSocket(WsMessages):
     def __init__(
         self,
         url: str,
@@ -101,6 +101,7 @@ class KalshiWebSocket:
         on_event: Callable[[WsEvent], None] | None = None,
         lifecycle: bool = True,
         private: bool = False,
+        use_yes_price: bool = True,
         silence_timeout_s: float = 15.0,
         ping_interval_s: float = 5.0,
         book_silence_s: float | None = None,
@@ -116,6 +117,7 @@ class KalshiWebSocket:
         self.tickers: set[str] = set(tickers)
         self.lifecycle = lifecycle
         self.private = private
+        self.use_yes_price = use_yes_price
         self.silence_timeout_s = silence_timeout_s
         self.ping_interval_s = ping_interval_s
         self.book_silence_s = book_silence_s
@@ -141,7 +143,7 @@ class KalshiWebSocket:
         self._resync_deadline: float | None = None
         self._last_book_msg = 0.0
         self._drop_reason = ""
-        self._tasks: set[asyncio.Task[int]] = set()
+        self._tasks: set[asyncio.Task[object]] = set()
         self._log = get_logger("kalshi.ws")
 
     # ---- public surface --------------------------------------------------------------------
@@ -341,8 +343,15 @@ class KalshiWebSocket:
     async def _subscribe_books(self, tickers: list[str]) -> None:
         await self._send(
             "subscribe",
-            {"channels": [BOOK_CHANNEL], "market_tickers": tickers, "use_yes_price": False},
+            {
+                "channels": [BOOK_CHANNEL],
+                "market_tickers": tickers,
+                "use_yes_price": self.use_yes_price,
+            },
         )
+
+    async def _subscribe_channels(self, channels: list[str]) -> int:
+        return await self._send("subscribe", {"channels": channels})
 
     # ---- messages --------------------------------------------------------------------------
 
@@ -357,140 +366,23 @@ class KalshiWebSocket:
             self.stale[ticker] = reason
             self._emit(BookStale(ticker, reason))
 
-    def _on_message(self, raw: str | bytes) -> None:
-        self.stats.messages += 1
-        try:
-            data = orjson.loads(raw)
-            kind = data.get("type")
-            sid = data.get("sid")
-            seq = data.get("seq")
-            if (seq is not None and type(seq) is not int) or (
-                sid is not None and type(sid) is not int
-            ):
-                raise WireError(f"sid and seq must be integers, were {sid!r} and {seq!r}")
-            if (
-                seq is not None
-                and sid is not None
-                and not self._check_seq(sid, seq)
-                and kind != "orderbook_snapshot"
-            ):
-                return
-            if kind == "orderbook_delta":
-                self._on_delta(data.get("msg"), seq or 0)
-            elif kind == "orderbook_snapshot":
-                self._on_snapshot(data.get("msg"), seq or 0)
-            else:
-                self._on_other(kind, sid, data)
-        except (WireError, orjson.JSONDecodeError, AttributeError, TypeError) as exc:
-            self.stats.wire_errors += 1
-            self._log.warning("ws_bad_message", reason=str(exc)[:300])
-        except Exception:
-            self._log.exception("ws_handler_error")
-
-    def _check_seq(self, sid: int, seq: int) -> bool:
-        """True when ``seq`` follows the sid's last one (or is its first)."""
-        last = self._sid_seq.get(sid)
-        self._sid_seq[sid] = seq
-        if last is None or seq == last + 1:
-            return True
-        self.stats.gaps += 1
-        if sid == self._book_sid:
-            self._resync(list(self.tickers), f"seq gap on sid {sid}: {last} -> {seq}")
-        return False
-
     def _resync(self, tickers: list[str], reason: str) -> None:
         if not tickers:
             return
         for ticker in tickers:
             self._mark_stale(ticker, reason)
         self.stats.resyncs += 1
-        if self._book_sid is not None and self._ws is not None:
-            loop = asyncio.get_running_loop()
+        book_sid = self._book_sid
+        if book_sid is not None and self._ws is not None:
             if self._resync_deadline is None:
-                self._resync_deadline = loop.time() + self.snapshot_timeout_s
-            task = loop.create_task(
-                self._send(
-                    "update_subscription",
-                    {"sid": self._book_sid, "action": "get_snapshot", "market_tickers": tickers},
-                )
-            )
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+                self._resync_deadline = asyncio.get_running_loop().time() + self.snapshot_timeout_s
+            params = {"sid": book_sid, "action": "get_snapshot", "market_tickers": tickers}
+            self._send_later(lambda: self._send("update_subscription", params))
 
-    def _on_delta(self, msg: object, seq: int) -> None:
-        ticker, is_yes, price, delta, ts_ms = stream.parse_ws_delta(msg)
-        self._last_book_msg = asyncio.get_running_loop().time()
-        self.stats.deltas += 1
-        if ticker in self.stale:
-            return  # waiting for its snapshot
-        book = self.books.get(ticker)
-        if book is None:
-            return
-        try:
-            book.apply_delta(is_yes, price, delta)
-        except BookError as exc:
-            self._resync([ticker], f"bad delta: {exc}")
-            return
-        self.book_seq[ticker] = seq
-        self.book_ms[ticker] = ts_ms
-        self._emit(BookUpdated(ticker, seq, ts_ms))
-
-    def _on_snapshot(self, msg: object, seq: int) -> None:
-        ticker, yes, no = stream.parse_ws_snapshot(msg)
-        self._last_book_msg = asyncio.get_running_loop().time()
-        if ticker not in self.tickers:
-            return
-        self.stats.snapshots += 1
-        book = self.books.get(ticker)
-        if book is None:
-            book = self.books[ticker] = LevelBook()
-        try:
-            book.load_snapshot(yes, no)
-        except BookError as exc:
-            raise WireError(f"snapshot of {ticker}: {exc}") from None
-        was_stale = self.stale.pop(ticker, None) is not None
-        if not self.stale:
-            self._resync_deadline = None
-        self.book_seq[ticker] = seq
-        self.book_ms[ticker] = 0
-        self._emit(BookUpdated(ticker, seq, 0, snapshot=True, resynced=was_stale))
-
-    def _on_other(self, kind: object, sid: object, data: dict[str, Any]) -> None:
-        msg = data.get("msg")
-        if kind == "fill":
-            self._emit(FillEvent(stream.parse_ws_fill(msg)))
-        elif kind == "user_order":
-            self._emit(UserOrderEvent(stream.parse_user_order(msg)))
-        elif kind == "market_lifecycle_v2":
-            if isinstance(msg, dict) and isinstance(msg.get("market_ticker"), str):
-                fields = {k: v for k, v in msg.items() if k not in ("market_ticker", "event_type")}
-                self._emit(LifecycleEvent(msg["market_ticker"], str(msg.get("event_type")), fields))
-        elif kind == "order_group_updates":
-            if isinstance(msg, dict) and isinstance(msg.get("order_group_id"), str):
-                fields = {k: v for k, v in msg.items() if k not in ("order_group_id", "event_type")}
-                self._emit(
-                    OrderGroupEvent(msg["order_group_id"], str(msg.get("event_type")), fields)
-                )
-        elif kind == "subscribed":
-            if isinstance(msg, dict) and isinstance(msg.get("sid"), int):
-                channel = str(msg.get("channel"))
-                self._sid_channel[msg["sid"]] = channel
-                if channel == BOOK_CHANNEL:
-                    self._book_sid = msg["sid"]
-        elif kind == "unsubscribed":
-            if isinstance(sid, int):
-                self._sid_channel.pop(sid, None)
-                self._sid_seq.pop(sid, None)
-                if sid == self._book_sid:
-                    self._book_sid = None
-        elif kind == "error":
-            info = msg if isinstance(msg, dict) else {}
-            code = info.get("code")
-            self._log.warning("ws_error", code=code, reason=str(info.get("msg")))
-            self._emit(
-                WsError(
-                    code if isinstance(code, int) else 0,
-                    str(info.get("msg", "")),
-                    str(info.get("market_ticker") or ""),
-                )
-            )
+    def _send_later(self, send: Callable[[], Coroutine[Any, Any, object]]) -> None:
+        """Send a command from a message handler (which cannot wait)."""
+        if self._ws is None:
+            return  # the next connection subscribes everything anyway
+        task = asyncio.get_running_loop().create_task(send())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)

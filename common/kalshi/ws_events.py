@@ -56,6 +56,24 @@ class LifecycleEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class FeeUpdate:
+    """``event_fee_update``: an event's fee override changed (values as Kalshi sent them)."""
+
+    event_ticker: str
+    fee_type: object
+    fee_multiplier: object
+
+
+@dataclass(frozen=True, slots=True)
+class FeedGap:
+    """Messages of ``channel`` may have been missed (a seq gap, a subscription gone): what they
+    carried must be asked for over REST (``market_lifecycle_v2``: the markets' state)."""
+
+    channel: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class OrderGroupEvent:
     order_group_id: str
     event_type: str
@@ -77,6 +95,8 @@ WsEvent = (
     | FillEvent
     | UserOrderEvent
     | LifecycleEvent
+    | FeeUpdate
+    | FeedGap
     | OrderGroupEvent
     | WsError
 )

@@ -20,7 +20,16 @@ from hypothesis import strategies as st
 
 from common.domain import Side
 from common.errors import WireError
-from common.kalshi.wire import error_body, fields, markets, order_changes, orders, portfolio, stream
+from common.kalshi.wire import (
+    calendar,
+    error_body,
+    fields,
+    markets,
+    order_changes,
+    orders,
+    portfolio,
+    stream,
+)
 from common.kalshi.wire.orders import OrderRequest
 from common.numbers import NumberError, fast_count, fast_price
 from tests.fuzz.strategies import JUNK, mutate
@@ -92,6 +101,49 @@ CASES: dict[str, tuple[Callable[[Any], Any], Any]] = {
                 "series_ticker": "S",
                 "fee_type_override": "quadratic_with_maker_fees",
                 "fee_multiplier_override": "0.5",
+            }
+        },
+    ),
+    "parse_fee_changes": (
+        markets.parse_fee_changes,
+        {
+            "series_fee_change_arr": [
+                {
+                    "id": "1",
+                    "series_ticker": "S",
+                    "fee_type": "flat",
+                    "fee_multiplier": 1.5,
+                    "scheduled_ts": "2026-01-01T00:00:00Z",
+                }
+            ]
+        },
+    ),
+    "parse_exchange_schedule": (
+        calendar.parse_exchange_schedule,
+        {
+            "schedule": {
+                "standard_hours": [
+                    {
+                        "start_time": "2026-01-01T00:00:00Z",
+                        "end_time": "2027-01-01T00:00:00Z",
+                        "monday": [{"open_time": "00:00", "close_time": "23:59"}],
+                        "tuesday": [],
+                        "wednesday": [],
+                        "thursday": [
+                            {"open_time": "00:00", "close_time": "03:00"},
+                            {"open_time": "05:00", "close_time": "23:59"},
+                        ],
+                        "friday": [],
+                        "saturday": [],
+                        "sunday": [],
+                    }
+                ],
+                "maintenance_windows": [
+                    {
+                        "start_datetime": "2026-01-01T08:00:00Z",
+                        "end_datetime": "2026-01-01T10:00:00Z",
+                    }
+                ],
             }
         },
     ),
@@ -196,7 +248,16 @@ NUMBER_CASES: dict[str, tuple[Callable[[Any], Any], Any]] = {
 def test_every_parser_is_fuzzed() -> None:
     parsers = {
         name
-        for module in (error_body, fields, markets, order_changes, orders, portfolio, stream)
+        for module in (
+            calendar,
+            error_body,
+            fields,
+            markets,
+            order_changes,
+            orders,
+            portfolio,
+            stream,
+        )
         for name, fn in inspect.getmembers(module, inspect.isfunction)
         if fn.__module__ == module.__name__ and name.startswith(("parse_", "order_from_"))
     }

@@ -45,6 +45,8 @@ VALID_FRAMES: list[dict[str, Any]] = [
     {"type": "subscribed", "id": 1, "msg": {"sid": 1, "channel": BOOK_CHANNEL}},
     {"type": "unsubscribed", "sid": 9, "seq": 3},
     {"type": "error", "id": 2, "msg": {"code": 6, "msg": "already subscribed"}},
+    {"type": "error", "id": 3, "sid": 1, "msg": {"code": 25, "msg": "buffer overflow"}},
+    {"type": "event_fee_update", "sid": 4, "seq": 2, "msg": {"event_ticker": "E"}},
     {"type": "ok", "sid": 1, "seq": 3, "msg": {}},
 ]
 FRAME = st.one_of(
@@ -73,7 +75,11 @@ class Recorder:
 def fresh_socket() -> tuple[KalshiWebSocket, Recorder, list[Any]]:
     events: list[Any] = []
     ws = KalshiWebSocket(
-        "ws://127.0.0.1:9/trade-api/ws/v2", SIGNER, tickers=["A"], on_event=events.append
+        "ws://127.0.0.1:9/trade-api/ws/v2",
+        SIGNER,
+        tickers=["A"],
+        on_event=events.append,
+        use_yes_price=False,  # SNAPSHOT's NO levels are in NO prices
     )
     log = Recorder()
     ws._log = log  # type: ignore[assignment]

@@ -456,11 +456,9 @@ def test_malformed_payloads_raise_only_wire_error(case: int, data: st.DataObject
     ("parse", "payload", "needle"),
     [
         (orders.parse_order, {**ORDER, "yes_price_dollars": "1.5"}, "yes_price_dollars"),
-        (orders.parse_order, {**ORDER, "status": "weird"}, "status"),
+        (orders.parse_order, {**ORDER, "status": 7}, "status"),
         (orders.parse_order, {k: v for k, v in ORDER.items() if k != "ticker"}, "ticker"),
         (portfolio.parse_fill, {**FILL, "count_fp": "-1.00"}, "count_fp"),
-        (markets.parse_market, {**MARKET, "price_ranges": []}, "price_ranges"),
-        (markets.parse_market, {**MARKET, "close_time": "tomorrow"}, "close_time"),
         (
             markets.parse_orderbook,
             {"orderbook_fp": {"yes_dollars": [["0.5", "1", "x"]]}},
@@ -472,3 +470,106 @@ def test_malformed_payloads_raise_only_wire_error(case: int, data: st.DataObject
 def test_wire_errors_name_the_field(parse: Any, payload: Any, needle: str) -> None:
     with pytest.raises(WireError, match=needle.replace("[", r"\[").replace("]", r"\]")):
         parse(payload)
+
+
+@pytest.mark.parametrize(
+    ("payload", "needle"),
+    [
+        ({**MARKET, "price_ranges": []}, "price_ranges"),
+        ({**MARKET, "close_time": "tomorrow"}, "close_time"),
+        (
+            {**MARKET, "status": "suspended_for_lunch"},
+            "unknown market status 'suspended_for_lunch'",
+        ),
+        ({**MARKET, "exchange_index": -3}, "exchange_index"),
+    ],
+)
+def test_an_unreadable_market_is_a_market_not_quoted_with_the_reason(
+    payload: dict[str, Any], needle: str
+) -> None:
+    meta = markets.parse_market(payload).to_meta()
+    assert not meta.is_open and needle in meta.problem
+    assert meta.unquotable_reason == meta.problem
+
+
+def test_one_bad_market_in_a_page_spoils_no_other() -> None:
+    good = {**MARKET, "ticker": "GOOD-1"}
+    bad = {**MARKET, "ticker": "BAD-1", "price_ranges": [{"start": "x"}]}
+    nameless = {"status": "active"}
+    infos, cursor = markets.parse_markets_page({"markets": [bad, good, nameless], "cursor": "c"})
+    assert [i.ticker for i in infos] == ["BAD-1", "GOOD-1"] and cursor == "c"
+    assert infos[0].problem and not infos[1].problem
+    assert infos[1].to_meta().is_open
+
+
+@pytest.mark.parametrize(
+    ("value", "fee_type", "known"),
+    [
+        ("quadratic", FeeType.QUADRATIC, True),
+        ("flat", FeeType.FLAT, False),
+        ("margin_market_maker_program_fees", FeeType.MARGIN_MARKET_MAKER_PROGRAM_FEES, False),
+        ("brand_new_fee_type", FeeType.UNKNOWN, False),
+    ],
+)
+def test_fee_types_dora_does_not_know_parse_and_are_priced_conservatively(
+    value: str, fee_type: FeeType, known: bool
+) -> None:
+    info = markets.parse_series_fees({"series": {"fee_type": value, "fee_multiplier": 1}})
+    assert info.fee_type is fee_type and fee_type.rates_known is known
+    assert (info.raw_type == value) is (not known)
+
+
+@pytest.mark.parametrize(
+    ("multiplier", "pct"), [(1, 100), ("0.5", 50), (0.125, 13), ("0.333333", 34), (0, 0)]
+)
+def test_a_fee_multiplier_finer_than_hundredths_rounds_up(multiplier: object, pct: int) -> None:
+    _, info = markets.parse_event_fees(
+        {"event": {"series_ticker": "S", "fee_multiplier_override": multiplier}}
+    )
+    assert info.fee_multiplier_pct == pct
+
+
+@pytest.mark.parametrize("multiplier", ["-1", "abc", 1000])
+def test_an_impossible_fee_multiplier_is_a_wire_error(multiplier: object) -> None:
+    with pytest.raises(WireError, match="fee_multiplier"):
+        markets.parse_series_fees(
+            {"series": {"fee_type": "quadratic", "fee_multiplier": multiplier}}
+        )
+
+
+def test_fee_changes_parse_and_a_bad_one_spoils_no_other() -> None:
+    body = {
+        "series_fee_change_arr": [
+            {
+                "id": "1",
+                "series_ticker": "KXA",
+                "fee_type": "quadratic_with_maker_fees",
+                "fee_multiplier": 0.5,
+                "scheduled_ts": "2026-10-01T00:00:00Z",
+            },
+            {"id": "2", "series_ticker": "KXB", "fee_type": "flat", "scheduled_ts": "soon"},
+        ]
+    }
+    changes = markets.parse_fee_changes(body)
+    assert [(c.series_ticker, c.fee_type, c.fee_multiplier_pct) for c in changes] == [
+        ("KXA", FeeType.QUADRATIC_WITH_MAKER_FEES, 50)
+    ]
+
+
+@pytest.mark.parametrize("status", ["unknown", "something_new"])
+def test_an_order_status_dora_does_not_know_is_unknown_to_be_looked_up(status: str) -> None:
+    assert stream.parse_user_order({**USER_ORDER, "status": status}).status is OrderStatus.UNKNOWN
+    assert orders.parse_order({**ORDER, "status": status}).status is OrderStatus.UNKNOWN
+
+
+def test_a_3_34_user_order_parses() -> None:
+    """exchange_index required, created_ts_ms and created_time null, last_update_reason new."""
+    message = {
+        **USER_ORDER,
+        "exchange_index": 2,
+        "created_ts_ms": None,
+        "created_time": None,
+        "last_update_reason": "Amend",
+    }
+    order = stream.parse_user_order(message)
+    assert order.created_ms == 0 and order.order_id == USER_ORDER["order_id"]

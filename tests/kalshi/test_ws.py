@@ -43,6 +43,7 @@ class FakeFeed:
         self.silent = False
         self.answer_snapshots = True
         self.port = 0
+        self.yes_prices: dict[ServerConnection, bool] = {}  # use_yes_price per connection
 
     async def handler(self, ws: ServerConnection) -> None:
         self.headers.append(
@@ -88,9 +89,14 @@ class FakeFeed:
             ]
         if self.no[ticker]:
             msg["no_dollars_fp"] = [
-                [format_price(p), format_count(q)] for p, q in sorted(self.no[ticker].items())
+                [format_price(self.no_price(ws, p)), format_count(q)]
+                for p, q in sorted(self.no[ticker].items())
             ]
         await self.send(ws, "orderbook_snapshot", msg)
+
+    def no_price(self, ws: ServerConnection, price: int) -> int:
+        """A NO level's price on the wire: NO prices, or YES prices with ``use_yes_price``."""
+        return 10_000 - price if self.yes_prices.get(ws) else price
 
     async def command(self, ws: ServerConnection, cmd: dict[str, Any]) -> None:
         params = cmd.get("params", {})
@@ -107,7 +113,7 @@ class FakeFeed:
                     ).decode()
                 )
                 if channel == "orderbook_delta":
-                    assert params["use_yes_price"] is False
+                    self.yes_prices[ws] = params["use_yes_price"]
                     for ticker in params["market_tickers"]:
                         self.tickers[ws].add(ticker)
                         await self.snapshot(ws, ticker)
@@ -138,14 +144,14 @@ class FakeFeed:
             ladder[price] = ladder.get(price, 0) + delta
             if ladder[price] == 0:
                 del ladder[price]
-        msg = {
-            "market_ticker": ticker,
-            "side": "yes" if is_yes else "no",
-            "price_dollars": format_price(price),
-            "delta_fp": format_count(delta),
-            "ts_ms": 1767225600123,
-        }
         for ws in list(self.conns):
+            msg = {
+                "market_ticker": ticker,
+                "side": "yes" if is_yes else "no",
+                "price_dollars": format_price(price if is_yes else self.no_price(ws, price)),
+                "delta_fp": format_count(delta),
+                "ts_ms": 1767225600123,
+            }
             if ticker in self.tickers[ws]:
                 await self.send(ws, "orderbook_delta", msg, skip=skip)
 
@@ -207,8 +213,12 @@ async def client(feed: FakeFeed, **kwargs: Any) -> AsyncIterator[tuple[KalshiWeb
         await ws.close()
 
 
-async def test_snapshot_then_deltas_keep_the_yes_book(feed: FakeFeed) -> None:
-    async with client(feed) as (ws, rec):
+@pytest.mark.parametrize("use_yes_price", [True, False])
+async def test_snapshot_then_deltas_keep_the_yes_book(feed: FakeFeed, use_yes_price: bool) -> None:
+    """The same book whether NO levels arrive in NO prices or, as Kalshi announced they will
+    once the flag goes away, in YES prices."""
+    async with client(feed, use_yes_price=use_yes_price) as (ws, rec):
+        assert feed.yes_prices[feed.conns[0]] is use_yes_price
         headers = feed.headers[0]
         assert headers["kalshi-access-key"] == "kid" and "kalshi-access-signature" in headers
         assert ws.yes_book("A") == feed.book("A")

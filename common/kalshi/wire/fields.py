@@ -146,14 +146,13 @@ def book_side(side: object, outcome: object, what: str) -> Side:
 
 
 def order_status(value: object, what: str) -> OrderStatus:
-    status = _ORDER_STATUS.get(value) if isinstance(value, str) else None
-    if status is None:
-        if value is None:
-            raise WireError(f"{what}.status is missing")
-        raise WireError(
-            f"{what}.status must be one of resting, canceled, executed, was {short(value)}"
-        )
-    return status
+    """Kalshi's order status. ``unknown`` (the exchange itself does not know yet, 3.34) and any
+    value dora does not know are ``UNKNOWN``: the order may rest, and is looked up."""
+    if isinstance(value, str) and value:
+        return _ORDER_STATUS.get(value, OrderStatus.UNKNOWN)
+    if value is None:
+        raise WireError(f"{what}.status is missing")
+    raise WireError(f"{what}.status must be a string, was {short(value)}")
 
 
 def cursor(value: str | None) -> str | None:

@@ -14,12 +14,14 @@ from common.fees import FeeType
 from common.grid import GridError, PriceGrid
 from common.kalshi.wire import fields
 from common.kalshi.wire.fields import NonEmpty
-from common.numbers import NumberError, fast_count, fast_price, parse_count
+from common.log import get_logger
+from common.numbers import NumberError, ceil_div, fast_count, fast_price, parse_fixed
 
 
 @dataclass(frozen=True, slots=True)
 class MarketInfo:
-    """What a market maker needs from Kalshi's Market object."""
+    """What a market maker needs from Kalshi's Market object. ``problem`` says why dora cannot
+    quote it (a status it does not know, a field it cannot read): that market only."""
 
     ticker: str
     event_ticker: str
@@ -32,27 +34,53 @@ class MarketInfo:
     can_close_early: bool = False
     result: str = ""
     market_type: str = "binary"
+    problem: str = ""
 
     def to_meta(
-        self, fee_type: FeeType = FeeType.QUADRATIC, fee_multiplier_pct: int = 100, now_ms: int = 0
+        self,
+        fee_type: FeeType = FeeType.QUADRATIC,
+        fee_multiplier_pct: int = 100,
+        now_ms: int = 0,
+        *,
+        fee_problem: str = "",
+        fee_note: str = "",
     ) -> MarketMeta:
+        status = MarketStatus.parse(self.status)
+        problem = self.problem or fee_problem
+        if not problem and status is MarketStatus.UNKNOWN:
+            problem = f"unknown market status {self.status!r}"
         return MarketMeta(
             ticker=self.ticker,
-            status=MarketStatus.parse(self.status),
+            status=status,
             close_ms=self.close_ms,
             grid=self.grid,
             fee_type=fee_type,
             fee_multiplier_pct=fee_multiplier_pct,
             updated_ms=now_ms,
+            exchange_index=self.exchange_index,
+            problem=problem,
+            fee_note=fee_note,
         )
 
 
 @dataclass(frozen=True, slots=True)
 class FeeInfo:
-    """Fee type and multiplier (integer hundredths) of a series, or an event's override."""
+    """Fee type and multiplier (integer hundredths) of a series, or an event's override.
+    ``raw_type`` is Kalshi's text when the type is one dora does not know the rates of."""
 
     fee_type: FeeType | None
     fee_multiplier_pct: int | None
+    raw_type: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class FeeChange:
+    """A scheduled change of a series' fees (``GET /series/fee_changes``)."""
+
+    series_ticker: str
+    fee_type: FeeType
+    fee_multiplier_pct: int
+    scheduled_ms: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +88,9 @@ class ExchangeStatus:
     exchange_active: bool
     trading_active: bool
     resume_ms: int | None = None
+
+
+_log = get_logger("kalshi.wire")
 
 
 # ---- the shapes dora reads (Kalshi's field names; unknown fields are ignored) -------------
@@ -84,7 +115,7 @@ class _MarketResponse(msgspec.Struct, frozen=True):
 
 
 class _MarketsPage(msgspec.Struct, frozen=True):
-    markets: list[_Market] | None = None
+    markets: list[Any] | None = None  # each read on its own: one bad market spoils no other
     cursor: str | None = None
 
 
@@ -114,6 +145,17 @@ class _Event(msgspec.Struct, frozen=True):
 
 class _EventResponse(msgspec.Struct, frozen=True):
     event: _Event
+
+
+class _FeeChange(msgspec.Struct, frozen=True):
+    series_ticker: NonEmpty
+    scheduled_ts: str
+    fee_type: Any = None
+    fee_multiplier: Any = None
+
+
+class _FeeChanges(msgspec.Struct, frozen=True):
+    series_fee_change_arr: list[Any] | None = None
 
 
 class _ExchangeStatus(msgspec.Struct, frozen=True):
@@ -167,6 +209,9 @@ def _market(market: _Market) -> MarketInfo:
         grid = PriceGrid.from_price_ranges(market.price_ranges)
     except GridError as exc:
         raise WireError(f"{what}: {exc}") from None
+    exchange_index = market.exchange_index or 0
+    if exchange_index < 0:
+        raise WireError(f"{what}.exchange_index must be >= 0, was {exchange_index}")
     return MarketInfo(
         ticker=market.ticker,
         event_ticker=market.event_ticker or "",
@@ -175,65 +220,123 @@ def _market(market: _Market) -> MarketInfo:
         close_ms=fields.time_ms(market.close_time, f"{what}.close_time"),
         grid=grid,
         price_level_structure=market.price_level_structure or "",
-        exchange_index=market.exchange_index or 0,
+        exchange_index=exchange_index,
         can_close_early=bool(market.can_close_early),
         result=market.result if isinstance(market.result, str) else "",
         market_type=market.market_type or "binary",
     )
 
 
+def _market_or_problem(value: object) -> MarketInfo:
+    """One market of a listing: its info, or, when it cannot be read, a market dora will not
+    quote with the reason (the other markets of the page are unaffected). Raises only when not
+    even its ticker can be read (nothing to attribute the problem to)."""
+    try:
+        return _market(fields.convert(value, _Market, "market"))
+    except WireError as exc:
+        ticker = value.get("ticker") if isinstance(value, dict) else None
+        if not isinstance(ticker, str) or not ticker:
+            raise
+        event_ticker = value.get("event_ticker") if isinstance(value, dict) else ""
+        return MarketInfo(
+            ticker=ticker,
+            event_ticker=event_ticker if isinstance(event_ticker, str) else "",
+            status=MarketStatus.UNKNOWN.value,
+            open_ms=0,
+            close_ms=0,
+            grid=PriceGrid.linear_cent(),
+            problem=f"unreadable market: {exc}"[:300],
+        )
+
+
 def parse_market(value: object) -> MarketInfo:
-    return _market(fields.convert(value, _Market, "market"))
+    return _market_or_problem(value)
 
 
 def parse_market_response(body: object) -> MarketInfo:
-    return _market(fields.convert(body, _MarketResponse, "market response").market)
+    if not isinstance(body, dict) or "market" not in body:
+        raise WireError(f"market response.market is missing, was {fields.short(body)}")
+    return _market_or_problem(body["market"])
 
 
 def parse_markets_page(body: object) -> tuple[list[MarketInfo], str | None]:
+    """A page of ``GET /markets``. A market that cannot be read comes back with its
+    ``problem`` set; one without a readable ticker is left out, with a warning."""
     page = fields.convert(body, _MarketsPage, "markets response")
-    return [_market(m) for m in page.markets or ()], fields.cursor(page.cursor)
+    infos: list[MarketInfo] = []
+    for index, value in enumerate(page.markets or ()):
+        try:
+            infos.append(_market_or_problem(value))
+        except WireError as exc:
+            _log.warning("market_unreadable", reason=f"markets[{index}]: {exc}"[:300])
+    return infos, fields.cursor(page.cursor)
 
 
 # ---- fees and the exchange -----------------------------------------------------------------
 
 
 def _fee_multiplier_pct(value: object, what: str) -> int | None:
+    """A multiplier in hundredths (1.0 -> 100). Finer ones (0.125) round up: conservative."""
     if value is None:
         return None
     try:
-        units = parse_count(value, what=what)  # 2 decimals: 1.0 -> 100, 0.5 -> 50
+        units = parse_fixed(value, 6, what)  # millionths, then up to hundredths
     except NumberError as exc:
         raise WireError(str(exc)) from None
-    return units
+    if units < 0 or units > 100 * 1_000_000:
+        raise WireError(f"{what} must be between 0 and 100, was {fields.short(value)}")
+    return ceil_div(units, 10_000)
 
 
-def _fee_type(value: object, what: str) -> FeeType | None:
+def _fee_type(value: object) -> tuple[FeeType | None, str]:
+    """(the fee type, Kalshi's text when dora does not know its rates)."""
     if value is None or value == "":
-        return None
-    try:
-        return FeeType(str(value))
-    except ValueError:
-        known = ", ".join(t.value for t in FeeType)
-        raise WireError(f"{what} must be one of {known}, was {fields.short(value)}") from None
+        return None, ""
+    fee_type = FeeType.parse(value)
+    return fee_type, "" if fee_type.rates_known else fields.short(value).strip("'")
 
 
 def parse_series_fees(body: object) -> FeeInfo:
     """``GET /series/{s}`` -> the series' fee type and multiplier."""
     series = fields.convert(body, _SeriesResponse, "series response").series
+    fee_type, raw = _fee_type(series.fee_type)
     return FeeInfo(
-        _fee_type(series.fee_type, "series.fee_type"),
-        _fee_multiplier_pct(series.fee_multiplier, "series.fee_multiplier"),
+        fee_type, _fee_multiplier_pct(series.fee_multiplier, "series.fee_multiplier"), raw
     )
 
 
 def parse_event_fees(body: object) -> tuple[str, FeeInfo]:
     """``GET /events/{e}`` -> (series_ticker, the event's fee overrides)."""
     event = fields.convert(body, _EventResponse, "event response").event
+    fee_type, raw = _fee_type(event.fee_type_override)
     return event.series_ticker, FeeInfo(
-        _fee_type(event.fee_type_override, "event.fee_type_override"),
+        fee_type,
         _fee_multiplier_pct(event.fee_multiplier_override, "event.fee_multiplier_override"),
+        raw,
     )
+
+
+def parse_fee_changes(body: object) -> list[FeeChange]:
+    """``GET /series/fee_changes``: one unreadable change is logged and left out, never the
+    others (the next poll reads them all again)."""
+    page = fields.convert(body, _FeeChanges, "series fee changes")
+    out: list[FeeChange] = []
+    for index, value in enumerate(page.series_fee_change_arr or ()):
+        what = f"series_fee_change_arr[{index}]"
+        try:
+            item = fields.convert(value, _FeeChange, what)
+            multiplier = _fee_multiplier_pct(item.fee_multiplier, f"{what}.fee_multiplier")
+            out.append(
+                FeeChange(
+                    item.series_ticker,
+                    FeeType.parse(item.fee_type),
+                    100 if multiplier is None else multiplier,
+                    fields.parse_time_ms(item.scheduled_ts, f"{what}.scheduled_ts"),
+                )
+            )
+        except WireError as exc:
+            _log.warning("fee_change_unreadable", reason=str(exc)[:300])
+    return out
 
 
 def parse_exchange_status(body: object) -> ExchangeStatus:
