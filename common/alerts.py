@@ -17,6 +17,8 @@ ALERTS = (
     "api_errors_sustained",
     "no_fills",
     "risk_check_failing",
+    "market_unquotable",  # marketdata: a value dora does not know stops quoting a market
+    "exchange_paused",  # marketdata: trading inactive outside the published schedule
 )
 
 

@@ -52,6 +52,22 @@ class Pause:
 
 
 @dataclass(frozen=True, slots=True)
+class ExchangeState:
+    """What ``dora:exchange`` holds: the exchange's word and the next pause of its calendar."""
+
+    exchange_active: bool = True
+    trading_active: bool = True
+    resume_ms: int | None = None  # the exchange's estimate, while inactive
+    next_pause: Pause | None = None
+    updated_ms: int = 0
+
+    def quoting(self, now_ms: int, lead_ms: int) -> QuotingState:
+        return pause_state(
+            self.exchange_active, self.trading_active, self.next_pause, now_ms, lead_ms
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class QuotingState:
     """Whether dora may add quotes now, and what ``dora status`` shows about the exchange."""
 

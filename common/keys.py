@@ -104,6 +104,15 @@ class Keys:
         return f"{self.prefix}groups"
 
     @property
+    def exchange(self) -> str:
+        """Hash: the exchange's trading state and its next pause (marketdata's calendar)."""
+        return f"{self.prefix}exchange"
+
+    def fee_rounding(self, ticker: str) -> str:
+        """Hash: order id -> its fee-rounding accumulator (money), for the market's orders."""
+        return f"{self.prefix}feeacc:{ticker}"
+
+    @property
     def restored(self) -> str:
         """Set when the persisted state was put back into an empty Redis (restore marker)."""
         return f"{self.prefix}restored"

@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 
 from common.book import BookState, YesBook
+from common.calendar import ExchangeState, Pause, QuotingState
 from common.config import GlobalConfig, MarketConfig
 from common.domain import (
     MarketMeta,
@@ -348,6 +349,45 @@ def decode_mark(value: str | bytes) -> Mark:
         return Mark(int(data["price"]), str(data["source"]), seen)
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
         raise SchemaError(f"mark does not decode ({exc}): {value!r}") from None
+
+
+# ---- the exchange's calendar ---------------------------------------------------------------
+
+
+def encode_exchange(state: ExchangeState, quoting: QuotingState) -> dict[str, str]:
+    pause = state.next_pause
+    return {
+        "exchange_active": _flag(state.exchange_active),
+        "trading_active": _flag(state.trading_active),
+        "resume_ms": "" if state.resume_ms is None else str(state.resume_ms),
+        "next_pause_start_ms": "" if pause is None else str(pause.start_ms),
+        "next_pause_end_ms": "" if pause is None else str(pause.end_ms),
+        "next_pause_kind": "" if pause is None else pause.why,
+        "quoting": _flag(quoting.may_quote),  # as marketdata saw it when it wrote this
+        "reason": quoting.reason,
+        "updated_ms": str(state.updated_ms),
+    }
+
+
+def decode_exchange(fields: Mapping[str, Any]) -> ExchangeState | None:
+    """None when marketdata has not written it yet (nothing known: nothing assumed)."""
+    if not fields:
+        return None
+    start, end = fields.get("next_pause_start_ms"), fields.get("next_pause_end_ms")
+    pause = None
+    if start and end:
+        pause = Pause(
+            _int(fields, "next_pause_start_ms"),
+            _int(fields, "next_pause_end_ms"),
+            str(fields.get("next_pause_kind") or "schedule"),
+        )
+    return ExchangeState(
+        exchange_active=fields.get("exchange_active") != "0",
+        trading_active=fields.get("trading_active") != "0",
+        resume_ms=_int(fields, "resume_ms") if fields.get("resume_ms") else None,
+        next_pause=pause,
+        updated_ms=_int(fields, "updated_ms", 0),
+    )
 
 
 # ---- heartbeats ----------------------------------------------------------------------------

@@ -69,9 +69,22 @@ class Settings:
     trading_day_tz: str = "America/New_York"  # IANA zone whose midnight starts the trading day
     executor_silence_ms: int = 5_000  # risk cancels everything when the executor is this quiet
     executor_cancel_on_start: bool = False
-    # > 0: every market's orders join a Kalshi order group that the exchange stops (cancelling its
-    # orders) once this many contracts matched within 15 s: a cap that holds even if dora does not.
-    executor_order_group_contracts: int = 0
+    # Kalshi order groups, the exchange-side net: every market's orders join a group (on the
+    # market's exchange_index) that the exchange stops, cancelling its orders, once more contracts
+    # matched within 15 s than its limit: a cap that holds even if dora does not.
+    order_groups: bool = True
+    order_group_quote_multiple: int = 4  # the limit: this many times the market's quote_size
+    executor_order_group_contracts: int = 0  # > 0: this fixed limit in contracts instead
+    # The exchange's calendar (DESIGN.md §5): quotes are pulled this long before a scheduled pause;
+    # exchange status is polled this often (the schedule every few minutes).
+    pause_lead_s: int = 30
+    exchange_poll_ms: int = 5_000
+    # A direct member's balance moves in $0.0001, anyone else's in $0.01: the rounding fee
+    # (common/fees.py) depends on it.
+    direct_member: bool = False
+    # Ask for NO book levels in YES prices (Kalshi's announced default, after which the flag
+    # goes away); false asks for NO prices. Books are right either way.
+    ws_use_yes_price: bool = True
     # Redis silent this long: the executor cancels every resting order at the exchange and sends
     # nothing else until Redis answers and its orders are reconciled with the exchange
     redis_outage_cancel_s: int = 3
@@ -296,6 +309,12 @@ _CHECKS: dict[str, Callable[[str, str], Any]] = {
     "executor_cancel_on_start": _check_bool,
     "executor_order_group_contracts": _int_in(0, 1_000_000),
     "redis_outage_cancel_s": _int_in(1, 600),
+    "order_groups": _check_bool,
+    "order_group_quote_multiple": _int_in(1, 1_000),
+    "pause_lead_s": _int_in(0, 3_600),
+    "exchange_poll_ms": _int_in(500, 600_000),
+    "direct_member": _check_bool,
+    "ws_use_yes_price": _check_bool,
     "metrics_enabled": _check_bool,
     "trace_latency": _check_bool,
     "metrics_interval_s": _int_in(1, 3600),

@@ -100,7 +100,7 @@ class KalshiClient(OrderEntry):
     async def get_market(self, ticker: str) -> MarketMeta:
         """Tick grid, status, close time and fee type/multiplier of one market."""
         info = await self.get_market_info(ticker)
-        return await self._with_fees(info)
+        return await self.meta_of(info)
 
     async def get_markets(
         self,
@@ -113,9 +113,10 @@ class KalshiClient(OrderEntry):
         infos = await self.get_market_infos(
             tickers=tickers, event_ticker=event_ticker, series_ticker=series_ticker, status=status
         )
-        return [await self._with_fees(info) for info in infos]
+        return [await self.meta_of(info) for info in infos]
 
-    async def _with_fees(self, info: MarketInfo) -> MarketMeta:
+    async def meta_of(self, info: MarketInfo) -> MarketMeta:
+        """A market's facts with its event's fees (what cannot be read is its ``problem``)."""
         try:
             fees = await self.get_fees(info.event_ticker)
         except ExchangeError as exc:  # this event's fees only; asked again at the next read

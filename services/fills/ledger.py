@@ -9,13 +9,14 @@ backfill, or a replay after a crash) changes nothing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import redis.asyncio as aioredis
 from redis.exceptions import WatchError
 
 from common.domain import Fill, Position, Settlement, Side
 from common.events import fill_event
+from common.fees import RoundingFee
 from common.keys import Keys
 from common.numbers import ONE_DOLLAR
 from common.redis_codec import decode_position, encode_position
@@ -30,22 +31,38 @@ class Applied:
     position: Position
 
 
-async def apply_fill(redis: aioredis.Redis, keys: Keys, fill: Fill) -> Applied | None:
-    """Apply ``fill`` once; returns the new position, or None if the fill was already applied."""
+async def apply_fill(
+    redis: aioredis.Redis, keys: Keys, fill: Fill, rounding: RoundingFee | None = None
+) -> Applied | None:
+    """Apply ``fill`` once; returns the new position, or None if the fill was already applied.
+
+    With ``rounding``, the fill's fee becomes what the balance lost: the exchange's trade fee
+    plus the rounding fee, less a rebate of the order's rounding accumulator (common/fees.py),
+    which is kept per order in ``dora:feeacc:{ticker}`` and moves with the fill, atomically."""
     pos_key = keys.pos(fill.ticker)
+    acc_key = keys.fee_rounding(fill.ticker)
     for _ in range(MAX_WATCH_RETRIES):
         async with redis.pipeline(transaction=True) as pipe:
             try:
-                await pipe.watch(pos_key, keys.fill_ids)
+                await pipe.watch(pos_key, keys.fill_ids, acc_key)
                 if await pipe.sismember(keys.fill_ids, fill.fill_id):
                     await pipe.unwatch()
                     return None
                 position = decode_position(fill.ticker, await pipe.hgetall(pos_key))
+                rounded = None
+                if rounding is not None:
+                    accumulator = int(await pipe.hget(acc_key, fill.order_id) or 0)
+                    rounded = rounding.apply(
+                        fill.side is Side.BID, fill.price, fill.count, fill.fee, accumulator
+                    )
+                    fill = replace(fill, fee=rounded.net)
                 after = position.apply_fill(fill)
                 last_ms = int(await pipe.hget(keys.fills_meta, "last_fill_ms") or 0)
                 pipe.multi()
                 pipe.sadd(keys.fill_ids, fill.fill_id)
                 pipe.hset(pos_key, mapping=encode_position(after))
+                if rounded is not None:
+                    pipe.hset(acc_key, fill.order_id, str(rounded.accumulator))
                 if fill.ts_ms > last_ms:
                     pipe.hset(keys.fills_meta, "last_fill_ms", str(fill.ts_ms))
                 queue_append(pipe, keys, "fills", "fill", fill_event(fill, after))

@@ -12,7 +12,8 @@ import asyncio
 import contextlib
 
 from common.connect import kalshi_client, load_signer
-from common.domain import Fill, Order
+from common.domain import Fill, Order, OrderStatus
+from common.fees import RoundingFee
 from common.kalshi.client import KalshiClient
 from common.kalshi.errors import ExchangeError
 from common.kalshi.ws import Connected, FillEvent, KalshiWebSocket, UserOrderEvent, WsEvent
@@ -47,9 +48,12 @@ class FillsService:
             "duplicates": 0,
             "backfilled": 0,
             "order_updates": 0,
+            "order_lookups": 0,
             "settlements": 0,
         }
         self.retry: list[WsEvent] = []  # received but not yet applied (Redis away): kept, in order
+        # what each fill costs the balance: the trade fee plus Kalshi's rounding (common/fees.py)
+        self.rounding = RoundingFee.for_member(settings.direct_member)
 
     async def start(self, ctx: Context) -> None:
         await wait_until_restored(ctx.redis, ctx.keys, ctx.stopping, log=ctx.log)
@@ -63,6 +67,7 @@ class FillsService:
                 clock=ctx.clock,
                 lifecycle=False,
                 private=True,
+                use_yes_price=self.settings.ws_use_yes_price,
                 on_event=self.queue.put_nowait,
             )
         await self.ws.start()
@@ -108,7 +113,7 @@ class FillsService:
             self.backfill_due = True  # the socket was down: ask REST what we missed
 
     async def _apply(self, ctx: Context, fill: Fill) -> None:
-        applied = await apply_fill(ctx.redis, ctx.keys, fill)
+        applied = await apply_fill(ctx.redis, ctx.keys, fill, self.rounding)
         if applied is None:
             self.counts["duplicates"] += 1
             return
@@ -127,6 +132,9 @@ class FillsService:
 
     async def _order_update(self, ctx: Context, order: Order) -> None:
         self.counts["order_updates"] += 1
+        if order.status is OrderStatus.UNKNOWN and order.order_id:
+            # the exchange does not know (or dora does not know the status it sent): ask it
+            order = await self._look_up(ctx, order)
         await append(
             ctx.redis,
             ctx.keys,
@@ -142,6 +150,19 @@ class FillsService:
                 "remaining": order.remaining,
             },
         )
+
+    async def _look_up(self, ctx: Context, order: Order) -> Order:
+        """The order as the exchange's REST answers it; unknown still when it cannot say (the
+        executor then resolves it by its own lookup, as any order in doubt)."""
+        assert self.client is not None and order.order_id is not None
+        self.counts["order_lookups"] += 1
+        try:
+            found = await self.client.get_order(order.order_id)
+        except ExchangeError as exc:
+            ctx.log.warning("order_lookup_failed", market=order.ticker, error=str(exc)[:200])
+            return order
+        ctx.log.info("order_looked_up", market=order.ticker, status=found.status.value)
+        return found
 
     async def _backfill(self, ctx: Context) -> None:
         """Apply every fill and settlement REST knows since the last point REST fully covered

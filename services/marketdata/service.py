@@ -3,53 +3,52 @@
 The WebSocket (``common.kalshi.ws``) keeps a book per market from snapshot + deltas and flags a
 book stale on a seq gap or a silent socket; this process writes each changed book to
 ``dora:book:{t}`` and announces it on the md stream, coalescing a burst of deltas into one write
-per market. Market facts (status, close time, tick grid, fee type) go to ``dora:market:{t}``,
-from REST at start and every 30 s, and from lifecycle events at once: a pause, a close-date
-change or a determination makes the market unquotable immediately. While the socket is down the
-books are polled over REST at ``loop_interval_ms``.
+per market. Market facts go to ``dora:market:{t}`` (``facts``: REST every 30 s, lifecycle events
+at once, fee changes live, a market dora cannot read kept to itself); the exchange's calendar to
+``dora:exchange`` (``calendar``). While the socket is down the books are polled over REST at
+``loop_interval_ms``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from dataclasses import replace
 from typing import Any
 
+from common.alerts import Alerter
 from common.book import BookState, YesBook
 from common.config_cache import ConfigCache
 from common.connect import kalshi_client, load_signer
 from common.control import ControlListener
-from common.domain import MarketMeta, MarketStatus
 from common.events import book_event
-from common.grid import GridError, PriceGrid
 from common.kalshi.client import KalshiClient
 from common.kalshi.errors import ExchangeError
 from common.kalshi.ws import (
+    LIFECYCLE_CHANNEL,
     BookStale,
     BookUpdated,
     Connected,
     Disconnected,
+    FeedGap,
+    FeeUpdate,
     KalshiWebSocket,
     LifecycleEvent,
     WsEvent,
 )
 from common.messages import ControlCommand, encode_event
-from common.redis_codec import encode_book, encode_market
+from common.redis_codec import encode_book
 from common.restore import wait_until_restored
 from common.runtime import Context, service_main, stop_tasks
 from common.settings import Settings
 from common.streams import STREAM_MAXLEN
 from common.trace import now_us
+from services.marketdata.calendar import ExchangeCalendar
+from services.marketdata.facts import META_REFRESH_MS, MarketFacts
 
-META_REFRESH_MS = 30_000
 CONFIG_REFRESH_MS = 5_000
 REST_FALLBACK_AFTER_MS = 2_000
 FLUSH_WAIT_S = 0.05
 TOP_LEVELS = 5  # a book change below these levels updates the hash without an md event
-
-# Kalshi lifecycle event -> the market status it implies (API.md §9)
-LIFECYCLE_STATUS = {"determined": MarketStatus.DETERMINED, "settled": MarketStatus.FINALIZED}
 
 
 class MarketdataService:
@@ -65,12 +64,12 @@ class MarketdataService:
         self.client = client
         self.ws = ws
         self.configs: ConfigCache | None = None
-        self.meta: dict[str, MarketMeta] = {}
+        self.facts: MarketFacts | None = None  # built at start, with the client
+        self.calendar: ExchangeCalendar | None = None
         self.dirty: set[str] = set()
         self.first_recv_us: dict[str, int] = {}  # oldest unflushed frame per market (tracing)
         self.stale_reason: dict[str, str] = {}
         self.published_top: dict[str, Any] = {}  # ticker -> top levels + staleness last announced
-        self.meta_dirty: set[str] = set()
         self.wake = asyncio.Event()
         self.reload = asyncio.Event()
         self.tasks: list[asyncio.Task[None]] = []
@@ -78,13 +77,7 @@ class MarketdataService:
         self.disconnected_since: float | None = None
         self.last_meta_ms = 0.0
         self.last_poll_ms = 0.0
-        self.counts = {
-            "book_writes": 0,
-            "deep_only": 0,
-            "stale": 0,
-            "lifecycle": 0,
-            "rest_polls": 0,
-        }
+        self.counts = {"book_writes": 0, "deep_only": 0, "stale": 0, "rest_polls": 0}
 
     # ---- lifecycle ---------------------------------------------------------------------------
 
@@ -95,8 +88,13 @@ class MarketdataService:
         await self.configs.refresh(ctx.redis, ctx.clock.now_ms())
         if self.client is None:
             self.client = await kalshi_client(self.settings, redis=ctx.redis, clock=ctx.clock)
+        alerter = Alerter(self.settings, ctx.log, ctx.clock)
+        self.facts = MarketFacts(ctx, self.client, alerter)
+        self.calendar = ExchangeCalendar(ctx, self.client, alerter)
         tickers = self.configs.enabled()
-        await self._refresh_meta(ctx, tickers)
+        await self.facts.refresh(tickers)  # what cannot be read is that market's problem
+        self.last_meta_ms = ctx.clock.monotonic_ms()
+        await self.calendar.poll()
         if self.ws is None:
             signer = await asyncio.to_thread(load_signer, self.settings)
             self.ws = KalshiWebSocket(
@@ -106,6 +104,7 @@ class MarketdataService:
                 clock=ctx.clock,
                 on_event=self._on_ws_event,
                 lifecycle=True,
+                use_yes_price=self.settings.ws_use_yes_price,
             )
         for ticker in tickers:
             self.stale_reason[ticker] = "subscribing"
@@ -147,10 +146,17 @@ class MarketdataService:
             self.stale_reason[event.ticker] = event.reason
             self.dirty.add(event.ticker)
             self.counts["stale"] += 1
-        elif isinstance(event, LifecycleEvent):
-            self._on_lifecycle(event)
+        elif isinstance(event, LifecycleEvent) and self.facts is not None:
+            self.facts.on_lifecycle(event)
+        elif isinstance(event, FeeUpdate) and self.facts is not None:
+            self.facts.on_fee_update(event)
+        elif isinstance(event, FeedGap) and self.facts is not None:
+            if event.channel == LIFECYCLE_CHANNEL:
+                self.facts.refresh_all = True  # what the missed messages said: over REST
         elif isinstance(event, Disconnected):
             self.ws_down = True
+            if self.calendar is not None:
+                self.calendar.poll_soon()  # sockets drop around the exchange's pauses
             for ticker in self.ws.tickers if self.ws else ():
                 self.stale_reason.setdefault(ticker, f"disconnected: {event.reason}")
                 self.dirty.add(ticker)
@@ -160,37 +166,10 @@ class MarketdataService:
             return
         self.wake.set()
 
-    def _on_lifecycle(self, event: LifecycleEvent) -> None:
-        meta = self.meta.get(event.ticker)
-        if meta is None:
-            self.meta_dirty.add(event.ticker)  # learn about it over REST
-            return
-        fields: dict[str, Any] = event.fields
-        kind = event.event_type
-        if kind == "deactivated":
-            paused = fields.get("is_deactivated", True)
-            meta = replace(meta, status=MarketStatus.INACTIVE if paused else MarketStatus.ACTIVE)
-        elif kind == "activated":
-            meta = replace(meta, status=MarketStatus.ACTIVE)
-        elif kind == "close_date_updated" and isinstance(fields.get("close_ts"), int | float):
-            meta = replace(meta, close_ms=int(fields["close_ts"]) * 1000)
-        elif kind in LIFECYCLE_STATUS:
-            meta = replace(meta, status=LIFECYCLE_STATUS[kind])
-        elif kind == "price_level_structure_updated" and fields.get("price_ranges"):
-            try:
-                meta = replace(meta, grid=PriceGrid.from_price_ranges(fields["price_ranges"]))
-            except GridError:
-                self.meta_dirty.add(event.ticker)
-        else:
-            return
-        self.counts["lifecycle"] += 1
-        self.meta[event.ticker] = meta
-        self.meta_dirty.add(event.ticker)
-
     # ---- the loop ----------------------------------------------------------------------------
 
     async def step(self, ctx: Context) -> None:
-        assert self.configs is not None
+        assert self.configs is not None and self.facts is not None and self.calendar is not None
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.wake.wait(), FLUSH_WAIT_S * 10)
         self.wake.clear()
@@ -204,9 +183,11 @@ class MarketdataService:
             await self._follow_config(ctx)
         if now - self.last_meta_ms > META_REFRESH_MS:
             self.last_meta_ms = now
-            await self._refresh_meta(ctx, self.configs.enabled())
-        elif self.meta_dirty:
-            await self._write_meta(ctx)
+            await self.facts.refresh(self.configs.enabled())
+        else:
+            await self.facts.refresh_due(self.configs.enabled())
+        await self.facts.poll_fee_changes(ctx.clock.now_ms())
+        await self.calendar.poll()
         poll_due = now - self.last_poll_ms >= self.configs.global_config.loop_interval_ms
         down_for = 0.0 if self.disconnected_since is None else now - self.disconnected_since
         if poll_due and down_for >= REST_FALLBACK_AFTER_MS:
@@ -214,7 +195,11 @@ class MarketdataService:
             await self._poll_books(ctx)
         await self._flush_books(ctx)
         ctx.status.update(
-            self.counts, markets=len(self.meta), ws_connected=self.disconnected_since is None
+            self.counts,
+            **self.facts.counts,
+            **self.calendar.counts,
+            markets=len(self.facts.meta),
+            ws_connected=self.disconnected_since is None,
         )
 
     async def _flush_books(self, ctx: Context) -> None:
@@ -283,8 +268,8 @@ class MarketdataService:
         await self.configs.refresh(ctx.redis, ctx.clock.now_ms())
         after = set(self.configs.enabled())
         added, removed = sorted(after - before), sorted(before - after)
-        if added:
-            await self._refresh_meta(ctx, added)
+        if added and self.facts is not None:
+            await self.facts.refresh(added)
             for ticker in added:
                 self.stale_reason[ticker] = "subscribing"
                 self.dirty.add(ticker)
@@ -297,56 +282,6 @@ class MarketdataService:
             await pipe.execute()
         if added or removed:
             ctx.log.info("markets_changed", added=added, removed=removed)
-
-    async def _refresh_meta(self, ctx: Context, tickers: list[str]) -> None:
-        """Every market's facts from REST: each hash is rewritten, but only a market whose
-        facts changed is announced on the md stream. Announcing all of them woke the strategy
-        for every market at once every 30 s (500 recomputations in one step, a 200 ms lag)."""
-        assert self.client is not None
-        unchanged: set[str] = set()
-        for start in range(0, len(tickers), 100):
-            chunk = tickers[start : start + 100]
-            try:
-                metas = await self.client.get_markets(tickers=chunk)
-            except ExchangeError as exc:
-                ctx.metrics.count("api_errors")
-                ctx.log.warning("market_refresh_failed", error=str(exc), markets=len(chunk))
-                continue
-            for meta in metas:
-                known = self.meta.get(meta.ticker)
-                same = known is not None and replace(known, updated_ms=meta.updated_ms) == meta
-                if same and meta.ticker not in self.meta_dirty:
-                    unchanged.add(meta.ticker)
-                self.meta[meta.ticker] = meta
-                self.meta_dirty.add(meta.ticker)
-        await self._write_meta(ctx, unannounced=unchanged)
-
-    async def _write_meta(self, ctx: Context, unannounced: set[str] | None = None) -> None:
-        dirty, self.meta_dirty = self.meta_dirty, set()
-        missing = [t for t in dirty if t not in self.meta]
-        if missing:
-            with contextlib.suppress(ExchangeError):
-                assert self.client is not None
-                for meta in await self.client.get_markets(tickers=missing):
-                    self.meta[meta.ticker] = meta
-        pipe = ctx.redis.pipeline(transaction=False)
-        now = ctx.clock.now_ms()
-        for ticker in dirty:
-            known = self.meta.get(ticker)
-            if known is None:
-                continue
-            pipe.hset(
-                ctx.keys.market(ticker), mapping=encode_market(replace(known, updated_ms=now))
-            )
-            if unannounced and ticker in unannounced:
-                continue
-            pipe.xadd(
-                ctx.keys.stream("md"),
-                encode_event("market", {"ticker": ticker, "status": known.status.value}),
-                maxlen=STREAM_MAXLEN["md"],
-                approximate=True,
-            )
-        await pipe.execute()
 
 
 def main() -> int:

@@ -141,12 +141,12 @@ async def test_the_periodic_market_refresh_announces_only_what_changed(
         assert sorted(await announced()) == tickers  # the first read announces every market
         before = decode_market(tickers[0], await aredis.hgetall(k.market(tickers[0])))
         await asyncio.sleep(0.01)
-        await service._refresh_meta(ctx, tickers)
+        await service.facts.refresh(tickers)  # type: ignore[union-attr]
         assert sorted(await announced()) == tickers  # nothing changed: nothing announced
         after = decode_market(tickers[0], await aredis.hgetall(k.market(tickers[0])))
         assert after.updated_ms > before.updated_ms  # but the hash was rewritten
         await sim_control(running, "POST", f"/_sim/markets/{tickers[1]}/pause")
-        await service._refresh_meta(ctx, tickers)
+        await service.facts.refresh(tickers)  # type: ignore[union-attr]
         assert sorted(await announced()) == sorted([*tickers, tickers[1]])
         paused = decode_market(tickers[1], await aredis.hgetall(k.market(tickers[1])))
         assert paused.status == "inactive"
