@@ -148,8 +148,11 @@ class KalshiClient(OrderEntry):
 
     # ---- portfolio -------------------------------------------------------------------------
 
-    async def get_balance(self) -> Balance:
-        return parse_balance(await self._get("/portfolio/balance"))
+    async def get_balance(self, exchange_index: int | None = None) -> Balance:
+        """Available cash: of every shard, or of one (collateral is per shard: an order on a
+        shard can only use that shard's cash)."""
+        params = None if exchange_index is None else {"exchange_index": exchange_index}
+        return parse_balance(await self._get("/portfolio/balance", params))
 
     async def get_positions(self, ticker: str | None = None) -> list[ExchangePosition]:
         params: dict[str, Any] = {"limit": PAGE_LIMIT}

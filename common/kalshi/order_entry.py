@@ -269,9 +269,10 @@ class OrderEntry(RestClient):
     ) -> Any:
         return await self._write(method, path, body=body, cost=COST_ORDER_GROUP, priority=priority)
 
-    async def create_order_group(self, contracts_limit: int) -> str:
-        """A new order group (exchange-side kill switch) with a limit in centi-contracts."""
-        body = build_order_group_limit(contracts_limit)
+    async def create_order_group(self, contracts_limit: int, exchange_index: int = 0) -> str:
+        """A new order group (exchange-side kill switch) with a limit in centi-contracts, on
+        the shard of the markets whose orders will join it (a group lives on one shard)."""
+        body = {**build_order_group_limit(contracts_limit), "exchange_index": exchange_index}
         return parse_order_group_created(
             await self._group_write("POST", f"{ORDER_GROUPS}/create", body)
         )

@@ -55,11 +55,14 @@ class KalshiGateway:
             order.client_order_id, order.ticker, since_ms=order.created_ms - LOOKUP_WINDOW_MS
         )
 
-    async def create_group(self, contracts_limit: int) -> str:
-        return await self.client.create_order_group(contracts_limit)
+    async def create_group(self, contracts_limit: int, exchange_index: int) -> str:
+        return await self.client.create_order_group(contracts_limit, exchange_index)
 
     async def reset_group(self, group_id: str) -> None:
         await self.client.reset_order_group(group_id)
+
+    async def set_group_limit(self, group_id: str, contracts_limit: int) -> None:
+        await self.client.set_order_group_limit(group_id, contracts_limit)
 
     async def aclose(self) -> None:
         await self.client.aclose()

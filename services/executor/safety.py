@@ -10,6 +10,9 @@
   while the risk state is fresh: older than ``risk_stale_ms`` (risk down, stuck, or unable to
   write), or marked failing by risk itself, and the quotes are pulled as for a silent feed
   (nothing that adds risk is sent; cancels and decreases still go) until a check passes again.
+- The exchange's calendar (``dora:exchange``, ``common.calendar``): from ``pause_lead_s`` before
+  a scheduled pause, and while the exchange says trading is inactive, quotes are pulled the same
+  way (cancels only); quoting resumes by itself when trading is active again.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from common.errors import SchemaError
 from common.halt import record_heard_halt
 from common.kalshi.errors import ExchangeError
 from common.messages import ControlCommand
-from common.redis_codec import decode_position, decode_risk
+from common.redis_codec import decode_exchange, decode_position, decode_risk
 from common.risk import AccountRisk, worst_case_exposure
 from common.runtime import Context
 from services.executor.gateway import Gateway
@@ -176,6 +179,15 @@ class Safety:
             clock.now_ms(), clock.monotonic_ms(), self.ctx.settings.risk_stale_ms
         )
 
+    def exchange_closed(self, fields: dict[str, str]) -> str:
+        """Why the exchange's calendar says not to quote now ("" when it may)."""
+        state = decode_exchange(fields)
+        if state is None:
+            return ""  # marketdata has not said yet: its heartbeat is watched above
+        lead_ms = self.ctx.settings.pause_lead_s * 1000
+        quoting = state.quoting(self.ctx.clock.now_ms(), lead_ms)
+        return "" if quoting.may_quote else f"exchange: {quoting.reason}"
+
     async def check_feeds(self) -> None:
         """Pull quotes while a watched process is silent or the risk state cannot be trusted;
         restore when all is well again."""
@@ -183,12 +195,16 @@ class Safety:
         pipe = ctx.redis.pipeline(transaction=False)
         for service in WATCHED_HEARTBEATS:
             pipe.exists(ctx.keys.hb(service))
-        alive = await pipe.execute()
+        pipe.hgetall(ctx.keys.exchange)
+        *alive, exchange_fields = await pipe.execute()
         silent = [s for s, ok in zip(WATCHED_HEARTBEATS, alive, strict=True) if not ok]
         reasons = [f"{','.join(silent)} silent"] if silent else []
         risk_problem = self.risk_problem()
         if risk_problem:
             reasons.append(risk_problem)
+        closed = self.exchange_closed(exchange_fields)
+        if closed:
+            reasons.append(closed)
         reason = "; ".join(reasons)
         if pulled.reason == "starting":
             if not reason and ctx.clock.now_ms() >= pulled.started_ms + pulled.fence_ms:

@@ -91,7 +91,7 @@ class ExecutorService:
         self.schedule = Schedule()
         self.journal = OrderJournal(ctx, working, batch)
         self.reconciler = Reconciler(ctx, gateway, working, self.journal, self.schedule, self.owned)
-        self.groups = OrderGroups(ctx, gateway, settings.executor_order_group_contracts * 100)
+        self.groups = OrderGroups(ctx, gateway, configs, self.markets, batch)
         namespace = f"{settings.kalshi_key_id}:{settings.shard_index}:{ctx.clock.now_ms()}"
         self.entry = OrderEntry(
             ctx,
@@ -163,6 +163,7 @@ class ExecutorService:
         await wait_until_restored(ctx.redis, ctx.keys, ctx.stopping, log=ctx.log)
         await self.configs.refresh(ctx.redis, ctx.clock.now_ms())
         loaded = await self.working.load(self.owned)
+        await self.groups.load()
         in_doubt = sum(o.status is not OrderStatus.RESTING for o in self.working.all_live())
         pulled = self.safety.pulled
         pulled.fence_ms = START_FENCE_MS if predecessor_alive or in_doubt else 0

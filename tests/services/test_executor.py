@@ -30,6 +30,7 @@ from common.redis_codec import (
 )
 from common.runtime import Context
 from common.settings import Settings, load_settings
+from services.executor.groups import Group
 from services.executor.service import ExecutorService, build, executor_name
 from services.executor.state import START_FENCE_MS
 
@@ -44,6 +45,18 @@ class FakeExchange:
         self.lose_unknown = False
         self.cancel_alls = 0
         self.recorded_before_send: list[bool] = []
+        self.created_groups: list[tuple[int, int]] = []  # (limit, exchange_index)
+        self.group_limits: dict[str, int] = {}
+
+    async def create_group(self, contracts_limit: int, exchange_index: int = 0) -> str:
+        self.created_groups.append((contracts_limit, exchange_index))
+        return f"grp-{len(self.created_groups)}"
+
+    async def reset_group(self, group_id: str) -> None:
+        pass
+
+    async def set_group_limit(self, group_id: str, contracts_limit: int) -> None:
+        self.group_limits[group_id] = contracts_limit
 
     async def place(self, request: OrderRequest) -> Order:
         recorded = await self.redis.hget(self.keys.orders(request.ticker), request.client_order_id)
@@ -58,6 +71,7 @@ class FakeExchange:
             OrderStatus.RESTING,
             0,
             request.count,
+            order_group_id=request.order_group_id,
         )
         if not (self.unknown_next and self.lose_unknown):
             self.orders[order.order_id or ""] = order
@@ -337,7 +351,7 @@ class GroupExchange(FakeExchange):
         self.resets = 0
         self.requests: list[OrderRequest] = []
 
-    async def create_group(self, contracts_limit: int) -> str:
+    async def create_group(self, contracts_limit: int, exchange_index: int = 0) -> str:  # type: ignore[override]
         group_id = f"g{len(self.groups)}"
         self.groups[group_id] = False
         return group_id
@@ -383,7 +397,8 @@ async def test_orders_join_a_market_order_group_and_a_fired_group_cools_down(
     service, ctx, exchange = await group_fired(redis_url, aredis)
     try:
         assert {r.order_group_id for r in exchange.requests} == {"g0"}
-        assert await aredis.hget(Keys().order_groups, "KX") == "g0"
+        stored = Group.decode(await aredis.hget(Keys().order_groups, "KX"))
+        assert stored is not None and stored.group_id == "g0"
         await steps(service, ctx)
         placed_while_fired = len(exchange.orders)
         assert placed_while_fired == 0 and service.groups.cooldown_until_ms
