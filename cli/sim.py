@@ -51,6 +51,17 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--skip-seq", type=int, default=0, help="fault: next N book messages skip a seq"
     )
+    parser.add_argument(
+        "--pause-schedule",
+        default="weekly",
+        help="the exchange's trading pauses: weekly (Thursday 03:00-05:00 ET, as Kalshi), none, "
+        "or every:PERIOD_S:PAUSE_S[:FIRST_S] (compressed, for tests and demos)",
+    )
+    parser.add_argument(
+        "--direct-members",
+        action="store_true",
+        help="accounts of direct members (balance in $0.0001, no rounding fee)",
+    )
     sub = parser.add_subparsers(dest="sim_command", metavar="SUBCOMMAND")
     keygen = sub.add_parser("keygen", help="make a key pair: DIR/ID.pem and DIR/ID.pub.pem")
     keygen.add_argument("--out", type=Path, required=True, help="directory for the key files")
@@ -109,6 +120,8 @@ async def _serve(args: argparse.Namespace) -> int:
         agents=not args.no_agents,
         latency_ms=args.latency_ms,
         error_5xx_rate=args.error_5xx_rate,
+        pause_schedule=args.pause_schedule,
+        direct_members=args.direct_members,
     )
     try:
         running = await start(config)

@@ -40,6 +40,7 @@ class ControlApi:
             web.post("/_sim/faults", self.set_faults),
             web.post("/_sim/keys", self.add_key),
             web.post("/_sim/churn", self.set_churn),
+            web.post("/_sim/exchange/{action}", self.exchange_action),
             web.get("/_sim/markets/{ticker}/fair", self.fair),
             web.post("/_sim/markets/{ticker}/{action}", self.market_action),
         ]
@@ -195,6 +196,35 @@ class ControlApi:
         except ConfigError as exc:
             return _error(400, str(exc))
         return json_response({"key_id": key_id})
+
+    async def exchange_action(self, request: web.Request) -> web.Response:
+        """pause {in_s: 0, for_s, kind: trading|exchange, scheduled: true} | resume.
+
+        A scheduled pause is published in ``GET /exchange/schedule`` as a maintenance window
+        from now on; an unscheduled one is an incident nobody announced."""
+        if (denied := self._guard(request)) is not None:
+            return denied
+        now, calendar = self.sim.clock_ms(), self.sim.calendar
+        try:
+            body = await self._json(request)
+            action = request.match_info["action"]
+            if action == "pause":
+                window = calendar.pause(
+                    now,
+                    float(body.get("in_s", 0)),
+                    float(body.get("for_s", 0)),
+                    str(body.get("kind", "trading")),
+                    bool(body.get("scheduled", True)),
+                )
+                answer: dict[str, Any] = {"start_ms": window.start_ms, "end_ms": window.end_ms}
+            elif action == "resume":
+                answer = {"ended": calendar.resume(now)}
+            else:
+                return _error(404, f"unknown action {action!r}")
+        except (ConfigError, ValueError, TypeError) as exc:
+            return _error(400, str(exc))
+        self.sim.follow_calendar()
+        return json_response({**answer, **calendar.status_json(now)})
 
     async def fair(self, request: web.Request) -> web.Response:
         ticker = request.match_info["ticker"]

@@ -12,7 +12,10 @@ Money rules (all exact integers):
   pays out 1 - p per contract closed, an ask against a YES position pays out p;
 - a resting order locks its full cost at its limit price plus its maker-fee reserve;
 - fees are charged per fill on a per-order running total rounded up to $0.0001 (so a fill's
-  fee is the increase of the rounded total), and go to the exchange (``fees_collected``).
+  fee is the increase of the rounded total), and go to the exchange (``fees_collected``);
+- then a non-direct member's balance change is floored to the cent: Kalshi's rounding fee, less
+  whole-cent rebates from the order's accumulator (``common.fees.RoundingFee``). The fill
+  reports the trade fee (``fee_cost``); the account's ``rounding_fees`` the rest.
 Hence cash + locked collateral + $1 x open interest + fees is conserved.
 """
 
@@ -23,7 +26,7 @@ import heapq
 import uuid
 from dataclasses import dataclass
 
-from common.fees import TAKER_RATE_BP, maker_rate_bp
+from common.fees import CENT, TAKER_RATE_BP, RoundingFee, maker_rate_bp
 from common.numbers import (
     COUNT_SCALE,
     MONEY_SCALE,
@@ -33,7 +36,7 @@ from common.numbers import (
     format_price,
 )
 from sim.book import OrderBook
-from sim.errors import EngineError, market_inactive, not_found
+from sim.errors import EngineError, market_inactive, not_found, paused
 from sim.events import (
     BookDelta,
     EngineEvent,
@@ -118,6 +121,9 @@ class Exchange:
         self.trades: list[Trade] = []
         self.fees_collected = 0
         self.deposits = 0
+        # the exchange's pause (sim.calendar): "trading" refuses creates and amends,
+        # "exchange" every order operation; None: trading
+        self.pause: str | None = None
         self.outbox: list[EngineEvent] = []
         self._dirty_tickers: set[str] = set()
         self._seq = 0
@@ -158,11 +164,17 @@ class Exchange:
         self.markets[market.ticker] = market
         self.books[market.ticker] = OrderBook(market.ticker)
 
-    def open_account(self, key_id: str, cash: int, *, is_agent: bool = False) -> Account:
+    def open_account(
+        self, key_id: str, cash: int, *, is_agent: bool = False, direct_member: bool | None = None
+    ) -> Account:
+        """A new account (or the existing one). Agents are direct members unless told."""
         account = self.accounts.get(key_id)
         if account is None:
             user_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"dora-sim:{key_id}"))
-            account = Account(key_id=key_id, user_id=user_id, cash=cash, is_agent=is_agent)
+            direct = is_agent if direct_member is None else direct_member
+            account = Account(
+                key_id=key_id, user_id=user_id, cash=cash, is_agent=is_agent, direct_member=direct
+            )
             self.accounts[key_id] = account
             self.deposits += cash
         return account
@@ -232,6 +244,15 @@ class Exchange:
             raise
 
     def _create(self, key_id: str, req: OrderRequest, now_ms: int) -> Execution:
+        if self.pause is not None:
+            raise paused("trading")
+        if req.reduce_only and req.tif is not TimeInForce.IOC:
+            raise EngineError(
+                400,
+                "invalid_parameters",
+                "invalid parameters",
+                "reduce_only requires time_in_force immediate_or_cancel",
+            )
         account = self.account(key_id)
         market = self.market(req.ticker)
         if not market.is_trading:
@@ -431,7 +452,8 @@ class Exchange:
             taker.taker_fee_num
             + fee_numerator(TAKER_RATE_BP, market.fee_multiplier_pct, price, count)
         ) - rounded_fee(taker.taker_fee_num)
-        return account.available + cash - fee >= 0
+        rounding = 0 if account.direct_member else CENT  # at most a cent more after the floor
+        return account.available + cash - fee - rounding >= 0
 
     def _execute(
         self,
@@ -506,8 +528,15 @@ class Exchange:
             else:
                 fee = rounded_fee(order.maker_fee_num + added) - rounded_fee(order.maker_fee_num)
                 order.maker_fee_num += added
-        account.cash += cash - fee
-        self.fees_collected += fee
+        # the balance moves by what is left after the trade fee, floored to the account's
+        # precision; the order's accumulator refunds whole cents of what the floors took
+        rounded = RoundingFee.for_member(account.direct_member).apply(
+            order.side is BookSide.BID, price, count, fee, order.rounding_accumulator
+        )
+        order.rounding_accumulator = rounded.accumulator
+        account.rounding_fees += rounded.net - fee
+        account.cash += cash - rounded.net
+        self.fees_collected += rounded.net
         money = cost_of(order.side, price, count)
         if is_taker:
             order.taker_fill_cost += money
@@ -571,6 +600,8 @@ class Exchange:
         return removed
 
     def _check_mutable(self, order: Order, *, allow_paused: bool) -> Market:
+        if self.pause is not None and (self.pause == "exchange" or not allow_paused):
+            raise paused("exchange" if self.pause == "exchange" else "trading")
         market = self.markets[order.ticker]
         if market.is_trading:
             return market
@@ -586,6 +617,8 @@ class Exchange:
         return order, self.cancel_resting(order, now_ms)
 
     def cancel_all(self, key_id: str, now_ms: int, subaccount: int | None = None) -> int:
+        if self.pause == "exchange":
+            raise paused("exchange")
         account = self.account(key_id)
         cancelled = 0
         for order in list(account.resting.values()):
@@ -653,8 +686,10 @@ class Exchange:
         count: int,
         client_order_id: str | None = None,
         updated_client_order_id: str | None = None,
+        expiration_s: int | None = None,
     ) -> Execution:
-        """Change price and/or size; ``count`` is filled + the new remaining size.
+        """Change price and/or size; ``count`` is filled + the new remaining size;
+        ``expiration_s`` (3.34): None keeps the expiry, 0 clears it, else the new one.
 
         A pure size decrease keeps queue priority; a price change or size increase re-enters
         the order at the back of its new level and may trade."""
@@ -673,6 +708,10 @@ class Exchange:
         if not order.is_resting:
             raise EngineError(400, "invalid_order", "invalid order", "order is not resting")
         market = self._check_mutable(order, allow_paused=False)
+        if expiration_s is not None and expiration_s != 0 and expiration_s * 1000 <= now_ms:
+            raise EngineError(
+                400, "invalid_parameters", "Expiration timestamp must be in the future"
+            )
         new_remaining = count - order.filled
         self._check_price_count(market, price, new_remaining)
         if order.post_only and self.books[order.ticker].crosses(side, price):
@@ -700,6 +739,10 @@ class Exchange:
             account.orders_by_client_id[updated_client_order_id] = order
         self.counters["orders_amended"] += 1
         order.initial_count = count
+        if expiration_s is not None:
+            order.expiration_ms = expiration_s * 1000 if expiration_s else None
+            if order.expiration_ms is not None:
+                heapq.heappush(self._expiries, (order.expiration_ms, order.seq, order.order_id))
         if in_place:
             self._shrink_in_place(market, order, order.remaining - new_remaining, now_ms, "Amend")
             if new_remaining == order.remaining:
@@ -729,9 +772,14 @@ class Exchange:
     def expire_orders(self, now_ms: int) -> int:
         expired = 0
         while self._expiries and self._expiries[0][0] <= now_ms:
-            _, seq, order_id = heapq.heappop(self._expiries)
+            expires_ms, seq, order_id = heapq.heappop(self._expiries)
             order = self.orders.get(order_id)
-            if order is not None and order.is_resting and order.seq == seq:
+            if (
+                order is not None
+                and order.is_resting
+                and order.seq == seq
+                and order.expiration_ms == expires_ms  # an amend may have moved or cleared it
+            ):
                 self.cancel_resting(order, now_ms, reason="Expired")
                 self.counters["orders_expired"] += 1
                 expired += 1

@@ -24,3 +24,9 @@ def not_found(what: str) -> EngineError:
 
 def market_inactive(ticker: str) -> EngineError:
     return EngineError(400, "MARKET_INACTIVE", "market is not open for trading", ticker)
+
+
+def paused(what: str) -> EngineError:
+    """During the exchange's pause: ``trading`` refuses creates and amends, ``exchange`` all
+    order operations (the code is the simulator's: Kalshi's own is not documented)."""
+    return EngineError(400, "trading_paused", f"{what} is paused", "exchange maintenance")

@@ -162,6 +162,7 @@ class Order:
     locked: int = 0  # collateral held for the resting remainder
     updated_ms: int = 0
     last_update_reason: str = ""
+    rounding_accumulator: int = 0  # rounding overpaid on its fills, refunded a cent at a time
 
     @property
     def is_resting(self) -> bool:
@@ -245,6 +246,10 @@ class Account:
     cash: int  # money, settled cash including what is locked
     locked: int = 0  # collateral of resting orders
     is_agent: bool = False
+    # a direct member's balance moves in $0.0001, anyone else's in whole cents: the difference
+    # is Kalshi's rounding fee (common/fees.py); the flow agents are direct members
+    direct_member: bool = False
+    rounding_fees: int = 0  # rounding fees paid less rebates (money), beside the trade fees
     orders: dict[str, Order] = field(default_factory=dict)
     orders_by_client_id: dict[str, Order] = field(default_factory=dict)
     resting: dict[str, Order] = field(default_factory=dict)

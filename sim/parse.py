@@ -66,6 +66,10 @@ def _optional_bool(body: Mapping[str, Any], key: str) -> bool:
     return value
 
 
+def optional_int(body: Mapping[str, Any], key: str) -> int | None:
+    return _optional_int(body, key)
+
+
 def _optional_int(body: Mapping[str, Any], key: str) -> int | None:
     value = body.get(key)
     if value is None:

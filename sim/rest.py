@@ -144,40 +144,10 @@ class RestApi:
     # ----- exchange, account -------------------------------------------------------------
 
     async def exchange_status(self, request: web.Request) -> web.Response:
-        return json_response(
-            {
-                "exchange_active": True,
-                "trading_active": True,
-                "intra_exchange_transfers_active": True,
-                "exchange_index_statuses": [
-                    {
-                        "exchange_index": 0,
-                        "description": "simulated",
-                        "exchange_active": True,
-                        "trading_active": True,
-                        "intra_exchange_transfers_active": True,
-                    }
-                ],
-            }
-        )
+        return json_response(self.sim.calendar.status_json(self.now()))
 
     async def exchange_schedule(self, request: web.Request) -> web.Response:
-        day = [{"open_time": "00:00", "close_time": "23:59"}]
-        days = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-        return json_response(
-            {
-                "schedule": {
-                    "standard_hours": [
-                        {
-                            "start_time": "2020-01-01T00:00:00Z",
-                            "end_time": "2100-01-01T00:00:00Z",
-                            **{d: day for d in days},
-                        }
-                    ],
-                    "maintenance_windows": [],
-                }
-            }
-        )
+        return json_response(self.sim.calendar.schedule_json(self.now()))
 
     async def user_data_timestamp(self, request: web.Request) -> web.Response:
         return json_response({"as_of_time": wire.rfc3339(self.now())})
@@ -512,6 +482,7 @@ class RestApi:
             count=parse.count_of(body["count"]),
             client_order_id=body.get("client_order_id") or None,
             updated_client_order_id=body.get("updated_client_order_id") or None,
+            expiration_s=parse.optional_int(body, "expiration_time"),
         )
         order = execution.order
         return json_response(

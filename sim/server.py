@@ -22,6 +22,7 @@ from aiohttp.typedefs import Handler
 from common.numbers import MONEY_SCALE
 from sim import wire
 from sim.auth import AuthError, KeyRegistry, credentials_from
+from sim.calendar import Calendar
 from sim.control import ControlApi
 from sim.errors import EngineError
 from sim.faults import Faults
@@ -39,6 +40,7 @@ _SIGNED_PUBLIC = {f"{REST_PREFIX}/account/limits", f"{REST_PREFIX}/exchange/user
 AGENT_INTERVAL_S = 0.05
 SIM_STATE = web.AppKey("sim", SimState)
 PING_INTERVAL_S = 10.0
+CALENDAR_INTERVAL_S = 0.1
 
 
 @dataclass
@@ -54,6 +56,8 @@ class SimConfig:
     agents: bool = True
     latency_ms: int = 0
     error_5xx_rate: float = 0.0
+    pause_schedule: str = "weekly"  # weekly | none | every:PERIOD_S:PAUSE_S[:FIRST_S]
+    direct_members: bool = False  # non-direct members pay Kalshi's rounding fee
 
 
 def build_state(config: SimConfig, registry: KeyRegistry | None = None) -> SimState:
@@ -73,12 +77,15 @@ def build_state(config: SimConfig, registry: KeyRegistry | None = None) -> SimSt
     )
     faults = Faults(latency_ms=config.latency_ms, error_5xx_rate=config.error_5xx_rate)
     faults.rng.seed(config.seed)
+    now = wall_clock_ms()
     return SimState(
         world=world,
         registry=registry,
         limiter=RateLimiter(config.rate_tier),
         faults=faults,
         balance_money=config.balance_dollars * MONEY_SCALE,
+        calendar=Calendar.parse(config.pause_schedule, now),
+        direct_members=config.direct_members,
     )
 
 
@@ -100,6 +107,7 @@ def build_app(sim: SimState) -> web.Application:
         if faults.latency_ms:
             await asyncio.sleep(faults.latency_ms / 1000)
         now = sim.clock_ms()
+        sim.follow_calendar()
         if faults.in_429_burst(now):
             stats["http_429"] += 1
             stats["http_429_injected"] += 1
@@ -178,6 +186,16 @@ async def _agent_loop(sim: SimState) -> None:
         await asyncio.sleep(AGENT_INTERVAL_S)
 
 
+async def _calendar_loop(sim: SimState) -> None:
+    """Pauses start and end on time (and drop the sockets) with or without the agents."""
+    while True:
+        await asyncio.sleep(CALENDAR_INTERVAL_S)
+        try:
+            sim.follow_calendar()
+        except Exception:
+            log.exception("calendar step failed")
+
+
 async def _ping_loop(sim: SimState) -> None:
     while True:
         await asyncio.sleep(PING_INTERVAL_S)
@@ -235,4 +253,5 @@ async def start(
     if run_agents_loop:
         running._tasks.append(asyncio.create_task(_agent_loop(sim)))
     running._tasks.append(asyncio.create_task(_ping_loop(sim)))
+    running._tasks.append(asyncio.create_task(_calendar_loop(sim)))
     return running

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sim.auth import KeyRegistry
+from sim.calendar import Calendar
 from sim.churn import Churn
 from sim.engine import Exchange
 from sim.faults import Faults
@@ -29,6 +30,8 @@ class SimState:
     balance_money: int
     clock_ms: Callable[[], int] = wall_clock_ms
     stats: Counter[str] = field(default_factory=Counter)
+    calendar: Calendar = field(default_factory=Calendar)
+    direct_members: bool = False  # the accounts of registered keys (agents always are)
     hub: WsHub = field(init=False)
     churn: Churn = field(init=False)
 
@@ -43,7 +46,16 @@ class SimState:
         return self.world.exchange
 
     def ensure_account(self, key_id: str) -> None:
-        self.exchange.open_account(key_id, self.balance_money)
+        self.exchange.open_account(key_id, self.balance_money, direct_member=self.direct_members)
+
+    def follow_calendar(self) -> None:
+        """The exchange's pause as of now; sockets drop when one starts and when it ends."""
+        pause = self.calendar.pause_at(self.clock_ms())
+        kind = None if pause is None else pause.kind
+        if kind != self.exchange.pause:
+            self.exchange.pause = kind
+            self.stats["pause_changes"] += 1
+            self.hub.drop_all()
 
     def register_key(self, key_id: str, pem: bytes) -> None:
         self.registry.add_pem(key_id, pem)
@@ -58,6 +70,7 @@ class SimState:
     def step(self) -> None:
         """Advance the agents and the market clock to now, then publish."""
         now = self.clock_ms()
+        self.follow_calendar()
         self.world.step_to(now)
         self.churn.tick(now)
         self.flush()

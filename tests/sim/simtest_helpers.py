@@ -23,12 +23,16 @@ T0 = 1_800_000_000_000  # 2027-01-15T08:00:00Z
 RICH = 1_000_000 * 1_000_000  # $1M in micro-dollars
 
 
-def make_exchange(n_markets: int = 12, accounts: tuple[str, ...] = ("a", "b", "c")) -> Exchange:
+def make_exchange(
+    n_markets: int = 12, accounts: tuple[str, ...] = ("a", "b", "c"), *, direct: bool = True
+) -> Exchange:
+    """Accounts of direct members by default (the engine's own tests check exact trade fees;
+    the rounding fee of other members has tests of its own)."""
     exchange = Exchange()
     build_catalog(exchange, load_scenario("calm"), n_markets, T0)
     lifecycle.advance(exchange, T0)
     for key_id in accounts:
-        exchange.open_account(key_id, RICH)
+        exchange.open_account(key_id, RICH, direct_member=direct)
     return exchange
 
 

@@ -64,7 +64,13 @@ StartSim = Callable[..., Awaitable["RunningSim"]]
 def sim_config_defaults() -> dict[str, Any]:
     """The SimConfig fields every ``start_sim`` starts from (a test's overrides win); a test
     directory's conftest may override this fixture to change them for all its tests."""
-    return {"n_markets": 4, "seed": 3, "rate_tier": "unlimited", "agents": False}
+    return {
+        "n_markets": 4,
+        "seed": 3,
+        "rate_tier": "unlimited",
+        "agents": False,
+        "pause_schedule": "none",  # a test run on a Thursday at 03:00 ET is not paused
+    }
 
 
 @pytest.fixture
