@@ -95,7 +95,7 @@ class Settlement:
     """A market paid out: every net position in it is closed at the result."""
 
     ticker: str
-    result: str  # yes | no | scalar
+    result: str  # yes | no | scalar | void (void: each holder gets its cost back)
     settled_ms: int
     fee: int  # micro-dollars
     value: int | None = None  # scalar: YES payout in price units

@@ -41,6 +41,8 @@ class ControlApi:
             web.post("/_sim/keys", self.add_key),
             web.post("/_sim/churn", self.set_churn),
             web.post("/_sim/exchange/{action}", self.exchange_action),
+            web.post("/_sim/events/{event_ticker}/fees", self.event_fees),
+            web.post("/_sim/series/{series_ticker}/fee_change", self.series_fee_change),
             web.get("/_sim/markets/{ticker}/fair", self.fair),
             web.post("/_sim/markets/{ticker}/{action}", self.market_action),
         ]
@@ -225,6 +227,50 @@ class ControlApi:
             return _error(400, str(exc))
         self.sim.follow_calendar()
         return json_response({**answer, **calendar.status_json(now)})
+
+    async def event_fees(self, request: web.Request) -> web.Response:
+        """{fee_type, fee_multiplier}: the event's fee override changes now, and is announced
+        (``event_fee_update`` on the lifecycle channel), as Kalshi does."""
+        if (denied := self._guard(request)) is not None:
+            return denied
+        event_ticker = request.match_info["event_ticker"]
+        try:
+            body = await self._json(request)
+            changed = lifecycle.override_event_fees(
+                self.sim.exchange,
+                event_ticker,
+                body.get("fee_type"),
+                body.get("fee_multiplier"),
+                self.sim.clock_ms(),
+            )
+        except EngineError as exc:
+            return _error(exc.status, exc.message)
+        except (ConfigError, ValueError, TypeError) as exc:
+            return _error(400, str(exc))
+        finally:
+            self.sim.flush()
+        return json_response({"event_ticker": event_ticker, "markets": changed})
+
+    async def series_fee_change(self, request: web.Request) -> web.Response:
+        """{fee_type, fee_multiplier, in_s}: a series' fee change, announced now and applied
+        ``in_s`` seconds later (``GET /series/fee_changes`` lists it)."""
+        if (denied := self._guard(request)) is not None:
+            return denied
+        try:
+            body = await self._json(request)
+            at_ms = self.sim.clock_ms() + int(float(body.get("in_s", 0)) * 1000)
+            change = lifecycle.schedule_series_fee_change(
+                self.sim.exchange,
+                request.match_info["series_ticker"],
+                body.get("fee_type"),
+                body.get("fee_multiplier", 1),
+                at_ms,
+            )
+        except EngineError as exc:
+            return _error(exc.status, exc.message)
+        except (ConfigError, ValueError, TypeError) as exc:
+            return _error(400, str(exc))
+        return json_response(wire.fee_change_json(change))
 
     async def fair(self, request: web.Request) -> web.Response:
         ticker = request.match_info["ticker"]

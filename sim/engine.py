@@ -51,6 +51,7 @@ from sim.model import (
     Account,
     BookSide,
     Event,
+    FeeChange,
     Fill,
     Market,
     Order,
@@ -124,6 +125,7 @@ class Exchange:
         # the exchange's pause (sim.calendar): "trading" refuses creates and amends,
         # "exchange" every order operation; None: trading
         self.pause: str | None = None
+        self.fee_changes: list[FeeChange] = []  # announced per series (sim.lifecycle)
         self.outbox: list[EngineEvent] = []
         self._dirty_tickers: set[str] = set()
         self._seq = 0

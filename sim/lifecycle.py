@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import copy
 
-from common.numbers import ONE_DOLLAR
+from common.fees import FeeType
+from common.numbers import ONE_DOLLAR, parse_count
 from sim.engine import Exchange
 from sim.errors import EngineError
 from sim.events import LifecycleEvent, PositionEvent
-from sim.model import Market, MarketStatus, Settlement
+from sim.model import FeeChange, Market, MarketStatus, Settlement
 
 
 def _ts_s(ms: int) -> int:
@@ -104,8 +105,8 @@ def close_now(exchange: Exchange, ticker: str, now_ms: int) -> None:
 
 def determine(exchange: Exchange, ticker: str, result: str, now_ms: int) -> None:
     market = exchange.market(ticker)
-    if result not in ("yes", "no"):
-        raise EngineError(400, "invalid_parameters", "result must be yes or no", result)
+    if result not in ("yes", "no", "void"):
+        raise EngineError(400, "invalid_parameters", "result must be yes, no or void", result)
     if market.status in (MarketStatus.ACTIVE, MarketStatus.INACTIVE, MarketStatus.INITIALIZED):
         _close(exchange, market, now_ms)
     if market.status is not MarketStatus.CLOSED:
@@ -122,14 +123,15 @@ def determine(exchange: Exchange, ticker: str, result: str, now_ms: int) -> None
             {
                 "result": result,
                 "determination_ts": _ts_s(now_ms),
-                "settlement_value": "1.0000" if result == "yes" else "0.0000",
+                "settlement_value": {"yes": "1.0000", "no": "0.0000"}.get(result),
             },
         )
     )
 
 
 def settle(exchange: Exchange, ticker: str, now_ms: int) -> None:
-    """Pay out every net position of a determined market and close it for good."""
+    """Pay out every net position of a determined market and close it for good (a void market
+    returns each holder what its open contracts cost, 3.34)."""
     market = exchange.market(ticker)
     if market.status is not MarketStatus.DETERMINED:
         raise EngineError(400, "invalid_parameters", "market is not determined", ticker)
@@ -141,6 +143,8 @@ def settle(exchange: Exchange, ticker: str, now_ms: int) -> None:
         held = position.position
         won = held if yes_wins else -held  # contracts of the winning side held
         payout = max(won, 0) * ONE_DOLLAR
+        if market.result == "void":
+            payout = position.cost
         account.cash += payout
         account.settlements.append(
             Settlement(
@@ -193,3 +197,78 @@ def announce_created(exchange: Exchange, market: Market, now_ms: int) -> None:
             },
         )
     )
+
+
+def override_event_fees(
+    exchange: Exchange, event_ticker: str, fee_type: object, multiplier: object, now_ms: int
+) -> int:
+    """An event's fee override changes now (``event_fee_update``): its markets charge the new
+    type and multiplier from the next fill on. Returns how many markets changed."""
+    if event_ticker not in exchange.events_by_ticker:
+        raise EngineError(404, "not_found", "event not found", event_ticker)
+    kind = FeeType.parse(fee_type) if fee_type is not None else None
+    if kind is FeeType.UNKNOWN:
+        raise EngineError(400, "invalid_parameters", "unknown fee type", str(fee_type))
+    pct = None
+    if multiplier is not None:
+        pct = parse_count(multiplier, what="fee_multiplier")
+    changed = 0
+    for market in exchange.markets.values():
+        if market.event_ticker != event_ticker:
+            continue
+        market.fee_type = kind or market.fee_type
+        market.fee_multiplier_pct = market.fee_multiplier_pct if pct is None else pct
+        changed += 1
+    event = exchange.events_by_ticker[event_ticker]
+    event.fee_type_override = None if kind is None else kind.value
+    event.fee_multiplier_override = None if pct is None else pct
+    exchange.emit(
+        LifecycleEvent(
+            "",
+            "event_fee_update",
+            now_ms,
+            {
+                "event_ticker": event_ticker,
+                "fee_type_override": event.fee_type_override,
+                "fee_multiplier_override": None if pct is None else pct / 100,
+            },
+        )
+    )
+    return changed
+
+
+def schedule_series_fee_change(
+    exchange: Exchange, series_ticker: str, fee_type: object, multiplier: object, at_ms: int
+) -> FeeChange:
+    """A fee change of a series, announced now (``GET /series/fee_changes``) and applied to its
+    markets at ``at_ms`` (``apply_fee_changes``)."""
+    if series_ticker not in exchange.series:
+        raise EngineError(404, "not_found", "series not found", series_ticker)
+    kind = FeeType.parse(fee_type)
+    if kind is FeeType.UNKNOWN:
+        raise EngineError(400, "invalid_parameters", "unknown fee type", str(fee_type))
+    change = FeeChange(
+        exchange.new_id("group"),
+        series_ticker,
+        kind,
+        parse_count(multiplier, what="multiplier"),
+        at_ms,
+    )
+    exchange.fee_changes.append(change)
+    return change
+
+
+def apply_fee_changes(exchange: Exchange, now_ms: int) -> int:
+    """Every announced fee change whose time has come, applied to its series' markets."""
+    applied = 0
+    for change in exchange.fee_changes:
+        if change.applied or change.scheduled_ms > now_ms:
+            continue
+        change.applied = True
+        series = exchange.series[change.series_ticker]
+        series.fee_type, series.fee_multiplier_pct = change.fee_type, change.multiplier_pct
+        for market in exchange.markets.values():
+            if market.series_ticker == change.series_ticker:
+                market.fee_type, market.fee_multiplier_pct = change.fee_type, change.multiplier_pct
+        applied += 1
+    return applied

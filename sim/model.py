@@ -86,6 +86,18 @@ class Series:
 
 
 @dataclass(slots=True)
+class FeeChange:
+    """A series' fee change, announced ahead (``GET /series/fee_changes``)."""
+
+    change_id: str
+    series_ticker: str
+    fee_type: FeeType
+    multiplier_pct: int
+    scheduled_ms: int
+    applied: bool = False
+
+
+@dataclass(slots=True)
 class Event:
     event_ticker: str
     series_ticker: str
@@ -93,6 +105,8 @@ class Event:
     sub_title: str
     strike_date_ms: int
     mutually_exclusive: bool = False  # exactly one of its markets settles YES
+    fee_type_override: str | None = None
+    fee_multiplier_override: int | None = None  # hundredths
 
 
 @dataclass(slots=True)

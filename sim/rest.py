@@ -102,6 +102,7 @@ class RestApi:
             r.get(f"{p}/events", self.events),
             r.get(f"{p}/events/{{event_ticker}}", self.event),
             r.get(f"{p}/series", self.series_list),
+            r.get(f"{p}/series/fee_changes", self.series_fee_changes),
             r.get(f"{p}/series/{{series_ticker}}", self.series),
             r.get(f"{p}/portfolio/balance", self.balance),
             r.get(f"{p}/portfolio/positions", self.positions),
@@ -148,6 +149,18 @@ class RestApi:
 
     async def exchange_schedule(self, request: web.Request) -> web.Response:
         return json_response(self.sim.calendar.schedule_json(self.now()))
+
+    async def series_fee_changes(self, request: web.Request) -> web.Response:
+        """Announced fee changes: upcoming ones, and past ones with ``show_historical``."""
+        q, now = request.query, self.now()
+        historical = q.get("show_historical") in ("true", "1", "True")
+        rows = [
+            wire.fee_change_json(change)
+            for change in self.ex.fee_changes
+            if (not q.get("series_ticker") or change.series_ticker == q["series_ticker"])
+            and (historical or change.scheduled_ms > now)
+        ]
+        return json_response({"series_fee_change_arr": rows})
 
     async def user_data_timestamp(self, request: web.Request) -> web.Response:
         return json_response({"as_of_time": wire.rfc3339(self.now())})
@@ -307,8 +320,17 @@ class RestApi:
         q = request.query
         limit = parse.limit_of(q, 100, 1000)
         count_filter = set(filter(None, q.get("count_filter", "").split(",")))
+        settlement_status = q.get("settlement_status", "unsettled")  # 3.32+
+        if settlement_status not in ("unsettled", "settled", "all"):
+            raise invalid(
+                f"settlement_status must be unsettled, settled or all, was {settlement_status!r}"
+            )
+        account = self._account(request)
+        held = list(account.positions.values()) if settlement_status != "settled" else []
+        if settlement_status != "unsettled":
+            held += wire.settled_positions(account.settlements)
         found = []
-        for position in sorted(self._account(request).positions.values(), key=lambda p: p.ticker):
+        for position in sorted(held, key=lambda p: p.ticker):
             if q.get("ticker") and position.ticker != q["ticker"]:
                 continue
             if q.get("event_ticker") and position.event_ticker not in q["event_ticker"].split(","):

@@ -7,6 +7,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from sim import lifecycle
 from sim.auth import KeyRegistry
 from sim.calendar import Calendar
 from sim.churn import Churn
@@ -50,7 +51,9 @@ class SimState:
 
     def follow_calendar(self) -> None:
         """The exchange's pause as of now; sockets drop when one starts and when it ends."""
-        pause = self.calendar.pause_at(self.clock_ms())
+        now = self.clock_ms()
+        lifecycle.apply_fee_changes(self.exchange, now)
+        pause = self.calendar.pause_at(now)
         kind = None if pause is None else pause.kind
         if kind != self.exchange.pause:
             self.exchange.pause = kind

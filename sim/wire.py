@@ -16,6 +16,7 @@ from sim.model import (
     Account,
     BookSide,
     Event,
+    FeeChange,
     Fill,
     Market,
     MarketStatus,
@@ -86,7 +87,6 @@ def market_json(market: Market, book: OrderBook) -> Json:
         "previous_yes_ask_dollars": "0.0000",
         "previous_price_dollars": "0.0000",
         "notional_value_dollars": "1.0000",
-        "liquidity_dollars": "0.0000",
         "volume_fp": format_count(market.volume),
         "volume_24h_fp": format_count(market.volume),
         "open_interest_fp": format_count(market.open_interest),
@@ -100,12 +100,19 @@ def market_json(market: Market, book: OrderBook) -> Json:
         "price_ranges": market.grid.to_price_ranges(),
         "is_provisional": False,
         "exchange_index": 0,
+        "settlement_bounds_type": "default",  # required since 3.34 (floors are announced only)
     }
-    if market.result:
-        data["settlement_value_dollars"] = "1.0000" if market.result == "yes" else "0.0000"
+    if market.result and market.result != "void":
+        data["settlement_value_dollars"] = _settlement_value(market.result)
     if market.settled_ms is not None:
         data["settlement_ts"] = rfc3339(market.settled_ms)
     return data
+
+
+def _settlement_value(result: str) -> str | None:
+    """What a YES contract paid: $1 on yes, $0 on no; none on void (each holder gets its cost
+    back, not a price per contract)."""
+    return {"yes": "1.0000", "no": "0.0000"}.get(result)
 
 
 def event_json(event: Event, markets: list[Json] | None = None) -> Json:
@@ -117,13 +124,16 @@ def event_json(event: Event, markets: list[Json] | None = None) -> Json:
         "category": "Simulated",
         "collateral_return_type": "",
         "mutually_exclusive": event.mutually_exclusive,
+        # gone from 3.34's models, still required by the 3.28 spec: an extra field to 3.34
         "available_on_brokers": False,
         "strike_date": rfc3339(event.strike_date_ms),
         "strike_period": "",
         "settlement_sources": [],
         "product_metadata": None,
-        "fee_type_override": None,
-        "fee_multiplier_override": None,
+        "fee_type_override": event.fee_type_override,
+        "fee_multiplier_override": None
+        if event.fee_multiplier_override is None
+        else event.fee_multiplier_override / 100,
         "last_updated_ts": rfc3339(event.strike_date_ms),
         "exchange_index": 0,
     }
@@ -138,6 +148,7 @@ def series_json(series: Series, volume: int | None = None) -> Json:
         "frequency": series.frequency,
         "title": series.title,
         "category": series.category,
+        "categories": [series.category],  # required since 3.34
         "tags": [],
         "settlement_sources": [],
         "contract_url": "",
@@ -150,6 +161,16 @@ def series_json(series: Series, volume: int | None = None) -> Json:
     if volume is not None:
         data["volume_fp"] = format_count(volume)
     return data
+
+
+def fee_change_json(change: FeeChange) -> Json:
+    return {
+        "id": change.change_id,
+        "series_ticker": change.series_ticker,
+        "fee_type": change.fee_type.value,
+        "fee_multiplier": change.multiplier_pct / 100,
+        "scheduled_ts": rfc3339(change.scheduled_ms),
+    }
 
 
 def levels_json(levels: list[tuple[int, int]]) -> list[list[str]]:
@@ -256,6 +277,20 @@ def position_json(position: Position) -> Json:
     }
 
 
+def settled_positions(settlements: list[Settlement]) -> list[Position]:
+    """Settled markets as positions (``settlement_status=settled``): flat, their PnL realized."""
+    return [
+        Position(
+            s.ticker,
+            s.event_ticker,
+            realized_pnl=s.revenue - s.yes_cost - s.no_cost,
+            total_traded=s.yes_cost + s.no_cost,
+            updated_ms=s.settled_ms,
+        )
+        for s in settlements
+    ]
+
+
 def event_positions_json(positions: list[Position]) -> list[Json]:
     by_event: dict[str, list[Position]] = {}
     for position in positions:
@@ -284,7 +319,7 @@ def settlement_json(settlement: Settlement) -> Json:
         "no_count_fp": format_count(settlement.no_count),
         "no_total_cost_dollars": money(settlement.no_cost),
         "revenue": settlement.revenue // 10_000,
-        "value": 100 if settlement.result == "yes" else 0,
+        "value": {"yes": 100, "no": 0}.get(settlement.result),  # null when void
         "settled_time": rfc3339(settlement.settled_ms),
         "fee_cost": "0.0000",
     }
@@ -411,6 +446,8 @@ def ws_user_order_msg(order: Order) -> Json:
         "last_updated_ts_ms": order.updated_ms,
         "last_update_time": rfc3339(order.updated_ms),
         "subaccount_number": order.subaccount,
+        "exchange_index": 0,  # required since 3.34
+        "last_update_reason": order.last_update_reason or None,
     }
     if order.order_group_id is not None:
         data["order_group_id"] = order.order_group_id

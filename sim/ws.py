@@ -1,8 +1,8 @@
 """The WebSocket side of the simulator: commands, subscriptions and the event fan-out.
 
 Each connection (authenticated on the upgrade) holds subscriptions, one per channel, each with
-its ``sid`` and its own ``seq`` counter (orderbook and order-group messages, ``ok`` and
-``unsubscribed`` answers carry it). Engine events are turned into Kalshi messages once and sent
+its ``sid`` and its own ``seq`` counter (orderbook, order-group, trade and lifecycle messages,
+``ok`` and ``unsubscribed`` answers carry it). Engine events are turned into Kalshi messages once and sent
 to the subscriptions that want them; a per-connection writer task sends what is queued so the
 engine never waits on a slow socket. Book levels go out as ``orderbook_delta``: YES bids as
 ``side: "yes"`` at the YES price, YES asks as ``side: "no"`` at the NO price (1 - p), or at the
@@ -45,7 +45,7 @@ PUBLIC_FILTERED = ("ticker", "trade")
 PRIVATE = ("fill", "user_orders", "market_positions", "order_group_updates")
 LIFECYCLE = "market_lifecycle_v2"
 CHANNELS = (BOOK, *PUBLIC_FILTERED, *PRIVATE, LIFECYCLE)
-SEQUENCED = (BOOK, "order_group_updates")
+SEQUENCED = (BOOK, "order_group_updates", "trade", LIFECYCLE)  # trade and lifecycle: 3.34
 MAX_QUEUED = 200_000
 PING_INTERVAL_S = 10.0
 
@@ -509,6 +509,8 @@ class WsHub:
                 )
             elif isinstance(event, OrderGroupEvent):
                 self._group(event)
+            elif isinstance(event, LifecycleEvent) and event.event_type == "event_fee_update":
+                self._public(LIFECYCLE, None, "event_fee_update", dict(event.fields))
             elif isinstance(event, LifecycleEvent):
                 msg = {
                     "market_ticker": event.ticker,
@@ -555,7 +557,10 @@ class WsHub:
             return
         for sub in list(subs):
             if ticker is None or sub.wants(ticker):
-                sub.conn.send(orjson.dumps({"type": kind, "sid": sub.sid, "msg": msg}))
+                if channel in SEQUENCED:
+                    self._send_seq(sub, kind, msg)
+                else:
+                    sub.conn.send(orjson.dumps({"type": kind, "sid": sub.sid, "msg": msg}))
 
     def _private(
         self, channel: str, key_id: str, ticker: str, kind: str, msg: dict[str, Any]

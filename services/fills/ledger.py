@@ -97,7 +97,10 @@ async def apply_settlement(
                     return None
                 position = decode_position(ticker, await pipe.hgetall(pos_key))
                 after = position
-                if position.position:
+                if settlement.result == "void":
+                    # each holder gets back what its open contracts cost: nothing realized
+                    after = replace(position, position=0, cost=0)
+                elif position.position:
                     closing = Fill(
                         settle_id,
                         "settlement",

@@ -11,7 +11,6 @@ Only an httpx response hook is added to pykalshi's session, to see the raw respo
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -20,9 +19,10 @@ import yaml
 
 from sim.server import RunningSim
 from tests.sim.simtest_helpers import Signed, order_body
+from tests.support.shared import shared_kalshi
 from tests.support.simfix import KEY_ID
 
-SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "kalshi"
+SHARED = shared_kalshi()
 FRAGMENTS = SHARED / "openapi-3.28.0-fragments"
 pytestmark = pytest.mark.skipif(
     not (FRAGMENTS / "INDEX.tsv").exists(),

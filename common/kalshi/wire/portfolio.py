@@ -161,9 +161,9 @@ def parse_fills_page(body: object) -> tuple[list[Fill], str | None]:
 def _settlement(data: _Settlement) -> Settlement:
     what = f"settlement {data.ticker}"
     result = data.market_result
-    if result not in ("yes", "no", "scalar"):
+    if result not in ("yes", "no", "scalar", "void"):
         raise WireError(
-            f"{what}.market_result must be yes, no or scalar, was {fields.short(result)}"
+            f"{what}.market_result must be yes, no, scalar or void, was {fields.short(result)}"
         )
     cents = data.value
     if cents is not None and (
