@@ -21,6 +21,7 @@ from common.messages import decode_event
 from common.numbers import format_count, format_price, money_to_dollars_display
 from common.redis_codec import (
     decode_book,
+    decode_exchange,
     decode_heartbeat,
     decode_order,
     decode_position,
@@ -42,8 +43,10 @@ async def gather(redis: aioredis.Redis, keys: Keys, fills: int = 8) -> dict[str,
         pipe.hgetall(keys.pos(t))
         pipe.hgetall(keys.orders(t))
         pipe.hgetall(keys.targets(t))
+        pipe.hget(keys.market(t), "unquotable_reason")
     pipe.xrevrange(keys.stream("fills"), count=fills * 3)
     pipe.hgetall(keys.cfg_invalid)
+    pipe.hgetall(keys.exchange)
     results = await pipe.execute()
     processes: dict[str, Any] = {name: {"alive": False} for name in SERVICES}
     for key, value in zip(hb_keys, results[: len(hb_keys)], strict=True):
@@ -58,8 +61,9 @@ async def gather(redis: aioredis.Redis, keys: Keys, fills: int = 8) -> dict[str,
     rest = results[len(hb_keys) :]
     risk = decode_risk(rest[0])
     markets = []
+    per = 6  # reads per market above
     for i, ticker in enumerate(tickers):
-        cfg, book_f, pos_f, orders_f, targets_f = rest[1 + 5 * i : 6 + 5 * i]
+        cfg, book_f, pos_f, orders_f, targets_f, unquotable = rest[1 + per * i : 1 + per * (i + 1)]
         if cfg.get("enabled") != "1" and not pos_f:
             continue
         entry: dict[str, Any] = {"ticker": ticker, "enabled": cfg.get("enabled") == "1"}
@@ -95,9 +99,10 @@ async def gather(redis: aioredis.Redis, keys: Keys, fills: int = 8) -> dict[str,
                     }
         entry["quotes"] = quotes
         entry["why"] = targets_f.get("reason", "")
+        entry["unquotable"] = unquotable or ""  # why the exchange's facts forbid quoting it
         markets.append(entry)
     recent = []
-    for entry_id, fields in rest[1 + 5 * len(tickers)]:
+    for entry_id, fields in rest[1 + per * len(tickers)]:
         with contextlib.suppress(SchemaError):
             kind, payload = decode_event(fields)
             if kind == "fill":
@@ -110,8 +115,52 @@ async def gather(redis: aioredis.Redis, keys: Keys, fills: int = 8) -> dict[str,
         "risk": asdict(risk),
         "markets": markets,
         "recent_fills": recent,
-        "invalid_config": rest[2 + 5 * len(tickers)],
+        "invalid_config": rest[2 + per * len(tickers)],
+        "exchange": exchange_view(rest[3 + per * len(tickers)], now_ms),
     }
+
+
+def exchange_view(fields: dict[str, str], now_ms: int) -> dict[str, Any]:
+    """The exchange's state and next pause as ``dora:exchange`` holds them (marketdata)."""
+    state = decode_exchange(fields)
+    if state is None:
+        return {"known": False}
+    pause = state.next_pause
+    return {
+        "known": True,
+        "exchange_active": state.exchange_active,
+        "trading_active": state.trading_active,
+        "quoting": fields.get("quoting") == "1",
+        "reason": fields.get("reason", ""),
+        "resume_ms": state.resume_ms,
+        "next_pause_start_ms": None if pause is None else pause.start_ms,
+        "next_pause_end_ms": None if pause is None else pause.end_ms,
+        "next_pause_kind": None if pause is None else pause.why,
+        "age_ms": now_ms - state.updated_ms,
+    }
+
+
+def _exchange_line(exchange: dict[str, Any]) -> str:
+    if not exchange.get("known"):
+        return "exchange: not known yet (marketdata writes dora:exchange)"
+    state = "trading" if exchange["trading_active"] else "TRADING PAUSED"
+    if not exchange["exchange_active"]:
+        state = "EXCHANGE PAUSED"
+    line = f"exchange: {state}"
+    if exchange.get("resume_ms"):
+        line += f", resumes ~{_utc(exchange['resume_ms'])}"
+    if exchange.get("next_pause_start_ms"):
+        line += (
+            f"   next pause {_utc(exchange['next_pause_start_ms'])} - "
+            f"{_utc(exchange['next_pause_end_ms'])} ({exchange['next_pause_kind']})"
+        )
+    if not exchange.get("quoting"):
+        line += f"   quotes pulled: {exchange.get('reason') or '?'}"
+    return line
+
+
+def _utc(ms: int) -> str:
+    return time.strftime("%a %H:%M:%S UTC", time.gmtime(ms / 1000))
 
 
 def _px(units: int | None) -> str:
@@ -133,6 +182,7 @@ def render(status: dict[str, Any], title: str = "dora") -> str:
     for name, info in sorted(status["processes"].items()):
         procs.append(f"{name} {'up' if info.get('alive') else 'DOWN'}")
     lines.append("processes: " + ", ".join(procs))
+    lines.append(_exchange_line(status.get("exchange", {})))
     lines.append("")
     lines.append(
         f"{'market':<26} {'bid':>6} {'ask':>6}   {'our bid':>12} {'our ask':>12} {'pos':>7} "
@@ -149,6 +199,8 @@ def render(status: dict[str, Any], title: str = "dora") -> str:
                 else "-"
             )
         stale = " STALE" if m.get("stale") else ""
+        if m.get("unquotable"):
+            stale += f" NOT QUOTED: {m['unquotable']}"
         pnl = money_to_dollars_display(m["realized_pnl"] + m["unrealized_pnl"])
         lines.append(
             f"{m['ticker']:<26} {_px(m.get('best_bid')):>6} {_px(m.get('best_ask')):>6}   {ours[0]:>12} "
