@@ -44,6 +44,7 @@ from common.domain import (
     Side,
     Targets,
 )
+from common.fees import RoundingFee
 from common.numbers import COUNT_SCALE, MONEY_SCALE, ONE_DOLLAR
 from common.order_diff import Action, ActionKind, diff_orders
 from common.quoting import Recent, without_own_orders
@@ -243,6 +244,8 @@ class _Runner:
         self.world = World(spec.scenario, seed=spec.seed, n_markets=spec.n_markets)
         self.start_ms = DEFAULT_START_MS
         self.account = self.world.add_participant(KEY_ID, spec.balance_dollars)
+        self.rounding = RoundingFee.for_member(self.account.direct_member)
+        self.rounding_accumulators: dict[str, int] = {}  # order id -> its rounding overpaid
         self.markets: dict[str, _Market] = {}
         for ticker, market in self.world.exchange.markets.items():
             self.markets[ticker] = _Market(
@@ -332,6 +335,16 @@ class _Runner:
         for fill in fills[self.fill_index :]:
             market = self.markets[fill.ticker]
             side = Side(fill.side.value)
+            # what the balance lost, as the fills process books it: the trade fee plus the
+            # rounding fee less the order accumulator's rebates (common/fees.py)
+            rounded = self.rounding.apply(
+                side is Side.BID,
+                fill.price,
+                fill.count,
+                fill.fee,
+                self.rounding_accumulators.get(fill.order_id, 0),
+            )
+            self.rounding_accumulators[fill.order_id] = rounded.accumulator
             market.position = market.position.apply_fill(
                 Fill(
                     fill.fill_id,
@@ -340,7 +353,7 @@ class _Runner:
                     side,
                     fill.price,
                     fill.count,
-                    fill.fee,
+                    rounded.net,
                     fill.is_taker,
                     fill.created_ms,
                 )
@@ -353,7 +366,7 @@ class _Runner:
                     fill.ticker,
                     side.sign * fill.count,
                     fill.price,
-                    fill.fee,
+                    rounded.net,
                     fill.is_taker,
                 )
             )
