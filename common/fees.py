@@ -13,7 +13,10 @@ Then the *rounding fee*: the fill's balance change (revenue - trade fee) is floo
 account's balance precision ($0.01 for non-direct members, $0.0001 for direct members); what the
 floor took is the rounding fee. A per-order accumulator of those roundings refunds a whole cent
 (a *rebate*) each time it exceeds $0.01, so an order's many small fills cost what one equivalent
-fill would. ``RoundingFee.apply`` is that rule, the same in dora and in the simulator.
+fill would. ``RoundingFee.apply`` is that rule, the same in dora and in the simulator. (A rebate
+can exceed its own fill's fees, a zero-fee maker fill at a subpenny price say; over an order the
+rebates never exceed the roundings paid. The docs say the accumulator refunds once it *exceeds*
+$0.01; an accumulator of exactly $0.01 waits for the next fill.)
 """
 
 from __future__ import annotations

@@ -148,6 +148,7 @@ def build_app(sim: SimState) -> web.Application:
             response: web.StreamResponse = await handler(request)
         except EngineError as exc:
             stats[f"http_{exc.status}"] += 1
+            stats[f"refused_{exc.code}"] += 1  # e.g. refused_trading_paused: sent into a pause
             response = _error(exc.status, exc.code, exc.message, exc.details)
         except web.HTTPException as exc:
             response = _error(

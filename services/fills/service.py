@@ -16,7 +16,14 @@ from common.domain import Fill, Order, OrderStatus
 from common.fees import RoundingFee
 from common.kalshi.client import KalshiClient
 from common.kalshi.errors import ExchangeError
-from common.kalshi.ws import Connected, FillEvent, KalshiWebSocket, UserOrderEvent, WsEvent
+from common.kalshi.ws import (
+    Connected,
+    FeedGap,
+    FillEvent,
+    KalshiWebSocket,
+    UserOrderEvent,
+    WsEvent,
+)
 from common.restore import wait_until_restored
 from common.runtime import Context, service_main
 from common.settings import Settings
@@ -111,6 +118,8 @@ class FillsService:
             await self._order_update(ctx, event.order)
         elif isinstance(event, Connected) and event.reconnects:
             self.backfill_due = True  # the socket was down: ask REST what we missed
+        elif isinstance(event, FeedGap):
+            self.backfill_due = True  # a private subscription was gone a while: the same
 
     async def _apply(self, ctx: Context, fill: Fill) -> None:
         applied = await apply_fill(ctx.redis, ctx.keys, fill, self.rounding)
