@@ -135,12 +135,11 @@ class KalshiClient(OrderEntry):
         back with a ``problem`` (that event's markets only)."""
         return await self.fee_cache.fees(event_ticker)
 
-    async def get_series_fee_changes(self, since_ms: int | None = None) -> list[FeeChange]:
-        """Announced fee changes per series (``GET /series/fee_changes``), oldest first."""
-        params: dict[str, Any] = {"show_historical": "true"} if since_ms is not None else {}
-        changes = parse_fee_changes(await self._get("/series/fee_changes", params or None))
-        if since_ms is not None:
-            changes = [c for c in changes if c.scheduled_ms >= since_ms]
+    async def get_series_fee_changes(self) -> list[FeeChange]:
+        """Announced fee changes per series (``GET /series/fee_changes``), past ones included
+        (a change that came due between two polls is not missed), oldest first."""
+        params = {"show_historical": "true"}
+        changes = parse_fee_changes(await self._get("/series/fee_changes", params))
         return sorted(changes, key=lambda c: (c.scheduled_ms, c.series_ticker))
 
     async def get_exchange_schedule(self) -> ExchangeSchedule:

@@ -48,7 +48,8 @@ class MarketFacts:
         self.dirty: set[str] = set()  # to write (and announce)
         self.refetch: set[str] = set()  # to read again over REST first
         self.refresh_all = False  # lifecycle messages may have been missed
-        self.fee_changes_seen_ms = 0  # the newest scheduled fee change applied
+        self.started_ms = ctx.clock.now_ms()
+        self.fee_changes_known: set[tuple[str, int]] | None = None  # None: not polled yet
         self.pending_fee_changes: list[FeeChange] = []
         self.last_fee_poll_ms = 0.0
         self.problems: dict[str, str] = {}  # ticker -> problem last alerted
@@ -166,17 +167,23 @@ class MarketFacts:
             except (ExchangeError, WireError) as exc:
                 ctx.log.warning("fee_changes_failed", error=str(exc)[:300])
                 changes = []
-            seen = {(c.series_ticker, c.scheduled_ms) for c in self.pending_fee_changes}
+            if self.fee_changes_known is None:
+                # what came due before we started is in the fees read at start
+                self.fee_changes_known = {
+                    (c.series_ticker, c.scheduled_ms)
+                    for c in changes
+                    if c.scheduled_ms <= self.started_ms
+                }
             for change in changes:
                 key = (change.series_ticker, change.scheduled_ms)
-                if change.scheduled_ms > self.fee_changes_seen_ms and key not in seen:
+                if key not in self.fee_changes_known:
+                    self.fee_changes_known.add(key)
                     self.pending_fee_changes.append(change)
         due = [c for c in self.pending_fee_changes if c.scheduled_ms <= now_ms]
         if not due:
             return
         self.pending_fee_changes = [c for c in self.pending_fee_changes if c not in due]
         for change in due:
-            self.fee_changes_seen_ms = max(self.fee_changes_seen_ms, change.scheduled_ms)
             self.client.fee_cache.forget_series(change.series_ticker)
             ctx.log.info(
                 "fee_change_due",
