@@ -52,11 +52,13 @@ async def wait_match(
         await asyncio.sleep(0.05)
 
 
+@pytest.mark.parametrize("use_yes_price", [True, False])
 async def test_seq_gap_stale_then_resynced_equal_to_rest(
-    sim: Any, signer: Signer, kalshi: KalshiClient, other: KalshiClient
+    sim: Any, signer: Signer, kalshi: KalshiClient, other: KalshiClient, use_yes_price: bool
 ) -> None:
+    """Books equal REST's with NO levels in YES prices (Kalshi's coming default) or NO prices."""
     tickers = [m.ticker for m in await kalshi.get_market_infos()][:2]
-    ws, rec = await open_ws(sim, signer, tickers)
+    ws, rec = await open_ws(sim, signer, tickers, use_yes_price=use_yes_price)
     try:
         await kalshi.place_order(req(tickers[0], Side.BID, 4000, 500))
         await wait_match(ws, kalshi, tickers)
