@@ -63,9 +63,9 @@ class Keys:
 
     @property
     def exchange(self) -> str:
-        """Hash: the exchange's own state (trading active or paused, the next pause), for
-        whichever process polls the exchange's status to record; the dashboard shows its
-        fields when it exists."""
+        """Hash: the exchange's own state (trading active or paused, the next pause), written
+        by marketdata's calendar (``common.calendar``); the executor, ``dora status`` and the
+        dashboard read it."""
         return f"{self.prefix}exchange"
 
     @property
@@ -102,11 +102,6 @@ class Keys:
     def order_groups(self) -> str:
         """Hash: market ticker -> the Kalshi order group id the executor uses for it."""
         return f"{self.prefix}groups"
-
-    @property
-    def exchange(self) -> str:
-        """Hash: the exchange's trading state and its next pause (marketdata's calendar)."""
-        return f"{self.prefix}exchange"
 
     def fee_rounding(self, ticker: str) -> str:
         """Hash: order id -> its fee-rounding accumulator (money), for the market's orders."""
