@@ -265,8 +265,10 @@ def apply_fee_changes(exchange: Exchange, now_ms: int) -> int:
         if change.applied or change.scheduled_ms > now_ms:
             continue
         change.applied = True
-        series = exchange.series[change.series_ticker]
+        # a copy: the catalog's Series objects are shared by every exchange of the process
+        series = copy.copy(exchange.series[change.series_ticker])
         series.fee_type, series.fee_multiplier_pct = change.fee_type, change.multiplier_pct
+        exchange.series[change.series_ticker] = series
         for market in exchange.markets.values():
             if market.series_ticker == change.series_ticker:
                 market.fee_type, market.fee_multiplier_pct = change.fee_type, change.multiplier_pct

@@ -85,6 +85,7 @@ DECODERS: dict[str, Callable[[dict[str, str]], Any]] = {
     "decode_market_config": lambda f: redis_codec.decode_market_config("KX", f),
     "decode_global_config": redis_codec.decode_global_config,
     "decode_risk": redis_codec.decode_risk,
+    "decode_exchange": redis_codec.decode_exchange,
 }
 
 
