@@ -60,6 +60,7 @@ class WsMessages:
     _book_sid: int | None
     _resync_deadline: float | None
     _last_book_msg: float
+    snapshot_timeout_s: float
     _log: EventLogger
 
     def _emit(self, event: WsEvent) -> None:
@@ -244,4 +245,8 @@ class WsMessages:
             self._mark_stale(ticker, reason)
         tickers = sorted(self.tickers)
         if tickers:
+            # snapshots must follow; if they do not (a server that kept the old subscription
+            # and merged), the watchdog reconnects as after a gap
+            if self._resync_deadline is None:
+                self._resync_deadline = asyncio.get_running_loop().time() + self.snapshot_timeout_s
             self._send_later(lambda: self._subscribe_books(tickers))
