@@ -79,13 +79,17 @@ class BlindGate:
     async def lookup(self, order: Order) -> Order | None:
         return await self.inner.lookup(order)
 
-    async def create_group(self, contracts_limit: int) -> str:
+    async def create_group(self, contracts_limit: int, exchange_index: int) -> str:
         self._refuse("order group")
-        return await self.inner.create_group(contracts_limit)
+        return await self.inner.create_group(contracts_limit, exchange_index)
 
     async def reset_group(self, group_id: str) -> None:
         self._refuse("order group reset")
         await self.inner.reset_group(group_id)
+
+    async def set_group_limit(self, group_id: str, contracts_limit: int) -> None:
+        self._refuse("order group limit")
+        await self.inner.set_group_limit(group_id, contracts_limit)
 
     async def aclose(self) -> None:
         await self.inner.aclose()
