@@ -691,6 +691,8 @@ async def test_a_burst_of_passes_shares_its_redis_round_trips(
     tickers = [f"K{i:02d}" for i in range(20)]
     for ticker in tickers:
         await seed(aredis, k, ticker)
+        # their order groups exist (created once, in an earlier burst)
+        await aredis.hset(k.order_groups, ticker, Group(f"g-{ticker}", 0, 4 * 500).encode())
     service, ctx = await started(settings, aredis, exchange)
     try:
         for ticker in tickers:

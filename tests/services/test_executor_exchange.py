@@ -13,7 +13,15 @@ from common.keys import Keys
 from common.redis_codec import encode_exchange, encode_market
 from common.settings import Settings, load_settings
 from services.executor.groups import Group
-from tests.services.test_executor import NOW, FakeExchange, publish, seed, started, steps
+from tests.services.test_executor import (
+    NOW,
+    FakeExchange,
+    publish,
+    risk_checked,
+    seed,
+    started,
+    steps,
+)
 
 
 async def on_shard(r: aioredis.Redis, k: Keys, ticker: str, exchange_index: int) -> None:
@@ -102,6 +110,8 @@ async def test_quotes_are_pulled_before_a_scheduled_pause_and_come_back_after_it
         await steps(service, ctx)
         assert len([o for o in exchange.orders.values() if o.remaining]) == 2
         ctx.clock.advance(NOW + 31_000 - ctx.clock.now_ms())  # type: ignore[attr-defined]
+        await risk_checked(aredis, k, ctx.clock.now_ms())  # risk alive: only the pause pulls
+        await service.safety.refresh_risk()
         await service.safety.check_feeds()
         await service.safety.cancel_all_task  # type: ignore[misc]
         assert exchange.cancel_alls == 1
