@@ -14,17 +14,21 @@ again when the cooldown ends. ``DORA_ORDER_GROUPS=false`` turns them off.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass
 
 import orjson
 
 from common.batching import Batcher
 from common.config_cache import ConfigCache
+from common.errors import SchemaError
+from common.redis_codec import decode_market
 from common.runtime import Context
 from services.executor.gateway import Gateway
 from services.executor.state import Markets
 
 GROUP_COOLDOWN_MS = 30_000
+PREPARE_AT_ONCE = 8  # group creates in flight at once while preparing
 COOLING_DOWN = ""  # ``group_for``'s answer while the market's fired group cools down
 
 
@@ -89,6 +93,30 @@ class OrderGroups:
             group = Group.decode(value)
             if group is not None:
                 self.groups[ticker] = group
+
+    async def prepare(self, tickers: list[str]) -> None:
+        """Create (or fix) the groups of these markets ahead of their first quotes, a few at a
+        time, so the first wave after a start does not wait on a group create per market."""
+        if not self.enabled or not tickers:
+            return
+        ctx = self.ctx
+        pipe = ctx.redis.pipeline(transaction=False)
+        for ticker in tickers:
+            pipe.hgetall(ctx.keys.market(ticker))
+        for ticker, fields in zip(tickers, await pipe.execute(), strict=True):
+            if fields and ticker not in self.markets.meta:
+                with contextlib.suppress(SchemaError):
+                    self.markets.meta[ticker] = decode_market(ticker, fields)
+        limiter = asyncio.Semaphore(PREPARE_AT_ONCE)
+
+        async def one(ticker: str) -> None:
+            async with limiter:
+                try:
+                    await self.group_for(ticker)
+                except Exception as exc:  # the first quote of that market tries again
+                    ctx.log.warning("order_group_prepare_failed", market=ticker, error=str(exc))
+
+        await asyncio.gather(*(one(t) for t in tickers))
 
     def limit_for(self, ticker: str) -> int:
         """The market's group limit in centi-contracts per rolling 15 s."""

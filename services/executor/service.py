@@ -176,6 +176,9 @@ class ExecutorService:
         await self.reconciler.reconcile()
         listener = ControlListener(ctx.redis, ctx.keys, ctx.log, self.safety.on_control)
         self.tasks.append(asyncio.create_task(listener.run(), name="control"))
+        # the markets' order groups while the feeds come alive, not in the first wave's way
+        owned = [t for t in self.configs.enabled() if self.owned(t)]
+        self.tasks.append(asyncio.create_task(self.groups.prepare(owned), name="groups"))
         await asyncio.wait_for(listener.subscribed.wait(), 5)
         self.tasks.append(asyncio.create_task(self.redis_watch.run(), name="redis_watch"))
         # Targets already published before we started: act on the latest of each market.
