@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from cli.main import CliError
+from common.errors import ConfigError
 
 HELP = "run dora against a local simulator and show what it is doing (the embedded default)"
 
@@ -57,6 +58,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--scenario", default="calm", help="simulator scenario name or file (default calm)"
     )
+    parser.add_argument(
+        "--pause-schedule",
+        default="weekly",
+        help="the simulator's trading pauses: weekly (Kalshi's Thursday 03:00-05:00 ET, the "
+        "default), none, or every:PERIOD_S:PAUSE_S[:FIRST_S]",
+    )
 
 
 def _check(args: argparse.Namespace) -> None:
@@ -66,6 +73,12 @@ def _check(args: argparse.Namespace) -> None:
         raise CliError("--headless needs --duration SECONDS")
     if args.duration is not None and not 5 <= args.duration <= 86_400:
         raise CliError(f"--duration must be between 5 and 86400 seconds, was {args.duration:g}")
+    from sim.calendar import Calendar
+
+    try:
+        Calendar.parse(args.pause_schedule, 0)
+    except ConfigError as exc:
+        raise CliError(f"--pause-schedule: {exc}") from None
     if shutil.which("redis-server") is None:
         raise CliError(
             "redis-server is not installed: run 'make demo' (it installs it) "
@@ -175,6 +188,7 @@ def _run(args: argparse.Namespace) -> int:
             seed=args.seed,
             scenario=args.scenario,
             web_port=_dashboard_port(),
+            pause_schedule=args.pause_schedule,
         )
     )
     progress = sys.stderr if args.headless else sys.stdout

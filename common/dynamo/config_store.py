@@ -203,11 +203,13 @@ class ConfigStore:
 
     def _bump(self, table: str, key: dict[str, Any], stored: object, new_version: int) -> bool:
         values: dict[str, Any] = {":new": {"N": str(new_version)}}
+        names = {"#v": "version"}
         if stored is None:
             # no version, or one stored as an explicit null (a console edit can do that)
+            # the key's name through an alias: "key" (dora_state's) is a DynamoDB reserved word
+            names["#k"] = next(iter(key))
             condition = (
-                f"attribute_exists({next(iter(key))}) AND "
-                "(attribute_not_exists(#v) OR attribute_type(#v, :null))"
+                "attribute_exists(#k) AND (attribute_not_exists(#v) OR attribute_type(#v, :null))"
             )
             values[":null"] = {"S": "NULL"}
         else:
@@ -219,7 +221,7 @@ class ConfigStore:
                 Key=key,
                 UpdateExpression="SET #v = :new",
                 ConditionExpression=condition,
-                ExpressionAttributeNames={"#v": "version"},
+                ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
             )
         except ClientError as exc:

@@ -144,3 +144,10 @@ def test_every_command_has_help() -> None:
         assert command in listing
         proc = dora(command, "--help")
         assert proc.returncode == 0 and "usage: dora" in proc.stdout, command
+
+
+def test_demo_refuses_a_bad_pause_schedule_in_one_line() -> None:
+    one_line_error(
+        dora("demo", "--pause-schedule", "sometimes", "--headless", "--duration", "10"),
+        "--pause-schedule",
+    )

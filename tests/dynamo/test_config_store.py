@@ -118,3 +118,14 @@ def test_a_version_stored_as_null_is_bumped_like_a_missing_one(store) -> None:  
     )
     assert store.bump_market_version("KXN", None, 1)
     assert store.get_market("KXN")["version"] == 1
+
+
+def test_a_global_config_without_a_version_is_bumped(store) -> None:  # type: ignore[no-untyped-def]
+    """dora_state's key is named "key", a DynamoDB reserved word: the condition must alias it
+    (found by the mirror fuzz: a console edit that dropped the version was never mirrored)."""
+    store.client.put_item(
+        TableName=store.names.state,
+        Item={"key": {"S": "global_config"}, "trading_enabled": {"BOOL": True}},
+    )
+    assert store.bump_global_version(None, 1)
+    assert store.get_global()["version"] == 1

@@ -26,7 +26,7 @@ import pytest
 from tests.support.procs import REPO, wait_for
 
 VAR = REPO / "var"
-DEMO = [sys.executable, "-m", "cli.main", "demo", "--headless"]
+DEMO = [sys.executable, "-m", "cli.main", "demo", "--pause-schedule", "none", "--headless"]
 Started = dict[int, str]  # pid -> its start time (so a reused pid is never taken for ours)
 
 
