@@ -33,14 +33,19 @@ async def kalshi_client(
     signer: Signer | None = None,
     **transport_options: Any,
 ) -> KalshiClient:
-    """A client for ``settings``' environment and key. With ``redis`` the rate budget is the
-    account-wide one in Redis; without, a process-local one."""
+    """A client for ``settings``' environment, key and subaccount. With ``redis`` the rate
+    budget is the account-wide one in Redis; without, a process-local one."""
     if signer is None:
         signer = await asyncio.to_thread(load_signer, settings)
     if budget is None:
         budget = rate_budget(settings, redis, clock)
     return KalshiClient.create(
-        settings.rest_base_url, signer, budget=budget, clock=clock, **transport_options
+        settings.rest_base_url,
+        signer,
+        budget=budget,
+        clock=clock,
+        subaccount=settings.kalshi_subaccount,
+        **transport_options,
     )
 
 

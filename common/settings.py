@@ -54,6 +54,13 @@ class Settings:
     kalshi_private_key_secret_id: str = ""
     kalshi_private_key_ssm_param: str = ""
     kalshi_private_key: str = field(default="", repr=False)  # PEM text in the environment
+    # the subaccount (0 primary, 1-63) every read, write and cancel is scoped to: dora never
+    # touches another subaccount's orders, and halt and cancel-all clear only this one
+    kalshi_subaccount: int = 0
+    # the local clock may differ from the exchange's by at most this much: beyond it a process
+    # that signs requests refuses to start, and the executor stops adding risk while running
+    max_clock_skew_ms: int = 2_000
+    clock_check_interval_s: int = 300  # how often the skew is measured again
     rate_tier: str = "basic"
     log_level: str = "info"
     shard_index: int = 0
@@ -294,6 +301,9 @@ _CHECKS: dict[str, Callable[[str, str], Any]] = {
     "kalshi_private_key_secret_id": _any,
     "kalshi_private_key_ssm_param": _any,
     "kalshi_private_key": _any,
+    "kalshi_subaccount": _int_in(0, 63),
+    "max_clock_skew_ms": _int_in(100, 600_000),
+    "clock_check_interval_s": _int_in(5, 86_400),
     "rate_tier": _check_choice(RATE_TIERS),
     "log_level": _check_choice(LOG_LEVELS),
     "shard_index": _int_in(0, 1023),

@@ -17,6 +17,7 @@ from common.book import YesBook
 from common.calendar import ExchangeSchedule
 from common.clock import Clock
 from common.domain import Fill, MarketMeta, Settlement
+from common.errors import WireError
 from common.fees import FeeType
 from common.kalshi.errors import ExchangeError
 from common.kalshi.fee_cache import FEES_UNAVAILABLE, FeeCache, Fees
@@ -26,6 +27,7 @@ from common.kalshi.rest import PAGE_LIMIT
 from common.kalshi.signing import Signer
 from common.kalshi.transport import Transport
 from common.kalshi.wire.calendar import parse_exchange_schedule
+from common.kalshi.wire.listing import Skipped
 from common.kalshi.wire.markets import (
     ExchangeStatus,
     FeeChange,
@@ -61,15 +63,30 @@ class KalshiClient(OrderEntry):
         *,
         budget: RateBudget | None = None,
         clock: Clock | None = None,
+        subaccount: int = 0,
         **transport_options: Any,
     ) -> KalshiClient:
         transport = Transport(base_url, signer, budget=budget, clock=clock, **transport_options)
-        return cls(transport, clock=clock)
+        return cls(transport, clock=clock, subaccount=subaccount)
 
     # ---- exchange and markets --------------------------------------------------------------
 
     async def get_exchange_status(self) -> ExchangeStatus:
         return parse_exchange_status(await self._get("/exchange/status"))
+
+    async def measure_clock_skew(self) -> int:
+        """The local clock minus the exchange's, in ms, measured now by a public read sent
+        unsigned (a signature made with a skewed clock would be refused): from its ``Date``."""
+        await self.transport.request("GET", "/exchange/status", signed=False)
+        skew = self.transport.exchange_clock.skew_ms
+        if skew is None:
+            raise WireError("the exchange's answer has no Date header: cannot measure the skew")
+        return skew
+
+    def exchange_now_ms(self) -> int | None:
+        """The exchange's time now as its last answer's ``Date`` says (never ahead of it), or
+        None before any answer."""
+        return self.transport.exchange_clock.now_ms()
 
     async def get_order_book(self, ticker: str, depth: int | None = None) -> YesBook:
         params = {"depth": depth} if depth else None
@@ -147,17 +164,24 @@ class KalshiClient(OrderEntry):
 
     # ---- portfolio -------------------------------------------------------------------------
 
+    # Every portfolio read is of this client's subaccount; an item of a listing that does not
+    # parse is logged and set aside (``skipped`` says which), never failing the whole listing.
+
     async def get_balance(self, exchange_index: int | None = None) -> Balance:
-        """Available cash: of every shard, or of one (collateral is per shard: an order on a
-        shard can only use that shard's cash)."""
-        params = None if exchange_index is None else {"exchange_index": exchange_index}
+        """Available cash of the subaccount: of every shard, or of one (collateral is per shard:
+        an order on a shard can only use that shard's cash)."""
+        params: dict[str, Any] = {"subaccount": self.subaccount}
+        if exchange_index is not None:
+            params["exchange_index"] = exchange_index
         return parse_balance(await self._get("/portfolio/balance", params))
 
-    async def get_positions(self, ticker: str | None = None) -> list[ExchangePosition]:
+    async def get_positions(
+        self, ticker: str | None = None, *, skipped: list[Skipped] | None = None
+    ) -> list[ExchangePosition]:
         params: dict[str, Any] = {"limit": PAGE_LIMIT}
         if ticker:
             params["ticker"] = ticker
-        return await self._paginate("/portfolio/positions", params, parse_positions_page)
+        return await self._listing("/portfolio/positions", params, parse_positions_page, skipped)
 
     async def get_fills(
         self,
@@ -165,6 +189,7 @@ class KalshiClient(OrderEntry):
         *,
         ticker: str | None = None,
         order_id: str | None = None,
+        skipped: list[Skipped] | None = None,
     ) -> list[Fill]:
         """Fills at or after ``since_ms``, oldest first. The exchange filters by whole seconds,
         so fills of the second of ``since_ms`` come again: dedupe by ``fill_id``."""
@@ -175,15 +200,19 @@ class KalshiClient(OrderEntry):
             params["ticker"] = ticker
         if order_id:
             params["order_id"] = order_id
-        fills = await self._paginate("/portfolio/fills", params, parse_fills_page)
+        fills = await self._listing("/portfolio/fills", params, parse_fills_page, skipped)
         fills.sort(key=lambda f: (f.ts_ms, f.fill_id))
         return fills
 
-    async def get_settlements(self, since_ms: int | None = None) -> list[Settlement]:
+    async def get_settlements(
+        self, since_ms: int | None = None, *, skipped: list[Skipped] | None = None
+    ) -> list[Settlement]:
         """Markets that paid out at or after ``since_ms`` (whole seconds: dedupe), oldest first."""
         params: dict[str, Any] = {"limit": PAGE_LIMIT}
         if since_ms is not None:
             params["min_ts"] = max(0, since_ms // 1000)
-        items = await self._paginate("/portfolio/settlements", params, parse_settlements_page)
+        items = await self._listing(
+            "/portfolio/settlements", params, parse_settlements_page, skipped
+        )
         items.sort(key=lambda s: (s.settled_ms, s.ticker))
         return items

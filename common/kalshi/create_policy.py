@@ -53,6 +53,7 @@ class CreatePolicy:
         find: Find,
         clock: Clock,
         *,
+        subaccount: int | None = None,
         create_attempts: int = 3,
         lookup_attempts: int = 3,
         lookup_delay_s: float = 0.2,
@@ -60,6 +61,7 @@ class CreatePolicy:
         self.send = send
         self.find = find
         self.clock = clock
+        self.subaccount = subaccount  # every create carries it
         self.create_attempts = create_attempts
         self.lookup_attempts = lookup_attempts
         self.lookup_delay_s = lookup_delay_s
@@ -92,7 +94,7 @@ class CreatePolicy:
 
     async def place(self, request: OrderRequest) -> Order:
         """Create one order (V2); returns it as acknowledged, found, or raises."""
-        body = build_create_order(request)
+        body = build_create_order(request, self.subaccount)
         started_ms = self.clock.now_ms()
         ambiguous: ExchangeError | None = None
         for attempt in range(self.create_attempts):
@@ -137,7 +139,7 @@ class CreatePolicy:
 
     async def place_batch(self, requests: Sequence[OrderRequest]) -> list[Order | ExchangeError]:
         """One batch create (that fits the write bucket): per request, the Order or its error."""
-        body = {"orders": [build_create_order(r) for r in requests]}
+        body = {"orders": [build_create_order(r, self.subaccount) for r in requests]}
         cost = COST_BATCH_CREATE_ITEM * len(requests)
         started_ms = self.clock.now_ms()
         ambiguous: ExchangeError | None = None

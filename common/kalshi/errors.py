@@ -10,42 +10,33 @@ request (method and path, never headers or keys). Subclasses say what the caller
 - ``TransportError``: no HTTP answer (connect, timeout, reset); whether a write happened is unknown.
 - ``OutcomeUnknown``: a create whose result could not be established even by looking it up;
   ``client_order_id`` lets the caller resolve it later. Never treat it as "failed".
+- ``WireError`` (from ``common.errors``): an answer that does not have the promised shape. It is
+  an ``ExchangeError`` too, so a malformed answer is handled wherever a failed request is.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from common.errors import DoraError
+from common.errors import ExchangeError, WireError
+
+__all__ = [
+    "AuthError",
+    "Conflict",
+    "ExchangeError",
+    "NotFound",
+    "OrderRejected",
+    "OutcomeUnknown",
+    "RateLimited",
+    "ServerError",
+    "TransportError",
+    "WireError",
+    "error_for_status",
+    "error_from_body",
+]
 
 if TYPE_CHECKING:
     from common.kalshi.wire.error_body import ErrorBody
-
-
-class ExchangeError(DoraError):
-    """An exchange request that did not succeed."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        status: int = 0,
-        code: str = "",
-        details: str = "",
-        method: str = "",
-        path: str = "",
-    ) -> None:
-        self.status = status
-        self.code = code
-        self.message = message
-        self.details = details
-        self.method = method
-        self.path = path
-        where = f"{method} {path}: " if method else ""
-        status_text = f"HTTP {status} " if status else ""
-        code_text = f"[{code}] " if code else ""
-        detail_text = f" ({details})" if details else ""
-        super().__init__(f"{where}{status_text}{code_text}{message}{detail_text}")
 
 
 class AuthError(ExchangeError):

@@ -30,6 +30,7 @@ from common.kalshi.ratelimit import (
 )
 from common.kalshi.rest import PAGE_LIMIT, RestClient
 from common.kalshi.transport import Transport
+from common.kalshi.wire.listing import Skipped
 from common.kalshi.wire.order_changes import (
     CancelResult,
     build_amend,
@@ -40,7 +41,13 @@ from common.kalshi.wire.order_changes import (
     parse_batch_cancel,
     parse_cancel,
 )
-from common.kalshi.wire.orders import OrderRequest, parse_order_response, parse_orders_page
+from common.kalshi.wire.orders import (
+    OrderRef,
+    OrderRequest,
+    parse_order_refs_page,
+    parse_order_response,
+    parse_orders_page,
+)
 from common.kalshi.wire.portfolio import (
     OrderGroup,
     build_order_group_limit,
@@ -62,15 +69,17 @@ class OrderEntry(RestClient):
         transport: Transport,
         *,
         clock: Clock | None = None,
+        subaccount: int = 0,
         create_attempts: int = 3,
         lookup_attempts: int = 3,
         lookup_delay_s: float = 0.2,
     ) -> None:
-        super().__init__(transport, clock=clock)
+        super().__init__(transport, clock=clock, subaccount=subaccount)
         self.creates = CreatePolicy(
             self._send_create,
             self._find_for_create,
             self.clock,
+            subaccount=subaccount,
             create_attempts=create_attempts,
             lookup_attempts=lookup_attempts,
             lookup_delay_s=lookup_delay_s,
@@ -85,7 +94,9 @@ class OrderEntry(RestClient):
         ticker: str | None = None,
         status: str | None = None,
         since_ms: int | None = None,
+        skipped: list[Skipped] | None = None,
     ) -> list[Order]:
+        """Orders of this subaccount (an order that does not parse: logged, into ``skipped``)."""
         params: dict[str, Any] = {"limit": PAGE_LIMIT}
         if ticker:
             params["ticker"] = ticker
@@ -93,11 +104,23 @@ class OrderEntry(RestClient):
             params["status"] = status
         if since_ms is not None:
             params["min_ts"] = max(0, since_ms // 1000)
-        return await self._paginate("/portfolio/orders", params, parse_orders_page)
+        return await self._listing("/portfolio/orders", params, parse_orders_page, skipped)
 
-    async def get_open_orders(self, ticker: str | None = None) -> list[Order]:
-        """Every resting order (of one market, or all)."""
-        return await self.get_orders(ticker=ticker, status="resting")
+    async def get_open_orders(
+        self, ticker: str | None = None, *, skipped: list[Skipped] | None = None
+    ) -> list[Order]:
+        """Every resting order of this subaccount (of one market, or all)."""
+        return await self.get_orders(ticker=ticker, status="resting", skipped=skipped)
+
+    async def get_open_order_refs(
+        self, ticker: str | None = None, *, skipped: list[Skipped] | None = None
+    ) -> list[OrderRef]:
+        """The id and market of every resting order of this subaccount, read no further: what
+        a cancel needs, whatever else an order holds."""
+        params: dict[str, Any] = {"limit": PAGE_LIMIT, "status": "resting"}
+        if ticker:
+            params["ticker"] = ticker
+        return await self._listing("/portfolio/orders", params, parse_order_refs_page, skipped)
 
     async def get_order(self, order_id: str) -> Order:
         return parse_order_response(
@@ -160,7 +183,7 @@ class OrderEntry(RestClient):
         body = build_amend(order, new_price, count, updated_client_order_id)
         path = f"{ORDERS_V2}/{order.order_id}/amend"
         try:
-            ack = await self._write("POST", path, body=body, cost=COST_AMEND)
+            ack = await self._write("POST", path, body=body, params=self._scope(), cost=COST_AMEND)
         except AMBIGUOUS:
             return await self.get_order(order.order_id)
         return order_from_amend_ack(order, new_price, count, ack, new_remaining)
@@ -179,6 +202,7 @@ class OrderEntry(RestClient):
                 "POST",
                 path,
                 body=body,
+                params=self._scope(),
                 cost=COST_DECREASE,
                 priority=True,
                 idempotent=reduce_to is not None,
@@ -190,7 +214,9 @@ class OrderEntry(RestClient):
     async def cancel_order(self, order_id: str, ticker: str | None = None) -> CancelResult:
         """Cancel one order (served first by the rate budget; retried). An order that is
         already gone answers ``reduced_by == 0``."""
-        params = {"market_ticker": ticker} if ticker else None
+        params: dict[str, Any] = self._scope()
+        if ticker:
+            params["market_ticker"] = ticker
         try:
             answer = await self._write(
                 "DELETE",
@@ -207,14 +233,17 @@ class OrderEntry(RestClient):
         return parse_cancel(answer)
 
     async def cancel_orders(
-        self, orders: Sequence[tuple[str, str | None]] | Sequence[Order]
+        self, orders: Sequence[tuple[str, str | None]] | Sequence[Order] | Sequence[OrderRef]
     ) -> list[CancelResult | ExchangeError]:
-        """Batch cancel of (order_id, ticker) pairs or Orders, split to fit the bucket."""
+        """Batch cancel (in this subaccount) of (order_id, ticker) pairs, Orders or OrderRefs,
+        split to fit the bucket."""
         items: list[tuple[str, str | None]] = []
         for item in orders:
             if isinstance(item, Order):
                 if item.order_id is None:
                     raise ValueError(f"cannot cancel {item.client_order_id}: no order_id")
+                items.append((item.order_id, item.ticker))
+            elif isinstance(item, OrderRef):
                 items.append((item.order_id, item.ticker))
             else:
                 items.append(item)
@@ -225,7 +254,7 @@ class OrderEntry(RestClient):
             answer = await self._write(
                 "DELETE",
                 ORDERS_V2_BATCH,
-                body=build_batch_cancel(chunk),
+                body=build_batch_cancel(chunk, self.subaccount),
                 cost=COST_BATCH_CANCEL_ITEM * len(chunk),
                 priority=True,
                 idempotent=True,
@@ -242,25 +271,42 @@ class OrderEntry(RestClient):
         return out
 
     async def cancel_all_orders(self, ticker: str | None = None) -> int | None:
-        """Cancel every resting order: of one market (listed, then batch-cancelled; returns how
-        many), or of the account (one ``DELETE /portfolio/events/orders``; returns None as the
-        exchange does not say how many; falls back to list + batch if the route is missing)."""
+        """Cancel every resting order of this subaccount: of one market (its ids listed, then
+        batch-cancelled; returns how many), or all of them (one ``DELETE
+        /portfolio/events/orders?subaccount=N``; returns None as the exchange does not say how
+        many; falls back to listing ids + batch cancels if the route is missing). Kalshi may
+        also cancel orders placed in the minute after a cancel-all."""
         if ticker is None:
             try:
                 await self._write(
-                    "DELETE", ORDERS_V2, cost=COST_CANCEL_ALL, priority=True, idempotent=True
+                    "DELETE",
+                    ORDERS_V2,
+                    params=self._scope(),
+                    cost=COST_CANCEL_ALL,
+                    priority=True,
+                    idempotent=True,
                 )
                 return None
             except (NotFound, OrderRejected) as exc:
                 if exc.status not in (404, 405):
                     raise
                 self._log.warning("cancel_all_fallback", reason=str(exc))
-        orders = await self.get_open_orders(ticker)
-        results = await self.cancel_orders(orders)
+        return await self.cancel_listed(ticker)
+
+    async def cancel_listed(self, ticker: str | None = None) -> int:
+        """Batch-cancel every resting order of this subaccount whose id can be read (of one
+        market, or all); returns how many were cancelled. An item without a readable id is
+        logged by the listing; the rest are cancelled whatever else they hold."""
+        refs = await self.get_open_order_refs(ticker)
+        results = await self.cancel_orders(refs)
         failed = [r for r in results if isinstance(r, ExchangeError)]
         if failed:
             raise failed[0]
         return len(results)
+
+    def _scope(self) -> dict[str, Any]:
+        """The query parameter that keeps a write in this client's subaccount."""
+        return {"subaccount": self.subaccount}
 
     # ---- order groups ----------------------------------------------------------------------
 
@@ -271,8 +317,13 @@ class OrderEntry(RestClient):
 
     async def create_order_group(self, contracts_limit: int, exchange_index: int = 0) -> str:
         """A new order group (exchange-side kill switch) with a limit in centi-contracts, on
-        the shard of the markets whose orders will join it (a group lives on one shard)."""
-        body = {**build_order_group_limit(contracts_limit), "exchange_index": exchange_index}
+        the shard of the markets whose orders will join it (a group lives on one shard), in this
+        client's subaccount."""
+        body = {
+            **build_order_group_limit(contracts_limit),
+            "exchange_index": exchange_index,
+            "subaccount": self.subaccount,
+        }
         return parse_order_group_created(
             await self._group_write("POST", f"{ORDER_GROUPS}/create", body)
         )

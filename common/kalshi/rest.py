@@ -7,6 +7,7 @@ only idempotent ones (cancels, ``reduce_to``) are retried after an ambiguous fai
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
@@ -19,6 +20,8 @@ from common.kalshi.ratelimit import (
     WRITE,
 )
 from common.kalshi.transport import CANCEL_RETRY, READ_RETRY, WRITE_RETRY, Transport
+from common.kalshi.wire.listing import Skipped
+from common.log import get_logger
 
 T = TypeVar("T")
 
@@ -26,11 +29,20 @@ PAGE_LIMIT = 1000
 
 
 class RestClient:
-    """Signed requests through one ``Transport``; the endpoints are in the subclasses."""
+    """Signed requests through one ``Transport``; the endpoints are in the subclasses.
 
-    def __init__(self, transport: Transport, *, clock: Clock | None = None) -> None:
+    ``subaccount`` (0-63) scopes every portfolio read and every write: dora trades in one
+    subaccount and never lists, changes or cancels anything outside it."""
+
+    def __init__(
+        self, transport: Transport, *, clock: Clock | None = None, subaccount: int = 0
+    ) -> None:
+        if not 0 <= subaccount <= 63:
+            raise ValueError(f"subaccount must be 0-63, was {subaccount}")
         self.transport = transport
         self.clock = clock or transport.clock
+        self.subaccount = subaccount
+        self._listing_log = get_logger("kalshi.client")
 
     async def aclose(self) -> None:
         await self.transport.aclose()
@@ -73,6 +85,32 @@ class RestClient:
                 break
             seen.add(cursor)
         return out
+
+    async def _listing(
+        self,
+        path: str,
+        params: dict[str, Any],
+        parse: Callable[..., tuple[list[T], str | None]],
+        skipped: list[Skipped] | None,
+    ) -> list[T]:
+        """A paginated portfolio listing of this subaccount, read item by item: an item that
+        does not parse is logged and set aside (into ``skipped`` when the caller passes one, to
+        know which), and the rest are returned."""
+        found: list[Skipped] = []
+        items = await self._paginate(
+            path, {**params, "subaccount": self.subaccount}, partial(parse, skipped=found)
+        )
+        for item in found:
+            self._listing_log.warning(
+                "listing_item_skipped",
+                listing=path,
+                what=item.what,
+                key=item.key,
+                reason=item.reason,
+            )
+        if skipped is not None:
+            skipped.extend(found)
+        return items
 
     async def _write(
         self,

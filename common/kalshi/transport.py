@@ -25,6 +25,7 @@ from common.kalshi.errors import (
     TransportError,
     error_for_status,
 )
+from common.kalshi.exchange_clock import ExchangeClock
 from common.kalshi.http import HttpResponse, LeanHTTP, NoAnswer, NotSent, RequestHook
 from common.kalshi.ratelimit import NoBudget, RateBudget
 from common.kalshi.signing import Signer, auth_headers
@@ -86,6 +87,7 @@ class Transport:
         self.budget: RateBudget = budget or NoBudget()
         self.clock = clock or Clock()
         self.stats = TransportStats()
+        self.exchange_clock = ExchangeClock(self.clock.monotonic_ms)  # from answers' Date
         self._log = get_logger("kalshi.transport")
         self.http = http or LeanHTTP(
             self.base_url,
@@ -120,9 +122,12 @@ class Transport:
         cost: int = 10,
         priority: bool = False,
         retry: RetryPolicy = READ_RETRY,
+        signed: bool = True,
     ) -> Any:
         """Send and return the decoded JSON answer (None when empty). Raises an
-        ``ExchangeError`` subclass when the request did not succeed within the policy."""
+        ``ExchangeError`` subclass when the request did not succeed within the policy.
+        ``signed=False`` sends a public read without the auth headers (the clock probe: a
+        signature made with a skewed clock would be refused)."""
         method = method.upper()
         sign_path = self.base_path + path
         content = None if body is None else orjson.dumps(body)
@@ -131,9 +136,10 @@ class Transport:
         while True:
             self.stats.budget_wait_s += await self.budget.acquire(bucket, cost, priority=priority)
             headers = {"Content-Type": "application/json"} if content is not None else {}
-            if self.signer is not None:
+            if self.signer is not None and signed:
                 headers.update(auth_headers(self.signer, self.clock.now_ms(), method, sign_path))
             self.stats.requests += 1
+            sent_ms = self.clock.now_ms()
             try:
                 response = await self.http.request(
                     method, sign_path, params=query, content=content, headers=headers
@@ -152,6 +158,9 @@ class Transport:
                 retryable = retry.idempotent
             else:
                 status = response.status_code
+                self.exchange_clock.observe(
+                    response.headers.get("date"), sent_ms, self.clock.now_ms()
+                )
                 self.stats.by_status[status] = self.stats.by_status.get(status, 0) + 1
                 if status < 300:
                     if not response.content:

@@ -158,6 +158,10 @@ CASES: dict[str, tuple[Callable[[Any], Any], Any]] = {
     "parse_order": (orders.parse_order, ORDER),
     "parse_order_response": (orders.parse_order_response, {"order": ORDER}),
     "parse_orders_page": (orders.parse_orders_page, {"orders": [ORDER, ORDER], "cursor": ""}),
+    "parse_order_refs_page": (
+        orders.parse_order_refs_page,
+        {"orders": [ORDER, ORDER], "cursor": ""},
+    ),
     "parse_user_order": (stream.parse_user_order, USER_ORDER),
     "order_from_ack": (lambda v: orders.order_from_ack(REQUEST, v), ACK),
     "parse_batch_create": (

@@ -156,12 +156,16 @@ def parse_cancel(value: object, what: str = "cancel ack") -> CancelResult:
     return _cancel(fields.convert(value, _CancelAck, what), what)
 
 
-def build_batch_cancel(items: Sequence[tuple[str, str | None]]) -> dict[str, Any]:
+def build_batch_cancel(
+    items: Sequence[tuple[str, str | None]], subaccount: int | None = None
+) -> dict[str, Any]:
     orders: list[dict[str, Any]] = []
     for order_id, ticker in items:
         entry: dict[str, Any] = {"order_id": order_id}
         if ticker:
             entry["market_ticker"] = ticker
+        if subaccount is not None:
+            entry["subaccount"] = subaccount
         orders.append(entry)
     return {"orders": orders}
 

@@ -13,6 +13,7 @@ from common.errors import WireError
 from common.kalshi.wire import fields
 from common.kalshi.wire.error_body import ErrorBody, parse_error_body
 from common.kalshi.wire.fields import Fixed, NonEmpty
+from common.kalshi.wire.listing import Skipped, read_items
 from common.numbers import ONE_DOLLAR, format_count, format_price
 
 SELF_TRADE_PREVENTION = ("taker_at_cross", "maker")
@@ -58,8 +59,22 @@ class _OrderResponse(msgspec.Struct, frozen=True):
 
 
 class _OrdersPage(msgspec.Struct, frozen=True):
-    orders: list[_Order] | None = None
+    orders: list[Any] | None = None  # read one by one: a bad order never hides the others
     cursor: str | None = None
+
+
+class _OrderRef(msgspec.Struct, frozen=True):
+    order_id: NonEmpty
+    ticker: Any = None
+    subaccount_number: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRef:
+    """What a cancel needs of a listed order, and nothing more: its id and market."""
+
+    order_id: str
+    ticker: str | None
 
 
 class _CreateAck(msgspec.Struct, frozen=True):
@@ -121,13 +136,34 @@ def parse_order_response(body: object) -> Order:
     return _order(fields.convert(body, _OrderResponse, "order response").order)
 
 
-def parse_orders_page(body: object) -> tuple[list[Order], str | None]:
+def parse_orders_page(
+    body: object, skipped: list[Skipped] | None = None
+) -> tuple[list[Order], str | None]:
+    """A page of orders; with ``skipped``, an order that does not parse is set aside there."""
     page = fields.convert(body, _OrdersPage, "orders response")
-    return [_order(o) for o in page.orders or ()], fields.cursor(page.cursor)
+    orders = read_items(page.orders, parse_order, "order", ("order_id", "ticker"), skipped)
+    return orders, fields.cursor(page.cursor)
 
 
-def build_create_order(request: OrderRequest) -> dict[str, Any]:
-    """The body of ``POST /portfolio/events/orders`` (and one item of the batch)."""
+def _order_ref(value: object) -> OrderRef:
+    data = fields.convert(value, _OrderRef, "order")
+    ticker = data.ticker if isinstance(data.ticker, str) and data.ticker else None
+    return OrderRef(data.order_id, ticker)
+
+
+def parse_order_refs_page(
+    body: object, skipped: list[Skipped] | None = None
+) -> tuple[list[OrderRef], str | None]:
+    """A page of orders read only as far as a cancel needs (id and market): the kill switch
+    never depends on the rest of an order having the promised shape."""
+    page = fields.convert(body, _OrdersPage, "orders response")
+    refs = read_items(page.orders, _order_ref, "order", ("order_id", "ticker"), skipped)
+    return refs, fields.cursor(page.cursor)
+
+
+def build_create_order(request: OrderRequest, subaccount: int | None = None) -> dict[str, Any]:
+    """The body of ``POST /portfolio/events/orders`` (and one item of the batch), in
+    ``subaccount`` when given."""
     if not request.ticker:
         raise ValueError("order ticker must be non-empty")
     if not 0 < request.price < ONE_DOLLAR:
@@ -161,6 +197,8 @@ def build_create_order(request: OrderRequest) -> dict[str, Any]:
         body["cancel_order_on_pause"] = True
     if request.reduce_only:
         body["reduce_only"] = True
+    if subaccount is not None:
+        body["subaccount"] = subaccount
     return body
 
 

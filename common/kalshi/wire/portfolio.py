@@ -11,6 +11,7 @@ from common.domain import Fill, Settlement
 from common.errors import WireError
 from common.kalshi.wire import fields
 from common.kalshi.wire.fields import Fixed, NonEmpty
+from common.kalshi.wire.listing import Skipped, read_items
 from common.numbers import format_count
 
 
@@ -44,6 +45,10 @@ class OrderGroup:
     order_ids: tuple[str, ...] = ()
 
 
+# A settlement's ``market_result``: ``void`` (spec 3.34) returns the position's cost.
+SETTLEMENT_RESULTS = ("yes", "no", "scalar", "void")
+
+
 # ---- the shapes dora reads (Kalshi's field names; unknown fields are ignored) -------------
 
 
@@ -65,7 +70,7 @@ class _Fill(msgspec.Struct, frozen=True):
 
 
 class _FillsPage(msgspec.Struct, frozen=True):
-    fills: list[dict[str, Any]] | None = None
+    fills: list[Any] | None = None  # read one by one: a bad fill never hides the others
     cursor: str | None = None
 
 
@@ -78,7 +83,7 @@ class _Settlement(msgspec.Struct, frozen=True):
 
 
 class _SettlementsPage(msgspec.Struct, frozen=True):
-    settlements: list[_Settlement] | None = None
+    settlements: list[Any] | None = None
     cursor: str | None = None
 
 
@@ -93,7 +98,7 @@ class _Position(msgspec.Struct, frozen=True):
 
 
 class _PositionsPage(msgspec.Struct, frozen=True):
-    market_positions: list[_Position] | None = None
+    market_positions: list[Any] | None = None
     cursor: str | None = None
 
 
@@ -153,15 +158,19 @@ def parse_fill(value: object) -> Fill:
     )
 
 
-def parse_fills_page(body: object) -> tuple[list[Fill], str | None]:
+def parse_fills_page(
+    body: object, skipped: list[Skipped] | None = None
+) -> tuple[list[Fill], str | None]:
+    """A page of fills; with ``skipped``, a fill that does not parse is set aside there."""
     page = fields.convert(body, _FillsPage, "fills response")
-    return [parse_fill(f) for f in page.fills or ()], fields.cursor(page.cursor)
+    fills = read_items(page.fills, parse_fill, "fill", ("fill_id", "trade_id"), skipped)
+    return fills, fields.cursor(page.cursor)
 
 
 def _settlement(data: _Settlement) -> Settlement:
     what = f"settlement {data.ticker}"
     result = data.market_result
-    if result not in ("yes", "no", "scalar", "void"):
+    if result not in SETTLEMENT_RESULTS:
         raise WireError(
             f"{what}.market_result must be yes, no, scalar or void, was {fields.short(result)}"
         )
@@ -186,9 +195,13 @@ def parse_settlement(value: object) -> Settlement:
     return _settlement(fields.convert(value, _Settlement, "settlement"))
 
 
-def parse_settlements_page(body: object) -> tuple[list[Settlement], str | None]:
+def parse_settlements_page(
+    body: object, skipped: list[Skipped] | None = None
+) -> tuple[list[Settlement], str | None]:
+    """A page of settlements; with ``skipped``, one that does not parse is set aside there."""
     page = fields.convert(body, _SettlementsPage, "settlements response")
-    return [_settlement(s) for s in page.settlements or ()], fields.cursor(page.cursor)
+    items = read_items(page.settlements, parse_settlement, "settlement", ("ticker",), skipped)
+    return items, fields.cursor(page.cursor)
 
 
 # ---- positions and balance -----------------------------------------------------------------
@@ -211,9 +224,14 @@ def parse_position(value: object) -> ExchangePosition:
     return _position(fields.convert(value, _Position, "market position"))
 
 
-def parse_positions_page(body: object) -> tuple[list[ExchangePosition], str | None]:
+def parse_positions_page(
+    body: object, skipped: list[Skipped] | None = None
+) -> tuple[list[ExchangePosition], str | None]:
+    """A page of market positions; with ``skipped``, one that does not parse is set aside there
+    (its ticker, when readable, says which market's position is not known)."""
     page = fields.convert(body, _PositionsPage, "positions response")
-    return [_position(p) for p in page.market_positions or ()], fields.cursor(page.cursor)
+    items = read_items(page.market_positions, parse_position, "position", ("ticker",), skipped)
+    return items, fields.cursor(page.cursor)
 
 
 def parse_balance(body: object) -> Balance:

@@ -37,6 +37,7 @@ class _WsFill(msgspec.Struct, frozen=True):
     ts: int | None = None
     client_order_id: str | None = None
     post_position_fp: Fixed | None = None
+    subaccount: int | None = None
 
 
 class _UserOrder(msgspec.Struct, frozen=True):
@@ -53,6 +54,7 @@ class _UserOrder(msgspec.Struct, frozen=True):
     last_updated_ts_ms: int | None = None
     client_order_id: str | None = None
     order_group_id: str | None = None
+    subaccount_number: int | None = None
 
 
 # ---- books ---------------------------------------------------------------------------------
@@ -122,6 +124,7 @@ def parse_ws_fill(value: object) -> Fill:
         post_position=None
         if post is None
         else fields.count(post, f"{what}.post_position_fp", signed=True),
+        subaccount=data.subaccount,
     )
 
 
@@ -146,4 +149,5 @@ def parse_user_order(value: object) -> Order:
         created_ms=created_ms,
         updated_ms=created_ms if data.last_updated_ts_ms is None else data.last_updated_ts_ms,
         order_group_id=data.order_group_id or None,
+        subaccount=data.subaccount_number,
     )
