@@ -16,6 +16,7 @@ from common.errors import ConfigError
 from common.numbers import format_count, format_price
 from sim import lifecycle, wire
 from sim.errors import EngineError
+from sim.model import ledger_key
 from sim.rest import json_response
 from sim.state import SimState
 
@@ -98,12 +99,18 @@ class ControlApi:
     async def account(self, request: web.Request) -> web.Response:
         if (denied := self._guard(request)) is not None:
             return denied
-        account = self.sim.exchange.accounts.get(request.match_info["key_id"])
+        try:  # ?subaccount=N: that subaccount's books (default 0, the account itself)
+            subaccount = int(request.query.get("subaccount", "0") or 0)
+        except ValueError:
+            return _error(400, "subaccount must be a number")
+        key = ledger_key(request.match_info["key_id"], subaccount)
+        account = self.sim.exchange.accounts.get(key)
         if account is None:
             return _error(404, "no such account")
         return json_response(
             {
                 "key_id": account.key_id,
+                "subaccount": account.subaccount,
                 "user_id": account.user_id,
                 "cash_dollars": wire.money(account.cash),
                 "locked_dollars": wire.money(account.locked),

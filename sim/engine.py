@@ -62,11 +62,15 @@ from sim.model import (
     TimeInForce,
     Trade,
     cost_of,
+    ledger_key,
 )
 
 _FEE_DENOMINATOR = 10_000 * 100 * COUNT_SCALE * PRICE_SCALE * PRICE_SCALE
 _FEE_STEP = MONEY_SCALE // 10_000  # $0.0001
 _ID_KINDS = {"order": 1, "trade": 2, "group": 3, "market": 4}
+# Kalshi: "Newly placed orders may also be cancelled during the minute after" a cancel-all. The
+# simulator cancels them when that minute ends, so a client must re-check what it placed.
+CANCEL_ALL_REACH_MS = 60_000
 
 
 def fee_numerator(rate_bp: int, multiplier_pct: int, price: int, count: int) -> int:
@@ -132,6 +136,8 @@ class Exchange:
         self._ids = dict.fromkeys(_ID_KINDS, 0)
         self._expiries: list[tuple[int, int, str]] = []
         self._pending_triggers: list[tuple[str, str]] = []
+        # (key id, subaccount or None for all, from_ms, until_ms) of recent cancel-alls
+        self._cancel_all_reach: list[tuple[str, int | None, int, int]] = []
         self.counters: dict[str, int] = {
             "orders_created": 0,
             "orders_rejected": 0,
@@ -175,7 +181,12 @@ class Exchange:
             user_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"dora-sim:{key_id}"))
             direct = is_agent if direct_member is None else direct_member
             account = Account(
-                key_id=key_id, user_id=user_id, cash=cash, is_agent=is_agent, direct_member=direct
+                key_id=key_id,
+                user_id=user_id,
+                cash=cash,
+                is_agent=is_agent,
+                direct_member=direct,
+                opening_cash=cash,
             )
             self.accounts[key_id] = account
             self.deposits += cash
@@ -187,17 +198,50 @@ class Exchange:
         except KeyError:
             raise EngineError(401, "authentication_error", "unknown account", key_id) from None
 
+    def ledger(self, key_id: str, subaccount: int = 0) -> Account:
+        """One subaccount's books; a subaccount other than 0 opens on first use with the
+        account's opening cash (a deposit: the money invariant still holds)."""
+        primary = self.account(key_id)
+        if subaccount == 0:
+            return primary
+        if not 0 < subaccount <= 63:
+            raise EngineError(400, "invalid_parameters", "subaccount must be 0-63", str(subaccount))
+        key = ledger_key(key_id, subaccount)
+        books = self.accounts.get(key)
+        if books is None:
+            books = Account(
+                key_id=key_id,
+                user_id=primary.user_id,
+                cash=primary.opening_cash,
+                is_agent=primary.is_agent,
+                direct_member=primary.direct_member,
+                subaccount=subaccount,
+                opening_cash=primary.opening_cash,
+            )
+            self.accounts[key] = books
+            self.deposits += books.cash
+        return books
+
+    def ledgers_of(self, key_id: str, subaccount: int | None = None) -> list[Account]:
+        """The books of every subaccount of ``key_id`` (or of one)."""
+        if subaccount is not None:
+            return [self.ledger(key_id, subaccount)]
+        self.account(key_id)
+        return [a for a in self.accounts.values() if a.key_id == key_id]
+
     def market(self, ticker: str) -> Market:
         market = self.markets.get(ticker)
         if market is None:
             raise not_found("market")
         return market
 
-    def order_of(self, key_id: str, order_id: str) -> Order:
-        order = self.account(key_id).orders.get(order_id)
-        if order is None:
-            raise not_found("order")
-        return order
+    def order_of(self, key_id: str, order_id: str, subaccount: int | None = None) -> Order:
+        """One of ``key_id``'s orders: in ``subaccount`` only, or in any when None (reads)."""
+        for books in self.ledgers_of(key_id, subaccount):
+            order = books.orders.get(order_id)
+            if order is not None:
+                return order
+        raise not_found("order")
 
     # ----- events --------------------------------------------------------------------------
 
@@ -255,7 +299,7 @@ class Exchange:
                 "invalid parameters",
                 "reduce_only requires time_in_force immediate_or_cancel",
             )
-        account = self.account(key_id)
+        account = self.ledger(key_id, req.subaccount)
         market = self.market(req.ticker)
         if not market.is_trading:
             raise market_inactive(market.ticker)
@@ -480,7 +524,7 @@ class Exchange:
         self.emit(TradeEvent(trade))
         self.mark_ticker(market.ticker)
 
-        maker_account = self.accounts[maker.key_id]
+        maker_account = self.ledger(maker.key_id, maker.subaccount)
         book.half(maker.side).shrink(maker, count)
         self._fill(market, maker_account, maker, trade, is_taker=False, now_ms=now_ms)
         if maker.remaining == 0:
@@ -587,7 +631,7 @@ class Exchange:
         """Take a resting order off the book; returns the size removed."""
         if not order.is_resting:
             return 0
-        account = self.accounts[order.key_id]
+        account = self.ledger(order.key_id, order.subaccount)
         removed = order.remaining
         self.books[order.ticker].half(order.side).remove(order, removed)
         order.remaining = 0
@@ -611,26 +655,48 @@ class Exchange:
             return market
         raise market_inactive(market.ticker)
 
-    def cancel_order(self, key_id: str, order_id: str, now_ms: int) -> tuple[Order, int]:
-        order = self.order_of(key_id, order_id)
+    def cancel_order(
+        self, key_id: str, order_id: str, now_ms: int, subaccount: int = 0
+    ) -> tuple[Order, int]:
+        order = self.order_of(key_id, order_id, subaccount)
         if not order.is_resting:
             return order, 0
         self._check_mutable(order, allow_paused=True)
         return order, self.cancel_resting(order, now_ms)
 
     def cancel_all(self, key_id: str, now_ms: int, subaccount: int | None = None) -> int:
+        """Cancel every resting order of one subaccount (None: of all of them). Orders placed
+        in the minute after are cancelled too, when that minute ends (``sweep_cancel_all``)."""
         if self.pause == "exchange":
             raise paused("exchange")
-        account = self.account(key_id)
         cancelled = 0
-        for order in list(account.resting.values()):
-            if subaccount is not None and order.subaccount != subaccount:
+        for books in self.ledgers_of(key_id, subaccount):
+            cancelled += self._cancel_resting_of(books, now_ms)
+        self._cancel_all_reach.append((key_id, subaccount, now_ms, now_ms + CANCEL_ALL_REACH_MS))
+        return cancelled
+
+    def _cancel_resting_of(
+        self, books: Account, now_ms: int, placed: tuple[int, int] | None = None
+    ) -> int:
+        """Cancel ``books``' resting orders (only those created within ``placed``: from, to)."""
+        cancelled = 0
+        for order in list(books.resting.values()):
+            if placed is not None and not placed[0] <= order.created_ms < placed[1]:
                 continue
             if self.markets[order.ticker].status.value not in ("active", "inactive"):
                 continue
-            self.cancel_resting(order, now_ms)
+            self.cancel_resting(order, now_ms, reason="CancelAll")
             cancelled += 1
         return cancelled
+
+    def sweep_cancel_all(self, now_ms: int) -> int:
+        """Orders placed in the minute after a cancel-all, cancelled as that minute ends."""
+        swept = 0
+        while self._cancel_all_reach and self._cancel_all_reach[0][3] <= now_ms:
+            key_id, subaccount, from_ms, until_ms = self._cancel_all_reach.pop(0)
+            for books in self.ledgers_of(key_id, subaccount):
+                swept += self._cancel_resting_of(books, now_ms, (from_ms, until_ms))
+        return swept
 
     def decrease_order(
         self,
@@ -640,8 +706,9 @@ class Exchange:
         *,
         reduce_by: int | None = None,
         reduce_to: int | None = None,
+        subaccount: int = 0,
     ) -> Order:
-        order = self.order_of(key_id, order_id)
+        order = self.order_of(key_id, order_id, subaccount)
         if (reduce_by is None) == (reduce_to is None):
             raise EngineError(
                 400, "invalid_parameters", "exactly one of reduce_by or reduce_to is required"
@@ -667,7 +734,7 @@ class Exchange:
     ) -> None:
         if by <= 0:
             return
-        account = self.accounts[order.key_id]
+        account = self.ledger(order.key_id, order.subaccount)
         self.books[order.ticker].half(order.side).shrink(order, by)
         order.remaining -= by
         order.updated_ms = now_ms
@@ -689,14 +756,15 @@ class Exchange:
         client_order_id: str | None = None,
         updated_client_order_id: str | None = None,
         expiration_s: int | None = None,
+        subaccount: int = 0,
     ) -> Execution:
         """Change price and/or size; ``count`` is filled + the new remaining size;
         ``expiration_s`` (3.34): None keeps the expiry, 0 clears it, else the new one.
 
         A pure size decrease keeps queue priority; a price change or size increase re-enters
         the order at the back of its new level and may trade."""
-        account = self.account(key_id)
-        order = self.order_of(key_id, order_id)
+        account = self.ledger(key_id, subaccount)
+        order = self.order_of(key_id, order_id, subaccount)
         if ticker != order.ticker:
             raise EngineError(400, "order_ticker_mismatch", "order ticker mismatch")
         if side is not order.side:
@@ -772,6 +840,7 @@ class Exchange:
     # ----- time ---------------------------------------------------------------------------
 
     def expire_orders(self, now_ms: int) -> int:
+        self.sweep_cancel_all(now_ms)
         expired = 0
         while self._expiries and self._expiries[0][0] <= now_ms:
             expires_ms, seq, order_id = heapq.heappop(self._expiries)

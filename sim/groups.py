@@ -23,7 +23,9 @@ class Engine(Protocol):
 
     orders: dict[str, Order]
 
-    def account(self, key_id: str) -> Account: ...
+    def ledger(self, key_id: str, subaccount: int = 0) -> Account: ...
+
+    def ledgers_of(self, key_id: str, subaccount: int | None = None) -> list[Account]: ...
 
     def new_id(self, kind: str) -> str: ...
 
@@ -49,11 +51,16 @@ def count_fill(account: Account, group_id: str, count: int, now_ms: int) -> bool
     return group.window_sum >= group.contracts_limit
 
 
+def _books_of(exchange: Engine, key_id: str, group_id: str) -> Account:
+    """The subaccount whose group ``group_id`` is (group ids are unique across subaccounts)."""
+    for books in exchange.ledgers_of(key_id):
+        if group_id in books.groups:
+            return books
+    raise not_found("order group")
+
+
 def _group(exchange: Engine, key_id: str, group_id: str) -> OrderGroup:
-    group = exchange.account(key_id).groups.get(group_id)
-    if group is None:
-        raise not_found("order group")
-    return group
+    return _books_of(exchange, key_id, group_id).groups[group_id]
 
 
 def create_group(
@@ -63,7 +70,7 @@ def create_group(
         raise EngineError(
             400, "invalid_parameters", "invalid parameters", "contracts_limit must be 1-1000000"
         )
-    account = exchange.account(key_id)
+    account = exchange.ledger(key_id, subaccount)
     group = OrderGroup(exchange.new_id("group"), key_id, contracts_limit, now_ms, subaccount)
     account.groups[group.group_id] = group
     _emit(exchange, group, "created", now_ms)
@@ -111,9 +118,10 @@ def set_group_limit(
 
 
 def delete_group(exchange: Engine, key_id: str, group_id: str, now_ms: int) -> None:
-    group = _group(exchange, key_id, group_id)
+    books = _books_of(exchange, key_id, group_id)
+    group = books.groups[group_id]
     _cancel_orders(exchange, group, now_ms, "OrderGroupDeleted")
-    del exchange.account(key_id).groups[group_id]
+    del books.groups[group_id]
     _emit(exchange, group, "deleted", now_ms)
 
 

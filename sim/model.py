@@ -255,7 +255,11 @@ class OrderGroup:
 
 @dataclass(slots=True)
 class Account:
-    key_id: str
+    """One subaccount's books (Kalshi keeps orders, fills, positions and cash per subaccount):
+    ``subaccount`` 0 is the account itself, held under its key id; 1-63 are opened on first use
+    and held under ``ledger_key``."""
+
+    key_id: str  # the API key that owns it (every subaccount of a key shares it)
     user_id: str
     cash: int  # money, settled cash including what is locked
     locked: int = 0  # collateral of resting orders
@@ -264,6 +268,8 @@ class Account:
     # is Kalshi's rounding fee (common/fees.py); the flow agents are direct members
     direct_member: bool = False
     rounding_fees: int = 0  # rounding fees paid less rebates (money), beside the trade fees
+    subaccount: int = 0
+    opening_cash: int = 0  # what a subaccount of this account opens with
     orders: dict[str, Order] = field(default_factory=dict)
     orders_by_client_id: dict[str, Order] = field(default_factory=dict)
     resting: dict[str, Order] = field(default_factory=dict)
@@ -276,3 +282,8 @@ class Account:
     @property
     def available(self) -> int:
         return self.cash - self.locked
+
+
+def ledger_key(key_id: str, subaccount: int) -> str:
+    """Where a subaccount's books are held in ``Exchange.accounts``: the key id for 0."""
+    return key_id if subaccount == 0 else f"{key_id}#{subaccount}"

@@ -107,9 +107,7 @@ def create_request(raw: object) -> OrderRequest:
     expiration_s = _optional_int(body, "expiration_time")
     if expiration_s is None:
         expiration_s = _optional_int(body, "expiration_ts")
-    subaccount = _optional_int(body, "subaccount") or 0
-    if not 0 <= subaccount <= 63:
-        raise invalid("subaccount must be 0-63")
+    subaccount = subaccount_of(_optional_int(body, "subaccount"))
     return OrderRequest(
         ticker=ticker,
         side=side_of(body["side"]),
@@ -134,6 +132,15 @@ def limit_of(query: Mapping[str, str], default: int, maximum: int) -> int:
     if not raw.isdigit() or not 1 <= int(raw) <= maximum:
         raise invalid(f"limit must be an integer 1-{maximum}, was {raw!r}")
     return int(raw)
+
+
+def subaccount_of(value: object) -> int:
+    """A subaccount number 0-63 (absent: 0)."""
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 63:
+        raise invalid(f"subaccount must be 0-63, was {value!r}")
+    return value
 
 
 def int_query(query: Mapping[str, str], key: str) -> int | None:

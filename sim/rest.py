@@ -309,9 +309,17 @@ class RestApi:
         )
 
     # ----- portfolio reads ---------------------------------------------------------------
+    # Kalshi keeps orders, fills, positions and cash per subaccount: balance and positions read
+    # one (``subaccount``, default 0), listings of orders, fills and settlements cover every
+    # subaccount unless one is named, and a write acts in the one it names (default 0).
 
     def _account(self, request: web.Request) -> Account:
-        return self.ex.account(request[KEY_ID])
+        """The subaccount named by ``?subaccount=`` (default 0)."""
+        return self.ex.ledger(request[KEY_ID], _subaccount(request.query) or 0)
+
+    def _ledgers(self, request: web.Request) -> list[Account]:
+        """The subaccount named by ``?subaccount=``, or every one of the key."""
+        return self.ex.ledgers_of(request[KEY_ID], _subaccount(request.query))
 
     async def balance(self, request: web.Request) -> web.Response:
         return json_response(wire.balance_json(self._account(request), self.ex.markets, self.now()))
@@ -352,9 +360,10 @@ class RestApi:
     async def fills(self, request: web.Request) -> web.Response:
         q = request.query
         limit = parse.limit_of(q, 100, 1000)
+        fills = sorted((f for a in self._ledgers(request) for f in a.fills), key=lambda f: f.seq)
         found = [
             f
-            for f in reversed(self._account(request).fills)
+            for f in reversed(fills)
             if (not q.get("ticker") or f.ticker == q["ticker"])
             and (not q.get("order_id") or f.order_id == q["order_id"])
             and _ts_filter(q, f.created_ms)
@@ -365,9 +374,12 @@ class RestApi:
     async def settlements(self, request: web.Request) -> web.Response:
         q = request.query
         limit = parse.limit_of(q, 100, 1000)
+        settled = sorted(
+            (s for a in self._ledgers(request) for s in a.settlements), key=lambda s: s.seq
+        )
         found = [
             s
-            for s in reversed(self._account(request).settlements)
+            for s in reversed(settled)
             if (not q.get("ticker") or s.ticker == q["ticker"])
             and (not q.get("event_ticker") or s.event_ticker == q["event_ticker"])
             and _ts_filter(q, s.settled_ms)
@@ -386,17 +398,14 @@ class RestApi:
         events = set(filter(None, q.get("event_ticker", "").split(",")))
         if len(events) > 10:
             raise invalid("event_ticker takes at most 10 tickers")
-        subaccount = parse.int_query(q, "subaccount")
-        account = self._account(request)
+        orders = [o for a in self._ledgers(request) for o in a.orders.values()]
         found = []
-        for order in reversed(list(account.orders.values())):  # newest first
+        for order in sorted(orders, key=lambda o: o.order_id, reverse=True):  # newest first
             if q.get("ticker") and order.ticker != q["ticker"]:
                 continue
             if events and self.ex.markets[order.ticker].event_ticker not in events:
                 continue
             if status and order.status.value != status:
-                continue
-            if subaccount is not None and order.subaccount != subaccount:
                 continue
             if not _ts_filter(q, order.created_ms):
                 continue
@@ -419,7 +428,8 @@ class RestApi:
         if not tickers and not event_ticker:
             raise parse.missing("market_tickers", "event_ticker")
         rows = []
-        for order in sorted(self._account(request).resting.values(), key=lambda o: o.seq):
+        resting = [o for a in self._ledgers(request) for o in a.resting.values()]
+        for order in sorted(resting, key=lambda o: o.seq):
             market = self.ex.markets[order.ticker]
             if order.ticker in tickers or market.event_ticker == event_ticker:
                 rows.append(
@@ -452,8 +462,8 @@ class RestApi:
                 results.append({"client_order_id": client_order_id, "error": _flat_error(exc)})
         return json_response({"orders": results}, status=201)
 
-    def _cancel_ack(self, key_id: str, order_id: str, now: int) -> Json:
-        order, reduced = self.ex.cancel_order(key_id, order_id, now)
+    def _cancel_ack(self, key_id: str, order_id: str, now: int, subaccount: int) -> Json:
+        order, reduced = self.ex.cancel_order(key_id, order_id, now, subaccount)
         return {
             "order_id": order.order_id,
             "client_order_id": order.client_order_id,
@@ -462,7 +472,12 @@ class RestApi:
         }
 
     async def cancel_order(self, request: web.Request) -> web.Response:
-        ack = self._cancel_ack(request[KEY_ID], request.match_info["order_id"], self.now())
+        ack = self._cancel_ack(
+            request[KEY_ID],
+            request.match_info["order_id"],
+            self.now(),
+            _subaccount(request.query) or 0,
+        )
         return json_response(ack)
 
     async def batch_cancel(self, request: web.Request) -> web.Response:
@@ -476,7 +491,8 @@ class RestApi:
                 results.append({"order_id": "", "reduced_by": "0.00", "error": _flat_error(exc)})
                 continue
             try:
-                results.append(self._cancel_ack(request[KEY_ID], order_id, now))
+                subaccount = parse.subaccount_of(item.get("subaccount"))
+                results.append(self._cancel_ack(request[KEY_ID], order_id, now, subaccount))
             except EngineError as exc:
                 results.append(
                     {"order_id": order_id, "reduced_by": "0.00", "error": _flat_error(exc)}
@@ -484,8 +500,7 @@ class RestApi:
         return json_response({"orders": results})
 
     async def cancel_all(self, request: web.Request) -> web.Response:
-        subaccount = parse.int_query(request.query, "subaccount")
-        self.ex.cancel_all(request[KEY_ID], self.now(), subaccount)
+        self.ex.cancel_all(request[KEY_ID], self.now(), _subaccount(request.query))
         return web.Response(status=204)
 
     async def amend_order(self, request: web.Request) -> web.Response:
@@ -505,6 +520,7 @@ class RestApi:
             client_order_id=body.get("client_order_id") or None,
             updated_client_order_id=body.get("updated_client_order_id") or None,
             expiration_s=parse.optional_int(body, "expiration_time"),
+            subaccount=_subaccount(request.query) or 0,
         )
         order = execution.order
         return json_response(
@@ -531,6 +547,7 @@ class RestApi:
             now,
             reduce_by=parse.count_of(reduce_by, "reduce_by") if reduce_by is not None else None,
             reduce_to=parse.count_of(reduce_to, "reduce_to") if reduce_to is not None else None,
+            subaccount=_subaccount(request.query) or 0,
         )
         return json_response(
             {
@@ -559,7 +576,7 @@ class RestApi:
 
     async def create_group(self, request: web.Request) -> web.Response:
         body = parse.body_object(request[BODY])
-        subaccount = body.get("subaccount") or 0
+        subaccount = parse.subaccount_of(body.get("subaccount"))
         group = groups.create_group(
             self.ex, request[KEY_ID], self._limit_from(body), self.now(), subaccount
         )
@@ -569,12 +586,14 @@ class RestApi:
         )
 
     async def list_groups(self, request: web.Request) -> web.Response:
-        account = self._account(request)
-        rows = [wire.order_group_json(g) for g in account.groups.values()]
+        rows = [wire.order_group_json(g) for a in self._ledgers(request) for g in a.groups.values()]
         return json_response({"order_groups": rows})
 
     async def get_group(self, request: web.Request) -> web.Response:
-        group = self._account(request).groups.get(request.match_info["group_id"])
+        group_id = request.match_info["group_id"]
+        group = next(
+            (a.groups[group_id] for a in self._ledgers(request) if group_id in a.groups), None
+        )
         if group is None:
             raise not_found("order group")
         return json_response(
@@ -608,6 +627,12 @@ class RestApi:
             self.now(),
         )
         return json_response({})
+
+
+def _subaccount(query: Any) -> int | None:
+    """``?subaccount=`` (0-63), or None when absent."""
+    value = parse.int_query(query, "subaccount")
+    return None if value is None else parse.subaccount_of(value)
 
 
 def _batch_items(raw: object) -> list[Any]:

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass
+from email.utils import formatdate
 from pathlib import Path
 
 import orjson
@@ -98,6 +99,13 @@ def build_app(sim: SimState) -> web.Application:
 
     @web.middleware
     async def kalshi_edge(request: web.Request, handler: Handler) -> web.StreamResponse:
+        response = await answer(request, handler)
+        if request.path.startswith(REST_PREFIX):
+            # the exchange's clock, as Kalshi's answers carry it (the simulator's may be virtual)
+            response.headers["Date"] = formatdate(sim.clock_ms() / 1000, usegmt=True)
+        return response
+
+    async def answer(request: web.Request, handler: Handler) -> web.StreamResponse:
         path = request.path
         if not path.startswith(REST_PREFIX):
             return await handler(request)
