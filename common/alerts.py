@@ -19,6 +19,7 @@ ALERTS = (
     "risk_check_failing",
     "market_unquotable",  # marketdata: a value dora does not know stops quoting a market
     "exchange_paused",  # marketdata: trading inactive outside the published schedule
+    "state_item_parked",  # the persister could not store an item (DynamoDB refused it)
 )
 
 

@@ -7,7 +7,11 @@ with ``common.messages.encode_event`` (``type`` + JSON ``data``).
 | stream | type | producer | payload |
 |---|---|---|---|
 | ``md`` | ``book`` | marketdata | ticker, seq, exchange_ms, received_ms |
-| ``fills`` | ``fill`` | fills | a Fill plus position_after, realized_pnl_after |
+| ``fills`` | ``fill`` | fills | a Fill plus position_after, realized_pnl_after and the market's record |
+| ``fills`` | ``settlement`` | fills | the result, the realized PnL, the closed record and ``_closed`` |
+| ``fills`` | ``position`` | fills | the position set from the exchange's |
+| ``fills`` | ``cursor`` | fills | how far the REST backfill has covered (exchange time) |
+| ``fills`` | ``user_order`` | fills | the exchange's update of one of the subaccount's orders |
 | ``orders`` | ``order`` | executor | an order's state change (placed, amended, decreased, canceled, rejected, unknown, filled) |
 | ``targets`` | ``targets`` | strategy | ticker, computed_ms |
 | ``decisions`` | ``decision`` | executor | what was seen and done for one market in one pass |
@@ -19,7 +23,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from common.domain import Fill, Order, Position, RiskState
+from common.domain import Fill, Order, Position, RiskState, Settlement
+from common.position_record import PositionRecord
 
 ORDER_EVENTS = ("placed", "amended", "decreased", "canceled", "rejected", "unknown", "filled")
 
@@ -41,8 +46,12 @@ def book_event(
     return event
 
 
-def fill_event(fill: Fill, position_after: Position) -> dict[str, Any]:
-    return {
+def fill_event(
+    fill: Fill, position_after: Position, record: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """``record``: the market's whole ``PositionRecord`` after the fill (its payload), which the
+    persister stores as ``positions#{ticker}``."""
+    event: dict[str, Any] = {
         "fill_id": fill.fill_id,
         "order_id": fill.order_id,
         "client_order_id": fill.client_order_id,
@@ -56,6 +65,53 @@ def fill_event(fill: Fill, position_after: Position) -> dict[str, Any]:
         "position_after": position_after.position,
         "realized_pnl_after": position_after.realized_pnl,
     }
+    if record is not None:
+        event["record"] = record
+    return event
+
+
+def settlement_event(
+    settlement: Settlement,
+    before: Position,
+    record: dict[str, Any],
+    closed: dict[str, Any],
+) -> dict[str, Any]:
+    """A market settled: the position closed at the result (``record``, a tombstone), and the
+    ``_closed`` record that now holds its realized PnL and fees."""
+    after = PositionRecord.from_payload(settlement.ticker, record).position
+    return {
+        "ticker": settlement.ticker,
+        "result": settlement.result,
+        "ts_ms": settlement.settled_ms,
+        "settlement_id": record.get("settlement_id", ""),
+        "position_before": before.position,
+        "cost_before": before.cost,
+        "fee": settlement.fee,
+        "realized_pnl": after.realized_pnl - before.realized_pnl,
+        "realized_pnl_after": after.realized_pnl,
+        "record": record,
+        "closed": closed,
+    }
+
+
+def position_event(
+    ticker: str, ts_ms: int, reason: str, before: Position, record: dict[str, Any]
+) -> dict[str, Any]:
+    """The position was set from the exchange's (the exchange wins)."""
+    return {
+        "ticker": ticker,
+        "ts_ms": ts_ms,
+        "reason": reason,
+        "position_before": before.position,
+        "cost_before": before.cost,
+        "record": record,
+    }
+
+
+def cursor_event(backfilled_to_ms: int, settled_to_ms: int) -> dict[str, Any]:
+    """How far the REST backfill has covered, in exchange time: every fill before
+    ``backfilled_to_ms`` (and settlement before ``settled_to_ms``) is in the stream before it."""
+    return {"backfilled_to_ms": backfilled_to_ms, "settled_to_ms": settled_to_ms}
 
 
 def order_event(

@@ -113,6 +113,16 @@ class Keys:
         return f"{self.prefix}restored"
 
     @property
+    def positions_synced(self) -> str:
+        """JSON: when fills last set positions from the exchange, and after which restore."""
+        return f"{self.prefix}positions:synced"
+
+    @property
+    def persister_parked(self) -> str:
+        """Hash: DynamoDB item key -> why the persister could not write it (parked, alerted)."""
+        return f"{self.prefix}persister:parked"
+
+    @property
     def trace_samples(self) -> str:
         """List: tick-to-order latency samples, comma-joined stamps (common/trace.py)."""
         return f"{self.prefix}trace:tick_to_order_us"

@@ -4,7 +4,8 @@ commands (``dora config|markets|tables``) use this package.
 - ``tables``: names from the prefix, key schemas, idempotent creation, the client
 - ``codec``: exact values in and out (never a float)
 - ``config_store``: market and global config with conditional, versioned writes
-- ``state_store``: positions, risk_state (the durable halt), daily PnL snapshots
+- ``position_store``: one position item per market (with its recent fill ids), the backfill cursor
+- ``state_store``: risk_state (the durable halt), daily PnL snapshots
 - ``rows`` + ``log_writer``: trade and decision log rows, batched and idempotent
 """
 
@@ -15,6 +16,7 @@ from typing import Any
 
 from common.dynamo.config_store import ConfigStore
 from common.dynamo.log_writer import LogWriter
+from common.dynamo.position_store import PositionStore
 from common.dynamo.state_store import StateStore
 from common.dynamo.tables import TableNames, make_client
 from common.settings import Settings
@@ -28,6 +30,7 @@ class Dynamo:
     names: TableNames
     config: ConfigStore
     state: StateStore
+    positions: PositionStore
     logs: LogWriter
 
     @classmethod
@@ -42,5 +45,6 @@ class Dynamo:
             names=names,
             config=ConfigStore(client, names),
             state=StateStore(client, names),
+            positions=PositionStore(client, names),
             logs=LogWriter(client, names),
         )

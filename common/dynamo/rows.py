@@ -5,7 +5,10 @@ producer retry) lands on the same row and never adds one:
 
 - trade log, order event: ``sk = {ISO ms}#{order_id or client_order_id}#{event}:{price}:{count}:{filled}``
 - trade log, fill: ``sk = {ISO ms}#{order_id}#fill:{fill_id}``
-- decision log: ``timestamp = {ISO ms}#{ticker}``
+- trade log, settlement: ``sk = {ISO ms}#{ticker}#settlement``
+- trade log, position set from the exchange: ``sk = {ISO ms}#{ticker}#position_set:{version}``
+- decision log: ``timestamp = {ISO ms}#{ticker}#{stream id}`` (two decisions of one millisecond
+  are two rows)
 
 Top-level numbers are in human units, exact Decimals (prices and money in dollars, sizes in
 contracts); the nested parts of a decision (book, targets, actions, denials) are kept as the event
@@ -160,6 +163,65 @@ def fill_row(payload: Mapping[str, Any], stream_id: str = "") -> dict[str, Any]:
     )
 
 
+def settlement_row(payload: Mapping[str, Any], stream_id: str = "") -> dict[str, Any]:
+    """A ``settlement`` event: the market paid out and the position closed at the result, with
+    the realized PnL of the settlement itself (``pnl_realized``) and the market's total after."""
+    ts_ms = _ts(payload)
+    ticker = _text(payload, "ticker")
+    result = _text(payload, "result")
+    before = _int(payload, "position_before", -MAX_COUNT, MAX_COUNT)
+    realized = _int(payload, "realized_pnl", -MAX_MONEY, MAX_MONEY)
+    after = _int(payload, "realized_pnl_after", -MAX_MONEY, MAX_MONEY)
+    fee = _int(payload, "fee", -MAX_MONEY, MAX_MONEY) if "fee" in payload else None
+    iso = iso_from_ms(ts_ms)
+    return _compact(
+        {
+            "date": utc_date(ts_ms),
+            "sk": f"{iso}#{ticker}#settlement",
+            "timestamp": iso,
+            "ts_ms": ts_ms,
+            "market_id": ticker,
+            "status": "settled",
+            "result": result,
+            "settlement_id": _text(payload, "settlement_id", required=False),
+            "size": count_contracts(abs(before)),
+            "position_before": count_contracts(before),
+            "position_after": count_contracts(0),
+            "fee": None if fee is None else money_dollars(fee),
+            "pnl_realized": money_dollars(realized),
+            "realized_pnl_after": money_dollars(after),
+            "stream_id": stream_id,
+        }
+    )
+
+
+def position_row(payload: Mapping[str, Any], stream_id: str = "") -> dict[str, Any]:
+    """A ``position`` event: dora's position was set to the exchange's (the exchange wins)."""
+    ts_ms = _ts(payload)
+    ticker = _text(payload, "ticker")
+    record = payload.get("record")
+    if not isinstance(record, dict):
+        raise RowError(f"record must be an object, was {record!r}")
+    version = _int(record, "version", 0, 2**62)
+    before = _int(payload, "position_before", -MAX_COUNT, MAX_COUNT)
+    after = _int(record, "position", -MAX_COUNT, MAX_COUNT)
+    iso = iso_from_ms(ts_ms)
+    return _compact(
+        {
+            "date": utc_date(ts_ms),
+            "sk": f"{iso}#{ticker}#position_set:{version}",
+            "timestamp": iso,
+            "ts_ms": ts_ms,
+            "market_id": ticker,
+            "status": "position_set",
+            "position_before": count_contracts(before),
+            "position_after": count_contracts(after),
+            "reason": _text(payload, "reason", required=False)[:200],
+            "stream_id": stream_id,
+        }
+    )
+
+
 def _nested(value: Any) -> Any:
     """A nested part of a decision as a DynamoDB value, or its JSON text if it holds a float."""
     try:
@@ -185,10 +247,13 @@ def decision_row(
         raise RowError("actions and denials must be lists")
     position = payload.get("position")
     iso = iso_from_ms(ts_ms)
+    # the stream entry's id makes the key unique (decisions of one millisecond never overwrite
+    # each other) and the same for a replay of the entry (never a second row)
+    unique = f"#{stream_id}" if stream_id else ""
     return _compact(
         {
             "date": utc_date(ts_ms),
-            "timestamp": f"{iso}#{ticker}",
+            "timestamp": f"{iso}#{ticker}{unique}",
             "ts_ms": ts_ms,
             "market_id": ticker,
             "order_book_snapshot": _nested(payload.get("book") or {}),

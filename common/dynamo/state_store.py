@@ -1,14 +1,12 @@
-"""Restart state in ``{prefix}state``: positions, risk_state (with the durable halt), daily PnL.
+"""Restart state in ``{prefix}state``: risk_state (with the durable halt), daily PnL snapshots.
+Positions, one item per market, are in ``position_store``.
 
 | key | attributes |
 |---|---|
-| ``positions`` | ``positions``: ticker -> {position, cost, realized_pnl, fees, last_fill_ms, yes_qty, no_qty, avg_cost_yes, avg_cost_no}; ``updated_ms`` |
 | ``risk_state`` | ``trading_halted``, ``halt_reason``, ``halted_ms``, ``daily_pnl`` ... ``last_fill_ms``, ``last_fill_timestamp`` |
 | ``pnl#YYYY-MM-DD`` | that day's latest PnL snapshot, ``ts_ms`` (never replaced by an older one); once the day has rolled, its closing snapshot: ``closed_ms``, ``day_start_total``, ``day_end_total`` (never replaced by a running one) |
 
-Counts are stored in contracts and money in dollars, exact Decimals (see codec.py). The plan's
-``yes_qty``/``no_qty``/``avg_cost_*`` are derived for people reading the table; a restore reads
-only ``position``, ``cost``, ``realized_pnl``, ``fees`` and ``last_fill_ms``.
+Money is stored in dollars, exact Decimals (see codec.py).
 """
 
 from __future__ import annotations
@@ -20,56 +18,22 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from common.clock import iso_from_ms
-from common.domain import Position, RiskState
+from common.domain import RiskState
 from common.dynamo.codec import (
-    count_contracts,
-    count_units,
     from_attrs,
     money_dollars,
     money_units,
-    price_dollars,
     to_attrs,
     whole_number,
 )
-from common.dynamo.tables import PNL_KEY_PREFIX, STATE_POSITIONS, STATE_RISK, TableNames, error_code
+from common.dynamo.tables import PNL_KEY_PREFIX, STATE_RISK, TableNames, error_code
 from common.errors import StorageError
-from common.numbers import ONE_DOLLAR
 
 
 @dataclass(frozen=True, slots=True)
 class StoredRisk:
     risk: RiskState
     last_fill_ms: int
-
-
-def position_attrs(position: Position) -> dict[str, Any]:
-    yes_qty = max(position.position, 0)
-    no_qty = max(-position.position, 0)
-    average = position.average_price  # YES price units, rounded down; None when flat
-    return {
-        "position": count_contracts(position.position),
-        "cost": money_dollars(position.cost),
-        "realized_pnl": money_dollars(position.realized_pnl),
-        "fees": money_dollars(position.fees),
-        "last_fill_ms": position.last_fill_ms,
-        "yes_qty": count_contracts(yes_qty),
-        "no_qty": count_contracts(no_qty),
-        "avg_cost_yes": price_dollars(average) if yes_qty and average is not None else None,
-        "avg_cost_no": (
-            price_dollars(ONE_DOLLAR - average) if no_qty and average is not None else None
-        ),
-    }
-
-
-def position_from_attrs(ticker: str, attrs: Mapping[str, Any]) -> Position:
-    return Position(
-        ticker=ticker,
-        position=count_units(attrs.get("position", 0), f"{ticker}.position"),
-        cost=money_units(attrs.get("cost", 0), f"{ticker}.cost"),
-        realized_pnl=money_units(attrs.get("realized_pnl", 0), f"{ticker}.realized_pnl"),
-        fees=money_units(attrs.get("fees", 0), f"{ticker}.fees"),
-        last_fill_ms=whole_number(attrs.get("last_fill_ms", 0), f"{ticker}.last_fill_ms"),
-    )
 
 
 def risk_attrs(risk: RiskState, last_fill_ms: int) -> dict[str, Any]:
@@ -135,29 +99,6 @@ def _drop_none(attrs: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def item_size(attrs: Mapping[str, Any]) -> int:
-    """An item's size (wire attributes) by DynamoDB's rules: each attribute's name plus its
-    value; a number ~1 byte per two significant digits plus one; a map or list 3 bytes plus 1
-    per element plus its contents."""
-    return sum(len(name.encode()) + _value_size(value) for name, value in attrs.items())
-
-
-def _value_size(value: Mapping[str, Any]) -> int:
-    (kind, data), *_ = value.items()
-    if kind == "S":
-        return len(str(data).encode())
-    if kind == "N":
-        digits = str(data).lstrip("-").replace(".", "").strip("0")
-        return (len(digits) + 1) // 2 + 1
-    if kind == "M":
-        return 3 + len(data) + item_size(data)
-    if kind == "L":
-        return 3 + len(data) + sum(_value_size(v) for v in data)
-    if kind == "B":
-        return len(data)
-    return 1  # BOOL, NULL
-
-
 class StateStore:
     def __init__(self, client: Any, names: TableNames) -> None:
         self.client = client
@@ -173,28 +114,6 @@ class StateStore:
         attrs = to_attrs(_drop_none(item))
         self.client.put_item(TableName=self.names.state, Item=attrs)
         return attrs
-
-    def put_positions(self, positions: Mapping[str, Position], now_ms: int) -> int:
-        """Store every market's position in the one ``positions`` item; returns its size as
-        DynamoDB counts it against the 400 KB item limit (``item_size``)."""
-        attrs = self._put(
-            {
-                "key": STATE_POSITIONS,
-                "positions": {t: position_attrs(p) for t, p in sorted(positions.items())},
-                "updated_ms": now_ms,
-                "updated_at": iso_from_ms(now_ms),
-            }
-        )
-        return item_size(attrs)
-
-    def get_positions(self) -> dict[str, Position]:
-        item = self._get(STATE_POSITIONS)
-        if item is None:
-            return {}
-        stored = item.get("positions") or {}
-        if not isinstance(stored, dict):
-            raise StorageError(f"state[positions].positions must be a map, was {stored!r}")
-        return {t: position_from_attrs(t, attrs) for t, attrs in stored.items()}
 
     def put_risk(self, risk: RiskState, last_fill_ms: int, now_ms: int) -> None:
         self._put(

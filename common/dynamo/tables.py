@@ -3,7 +3,7 @@
 | table | key | holds |
 |---|---|---|
 | ``{prefix}market_config`` | ``market_id`` | one item per market: the per-market config |
-| ``{prefix}state`` | ``key`` | ``positions``, ``global_config``, ``risk_state``, ``pnl#YYYY-MM-DD`` |
+| ``{prefix}state`` | ``key`` | ``positions#{ticker}`` (one per market), ``fills_cursor``, ``global_config``, ``risk_state``, ``pnl#YYYY-MM-DD`` |
 | ``{prefix}trade_log`` | ``date`` + ``sk`` | one row per order event or fill (``sk`` = ``timestamp#order_id...``) |
 | ``{prefix}decision_log`` | ``date`` + ``timestamp`` | one row per executor decision, expiring (TTL ``expires_at``) |
 
@@ -25,7 +25,7 @@ from common.errors import StorageError
 from common.settings import Settings
 
 TTL_ATTRIBUTE = "expires_at"
-STATE_POSITIONS = "positions"
+STATE_POSITIONS = "positions"  # the original plan's single item: migrated once, then deleted
 STATE_GLOBAL_CONFIG = "global_config"
 STATE_RISK = "risk_state"
 PNL_KEY_PREFIX = "pnl#"

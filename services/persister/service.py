@@ -4,9 +4,11 @@ Each step, in order:
 
 1. if ``dora:restored`` is missing (Redis empty or flushed), restore the persisted state;
 2. about once a second, mirror the config tables into ``dora:cfg:*``;
-3. store one batch of stream entries (trade log, decision log, PnL snapshots, and risk_state
-   first when the halt changed) and acknowledge it;
-4. every ~2 s, or after fills, store positions and risk_state when they changed;
+3. store one batch of stream entries (risk_state first when the halt changed, the trade log and
+   decision log, the position item of every market whose record the batch changed, the backfill
+   cursor, PnL snapshots) and acknowledge it; an item DynamoDB refuses is parked, never retried
+   forever;
+4. every ~2 s, store risk_state when it changed;
 5. every ~2 s, publish the backlog (``dora:persister:lag`` and the heartbeat status).
 
 When DynamoDB fails (outage, throttling, a missing table) every DynamoDB operation backs off
@@ -27,19 +29,20 @@ from typing import Any
 import orjson
 from redis.exceptions import RedisError, ResponseError
 
+from common.alerts import Alerter
 from common.dynamo import Dynamo
 from common.dynamo.tables import describe
 from common.restore import is_restored
 from common.runtime import Context, service_main
 from common.settings import Settings
 from services.persister.mirror import ConfigMirror
+from services.persister.positions import PositionWriter
 from services.persister.restore import restore_state
 from services.persister.sink import Batch, StreamSink
 from services.persister.state import StateSync
 
 MIRROR_INTERVAL_MS = 1_000
 STATE_INTERVAL_MS = 2_000
-POSITIONS_AFTER_FILLS_MS = 1_000
 LAG_INTERVAL_MS = 2_000
 READ_COUNT = 100
 READ_BLOCK_MS = 500
@@ -100,13 +103,18 @@ class PersisterService:
         self.consumer = f"{socket.gethostname()}-{os.getpid()}"
         self.next_mirror_ms = 0.0
         self.next_state_ms = 0.0
-        self.last_state_ms = float("-inf")
         self.next_lag_ms = 0.0
-        self.positions_dirty = True
-        self.counters = {"rows": 0, "acked": 0, "bad_events": 0, "rejected_rows": 0}
+        self.counters = {
+            "rows": 0,
+            "acked": 0,
+            "bad_events": 0,
+            "rejected_rows": 0,
+            "positions_written": 0,
+        }
         self._sink: StreamSink | None = None
         self._mirror: ConfigMirror | None = None
         self._state: StateSync | None = None
+        self._positions: PositionWriter | None = None
 
     @property
     def db(self) -> Dynamo:
@@ -128,6 +136,11 @@ class PersisterService:
         assert self._state is not None, "start() first"
         return self._state
 
+    @property
+    def positions(self) -> PositionWriter:
+        assert self._positions is not None, "start() first"
+        return self._positions
+
     async def start(self, ctx: Context) -> None:
         if self.dynamo is None:
             # few attempts and short timeouts per call: the loop's own backoff does the waiting
@@ -144,6 +157,8 @@ class PersisterService:
         )
         self._mirror = ConfigMirror(self.db.config, ctx.keys, ctx.log)
         self._state = StateSync(self.db.state, ctx.keys, ctx.log)
+        alerter = Alerter(self.settings, ctx.log, ctx.clock)
+        self._positions = PositionWriter(self.db.positions, ctx.keys, ctx.log, alerter)
         await self.sink.ensure_groups(ctx.redis)
         await self.sink.forget_dead_consumers(ctx.redis)
         await self.mirror.load(ctx.redis)
@@ -154,9 +169,11 @@ class PersisterService:
 
     async def _restore(self, ctx: Context) -> None:
         await self.sink.ensure_groups(ctx.redis)  # before the marker: producers rely on it
-        await restore_state(ctx.redis, ctx.keys, self.db.state, self.mirror, ctx.log, ctx.clock)
-        self.state.positions = None  # compare against the restored state afresh
-        self.state.risk = None
+        _, tombstones = await restore_state(
+            ctx.redis, ctx.keys, self.db, self.mirror, ctx.log, ctx.clock
+        )
+        self.positions.tombstones.update({r.ticker: r for r in tombstones})
+        self.state.risk = None  # compare against the restored state afresh
 
     async def step(self, ctx: Context) -> None:
         if not await is_restored(ctx.redis, ctx.keys):
@@ -169,18 +186,9 @@ class PersisterService:
                 ctx.status["invalid_configs"] = len(self.mirror.invalid)
         await self._store_batch(ctx)
         now = ctx.clock.monotonic_ms()
-        # After fills at most once a second: the positions item holds every market (tens of KB
-        # at hundreds of markets), and fills arrive in most steps under flow.
-        fills_due = self.positions_dirty and now >= self.last_state_ms + min(
-            POSITIONS_AFTER_FILLS_MS, self.state_interval_ms
-        )
-        if (fills_due or now >= self.next_state_ms) and self.backoff.ready(now):
+        if now >= self.next_state_ms and self.backoff.ready(now):
             self.next_state_ms = now + self.state_interval_ms
-            self.last_state_ms = now
-            if await self._dynamo(
-                ctx, "state", lambda: self.state.sync(ctx.redis, ctx.clock.now_ms())
-            ):
-                self.positions_dirty = False
+            await self._dynamo(ctx, "state", lambda: self.state.sync(ctx.redis, ctx.clock.now_ms()))
         if now >= self.next_lag_ms:
             self.next_lag_ms = now + LAG_INTERVAL_MS
             await self.publish_lag(ctx)
@@ -236,7 +244,6 @@ class PersisterService:
             await self.sink.ack(ctx.redis, batch.entries)
             self.sink.inflight = None
             self.counters["acked"] += len(batch.entries)
-            self.positions_dirty = self.positions_dirty or batch.fills > 0
 
     async def _write(self, ctx: Context, batch: Batch) -> None:
         if batch.halt_event:  # the halt is durable before its event is acknowledged
@@ -247,6 +254,11 @@ class PersisterService:
             for table, item, reason in report.rejected:
                 self.counters["rejected_rows"] += 1
                 ctx.log.error("row_rejected", table=table, key=_key_text(item), reason=reason)
+        if batch.records:
+            written = await self.positions.write(ctx.redis, batch.records, ctx.clock.now_ms())
+            self.counters["positions_written"] += written
+        if batch.cursor is not None:
+            await self.positions.write_cursor(batch.cursor, ctx.clock.now_ms())
         for risk, ts_ms in batch.snapshots.values():
             await asyncio.to_thread(self.db.state.put_pnl_snapshot, risk, ts_ms)
         for closed in batch.closed_days:
@@ -259,20 +271,20 @@ class PersisterService:
                 closed.end_total,
             )
         if batch.risk is not None and not batch.halt_event:
-            await self.state.sync(
-                ctx.redis, ctx.clock.now_ms(), event_risk=batch.risk, positions=False
-            )
+            await self.state.sync(ctx.redis, ctx.clock.now_ms(), event_risk=batch.risk)
 
     async def publish_lag(self, ctx: Context) -> None:
         lag = await self.sink.lag(ctx.redis)
         backlog = sum(v["pending"] + max(v["lag"], 0) for v in lag.values())
         ctx.status.update({"backlog": backlog, "lag": lag, **self.counters})
-        ctx.status["positions_kb"] = self.state.positions_bytes // 1024
+        ctx.status["parked"] = len(self.positions.parked)
         value = {"ts_ms": ctx.clock.now_ms(), "backlog": backlog, "streams": lag}
         await ctx.redis.set(ctx.keys.persister_lag, orjson.dumps(value).decode())
 
     async def stop(self, ctx: Context) -> None:
-        """Store the latest positions and risk state once more when DynamoDB is answering."""
+        """Store the latest risk state once more when DynamoDB is answering."""
+        if self._positions is not None:
+            self._positions.close()
         if self._state is None or not self.backoff.ready(ctx.clock.monotonic_ms()):
             return
         with contextlib.suppress(Exception):

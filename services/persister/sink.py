@@ -18,12 +18,20 @@ import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
 from common.domain import RiskState
-from common.dynamo.rows import RowError, decision_row, fill_row, order_row
+from common.dynamo.rows import (
+    RowError,
+    decision_row,
+    fill_row,
+    order_row,
+    position_row,
+    settlement_row,
+)
 from common.dynamo.tables import TableNames
 from common.errors import SchemaError
 from common.keys import Keys
 from common.log import EventLogger
 from common.messages import decode_event
+from common.position_record import CLOSED_TICKER, PositionRecord
 from common.streams import PERSISTED_STREAMS, PERSISTER_GROUP
 from services.persister.state import risk_from_event
 
@@ -55,8 +63,26 @@ class Batch:
     closed_days: list[DayClosed] = field(default_factory=list)  # days that rolled
     risk: RiskState | None = None  # the latest pnl/risk event
     halt_event: bool = False  # a ``risk`` event or a halted snapshot: store risk_state first
+    records: dict[str, PositionRecord] = field(default_factory=dict)  # ticker -> newest
+    cursor: tuple[int, int] | None = None  # the backfill's (backfilled_to_ms, settled_to_ms)
     fills: int = 0
     bad: int = 0
+
+    def take_record(self, ticker: str, data: object) -> None:
+        """Keep the newest ``PositionRecord`` of each market the batch changed."""
+        if not isinstance(data, dict):
+            raise SchemaError(f"record of {ticker} must be an object, was {data!r}")
+        record = PositionRecord.from_payload(ticker, data)
+        kept = self.records.get(ticker)
+        if kept is None or kept.version < record.version:
+            self.records[ticker] = record
+
+
+def _whole_ms(payload: Mapping[str, Any], name: str) -> int:
+    value = payload.get(name)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise SchemaError(f"{name} must be whole milliseconds, was {value!r}")
+    return value
 
 
 class StreamSink:
@@ -164,8 +190,24 @@ class StreamSink:
         if entry.stream == "orders" and kind == "order":
             batch.rows.append((self.names.trade_log, order_row(payload, entry.id)))
         elif entry.stream == "fills" and kind == "fill":
-            batch.rows.append((self.names.trade_log, fill_row(payload, entry.id)))
+            row = fill_row(payload, entry.id)
+            if "record" in payload:
+                batch.take_record(row["market_id"], payload["record"])
+            batch.rows.append((self.names.trade_log, row))
             batch.fills += 1
+        elif entry.stream == "fills" and kind == "settlement":
+            row = settlement_row(payload, entry.id)
+            if "record" in payload:
+                batch.take_record(row["market_id"], payload["record"])
+                batch.take_record(CLOSED_TICKER, payload.get("closed"))
+            batch.rows.append((self.names.trade_log, row))
+        elif entry.stream == "fills" and kind == "position":
+            row = position_row(payload, entry.id)
+            batch.take_record(row["market_id"], payload["record"])
+            batch.rows.append((self.names.trade_log, row))
+        elif entry.stream == "fills" and kind == "cursor":
+            cursor = (_whole_ms(payload, "backfilled_to_ms"), _whole_ms(payload, "settled_to_ms"))
+            batch.cursor = max(batch.cursor or (0, 0), cursor)
         elif entry.stream == "decisions" and kind == "decision":
             row = decision_row(payload, entry.id, ttl_days=self.ttl_days)
             batch.rows.append((self.names.decision_log, row))

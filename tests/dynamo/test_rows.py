@@ -4,10 +4,25 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from common.domain import Fill, Order, OrderStatus, Position, Side
+from common.domain import Fill, Order, OrderStatus, Position, Settlement, Side
 from common.dynamo.codec import to_attrs
-from common.dynamo.rows import RowError, decision_row, fill_row, order_row
-from common.events import ORDER_EVENTS, decision_event, fill_event, order_event
+from common.dynamo.rows import (
+    RowError,
+    decision_row,
+    fill_row,
+    order_row,
+    position_row,
+    settlement_row,
+)
+from common.events import (
+    ORDER_EVENTS,
+    decision_event,
+    fill_event,
+    order_event,
+    position_event,
+    settlement_event,
+)
+from common.position_record import PositionRecord
 
 TS = 1_767_225_600_123  # 2026-01-01T00:00:00.123Z
 
@@ -76,7 +91,7 @@ def test_decision_row_expires_and_never_holds_a_float() -> None:
         [],
     )
     row = decision_row(payload, "3-0", ttl_days=2)
-    assert row["timestamp"] == "2026-01-01T00:00:00.123Z#KXA"
+    assert row["timestamp"] == "2026-01-01T00:00:00.123Z#KXA#3-0"
     assert row["expires_at"] == TS // 1000 + 2 * 86_400
     assert row["inventory"] == Decimal("-3.00")
     assert isinstance(row["order_book_snapshot"], str)  # held a float: stored as JSON text
@@ -123,3 +138,39 @@ def test_a_number_dynamodb_cannot_hold_is_kept_as_json_text() -> None:
     row = decision_row(payload)
     assert row["order_book_snapshot"] == '{"seq":' + str(10**40) + "}"
     to_attrs(row)
+
+
+def test_two_decisions_of_one_millisecond_are_two_rows_and_a_replay_is_one() -> None:
+    """Issue 19.6: the key was {ms}#{ticker}, so a market's two passes (bid and ask) decided in
+    the same millisecond overwrote each other."""
+    bid = decision_event("KXA", TS, {}, 0, {}, [{"kind": "place", "side": "bid"}], [])
+    ask = decision_event("KXA", TS, {}, 0, {}, [{"kind": "place", "side": "ask"}], [])
+    first, second = decision_row(bid, "7-0"), decision_row(ask, "7-1")
+    assert first["timestamp"] != second["timestamp"]
+    assert decision_row(bid, "7-0")["timestamp"] == first["timestamp"]  # a replay: one row
+
+
+def test_a_settlement_is_a_trade_log_row_with_its_realized_pnl() -> None:
+    """Issue 19.6: settlements never reached the trade log."""
+    before = Position("KXA", 1_000, 4_000_000, 0, 0, TS - 5)  # 10 YES bought at $0.40
+    closed = PositionRecord(Position("KXA", 0, 0, 6_000_000, 0, TS), 3, (), TS, "settle:KXA:1")
+    pooled = PositionRecord(Position("_closed", realized_pnl=6_000_000), 1)
+    event = settlement_event(
+        Settlement("KXA", "yes", TS, 0), before, closed.payload(), pooled.payload()
+    )
+    row = settlement_row(event, "9-0")
+    assert row["sk"] == "2026-01-01T00:00:00.123Z#KXA#settlement"
+    assert row["status"] == "settled" and row["result"] == "yes"
+    assert row["pnl_realized"] == Decimal("6") and row["position_before"] == Decimal("10")
+    assert row["position_after"] == 0 and row["size"] == Decimal("10")
+    to_attrs(row)
+
+
+def test_a_position_set_from_the_exchange_is_a_trade_log_row() -> None:
+    record = PositionRecord(Position("KXA", -1_000, -6_000_000), 7)
+    event = position_event(
+        "KXA", TS, "the exchange wins", Position("KXA", -1_500), record.payload()
+    )
+    row = position_row(event, "9-1")
+    assert row["status"] == "position_set" and row["sk"].endswith("#KXA#position_set:7")
+    assert row["position_before"] == Decimal("-15") and row["position_after"] == Decimal("-10")

@@ -3,9 +3,7 @@ from decimal import Decimal
 
 import pytest
 
-from common.domain import Position, RiskState
-from common.dynamo.state_store import item_size
-from services.persister.state import POSITIONS_WARN_BYTES
+from common.domain import RiskState
 from tests.support.moto import Backend
 
 
@@ -13,22 +11,6 @@ from tests.support.moto import Backend
 def store(dynamo_backend: Backend):  # type: ignore[no-untyped-def]
     dynamo_backend.create_tables()
     return dynamo_backend.dynamo().state
-
-
-def test_positions_round_trip_exactly_with_the_plan_fields(store) -> None:  # type: ignore[no-untyped-def]
-    positions = {
-        "KXA": Position("KXA", 1_050, 5_880_000, -123_457, 9_999, 1_767_225_600_000),
-        "KXB": Position("KXB", -300, -1_200_000, 0, 0, 5),
-        "KXC": Position("KXC"),
-    }
-    assert store.get_positions() == {}
-    store.put_positions(positions, 1_767_225_601_000)
-    assert store.get_positions() == positions
-    raw = store._get("positions")["positions"]
-    assert raw["KXA"]["yes_qty"] == Decimal("10.5") and raw["KXA"]["no_qty"] == 0
-    assert raw["KXA"]["avg_cost_yes"] == Decimal("0.56") and "avg_cost_no" not in raw["KXA"]
-    assert raw["KXB"]["no_qty"] == Decimal("3") and raw["KXB"]["avg_cost_no"] == Decimal("0.6")
-    assert raw["KXA"]["realized_pnl"] == Decimal("-0.123457")
 
 
 def test_risk_state_keeps_the_halt(store) -> None:  # type: ignore[no-untyped-def]
@@ -66,23 +48,3 @@ def test_a_closed_day_is_never_replaced_by_a_running_snapshot(store) -> None:  #
     assert closed["day_start_total"] == Decimal("1") and closed["day_end_total"] == Decimal("0.993")
     assert not store.put_pnl_snapshot(RiskState(daily_pnl=-9, day=day), 260)  # a late replay
     assert store.get_pnl_snapshot(day)["closed_ms"] == 900
-
-
-def test_item_size_follows_dynamodbs_rules() -> None:
-    assert item_size({"key": {"S": "positions"}}) == 3 + 9
-    assert item_size({"n": {"N": "-12.50"}}) == 1 + 3  # digits 125: two bytes, plus one
-    assert item_size({"m": {"M": {"a": {"S": "xy"}, "b": {"NULL": True}}}}) == 1 + 3 + 2 + 3 + 2
-    assert item_size({"l": {"L": [{"BOOL": True}, {"N": "7"}]}}) == 1 + 3 + 2 + 1 + 2
-
-
-def test_the_positions_item_reports_its_size_and_fits_well_past_the_warning(store) -> None:  # type: ignore[no-untyped-def]
-    def positions(n: int) -> dict[str, Position]:
-        tickers = [f"KXSOMEEVENT-26NOV25-M{i:04d}" for i in range(n)]
-        return {
-            t: Position(t, 1_050, 5_880_000, -123_457, 9_999, 1_767_225_600_000) for t in tickers
-        }
-
-    small, large = store.put_positions(positions(10), 1), store.put_positions(positions(2_500), 2)
-    assert 0 < small < 2_000
-    assert large > POSITIONS_WARN_BYTES  # the persister warns here, and DynamoDB still takes it
-    assert len(store.get_positions()) == 2_500

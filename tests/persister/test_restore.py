@@ -7,6 +7,7 @@ import redis.asyncio as aioredis
 from common.domain import Position, RiskState
 from common.dynamo import Dynamo
 from common.keys import Keys
+from common.position_record import PositionRecord
 from common.redis_codec import decode_market_config, decode_position, decode_risk, encode_position
 from common.restore import wait_until_restored
 from common.settings import Settings, load_settings
@@ -23,7 +24,9 @@ def persist_some_state(db: Dynamo) -> dict[str, Position]:
         "KXA": Position("KXA", 500, 2_800_000, 10, 2, TS),
         "KXB": Position("KXB", -200, -900_000, -3, 1, TS + 9),
     }
-    db.state.put_positions(positions, TS)
+    for n, position in enumerate(positions.values()):
+        fills = ((f"fill-{position.ticker}", position.last_fill_ms),)
+        db.positions.put(PositionRecord(position, n + 1, fills), TS)
     db.state.put_risk(HALT, TS + 9, TS)
     db.config.update_market("KXA", {"enabled": True}, "2026-01-01T00:00:00Z")
     return positions
@@ -79,7 +82,8 @@ async def test_a_redis_emptied_under_a_running_persister_is_restored_not_mirrore
     await persister.step()
     await aredis.flushall()
     await persister.step()
-    assert persister.db.state.get_positions() == positions  # not wiped by the empty Redis
+    stored = {r.ticker: r.position for r in persister.db.positions.get_all()}
+    assert stored == positions  # not wiped by the empty Redis
     assert await aredis.exists(K.restored) and await aredis.exists(K.pos("KXB"))
     assert decode_risk(await aredis.hgetall(K.risk)).halted
     assert await aredis.xinfo_groups(K.stream("fills"))  # the consumer groups are back
@@ -102,3 +106,43 @@ async def test_wait_until_restored_gives_up_when_stopping(aredis: aioredis.Redis
     stopping = asyncio.Event()
     stopping.set()
     assert await wait_until_restored(aredis, K, stopping) is False
+
+
+async def test_the_fills_positions_count_and_the_cursor_come_back_with_them(
+    persister: Harness, aredis: aioredis.Redis
+) -> None:
+    """Issue 19.1: fills:seen was neither persisted nor restored, so the backfill applied the
+    fills already in the restored positions a second time (-15 against the exchange's -10)."""
+    persist_some_state(persister.db)
+    settled = PositionRecord(Position("KXS", 0, 0, 7, 1, TS - 50), 4, (("fill-S", TS - 60),))
+    tombstone = PositionRecord(
+        settled.position, 4, settled.recent_fills, TS - 40, "settle:KXS:" + str(TS - 40)
+    )
+    persister.db.positions.put(tombstone, TS)
+    persister.db.positions.put(PositionRecord(Position("_closed", realized_pnl=7, fees=1), 2), TS)
+    persister.db.positions.put_cursor(TS - 1_000, TS - 2_000, TS)
+    await persister.start()
+    seen = await aredis.smembers(K.fill_ids)
+    assert seen == {"fill-KXA", "fill-KXB", "fill-S", f"settle:KXS:{TS - 40}"}
+    meta = await aredis.hgetall(K.fills_meta)
+    assert meta["backfilled_to_ms"] == str(TS - 1_000) and meta["settled_to_ms"] == str(TS - 2_000)
+    assert not await aredis.exists(K.pos("KXS"))  # settled: not in the live set
+    assert decode_position("_closed", await aredis.hgetall(K.pos("_closed"))).realized_pnl == 7
+    assert await aredis.hget(K.pos("KXB"), "version") == "2"
+
+
+async def test_the_single_positions_item_is_migrated_by_the_restore(
+    persister: Harness, aredis: aioredis.Redis
+) -> None:
+    from common.dynamo.codec import to_attrs
+    from common.dynamo.position_store import position_attrs
+
+    legacy = Position("KXA", 500, 2_800_000, 10, 2, TS)
+    attrs = {k: v for k, v in position_attrs(legacy).items() if v is not None}
+    persister.db.client.put_item(
+        TableName="dora_state", Item=to_attrs({"key": "positions", "positions": {"KXA": attrs}})
+    )
+    await persister.start()
+    assert decode_position("KXA", await aredis.hgetall(K.pos("KXA"))) == legacy
+    assert persister.db.positions.legacy_positions() is None  # moved, then deleted
+    assert [r.ticker for r in persister.db.positions.get_all()] == ["KXA"]

@@ -1,4 +1,3 @@
-from collections.abc import Mapping
 from decimal import Decimal
 
 import orjson
@@ -9,10 +8,10 @@ from common.domain import Fill, Order, OrderStatus, Position, RiskState, Side
 from common.dynamo import Dynamo
 from common.events import day_closed_event, decision_event, fill_event, order_event, pnl_event
 from common.keys import Keys
-from common.redis_codec import encode_position, encode_risk
+from common.position_record import PositionRecord
+from common.redis_codec import encode_risk
 from common.settings import Settings
 from common.streams import PERSISTER_GROUP, append
-from services.persister.state import StateSync
 from tests.persister.conftest import Harness, make_harness
 
 K = Keys()
@@ -128,7 +127,6 @@ async def test_a_halt_is_stored_before_its_event_is_acknowledged(
     await aredis.hset(K.risk, mapping=encode_risk(halted))
     await append(aredis, K, "pnl", "risk", pnl_event(halted, TS + 1))
     persister.service.next_state_ms = float("inf")  # only the event may cause the write
-    persister.service.positions_dirty = False
     await persister.service._store_batch(persister.ctx)
     stored = persister.db.state.get_risk()
     assert stored is not None and stored.risk.halted and stored.risk.reason == "fat finger"
@@ -155,89 +153,81 @@ async def test_a_day_closed_at_its_roll_is_stored_as_the_days_final_snapshot(
     assert await pending(aredis, "pnl") == 0
 
 
-async def test_positions_are_stored_at_most_once_a_second_under_fills(
+def recorded_fill(i: int, ticker: str = "KXA", version: int | None = None) -> dict:
+    """A fill event as fills writes it now: with the market's whole record after it."""
+    f = Fill(f"f-{ticker}-{i}", f"o-{i}", ticker, Side.BID, 5600, 100, 10, False, TS + i)
+    after = Position(ticker, position=100 * (i + 1), cost=560_000 * (i + 1), last_fill_ms=TS + i)
+    record = PositionRecord(after, version or i + 1, ((f.fill_id, f.ts_ms),))
+    return fill_event(f, after, record.payload())
+
+
+async def test_only_the_markets_a_batch_changed_are_written_each_its_newest(
     settings: Settings, aredis: aioredis.Redis, db: Dynamo
 ) -> None:
-    """The positions item holds every market: fills in every step, or a PnL event in every
-    batch, must not rewrite it each time. The risk state still follows each PnL event."""
+    """Issue 19.2: one item per market, written only when it changed (no scan of every
+    position, no rewrite of markets that did not move)."""
     persister = make_harness(settings, aredis, db, state_interval_ms=60_000)
     await persister.start()
-    await persister.step()  # the first store
-    service, real = persister.service, persister.db.state.put_positions
-    writes: list[Mapping[str, Position]] = []
+    await persister.step()
+    puts: list[str] = []
+    real = persister.db.positions.put
 
-    def put_positions(positions: Mapping[str, Position], now_ms: int) -> int:
-        writes.append(positions)
-        return real(positions, now_ms)
+    def put(record: PositionRecord, now_ms: int) -> bool:
+        puts.append(record.ticker)
+        return real(record, now_ms)
 
-    persister.db.state.put_positions = put_positions  # type: ignore[method-assign]
+    persister.db.positions.put = put  # type: ignore[method-assign]
     for i in range(3):
-        await aredis.hset(K.pos("KXA"), mapping=encode_position(Position("KXA", 100 * (i + 1))))
-        await append(aredis, K, "fills", "fill", fill(i))
-        await persister.step()
-    assert [w["KXA"].position for w in writes] == []  # within a second of the first store
+        await append(aredis, K, "fills", "fill", recorded_fill(i))
+    await append(aredis, K, "fills", "fill", recorded_fill(0, "KXB"))
+    await persister.step()
+    assert sorted(puts) == ["KXA", "KXB"]  # one write per market, not one per fill
+    stored = {r.ticker: r for r in persister.db.positions.get_all()}
+    assert stored["KXA"].position.position == 300 and stored["KXA"].version == 3
     risk = RiskState(daily_pnl=-3, day="2026-01-01", last_check_ms=TS)
     await aredis.hset(K.risk, mapping=encode_risk(risk))
     await append(aredis, K, "pnl", "pnl", pnl_event(risk, TS))
     await persister.step()
-    assert writes == []
-    stored = persister.db.state.get_risk()
-    assert stored is not None and stored.risk.daily_pnl == -3  # the risk state did not wait
-    service.last_state_ms -= 1_000  # a second later
+    assert sorted(puts) == ["KXA", "KXB"]  # a PnL event writes no position
+    stored_risk = persister.db.state.get_risk()
+    assert stored_risk is not None and stored_risk.risk.daily_pnl == -3
+    # a reclaimed, older event never steps a market back
+    await append(aredis, K, "fills", "fill", recorded_fill(0))
     await persister.step()
-    assert [w["KXA"].position for w in writes] == [300]
+    assert {r.ticker: r.version for r in persister.db.positions.get_all()}["KXA"] == 3
 
 
-async def test_positions_and_the_last_fill_are_stored_when_they_change(
+async def test_an_item_dynamodb_refuses_is_parked_and_nothing_else_waits(
     persister: Harness, aredis: aioredis.Redis
 ) -> None:
+    """Issue 19.2: the single positions item passed 400 KB near 3,600 markets and its batch, which
+    carried a halt, was retried forever. Now the refused item is parked with an alert; the halt
+    is durable, the trade log and the other markets are stored, the batch is acknowledged."""
     await persister.start()
-    position = Position("KXA", 500, 2_800_000, 10, 2, TS)
-    await aredis.hset(K.pos("KXA"), mapping=encode_position(position))
-    await aredis.hset(K.fills_meta, "last_fill_ms", str(TS + 5))
-    await aredis.hset(K.risk, mapping=encode_risk(RiskState(daily_pnl=-7)))
     await persister.step()
-    assert persister.db.state.get_positions() == {"KXA": position}
+    refused = "KXHUGE"
+    huge = recorded_fill(0, refused)  # a record over DynamoDB's 400 KB item limit
+    huge["record"]["recent_fills"] = [[f"{n:0195d}", TS] for n in range(2_100)]
+    halted = RiskState(True, "fat finger", TS, -5, 0, 0, 0, 0, "2026-01-01", TS)
+    await aredis.hset(K.risk, mapping=encode_risk(halted))
+    await append(aredis, K, "pnl", "risk", pnl_event(halted, TS + 1))
+    await append(aredis, K, "fills", "fill", huge)
+    await append(aredis, K, "fills", "fill", recorded_fill(0, "KXB"))
+    await append(aredis, K, "orders", "order", order(1))
+    await persister.step(2)
     stored = persister.db.state.get_risk()
-    assert stored is not None and stored.last_fill_ms == TS + 5 and stored.risk.daily_pnl == -7
-
-
-class SizedStore:
-    """A state store that only reports the positions item's size."""
-
-    def __init__(self) -> None:
-        self.sizes = [350_000, 360_000, 1_000, 350_000]
-
-    def put_positions(self, positions: Mapping[str, Position], now_ms: int) -> int:
-        return self.sizes.pop(0)
-
-    def put_risk(self, *args: object) -> None:
-        pass
-
-
-class Errors:
-    def __init__(self) -> None:
-        self.events: list[tuple[str, dict[str, object]]] = []
-
-    def error(self, event: str, **fields: object) -> None:
-        self.events.append((event, fields))
-
-    def info(self, event: str, **fields: object) -> None:
-        pass
-
-    warning = info
-
-
-async def test_a_positions_item_near_dynamodbs_limit_is_reported_once(
-    aredis: aioredis.Redis,
-) -> None:
-    """DynamoDB refuses an item over 400 KB, and positions are one item: the persister says so
-    (an error log, and ``positions_kb`` in its heartbeat) when the item passes 300 KB."""
-    log = Errors()
-    sync = StateSync(SizedStore(), K, log)  # type: ignore[arg-type]
-    for i in range(4):
-        await aredis.hset(K.pos("KXA"), mapping=encode_position(Position("KXA", 100 * (i + 1))))
-        await sync.sync(aredis, TS + i, positions=True)
-    assert [e for e, _ in log.events] == ["positions_item_near_limit"] * 2  # crossing up, twice
-    assert log.events[0][1]["bytes"] == 350_000 and log.events[0][1]["markets"] == 1
-    assert sync.positions_bytes == 350_000
+    assert stored is not None and stored.risk.halted  # the halt is durable
+    assert [r.ticker for r in persister.db.positions.get_all()] == ["KXB"]
+    assert persister.count(TRADES) == 3  # both fills and the order
+    assert await pending(aredis, "fills") == 0 and await pending(aredis, "pnl") == 0
+    parked = await aredis.hgetall(K.persister_parked)
+    assert (
+        list(parked) == [f"positions#{refused}"]
+        and "ValidationException" in parked[f"positions#{refused}"]
+    )
+    persister.service.next_lag_ms = 0
+    await persister.step()
+    assert persister.ctx.status["parked"] == 1  # in the heartbeat too
+    await append(aredis, K, "fills", "fill", recorded_fill(1, "KXB"))  # the rest goes on
+    await persister.step(2)
+    assert {r.ticker: r.version for r in persister.db.positions.get_all()} == {"KXB": 2}
