@@ -4,7 +4,8 @@ Each step reads the targets and fills streams (blocking briefly), hands every en
 ``Inbox`` (memory only), and starts a pass for every market side that is due. Each side of a
 market has at most one pass at a time (two requests about one order must not race), but the bid
 never waits for the ask's answer: the worst case is per side. Beside the reads, not in them: the
-risk refresh and feed check every ``RISK_REFRESH_MS``, a reconcile every ``RECONCILE_EVERY_MS``.
+trading gate (Redis's data, the clock), risk refresh and feed check every ``RISK_REFRESH_MS``, a
+reconcile every ``RECONCILE_EVERY_MS``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from common.errors import SchemaError
 from common.messages import decode_event
 from common.runtime import Context, note_lag
 from common.trace import STAMPS, TickToOrder
+from services.executor.gate import TradingGate
 from services.executor.groups import OrderGroups
 from services.executor.inbox import Inbox
 from services.executor.journal import OrderJournal
@@ -46,8 +48,10 @@ class Loop:
         market_pass: MarketPass,
         schedule: Schedule,
         tracer: TickToOrder | None,
+        gate: TradingGate | None = None,
     ) -> None:
         self.ctx = ctx
+        self.gate = gate
         self.working = working
         self.journal = journal
         self.reconciler = reconciler
@@ -152,6 +156,7 @@ class Loop:
         # Each on its own: the feed check must judge the risk state even when reading it failed
         # (an old risk state pulls the quotes).
         parts: tuple[Callable[[], Awaitable[None]], ...] = (
+            *((self.gate.refresh,) if self.gate is not None else ()),
             lambda: self.safety.refresh_risk(full),
             self.safety.check_feeds,
         )

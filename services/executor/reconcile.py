@@ -2,7 +2,9 @@
 
 Every few seconds (and at start) the working orders are compared with the exchange's open
 orders: an order of ours the exchange does not list, or one whose outcome is unknown, is looked
-up by id and believed; an order the exchange lists that we do not know is adopted. Fills that
+up by id and believed; an order the exchange lists that we do not know is adopted if its client
+order id says dora made it (a record lost with Redis, say) and left alone if not: an order placed
+by hand or by another program is never amended or cancelled in normal quoting. Fills that
 say an order is done are not believed on arithmetic alone: the order is looked up at its side's
 next pass. Neither is a cancel that took less off the book than we thought rested: the rest
 executed first (or went some other way), and the exchange says which. What an order executed
@@ -14,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 
-from common.domain import Order, OrderStatus, Side
+from common.domain import Order, OrderStatus, Side, is_own_client_order_id
 from common.kalshi.errors import ExchangeError
 from common.runtime import Context
 from services.executor.gateway import Gateway
@@ -43,6 +45,7 @@ class Reconciler:
         self.schedule = schedule
         self.owned = owned
         self.to_resolve: dict[str, dict[str, Order]] = {}  # fills say done: ask at the next pass
+        self.foreign: set[str] = set()  # resting orders dora did not make (logged once each)
 
     async def reconcile(self) -> None:
         """Make the working orders agree with the exchange (the exchange wins)."""
@@ -50,8 +53,19 @@ class Reconciler:
         started = self.ctx.clock.now_ms()
         at_exchange = [o for o in await self.gateway.open_orders() if self.owned(o.ticker)]
         seen: set[str] = set()
+        foreign: set[str] = set()
         for theirs in at_exchange:
             mine = working.find(theirs.order_id, theirs.client_order_id, theirs.ticker)
+            if mine is None and not is_own_client_order_id(theirs.client_order_id):
+                foreign.add(theirs.order_id or "")
+                if theirs.order_id not in self.foreign:
+                    self.ctx.log.info(
+                        "foreign_order_left_alone",
+                        market=theirs.ticker,
+                        order_id=theirs.order_id,
+                        client_order_id=theirs.client_order_id,
+                    )
+                continue
             seen.add(mine.client_order_id if mine else theirs.client_order_id)
             if mine is None:
                 adopted = replace(theirs, status=OrderStatus.RESTING, updated_ms=started)
@@ -67,6 +81,7 @@ class Reconciler:
                 or mine.status is not OrderStatus.RESTING
             ):
                 await working.save(merge(mine, theirs, started))
+        self.foreign = foreign
         for mine in working.all_live():
             if mine.client_order_id in seen or mine.updated_ms > started:
                 continue  # at the exchange, or changed while we were asking

@@ -33,6 +33,7 @@ from services.executor.gateway import Gateway
 from services.executor.journal import OrderJournal
 from services.executor.reconcile import Reconciler
 from services.executor.state import (
+    Blocked,
     Exposure,
     Halt,
     Markets,
@@ -72,10 +73,11 @@ class Safety:
         self.pulled = pulled  # shared with the gateway's BlindGate
         self.exposure = Exposure()
         self.risk_seen = RiskSeen()
+        self.blocked = Blocked()  # set by the trading gate (services/executor/gate.py)
         self.cancel_all_task: asyncio.Task[None] | None = None  # None: none has run yet
 
     def account_risk(self) -> AccountRisk:
-        return account_risk(self.halt, self.pulled, self.exposure)
+        return account_risk(self.halt, self.pulled, self.exposure, self.blocked)
 
     async def on_control(self, command: ControlCommand) -> None:
         ctx, halt = self.ctx, self.halt

@@ -13,6 +13,7 @@ import contextlib
 import redis.asyncio as aioredis
 
 from common.batching import Batcher
+from common.clock_guard import ClockGuard
 from common.config_cache import ConfigCache
 from common.control import ControlListener
 from common.domain import OrderStatus
@@ -24,6 +25,7 @@ from common.runtime import Context, Deferred, service_main, stop_tasks
 from common.settings import Settings
 from common.sharding import owns
 from common.trace import TickToOrder
+from services.executor.gate import TradingGate
 from services.executor.gateway import Gateway
 from services.executor.groups import OrderGroups
 from services.executor.inbox import Inbox
@@ -48,6 +50,9 @@ async def build(ctx: Context, gateway: Gateway | None = None) -> ExecutorService
     settings = ctx.settings
     if gateway is None:
         gateway = await KalshiGateway.connect(settings, ctx.redis, ctx.clock)
+    clock_guard = None
+    if isinstance(gateway, KalshiGateway):
+        clock_guard = ClockGuard(gateway.client, settings, ctx.log, ctx.clock)
     tracer = None
     if settings.trace_latency and isinstance(gateway, KalshiGateway):
         tracer = TickToOrder()
@@ -60,6 +65,7 @@ async def build(ctx: Context, gateway: Gateway | None = None) -> ExecutorService
         batch=Batcher(ctx.redis),
         probe_redis=connect_redis(settings),  # its own connection: the loop's may hang
         tracer=tracer,
+        clock_guard=clock_guard,
     )
 
 
@@ -74,6 +80,7 @@ class ExecutorService:
         batch: Batcher,
         probe_redis: aioredis.Redis,
         tracer: TickToOrder | None = None,
+        clock_guard: ClockGuard | None = None,
     ) -> None:
         settings = ctx.settings
         self.name = executor_name(settings)
@@ -128,6 +135,7 @@ class ExecutorService:
         self.market_pass = MarketPass(
             ctx, batch, configs, working, self.markets, self.safety, self.entry, self.counts
         )
+        self.gate = TradingGate(ctx, self.safety.blocked, clock_guard, self._state_back)
         self.inbox = Inbox(
             ctx,
             working,
@@ -149,6 +157,7 @@ class ExecutorService:
             market_pass=self.market_pass,
             schedule=self.schedule,
             tracer=tracer,
+            gate=self.gate,
         )
         self.tasks: list[asyncio.Task[None]] = []
 
@@ -161,6 +170,7 @@ class ExecutorService:
         # the heartbeat TTL (a clean stop drains its passes and deletes the key).
         predecessor_alive = bool(await ctx.redis.exists(ctx.keys.hb(ctx.name)))
         await wait_until_restored(ctx.redis, ctx.keys, ctx.stopping, log=ctx.log)
+        await self.gate.check_clock_at_start()  # a skewed clock: not starting, one line why
         await self.configs.refresh(ctx.redis, ctx.clock.now_ms())
         loaded = await self.working.load(self.owned)
         await self.groups.load()
@@ -169,6 +179,7 @@ class ExecutorService:
         pulled.fence_ms = START_FENCE_MS if predecessor_alive or in_doubt else 0
         pulled.started_ms = ctx.clock.now_ms()
         await self.safety.refresh_risk()
+        await self.gate.refresh()  # positions synced with the exchange yet? (fills says)
         await self.loop.read_from_now()
         if ctx.settings.executor_cancel_on_start:
             await self.gateway.cancel_all()
@@ -197,6 +208,15 @@ class ExecutorService:
             start_fence_ms=pulled.fence_ms,
             halted=self.safety.halt.halted,
         )
+
+    async def _state_back(self) -> None:
+        """Redis lost its data and has it back (positions synced with the exchange): write the
+        working orders to it again and check them against the exchange before quoting."""
+        saved = await self.working.save_all()
+        await self.safety.refresh_risk()
+        self.schedule.reconcile_soon()
+        self.schedule.mark_all(self.markets.targets)
+        self.ctx.log.info("working_orders_written_back", orders=saved)
 
     async def step(self, ctx: Context) -> None:
         await self.loop.step()

@@ -73,6 +73,14 @@ class RiskSeen:
 
 
 @dataclass(slots=True)
+class Blocked:
+    """Adding risk waits on the state (Redis lost its data; positions not yet checked against
+    the exchange) or the clock (``services.executor.gate``): ``reason`` says why, "" when not."""
+
+    reason: str = "starting: waiting for the positions to be checked against the exchange"
+
+
+@dataclass(slots=True)
 class Exposure:
     """The risk refresh's account-wide figures, for the passes' checks."""
 
@@ -80,11 +88,15 @@ class Exposure:
     worst_case: int = 0  # positions plus every live order filling
 
 
-def account_risk(halt: Halt, pulled: Pulled, exposure: Exposure) -> AccountRisk:
-    """What a pass checks its actions against: pulled quotes deny adding as a halt does."""
+def account_risk(
+    halt: Halt, pulled: Pulled, exposure: Exposure, blocked: Blocked | None = None
+) -> AccountRisk:
+    """What a pass checks its actions against: pulled quotes, and adding blocked for want of
+    state or a good clock, deny adding as a halt does."""
+    waiting = blocked.reason if blocked is not None else ""
     return AccountRisk(
-        halt.halted or bool(pulled.reason) or bool(pulled.blind),
-        halt.reason or pulled.blind or pulled.reason,
+        halt.halted or bool(pulled.reason) or bool(pulled.blind) or bool(waiting),
+        halt.reason or pulled.blind or pulled.reason or waiting,
         exposure.daily_pnl,
         exposure.worst_case,
     )

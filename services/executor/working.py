@@ -133,6 +133,15 @@ class WorkingOrders:
         self.unsaved.get(order.ticker, {}).pop(order.client_order_id, None)  # superseded
         self._write(pipe, order)
 
+    async def save_all(self) -> int:
+        """Write every live order to Redis again (after Redis lost its data); returns how many."""
+        pipe = self.redis.pipeline(transaction=False)
+        orders = self.all_live()
+        for order in orders:
+            self._write(pipe, order)
+        await pipe.execute()
+        return len(orders)
+
     def _replace(self, order: Order) -> None:
         previous = self.get(order.ticker, order.client_order_id)
         if previous is not None:

@@ -1,34 +1,89 @@
-"""Applying a fill to the books of record in Redis: exactly once, atomically.
+"""Changing the books of record in Redis: exactly once, atomically, only into a restored Redis.
 
-One MULTI/EXEC per fill, under WATCH of the market's position: mark the fill id seen, write the
-new position (exact integer cost basis, realized PnL and fees from ``Position.apply_fill``), move
-the last-fill time forward and append the ``fill`` event for the persister, executor and
-strategy. Either all of it happens or none; a fill id already seen (from the WebSocket, a REST
-backfill, or a replay after a crash) changes nothing.
+Each change is one MULTI/EXEC under WATCH of the market's record, the applied ids, the restore
+marker and the fills meta: write the market's new ``PositionRecord`` (common/position_record.py),
+and append its event (carrying the whole record) to the fills stream for the persister, executor
+and strategy. Either all of it happens or none.
+
+- ``apply_fill``: a fill id already applied changes nothing;
+- ``apply_settlement``: the position closes at the result (``void``: at its cost); the market
+  leaves the live set (its hash is removed, its realized PnL and fees move to the ``_closed``
+  record) and stays in DynamoDB as a tombstone;
+- ``set_from_exchange``: the exchange's position wins (after a restore);
+- ``advance_cursor``: how far the REST backfill has covered, with its event, so the persisted
+  cursor never runs ahead of the fills persisted before it.
+
+While ``dora:restored`` is missing (Redis lost its data and the persister has not restored yet)
+nothing is written: ``NotRestored`` is raised, and the caller keeps the change for later. A
+position written into an emptied Redis would otherwise shadow the one the restore brings back.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
+from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
+from redis.asyncio.client import Pipeline
 from redis.exceptions import WatchError
 
 from common.domain import Fill, Position, Settlement, Side
-from common.events import fill_event
+from common.errors import StorageError
+from common.events import cursor_event, fill_event, position_event, settlement_event
 from common.fees import RoundingFee
 from common.keys import Keys
 from common.numbers import ONE_DOLLAR
-from common.redis_codec import decode_position, encode_position
+from common.position_record import CLOSED_TICKER, RECENT_MARGIN_MS, PositionRecord
 from common.streams import queue_append
 
 MAX_WATCH_RETRIES = 20
+T = TypeVar("T")
+
+
+class NotRestored(StorageError):
+    """Redis has no ``dora:restored``: its data was lost and is not back yet."""
 
 
 @dataclass(frozen=True, slots=True)
 class Applied:
     fill: Fill
     position: Position
+
+
+def settlement_id(settlement: Settlement) -> str:
+    return f"settle:{settlement.ticker}:{settlement.settled_ms}"
+
+
+async def _transact(
+    redis: aioredis.Redis,
+    keys: Keys,
+    ticker: str,
+    watched: tuple[str, ...],
+    body: Callable[[Pipeline], Awaitable[T]],
+) -> T:
+    """Run ``body`` under WATCH of ``watched`` and the restore marker, retrying on a conflict;
+    ``body`` reads, then calls ``pipe.multi()`` and queues the writes (or returns early)."""
+    for _ in range(MAX_WATCH_RETRIES):
+        async with redis.pipeline(transaction=True) as pipe:
+            try:
+                await pipe.watch(keys.restored, *watched)
+                if not await pipe.exists(keys.restored):
+                    await pipe.unwatch()
+                    raise NotRestored("Redis lost its data: waiting for the restore")
+                result = await body(pipe)
+                if pipe.explicit_transaction:
+                    await pipe.execute()
+                return result
+            except WatchError:
+                continue
+    raise StorageError(f"the books of {ticker} kept changing; not applied")
+
+
+async def _keep_from_ms(pipe: Pipeline, keys: Keys) -> int:
+    """Recent fills older than this can never be listed again by the backfill."""
+    covered = await pipe.hget(keys.fills_meta, "backfilled_to_ms")
+    return max(0, int(covered or 0) - RECENT_MARGIN_MS)
 
 
 async def apply_fill(
@@ -41,96 +96,156 @@ async def apply_fill(
     which is kept per order in ``dora:feeacc:{ticker}`` and moves with the fill, atomically."""
     pos_key = keys.pos(fill.ticker)
     acc_key = keys.fee_rounding(fill.ticker)
-    for _ in range(MAX_WATCH_RETRIES):
-        async with redis.pipeline(transaction=True) as pipe:
-            try:
-                await pipe.watch(pos_key, keys.fill_ids, acc_key)
-                if await pipe.sismember(keys.fill_ids, fill.fill_id):
-                    await pipe.unwatch()
-                    return None
-                position = decode_position(fill.ticker, await pipe.hgetall(pos_key))
-                rounded = None
-                if rounding is not None:
-                    accumulator = int(await pipe.hget(acc_key, fill.order_id) or 0)
-                    rounded = rounding.apply(
-                        fill.side is Side.BID, fill.price, fill.count, fill.fee, accumulator
-                    )
-                    fill = replace(fill, fee=rounded.net)
-                after = position.apply_fill(fill)
-                last_ms = int(await pipe.hget(keys.fills_meta, "last_fill_ms") or 0)
-                pipe.multi()
-                pipe.sadd(keys.fill_ids, fill.fill_id)
-                pipe.hset(pos_key, mapping=encode_position(after))
-                if rounded is not None:
-                    pipe.hset(acc_key, fill.order_id, str(rounded.accumulator))
-                if fill.ts_ms > last_ms:
-                    pipe.hset(keys.fills_meta, "last_fill_ms", str(fill.ts_ms))
-                queue_append(pipe, keys, "fills", "fill", fill_event(fill, after))
-                await pipe.execute()
-                return Applied(fill, after)
-            except WatchError:
-                continue
-    raise RuntimeError(f"position of {fill.ticker} kept changing; fill {fill.fill_id} not applied")
+
+    async def body(pipe: Pipeline) -> Applied | None:
+        if await pipe.sismember(keys.fill_ids, fill.fill_id):
+            await pipe.unwatch()
+            return None
+        record = PositionRecord.from_redis(fill.ticker, await pipe.hgetall(pos_key))
+        booked, rounded = fill, None  # each attempt starts from the exchange's fee
+        if rounding is not None:
+            accumulator = int(await pipe.hget(acc_key, fill.order_id) or 0)
+            rounded = rounding.apply(
+                fill.side is Side.BID, fill.price, fill.count, fill.fee, accumulator
+            )
+            booked = replace(fill, fee=rounded.net)
+        after = record.position.apply_fill(booked)
+        new = record.changed(
+            after, fill=(fill.fill_id, fill.ts_ms), keep_from_ms=await _keep_from_ms(pipe, keys)
+        )
+        last_ms = int(await pipe.hget(keys.fills_meta, "last_fill_ms") or 0)
+        pipe.multi()
+        pipe.sadd(keys.fill_ids, fill.fill_id)
+        pipe.hset(pos_key, mapping=new.redis_fields())
+        if rounded is not None:
+            pipe.hset(acc_key, fill.order_id, str(rounded.accumulator))
+        if fill.ts_ms > last_ms:
+            pipe.hset(keys.fills_meta, "last_fill_ms", str(fill.ts_ms))
+        queue_append(pipe, keys, "fills", "fill", fill_event(booked, after, new.payload()))
+        return Applied(booked, after)
+
+    return await _transact(
+        redis, keys, fill.ticker, (pos_key, keys.fill_ids, keys.fills_meta, acc_key), body
+    )
 
 
-async def apply_settlement(
-    redis: aioredis.Redis, keys: Keys, settlement: Settlement
-) -> Position | None:
-    """Close the market's position at its result (YES pays $1, NO pays $1 on the other side):
-    once per settlement, atomically with its ``settlement`` event. Returns the closed position,
-    or None when this settlement was already applied."""
-    ticker = settlement.ticker
-    settle_id = f"settle:{ticker}:{settlement.settled_ms}"
-    pos_key = keys.pos(ticker)
+def closing_position(position: Position, settlement: Settlement) -> Position:
+    """``position`` closed at the market's result: YES pays $1, NO pays $1 on the other side, a
+    scalar its value; ``void`` returns the cost (nothing realized)."""
+    if settlement.result == "void":
+        return replace(
+            position,
+            position=0,
+            cost=0,
+            fees=position.fees + settlement.fee,
+            last_fill_ms=max(position.last_fill_ms, settlement.settled_ms),
+        )
     if settlement.result == "yes":
         payout_price = ONE_DOLLAR
     elif settlement.result == "no":
         payout_price = 0
     else:
         payout_price = settlement.value if settlement.value is not None else 0
-    for _ in range(MAX_WATCH_RETRIES):
-        async with redis.pipeline(transaction=True) as pipe:
-            try:
-                await pipe.watch(pos_key, keys.fill_ids)
-                if await pipe.sismember(keys.fill_ids, settle_id):
-                    await pipe.unwatch()
-                    return None
-                position = decode_position(ticker, await pipe.hgetall(pos_key))
-                after = position
-                if settlement.result == "void":
-                    # each holder gets back what its open contracts cost: nothing realized
-                    after = replace(position, position=0, cost=0)
-                elif position.position:
-                    closing = Fill(
-                        settle_id,
-                        "settlement",
-                        ticker,
-                        Side.ASK if position.position > 0 else Side.BID,
-                        payout_price,
-                        abs(position.position),
-                        settlement.fee,
-                        False,
-                        settlement.settled_ms,
-                    )
-                    after = position.apply_fill(closing)
-                pipe.multi()
-                pipe.sadd(keys.fill_ids, settle_id)
-                pipe.hset(pos_key, mapping=encode_position(after))
-                queue_append(
-                    pipe,
-                    keys,
-                    "fills",
-                    "settlement",
-                    {
-                        "ticker": ticker,
-                        "result": settlement.result,
-                        "ts_ms": settlement.settled_ms,
-                        "position_before": position.position,
-                        "realized_pnl_after": after.realized_pnl,
-                    },
-                )
-                await pipe.execute()
-                return after
-            except WatchError:
-                continue
-    raise RuntimeError(f"position of {ticker} kept changing; settlement not applied")
+    closing = Fill(
+        settlement_id(settlement),
+        "settlement",
+        position.ticker,
+        Side.ASK if position.position > 0 else Side.BID,
+        payout_price,
+        abs(position.position),
+        settlement.fee,
+        False,
+        settlement.settled_ms,
+    )
+    return position.apply_fill(closing) if position.position else position
+
+
+async def apply_settlement(
+    redis: aioredis.Redis, keys: Keys, settlement: Settlement
+) -> Position | None:
+    """Close the market's position at its result, once per settlement, atomically with its
+    ``settlement`` event; the market leaves the live set. Returns the closed position, or None
+    when this settlement was already applied."""
+    ticker = settlement.ticker
+    settle_id = settlement_id(settlement)
+    pos_key, closed_key = keys.pos(ticker), keys.pos(CLOSED_TICKER)
+
+    async def body(pipe: Pipeline) -> Position | None:
+        if await pipe.sismember(keys.fill_ids, settle_id):
+            await pipe.unwatch()
+            return None
+        record = PositionRecord.from_redis(ticker, await pipe.hgetall(pos_key))
+        closed = PositionRecord.from_redis(CLOSED_TICKER, await pipe.hgetall(closed_key))
+        after = closing_position(record.position, settlement)
+        tombstone = replace(
+            record.changed(after, keep_from_ms=await _keep_from_ms(pipe, keys)),
+            settled_ms=settlement.settled_ms,
+            settlement_id=settle_id,
+        )
+        pooled = closed.changed(
+            replace(
+                closed.position,
+                realized_pnl=closed.position.realized_pnl + after.realized_pnl,
+                fees=closed.position.fees + after.fees,
+            )
+        )
+        pipe.multi()
+        pipe.sadd(keys.fill_ids, settle_id)
+        pipe.delete(pos_key)
+        pipe.hset(closed_key, mapping=pooled.redis_fields())
+        queue_append(
+            pipe,
+            keys,
+            "fills",
+            "settlement",
+            settlement_event(settlement, record.position, tombstone.payload(), pooled.payload()),
+        )
+        return after
+
+    return await _transact(redis, keys, ticker, (pos_key, closed_key, keys.fill_ids), body)
+
+
+async def set_from_exchange(
+    redis: aioredis.Redis,
+    keys: Keys,
+    ticker: str,
+    expected: Position,
+    position: int,
+    cost: int,
+    now_ms: int,
+    reason: str,
+) -> bool:
+    """Set the market's position (count and cost) to the exchange's, if it is still
+    ``expected`` (a fill applied meanwhile means the comparison is stale: False)."""
+    pos_key = keys.pos(ticker)
+
+    async def body(pipe: Pipeline) -> bool:
+        record = PositionRecord.from_redis(ticker, await pipe.hgetall(pos_key))
+        if record.position != expected:
+            await pipe.unwatch()
+            return False
+        new = record.changed(replace(record.position, position=position, cost=cost))
+        pipe.multi()
+        pipe.hset(pos_key, mapping=new.redis_fields())
+        event = position_event(ticker, now_ms, reason, expected, new.payload())
+        queue_append(pipe, keys, "fills", "position", event)
+        return True
+
+    return await _transact(redis, keys, ticker, (pos_key,), body)
+
+
+async def advance_cursor(
+    redis: aioredis.Redis, keys: Keys, backfilled_to_ms: int, settled_to_ms: int
+) -> None:
+    """Record how far the REST backfill has covered (exchange time), with its event."""
+
+    async def body(pipe: Pipeline) -> None:
+        pipe.multi()
+        fields: dict[str, Any] = {
+            "backfilled_to_ms": str(backfilled_to_ms),
+            "settled_to_ms": str(settled_to_ms),
+        }
+        pipe.hset(keys.fills_meta, mapping=fields)
+        queue_append(pipe, keys, "fills", "cursor", cursor_event(backfilled_to_ms, settled_to_ms))
+
+    await _transact(redis, keys, "(cursor)", (keys.fills_meta,), body)

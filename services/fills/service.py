@@ -1,9 +1,19 @@
 """fills: executions and order updates from Kalshi into positions, PnL and the fills stream.
 
-The WebSocket ``fill`` channel is the fastest truth; a REST backfill since the last fill runs at
-start, after every reconnect and every 30 s, so a fill missed while the socket was down (or this
-process was) is still applied. ``services.fills.ledger`` applies each fill exactly once. Exchange
-order updates (``user_orders``) go on the fills stream as ``user_order`` events for the executor.
+The WebSocket ``fill`` channel is the fastest truth; a REST backfill since the point REST last
+fully covered runs at start, after every reconnect and every few seconds, so a fill missed while
+the socket was down (or this process was) is still applied. ``services.fills.ledger`` applies each
+fill exactly once. Exchange order updates (``user_orders``) go on the fills stream as
+``user_order`` events for the executor. Only the configured subaccount's fills and orders count:
+the socket also carries the account's other subaccounts.
+
+Redis losing its data: while ``dora:restored`` is missing nothing is applied (the events wait);
+once the persister has restored, the backfill runs from the restored cursor and positions are set
+from the exchange where they still differ (``exchange_sync``); then ``dora:positions:synced``
+tells the executor it may add risk again. The same happens at every start.
+
+The backfill cursor is exchange time only: the ``Date`` of the exchange's last answer (never the
+local clock), so a skewed local clock can never make the backfill skip a fill.
 """
 
 from __future__ import annotations
@@ -11,11 +21,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
+from common.clock_guard import ClockGuard
 from common.connect import kalshi_client, load_signer
 from common.domain import Fill, Order, OrderStatus
 from common.fees import RoundingFee
 from common.kalshi.client import KalshiClient
 from common.kalshi.errors import ExchangeError
+from common.kalshi.wire.listing import Skipped
 from common.kalshi.ws import (
     Connected,
     FeedGap,
@@ -24,15 +36,17 @@ from common.kalshi.ws import (
     UserOrderEvent,
     WsEvent,
 )
-from common.restore import wait_until_restored
+from common.restore import current_restore, mark_positions_synced, wait_until_restored
 from common.runtime import Context, service_main
 from common.settings import Settings
 from common.streams import append
-from services.fills.ledger import apply_fill, apply_settlement
+from services.fills.exchange_sync import sync_from_exchange
+from services.fills.ledger import NotRestored, advance_cursor, apply_fill, apply_settlement
 
 BACKFILL_EVERY_MS = 5_000
 REST_LAG_MS = 3_000  # what REST may not show yet
 BACKFILL_OVERLAP_MS = 5_000  # fills are listed by whole seconds and may land late
+RESTORE_POLL_S = 0.5
 
 
 class FillsService:
@@ -43,20 +57,29 @@ class FillsService:
         settings: Settings,
         client: KalshiClient | None = None,
         ws: KalshiWebSocket | None = None,
+        *,
+        check_clock: bool = True,
     ) -> None:
         self.settings = settings
         self.client = client
         self.ws = ws
+        self.check_clock = check_clock
+        self.subaccount = settings.kalshi_subaccount
         self.queue: asyncio.Queue[WsEvent] = asyncio.Queue()
         self.backfill_due = True
         self.last_backfill_ms = 0.0
+        self.restore_seen: int | None = None  # the restore whose data we last synced
+        self.next_recover_ms = 0.0
         self.counts = {
             "fills": 0,
             "duplicates": 0,
             "backfilled": 0,
             "order_updates": 0,
-            "order_lookups": 0,
             "settlements": 0,
+            "other_subaccount": 0,
+            "skipped_items": 0,
+            "set_from_exchange": 0,
+            "order_lookups": 0,
         }
         self.retry: list[WsEvent] = []  # received but not yet applied (Redis away): kept, in order
         # what each fill costs the balance: the trade fee plus Kalshi's rounding (common/fees.py)
@@ -66,6 +89,8 @@ class FillsService:
         await wait_until_restored(ctx.redis, ctx.keys, ctx.stopping, log=ctx.log)
         if self.client is None:
             self.client = await kalshi_client(self.settings, redis=ctx.redis, clock=ctx.clock)
+        if self.check_clock:
+            await ClockGuard(self.client, self.settings, ctx.log, ctx.clock).check_at_start()
         if self.ws is None:
             signer = await asyncio.to_thread(load_signer, self.settings)
             self.ws = KalshiWebSocket(
@@ -78,7 +103,7 @@ class FillsService:
                 on_event=self.queue.put_nowait,
             )
         await self.ws.start()
-        await self._backfill(ctx)  # what happened while we were away
+        await self._recover(ctx)  # what happened while we were away; positions from the exchange
 
     async def stop(self, ctx: Context) -> None:
         if self.ws is not None:
@@ -98,24 +123,87 @@ class FillsService:
                 self.retry.append(await asyncio.wait_for(self.queue.get(), 0.5))
         while not self.queue.empty():
             self.retry.append(self.queue.get_nowait())
-        while self.retry:
-            try:
-                await self._on_event(ctx, self.retry[0])
-            except Exception:
-                # Redis (say) is away: keep the event and everything after it, ask REST too.
-                self.backfill_due = True
-                raise
-            self.retry.pop(0)
+        restored = await current_restore(ctx.redis, ctx.keys)
+        if restored is None:
+            await self._wait_for_restore(ctx)
+            return
         now = ctx.clock.monotonic_ms()
-        if self.backfill_due or now - self.last_backfill_ms >= BACKFILL_EVERY_MS:
-            await self._backfill(ctx)
+        if restored != self.restore_seen and now >= self.next_recover_ms:
+            ctx.log.warning("positions_not_synced_resyncing", restore_ts_ms=restored)
+            self.next_recover_ms = now + BACKFILL_EVERY_MS  # not again at once if it fails
+            await self._recover(ctx)
+        try:
+            while self.retry:
+                try:
+                    await self._on_event(ctx, self.retry[0])
+                except NotRestored:
+                    raise
+                except Exception:
+                    # Redis (say) is away: keep the event and everything after it, ask REST too.
+                    self.backfill_due = True
+                    raise
+                self.retry.pop(0)
+            now = ctx.clock.monotonic_ms()
+            if self.backfill_due or now - self.last_backfill_ms >= BACKFILL_EVERY_MS:
+                await self._backfill(ctx)
+        except NotRestored:
+            await self._wait_for_restore(ctx)
+            return
         ctx.status.update(self.counts)
+
+    async def _wait_for_restore(self, ctx: Context) -> None:
+        """Redis lost its data: apply nothing (the events wait) until the persister restored."""
+        if self.restore_seen is not None:
+            ctx.log.error("redis_data_lost_waiting_for_restore", waiting_events=len(self.retry))
+            self.restore_seen = None
+        self.backfill_due = True
+        ctx.status["waiting_for_restore"] = True
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(ctx.stopping.wait(), RESTORE_POLL_S)
+
+    async def _recover(self, ctx: Context) -> None:
+        """Backfill, set positions from the exchange where they differ, then say so. An
+        exchange error leaves the sync undone (tried again at the next step)."""
+        assert self.client is not None
+        restored = await current_restore(ctx.redis, ctx.keys)
+        if restored is None:
+            return
+        try:
+            await self._backfill(ctx, raise_errors=True)
+            corrected = await sync_from_exchange(
+                ctx.redis,
+                ctx.keys,
+                self.client,
+                lambda: self._backfill(ctx, raise_errors=True),
+                ctx.log,
+                ctx.clock.now_ms,
+            )
+        except ExchangeError as exc:
+            ctx.metrics.count("api_errors")
+            ctx.log.warning("positions_sync_failed", error=str(exc))
+            return
+        except NotRestored:
+            return
+        self.counts["set_from_exchange"] += len(corrected)
+        await mark_positions_synced(ctx.redis, ctx.keys, restored, ctx.clock.now_ms(), corrected)
+        self.restore_seen = restored
+        ctx.status["waiting_for_restore"] = False
+        ctx.log.info("positions_synced_with_exchange", corrected=len(corrected))
+
+    def _ours(self, subaccount: int | None) -> bool:
+        """Whether an event of the socket is of our subaccount (not said: the primary, 0)."""
+        if (subaccount or 0) == self.subaccount:
+            return True
+        self.counts["other_subaccount"] += 1
+        return False
 
     async def _on_event(self, ctx: Context, event: WsEvent) -> None:
         if isinstance(event, FillEvent):
-            await self._apply(ctx, event.fill)
+            if self._ours(event.fill.subaccount):
+                await self._apply(ctx, event.fill)
         elif isinstance(event, UserOrderEvent):
-            await self._order_update(ctx, event.order)
+            if self._ours(event.order.subaccount):
+                await self._order_update(ctx, event.order)
         elif isinstance(event, Connected) and event.reconnects:
             self.backfill_due = True  # the socket was down: ask REST what we missed
         elif isinstance(event, FeedGap):
@@ -173,25 +261,30 @@ class FillsService:
         ctx.log.info("order_looked_up", market=order.ticker, status=found.status.value)
         return found
 
-    async def _backfill(self, ctx: Context) -> None:
-        """Apply every fill and settlement REST knows since the last point REST fully covered
-        (not since the newest fill: one missed while Redis was away must still be found)."""
+    async def _backfill(self, ctx: Context, raise_errors: bool = False) -> None:
+        """Apply every fill and settlement REST knows since the point REST fully covered (not
+        since the newest fill: one missed while Redis was away must still be found). One item
+        that does not parse is logged and skipped; the rest are applied."""
         assert self.client is not None
         self.last_backfill_ms = ctx.clock.monotonic_ms()
-        started_ms = ctx.clock.now_ms()
+        started_ms = self.client.exchange_now_ms()  # exchange time, never the local clock
         meta = await ctx.redis.hgetall(ctx.keys.fills_meta)
         covered = int(meta.get("backfilled_to_ms") or 0) or int(meta.get("last_fill_ms") or 0)
         since = max(0, covered - BACKFILL_OVERLAP_MS) if covered else None
         settled_to = int(meta.get("settled_to_ms") or 0)
+        skipped: list[Skipped] = []
         try:
-            fills = await self.client.get_fills(since)
+            fills = await self.client.get_fills(since, skipped=skipped)
             settlements = await self.client.get_settlements(
-                settled_to - BACKFILL_OVERLAP_MS if settled_to else None
+                settled_to - BACKFILL_OVERLAP_MS if settled_to else None, skipped=skipped
             )
         except ExchangeError as exc:
+            if raise_errors:
+                raise
             ctx.metrics.count("api_errors")
             ctx.log.warning("backfill_failed", error=str(exc))
             return
+        self.counts["skipped_items"] += len(skipped)
         before = self.counts["fills"]
         for fill in fills:
             await self._apply(ctx, fill)
@@ -205,14 +298,14 @@ class FillsService:
                     result=settlement.result,
                     realized_pnl=closed.realized_pnl,
                 )
-        # REST may lag the exchange by a moment: only claim what is safely behind us.
-        await ctx.redis.hset(
-            ctx.keys.fills_meta,
-            mapping={
-                "backfilled_to_ms": str(max(covered, started_ms - REST_LAG_MS)),
-                "settled_to_ms": str(max(settled_to, started_ms - REST_LAG_MS)),
-            },
-        )
+        if started_ms is not None:
+            # REST may lag the exchange by a moment: only claim what is safely behind us.
+            await advance_cursor(
+                ctx.redis,
+                ctx.keys,
+                max(covered, started_ms - REST_LAG_MS),
+                max(settled_to, started_ms - REST_LAG_MS),
+            )
         self.backfill_due = False
         added = self.counts["fills"] - before
         self.counts["backfilled"] += added

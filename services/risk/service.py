@@ -42,7 +42,7 @@ from common.marks import Mark, SeenBook, is_trading, mark_position
 from common.messages import ControlCommand
 from common.numbers import money_to_dollars_display
 from common.redis_codec import decode_risk, encode_mark, encode_risk
-from common.restore import wait_until_restored
+from common.restore import is_restored, wait_until_restored
 from common.risk import total_pnl, unrealized_pnl, worst_case_exposure
 from common.runtime import Context, service_main, stop_tasks
 from common.settings import Settings
@@ -114,6 +114,12 @@ class RiskService:
             await asyncio.sleep(min(0.2, (interval - (now - self.last_check_ms)) / 1000))
             return
         self.last_check_ms = now
+        if not await is_restored(ctx.redis, ctx.keys):
+            # Redis lost its data: PnL from its empty hashes would be wrong, and a risk state
+            # written now would shadow the one the persister restores (dora:risk ages meanwhile:
+            # the executor adds nothing)
+            ctx.log.warning("redis_data_lost_waiting_for_restore")
+            return
         try:
             await self.check(ctx)
         except Exception as exc:  # nothing written: dora:risk ages and the executor stops adding

@@ -22,6 +22,7 @@ from common.domain import Position
 from common.halt import set_halt
 from common.kalshi.client import KalshiClient
 from common.kalshi.errors import ExchangeError
+from common.kalshi.wire.listing import Skipped
 from common.numbers import format_count
 from common.runtime import Context
 
@@ -67,8 +68,9 @@ class ExchangeWatch:
         if now - self.last_reconcile_ms < RECONCILE_EVERY_MS:
             return ""
         self.last_reconcile_ms = now
+        skipped: list[Skipped] = []  # a position that does not parse: not known, not compared
         try:
-            exchange = await self.client.get_positions()
+            exchange = await self.client.get_positions(skipped=skipped)
         except ExchangeError as exc:
             ctx.metrics.count("api_errors")
             ctx.log.warning("exchange_positions_failed", error=str(exc))
@@ -77,8 +79,9 @@ class ExchangeWatch:
                 return f"positions not compared with the exchange {self.unreachable} times: {exc}"
             return ""
         self.unreachable = 0
-        theirs = {p.ticker: p.position for p in exchange if p.ticker not in unreadable}
-        ours = {p.ticker: p.position for p in positions}
+        unknown = unreadable | {s.key for s in skipped}
+        theirs = {p.ticker: p.position for p in exchange if p.ticker not in unknown}
+        ours = {p.ticker: p.position for p in positions if p.ticker not in unknown}
         await self._compare(ctx, ours, theirs, halted)
         return ""
 
@@ -127,13 +130,14 @@ class ExchangeWatch:
         return ""
 
     async def cancel_if_resting(self, ctx: Context, why: str) -> None:
+        skipped: list[Skipped] = []  # an order that does not parse is still resting
         try:
-            resting = await self.client.get_open_orders()
+            resting = await self.client.get_open_orders(skipped=skipped)
         except ExchangeError as exc:
             ctx.log.warning("open_orders_failed", error=str(exc))
             return
-        if resting:
-            await self.emergency_cancel(ctx, f"{why}: {len(resting)} resting")
+        if resting or skipped:
+            await self.emergency_cancel(ctx, f"{why}: {len(resting) + len(skipped)} resting")
 
     async def emergency_cancel(self, ctx: Context, why: str) -> None:
         self.emergency_cancels += 1

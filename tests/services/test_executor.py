@@ -33,6 +33,7 @@ from common.settings import Settings, load_settings
 from services.executor.groups import Group
 from services.executor.service import ExecutorService, build, executor_name
 from services.executor.state import START_FENCE_MS
+from tests.support.state import mark_restored
 
 NOW = 1_800_000_000_000
 
@@ -118,7 +119,7 @@ async def risk_checked(r: aioredis.Redis, k: Keys, now_ms: int, daily_pnl: int =
 
 
 async def seed(r: aioredis.Redis, k: Keys, ticker: str) -> None:
-    await r.set(k.restored, "1")
+    await mark_restored(r, k)
     for service in ("marketdata", "strategy", "fills"):
         await r.set(k.hb(service), "{}")
     await risk_checked(r, k, NOW)

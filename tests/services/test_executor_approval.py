@@ -31,6 +31,7 @@ from common.settings import Settings
 from sim.backtest.engine import BacktestSpec, _Runner
 from sim.scenario import load_scenario
 from tests.services.test_executor import NOW, FakeExchange, risk_checked, started
+from tests.support.state import mark_restored
 
 Decision = tuple[str, Side, int, int]  # kind, side, price, size
 
@@ -155,7 +156,7 @@ async def executor_decides(
 ) -> tuple[list[Decision], int]:
     """One pass per side of the executor on the same inputs: (sent, denied count)."""
     k = Keys()
-    await r.set(k.restored, "1")
+    await mark_restored(r, k)
     for service in ("marketdata", "strategy", "fills"):
         await r.set(k.hb(service), "{}")
     await r.sadd(k.cfg_markets, ticker)

@@ -1,5 +1,6 @@
 import asyncio
 
+import pytest
 import redis.asyncio as aioredis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -9,6 +10,11 @@ from common.keys import Keys
 from common.messages import decode_event
 from common.redis_codec import decode_position
 from services.fills.ledger import apply_fill
+
+
+@pytest.fixture(autouse=True)
+async def restored(aredis: aioredis.Redis) -> None:
+    await aredis.set(Keys().restored, "{}")
 
 
 def fill(
@@ -49,6 +55,7 @@ def test_redis_position_equals_the_pure_sum_of_fills(redis_url: str, trades) -> 
         r = aioredis.Redis.from_url(redis_url, decode_responses=True)
         await r.flushdb()
         k = Keys()
+        await r.set(k.restored, "{}")
         expected = Position("KX")
         for n, (side, price, count) in enumerate(trades):
             f = fill(n, side, price * 100, count, 0)
@@ -71,8 +78,14 @@ async def test_a_settlement_closes_the_position_at_the_result_once(aredis: aiore
     closed = await apply_settlement(aredis, k, won)
     assert closed is not None and closed.position == 0 and closed.realized_pnl == 6_000_000  # +$6
     assert await apply_settlement(aredis, k, won) is None  # once
+    # the settled market left the live set; its realized PnL is in the _closed record
+    assert not await aredis.exists(k.pos("KX"))
+    pooled = decode_position("_closed", await aredis.hgetall(k.pos("_closed")))
+    assert pooled.realized_pnl == 6_000_000 and pooled.position == 0
     await apply_fill(aredis, k, fill(2, Side.ASK, 3000, 500, fee=0))  # 5 NO (short YES) at 0.30
     lost = await apply_settlement(aredis, k, Settlement("KX", "yes", 9_000, 0))
-    assert lost is not None and lost.position == 0 and lost.realized_pnl == 6_000_000 - 3_500_000
+    assert lost is not None and lost.position == 0 and lost.realized_pnl == -3_500_000
+    pooled = decode_position("_closed", await aredis.hgetall(k.pos("_closed")))
+    assert pooled.realized_pnl == 6_000_000 - 3_500_000
     kinds = [decode_event(f)[0] for _, f in await aredis.xrange(k.stream("fills"))]
     assert kinds == ["fill", "settlement", "fill", "settlement"]

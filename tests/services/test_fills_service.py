@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
 import redis.asyncio as aioredis
 
 from common.clock import ManualClock
@@ -17,17 +20,30 @@ from services.fills.service import FillsService
 NOW = 1_800_000_000_000
 
 
+@pytest.fixture(autouse=True)
+async def restored(aredis: aioredis.Redis) -> None:
+    await aredis.set(Keys().restored, "{}")
+
+
 class FakeRest:
-    def __init__(self, fills: list[Fill], settlements: list[Settlement]) -> None:
+    """The exchange's REST as the backfill sees it; its clock (``Date``) says ``exchange_ms``."""
+
+    def __init__(
+        self, fills: list[Fill], settlements: list[Settlement], exchange_ms: int | None = NOW
+    ) -> None:
         self.fills = fills
         self.settlements = settlements
+        self.exchange_ms = exchange_ms
         self.asked_since: list[int | None] = []
 
-    async def get_fills(self, since_ms: int | None = None) -> list[Fill]:
+    def exchange_now_ms(self) -> int | None:
+        return self.exchange_ms
+
+    async def get_fills(self, since_ms: int | None = None, **_: Any) -> list[Fill]:
         self.asked_since.append(since_ms)
         return [f for f in self.fills if since_ms is None or f.ts_ms >= since_ms // 1000 * 1000]
 
-    async def get_settlements(self, since_ms: int | None = None) -> list[Settlement]:
+    async def get_settlements(self, since_ms: int | None = None, **_: Any) -> list[Settlement]:
         return [s for s in self.settlements if since_ms is None or s.settled_ms >= since_ms]
 
     async def aclose(self) -> None:
@@ -68,7 +84,61 @@ async def test_settlements_are_applied_from_rest(
     service = FillsService(settings, client=rest)  # type: ignore[arg-type]
     ctx = Context("fills", settings, aredis, k, ManualClock(NOW), get_logger("fills"))
     await service._backfill(ctx)
-    position = decode_position("KX", await aredis.hgetall(k.pos("KX")))
-    assert (
-        position.position == 0 and position.realized_pnl == -400_000
-    )  # 1 YES bought at 0.40, lost
+    assert not await aredis.exists(k.pos("KX"))  # settled and flat: out of the live set
+    closed = decode_position("_closed", await aredis.hgetall(k.pos("_closed")))
+    assert closed.realized_pnl == -400_000  # 1 YES bought at 0.40, lost
+
+
+async def test_the_backfill_cursor_is_exchange_time_so_a_fast_clock_loses_no_fill(
+    settings: Settings, aredis: aioredis.Redis
+) -> None:
+    """Issue 19.7: the cursor was the local clock minus 3 s. A local clock a minute fast claimed
+    a minute of fills not yet listed: one the WebSocket missed in that minute was never found."""
+    k = Keys()
+    rest = FakeRest([], [], exchange_ms=NOW)  # the exchange's Date says NOW
+    service = FillsService(settings, client=rest)  # type: ignore[arg-type]
+    fast = ManualClock(NOW + 60_000)  # the local clock runs a minute ahead
+    ctx = Context("fills", settings, aredis, k, fast, get_logger("fills"))
+    await service._backfill(ctx)
+    assert int(await aredis.hget(k.fills_meta, "backfilled_to_ms") or 0) == NOW - 3_000
+    missed = fill(7, NOW + 10_000)  # made after, missed by the socket
+    rest.fills.append(missed)
+    rest.exchange_ms = NOW + 20_000
+    await service._backfill(ctx)
+    assert await aredis.sismember(k.fill_ids, missed.fill_id)
+
+
+async def test_without_the_exchange_time_the_cursor_does_not_move(
+    settings: Settings, aredis: aioredis.Redis
+) -> None:
+    k = Keys()
+    service = FillsService(settings, client=FakeRest([], [], exchange_ms=None))  # type: ignore[arg-type]
+    ctx = Context("fills", settings, aredis, k, ManualClock(NOW), get_logger("fills"))
+    await service._backfill(ctx)
+    assert await aredis.hget(k.fills_meta, "backfilled_to_ms") is None
+
+
+async def test_fills_and_order_updates_of_another_subaccount_are_left_out(
+    aredis: aioredis.Redis, redis_url: str
+) -> None:
+    """Issue 19.4: the socket carries every subaccount of the key; only dora's count."""
+    from common.domain import Order, OrderStatus
+    from common.kalshi.ws import FillEvent, UserOrderEvent
+    from common.settings import load_settings
+
+    k = Keys()
+    settings = load_settings(
+        {"DORA_REDIS_URL": redis_url, "DORA_KALSHI_SUBACCOUNT": "4"}, read_file=False
+    )
+    service = FillsService(settings, client=FakeRest([], []))  # type: ignore[arg-type]
+    ctx = Context("fills", settings, aredis, k, ManualClock(NOW), get_logger("fills"))
+    theirs = Fill("t-0", "o-0", "KX", Side.BID, 4000, 100, 0, False, NOW, subaccount=0)
+    ours = Fill("t-4", "o-4", "KX", Side.BID, 4000, 300, 0, False, NOW, subaccount=4)
+    unsaid = Fill("t-x", "o-x", "KX", Side.BID, 4000, 500, 0, False, NOW)  # primary's, then
+    for event in (FillEvent(theirs), FillEvent(ours), FillEvent(unsaid)):
+        await service._on_event(ctx, event)
+    assert decode_position("KX", await aredis.hgetall(k.pos("KX"))).position == 300
+    order = Order("KX", Side.BID, 4000, 100, "c", "o", OrderStatus.RESTING, subaccount=0)
+    await service._on_event(ctx, UserOrderEvent(order))
+    kinds = [f["type"] for _, f in await aredis.xrange(k.stream("fills"))]
+    assert kinds == ["fill"] and service.counts["other_subaccount"] == 3

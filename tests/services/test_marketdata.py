@@ -17,10 +17,11 @@ from common.runtime import Context
 from common.settings import Settings
 from services.marketdata.service import MarketdataService
 from tests.support.simfix import StartSim, sim_control
+from tests.support.state import mark_restored
 
 
 async def enable(r: aioredis.Redis, k: Keys, tickers: list[str]) -> None:
-    await r.set(k.restored, "1")
+    await mark_restored(r, k)
     for t in tickers:
         await r.sadd(k.cfg_markets, t)
         await r.hset(

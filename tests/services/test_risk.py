@@ -27,6 +27,7 @@ from common.settings import Settings, load_settings
 from services.risk.alerts import FAILED_CHECKS_TO_ALERT
 from services.risk.service import WATCH_STUCK_MS, RiskService
 from services.risk.watch import RECONCILE_EVERY_MS
+from tests.support.state import mark_restored
 
 NOW = 1_800_000_000_000
 
@@ -38,11 +39,11 @@ class FakeExchange:
         self.cancel_alls = 0
         self.position_reads = 0
 
-    async def get_positions(self) -> list[ExchangePosition]:
+    async def get_positions(self, **_: object) -> list[ExchangePosition]:
         self.position_reads += 1
         return [ExchangePosition(t, p, 0, 0, 0, 0, 0) for t, p in self.positions.items()]
 
-    async def get_open_orders(self) -> list[object]:
+    async def get_open_orders(self, **_: object) -> list[object]:
         return [object()] * self.resting
 
     async def cancel_all_orders(self) -> None:
@@ -60,7 +61,7 @@ async def setup(
     clock: ManualClock | None = None,
 ) -> tuple[RiskService, Context, FakeExchange]:
     k = Keys()
-    await r.set(k.restored, "1")
+    await mark_restored(r, k)
     await r.hset(
         k.cfg_global,
         mapping=encode_global_config(GlobalConfig.from_item({"max_daily_loss": max_daily_loss}), 1),

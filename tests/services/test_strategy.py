@@ -13,6 +13,7 @@ from common.redis_codec import decode_targets, encode_book, encode_market, encod
 from common.runtime import run_service
 from common.settings import Settings
 from services.strategy.service import StrategyService
+from tests.support.state import mark_restored
 
 NOW = 1_800_000_000_000
 
@@ -20,7 +21,7 @@ NOW = 1_800_000_000_000
 async def seed(
     r: aioredis.Redis, k: Keys, ticker: str, bid: int, ask: int, stale: bool = False
 ) -> None:
-    await r.set(k.restored, "1")
+    await mark_restored(r, k)
     config = MarketConfig(ticker, enabled=True, min_spread=200, quote_size=500)
     await r.sadd(k.cfg_markets, ticker)
     await r.hset(k.cfg_market(ticker), mapping=encode_market_config(config, 1))
