@@ -1,7 +1,11 @@
-"""``dora cancel-all``: cancel every resting order directly at the exchange.
+"""``dora cancel-all``: cancel every resting order of dora's subaccount directly at the exchange.
 
-Talks to Kalshi itself (not through any dora process), so it works with every process down. It
-does not halt trading: a running executor would quote again; use ``dora halt`` for that.
+Talks to Kalshi itself (not through any dora process, nor Redis), so it works with every process
+and Redis down. It cancels first, with one ``DELETE /portfolio/events/orders?subaccount=N``
+(Kalshi may also cancel orders placed in the minute after), then lists what still rests, reading
+each order only as far as its id, and batch-cancels those: one malformed order never stops the
+kill switch (``common.commands.cancel_everything``). It touches no other subaccount. It does not
+halt trading: a running executor would quote again; use ``dora halt`` for that.
 """
 
 from __future__ import annotations
@@ -13,7 +17,10 @@ from cli.main import CliError
 from cli.support import cli_settings
 from common.errors import ConfigError
 
-HELP = "cancel every resting order directly at the exchange (works with every process down)"
+HELP = (
+    "cancel every resting order of dora's subaccount directly at the exchange "
+    "(works with every process and Redis down)"
+)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -26,11 +33,10 @@ def run(args: argparse.Namespace) -> int:
     from common.kalshi.errors import ExchangeError
 
     try:
-        before, after = asyncio.run(cancel_all_resting(settings, args.market))
+        result = asyncio.run(cancel_all_resting(settings, args.market))  # no Redis
     except ExchangeError as exc:
         raise CliError(f"the exchange refused: {exc}") from None
     except ConfigError as exc:
         raise CliError(str(exc)) from None
-    where = f" in {args.market}" if args.market else ""
-    print(f"cancelled {before - after} resting order(s){where}; {after} left")
-    return 0 if after == 0 else 1
+    print(result.message)
+    return 0 if result.clean else 1

@@ -3,7 +3,8 @@
 - ``change_config``: fields of the global config or of one market, validated whole before
   anything is written (``ConfigError`` naming the field, the value and the rule; nothing written);
 - ``set_market_enabled``: start or stop quoting one market;
-- ``cancel_all_resting``: every resting order cancelled directly at the exchange.
+- ``cancel_all_resting``: every resting order of dora's subaccount cancelled directly at the
+  exchange, first with Kalshi's cancel-all, then by id (``cancel_everything``).
 
 The halt and its lifting are ``common.halt``. DynamoDB calls here are blocking (boto3): an
 asyncio caller runs them in a thread.
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import redis.asyncio as aioredis
 from botocore.exceptions import BotoCoreError, ClientError
@@ -25,7 +26,12 @@ from common.dynamo.tables import describe, error_code
 from common.errors import ConfigError, StorageError
 from common.settings import Settings
 
+if TYPE_CHECKING:
+    from common.kalshi.client import KalshiClient
+    from common.kalshi.wire.listing import Skipped
+
 T = TypeVar("T")
+CANCEL_ATTEMPTS = 3
 
 MARKET_KEYS = tuple(f for f in MarketConfig.FIELDS if f != "updated_at")
 GLOBAL_KEYS = tuple(f for f in GlobalConfig.FIELDS if f != "updated_at")
@@ -97,20 +103,61 @@ def set_market_enabled(db: Dynamo, ticker: str, enabled: bool, now_iso: str) -> 
     return write
 
 
+@dataclass(frozen=True, slots=True)
+class CancelAllResult:
+    """What a cancel-all left: orders still resting, and items whose id could not be read."""
+
+    subaccount: int
+    market: str | None
+    left: int
+    unreadable: int
+
+    @property
+    def clean(self) -> bool:
+        return self.left == 0 and self.unreadable == 0
+
+    @property
+    def message(self) -> str:
+        where = f" in {self.market}" if self.market else ""
+        tail = f", {self.unreadable} without a readable id" if self.unreadable else ""
+        return (
+            f"cancelled every resting order{where} of subaccount {self.subaccount}; "
+            f"{self.left} left{tail}"
+        )
+
+
+async def cancel_everything(
+    client: KalshiClient, market: str | None = None
+) -> tuple[int, list[Skipped]]:
+    """Cancel every resting order of the client's subaccount (or of one market): Kalshi's
+    cancel-all first, before reading anything, then batch cancels of every id still listed (read
+    no further than the id: a malformed order never stops it). Returns how many are left and the
+    items whose id could not be read."""
+    if market is None:
+        await client.cancel_all_orders()
+    for _ in range(CANCEL_ATTEMPTS):
+        unreadable: list[Skipped] = []
+        refs = await client.get_open_order_refs(market, skipped=unreadable)
+        if not refs:
+            return 0, unreadable
+        await client.cancel_orders(refs)
+    unreadable = []
+    left = await client.get_open_order_refs(market, skipped=unreadable)
+    return len(left), unreadable
+
+
 async def cancel_all_resting(
     settings: Settings, market: str | None = None, *, redis: aioredis.Redis | None = None
-) -> tuple[int, int]:
-    """Cancel every resting order of the subaccount (or of ``market``) directly at the
-    exchange; returns how many rested before and how many still rest after. With ``redis`` the
-    requests draw on the account's shared rate budget. Raises ``ConfigError`` without a key."""
+) -> CancelAllResult:
+    """Cancel every resting order of dora's subaccount (or of ``market``) directly at the
+    exchange (``cancel_everything``). With ``redis`` the requests draw on the account's shared
+    rate budget; without, it needs no Redis at all. Raises ``ConfigError`` without a key."""
     settings.require_kalshi_credentials()
     from common.connect import kalshi_client
 
     client = await kalshi_client(settings, redis=redis)
     try:
-        before = len(await client.get_open_orders(market))
-        await client.cancel_all_orders(market)
-        after = len(await client.get_open_orders(market))
-        return before, after
+        left, unreadable = await cancel_everything(client, market)
     finally:
         await client.aclose()
+    return CancelAllResult(settings.kalshi_subaccount, market, left, len(unreadable))

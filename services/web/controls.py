@@ -68,19 +68,19 @@ async def cancel_all(state: WebState, request: web.Request) -> web.Response:
     from common.kalshi.errors import ExchangeError
 
     try:
-        before, after = await cancel_all_resting(state.settings, market, redis=state.redis)
+        result = await cancel_all_resting(state.settings, market, redis=state.redis)
     except ExchangeError as exc:
         return answer(502, error=f"the exchange refused: {exc}")
     except ConfigError as exc:
         return answer(503, error=f"cancel-all cannot reach the exchange: {exc}")
     state.log.warning(
-        "control_cancel_all", market=market or "", before=before, after=after, remote=request.remote
+        "control_cancel_all",
+        market=market or "",
+        left=result.left,
+        unreadable=result.unreadable,
+        remote=request.remote,
     )
-    where = f" in {market}" if market else ""
-    return answer(
-        200 if after == 0 else 502,
-        message=f"cancelled {before - after} resting order(s){where}; {after} left",
-    )
+    return answer(200 if result.clean else 502, message=result.message)
 
 
 def _enabler(enabled: bool) -> Callable[[WebState, web.Request], Awaitable[web.Response]]:

@@ -103,7 +103,7 @@ async def test_cancel_all_cancels_everything_at_the_exchange(
     )
     out, err = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode == 0, err.decode()
-    assert out.decode().strip() == "cancelled 3 resting order(s); 0 left"
+    assert out.decode().strip() == "cancelled every resting order of subaccount 0; 0 left"
     assert await client.get_open_orders() == []
     await client.aclose()
 
