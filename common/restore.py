@@ -54,6 +54,29 @@ async def mark_positions_synced(
     await redis.set(keys.positions_synced, orjson.dumps(value).decode())
 
 
+class RestoreWatch:
+    """Tells a running process that Redis came back from losing its data: the restore marker
+    names another restore than the one seen last (read at most once per ``every_ms``). What the
+    process keeps only in Redis (a book, a market's facts) is then written again."""
+
+    def __init__(self, every_ms: int = 1_000) -> None:
+        self.every_ms = every_ms
+        self.seen: int | None = None
+        self.next_ms = 0.0
+
+    async def prime(self, redis: aioredis.Redis, keys: Keys) -> None:
+        self.seen = await current_restore(redis, keys)
+
+    async def restored_again(self, redis: aioredis.Redis, keys: Keys, now_ms: float) -> bool:
+        if now_ms < self.next_ms:
+            return False
+        self.next_ms = now_ms + self.every_ms
+        current = await current_restore(redis, keys)
+        changed = current is not None and current != self.seen
+        self.seen = current
+        return changed
+
+
 async def trading_state_gap(redis: aioredis.Redis, keys: Keys) -> str:
     """Why a process must not add risk for want of state ("" when Redis holds its data and the
     positions were checked against the exchange since its last restore)."""

@@ -37,7 +37,7 @@ from common.kalshi.ws import (
 )
 from common.messages import ControlCommand, encode_event
 from common.redis_codec import encode_book
-from common.restore import wait_until_restored
+from common.restore import RestoreWatch, wait_until_restored
 from common.runtime import Context, service_main, stop_tasks
 from common.settings import Settings
 from common.streams import STREAM_MAXLEN
@@ -77,6 +77,7 @@ class MarketdataService:
         self.disconnected_since: float | None = None
         self.last_meta_ms = 0.0
         self.last_poll_ms = 0.0
+        self.restore = RestoreWatch()  # Redis lost its data: write books and facts again
         self.counts = {"book_writes": 0, "deep_only": 0, "stale": 0, "rest_polls": 0}
 
     # ---- lifecycle ---------------------------------------------------------------------------
@@ -84,6 +85,7 @@ class MarketdataService:
     async def start(self, ctx: Context) -> None:
         # The restore marker means the persisted state and the config mirror are in Redis.
         await wait_until_restored(ctx.redis, ctx.keys, ctx.stopping, log=ctx.log)
+        await self.restore.prime(ctx.redis, ctx.keys)
         self.configs = ConfigCache(ctx.keys, ctx.log)
         await self.configs.refresh(ctx.redis, ctx.clock.now_ms())
         if self.client is None:
@@ -178,6 +180,12 @@ class MarketdataService:
             self.disconnected_since = None
         elif self.disconnected_since is None:
             self.disconnected_since = now
+        if await self.restore.restored_again(ctx.redis, ctx.keys, now):
+            ctx.log.warning("redis_restored_republishing", markets=len(self.facts.meta))
+            self.last_meta_ms = 0.0  # every market's facts at once, below
+            self.calendar.poll_soon()  # and the exchange's calendar
+            self.dirty.update(self.facts.meta)
+            self.published_top.clear()
         if self.reload.is_set() or ctx.clock.now_ms() - self.configs.loaded_ms > CONFIG_REFRESH_MS:
             self.reload.clear()
             await self._follow_config(ctx)
