@@ -102,6 +102,8 @@ def _key_patterns() -> list[re.Pattern[str]]:
         keys.fill_ids,
         keys.fills_meta,
         keys.restored,
+        keys.positions_synced,
+        keys.persister_parked,
         *(keys.stream(s) for s in STREAMS),
     ]
     return [re.compile(re.escape(n).replace("T", r"[A-Za-z0-9*_-]+") + "$") for n in names]
