@@ -20,6 +20,7 @@ from moto import mock_aws
 from common.domain import Position
 from common.dynamo import Dynamo
 from common.dynamo.tables import KEY_SCHEMAS, TTL_ATTRIBUTE, TableNames
+from common.position_record import PositionRecord
 from tests.deploy.support import (
     KMS_ARN,
     REGION,
@@ -155,8 +156,8 @@ def test_the_codes_stores_work_on_the_stacks_tables(stack: dict[str, Any]) -> No
     config, _ = db.config.update_market("KXDEPLOY-26", {"enabled": True}, "2026-01-01T00:00:00Z")
     assert config.enabled
     assert [m["market_id"] for m in db.config.scan_markets()] == ["KXDEPLOY-26"]
-    db.state.put_positions({"KXDEPLOY-26": Position("KXDEPLOY-26", 100, 56_000_000)}, 1)
-    assert db.state.get_positions()["KXDEPLOY-26"].position == 100
+    assert db.positions.put(PositionRecord(Position("KXDEPLOY-26", 100, 56_000_000), 1), 1)
+    assert [r.position.position for r in db.positions.get_all()] == [100]
     report = db.logs.write(
         [
             (db.names.trade_log, {"date": "2026-01-01", "sk": "t1", "size": Decimal(1)}),
