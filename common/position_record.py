@@ -31,7 +31,7 @@ from common.domain import Position
 from common.errors import SchemaError
 
 CLOSED_TICKER = "_closed"  # no Kalshi ticker starts with "_"
-RECENT_MARGIN_MS = 60_000  # recent fills kept this far behind the backfill cursor
+RECENT_MARGIN_MS = 15_000  # recent fills kept this far behind the backfill cursor (3x its overlap)
 MAX_RECENT_FILLS = 2_000  # a bound on one record's size while the backfill cannot run
 
 
