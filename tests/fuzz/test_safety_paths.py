@@ -146,6 +146,8 @@ def test_risk_checks_to_the_end_and_the_dead_man_still_cancels(
             await risk.start(ctx)
             ctx.clock.advance(1_000)  # type: ignore[attr-defined]
             await risk.check(ctx)  # the executor is silent: the dead-man must fire
+            assert risk.watching is not None
+            await risk.watching  # the exchange watch runs beside the check
             await risk.stop(ctx)
         cancels = [r for r in fake.requests if r[:2] == ("DELETE", "/portfolio/events/orders")]
         assert cancels, "the dead-man check did not run"
