@@ -81,6 +81,11 @@ async def trading_state_gap(redis: aioredis.Redis, keys: Keys) -> str:
     """Why a process must not add risk for want of state ("" when Redis holds its data and the
     positions were checked against the exchange since its last restore)."""
     marker, synced = await redis.mget(keys.restored, keys.positions_synced)
+    return state_gap(marker, synced)
+
+
+def state_gap(marker: str | None, synced: str | None) -> str:
+    """``trading_state_gap`` from the values of ``dora:restored`` and ``dora:positions:synced``."""
     restored = restore_id(marker)
     if restored is None:
         return "Redis lost its data: waiting for the restore"

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+from common.batching import Batcher
 from common.clock_guard import ClockGuard
-from common.restore import trading_state_gap
+from common.restore import state_gap
 from common.runtime import Context
 from services.executor.state import Blocked
 
@@ -25,14 +26,18 @@ class TradingGate:
     def __init__(
         self,
         ctx: Context,
+        batch: Batcher,
         blocked: Blocked,
         clock: ClockGuard | None,
         on_reopen: Callable[[], Awaitable[None]],
+        on_open: Callable[[], None],
     ) -> None:
         self.ctx = ctx
+        self.batch = batch  # its read shares the passes' round trips
         self.blocked = blocked
         self.clock = clock
         self.on_reopen = on_reopen  # after Redis lost its data: put the working orders back
+        self.on_open = on_open  # adding allowed again: look at every market now
         self.data_lost = False
         self.state = blocked.reason  # why the state holds adding back, as last read
         self.next_state_ms = 0.0
@@ -44,9 +49,15 @@ class TradingGate:
     async def refresh(self) -> None:
         ctx = self.ctx
         now = ctx.clock.monotonic_ms()
-        if now >= self.next_state_ms:  # a read a second: Redis losing its data is rare
+        if now >= self.next_state_ms or self.state:
+            # a read a second while the state is good (losing it is rare), each round while not
             self.next_state_ms = now + STATE_CHECK_MS
-            self.state = await trading_state_gap(ctx.redis, ctx.keys)
+            keys = ctx.keys
+            (values,) = await self.batch.execute(
+                lambda pipe: pipe.mget(keys.restored, keys.positions_synced)
+            )
+            marker, synced = values
+            self.state = state_gap(marker, synced)
         state = self.state
         if state.startswith("Redis lost") and not self.data_lost:
             self.data_lost = True
@@ -60,6 +71,7 @@ class TradingGate:
         if reason != self.blocked.reason:
             if reason:
                 ctx.log.warning("not_adding_risk", reason=reason)
-            else:
-                ctx.log.info("adding_risk_again")
             self.blocked.reason = reason
+            if not reason:
+                ctx.log.info("adding_risk_again")
+                self.on_open()

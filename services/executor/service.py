@@ -135,7 +135,14 @@ class ExecutorService:
         self.market_pass = MarketPass(
             ctx, batch, configs, working, self.markets, self.safety, self.entry, self.counts
         )
-        self.gate = TradingGate(ctx, self.safety.blocked, clock_guard, self._state_back)
+        self.gate = TradingGate(
+            ctx,
+            batch,
+            self.safety.blocked,
+            clock_guard,
+            self._state_back,
+            lambda: self.schedule.mark_all(self.markets.targets),
+        )
         self.inbox = Inbox(
             ctx,
             working,
