@@ -9,6 +9,7 @@ import asyncio
 import json
 from typing import Any
 
+import pytest
 import redis.asyncio as aioredis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -28,9 +29,15 @@ from services.fills.service import FillsService
 from tests.fuzz.strategies import UNKNOWN_ENUM, mutated
 from tests.kalshi.test_signing import ed_pem
 from tests.kalshi.test_wire import USER_ORDER
+from tests.support.state import mark_restored
 
 NOW = 1_800_000_000_000
 SIGNER = signer_from_pem("kid", ed_pem()[1])
+
+
+@pytest.fixture(autouse=True)
+async def restored(aredis: aioredis.Redis) -> None:
+    await mark_restored(aredis, Keys())  # the fills process applies nothing before
 
 
 class LookupRest:
@@ -43,11 +50,17 @@ class LookupRest:
         self.asked.append(order_id)
         return Order("KX", Side.BID, 4000, 500, "c-1", order_id, OrderStatus.RESTING, 0, 500)
 
-    async def get_fills(self, since_ms: int | None = None) -> list[Fill]:
+    async def get_fills(self, since_ms: int | None = None, **_: Any) -> list[Fill]:
         return []
 
-    async def get_settlements(self, since_ms: int | None = None) -> list[Any]:
+    async def get_settlements(self, since_ms: int | None = None, **_: Any) -> list[Any]:
         return []
+
+    async def get_positions(self, **_: Any) -> list[Any]:
+        return []
+
+    def exchange_now_ms(self) -> int | None:
+        return NOW
 
     async def aclose(self) -> None:
         pass
