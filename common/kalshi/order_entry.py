@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from common.clock import Clock
-from common.domain import Order
+from common.domain import Order, is_own_client_order_id
 from common.kalshi.create_policy import (
     AMBIGUOUS,
     ORDERS_V2,
@@ -299,6 +299,19 @@ class OrderEntry(RestClient):
         logged by the listing; the rest are cancelled whatever else they hold."""
         refs = await self.get_open_order_refs(ticker)
         results = await self.cancel_orders(refs)
+        failed = [r for r in results if isinstance(r, ExchangeError)]
+        if failed:
+            raise failed[0]
+        return len(results)
+
+    async def cancel_own_orders(self) -> int:
+        """Batch-cancel every resting order of this subaccount that dora made (its client order
+        id carries dora's check), leaving any other order alone: how quotes are pulled when no
+        kill switch was pulled. Returns how many were cancelled."""
+        refs = await self.get_open_order_refs()
+        results = await self.cancel_orders(
+            [r for r in refs if is_own_client_order_id(r.client_order_id)]
+        )
         failed = [r for r in results if isinstance(r, ExchangeError)]
         if failed:
             raise failed[0]

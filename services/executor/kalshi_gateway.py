@@ -42,6 +42,9 @@ class KalshiGateway:
     async def cancel_all(self) -> None:
         await self.client.cancel_all_orders()
 
+    async def cancel_own(self) -> None:
+        await self.client.cancel_own_orders()
+
     async def open_orders(self) -> list[Order]:
         return await self.client.get_open_orders()
 

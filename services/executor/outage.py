@@ -73,6 +73,9 @@ class BlindGate:
     async def cancel_all(self) -> None:
         await self.inner.cancel_all()
 
+    async def cancel_own(self) -> None:
+        await self.inner.cancel_own()
+
     async def open_orders(self) -> list[Order]:
         return await self.inner.open_orders()
 

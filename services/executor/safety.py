@@ -75,6 +75,7 @@ class Safety:
         self.risk_seen = RiskSeen()
         self.blocked = Blocked()  # set by the trading gate (services/executor/gate.py)
         self.cancel_all_task: asyncio.Task[None] | None = None  # None: none has run yet
+        self.cancel_own_only = False  # the scope of cancel_all_task
 
     def account_risk(self) -> AccountRisk:
         return account_risk(self.halt, self.pulled, self.exposure, self.blocked)
@@ -93,22 +94,30 @@ class Safety:
         elif command.cmd == "reload" and await self.configs.refresh(ctx.redis, ctx.clock.now_ms()):
             self.schedule.mark_all(self.markets.targets)
 
-    def start_cancel_all(self, why: str) -> None:
-        if self.cancel_all_task is None or self.cancel_all_task.done():
-            self.cancel_all_task = asyncio.create_task(self.cancel_all(why))
+    def start_cancel_all(self, why: str, own_only: bool = False) -> None:
+        """Cancel at the exchange in the background: every resting order of the subaccount (a
+        kill switch: halt), or with ``own_only`` only dora's (quotes pulled: a silent feed, a
+        risk state that cannot be believed, the exchange's calendar), so an order the trader
+        placed by hand is never touched outside the kill switches (DESIGN.md §5). A kill switch
+        starts even while a pull's cancel runs."""
+        running = self.cancel_all_task is not None and not self.cancel_all_task.done()
+        if not running or (self.cancel_own_only and not own_only):
+            self.cancel_own_only = own_only
+            self.cancel_all_task = asyncio.create_task(self.cancel_all(why, own_only))
 
-    async def cancel_all(self, why: str) -> None:
+    async def cancel_all(self, why: str, own_only: bool = False) -> None:
         ctx = self.ctx
+        cancel = self.gateway.cancel_own if own_only else self.gateway.cancel_all
         for attempt in range(10):
             try:
                 sent_ms = ctx.clock.now_ms()
-                await self.gateway.cancel_all()
+                await cancel()
                 in_flight = self.schedule.running()
                 if in_flight:
                     # Creates already sent can land after the cancel-all: let them finish (no new
                     # ones start: adds are denied now), then cancel once more.
                     await asyncio.wait(in_flight, timeout=2.0)
-                    await self.gateway.cancel_all()
+                    await cancel()
                 now = ctx.clock.now_ms()
                 for order in self.working.all_live():
                     # Only what was known to rest before the cancel-all left: a create that was in
@@ -220,7 +229,7 @@ class Safety:
             return
         if reason and not pulled.reason:
             ctx.log.warning("pulling_quotes", reason=reason)
-            self.start_cancel_all(reason)
+            self.start_cancel_all(reason, own_only=True)
         elif not reason and pulled.reason:
             ctx.log.info("quotes_restored")
             self.schedule.mark_all(self.markets.targets)

@@ -176,6 +176,16 @@ async def test_cancel_all_for_a_market_and_the_account(kalshi: KalshiClient) -> 
     assert await kalshi.get_open_orders() == []
 
 
+async def test_cancel_own_orders_leaves_an_order_placed_by_hand(kalshi: KalshiClient) -> None:
+    """What pulling quotes uses: only orders whose client order id dora made are cancelled."""
+    ticker = (await kalshi.get_market_infos(status="open"))[0].ticker
+    for price in (1000, 1100):
+        await kalshi.place_order(req(ticker, Side.BID, price, 100))
+    manual = await kalshi.place_order(OrderRequest(ticker, Side.BID, 500, 100, "by-hand-1"))
+    assert await kalshi.cancel_own_orders() == 2
+    assert [o.order_id for o in await kalshi.get_open_orders()] == [manual.order_id]
+
+
 async def test_repeated_client_order_id_returns_the_same_order(
     kalshi: KalshiClient, sim: Any, market: MarketInfo
 ) -> None:

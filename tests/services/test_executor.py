@@ -13,7 +13,16 @@ import redis.asyncio as aioredis
 from common.book import BookState, YesBook
 from common.clock import ManualClock
 from common.config import MarketConfig
-from common.domain import MarketMeta, MarketStatus, Order, OrderStatus, Quote, Side, Targets
+from common.domain import (
+    MarketMeta,
+    MarketStatus,
+    Order,
+    OrderStatus,
+    Quote,
+    Side,
+    Targets,
+    is_own_client_order_id,
+)
 from common.grid import PriceGrid
 from common.kalshi.errors import OutcomeUnknown
 from common.kalshi.wire.orders import OrderRequest
@@ -45,6 +54,7 @@ class FakeExchange:
         self.unknown_next = False
         self.lose_unknown = False
         self.cancel_alls = 0
+        self.cancel_owns = 0
         self.recorded_before_send: list[bool] = []
         self.created_groups: list[tuple[int, int]] = []  # (limit, exchange_index)
         self.group_limits: dict[str, int] = {}
@@ -96,6 +106,12 @@ class FakeExchange:
     async def cancel_all(self) -> None:
         self.cancel_alls += 1
         self.orders.clear()
+
+    async def cancel_own(self) -> None:
+        self.cancel_owns += 1
+        for order_id, order in list(self.orders.items()):
+            if is_own_client_order_id(order.client_order_id):
+                del self.orders[order_id]
 
     async def open_orders(self) -> list[Order]:
         return list(self.orders.values())

@@ -114,7 +114,7 @@ async def test_quotes_are_pulled_before_a_scheduled_pause_and_come_back_after_it
         await service.safety.refresh_risk()
         await service.safety.check_feeds()
         await service.safety.cancel_all_task  # type: ignore[misc]
-        assert exchange.cancel_alls == 1
+        assert exchange.cancel_owns == 1
         assert service.safety.pulled.reason == "exchange: maintenance pause ahead"
         sent = len(exchange.orders)
         while ctx.clock.now_ms() < pause.end_ms:

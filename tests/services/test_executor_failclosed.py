@@ -115,7 +115,7 @@ async def test_a_stale_risk_state_adds_nothing_and_pulls_the_quotes(
         await service.safety.check_feeds()
         assert "risk state" in service.safety.pulled.reason
         await service.safety.cancel_all_task  # type: ignore[misc]
-        assert exchange.cancel_alls == 1 and exchange.orders == {}
+        assert exchange.cancel_owns == 1 and exchange.orders == {}
         await publish(aredis, k, "KX", 4200, 4600)
         for _ in range(3):  # no steps(): they would say risk checked
             await service.step(ctx)
@@ -123,6 +123,32 @@ async def test_a_stale_risk_state_adds_nothing_and_pulls_the_quotes(
         assert exchange.orders == {} and service.counts["denied"] >= 2
         await steps(service, ctx, 3)  # risk checks again
         assert sorted(o.price for o in exchange.orders.values()) == [4200, 4600]
+    finally:
+        await service.stop(ctx)
+
+
+async def test_pulled_quotes_leave_an_order_placed_by_hand_alone_and_a_halt_clears_it(
+    settings: Settings, aredis: aioredis.Redis
+) -> None:
+    """Pulling quotes (here: risk stale) is not a kill switch: only dora's own orders are
+    cancelled, never the trader's manual one (and not with the subaccount-wide cancel-all, whose
+    one-minute rule would also cancel the quotes placed right after it). A halt, arriving while
+    that pull is still cancelling, clears the whole subaccount."""
+    service, ctx, exchange = await quoting(settings, aredis)
+    manual = Order("KX", Side.BID, 200, 100, "manual-1", "ex-manual", OrderStatus.RESTING)
+    exchange.orders["ex-manual"] = replace(manual, remaining=100)
+    try:
+        ctx.clock.advance(settings.risk_stale_ms + 1)  # type: ignore[attr-defined]
+        await service.safety.refresh_risk()
+        await service.safety.check_feeds()
+        await service.safety.cancel_all_task  # type: ignore[misc]
+        assert exchange.cancel_alls == 0 and list(exchange.orders) == ["ex-manual"]
+        service.safety.start_cancel_all("pulled again", own_only=True)
+        from common.messages import ControlCommand
+
+        await service.safety.on_control(ControlCommand("halt", "test"))
+        await service.safety.cancel_all_task  # type: ignore[misc]
+        assert exchange.cancel_alls == 1 and exchange.orders == {}
     finally:
         await service.stop(ctx)
 

@@ -67,14 +67,17 @@ class _OrderRef(msgspec.Struct, frozen=True):
     order_id: NonEmpty
     ticker: Any = None
     subaccount_number: Any = None
+    client_order_id: Any = None
 
 
 @dataclass(frozen=True, slots=True)
 class OrderRef:
-    """What a cancel needs of a listed order, and nothing more: its id and market."""
+    """What a cancel needs of a listed order, and nothing more: its id and market, and whose
+    it is (its client order id, None when absent or unreadable)."""
 
     order_id: str
     ticker: str | None
+    client_order_id: str | None = None
 
 
 class _CreateAck(msgspec.Struct, frozen=True):
@@ -148,7 +151,8 @@ def parse_orders_page(
 def _order_ref(value: object) -> OrderRef:
     data = fields.convert(value, _OrderRef, "order")
     ticker = data.ticker if isinstance(data.ticker, str) and data.ticker else None
-    return OrderRef(data.order_id, ticker)
+    coid = data.client_order_id if isinstance(data.client_order_id, str) else None
+    return OrderRef(data.order_id, ticker, coid or None)
 
 
 def parse_order_refs_page(
