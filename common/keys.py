@@ -118,6 +118,21 @@ class Keys:
         return f"{self.prefix}positions:synced"
 
     @property
+    def ledger(self) -> str:
+        """Hash: the account-wide exposure ledger (``common.ledger``): per market its position's
+        exposure and each side's resting worst case, their ``total``; one key, one slot."""
+        return f"{self.prefix}ledger"
+
+    def lease(self, name: str) -> str:
+        """String with a TTL: which executor holds shard ``name`` (``token:owner``)."""
+        return f"{self.prefix}lease:{name}"
+
+    @property
+    def lease_fence(self) -> str:
+        """Counter: the last fencing token handed out with a lease (``INCR``)."""
+        return f"{self.prefix}lease:fence"
+
+    @property
     def persister_parked(self) -> str:
         """Hash: DynamoDB item key -> why the persister could not write it (parked, alerted)."""
         return f"{self.prefix}persister:parked"

@@ -18,21 +18,26 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Callable
 from dataclasses import replace
 
 from common.config_cache import ConfigCache
-from common.domain import OrderStatus
+from common.domain import Order, OrderStatus, Position
 from common.errors import SchemaError
 from common.halt import record_heard_halt
 from common.kalshi.errors import ExchangeError
+from common.ledger import NO_CAP, Ledger, field
 from common.messages import ControlCommand
-from common.redis_codec import decode_exchange, decode_position, decode_risk
-from common.risk import AccountRisk, worst_case_exposure
+from common.redis_codec import decode_exchange, decode_market, decode_position, decode_risk
+from common.risk import AccountRisk, side_exposure, worst_case_exposure
 from common.runtime import Context
 from services.executor.gateway import Gateway
 from services.executor.journal import OrderJournal
+from services.executor.lease import Lease
 from services.executor.reconcile import Reconciler
 from services.executor.state import (
+    SIDES,
     Blocked,
     Exposure,
     Halt,
@@ -45,6 +50,7 @@ from services.executor.state import (
 from services.executor.working import WorkingOrders
 
 WATCHED_HEARTBEATS = ("marketdata", "strategy", "fills", "risk")
+_LEDGER_ONLY = ""  # a ledger write that guards and records nothing: no market's keys needed
 CONFIG_REFRESH_MS = 5_000
 
 
@@ -60,8 +66,14 @@ class Safety:
         schedule: Schedule,
         markets: Markets,
         pulled: Pulled,
+        ledger: Ledger,
+        lease: Lease,
+        owned: Callable[[str], bool],
     ) -> None:
         self.ctx = ctx
+        self.owned = owned
+        self.ledger = ledger
+        self.lease = lease
         self.gateway = gateway
         self.working = working
         self.journal = journal
@@ -77,7 +89,7 @@ class Safety:
         self.cancel_all_task: asyncio.Task[None] | None = None  # None: none has run yet
 
     def account_risk(self) -> AccountRisk:
-        return account_risk(self.halt, self.pulled, self.exposure, self.blocked)
+        return account_risk(self.halt, self.pulled, self.exposure, self.blocked, self.lease.lost)
 
     async def on_control(self, command: ControlCommand) -> None:
         ctx, halt = self.ctx, self.halt
@@ -155,14 +167,75 @@ class Safety:
             pipe = ctx.redis.pipeline(transaction=False)
             for ticker in tickers:
                 pipe.hgetall(ctx.keys.pos(ticker))
-            for ticker, fields in zip(tickers, await pipe.execute(), strict=True):
-                positions[ticker] = decode_position(ticker, fields)
+                pipe.hgetall(ctx.keys.market(ticker))
+            replies = iter(await pipe.execute())
+            for ticker in tickers:
+                positions[ticker] = decode_position(ticker, next(replies))
+                market = next(replies)
+                if market:  # the passes check the status themselves; this keeps the grid fresh
+                    with contextlib.suppress(SchemaError):
+                        self.markets.meta[ticker] = decode_market(ticker, market)
         live_ids = {o.order_id for o in self.working.all_live() if o.order_id}
         for order, unposted in self.working.in_flight.expire(ctx.clock.now_ms(), live_ids):
             ctx.log.warning(
                 "fills_never_posted", market=order.ticker, order_id=order.order_id, count=unposted
             )
         self.exposure.worst_case = worst_case_exposure(positions.values(), self.working.counted())
+        await self.sync_ledger(tickers)
+
+    def ledger_values(self, tickers: list[str], idle_only: bool = True) -> dict[str, int]:
+        """Each market's ledger values as this executor knows them: its position's exposure and
+        each side's worst case; with ``idle_only``, only the sides no pass is working on (a
+        pass between its reservation and its answers holds more than memory shows)."""
+        values: dict[str, int] = {}
+        counted: dict[str, list[Order]] = {}
+        for order in self.working.counted():
+            counted.setdefault(order.ticker, []).append(order)
+        for ticker in tickers:
+            position = self.markets.positions.get(ticker) or Position(ticker)
+            values[field("pos", ticker)] = position.exposure
+            for side in SIDES:
+                if idle_only and (ticker, side) in self.schedule.inflight:
+                    continue
+                orders = counted.get(ticker, [])
+                values[field(side.value, ticker)] = side_exposure(side, position.position, orders)
+        return values
+
+    async def sync_ledger(self, tickers: list[str]) -> None:
+        """Release what no longer rests (fills, cancels by the exchange, a halt's cancel-all) in
+        the sides no pass is working on; never checked against the cap."""
+        ledger = self.ledger
+        changed = ledger.changed(self.ledger_values(tickers))
+        if not changed:
+            return
+        pipe = self.ctx.redis.pipeline(transaction=False)
+        ledger.queue_reserve(pipe, _LEDGER_ONLY, changed, NO_CAP)
+        (reply,) = await pipe.execute()
+        ledger.answered(changed, reply)
+
+    async def rebuild_ledger(self) -> None:
+        """Replace this shard's part of the ledger by what it learned from the exchange (its
+        orders, reconciled) and positions (synced with the exchange by fills): at every start
+        and when Redis lost its data, before the first order."""
+        ctx = self.ctx
+        positions = self.markets.positions
+        held = [
+            ctx.keys.ticker_of(key, "pos")
+            async for key in ctx.redis.scan_iter(match=ctx.keys.pattern("pos"), count=500)
+        ]
+        held = [t for t in held if self.owned(t) and t not in positions and not t.startswith("_")]
+        if held:
+            pipe = ctx.redis.pipeline(transaction=False)
+            for ticker in held:
+                pipe.hgetall(ctx.keys.pos(ticker))
+            for ticker, fields in zip(held, await pipe.execute(), strict=True):
+                with contextlib.suppress(SchemaError):
+                    positions[ticker] = decode_position(ticker, fields)
+        tickers = sorted({*self.markets.targets, *self.working.tickers(), *positions})
+        answer = await self.ledger.rebuild(self.owned, self.ledger_values(tickers, False))
+        ctx.log.info(
+            "ledger_rebuilt", outcome=answer.outcome, detail=answer.detail, total=answer.total
+        )
 
     def _judge_risk_state(self, last_check_ms: int, failures: int, error: str) -> None:
         """Note what was read of the risk state; ``risk_problem`` judges it when asked."""
