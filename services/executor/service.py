@@ -24,6 +24,7 @@ from common.redis_conn import connect_redis
 from common.restore import wait_until_restored
 from common.runtime import Context, Deferred, service_main, stop_tasks
 from common.settings import Settings
+from common.sharding import executor_name as shard_executor
 from common.sharding import owns
 from common.trace import TickToOrder
 from services.executor.gate import TradingGate
@@ -44,7 +45,7 @@ from services.executor.working import WorkingOrders
 
 
 def executor_name(settings: Settings) -> str:
-    return f"executor-{settings.shard_index}" if settings.shard_count > 1 else "executor"
+    return shard_executor(settings.shard_index, settings.shard_count)
 
 
 async def build(ctx: Context, gateway: Gateway | None = None) -> ExecutorService:
