@@ -48,6 +48,11 @@ class Keys:
         return f"{self.prefix}cfg:markets"
 
     @property
+    def cfg_events(self) -> str:
+        """Hash: event ticker -> its ``max_event_loss`` override (dollars), and ``version``."""
+        return f"{self.prefix}cfg:events"
+
+    @property
     def cfg_invalid(self) -> str:
         """Hash: ticker (or ``(global)``) -> why its item in DynamoDB does not validate."""
         return f"{self.prefix}cfg:invalid"
