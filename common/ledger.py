@@ -29,8 +29,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 import redis.asyncio as aioredis
 
+from common.event_loss import MarketLoss, event_worst_loss
 from common.keys import Keys
 
 NO_CAP = -1  # ``sync``: the value is what rests at the exchange; it is set whatever the total
@@ -52,10 +54,35 @@ local function parse(value)
 end
 """
 
-# KEYS: ledger, lease, book, market, orders. ARGV: cap, token, seq, guard ("1"/"0"),
-# then the number of orders to record and (client order id, JSON) pairs, then (field, money) pairs.
+_EVENTS = """
+local function event_worst(markets, exclusive)
+  local all_no, best, sum = 0, 0, 0
+  for _, m in pairs(markets) do
+    local function v(k) local x = m[k]; if x then return x[1] end; return 0 end
+    local y, n = v('py') + v('a'), v('pn') + v('b')
+    all_no = all_no + n
+    if y - n > best then best = y - n end
+    if y > n then sum = sum + y else sum = sum + n end
+  end
+  if exclusive then return all_no + best end
+  return sum
+end
+local function read_event(name)
+  local raw = redis.call('HGET', KEYS[1], name)
+  local ev = {}
+  if raw then ev = cjson.decode(raw) end
+  if type(ev.m) ~= 'table' then ev.m = {} end
+  return ev
+end
+"""
+
+# KEYS: ledger, lease, book, market, orders. ARGV: cap, token, seq, guard ("1"/"0"), the number
+# of orders to record, the event ("" for none), its limit, its exclusive flag ("1"/"0"), the
+# market's parts of it (JSON kind -> money), the ticker; then (client order id, JSON) pairs of the
+# orders to record, then (field, money) pairs.
 _RESERVE = (
     _COMMON
+    + _EVENTS
     + """
 local why = fenced(KEYS[2], ARGV[2])
 if why then return {'fenced', why} end
@@ -70,7 +97,7 @@ if ARGV[4] == '1' then
 end
 local cap, token, seq = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local records = tonumber(ARGV[5])
-local first = 6 + 2 * records
+local first = 11 + 2 * records
 local delta, sets, stale = 0, {}, {}
 for i = first, #ARGV, 2 do
   local money = tonumber(ARGV[i + 1])
@@ -83,6 +110,26 @@ for i = first, #ARGV, 2 do
     stale[#stale + 1] = ARGV[i]
   end
 end
+local event_json = nil
+if ARGV[6] ~= '' then
+  local limit, exclusive = tonumber(ARGV[7]), ARGV[8] == '1'
+  local ev = read_event('event:' .. ARGV[6])
+  local before = event_worst(ev.m, exclusive)
+  local m = ev.m[ARGV[10]] or {}
+  for kind, money in pairs(cjson.decode(ARGV[9])) do
+    local cur = m[kind]
+    if (not cur) or cur[2] < token or (cur[2] == token and cur[3] < seq) then
+      m[kind] = {money, token, seq}
+    end
+  end
+  ev.m[ARGV[10]] = m
+  ev.x = exclusive
+  local after = event_worst(ev.m, exclusive)
+  if limit >= 0 and after > before and after > limit then
+    return {'event_denied', string.format('%d', after), string.format('%d', limit)}
+  end
+  event_json = cjson.encode(ev)
+end
 local total = tonumber(redis.call('HGET', KEYS[1], 'total') or '0')
 if cap >= 0 and delta > 0 and total + delta > cap then
   return {'denied', string.format('%d', total), string.format('%d', delta)}
@@ -91,7 +138,8 @@ if #sets > 0 then
   redis.call('HSET', KEYS[1], unpack(sets))
   total = redis.call('HINCRBY', KEYS[1], 'total', string.format('%d', delta))
 end
-for i = 6, first - 1, 2 do
+if event_json then redis.call('HSET', KEYS[1], 'event:' .. ARGV[6], event_json) end
+for i = 11, first - 1, 2 do
   redis.call('HSET', KEYS[5], ARGV[i], ARGV[i + 1])
 end
 local reply = {'ok', string.format('%d', total)}
@@ -100,27 +148,60 @@ return reply
 """
 )
 
-# KEYS: ledger, lease. ARGV: token, seq, the number of fields to drop, those fields, then
-# (field, money) pairs. The total is summed again from every field.
+# KEYS: ledger, lease. ARGV: token, seq, the number of fields to drop, those fields, the tickers
+# whose event parts are replaced (JSON list), the new event parts (JSON event -> {"x": exclusive,
+# "m": {ticker: {kind: money}}}), then (field, money) pairs. The total is summed again.
 _REBUILD = (
     _COMMON
+    + _EVENTS
     + """
 local why = fenced(KEYS[2], ARGV[1])
 if why then return {'fenced', why} end
+local token, seq = tonumber(ARGV[1]), tonumber(ARGV[2])
 local dropped = tonumber(ARGV[3])
 for i = 4, 3 + dropped do redis.call('HDEL', KEYS[1], ARGV[i]) end
-for i = 4 + dropped, #ARGV, 2 do
+local mine = cjson.decode(ARGV[4 + dropped])
+local events = cjson.decode(ARGV[5 + dropped])
+for i = 6 + dropped, #ARGV, 2 do
   redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1] .. ':' .. ARGV[1] .. ':' .. ARGV[2])
 end
 local fields = redis.call('HGETALL', KEYS[1])
 local total = 0
 for i = 1, #fields, 2 do
-  if fields[i] ~= 'total' then total = total + parse(fields[i + 1]) end
+  local name = fields[i]
+  if string.sub(name, 1, 6) == 'event:' then
+    local ev = read_event(name)
+    for _, ticker in ipairs(mine) do ev.m[ticker] = nil end
+    redis.call('HSET', KEYS[1], name, cjson.encode(ev))
+  elseif name ~= 'total' then
+    total = total + parse(fields[i + 1])
+  end
+end
+for event, part in pairs(events) do
+  local ev = read_event('event:' .. event)
+  ev.x = part.x
+  for ticker, kinds in pairs(part.m) do
+    local m = {}
+    for kind, money in pairs(kinds) do m[kind] = {money, token, seq} end
+    ev.m[ticker] = m
+  end
+  redis.call('HSET', KEYS[1], 'event:' .. event, cjson.encode(ev))
 end
 redis.call('HSET', KEYS[1], 'total', string.format('%d', total))
 return {'ok', string.format('%d', total)}
 """
 )
+
+
+@dataclass(frozen=True, slots=True)
+class EventPart:
+    """One market's parts of its event's worst loss (``common.event_loss``): ``py``/``pn`` (the
+    position's loss if YES / if NO), ``b`` (its bids), ``a`` (its asks), in money."""
+
+    event: str
+    exclusive: bool
+    parts: Mapping[str, int]
+    limit: int = NO_CAP
 
 
 def field(kind: str, ticker: str) -> str:
@@ -171,6 +252,7 @@ class Ledger:
         self.token = token  # the lease's fencing token now
         self.seq = 0
         self.written: dict[str, int] = {}  # field -> money this process last set
+        self.written_events: dict[str, dict[str, int]] = {}  # ticker -> its event parts set
         self._reserve: Any = redis.register_script(_RESERVE)
         self._rebuild: Any = redis.register_script(_REBUILD)
         self.redis = redis
@@ -187,11 +269,18 @@ class Ledger:
         cap: int,
         guard: bool = False,
         records: tuple[Record, ...] = (),
+        event: EventPart | None = None,
     ) -> None:
         """Queue in ``pipe`` the reservation of ``values`` (field -> money) for ``ticker``
-        against ``cap`` (``NO_CAP``: a release), with the guard and the pending ``records``."""
+        against ``cap`` (``NO_CAP``: a release) and of its ``event`` part against the event's
+        limit, with the guard and the pending ``records``."""
         keys = self.keys
         args: list[Any] = [cap, self.token(), self._next(), "1" if guard else "0", len(records)]
+        if event is None:
+            args += ["", NO_CAP, "0", "{}", ticker]
+        else:
+            parts = orjson.dumps(dict(event.parts)).decode()
+            args += [event.event, event.limit, "1" if event.exclusive else "0", parts, ticker]
         for record in records:
             args += [record.client_order_id, record.encoded]
         for name, money in values.items():
@@ -201,39 +290,101 @@ class Ledger:
         pipe.scripts.add(self._reserve)  # loaded by the pipeline if Redis does not know it
         pipe.evalsha(self._reserve.sha, len(names), *names, *args)
 
-    def answered(self, values: Mapping[str, int], reply: list[Any]) -> Answer:
+    def answered(
+        self,
+        values: Mapping[str, int],
+        reply: list[Any],
+        ticker: str = "",
+        event: EventPart | None = None,
+    ) -> Answer:
         """Read ``reserve``'s reply (and remember what was written when it passed)."""
         outcome = str(reply[0])
         if outcome == "ok":
             self.written.update(values)
+            if event is not None:
+                self.written_events.setdefault(ticker, {}).update(event.parts)
             for name in reply[2:]:  # a newer write of ours got there first: not ours to know
                 self.written.pop(str(name), None)
             return Answer("ok", "", int(reply[1]))
         if outcome == "denied":
             total, delta = int(reply[1]), int(reply[2])
             return Answer("denied", f"ledger {total} + {delta}", total)
+        if outcome == "event_denied":
+            return Answer(outcome, f"event worst loss {reply[1]} > {reply[2]}", int(reply[1]))
         return Answer(outcome, str(reply[1]))
 
     def changed(self, values: Mapping[str, int]) -> dict[str, int]:
         """The part of ``values`` that differs from what this process last wrote."""
         return {k: v for k, v in values.items() if self.written.get(k) != v}
 
-    async def rebuild(self, owned: Callable[[str], bool], values: Mapping[str, int]) -> Answer:
-        """Replace every field of the markets this executor ``owned`` by ``values``."""
-        existing = await self.redis.hkeys(self.keys.ledger)
+    def event_changed(self, ticker: str, event: EventPart | None) -> EventPart | None:
+        """``event`` when any of its parts differs from what this process last wrote."""
+        if event is None:
+            return None
+        written = self.written_events.get(ticker, {})
+        return event if any(written.get(k) != v for k, v in event.parts.items()) else None
+
+    async def rebuild(
+        self,
+        owned: Callable[[str], bool],
+        values: Mapping[str, int],
+        events: Mapping[str, EventPart] | None = None,
+    ) -> Answer:
+        """Replace every field of the markets this executor ``owned`` by ``values``, and their
+        parts of every event by ``events`` (ticker -> its part)."""
+        existing = await self.redis.hgetall(self.keys.ledger)
         dropped = [
             name
             for name in existing
             if (t := ticker_of(name)) is not None and owned(t) and name not in values
         ]
+        mine = sorted(
+            {
+                t
+                for name, raw in existing.items()
+                if name.startswith("event:")
+                for t in _event_tickers(raw)
+                if owned(t)
+            }
+            | set(events or {})
+        )
+        by_event: dict[str, dict[str, Any]] = {}
+        for ticker, part in (events or {}).items():
+            entry = by_event.setdefault(part.event, {"x": part.exclusive, "m": {}})
+            entry["m"][ticker] = dict(part.parts)
         args: list[Any] = [self.token(), self._next(), len(dropped), *dropped]
+        args += [orjson.dumps(mine).decode(), orjson.dumps(by_event).decode()]
         for name, money in values.items():
             args += [name, money]
         reply = await self._rebuild(keys=[self.keys.ledger, self.lease_key], args=args)
         if str(reply[0]) != "ok":
             return Answer(str(reply[0]), str(reply[1]))
         self.written = dict(values)
+        self.written_events = {t: dict(p.parts) for t, p in (events or {}).items()}
         return Answer("ok", "", int(reply[1]))
+
+
+def _event_tickers(raw: str) -> list[str]:
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return []
+    markets = data.get("m") if isinstance(data, dict) else None
+    return [t for t in markets if isinstance(t, str)] if isinstance(markets, dict) else []
+
+
+async def read_event_worst(redis: aioredis.Redis, keys: Keys, event: str) -> int | None:
+    """The event's worst loss as the ledger holds it (None: no part of it reserved)."""
+    raw = await redis.hget(keys.ledger, f"event:{event}")
+    if not raw:
+        return None
+    data = orjson.loads(raw)
+    markets = data.get("m") or {}
+    losses = [
+        MarketLoss(*(int((m.get(k) or [0])[0]) for k in ("py", "pn", "b", "a")))
+        for m in markets.values()
+    ]
+    return event_worst_loss(losses, bool(data.get("x")))
 
 
 async def read_total(redis: aioredis.Redis, keys: Keys) -> int:

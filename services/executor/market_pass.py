@@ -21,16 +21,20 @@ from common.config_cache import ConfigCache
 from common.domain import MarketMeta, Order, OrderStatus, Position, Side, Targets
 from common.errors import SchemaError
 from common.events import decision_event
-from common.ledger import NO_CAP, Ledger, Record, field
+from common.ledger import NO_CAP, EventPart, Ledger, Record
 from common.order_diff import Action, ActionKind, diff_orders
 from common.redis_codec import decode_book, decode_market, encode_order
-from common.risk import Denial, approve_actions, side_exposure
+from common.risk import Denial, approve_actions
 from common.runtime import Context
 from common.streams import queue_append
 from services.executor.orders import OrderEntry, Prepared
+from services.executor.reservations import event_part, exposure_values
 from services.executor.safety import Safety
 from services.executor.state import Markets
 from services.executor.working import WorkingOrders
+
+# a ledger refusal -> the rule it is logged under
+RULES = {"denied": "max_total_exposure", "event_denied": "max_event_loss", "fenced": "lease"}
 
 
 class MarketPass:
@@ -122,13 +126,13 @@ class MarketPass:
             return [], [], []
         extra = [p.order for p in places]
         extra += [as_resting(a) for a in adds if a.kind is ActionKind.AMEND]
-        values = self.ledger_values(ticker, side, extra)
+        values, event = self.ledger_values(ticker, side, extra, meta)
         records = tuple(Record(p.order.client_order_id, encode_order(p.order)) for p in places)
         ledger, cap = self.ledger, self.configs.global_config.max_total_exposure
         (reply,) = await self.batch.execute(
-            lambda pipe: ledger.queue_reserve(pipe, ticker, values, cap, True, records)
+            lambda pipe: ledger.queue_reserve(pipe, ticker, values, cap, True, records, event)
         )
-        answer = ledger.answered(values, reply)
+        answer = ledger.answered(values, reply, ticker, event)
         if answer.outcome == "guard":
             # a stale book or a market not open: pull this side's quotes instead
             empty = Targets(ticker, None, None, answer.detail, self.ctx.clock.now_ms())
@@ -136,9 +140,9 @@ class MarketPass:
             await asyncio.gather(*(self._send(a) for a in pulls))
             return [], [], pulls
         if not answer.ok:
-            rule = "max_total_exposure" if answer.outcome == "denied" else "lease"
-            refusal = Denial(rule, f"{answer.detail} > {cap}" if rule != "lease" else answer.detail)
-            return [], [(a, refusal) for a in adds], []
+            rule = RULES.get(answer.outcome, "lease")
+            detail = f"{answer.detail} > {cap}" if answer.outcome == "denied" else answer.detail
+            return [], [(a, Denial(rule, detail)) for a in adds], []
         for place in places:
             self.working.remember(place.order)  # recorded in Redis by the same step
         by_place = iter(places)
@@ -154,26 +158,39 @@ class MarketPass:
             self.last_denials.pop((a.ticker, a.side), None)
         return adds, [], []
 
-    def ledger_values(self, ticker: str, side: Side, extra: list[Order]) -> dict[str, int]:
+    def ledger_values(
+        self,
+        ticker: str,
+        side: Side,
+        extra: list[Order],
+        meta: MarketMeta | None,
+        limit: bool = True,
+    ) -> tuple[dict[str, int], EventPart | None]:
         """The market's position exposure and the side's worst case (``extra``: orders about
-        to rest besides the working ones), as the ledger holds them."""
+        to rest besides the working ones), and its part of its event's worst loss (checked
+        against the event's ``max_event_loss`` unless not ``limit``)."""
         position = self.markets.positions.get(ticker) or Position(ticker)
         orders = [*self.working.counted(ticker), *extra]
-        return {
-            field("pos", ticker): position.exposure,
-            field(side.value, ticker): side_exposure(side, position.position, orders),
-        }
+        cap = NO_CAP
+        if limit and meta is not None and meta.event_ticker:
+            cap = self.configs.event_limit(meta.event_ticker)
+        return (
+            exposure_values(position, (side,), orders),
+            event_part(meta, position, (side,), orders, cap),
+        )
 
     async def release(self, ticker: str, side: Side) -> None:
         """Set the side's ledger values to what rests now (a cancel, a decrease or a fill
-        answered): never checked against the cap, written only when changed."""
+        answered): never checked against the caps, written only when changed."""
         ledger = self.ledger
-        values = ledger.changed(self.ledger_values(ticker, side, []))
-        if values:
+        values, event = self.ledger_values(ticker, side, [], self.markets.meta.get(ticker), False)
+        values = ledger.changed(values)
+        event = ledger.event_changed(ticker, event)
+        if values or event is not None:
             (reply,) = await self.batch.execute(
-                lambda pipe: ledger.queue_reserve(pipe, ticker, values, NO_CAP)
+                lambda pipe: ledger.queue_reserve(pipe, ticker, values, NO_CAP, event=event)
             )
-            ledger.answered(values, reply)
+            ledger.answered(values, reply, ticker, event)
 
     async def _send(self, action: Action) -> None:
         if await self.entry.execute(action):

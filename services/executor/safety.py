@@ -27,15 +27,16 @@ from common.domain import Order, OrderStatus, Position
 from common.errors import SchemaError
 from common.halt import record_heard_halt
 from common.kalshi.errors import ExchangeError
-from common.ledger import NO_CAP, Ledger, field
+from common.ledger import NO_CAP, EventPart, Ledger
 from common.messages import ControlCommand
 from common.redis_codec import decode_exchange, decode_market, decode_position, decode_risk
-from common.risk import AccountRisk, side_exposure, worst_case_exposure
+from common.risk import AccountRisk, worst_case_exposure
 from common.runtime import Context
 from services.executor.gateway import Gateway
 from services.executor.journal import OrderJournal
 from services.executor.lease import Lease
 from services.executor.reconcile import Reconciler
+from services.executor.reservations import event_part, exposure_values
 from services.executor.state import (
     SIDES,
     Blocked,
@@ -50,7 +51,6 @@ from services.executor.state import (
 from services.executor.working import WorkingOrders
 
 WATCHED_HEARTBEATS = ("marketdata", "strategy", "fills", "risk")
-_LEDGER_ONLY = ""  # a ledger write that guards and records nothing: no market's keys needed
 CONFIG_REFRESH_MS = 5_000
 
 
@@ -183,35 +183,48 @@ class Safety:
         self.exposure.worst_case = worst_case_exposure(positions.values(), self.working.counted())
         await self.sync_ledger(tickers)
 
-    def ledger_values(self, tickers: list[str], idle_only: bool = True) -> dict[str, int]:
-        """Each market's ledger values as this executor knows them: its position's exposure and
-        each side's worst case; with ``idle_only``, only the sides no pass is working on (a
-        pass between its reservation and its answers holds more than memory shows)."""
-        values: dict[str, int] = {}
+    def ledger_values(
+        self, tickers: list[str], idle_only: bool = True
+    ) -> dict[str, tuple[dict[str, int], EventPart | None]]:
+        """Each market's ledger values as this executor knows them: its position's exposure,
+        each side's worst case and its part of its event; with ``idle_only``, only the sides no
+        pass is working on (a pass between its reservation and its answers holds more than
+        memory shows)."""
+        out: dict[str, tuple[dict[str, int], EventPart | None]] = {}
         counted: dict[str, list[Order]] = {}
         for order in self.working.counted():
             counted.setdefault(order.ticker, []).append(order)
         for ticker in tickers:
             position = self.markets.positions.get(ticker) or Position(ticker)
-            values[field("pos", ticker)] = position.exposure
-            for side in SIDES:
-                if idle_only and (ticker, side) in self.schedule.inflight:
-                    continue
-                orders = counted.get(ticker, [])
-                values[field(side.value, ticker)] = side_exposure(side, position.position, orders)
-        return values
+            sides = [
+                side
+                for side in SIDES
+                if not (idle_only and (ticker, side) in self.schedule.inflight)
+            ]
+            orders = counted.get(ticker, [])
+            meta = self.markets.meta.get(ticker)
+            out[ticker] = (
+                exposure_values(position, sides, orders),
+                event_part(meta, position, sides, orders),
+            )
+        return out
 
     async def sync_ledger(self, tickers: list[str]) -> None:
         """Release what no longer rests (fills, cancels by the exchange, a halt's cancel-all) in
-        the sides no pass is working on; never checked against the cap."""
+        the sides no pass is working on; never checked against the caps."""
         ledger = self.ledger
-        changed = ledger.changed(self.ledger_values(tickers))
-        if not changed:
+        changes = []
+        for ticker, (values, event) in self.ledger_values(tickers).items():
+            changed, event = ledger.changed(values), ledger.event_changed(ticker, event)
+            if changed or event is not None:
+                changes.append((ticker, changed, event))
+        if not changes:
             return
         pipe = self.ctx.redis.pipeline(transaction=False)
-        ledger.queue_reserve(pipe, _LEDGER_ONLY, changed, NO_CAP)
-        (reply,) = await pipe.execute()
-        ledger.answered(changed, reply)
+        for ticker, changed, event in changes:
+            ledger.queue_reserve(pipe, ticker, changed, NO_CAP, event=event)
+        for (ticker, changed, event), reply in zip(changes, await pipe.execute(), strict=True):
+            ledger.answered(changed, reply, ticker, event)
 
     async def rebuild_ledger(self) -> None:
         """Replace this shard's part of the ledger by what it learned from the exchange (its
@@ -232,7 +245,10 @@ class Safety:
                 with contextlib.suppress(SchemaError):
                     positions[ticker] = decode_position(ticker, fields)
         tickers = sorted({*self.markets.targets, *self.working.tickers(), *positions})
-        answer = await self.ledger.rebuild(self.owned, self.ledger_values(tickers, False))
+        known = self.ledger_values(tickers, False)
+        values = {name: money for fields, _ in known.values() for name, money in fields.items()}
+        events = {t: event for t, (_, event) in known.items() if event is not None}
+        answer = await self.ledger.rebuild(self.owned, values, events)
         ctx.log.info(
             "ledger_rebuilt", outcome=answer.outcome, detail=answer.detail, total=answer.total
         )

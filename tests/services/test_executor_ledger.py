@@ -10,15 +10,26 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 
+import pytest
 import redis.asyncio as aioredis
 
 from common.clock import ManualClock
 from common.config import GlobalConfig
-from common.domain import Order, OrderStatus, Position, Side, make_client_order_id
+from common.domain import (
+    MarketMeta,
+    MarketStatus,
+    Order,
+    OrderStatus,
+    Position,
+    Side,
+    make_client_order_id,
+)
+from common.event_loss import event_worst_loss, market_loss
+from common.grid import PriceGrid
 from common.keys import Keys
-from common.ledger import NO_CAP, Ledger, field, parse_value, read_total
+from common.ledger import NO_CAP, Ledger, field, parse_value, read_event_worst, read_total
 from common.log import get_logger
-from common.redis_codec import encode_global_config, encode_position
+from common.redis_codec import encode_global_config, encode_market, encode_position
 from common.risk import worst_case_exposure
 from common.settings import Settings, load_settings
 from services.executor.lease import Lease
@@ -221,3 +232,50 @@ async def test_a_second_executor_waits_and_a_stale_token_is_refused(
     assert answer.outcome == "fenced" and "second" in answer.detail
     assert await read_total(aredis, k) == 0
     assert not await first.renew() and first.lost  # it notices, and adds nothing from then on
+
+
+async def seed_event(
+    r: aioredis.Redis, k: Keys, tickers: list[str], event: str, exclusive: bool
+) -> None:
+    for t in tickers:
+        await seed(r, k, t)
+        meta = MarketMeta(
+            t,
+            MarketStatus.ACTIVE,
+            NOW + 10**8,
+            PriceGrid.linear_cent(),
+            event_ticker=event,
+            mutually_exclusive=exclusive,
+        )
+        await r.hset(k.market(t), mapping=encode_market(meta))
+
+
+def event_worst_at_exchange(exchange: FakeExchange, tickers: list[str], exclusive: bool) -> int:
+    orders = list(exchange.orders.values())
+    losses = [market_loss(0, 0, [o for o in orders if o.ticker == t]) for t in tickers]
+    return event_worst_loss(losses, exclusive)
+
+
+@pytest.mark.parametrize("exclusive", [True, False])
+async def test_an_events_worst_loss_never_passes_its_limit(
+    settings: Settings, aredis: aioredis.Redis, exclusive: bool
+) -> None:
+    """Four markets of one event, each quoted both sides: together they would risk $8.90
+    (exclusive) or $11.00 (not); the event's override is $5."""
+    k = Keys()
+    tickers = [f"KXEV-{i}" for i in range(4)]
+    await seed_event(aredis, k, tickers, "KXEV", exclusive)
+    await aredis.hset(k.cfg_events, mapping={"KXEV": "5", "version": "1"})
+    exchange = FakeExchange(aredis, k)
+    service, ctx = await started(settings, aredis, exchange)
+    try:
+        assert service.configs.event_limit("KXEV") == 5_000_000
+        for t in tickers:
+            await publish(aredis, k, t, 4100, 4500)
+        await steps(service, ctx, 3)
+        assert exchange.orders  # it quoted
+        worst = event_worst_at_exchange(exchange, tickers, exclusive)
+        assert worst <= 5_000_000 and len(exchange.orders) < 8  # some were held back
+        assert await read_event_worst(aredis, k, "KXEV") == worst
+    finally:
+        await service.stop(ctx)
