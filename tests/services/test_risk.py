@@ -463,3 +463,33 @@ async def test_every_shards_executor_is_watched(redis_url: str, aredis: aioredis
     await check(service, ctx)
     assert exchange.cancel_alls == 1 and exchange.resting == 0
     await service.stop(ctx)
+
+
+async def test_each_events_worst_loss_is_recorded_and_a_breach_halts(
+    settings: Settings, aredis: aioredis.Redis
+) -> None:
+    """Three mutually exclusive markets, long 10 YES at $0.30 in each ($9 lost if none wins)
+    and a resting ask: the event's worst loss, from the exchange, in dora:risk; past its
+    override it halts."""
+    import orjson
+
+    service, ctx, exchange = await setup(aredis, settings)
+    await aredis.set(ctx.keys.hb("executor"), "{}", px=60_000)
+    for t in ("KXE-A", "KXE-B", "KXE-C"):
+        await aredis.hset(
+            ctx.keys.market(t), mapping={"event_ticker": "KXE", "mutually_exclusive": "1"}
+        )
+    exchange.positions = {"KXE-A": 1000, "KXE-B": 1000, "KXE-C": 1000}
+    exchange.exposures = dict.fromkeys(exchange.positions, 3_000_000)
+    await aredis.hset(ctx.keys.cfg_events, mapping={"KXE": "9.5", "version": "1"})
+    await check(service, ctx, 1_000)
+    events = orjson.loads(await aredis.hget(ctx.keys.risk, "events") or "{}")
+    assert events == {"KXE": {"worst_loss": 9_000_000, "limit": 9_500_000}}
+    assert not decode_risk(await aredis.hgetall(ctx.keys.risk)).halted
+    exchange.orders = [  # a bid of 5 at $0.20: $1 more if none wins
+        Order("KXE-A", Side.BID, 2000, 500, "b", "ex-b", OrderStatus.RESTING, 0, 500)
+    ]
+    await check(service, ctx, 1_000)
+    state = decode_risk(await aredis.hgetall(ctx.keys.risk))
+    assert state.halted and state.reason.startswith("event_loss_breach: KXE")
+    await service.stop(ctx)
