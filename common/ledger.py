@@ -78,8 +78,10 @@ end
 
 # KEYS: ledger, lease, book, market, orders. ARGV: cap, token, seq, guard ("1"/"0"), the number
 # of orders to record, the event ("" for none), its limit, its exclusive flag ("1"/"0"), the
-# market's parts of it (JSON kind -> money), the ticker; then (client order id, JSON) pairs of the
-# orders to record, then (field, money) pairs.
+# market's parts of it (JSON kind -> [money now, money after]), the ticker; then (client order
+# id, JSON) pairs of the orders to record, then (field, money now, money after) triples. "Now" is
+# what rests before this step (exact, from the caller's memory: a stale value in the ledger is
+# released by it), "after" with the new orders: only what this step adds is held to the limits.
 _RESERVE = (
     _COMMON
     + _EVENTS
@@ -98,14 +100,15 @@ end
 local cap, token, seq = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local records = tonumber(ARGV[5])
 local first = 11 + 2 * records
-local delta, sets, stale = 0, {}, {}
-for i = first, #ARGV, 2 do
-  local money = tonumber(ARGV[i + 1])
+local delta, added, sets, stale = 0, 0, {}, {}
+for i = first, #ARGV, 3 do
+  local now, new = tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
   local old, old_token, old_seq = parse(redis.call('HGET', KEYS[1], ARGV[i]))
   if old_token < token or (old_token == token and old_seq < seq) then
-    delta = delta + money - old
+    delta = delta + new - old
+    added = added + new - now
     sets[#sets + 1] = ARGV[i]
-    sets[#sets + 1] = ARGV[i + 1] .. ':' .. ARGV[2] .. ':' .. ARGV[3]
+    sets[#sets + 1] = ARGV[i + 2] .. ':' .. ARGV[2] .. ':' .. ARGV[3]
   else
     stale[#stale + 1] = ARGV[i]
   end
@@ -114,16 +117,20 @@ local event_json = nil
 if ARGV[6] ~= '' then
   local limit, exclusive = tonumber(ARGV[7]), ARGV[8] == '1'
   local ev = read_event('event:' .. ARGV[6])
-  local before = event_worst(ev.m, exclusive)
   local m = ev.m[ARGV[10]] or {}
-  for kind, money in pairs(cjson.decode(ARGV[9])) do
+  local now_m, new_m = {}, {}
+  for kind, value in pairs(m) do now_m[kind] = value; new_m[kind] = value end
+  for kind, pair in pairs(cjson.decode(ARGV[9])) do
     local cur = m[kind]
     if (not cur) or cur[2] < token or (cur[2] == token and cur[3] < seq) then
-      m[kind] = {money, token, seq}
+      now_m[kind] = {pair[1], token, seq}
+      new_m[kind] = {pair[2], token, seq}
     end
   end
-  ev.m[ARGV[10]] = m
   ev.x = exclusive
+  ev.m[ARGV[10]] = now_m
+  local before = event_worst(ev.m, exclusive)
+  ev.m[ARGV[10]] = new_m
   local after = event_worst(ev.m, exclusive)
   if limit >= 0 and after > before and after > limit then
     return {'event_denied', string.format('%d', after), string.format('%d', limit)}
@@ -131,7 +138,7 @@ if ARGV[6] ~= '' then
   event_json = cjson.encode(ev)
 end
 local total = tonumber(redis.call('HGET', KEYS[1], 'total') or '0')
-if cap >= 0 and delta > 0 and total + delta > cap then
+if cap >= 0 and added > 0 and total + delta > cap then
   return {'denied', string.format('%d', total), string.format('%d', delta)}
 end
 if #sets > 0 then
@@ -202,6 +209,7 @@ class EventPart:
     exclusive: bool
     parts: Mapping[str, int]
     limit: int = NO_CAP
+    before: Mapping[str, int] | None = None  # the parts before this step (None: ``parts``)
 
 
 def field(kind: str, ticker: str) -> str:
@@ -270,6 +278,7 @@ class Ledger:
         guard: bool = False,
         records: tuple[Record, ...] = (),
         event: EventPart | None = None,
+        before: Mapping[str, int] | None = None,
     ) -> None:
         """Queue in ``pipe`` the reservation of ``values`` (field -> money) for ``ticker``
         against ``cap`` (``NO_CAP``: a release) and of its ``event`` part against the event's
@@ -279,12 +288,14 @@ class Ledger:
         if event is None:
             args += ["", NO_CAP, "0", "{}", ticker]
         else:
-            parts = orjson.dumps(dict(event.parts)).decode()
+            now = event.before if event.before is not None else event.parts
+            pairs = {k: [now.get(k, v), v] for k, v in event.parts.items()}
+            parts = orjson.dumps(pairs).decode()
             args += [event.event, event.limit, "1" if event.exclusive else "0", parts, ticker]
         for record in records:
             args += [record.client_order_id, record.encoded]
         for name, money in values.items():
-            args += [name, money]
+            args += [name, (before or values).get(name, money), money]
         names = [keys.ledger, self.lease_key, keys.book(ticker), keys.market(ticker)]
         names.append(keys.orders(ticker))
         pipe.scripts.add(self._reserve)  # loaded by the pipeline if Redis does not know it

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from dataclasses import replace
 from typing import Any
 
 from common.batching import Batcher
@@ -127,10 +128,15 @@ class MarketPass:
         extra = [p.order for p in places]
         extra += [as_resting(a) for a in adds if a.kind is ActionKind.AMEND]
         values, event = self.ledger_values(ticker, side, extra, meta)
+        before, event_before = self.ledger_values(ticker, side, [], meta)  # what rests now
+        if event is not None and event_before is not None:
+            event = replace(event, before=event_before.parts)
         records = tuple(Record(p.order.client_order_id, encode_order(p.order)) for p in places)
         ledger, cap = self.ledger, self.configs.global_config.max_total_exposure
         (reply,) = await self.batch.execute(
-            lambda pipe: ledger.queue_reserve(pipe, ticker, values, cap, True, records, event)
+            lambda pipe: ledger.queue_reserve(
+                pipe, ticker, values, cap, True, records, event, before
+            )
         )
         answer = ledger.answered(values, reply, ticker, event)
         if answer.outcome == "guard":

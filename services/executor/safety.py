@@ -170,7 +170,11 @@ class Safety:
                 pipe.hgetall(ctx.keys.market(ticker))
             replies = iter(await pipe.execute())
             for ticker in tickers:
-                positions[ticker] = decode_position(ticker, next(replies))
+                read = decode_position(ticker, next(replies))
+                known = positions.get(ticker)
+                # a fill read from the stream while this read was on its way is newer than it
+                if known is None or known.last_fill_ms <= read.last_fill_ms:
+                    positions[ticker] = read
                 market = next(replies)
                 if market:  # the passes check the status themselves; this keeps the grid fresh
                     with contextlib.suppress(SchemaError):

@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
+import redis
 
 from cli.devstack import LocalStack, StackConfig
 from common.domain import Order, OrderStatus, Side
@@ -141,13 +142,21 @@ def test_each_events_worst_loss_stays_within_max_event_loss(stack: LocalStack) -
 
     assert wait_until(lambda: bool(stack.sim_get(f"/accounts/{key_id}")["resting_orders"]), 60)
     worst: dict[str, int] = {}
+    seen: list[str] = []  # what the ledger held when the exchange showed a breach
+    r = redis.Redis.from_url(stack.redis_url, decode_responses=True)
     started = time.monotonic()
     with httpx.Client(timeout=5) as client:
         while time.monotonic() - started < WATCH_S:
             data = client.get(f"{stack.control_url}/accounts/{key_id}").json()
             for event, loss in event_losses(data).items():
                 worst[event] = max(worst.get(event, loss), loss)
+                if loss > limit and len(seen) < 3:
+                    seen.append(
+                        f"{event} {loss}: ledger {r.hget('dora:ledger', f'event:{event}')}"
+                        f" exchange {data['positions']} {data['resting_orders']}"
+                    )
             time.sleep(0.1)
+    print("\n".join(seen))
     print("\nworst loss per event at the exchange:", {e: v / 1e6 for e, v in worst.items()})
     assert max(worst.values()) > limit // 2, "the limit never came near binding"
     assert all(v <= limit for v in worst.values()), worst

@@ -193,7 +193,7 @@ async def test_reservations_from_many_tasks_never_pass_the_cap(aredis: aioredis.
     async def reserve(i: int) -> bool:
         values = {field("bid", f"T{i}"): 1_000_000}
         pipe = aredis.pipeline(transaction=False)
-        ledger.queue_reserve(pipe, f"T{i}", values, CAP)
+        ledger.queue_reserve(pipe, f"T{i}", values, CAP, before={field("bid", f"T{i}"): 0})
         (reply,) = await pipe.execute()
         return ledger.answered(values, reply).ok
 
@@ -226,7 +226,7 @@ async def test_a_second_executor_waits_and_a_stale_token_is_refused(
     assert second.token > first.token
     values = {field("bid", "T"): 1_000_000}
     pipe = aredis.pipeline(transaction=False)
-    old.queue_reserve(pipe, "T", values, CAP)
+    old.queue_reserve(pipe, "T", values, CAP, before={field("bid", "T"): 0})
     (reply,) = await pipe.execute()
     answer = old.answered(values, reply)
     assert answer.outcome == "fenced" and "second" in answer.detail
@@ -279,3 +279,31 @@ async def test_an_events_worst_loss_never_passes_its_limit(
         assert await read_event_worst(aredis, k, "KXEV") == worst
     finally:
         await service.stop(ctx)
+
+
+async def test_a_stale_value_in_the_ledger_never_lets_a_new_order_past_the_cap(
+    aredis: aioredis.Redis,
+) -> None:
+    """A bid filled: its exposure moved to the position, but the side's old value is still in
+    the ledger (its pass is working). A new bid of the same size does not raise the side's
+    value above the stale one, yet it adds what it costs: it is held to the cap. Seen on the
+    event scenario, where such a re-quote took an event past its limit."""
+    k = Keys()
+    lease = Lease(aredis, k, "executor", get_logger("executor"))
+    assert not await lease.try_acquire()
+    ledger = Ledger(aredis, k, lease.key, lambda: lease.token)
+
+    async def write(values: dict[str, int], before: dict[str, int], cap: int) -> str:
+        pipe = aredis.pipeline(transaction=False)
+        ledger.queue_reserve(pipe, "T", values, cap, before=before)
+        (reply,) = await pipe.execute()
+        return ledger.answered(values, reply).outcome
+
+    pos, bid = field("pos", "T"), field("bid", "T")
+    assert await write({pos: 0, bid: 6_000_000}, {pos: 0, bid: 0}, 10_000_000) == "ok"
+    assert await write({pos: 6_000_000}, {pos: 6_000_000}, NO_CAP) == "ok"  # the fill
+    assert await read_total(aredis, k) == 12_000_000  # overstated until the side is released
+    new_bid = await write({pos: 6_000_000, bid: 6_000_000}, {pos: 6_000_000, bid: 0}, 10_000_000)
+    assert new_bid == "denied"
+    assert await write({bid: 0}, {bid: 0}, NO_CAP) == "ok"  # released: exactly what rests
+    assert await read_total(aredis, k) == 6_000_000
