@@ -1,6 +1,7 @@
-"""``dora config show [--json]`` and ``dora config set [--market T] KEY=VALUE...``.
+"""``dora config show [--json]`` and ``dora config set [--market T | --event E] KEY=VALUE...``.
 
-Config lives in DynamoDB (``{prefix}market_config`` and ``{prefix}state[global_config]``); the
+Config lives in DynamoDB (``{prefix}market_config``, ``{prefix}state[global_config]`` and the
+per-event overrides in ``{prefix}state[event_config]``); the
 persister mirrors it into Redis within about a second. ``set`` validates the whole resulting item
 before writing: on bad input one line names the field, the value and the rule, exit status 2, and
 nothing is written. Every write sets ``updated_at`` and raises ``version`` (a conditional write, so
@@ -17,12 +18,20 @@ from typing import Any
 
 import orjson
 
-from common.commands import GLOBAL_KEYS, MARKET_KEYS, call, change_config
+from common.commands import (
+    EVENT_KEYS,
+    GLOBAL_KEYS,
+    MARKET_KEYS,
+    call,
+    change_config,
+    change_event_config,
+)
 from common.config import GlobalConfig, utc_now_iso
 from common.dynamo import Dynamo
 from common.dynamo.config_store import (
     GLOBAL_LABEL,
     check_ticker,
+    validate_event_item,
     validate_global_item,
     validate_market_item,
 )
@@ -45,13 +54,19 @@ def configure(parser: argparse.ArgumentParser) -> None:
             f"global fields: {', '.join(GLOBAL_KEYS)}; market fields: {', '.join(MARKET_KEYS)}"
         ),
     )
-    change.add_argument("--market", metavar="T", help="the market ticker (created if missing)")
+    target = change.add_mutually_exclusive_group()
+    target.add_argument("--market", metavar="T", help="the market ticker (created if missing)")
+    target.add_argument(
+        "--event", metavar="E", help=f"an event's overrides: {', '.join(EVENT_KEYS)}"
+    )
     change.add_argument("pairs", nargs="+", metavar="KEY=VALUE")
 
 
 def run(args: argparse.Namespace) -> int:
     if args.action == "show":
         return show(args.json)
+    if args.event is not None:
+        return set_event_fields(args.event, args.pairs)
     return set_fields(args.market, args.pairs)
 
 
@@ -120,6 +135,19 @@ def global_view(db: Dynamo) -> dict[str, Any]:
     return {**config.to_item(), "version": version}
 
 
+def event_view(db: Dynamo) -> dict[str, Any]:
+    """The per-event overrides: event -> max_event_loss (dollars), with the item's version."""
+    raw = call("reading the event config", db.config.get_events)
+    if raw is None:
+        return {"events": {}, "version": 0}
+    try:
+        limits, version = validate_event_item(raw)
+    except ConfigError as exc:
+        return {"invalid": str(exc), "item": jsonable(raw)}
+    events = {k.split("#", 1)[1]: v for k, v in limits.to_item().items() if "#" in k}
+    return {"events": {e: {"max_event_loss": v} for e, v in events.items()}, "version": version}
+
+
 def _bool(value: object) -> str:
     return ("yes" if value else "no") if isinstance(value, bool) else str(value)
 
@@ -155,8 +183,11 @@ def show(as_json: bool) -> int:
     markets, invalid = market_views(db)
     if "invalid" in glob:
         invalid = {GLOBAL_LABEL: glob["invalid"], **invalid}
+    events = event_view(db)
+    if "invalid" in events:
+        invalid = {**invalid, "(events)": events["invalid"]}
     if as_json:
-        out = {"global": glob, "markets": markets, "invalid": invalid}
+        out = {"global": glob, "markets": markets, "events": events, "invalid": invalid}
         sys.stdout.write(orjson.dumps(out, option=orjson.OPT_INDENT_2).decode() + "\n")
         return 0
     print(f"global config ({db.names.state}[global_config])")
@@ -170,6 +201,12 @@ def show(as_json: bool) -> int:
     print(f"\nmarkets ({db.names.market_config}): {len(markets)}")
     if markets:
         print_markets(markets)
+    overrides = events.get("events", {})
+    print(f"\nevent overrides ({db.names.state}[event_config]): {len(overrides)}")
+    if "invalid" in events:
+        print(f"  INVALID: {events['invalid']}")
+    for event, fields in sorted(overrides.items()):
+        print(f"  {event:<30} max_event_loss {fields['max_event_loss']}")
     return 0
 
 
@@ -192,4 +229,21 @@ def set_fields(market: str | None, pairs: Sequence[str]) -> int:
     print(f"{change.label} {verb}: {shown} (version {change.write.version})")
     if change.write.dropped:
         print(f"removed unknown attributes: {', '.join(change.write.dropped)}")
+    return 0
+
+
+def set_event_fields(event: str, pairs: Sequence[str]) -> int:
+    try:
+        check_ticker(event)
+    except ConfigError as exc:
+        raise CliError(str(exc).replace("market_id", "event")) from None
+    changes = parse_pairs(pairs, EVENT_KEYS, "event")
+    db = open_dynamo()
+    try:
+        change = change_event_config(db, event, changes, utc_now_iso())
+    except ConfigError as exc:
+        raise CliError(str(exc)) from None
+    shown = " ".join(f"{k}={change.item[k]}" for k in changes)
+    verb = "created" if change.write.created else "updated"
+    print(f"{change.label} {verb}: {shown} (version {change.write.version})")
     return 0

@@ -19,11 +19,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import redis.asyncio as aioredis
 from botocore.exceptions import BotoCoreError, ClientError
 
-from common.config import GlobalConfig, MarketConfig
+from common.config import EVENT_FIELDS, GlobalConfig, MarketConfig
 from common.dynamo import Dynamo
 from common.dynamo.config_store import ConfigWrite, check_ticker
 from common.dynamo.tables import describe, error_code
 from common.errors import ConfigError, StorageError
+from common.numbers import format_money
 from common.settings import Settings
 
 if TYPE_CHECKING:
@@ -35,6 +36,7 @@ CANCEL_ATTEMPTS = 3
 
 MARKET_KEYS = tuple(f for f in MarketConfig.FIELDS if f != "updated_at")
 GLOBAL_KEYS = tuple(f for f in GlobalConfig.FIELDS if f != "updated_at")
+EVENT_KEYS = EVENT_FIELDS
 
 
 def call(what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -59,6 +61,21 @@ def check_fields(changes: Mapping[str, object], market: str | None) -> None:
     for key in changes:
         if key not in known:
             raise ConfigError(f"unknown {what} config field {key!r}; known: {', '.join(known)}")
+
+
+def change_event_config(
+    db: Dynamo, event: str, changes: Mapping[str, object], now_iso: str
+) -> ConfigChange:
+    """Apply ``changes`` (``max_event_loss``) to one event's overrides; ``ConfigError`` and
+    nothing written when they do not validate."""
+    check_ticker(event)
+    if not changes:
+        raise ConfigError("no field to change: give at least one KEY=VALUE")
+    limits, write = call(
+        "writing the event config", db.config.update_event, event, changes, now_iso
+    )
+    item = {"max_event_loss": format_money(limits.max_event_loss[event], 2)}
+    return ConfigChange(f"event {event}", item, write)
 
 
 @dataclass(frozen=True, slots=True)

@@ -199,6 +199,7 @@ class GlobalConfig:
 
     max_total_exposure: int = 1_000 * 1_000_000
     max_daily_loss: int = 100 * 1_000_000
+    max_event_loss: int = 1_000 * 1_000_000  # the default of every event without its own
     loop_interval_ms: int = 500
     trading_enabled: bool = True
     updated_at: str = ""
@@ -206,6 +207,7 @@ class GlobalConfig:
     FIELDS = (
         "max_total_exposure",
         "max_daily_loss",
+        "max_event_loss",
         "loop_interval_ms",
         "trading_enabled",
         "updated_at",
@@ -232,6 +234,7 @@ class GlobalConfig:
         return {
             "max_total_exposure": format_money(self.max_total_exposure, 2),
             "max_daily_loss": format_money(self.max_daily_loss, 2),
+            "max_event_loss": format_money(self.max_event_loss, 2),
             "loop_interval_ms": str(self.loop_interval_ms),
             "trading_enabled": self.trading_enabled,
             "updated_at": self.updated_at,
@@ -255,6 +258,7 @@ def _parse_interval(field: str, value: object) -> int:
 _GLOBAL_PARSERS: dict[str, Callable[[str, object], Any]] = {
     "max_total_exposure": lambda f, v: _parse_dollars(f, v, positive=True),
     "max_daily_loss": lambda f, v: _parse_dollars(f, v, positive=True),
+    "max_event_loss": lambda f, v: _parse_dollars(f, v, positive=True),
     "loop_interval_ms": _parse_interval,
     "trading_enabled": _parse_bool,
     "updated_at": _parse_timestamp,
@@ -262,3 +266,52 @@ _GLOBAL_PARSERS: dict[str, Callable[[str, object], Any]] = {
 
 MARKET_FIELD_NAMES = frozenset(f.name for f in fields(MarketConfig)) - {"market_id"}
 GLOBAL_FIELD_NAMES = frozenset(f.name for f in fields(GlobalConfig))
+
+
+EVENT_FIELDS = ("max_event_loss",)
+EVENT_PREFIX = "max_event_loss#"  # a stored event override: ``max_event_loss#{event}`` -> dollars
+
+
+@dataclass(frozen=True, slots=True)
+class EventLimits:
+    """Per-event overrides of ``max_event_loss`` (money), by event ticker."""
+
+    max_event_loss: Mapping[str, int]
+    updated_at: str = ""
+
+    @classmethod
+    def from_item(cls, item: Mapping[str, Any]) -> EventLimits:
+        """A stored item (``max_event_loss#{event}`` -> dollars), validated."""
+        limits: dict[str, int] = {}
+        for name, value in item.items():
+            if name in ("key", "version", "updated_at"):
+                continue
+            if not name.startswith(EVENT_PREFIX) or not name[len(EVENT_PREFIX) :]:
+                raise ConfigError(
+                    f"unknown event config field {name!r}; known: {EVENT_PREFIX}EVENT"
+                )
+            event = name[len(EVENT_PREFIX) :]
+            limits[event] = _parse_dollars(f"{event} max_event_loss", value, positive=True)
+        return cls(limits, _parse_timestamp("updated_at", item.get("updated_at")))
+
+    def with_event(self, event: str, changes: Mapping[str, Any], now_iso: str) -> EventLimits:
+        unknown = set(changes) - set(EVENT_FIELDS)
+        if unknown:
+            raise ConfigError(
+                f"unknown event config field {sorted(unknown)[0]!r}; known: "
+                f"{', '.join(EVENT_FIELDS)}"
+            )
+        limits = dict(self.max_event_loss)
+        if "max_event_loss" in changes:
+            limits[event] = _parse_dollars(
+                "max_event_loss", changes["max_event_loss"], positive=True
+            )
+        return EventLimits(limits, now_iso)
+
+    def to_item(self) -> dict[str, Any]:
+        """Human units: ``max_event_loss#{event}`` -> dollars (strings)."""
+        out: dict[str, Any] = {
+            f"{EVENT_PREFIX}{e}": format_money(v, 2) for e, v in sorted(self.max_event_loss.items())
+        }
+        out["updated_at"] = self.updated_at
+        return out

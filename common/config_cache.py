@@ -15,6 +15,7 @@ from common.config import GlobalConfig, MarketConfig
 from common.errors import ConfigError, SchemaError
 from common.keys import Keys
 from common.log import EventLogger
+from common.numbers import NumberError, parse_money
 from common.redis_codec import decode_global_config, decode_market_config
 
 
@@ -25,7 +26,12 @@ class ConfigCache:
     global_config: GlobalConfig = field(default_factory=GlobalConfig)
     markets: dict[str, MarketConfig] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=dict)
+    events: dict[str, int] = field(default_factory=dict)  # event -> its max_event_loss override
     loaded_ms: int = 0
+
+    def event_limit(self, event: str) -> int:
+        """The ``max_event_loss`` of ``event`` (money): its override, else the global default."""
+        return self.events.get(event, self.global_config.max_event_loss)
 
     def enabled(self) -> list[str]:
         return sorted(t for t, c in self.markets.items() if c.enabled)
@@ -39,10 +45,12 @@ class ConfigCache:
         tickers = sorted(await redis.smembers(self.keys.cfg_markets))
         pipe = redis.pipeline(transaction=False)
         pipe.hgetall(self.keys.cfg_global)
+        pipe.hgetall(self.keys.cfg_events)
         for ticker in tickers:
             pipe.hgetall(self.keys.cfg_market(ticker))
-        results = await pipe.execute()
-        changed = False
+        global_fields, event_fields, *market_fields = await pipe.execute()
+        results = [global_fields, *market_fields]
+        changed = self._refresh_events(event_fields)
         global_fields = results[0]
         if global_fields and global_fields.get("version") != self.versions.get(""):
             try:
@@ -70,4 +78,22 @@ class ConfigCache:
             self.versions.pop(gone, None)
             changed = True
         self.loaded_ms = now_ms
+        return changed
+
+    def _refresh_events(self, fields: dict[str, str]) -> bool:
+        """The per-event overrides: one bad value is reported and that event keeps the default."""
+        version = str(fields.get("version", ""))
+        if version == self.versions.get("(events)"):
+            return False
+        self.versions["(events)"] = version
+        events: dict[str, int] = {}
+        for event, value in fields.items():
+            if event in ("version", "updated_at"):
+                continue
+            try:
+                events[event] = parse_money(value, what=f"{event} max_event_loss")
+            except NumberError as exc:
+                self.log.error("invalid_event_config", market=event, reason=str(exc))
+        changed = events != self.events
+        self.events = events
         return changed

@@ -285,6 +285,8 @@ class MarketMeta:
     # (a new status, an unreadable field). Only this market is affected (DESIGN.md §5).
     problem: str = ""
     fee_note: str = ""  # fees priced conservatively, and why (an unknown or unpublished fee type)
+    event_ticker: str = ""  # the event it is an outcome of ("" when not known)
+    mutually_exclusive: bool = False  # its event's flag: at most one of its markets resolves YES
 
     @property
     def is_open(self) -> bool:

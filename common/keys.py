@@ -48,6 +48,11 @@ class Keys:
         return f"{self.prefix}cfg:markets"
 
     @property
+    def cfg_events(self) -> str:
+        """Hash: event ticker -> its ``max_event_loss`` override (dollars), and ``version``."""
+        return f"{self.prefix}cfg:events"
+
+    @property
     def cfg_invalid(self) -> str:
         """Hash: ticker (or ``(global)``) -> why its item in DynamoDB does not validate."""
         return f"{self.prefix}cfg:invalid"
@@ -116,6 +121,21 @@ class Keys:
     def positions_synced(self) -> str:
         """JSON: when fills last set positions from the exchange, and after which restore."""
         return f"{self.prefix}positions:synced"
+
+    @property
+    def ledger(self) -> str:
+        """Hash: the account-wide exposure ledger (``common.ledger``): per market its position's
+        exposure and each side's resting worst case, their ``total``; one key, one slot."""
+        return f"{self.prefix}ledger"
+
+    def lease(self, name: str) -> str:
+        """String with a TTL: which executor holds shard ``name`` (``token:owner``)."""
+        return f"{self.prefix}lease:{name}"
+
+    @property
+    def lease_fence(self) -> str:
+        """Counter: the last fencing token handed out with a lease (``INCR``)."""
+        return f"{self.prefix}lease:fence"
 
     @property
     def persister_parked(self) -> str:

@@ -125,6 +125,8 @@ def encode_market(meta: MarketMeta) -> dict[str, str]:
         "unquotable_reason": meta.unquotable_reason,
         "problem": meta.problem,
         "fee_note": meta.fee_note,
+        "event_ticker": meta.event_ticker,
+        "mutually_exclusive": "1" if meta.mutually_exclusive else "0",
     }
 
 
@@ -147,6 +149,8 @@ def decode_market(ticker: str, fields: Mapping[str, Any]) -> MarketMeta:
         exchange_index=_int(fields, "exchange_index", 0),
         problem=str(fields.get("problem") or ""),
         fee_note=str(fields.get("fee_note") or ""),
+        event_ticker=str(fields.get("event_ticker") or ""),
+        mutually_exclusive=fields.get("mutually_exclusive") == "1",
     )
 
 

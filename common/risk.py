@@ -66,24 +66,38 @@ def order_exposure(side: Side, price: int, count: int) -> int:
     return (price if side is Side.BID else ONE_DOLLAR - price) * count
 
 
+def side_exposure(side: Side, position: int, orders: Iterable[Order]) -> int:
+    """Money at risk if every live ``side`` order of one market fills, given the signed
+    ``position``: each order's opening part, cheapest first."""
+    total = resting = 0
+    for o in sorted((o for o in orders if o.side is side and o.status.is_live), key=_price):
+        size = o.remaining if o.remaining else o.count
+        total += order_exposure(side, o.price, opening_count(side, position, resting, size))
+        resting += size
+    return total
+
+
+def _price(order: Order) -> int:
+    return order.price
+
+
 def worst_case_exposure(positions: Iterable[Position], orders: Iterable[Order]) -> int:
     """Exposure of all positions plus each resting order's opening part, assuming they fill."""
+    return worst_case_of({p.ticker: (p.position, p.exposure) for p in positions}, orders)
+
+
+def worst_case_of(held: Mapping[str, tuple[int, int]], orders: Iterable[Order]) -> int:
+    """``worst_case_exposure`` from each market's (signed position, its exposure), as the
+    exchange reports them (its ``market_exposure``) or as dora holds them."""
     by_ticker: dict[str, list[Order]] = {}
     for order in orders:
         if order.status.is_live:
             by_ticker.setdefault(order.ticker, []).append(order)
-    total = 0
-    held = {p.ticker: p for p in positions}
-    for position in held.values():
-        total += position.exposure
+    total = sum(exposure for _, exposure in held.values())
     for ticker, market_orders in by_ticker.items():
-        pos = held[ticker].position if ticker in held else 0
+        pos = held[ticker][0] if ticker in held else 0
         for side in (Side.BID, Side.ASK):
-            resting = 0
-            for o in sorted((o for o in market_orders if o.side is side), key=lambda o: o.price):
-                size = o.remaining if o.remaining else o.count
-                total += order_exposure(side, o.price, opening_count(side, pos, resting, size))
-                resting += size
+            total += side_exposure(side, pos, market_orders)
     return total
 
 

@@ -11,3 +11,12 @@ def shard_of(ticker: str, shard_count: int) -> int:
 
 def owns(ticker: str, shard_index: int, shard_count: int) -> bool:
     return shard_count <= 1 or shard_of(ticker, shard_count) == shard_index
+
+
+def executor_name(shard_index: int, shard_count: int) -> str:
+    """The executor of a shard: its heartbeat (``dora:hb:{name}``) and lease are named so."""
+    return f"executor-{shard_index}" if shard_count > 1 else "executor"
+
+
+def executor_names(shard_count: int) -> list[str]:
+    return [executor_name(i, shard_count) for i in range(max(1, shard_count))]

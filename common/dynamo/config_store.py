@@ -16,15 +16,21 @@ from typing import Any, TypeVar
 
 from botocore.exceptions import ClientError
 
-from common.config import GlobalConfig, MarketConfig
+from common.config import EventLimits, GlobalConfig, MarketConfig
 from common.dynamo.codec import (
+    config_attrs,
     from_attrs,
     global_config_item,
     market_config_item,
     to_attr,
     to_attrs,
 )
-from common.dynamo.tables import STATE_GLOBAL_CONFIG, TableNames, error_code
+from common.dynamo.tables import (
+    STATE_EVENT_CONFIG,
+    STATE_GLOBAL_CONFIG,
+    TableNames,
+    error_code,
+)
 from common.errors import ConfigError, StorageError
 from common.numbers import NumberError, parse_fixed
 
@@ -63,6 +69,11 @@ def validate_market_item(item: Mapping[str, Any]) -> tuple[MarketConfig, int]:
     ticker = check_ticker(item.get("market_id"))
     version = parse_version(item.get("version"))
     return MarketConfig.from_item(item, ticker), version
+
+
+def validate_event_item(item: Mapping[str, Any]) -> tuple[EventLimits, int]:
+    version = parse_version(item.get("version"))
+    return EventLimits.from_item(item), version
 
 
 def validate_global_item(item: Mapping[str, Any]) -> tuple[GlobalConfig, int]:
@@ -114,7 +125,38 @@ class ConfigStore:
         )
         return from_attrs(response["Item"]) if "Item" in response else None
 
+    def get_events(self) -> dict[str, Any] | None:
+        response = self.client.get_item(
+            TableName=self.names.state,
+            Key={"key": {"S": STATE_EVENT_CONFIG}},
+            ConsistentRead=True,
+        )
+        return from_attrs(response["Item"]) if "Item" in response else None
+
     # ---- writes ------------------------------------------------------------------------------
+
+    def update_event(
+        self, event: str, changes: Mapping[str, Any], now_iso: str
+    ) -> tuple[EventLimits, ConfigWrite]:
+        """Change one event's overrides (``max_event_loss``) in the one event config item."""
+        check_ticker(event)
+
+        def build(current: dict[str, Any] | None) -> tuple[dict[str, Any], EventLimits]:
+            base = EventLimits.from_item(current or {})
+            limits = base.with_event(event, changes, now_iso)
+            item = {"key": STATE_EVENT_CONFIG, **config_attrs(limits.to_item(), 0)}
+            item["version"] = _next_version(current)
+            return item, limits
+
+        current_keys = set((self.get_events() or {}).keys())
+        return self._write(
+            self.names.state,
+            {"key": STATE_EVENT_CONFIG},
+            "key",
+            self.get_events,
+            build,
+            current_keys | {"key", "version"},
+        )
 
     def update_market(
         self, ticker: str, changes: Mapping[str, Any], now_iso: str, *, create: bool = True

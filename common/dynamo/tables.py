@@ -27,6 +27,7 @@ from common.settings import Settings
 TTL_ATTRIBUTE = "expires_at"
 STATE_POSITIONS = "positions"  # the original plan's single item: migrated once, then deleted
 STATE_GLOBAL_CONFIG = "global_config"
+STATE_EVENT_CONFIG = "event_config"  # per-event overrides (max_event_loss), one item
 STATE_RISK = "risk_state"
 PNL_KEY_PREFIX = "pnl#"
 

@@ -144,6 +144,7 @@ class KalshiClient(OrderEntry):
             self.clock.now_ms(),
             fee_problem=fees.problem,
             fee_note=fees.note,
+            mutually_exclusive=self.fee_cache.mutually_exclusive(info.event_ticker),
         )
 
     async def get_fees(self, event_ticker: str) -> Fees:

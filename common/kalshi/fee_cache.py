@@ -16,7 +16,12 @@ from typing import Any
 from common.errors import WireError
 from common.fees import FeeType
 from common.kalshi.errors import NotFound
-from common.kalshi.wire.markets import FeeInfo, parse_event_fees, parse_series_fees
+from common.kalshi.wire.markets import (
+    FeeInfo,
+    parse_event_exclusive,
+    parse_event_fees,
+    parse_series_fees,
+)
 from common.log import get_logger
 
 _NONE = FeeInfo(None, None)
@@ -46,6 +51,7 @@ class FeeCache:
         self._series: dict[str, FeeInfo] = {}
         self._events: dict[str, tuple[str, FeeInfo]] = {}
         self._problems: dict[str, str] = {}  # event or series ticker -> why unreadable
+        self._exclusive: dict[str, bool] = {}  # event ticker -> its mutually_exclusive flag
         self._log = get_logger("kalshi.client")
 
     async def fees(self, event_ticker: str) -> Fees:
@@ -54,9 +60,9 @@ class FeeCache:
             return DEFAULT_FEES
         if event_ticker not in self._events:
             try:
-                self._events[event_ticker] = parse_event_fees(
-                    await self._get(f"/events/{event_ticker}")
-                )
+                body = await self._get(f"/events/{event_ticker}")
+                self._events[event_ticker] = parse_event_fees(body)
+                self._exclusive[event_ticker] = parse_event_exclusive(body)
                 self._problems.pop(event_ticker, None)
             except NotFound:
                 self._log.warning("fees_default", market=event_ticker, reason="event not found")
@@ -109,6 +115,10 @@ class FeeCache:
             return self._unreadable(event_ticker, f"event {event_ticker} fee update: {exc}")
         self._events[event_ticker] = (series_ticker, override)
         return _combine(override, self._series.get(series_ticker, _NONE))
+
+    def mutually_exclusive(self, event_ticker: str) -> bool:
+        """The event's ``mutually_exclusive`` flag, as last read with its fees."""
+        return self._exclusive.get(event_ticker, False)
 
     def forget_series(self, series_ticker: str) -> None:
         """The series' fees changed: read them again on the next ``fees``."""

@@ -12,6 +12,8 @@ from dataclasses import replace
 from typing import Any
 
 from common.domain import OrderStatus, Position
+from common.errors import SchemaError
+from common.position_record import PositionRecord
 from common.redis_codec import decode_targets
 from common.runtime import Context
 from common.trace import now_us
@@ -62,7 +64,18 @@ class Inbox:
     def _on_fill(self, ticker: str, payload: dict[str, Any]) -> None:
         positions = self.markets.positions
         pos = positions.get(ticker) or Position(ticker)
-        positions[ticker] = replace(pos, position=int(payload["position_after"]))
+        record = payload.get("record")
+        try:  # the whole record after the fill: its cost too (the ledger holds its exposure)
+            after = (
+                PositionRecord.from_payload(ticker, record) if isinstance(record, dict) else None
+            )
+        except SchemaError:
+            after = None
+        positions[ticker] = (
+            after.position
+            if after is not None
+            else replace(pos, position=int(payload["position_after"]))
+        )
         order_id, count, now = (
             payload.get("order_id"),
             int(payload["count"]),

@@ -1,31 +1,41 @@
 """One pass over one side of one market: diff, guard, approve, send, log the decision.
 
-The working orders are diffed against the latest targets (``common.order_diff``); anything that
-could rest a quote first re-reads the book and the market (never quote a stale book or a market
-that is not open); the actions go through ``common.risk.approve_actions`` (the backtester's
-approval too); the approved ones are sent, risk-reducing ones first.
+The working orders are diffed against the latest targets (``common.order_diff``); the actions
+go through ``common.risk.approve_actions`` (the backtester's approval too); the approved ones are
+sent, risk-reducing ones first. Before anything that adds risk leaves, one Lua step
+(``common.ledger``) checks this executor's lease, re-checks the book and the market (never quote
+a stale book or a market that is not open), reserves the side's new worst case in the
+account-wide exposure ledger against ``max_total_exposure`` and records the new orders as
+pending: one round trip, and the order is in Redis before its request leaves. After the answers
+the side's ledger value is set to what rests (released).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from dataclasses import replace
 from typing import Any
 
 from common.batching import Batcher
 from common.config_cache import ConfigCache
-from common.domain import MarketMeta, Order, Position, Side, Targets
+from common.domain import MarketMeta, Order, OrderStatus, Position, Side, Targets
 from common.errors import SchemaError
 from common.events import decision_event
+from common.ledger import NO_CAP, EventPart, Ledger, Record
 from common.order_diff import Action, ActionKind, diff_orders
-from common.redis_codec import decode_book, decode_market
+from common.redis_codec import decode_book, decode_market, encode_order
 from common.risk import Denial, approve_actions
 from common.runtime import Context
 from common.streams import queue_append
-from services.executor.orders import OrderEntry
+from services.executor.orders import OrderEntry, Prepared
+from services.executor.reservations import event_part, exposure_values
 from services.executor.safety import Safety
 from services.executor.state import Markets
 from services.executor.working import WorkingOrders
+
+# a ledger refusal -> the rule it is logged under
+RULES = {"denied": "max_total_exposure", "event_denied": "max_event_loss", "fenced": "lease"}
 
 
 class MarketPass:
@@ -39,6 +49,7 @@ class MarketPass:
         safety: Safety,
         entry: OrderEntry,
         counts: dict[str, int],
+        ledger: Ledger,
     ) -> None:
         self.ctx = ctx
         self.batch = batch
@@ -48,6 +59,7 @@ class MarketPass:
         self.safety = safety
         self.entry = entry
         self.counts = counts
+        self.ledger = ledger
         self.last_decision_ms: dict[str, int] = {}  # when each market's decision was last logged
         self.last_denials: dict[tuple[str, Side], str] = {}  # the rule last logged per side
 
@@ -56,18 +68,16 @@ class MarketPass:
         targets = self.markets.targets.get(ticker)
         if targets is None:
             return False
-        working = self.working.live(ticker)
         meta = self.markets.meta.get(ticker)
-        actions = [] if meta is None else side_actions(working, targets, meta, side)
-        if meta is None or any(a.adds_risk for a in actions):
-            # Anything that could rest a quote first re-checks the book and the market itself
-            # (one round trip); passes that only cancel or shrink need no such check.
+        if meta is None:  # not known yet: read it (and check the book) first
             targets = await self.guard(ticker, targets)
             meta = self.markets.meta.get(ticker)
             if meta is None:
                 return False
-            actions = side_actions(working, targets, meta, side)
+        working = self.working.live(ticker)
+        actions = side_actions(working, targets, meta, side)
         if not actions:
+            await self.release(ticker, side)
             return False
         position = self.markets.positions.get(ticker) or Position(ticker)
         approval = approve_actions(
@@ -78,18 +88,115 @@ class MarketPass:
             self.configs.global_config,
             self.safety.account_risk(),
         )
-        denials = [self._note_denial(ticker, a, d) for a, d in approval.denied]
-        approved = approval.approved
+        denied = list(approval.denied)
+        approved = list(approval.approved)
         cancels = [a for a in approved if a.kind in (ActionKind.CANCEL, ActionKind.DECREASE)]
         adds = [a for a in approved if a not in cancels]
         # Risk-reducing actions first, then the rest, each group concurrently.
-        for group in (cancels, adds):
-            if group:
-                await asyncio.gather(*(self._send(a) for a in group))
+        if cancels:
+            await asyncio.gather(*(self._send(a) for a in cancels))
+        if adds:
+            sent, refused, pulled = await self._reserve_and_send(ticker, side, adds, meta)
+            approved = [*cancels, *sent, *pulled]
+            denied += refused
+            if pulled:
+                targets = Targets(ticker, None, None, pulled[0].reason, targets.computed_ms)
+        await self.release(ticker, side)
+        denials = [self._note_denial(ticker, a, d) for a, d in denied]
         await self._log_decision(
-            ticker, targets, position, approved, [d for d in denials if d is not None]
+            ticker, targets, position, tuple(approved), [d for d in denials if d is not None]
         )
         return bool(approved)
+
+    async def _reserve_and_send(
+        self, ticker: str, side: Side, adds: list[Action], meta: MarketMeta
+    ) -> tuple[list[Action], list[tuple[Action, Denial]], list[Action]]:
+        """Reserve what ``adds`` put at risk in the account-wide ledger, re-check the book and the
+        market and record the new orders as pending: one Lua step, one round trip before the
+        requests leave. What was sent, what was refused (and why), and the cancels sent instead
+        when the guard said the book or the market cannot be quoted."""
+        prepared: dict[int, Prepared] = {}
+        for i, action in enumerate(adds):
+            if action.kind is ActionKind.PLACE:
+                ready = await self.entry.prepare(action)
+                if ready is not None:
+                    prepared[i] = ready
+        adds = [a for i, a in enumerate(adds) if a.kind is not ActionKind.PLACE or i in prepared]
+        places = list(prepared.values())
+        if not adds:
+            return [], [], []
+        extra = [p.order for p in places]
+        extra += [as_resting(a) for a in adds if a.kind is ActionKind.AMEND]
+        values, event = self.ledger_values(ticker, side, extra, meta)
+        before, event_before = self.ledger_values(ticker, side, [], meta)  # what rests now
+        if event is not None and event_before is not None:
+            event = replace(event, before=event_before.parts)
+        records = tuple(Record(p.order.client_order_id, encode_order(p.order)) for p in places)
+        ledger, cap = self.ledger, self.configs.global_config.max_total_exposure
+        (reply,) = await self.batch.execute(
+            lambda pipe: ledger.queue_reserve(
+                pipe, ticker, values, cap, True, records, event, before
+            )
+        )
+        answer = ledger.answered(values, reply, ticker, event)
+        if answer.outcome == "guard":
+            # a stale book or a market not open: pull this side's quotes instead
+            empty = Targets(ticker, None, None, answer.detail, self.ctx.clock.now_ms())
+            pulls = [a for a in side_actions(self.working.live(ticker), empty, meta, side)]
+            await asyncio.gather(*(self._send(a) for a in pulls))
+            return [], [], pulls
+        if not answer.ok:
+            rule = RULES.get(answer.outcome, "lease")
+            detail = f"{answer.detail} > {cap}" if answer.outcome == "denied" else answer.detail
+            return [], [(a, Denial(rule, detail)) for a in adds], []
+        for place in places:
+            self.working.remember(place.order)  # recorded in Redis by the same step
+        by_place = iter(places)
+        await asyncio.gather(
+            *(
+                self.entry.send(next(by_place), a.reason)
+                if a.kind is ActionKind.PLACE
+                else self._send(a)
+                for a in adds
+            )
+        )
+        for a in adds:
+            self.last_denials.pop((a.ticker, a.side), None)
+        return adds, [], []
+
+    def ledger_values(
+        self,
+        ticker: str,
+        side: Side,
+        extra: list[Order],
+        meta: MarketMeta | None,
+        limit: bool = True,
+    ) -> tuple[dict[str, int], EventPart | None]:
+        """The market's position exposure and the side's worst case (``extra``: orders about
+        to rest besides the working ones), and its part of its event's worst loss (checked
+        against the event's ``max_event_loss`` unless not ``limit``)."""
+        position = self.markets.positions.get(ticker) or Position(ticker)
+        orders = [*self.working.counted(ticker), *extra]
+        cap = NO_CAP
+        if limit and meta is not None and meta.event_ticker:
+            cap = self.configs.event_limit(meta.event_ticker)
+        return (
+            exposure_values(position, (side,), orders),
+            event_part(meta, position, (side,), orders, cap),
+        )
+
+    async def release(self, ticker: str, side: Side) -> None:
+        """Set the side's ledger values to what rests now (a cancel, a decrease or a fill
+        answered): never checked against the caps, written only when changed."""
+        ledger = self.ledger
+        values, event = self.ledger_values(ticker, side, [], self.markets.meta.get(ticker), False)
+        values = ledger.changed(values)
+        event = ledger.event_changed(ticker, event)
+        if values or event is not None:
+            (reply,) = await self.batch.execute(
+                lambda pipe: ledger.queue_reserve(pipe, ticker, values, NO_CAP, event=event)
+            )
+            ledger.answered(values, reply, ticker, event)
 
     async def _send(self, action: Action) -> None:
         if await self.entry.execute(action):
@@ -193,6 +300,19 @@ def side_actions(
     working: list[Order], targets: Targets, meta: MarketMeta, side: Side
 ) -> list[Action]:
     return [a for a in diff_orders(working, targets, meta.grid) if a.side is side]
+
+
+def as_resting(action: Action) -> Order:
+    """The order an amend leaves resting: counted beside the old one until it is answered."""
+    return Order(
+        action.ticker,
+        action.side,
+        action.price,
+        action.size,
+        "amending",
+        status=OrderStatus.PENDING,
+        remaining=action.size,
+    )
 
 
 def _quote(targets: Targets, side: Side) -> dict[str, Any] | None:

@@ -10,7 +10,7 @@ is followed by a lookup of the order.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from common.domain import Order, OrderStatus, make_client_order_id
 from common.kalshi.errors import ExchangeError, NotFound, OrderRejected, OutcomeUnknown
@@ -22,6 +22,14 @@ from services.executor.groups import COOLING_DOWN, OrderGroups
 from services.executor.journal import OrderJournal
 from services.executor.reconcile import Reconciler, merge
 from services.executor.state import Schedule
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A place about to leave: its pending order and the order group it joins."""
+
+    order: Order
+    group_id: str | None
 
 
 class OrderEntry:
@@ -110,13 +118,21 @@ class OrderEntry:
 
     async def place(self, action: Action) -> None:
         """Record the new order, then send it; its answer (or the lack of one) is recorded."""
-        ctx = self.ctx
+        prepared = await self.prepare(action)
+        if prepared is None:
+            return
+        await self.journal.save(prepared.order)  # before sending
+        await self.send(prepared, action.reason)
+
+    async def prepare(self, action: Action) -> Prepared | None:
+        """The pending order a place would record (None: its market's order group cools down,
+        so it is not sent and leaves no record)."""
         group_id = await self.groups.group_for(action.ticker)
         if group_id == COOLING_DOWN:
-            return  # not sent, so not recorded: the market is looked at again after
+            return None  # not sent, so not recorded: the market is looked at again after
         self.seq += 1
         coid = make_client_order_id(self.namespace, action.ticker, action.side, self.seq)
-        now = ctx.clock.now_ms()
+        now = self.ctx.clock.now_ms()
         pending = Order(
             action.ticker,
             action.side,
@@ -128,13 +144,17 @@ class OrderEntry:
             created_ms=now,
             updated_ms=now,
         )
-        await self.journal.save(pending)  # before sending
+        return Prepared(pending, group_id)
+
+    async def send(self, prepared: Prepared, reason: str) -> None:
+        """Send a prepared order already recorded as pending; record its answer."""
+        ctx, pending, group_id = self.ctx, prepared.order, prepared.group_id
         request = OrderRequest(
-            action.ticker,
-            action.side,
-            action.price,
-            action.size,
-            coid,
+            pending.ticker,
+            pending.side,
+            pending.price,
+            pending.count,
+            pending.client_order_id,
             post_only=True,
             cancel_order_on_pause=True,
             order_group_id=group_id,
@@ -146,7 +166,7 @@ class OrderEntry:
             return
         except OrderRejected as exc:
             if group_id and "group" in f"{exc.details} {exc}".lower():
-                self.groups.fired(action.ticker, group_id)
+                self.groups.fired(pending.ticker, group_id)
             rejected = replace(
                 pending, status=OrderStatus.REJECTED, remaining=0, updated_ms=ctx.clock.now_ms()
             )
@@ -160,9 +180,7 @@ class OrderEntry:
             return
         self.counts["placed"] += 1
         ctx.metrics.count("orders_placed")
-        await self.journal.record(
-            merge(pending, placed, ctx.clock.now_ms()), "placed", action.reason
-        )
+        await self.journal.record(merge(pending, placed, ctx.clock.now_ms()), "placed", reason)
 
     async def _record_unknown(self, pending: Order, reason: str) -> None:
         unknown = replace(pending, status=OrderStatus.UNKNOWN, updated_ms=self.ctx.clock.now_ms())

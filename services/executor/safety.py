@@ -18,21 +18,27 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Callable
 from dataclasses import replace
 
 from common.config_cache import ConfigCache
-from common.domain import OrderStatus
+from common.domain import Order, OrderStatus, Position
 from common.errors import SchemaError
 from common.halt import record_heard_halt
 from common.kalshi.errors import ExchangeError
+from common.ledger import NO_CAP, EventPart, Ledger
 from common.messages import ControlCommand
-from common.redis_codec import decode_exchange, decode_position, decode_risk
+from common.redis_codec import decode_exchange, decode_market, decode_position, decode_risk
 from common.risk import AccountRisk, worst_case_exposure
 from common.runtime import Context
 from services.executor.gateway import Gateway
 from services.executor.journal import OrderJournal
+from services.executor.lease import Lease
 from services.executor.reconcile import Reconciler
+from services.executor.reservations import event_part, exposure_values
 from services.executor.state import (
+    SIDES,
     Blocked,
     Exposure,
     Halt,
@@ -60,8 +66,14 @@ class Safety:
         schedule: Schedule,
         markets: Markets,
         pulled: Pulled,
+        ledger: Ledger,
+        lease: Lease,
+        owned: Callable[[str], bool],
     ) -> None:
         self.ctx = ctx
+        self.owned = owned
+        self.ledger = ledger
+        self.lease = lease
         self.gateway = gateway
         self.working = working
         self.journal = journal
@@ -78,7 +90,7 @@ class Safety:
         self.cancel_own_only = False  # the scope of cancel_all_task
 
     def account_risk(self) -> AccountRisk:
-        return account_risk(self.halt, self.pulled, self.exposure, self.blocked)
+        return account_risk(self.halt, self.pulled, self.exposure, self.blocked, self.lease.lost)
 
     async def on_control(self, command: ControlCommand) -> None:
         ctx, halt = self.ctx, self.halt
@@ -164,14 +176,95 @@ class Safety:
             pipe = ctx.redis.pipeline(transaction=False)
             for ticker in tickers:
                 pipe.hgetall(ctx.keys.pos(ticker))
-            for ticker, fields in zip(tickers, await pipe.execute(), strict=True):
-                positions[ticker] = decode_position(ticker, fields)
+                pipe.hgetall(ctx.keys.market(ticker))
+            replies = iter(await pipe.execute())
+            for ticker in tickers:
+                read = decode_position(ticker, next(replies))
+                known = positions.get(ticker)
+                # a fill read from the stream while this read was on its way is newer than it
+                if known is None or known.last_fill_ms <= read.last_fill_ms:
+                    positions[ticker] = read
+                market = next(replies)
+                if market:  # the passes check the status themselves; this keeps the grid fresh
+                    with contextlib.suppress(SchemaError):
+                        self.markets.meta[ticker] = decode_market(ticker, market)
         live_ids = {o.order_id for o in self.working.all_live() if o.order_id}
         for order, unposted in self.working.in_flight.expire(ctx.clock.now_ms(), live_ids):
             ctx.log.warning(
                 "fills_never_posted", market=order.ticker, order_id=order.order_id, count=unposted
             )
         self.exposure.worst_case = worst_case_exposure(positions.values(), self.working.counted())
+        await self.sync_ledger(tickers)
+
+    def ledger_values(
+        self, tickers: list[str], idle_only: bool = True
+    ) -> dict[str, tuple[dict[str, int], EventPart | None]]:
+        """Each market's ledger values as this executor knows them: its position's exposure,
+        each side's worst case and its part of its event; with ``idle_only``, only the sides no
+        pass is working on (a pass between its reservation and its answers holds more than
+        memory shows)."""
+        out: dict[str, tuple[dict[str, int], EventPart | None]] = {}
+        counted: dict[str, list[Order]] = {}
+        for order in self.working.counted():
+            counted.setdefault(order.ticker, []).append(order)
+        for ticker in tickers:
+            position = self.markets.positions.get(ticker) or Position(ticker)
+            sides = [
+                side
+                for side in SIDES
+                if not (idle_only and (ticker, side) in self.schedule.inflight)
+            ]
+            orders = counted.get(ticker, [])
+            meta = self.markets.meta.get(ticker)
+            out[ticker] = (
+                exposure_values(position, sides, orders),
+                event_part(meta, position, sides, orders),
+            )
+        return out
+
+    async def sync_ledger(self, tickers: list[str]) -> None:
+        """Release what no longer rests (fills, cancels by the exchange, a halt's cancel-all) in
+        the sides no pass is working on; never checked against the caps."""
+        ledger = self.ledger
+        changes = []
+        for ticker, (values, event) in self.ledger_values(tickers).items():
+            changed, event = ledger.changed(values), ledger.event_changed(ticker, event)
+            if changed or event is not None:
+                changes.append((ticker, changed, event))
+        if not changes:
+            return
+        pipe = self.ctx.redis.pipeline(transaction=False)
+        for ticker, changed, event in changes:
+            ledger.queue_reserve(pipe, ticker, changed, NO_CAP, event=event)
+        for (ticker, changed, event), reply in zip(changes, await pipe.execute(), strict=True):
+            ledger.answered(changed, reply, ticker, event)
+
+    async def rebuild_ledger(self) -> None:
+        """Replace this shard's part of the ledger by what it learned from the exchange (its
+        orders, reconciled) and positions (synced with the exchange by fills): at every start
+        and when Redis lost its data, before the first order."""
+        ctx = self.ctx
+        positions = self.markets.positions
+        held = [
+            ctx.keys.ticker_of(key, "pos")
+            async for key in ctx.redis.scan_iter(match=ctx.keys.pattern("pos"), count=500)
+        ]
+        held = [t for t in held if self.owned(t) and t not in positions and not t.startswith("_")]
+        if held:
+            pipe = ctx.redis.pipeline(transaction=False)
+            for ticker in held:
+                pipe.hgetall(ctx.keys.pos(ticker))
+            for ticker, fields in zip(held, await pipe.execute(), strict=True):
+                with contextlib.suppress(SchemaError):
+                    positions[ticker] = decode_position(ticker, fields)
+        tickers = sorted({*self.markets.targets, *self.working.tickers(), *positions})
+        known = self.ledger_values(tickers, False)
+        values = {name: money for fields, _ in known.values() for name, money in fields.items()}
+        events = {t: event for t, (_, event) in known.items() if event is not None}
+        answer = await self.ledger.rebuild(self.owned, values, events)
+        ctx.log.info(
+            "ledger_rebuilt", outcome=answer.outcome, detail=answer.detail, total=answer.total
+        )
 
     def _judge_risk_state(self, last_check_ms: int, failures: int, error: str) -> None:
         """Note what was read of the risk state; ``risk_problem`` judges it when asked."""

@@ -18,11 +18,13 @@ from common.config_cache import ConfigCache
 from common.control import ControlListener
 from common.domain import OrderStatus
 from common.errors import SchemaError
+from common.ledger import Ledger
 from common.redis_codec import decode_targets
 from common.redis_conn import connect_redis
 from common.restore import wait_until_restored
 from common.runtime import Context, Deferred, service_main, stop_tasks
 from common.settings import Settings
+from common.sharding import executor_name as shard_executor
 from common.sharding import owns
 from common.trace import TickToOrder
 from services.executor.gate import TradingGate
@@ -31,6 +33,7 @@ from services.executor.groups import OrderGroups
 from services.executor.inbox import Inbox
 from services.executor.journal import OrderJournal
 from services.executor.kalshi_gateway import KalshiGateway
+from services.executor.lease import Lease
 from services.executor.loop import Loop
 from services.executor.market_pass import MarketPass
 from services.executor.orders import OrderEntry
@@ -42,7 +45,7 @@ from services.executor.working import WorkingOrders
 
 
 def executor_name(settings: Settings) -> str:
-    return f"executor-{settings.shard_index}" if settings.shard_count > 1 else "executor"
+    return shard_executor(settings.shard_index, settings.shard_count)
 
 
 async def build(ctx: Context, gateway: Gateway | None = None) -> ExecutorService:
@@ -110,6 +113,8 @@ class ExecutorService:
             self.counts,
             namespace,
         )
+        self.lease = Lease(ctx.redis, ctx.keys, self.name, ctx.log)
+        self.ledger = Ledger(ctx.redis, ctx.keys, self.lease.key, lambda: self.lease.token)
         self.safety = Safety(
             ctx,
             gateway,
@@ -120,6 +125,9 @@ class ExecutorService:
             self.schedule,
             self.markets,
             pulled,
+            self.ledger,
+            self.lease,
+            self.owned,
         )
         self.redis_watch = RedisWatch(
             ctx,
@@ -133,7 +141,15 @@ class ExecutorService:
             markets=self.markets,
         )
         self.market_pass = MarketPass(
-            ctx, batch, configs, working, self.markets, self.safety, self.entry, self.counts
+            ctx,
+            batch,
+            configs,
+            working,
+            self.markets,
+            self.safety,
+            self.entry,
+            self.counts,
+            self.ledger,
         )
         self.gate = TradingGate(
             ctx,
@@ -173,6 +189,11 @@ class ExecutorService:
         return owns(ticker, settings.shard_index, settings.shard_count)
 
     async def start(self, ctx: Context) -> None:
+        # One executor per shard: a second one waits here (saying once who holds it).
+        if not await self.lease.acquire(ctx.stopping):
+            return
+        if not any(task.get_name() == "lease" for task in self.tasks):
+            self.tasks.append(asyncio.create_task(self.lease.run(), name="lease"))
         # Read before our own heartbeat exists: a predecessor killed uncleanly leaves its key for
         # the heartbeat TTL (a clean stop drains its passes and deletes the key).
         predecessor_alive = bool(await ctx.redis.exists(ctx.keys.hb(ctx.name)))
@@ -192,6 +213,8 @@ class ExecutorService:
             await self.gateway.cancel_all()
             ctx.log.info("cancelled_all_at_start")
         await self.reconciler.reconcile()
+        await self.safety.refresh_risk()  # the positions, for the ledger
+        await self.safety.rebuild_ledger()  # before the first order
         listener = ControlListener(ctx.redis, ctx.keys, ctx.log, self.safety.on_control)
         self.tasks.append(asyncio.create_task(listener.run(), name="control"))
         # the markets' order groups while the feeds come alive, not in the first wave's way
@@ -221,6 +244,7 @@ class ExecutorService:
         working orders to it again and check them against the exchange before quoting."""
         saved = await self.working.save_all()
         await self.safety.refresh_risk()
+        await self.safety.rebuild_ledger()
         self.schedule.reconcile_soon()
         self.schedule.mark_all(self.markets.targets)
         self.ctx.log.info("working_orders_written_back", orders=saved)
@@ -245,6 +269,8 @@ class ExecutorService:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.safety.cancel_all_task, 5)
         await self.gateway.aclose()
+        with contextlib.suppress(Exception):
+            await self.lease.release()  # a standby takes over at once
         with contextlib.suppress(Exception):
             await self.probe_redis.aclose()
 

@@ -89,11 +89,15 @@ class Exposure:
 
 
 def account_risk(
-    halt: Halt, pulled: Pulled, exposure: Exposure, blocked: Blocked | None = None
+    halt: Halt,
+    pulled: Pulled,
+    exposure: Exposure,
+    blocked: Blocked | None = None,
+    lease_lost: str = "",
 ) -> AccountRisk:
     """What a pass checks its actions against: pulled quotes, and adding blocked for want of
-    state or a good clock, deny adding as a halt does."""
-    waiting = blocked.reason if blocked is not None else ""
+    state, a good clock or the shard's lease, deny adding as a halt does."""
+    waiting = (blocked.reason if blocked is not None else "") or lease_lost
     return AccountRisk(
         halt.halted or bool(pulled.reason) or bool(pulled.blind) or bool(waiting),
         halt.reason or pulled.blind or pulled.reason or waiting,

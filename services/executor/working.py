@@ -127,6 +127,12 @@ class WorkingOrders:
         await pipe.execute()
         return order
 
+    def remember(self, order: Order) -> None:
+        """Hold ``order`` in memory: it was written to Redis by someone else (the ledger's
+        reservation records a new order in the same step)."""
+        self._replace(order)
+        self.unsaved.get(order.ticker, {}).pop(order.client_order_id, None)
+
     def queue_save(self, pipe: Any, order: Order) -> None:
         """``save`` with the write queued in ``pipe`` (memory changes at once)."""
         self._replace(order)

@@ -26,6 +26,7 @@ from common.dynamo.config_store import (
     TICKER,
     ConfigStore,
     parse_version,
+    validate_event_item,
     validate_global_item,
     validate_market_item,
 )
@@ -36,6 +37,7 @@ from common.messages import encode_control
 from common.redis_codec import encode_global_config, encode_market_config
 
 Fields = dict[str, str]
+EVENTS_LABEL = "(events)"  # the event overrides' item, where invalid items are listed
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +181,7 @@ class ConfigMirror:
         self.markets: dict[str, Fields] = {}
         self.global_fields: Fields | None = None
         self.invalid: dict[str, str] = {}
+        self.events_version = 0  # of the event overrides mirrored (0: none yet)
         self.loaded = False
 
     async def load(self, redis: aioredis.Redis) -> None:
@@ -192,6 +195,8 @@ class ConfigMirror:
         results = await pipe.execute()
         self.global_fields = results[0] or None
         self.invalid = dict(results[1])
+        mirrored = await redis.hget(self.keys.cfg_events, "version")
+        self.events_version = int(mirrored) if mirrored and mirrored.isdigit() else 0
         self.markets = {t: f for t, f in zip(tickers, results[2:], strict=True) if f}
         self.loaded = True
 
@@ -224,13 +229,46 @@ class ConfigMirror:
                 plan.global_write = bump.fields
             else:
                 plan.writes[bump.ticker] = bump.fields
+        if EVENTS_LABEL in self.invalid:  # judged by _mirror_events, not by the plan
+            plan.invalid[EVENTS_LABEL] = self.invalid[EVENTS_LABEL]
         await self._apply(redis, plan)
+        await self._mirror_events(redis)
         return MirrorReport(
             tuple(sorted(plan.writes)),
             tuple(sorted(plan.removes)),
             plan.global_write is not None,
             dict(plan.invalid),
         )
+
+    async def _mirror_events(self, redis: aioredis.Redis) -> None:
+        """The per-event overrides (one item) -> ``dora:cfg:events``, when its version rose. An
+        item that does not validate is listed in ``dora:cfg:invalid`` and changes nothing."""
+        raw = await asyncio.to_thread(self.store.get_events)
+        if raw is None:
+            return
+        try:
+            limits, version = validate_event_item(raw)
+        except ConfigError as exc:
+            if self.invalid.get(EVENTS_LABEL) != str(exc):
+                self.log.error("invalid_config", market=EVENTS_LABEL, reason=str(exc))
+                await redis.hset(self.keys.cfg_invalid, EVENTS_LABEL, str(exc))
+                self.invalid[EVENTS_LABEL] = str(exc)
+            return
+        if version <= self.events_version:
+            return
+        fields = {k.split("#", 1)[1]: v for k, v in limits.to_item().items() if "#" in k}
+        pipe = redis.pipeline(transaction=True)
+        pipe.delete(self.keys.cfg_events)
+        pipe.hset(
+            self.keys.cfg_events,
+            mapping={**fields, "version": str(version), "updated_at": limits.updated_at},
+        )
+        if self.invalid.pop(EVENTS_LABEL, None) is not None:
+            pipe.hdel(self.keys.cfg_invalid, EVENTS_LABEL)
+        pipe.publish(self.keys.control, encode_control("reload", "event config", "persister"))
+        await pipe.execute()
+        self.events_version = version
+        self.log.info("event_config_mirrored", events=sorted(fields), version=version)
 
     async def _apply(self, redis: aioredis.Redis, plan: MirrorPlan) -> None:
         for name, reason in plan.invalid.items():

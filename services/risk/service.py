@@ -46,9 +46,11 @@ from common.restore import is_restored, wait_until_restored
 from common.risk import total_pnl, unrealized_pnl, worst_case_exposure
 from common.runtime import Context, service_main, stop_tasks
 from common.settings import Settings
+from common.sharding import executor_names
 from common.streams import queue_append
 from common.trading_day import roll_day, trading_day
 from services.risk.alerts import RiskAlerts
+from services.risk.limits import ExchangeLimits
 from services.risk.reading import Snapshot, read_marks, read_snapshot
 from services.risk.watch import ExchangeWatch, halt
 
@@ -86,7 +88,9 @@ class RiskService:
         started_ms = ctx.clock.now_ms()
         self.alerter = Alerter(self.settings, ctx.log, ctx.clock)
         self.alerts = RiskAlerts(self.alerter, self.configs, started_ms)
-        self.watch = ExchangeWatch(self.client, started_ms)
+        self.watch = ExchangeWatch(
+            self.client, started_ms, ExchangeLimits(self.client, self.configs)
+        )
         stored = await read_marks(ctx.redis, ctx.keys)
         self.seen = {t: mark.seen for t, mark in stored.items()}
         self.marked = set(stored)
@@ -102,7 +106,8 @@ class RiskService:
         if command.cmd == "halt":
             reason = command.reason or "halt via control channel"
             await record_heard_halt(ctx.redis, ctx.keys, reason, ctx.clock.now_ms())
-            if self.watch is not None and not await ctx.redis.exists(ctx.keys.hb("executor")):
+            executors = [ctx.keys.hb(n) for n in executor_names(self.settings.shard_count)]
+            if self.watch is not None and not await ctx.redis.exists(*executors):
                 await self.watch.emergency_cancel(ctx, "halt with no live executor")
         elif command.cmd == "reload":
             await self.configs.refresh(ctx.redis, ctx.clock.now_ms())

@@ -25,6 +25,8 @@ from common.kalshi.errors import ExchangeError
 from common.kalshi.wire.listing import Skipped
 from common.numbers import format_count
 from common.runtime import Context
+from common.sharding import executor_names
+from services.risk.limits import ExchangeLimits
 
 # A difference must persist this many comparisons: fills and settlements missed by the WebSocket
 # are found by the fills process's REST backfill every 5 s.
@@ -33,8 +35,11 @@ RECONCILE_EVERY_MS = 5_000
 
 
 class ExchangeWatch:
-    def __init__(self, client: KalshiClient, started_ms: int) -> None:
+    def __init__(
+        self, client: KalshiClient, started_ms: int, limits: ExchangeLimits | None = None
+    ) -> None:
         self.client = client
+        self.limits = limits
         self.started_ms = started_ms
         self.mismatches: dict[str, tuple[int, int]] = {}  # ticker -> (theirs - ours, checks)
         self.last_reconcile_ms = -float(RECONCILE_EVERY_MS)  # monotonic
@@ -48,10 +53,13 @@ class ExchangeWatch:
     ) -> list[str]:
         """One round: the executor's heartbeat always, positions when due; the problems."""
         problems: list[str] = []
-        for part, coro in (
+        parts = [
             ("executor watch", self._watch_executor(ctx, halted)),
             ("positions reconcile", self._reconcile_if_due(ctx, positions, unreadable, halted)),
-        ):
+        ]
+        if self.limits is not None:
+            parts.append(("limits at the exchange", self.limits.check(ctx, halted)))
+        for part, coro in parts:
             try:
                 problem = await coro
             except Exception as exc:  # one part failing never skips the other
@@ -110,7 +118,9 @@ class ExchangeWatch:
             ctx.log.warning("position_difference", markets=sorted(differing)[:10])
 
     async def _watch_executor(self, ctx: Context, halted: bool) -> str:
-        alive = await ctx.redis.exists(ctx.keys.hb("executor"))
+        """Every shard's executor: one silent leaves its orders unmaintained."""
+        names = executor_names(ctx.settings.shard_count)
+        alive = await ctx.redis.exists(*(ctx.keys.hb(n) for n in names)) == len(names)
         if alive:
             self.executor_seen = True
             self.executor_down_cancelled = False

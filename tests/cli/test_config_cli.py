@@ -73,6 +73,7 @@ def test_set_every_field_of_the_plan_and_show_it(
     assert shown["global"] == {
         "max_total_exposure": "500.00",
         "max_daily_loss": "50.50",
+        "max_event_loss": "1000.00",  # the default
         "loop_interval_ms": "250",
         "trading_enabled": False,
         "updated_at": shown["global"]["updated_at"],
@@ -184,3 +185,31 @@ def test_the_installed_command_against_a_moto_server(moto_server) -> None:  # ty
     assert "min_spread" in proc.stderr and "'2'" in proc.stderr
     assert dora("config", "set", "--market", "KXA", "enabled=yes").returncode == 0
     assert "KXA" in dora("config", "show").stdout
+
+
+def test_set_an_event_override_and_show_it(
+    env: Backend, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["config", "set", "max_event_loss=40"]) == 0
+    assert main(["config", "set", "--event", "KXEV-26", "max_event_loss=12.5"]) == 0
+    assert "event KXEV-26 created: max_event_loss=12.50 (version 1)" in capsys.readouterr().out
+    assert main(["config", "set", "--event", "KXOTHER", "max_event_loss=3"]) == 0
+    assert "(version 2)" in capsys.readouterr().out  # one item: both events in it
+    stored = env.dynamo().config.get_events()
+    assert stored is not None and stored["max_event_loss#KXEV-26"] == Decimal("12.50")
+    assert main(["config", "show", "--json"]) == 0
+    shown = orjson.loads(capsys.readouterr().out)
+    assert shown["global"]["max_event_loss"] == "40.00"
+    assert shown["events"]["events"] == {
+        "KXEV-26": {"max_event_loss": "12.50"},
+        "KXOTHER": {"max_event_loss": "3.00"},
+    }
+    assert main(["config", "show"]) == 0
+    assert "KXEV-26" in capsys.readouterr().out
+    for bad, why in (
+        (["max_event_loss=-1"], "must be > 0"),
+        (["quote_size=2"], "unknown event config field"),
+    ):
+        assert main(["config", "set", "--event", "KXEV-26", *bad]) == 2
+        assert why in one_error_line(capsys)
+    assert env.dynamo().config.get_events() == stored  # nothing written

@@ -143,3 +143,21 @@ async def test_an_invalid_item_is_reported_and_its_market_keeps_its_config(
     store.update_market("KXA", {"enabled": False}, NOW)  # fixing it (drops the bad value)
     await persister.step()
     assert "KXA" not in await aredis.hgetall(K.cfg_invalid)
+
+
+async def test_event_overrides_reach_the_running_processes(
+    persister: Harness, aredis: aioredis.Redis
+) -> None:
+    store = persister.db.config
+    store.update_global({"max_event_loss": "30"}, NOW)
+    store.update_event("KXEV", {"max_event_loss": "12"}, NOW)
+    await persister.start()
+    cache = ConfigCache(K, get_logger("test"))
+    await cache.refresh(aredis, 0)
+    assert cache.event_limit("KXEV") == 12_000_000
+    assert cache.event_limit("KXNONE") == 30_000_000  # the global default
+    store.update_event("KXEV", {"max_event_loss": "8"}, NOW)
+    await persister.step()
+    assert await cache.refresh(aredis, 0)
+    assert cache.event_limit("KXEV") == 8_000_000
+    assert (await aredis.hgetall(K.cfg_events))["version"] == "2"

@@ -38,13 +38,21 @@ class FakeExchange:
         self.resting = 0
         self.cancel_alls = 0
         self.position_reads = 0
+        self.exposures: dict[str, int] = {}
+        self.orders: list[Order] = []
 
     async def get_positions(self, **_: object) -> list[ExchangePosition]:
         self.position_reads += 1
-        return [ExchangePosition(t, p, 0, 0, 0, 0, 0) for t, p in self.positions.items()]
+        return [
+            ExchangePosition(t, p, 0, self.exposures.get(t, 0), 0, 0, 0)
+            for t, p in self.positions.items()
+        ]
 
-    async def get_open_orders(self, **_: object) -> list[object]:
-        return [object()] * self.resting
+    async def get_open_orders(self, **_: object) -> list[Order]:
+        return [
+            Order("KX-R", Side.BID, 100, 100, f"r-{i}", f"ex-{i}", OrderStatus.RESTING, 0, 100)
+            for i in range(self.resting)
+        ] + self.orders
 
     async def cancel_all_orders(self) -> None:
         self.cancel_alls += 1
@@ -223,7 +231,7 @@ async def test_a_corrupt_position_hash_fails_the_check_but_not_the_rest_of_it(
     for _ in range(3):
         state = await check(service, ctx, RECONCILE_EVERY_MS)
     assert "position mismatch" not in decode_risk(await aredis.hgetall(k.risk)).reason
-    assert exchange.position_reads == 4
+    assert exchange.position_reads == 4 + 5  # 4 comparisons; the limits at each of 5 checks
     await aredis.delete(k.pos("KBAD"))
     state = await check(service, ctx, 1_000)
     assert state.check_failures == 0 and state.check_error == ""
@@ -413,4 +421,75 @@ async def test_an_executor_seen_then_silent_is_acted_on_at_once(
     await aredis.delete(ctx.keys.hb("executor"))  # its heartbeat expired: it went silent
     await check(service, ctx)  # no start-up grace for an executor that was alive
     assert exchange.cancel_alls == 1 and exchange.resting == 0
+    await service.stop(ctx)
+
+
+async def test_a_worst_case_above_the_cap_at_the_exchange_halts(
+    settings: Settings, aredis: aioredis.Redis
+) -> None:
+    """Computed from the exchange's own positions and orders, never from Redis (which may not
+    know an order): above max_total_exposure it halts, saying why."""
+    service, ctx, exchange = await setup(aredis, settings)
+    await aredis.hset(ctx.keys.cfg_global, "max_total_exposure", "20")
+    await aredis.hset(ctx.keys.cfg_global, "version", "2")
+    await aredis.set(ctx.keys.hb("executor"), "{}", px=60_000)
+    exchange.positions, exchange.exposures = {"KX": 2000}, {"KX": 10_000_000}  # $10 held
+    exchange.orders = [
+        Order("KY", Side.ASK, 4000, 1000, "a", "ex-a", OrderStatus.RESTING, 0, 1000)  # $6
+    ]
+    assert not (await check(service, ctx, 1_000)).halted
+    assert not decode_risk(await aredis.hgetall(ctx.keys.risk)).halted
+    exchange.orders.append(
+        Order("KZ", Side.BID, 5000, 1000, "b", "ex-b", OrderStatus.RESTING, 0, 1000)  # $5
+    )
+    await check(service, ctx, 1_000)
+    state = decode_risk(await aredis.hgetall(ctx.keys.risk))
+    assert state.halted and state.reason.startswith("exposure_breach")
+    assert "$21.00" in state.reason and "$20.00" in state.reason
+    await service.stop(ctx)
+
+
+async def test_every_shards_executor_is_watched(redis_url: str, aredis: aioredis.Redis) -> None:
+    """Two executor shards: one silent leaves its orders unmaintained, whatever the other does."""
+    settings = load_settings(
+        {"DORA_REDIS_URL": redis_url, "DORA_SHARD_COUNT": "2"}, read_file=False
+    )
+    service, ctx, exchange = await setup(aredis, settings)
+    await aredis.set(ctx.keys.hb("executor-0"), "{}", px=60_000)
+    await aredis.set(ctx.keys.hb("executor-1"), "{}", px=60_000)
+    await check(service, ctx)
+    exchange.resting = 2
+    await aredis.delete(ctx.keys.hb("executor-1"))
+    await check(service, ctx)
+    assert exchange.cancel_alls == 1 and exchange.resting == 0
+    await service.stop(ctx)
+
+
+async def test_each_events_worst_loss_is_recorded_and_a_breach_halts(
+    settings: Settings, aredis: aioredis.Redis
+) -> None:
+    """Three mutually exclusive markets, long 10 YES at $0.30 in each ($9 lost if none wins)
+    and a resting ask: the event's worst loss, from the exchange, in dora:risk; past its
+    override it halts."""
+    import orjson
+
+    service, ctx, exchange = await setup(aredis, settings)
+    await aredis.set(ctx.keys.hb("executor"), "{}", px=60_000)
+    for t in ("KXE-A", "KXE-B", "KXE-C"):
+        await aredis.hset(
+            ctx.keys.market(t), mapping={"event_ticker": "KXE", "mutually_exclusive": "1"}
+        )
+    exchange.positions = {"KXE-A": 1000, "KXE-B": 1000, "KXE-C": 1000}
+    exchange.exposures = dict.fromkeys(exchange.positions, 3_000_000)
+    await aredis.hset(ctx.keys.cfg_events, mapping={"KXE": "9.5", "version": "1"})
+    await check(service, ctx, 1_000)
+    events = orjson.loads(await aredis.hget(ctx.keys.risk, "events") or "{}")
+    assert events == {"KXE": {"worst_loss": 9_000_000, "limit": 9_500_000}}
+    assert not decode_risk(await aredis.hgetall(ctx.keys.risk)).halted
+    exchange.orders = [  # a bid of 5 at $0.20: $1 more if none wins
+        Order("KXE-A", Side.BID, 2000, 500, "b", "ex-b", OrderStatus.RESTING, 0, 500)
+    ]
+    await check(service, ctx, 1_000)
+    state = decode_risk(await aredis.hgetall(ctx.keys.risk))
+    assert state.halted and state.reason.startswith("event_loss_breach: KXE")
     await service.stop(ctx)

@@ -44,6 +44,7 @@ class MarketInfo:
         *,
         fee_problem: str = "",
         fee_note: str = "",
+        mutually_exclusive: bool = False,
     ) -> MarketMeta:
         status = MarketStatus.parse(self.status)
         problem = self.problem or fee_problem
@@ -60,6 +61,8 @@ class MarketInfo:
             exchange_index=self.exchange_index,
             problem=problem,
             fee_note=fee_note,
+            event_ticker=self.event_ticker,
+            mutually_exclusive=mutually_exclusive,
         )
 
 
@@ -141,6 +144,7 @@ class _Event(msgspec.Struct, frozen=True):
     series_ticker: NonEmpty
     fee_type_override: Any = None
     fee_multiplier_override: Any = None
+    mutually_exclusive: Any = False
 
 
 class _EventResponse(msgspec.Struct, frozen=True):
@@ -314,6 +318,13 @@ def parse_event_fees(body: object) -> tuple[str, FeeInfo]:
         _fee_multiplier_pct(event.fee_multiplier_override, "event.fee_multiplier_override"),
         raw,
     )
+
+
+def parse_event_exclusive(body: object) -> bool:
+    """``GET /events/{e}``: whether at most one of its markets resolves YES (anything but
+    ``true`` is read as not exclusive: the event's markets are then limited as a sum)."""
+    event = fields.convert(body, _EventResponse, "event response").event
+    return event.mutually_exclusive is True
 
 
 def parse_fee_changes(body: object) -> list[FeeChange]:

@@ -1,0 +1,79 @@
+"""The worst loss of one Kalshi event across its outcomes, positions and resting orders included
+(``max_event_loss``, DESIGN.md §3). Pure.
+
+For one market, with signed position ``q`` (1/100 contract) and signed YES cost basis ``c``:
+
+- if it resolves YES the position pays ``q`` dollars: the loss is ``c - q x $1``, and every
+  resting ask that fills adds ``($1 - price) x count`` (a YES sold short pays out); bids that
+  fill only gain then;
+- if it resolves NO: the loss is ``c``, and every resting bid adds ``price x count``.
+
+So ``loss_if_yes = c - q x $1 + asks`` and ``loss_if_no = c + bids`` (``MarketLoss``): the worst
+case of each outcome is every order that loses in it filling. A mutually exclusive event has at
+most one market resolve YES: its worst loss is the largest, over which market wins (or none),
+of that market's ``loss_if_yes`` plus every other's ``loss_if_no``. A non-exclusive event's
+markets resolve on their own: the sum over markets of the larger of the two.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from common.domain import Order, Side
+from common.numbers import ONE_DOLLAR
+
+
+@dataclass(frozen=True, slots=True)
+class MarketLoss:
+    """One market's parts of its event's loss, in money: the position's loss if it resolves
+    YES and if NO, and what its resting bids and asks add when they fill."""
+
+    position_if_yes: int = 0
+    position_if_no: int = 0
+    bids: int = 0  # adds to the loss if NO
+    asks: int = 0  # adds to the loss if YES
+
+    @property
+    def if_yes(self) -> int:
+        return self.position_if_yes + self.asks
+
+    @property
+    def if_no(self) -> int:
+        return self.position_if_no + self.bids
+
+
+def position_losses(position: int, cost: int) -> tuple[int, int]:
+    """(loss if YES, loss if NO) of a signed position with signed YES cost basis ``cost``."""
+    return cost - position * ONE_DOLLAR, cost
+
+
+def orders_loss(side: Side, orders: Iterable[Order]) -> int:
+    """What the live ``side`` orders lose if they all fill and the outcome goes against them."""
+    total = 0
+    for o in orders:
+        if o.side is side and o.status.is_live:
+            size = o.remaining if o.remaining else o.count
+            total += (o.price if side is Side.BID else ONE_DOLLAR - o.price) * size
+    return total
+
+
+def market_loss(position: int, cost: int, orders: Iterable[Order]) -> MarketLoss:
+    live = list(orders)
+    if_yes, if_no = position_losses(position, cost)
+    return MarketLoss(if_yes, if_no, orders_loss(Side.BID, live), orders_loss(Side.ASK, live))
+
+
+def event_worst_loss(markets: Iterable[MarketLoss], mutually_exclusive: bool) -> int:
+    """The worst loss of the event over its outcomes (see the module's text)."""
+    losses = list(markets)
+    if not mutually_exclusive:
+        return sum(max(m.if_yes, m.if_no) for m in losses)
+    all_no = sum(m.if_no for m in losses)
+    return all_no + max([0, *(m.if_yes - m.if_no for m in losses)])
+
+
+def cost_from_exposure(position: int, exposure: int) -> int:
+    """The signed YES cost basis of a position the exchange reports by its exposure (the cost
+    of the YES or NO contracts held)."""
+    return exposure if position >= 0 else exposure + position * ONE_DOLLAR

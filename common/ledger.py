@@ -1,0 +1,403 @@
+"""The account-wide exposure ledger: one Redis hash every executor shard reserves from.
+
+``dora:ledger`` holds, per market, the money at risk the market's owner (the executor holding
+its shard's lease) last reserved: ``pos:{ticker}`` (the position's exposure), ``bid:{ticker}`` and
+``ask:{ticker}`` (what the side's live orders add if they all fill, ``common.risk.side_exposure``)
+and their sum, ``total``. Each value is written as ``money:token:seq``: the fencing token of the
+writer's lease and its own sequence, so a write that arrives late (an older pipeline, a paused
+process) never replaces a newer one.
+
+It is changed only by the Lua scripts here, each one atomic step:
+
+- ``reserve``: before an order that adds risk leaves, the side's new worst case replaces the old
+  one if the total stays within ``max_total_exposure`` (a value that does not rise always
+  passes); the same step checks the writer's fencing token, re-checks the market's book and status
+  (the guard) and records the new order as ``pending`` in ``dora:orders:{ticker}``: one round trip
+  before the request, and the order is in Redis before it leaves.
+- ``sync``: the exact worst case after the answers (a cancel, a decrease, a fill): released,
+  never checked against the cap (it is what rests at the exchange).
+- ``rebuild``: at every start (and when Redis lost its data) the owner's markets are replaced by
+  what it learned from the exchange, and ``total`` is summed again.
+
+Every pass and every shard reserves from the one ``total``: a burst of passes, or two shards,
+never reserve past the cap together. Releases are idempotent: a value is set, never subtracted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import redis.asyncio as aioredis
+
+from common.event_loss import MarketLoss, event_worst_loss
+from common.keys import Keys
+
+NO_CAP = -1  # ``sync``: the value is what rests at the exchange; it is set whatever the total
+SIDES = ("pos", "bid", "ask")
+
+_COMMON = """
+local function fenced(lease_key, token)
+  local lease = redis.call('GET', lease_key)
+  if not lease then return 'no lease' end
+  local held = string.match(lease, '^(%d+):')
+  if held ~= token then return 'lease held by ' .. lease end
+  return nil
+end
+local function parse(value)
+  if not value then return 0, 0, 0 end
+  local money, token, seq = string.match(value, '^(-?%d+):(%d+):(%d+)$')
+  if not money then return 0, 0, 0 end
+  return tonumber(money), tonumber(token), tonumber(seq)
+end
+"""
+
+_EVENTS = """
+local function event_worst(markets, exclusive)
+  local all_no, best, sum = 0, 0, 0
+  for _, m in pairs(markets) do
+    local function v(k) local x = m[k]; if x then return x[1] end; return 0 end
+    local y, n = v('py') + v('a'), v('pn') + v('b')
+    all_no = all_no + n
+    if y - n > best then best = y - n end
+    if y > n then sum = sum + y else sum = sum + n end
+  end
+  if exclusive then return all_no + best end
+  return sum
+end
+local function read_event(name)
+  local raw = redis.call('HGET', KEYS[1], name)
+  local ev = {}
+  if raw then ev = cjson.decode(raw) end
+  if type(ev.m) ~= 'table' then ev.m = {} end
+  return ev
+end
+"""
+
+# KEYS: ledger, lease, book, market, orders. ARGV: cap, token, seq, guard ("1"/"0"), the number
+# of orders to record, the event ("" for none), its limit, its exclusive flag ("1"/"0"), the
+# market's parts of it (JSON kind -> [money now, money after]), the ticker; then (client order
+# id, JSON) pairs of the orders to record, then (field, money now, money after) triples. "Now" is
+# what rests before this step (exact, from the caller's memory: a stale value in the ledger is
+# released by it), "after" with the new orders: only what this step adds is held to the limits.
+_RESERVE = (
+    _COMMON
+    + _EVENTS
+    + """
+local why = fenced(KEYS[2], ARGV[2])
+if why then return {'fenced', why} end
+if ARGV[4] == '1' then
+  local market = redis.call('HMGET', KEYS[4], 'status', 'problem')
+  if market[1] ~= 'active' or (market[2] and market[2] ~= '') then
+    return {'guard', 'market_not_open'}
+  end
+  local book = redis.call('HMGET', KEYS[3], 'stale', 'seq')
+  if not book[2] then return {'guard', 'no_book'} end
+  if book[1] == '1' then return {'guard', 'book_stale'} end
+end
+local cap, token, seq = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local records = tonumber(ARGV[5])
+local first = 11 + 2 * records
+local delta, added, sets, stale = 0, 0, {}, {}
+for i = first, #ARGV, 3 do
+  local now, new = tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
+  local old, old_token, old_seq = parse(redis.call('HGET', KEYS[1], ARGV[i]))
+  if old_token < token or (old_token == token and old_seq < seq) then
+    delta = delta + new - old
+    added = added + new - now
+    sets[#sets + 1] = ARGV[i]
+    sets[#sets + 1] = ARGV[i + 2] .. ':' .. ARGV[2] .. ':' .. ARGV[3]
+  else
+    stale[#stale + 1] = ARGV[i]
+  end
+end
+local event_json = nil
+if ARGV[6] ~= '' then
+  local limit, exclusive = tonumber(ARGV[7]), ARGV[8] == '1'
+  local ev = read_event('event:' .. ARGV[6])
+  local m = ev.m[ARGV[10]] or {}
+  local now_m, new_m = {}, {}
+  for kind, value in pairs(m) do now_m[kind] = value; new_m[kind] = value end
+  for kind, pair in pairs(cjson.decode(ARGV[9])) do
+    local cur = m[kind]
+    if (not cur) or cur[2] < token or (cur[2] == token and cur[3] < seq) then
+      now_m[kind] = {pair[1], token, seq}
+      new_m[kind] = {pair[2], token, seq}
+    end
+  end
+  ev.x = exclusive
+  ev.m[ARGV[10]] = now_m
+  local before = event_worst(ev.m, exclusive)
+  ev.m[ARGV[10]] = new_m
+  local after = event_worst(ev.m, exclusive)
+  if limit >= 0 and after > before and after > limit then
+    return {'event_denied', string.format('%d', after), string.format('%d', limit)}
+  end
+  event_json = cjson.encode(ev)
+end
+local total = tonumber(redis.call('HGET', KEYS[1], 'total') or '0')
+if cap >= 0 and added > 0 and total + delta > cap then
+  return {'denied', string.format('%d', total), string.format('%d', delta)}
+end
+if #sets > 0 then
+  redis.call('HSET', KEYS[1], unpack(sets))
+  total = redis.call('HINCRBY', KEYS[1], 'total', string.format('%d', delta))
+end
+if event_json then redis.call('HSET', KEYS[1], 'event:' .. ARGV[6], event_json) end
+for i = 11, first - 1, 2 do
+  redis.call('HSET', KEYS[5], ARGV[i], ARGV[i + 1])
+end
+local reply = {'ok', string.format('%d', total)}
+for _, name in ipairs(stale) do reply[#reply + 1] = name end
+return reply
+"""
+)
+
+# KEYS: ledger, lease. ARGV: token, seq, the number of fields to drop, those fields, the tickers
+# whose event parts are replaced (JSON list), the new event parts (JSON event -> {"x": exclusive,
+# "m": {ticker: {kind: money}}}), then (field, money) pairs. The total is summed again.
+_REBUILD = (
+    _COMMON
+    + _EVENTS
+    + """
+local why = fenced(KEYS[2], ARGV[1])
+if why then return {'fenced', why} end
+local token, seq = tonumber(ARGV[1]), tonumber(ARGV[2])
+local dropped = tonumber(ARGV[3])
+for i = 4, 3 + dropped do redis.call('HDEL', KEYS[1], ARGV[i]) end
+local mine = cjson.decode(ARGV[4 + dropped])
+local events = cjson.decode(ARGV[5 + dropped])
+for i = 6 + dropped, #ARGV, 2 do
+  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1] .. ':' .. ARGV[1] .. ':' .. ARGV[2])
+end
+local fields = redis.call('HGETALL', KEYS[1])
+local total = 0
+for i = 1, #fields, 2 do
+  local name = fields[i]
+  if string.sub(name, 1, 6) == 'event:' then
+    local ev = read_event(name)
+    for _, ticker in ipairs(mine) do ev.m[ticker] = nil end
+    redis.call('HSET', KEYS[1], name, cjson.encode(ev))
+  elseif name ~= 'total' then
+    total = total + parse(fields[i + 1])
+  end
+end
+for event, part in pairs(events) do
+  local ev = read_event('event:' .. event)
+  ev.x = part.x
+  for ticker, kinds in pairs(part.m) do
+    local m = {}
+    for kind, money in pairs(kinds) do m[kind] = {money, token, seq} end
+    ev.m[ticker] = m
+  end
+  redis.call('HSET', KEYS[1], 'event:' .. event, cjson.encode(ev))
+end
+redis.call('HSET', KEYS[1], 'total', string.format('%d', total))
+return {'ok', string.format('%d', total)}
+"""
+)
+
+
+@dataclass(frozen=True, slots=True)
+class EventPart:
+    """One market's parts of its event's worst loss (``common.event_loss``): ``py``/``pn`` (the
+    position's loss if YES / if NO), ``b`` (its bids), ``a`` (its asks), in money."""
+
+    event: str
+    exclusive: bool
+    parts: Mapping[str, int]
+    limit: int = NO_CAP
+    before: Mapping[str, int] | None = None  # the parts before this step (None: ``parts``)
+
+
+def field(kind: str, ticker: str) -> str:
+    """``pos``, ``bid`` or ``ask`` of ``ticker``."""
+    return f"{kind}:{ticker}"
+
+
+def ticker_of(name: str) -> str | None:
+    kind, _, ticker = name.partition(":")
+    return ticker if kind in SIDES and ticker else None
+
+
+def parse_value(value: str) -> int:
+    """The money of one ledger value (``money:token:seq``)."""
+    return int(value.split(":", 1)[0])
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What ``reserve`` said: ``ok``, ``denied`` (the cap), ``guard`` (book or market: why in
+    ``detail``) or ``fenced`` (another executor holds the lease)."""
+
+    outcome: str
+    detail: str = ""
+    total: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome == "ok"
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """An order to record as pending in the same step (before its request leaves)."""
+
+    client_order_id: str
+    encoded: str
+
+
+class Ledger:
+    """One executor's writes to the ledger; ``token`` is its lease's fencing token."""
+
+    def __init__(
+        self, redis: aioredis.Redis, keys: Keys, lease_key: str, token: Callable[[], int]
+    ) -> None:
+        self.keys = keys
+        self.lease_key = lease_key
+        self.token = token  # the lease's fencing token now
+        self.seq = 0
+        self.written: dict[str, int] = {}  # field -> money this process last set
+        self.written_events: dict[str, dict[str, int]] = {}  # ticker -> its event parts set
+        self._reserve: Any = redis.register_script(_RESERVE)
+        self._rebuild: Any = redis.register_script(_REBUILD)
+        self.redis = redis
+
+    def _next(self) -> int:
+        self.seq += 1
+        return self.seq
+
+    def queue_reserve(
+        self,
+        pipe: Any,
+        ticker: str,
+        values: Mapping[str, int],
+        cap: int,
+        guard: bool = False,
+        records: tuple[Record, ...] = (),
+        event: EventPart | None = None,
+        before: Mapping[str, int] | None = None,
+    ) -> None:
+        """Queue in ``pipe`` the reservation of ``values`` (field -> money) for ``ticker``
+        against ``cap`` (``NO_CAP``: a release) and of its ``event`` part against the event's
+        limit, with the guard and the pending ``records``."""
+        keys = self.keys
+        args: list[Any] = [cap, self.token(), self._next(), "1" if guard else "0", len(records)]
+        if event is None:
+            args += ["", NO_CAP, "0", "{}", ticker]
+        else:
+            now = event.before if event.before is not None else event.parts
+            pairs = {k: [now.get(k, v), v] for k, v in event.parts.items()}
+            parts = orjson.dumps(pairs).decode()
+            args += [event.event, event.limit, "1" if event.exclusive else "0", parts, ticker]
+        for record in records:
+            args += [record.client_order_id, record.encoded]
+        for name, money in values.items():
+            args += [name, (before or values).get(name, money), money]
+        names = [keys.ledger, self.lease_key, keys.book(ticker), keys.market(ticker)]
+        names.append(keys.orders(ticker))
+        pipe.scripts.add(self._reserve)  # loaded by the pipeline if Redis does not know it
+        pipe.evalsha(self._reserve.sha, len(names), *names, *args)
+
+    def answered(
+        self,
+        values: Mapping[str, int],
+        reply: list[Any],
+        ticker: str = "",
+        event: EventPart | None = None,
+    ) -> Answer:
+        """Read ``reserve``'s reply (and remember what was written when it passed)."""
+        outcome = str(reply[0])
+        if outcome == "ok":
+            self.written.update(values)
+            if event is not None:
+                self.written_events.setdefault(ticker, {}).update(event.parts)
+            for name in reply[2:]:  # a newer write of ours got there first: not ours to know
+                self.written.pop(str(name), None)
+            return Answer("ok", "", int(reply[1]))
+        if outcome == "denied":
+            total, delta = int(reply[1]), int(reply[2])
+            return Answer("denied", f"ledger {total} + {delta}", total)
+        if outcome == "event_denied":
+            return Answer(outcome, f"event worst loss {reply[1]} > {reply[2]}", int(reply[1]))
+        return Answer(outcome, str(reply[1]))
+
+    def changed(self, values: Mapping[str, int]) -> dict[str, int]:
+        """The part of ``values`` that differs from what this process last wrote."""
+        return {k: v for k, v in values.items() if self.written.get(k) != v}
+
+    def event_changed(self, ticker: str, event: EventPart | None) -> EventPart | None:
+        """``event`` when any of its parts differs from what this process last wrote."""
+        if event is None:
+            return None
+        written = self.written_events.get(ticker, {})
+        return event if any(written.get(k) != v for k, v in event.parts.items()) else None
+
+    async def rebuild(
+        self,
+        owned: Callable[[str], bool],
+        values: Mapping[str, int],
+        events: Mapping[str, EventPart] | None = None,
+    ) -> Answer:
+        """Replace every field of the markets this executor ``owned`` by ``values``, and their
+        parts of every event by ``events`` (ticker -> its part)."""
+        existing = await self.redis.hgetall(self.keys.ledger)
+        dropped = [
+            name
+            for name in existing
+            if (t := ticker_of(name)) is not None and owned(t) and name not in values
+        ]
+        mine = sorted(
+            {
+                t
+                for name, raw in existing.items()
+                if name.startswith("event:")
+                for t in _event_tickers(raw)
+                if owned(t)
+            }
+            | set(events or {})
+        )
+        by_event: dict[str, dict[str, Any]] = {}
+        for ticker, part in (events or {}).items():
+            entry = by_event.setdefault(part.event, {"x": part.exclusive, "m": {}})
+            entry["m"][ticker] = dict(part.parts)
+        args: list[Any] = [self.token(), self._next(), len(dropped), *dropped]
+        args += [orjson.dumps(mine).decode(), orjson.dumps(by_event).decode()]
+        for name, money in values.items():
+            args += [name, money]
+        reply = await self._rebuild(keys=[self.keys.ledger, self.lease_key], args=args)
+        if str(reply[0]) != "ok":
+            return Answer(str(reply[0]), str(reply[1]))
+        self.written = dict(values)
+        self.written_events = {t: dict(p.parts) for t, p in (events or {}).items()}
+        return Answer("ok", "", int(reply[1]))
+
+
+def _event_tickers(raw: str) -> list[str]:
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return []
+    markets = data.get("m") if isinstance(data, dict) else None
+    return [t for t in markets if isinstance(t, str)] if isinstance(markets, dict) else []
+
+
+async def read_event_worst(redis: aioredis.Redis, keys: Keys, event: str) -> int | None:
+    """The event's worst loss as the ledger holds it (None: no part of it reserved)."""
+    raw = await redis.hget(keys.ledger, f"event:{event}")
+    if not raw:
+        return None
+    data = orjson.loads(raw)
+    markets = data.get("m") or {}
+    losses = [
+        MarketLoss(*(int((m.get(k) or [0])[0]) for k in ("py", "pn", "b", "a")))
+        for m in markets.values()
+    ]
+    return event_worst_loss(losses, bool(data.get("x")))
+
+
+async def read_total(redis: aioredis.Redis, keys: Keys) -> int:
+    value = await redis.hget(keys.ledger, "total")
+    return int(value) if value else 0

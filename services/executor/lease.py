@@ -1,0 +1,126 @@
+"""One executor per shard: a lease in Redis with a fencing token (DESIGN.md §7).
+
+``dora:lease:{executor name}`` holds ``token:owner`` with a TTL (``SET NX PX``); the token comes
+from ``INCR dora:lease:fence``, so a later holder always has a larger one. The holder renews it
+every third of the TTL; a second executor configured with the same shard waits, saying once who
+holds it, and takes over when the holder dies and the lease expires. Every ledger write (and so
+every new order: ``common.ledger``) carries the token and is refused unless it is the lease's: an
+old executor that was paused and wakes up cannot add risk, even before it notices.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+
+import redis.asyncio as aioredis
+
+from common.keys import Keys
+from common.log import EventLogger
+
+LEASE_TTL_MS = 5_000
+
+# KEYS: lease, fence. ARGV: our value, ttl. Renew ours; take it again when it is gone (Redis lost
+# its data: the fence counter is raised to our token so no later holder gets a smaller one).
+_RENEW = """
+local held = redis.call('GET', KEYS[1])
+if held == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+if not held then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  local token = tonumber(string.match(ARGV[1], '^(%d+):'))
+  if tonumber(redis.call('GET', KEYS[2]) or '0') < token then
+    redis.call('SET', KEYS[2], token)
+  end
+  return 1
+end
+return 0
+"""
+
+
+def owner_name(name: str) -> str:
+    return f"{name}@{socket.gethostname()}:{os.getpid()}"
+
+
+class Lease:
+    def __init__(
+        self, redis: aioredis.Redis, keys: Keys, name: str, log: EventLogger, owner: str = ""
+    ) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.key = keys.lease(name)
+        self.name = name
+        self.log = log
+        self.owner = owner or owner_name(name)
+        self.token = 0
+        self.lost = ""  # why we no longer hold it ("" while we do)
+        self._renew = redis.register_script(_RENEW)
+
+    @property
+    def value(self) -> str:
+        return f"{self.token}:{self.owner}"
+
+    async def try_acquire(self) -> str:
+        """Take the lease if it is free: "" when ours, else who holds it."""
+        token = int(await self.redis.incr(self.keys.lease_fence))
+        value = f"{token}:{self.owner}"
+        if await self.redis.set(self.key, value, nx=True, px=LEASE_TTL_MS):
+            self.token, self.lost = token, ""
+            return ""
+        return str(await self.redis.get(self.key) or "")
+
+    async def acquire(self, stopping: asyncio.Event, poll_s: float = LEASE_TTL_MS / 3000) -> bool:
+        """Wait until the lease is ours (False: asked to stop first). Says once why it waits."""
+        if self.token and await self.renew():
+            return True  # ours already (a start tried again)
+        said = ""
+        while not stopping.is_set():
+            holder = await self.try_acquire()
+            if not holder:
+                self.log.info("lease_acquired", lease=self.name, token=self.token)
+                return True
+            if holder != said:
+                self.log.warning(
+                    "lease_held_waiting",
+                    lease=self.name,
+                    holder=holder,
+                    reason=f"another executor holds shard {self.name}; taking over when it "
+                    "stops renewing",
+                )
+                said = holder
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), poll_s)
+        return False
+
+    async def renew(self) -> bool:
+        """Keep the lease (or take it back when Redis lost it); False once another holds it."""
+        keys = [self.key, self.keys.lease_fence]
+        if await self._renew(keys=keys, args=[self.value, LEASE_TTL_MS]):
+            if self.lost:
+                self.log.info("lease_back", lease=self.name, token=self.token)
+            self.lost = ""
+            return True
+        holder = str(await self.redis.get(self.key) or "")
+        if not self.lost:
+            self.log.error("lease_lost", lease=self.name, holder=holder)
+        self.lost = f"lease {self.name} held by {holder}"
+        return False
+
+    async def run(self) -> None:
+        """Renew every third of the TTL. A lease lost to another executor is not taken back:
+        this one adds no risk from then on (its memory of the shard is no longer the truth)."""
+        while True:
+            try:
+                await self.renew()
+            except Exception as exc:  # Redis away: the outage watch pulls the quotes
+                self.log.warning("lease_renew_failed", error=f"{type(exc).__name__}: {exc}")
+            await asyncio.sleep(LEASE_TTL_MS / 3000)
+
+    async def release(self) -> None:
+        """A clean stop hands the shard over at once."""
+        script = "if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end"
+        await self.redis.eval(script, 1, self.key, self.value)

@@ -1,0 +1,46 @@
+"""What this executor holds at risk per market, as the ledger keeps it (``common.ledger``).
+
+For a market and some of its sides: the position's exposure and each side's worst case
+(``pos:``, ``bid:``, ``ask:`` fields, for ``max_total_exposure``), and the market's part of its
+event's worst loss (``common.event_loss``, for ``max_event_loss``): taken over the working orders
+and the executions not yet in the position (``WorkingOrders.counted``), plus ``extra`` orders about
+to rest. Pure over the executor's memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from common.domain import MarketMeta, Order, Position, Side
+from common.event_loss import orders_loss, position_losses
+from common.ledger import NO_CAP, EventPart, field
+from common.risk import side_exposure
+
+EVENT_SIDE_PART = {Side.BID: "b", Side.ASK: "a"}
+
+
+def exposure_values(
+    position: Position, sides: Iterable[Side], orders: list[Order]
+) -> dict[str, int]:
+    ticker = position.ticker
+    values = {field("pos", position.ticker): position.exposure}
+    for side in sides:
+        values[field(side.value, ticker)] = side_exposure(side, position.position, orders)
+    return values
+
+
+def event_part(
+    meta: MarketMeta | None,
+    position: Position,
+    sides: Iterable[Side],
+    orders: list[Order],
+    limit: int = NO_CAP,
+) -> EventPart | None:
+    """The market's part of its event (None when its event is not known)."""
+    if meta is None or not meta.event_ticker:
+        return None
+    if_yes, if_no = position_losses(position.position, position.cost)
+    parts = {"py": if_yes, "pn": if_no}
+    for side in sides:
+        parts[EVENT_SIDE_PART[side]] = orders_loss(side, orders)
+    return EventPart(meta.event_ticker, meta.mutually_exclusive, parts, limit)

@@ -1,0 +1,309 @@
+"""The account-wide exposure ledger and the shard lease, with the executor against a real Redis.
+
+Every order that adds risk reserves its worst case in ``dora:ledger`` first, in one Lua step shared
+by every pass and every shard; a second executor of a shard waits for the lease; a paused old one
+cannot write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+
+import pytest
+import redis.asyncio as aioredis
+
+from common.clock import ManualClock
+from common.config import GlobalConfig
+from common.domain import (
+    MarketMeta,
+    MarketStatus,
+    Order,
+    OrderStatus,
+    Position,
+    Side,
+    make_client_order_id,
+)
+from common.event_loss import event_worst_loss, market_loss
+from common.grid import PriceGrid
+from common.keys import Keys
+from common.ledger import NO_CAP, Ledger, field, parse_value, read_event_worst, read_total
+from common.log import get_logger
+from common.redis_codec import encode_global_config, encode_market, encode_position
+from common.risk import worst_case_exposure
+from common.settings import Settings, load_settings
+from services.executor.lease import Lease
+from tests.services.test_executor import (
+    NOW,
+    FakeExchange,
+    publish,
+    seed,
+    started,
+    steps,
+)
+
+CAP = 12_000_000  # $12
+
+
+async def set_cap(r: aioredis.Redis, k: Keys, cap: int) -> None:
+    config = GlobalConfig(max_total_exposure=cap, max_daily_loss=100_000_000)
+    await r.hset(k.cfg_global, mapping=encode_global_config(config, 2))
+
+
+def at_exchange(*exchanges: FakeExchange) -> int:
+    """The worst case of every order resting at the exchange (no positions)."""
+    return worst_case_exposure([], [o for e in exchanges for o in e.orders.values()])
+
+
+async def test_a_burst_of_64_markets_never_reserves_past_the_cap(
+    settings: Settings, aredis: aioredis.Redis
+) -> None:
+    """All 64 markets flagged at once (a start, a resume): each pass used to check the same
+    exposure snapshot, so together they rested many times the cap."""
+    k = Keys()
+    tickers = [f"KX-{i:02d}" for i in range(64)]
+    for t in tickers:
+        await seed(aredis, k, t)
+    await set_cap(aredis, k, CAP)
+    exchange = FakeExchange(aredis, k)
+    service, ctx = await started(settings, aredis, exchange)
+    try:
+        for t in tickers:
+            await publish(aredis, k, t, 4100, 4500)  # $2.05 + $2.75 a market
+        await steps(service, ctx, 3)
+        assert exchange.orders  # it did quote
+        assert at_exchange(exchange) <= CAP
+        assert await read_total(aredis, k) <= CAP
+        assert await read_total(aredis, k) == at_exchange(exchange)
+    finally:
+        await service.stop(ctx)
+
+
+async def test_two_shards_share_one_cap(redis_url: str, aredis: aioredis.Redis) -> None:
+    """Each shard used to count only its own markets: two shards, twice the cap."""
+    k = Keys()
+    tickers = [f"KX-{i:02d}" for i in range(24)]
+    for t in tickers:
+        await seed(aredis, k, t)
+    await set_cap(aredis, k, 80_000_000)  # a little more than one shard's markets want
+    clock = ManualClock(NOW)
+    shards = []
+    for index in (0, 1):
+        s = load_settings(
+            {"DORA_REDIS_URL": redis_url, "DORA_SHARD_INDEX": str(index), "DORA_SHARD_COUNT": "2"},
+            read_file=False,
+        )
+        exchange = FakeExchange(aredis, k)
+        service, ctx = await started(s, aredis, exchange, clock)
+        shards.append((service, ctx, exchange))
+    try:
+        for t in tickers:
+            await publish(aredis, k, t, 4100, 4500)
+        for service, ctx, _ in shards:  # the first takes all it wants, the second the rest
+            await steps(service, ctx, 3)
+        await asyncio.gather(*(steps(service, ctx, 3) for service, ctx, _ in shards))
+        exchanges = [e for _, _, e in shards]
+        assert all(e.orders for e in exchanges)  # both quoted
+        assert at_exchange(*exchanges) <= 80_000_000
+    finally:
+        for service, ctx, _ in shards:
+            await service.stop(ctx)
+
+
+async def test_the_ledger_is_rebuilt_from_the_exchange_before_the_first_order(
+    settings: Settings, aredis: aioredis.Redis
+) -> None:
+    """Redis lost the ledger (or it was never there): what rests at the exchange and the
+    positions count before anything new is placed."""
+    k = Keys()
+    tickers = [f"KX-{i:02d}" for i in range(8)]
+    for t in tickers:
+        await seed(aredis, k, t)
+    await set_cap(aredis, k, CAP)
+    held = Position(tickers[0], 1000, 4_000_000)
+    await aredis.hset(k.pos(tickers[0]), mapping=encode_position(held))
+    exchange = FakeExchange(aredis, k)
+    resting = Order(
+        tickers[1], Side.ASK, 4000, 1000, make_client_order_id("old:0:1", tickers[1], Side.ASK, 1),
+        "ex-old", OrderStatus.RESTING, 0, 1000,
+    )  # fmt: skip
+    exchange.orders["ex-old"] = resting
+    await aredis.hset(k.ledger, mapping={"total": "0"})  # a stale ledger that knows nothing
+    service, ctx = await started(settings, aredis, exchange)
+    try:
+        ledger = await aredis.hgetall(k.ledger)
+        assert parse_value(ledger[field("pos", tickers[0])]) == 4_000_000
+        assert parse_value(ledger[field("ask", tickers[1])]) == 6_000_000
+        assert int(ledger["total"]) == 10_000_000
+        for t in tickers:
+            await publish(aredis, k, t, 4100, 4500)
+        await steps(service, ctx, 3)
+        assert worst_case_exposure([held], exchange.orders.values()) <= CAP
+        assert await read_total(aredis, k) == worst_case_exposure([held], exchange.orders.values())
+    finally:
+        await service.stop(ctx)
+
+
+async def test_cancel_decrease_and_fill_release_exactly_once(
+    settings: Settings, aredis: aioredis.Redis
+) -> None:
+    k = Keys()
+    ticker = "KX-REL"
+    await seed(aredis, k, ticker)
+    exchange = FakeExchange(aredis, k)
+    service, ctx = await started(settings, aredis, exchange)
+    try:
+        await publish(aredis, k, ticker, 4100, None)  # a bid of 5 contracts: $2.05
+        await steps(service, ctx, 2)
+        assert await read_total(aredis, k) == 2_050_000
+        await publish(aredis, k, ticker, 4100, None, size=200)  # decreased to 2
+        await steps(service, ctx, 2)
+        assert await read_total(aredis, k) == 820_000
+        await publish(aredis, k, ticker, None, None)  # cancelled
+        await steps(service, ctx, 2)
+        assert await read_total(aredis, k) == 0
+        await steps(service, ctx, 2)  # nothing more to release: never below what rests
+        assert await read_total(aredis, k) == 0
+        # a fill: the order's part moves to the position, the total stays
+        await publish(aredis, k, ticker, 4100, None)
+        await steps(service, ctx, 2)
+        (order,) = exchange.orders.values()
+        exchange.orders[order.order_id or ""] = replace(order, remaining=200, filled=300)
+        position = Position(ticker, 300, 300 * 4100)
+        await aredis.hset(k.pos(ticker), mapping=encode_position(position))
+        live = service.working.live(ticker)[0]
+        service.working.apply(replace(live, remaining=200, filled=300))
+        service.working.in_flight.credit(replace(live, remaining=200, filled=300), NOW)
+        ctx.clock.advance(2_000)  # type: ignore[attr-defined]
+        await steps(service, ctx, 4)
+        assert await read_total(aredis, k) == 2_050_000
+        ledger = await aredis.hgetall(k.ledger)
+        assert parse_value(ledger[field("pos", ticker)]) == 1_230_000
+    finally:
+        await service.stop(ctx)
+
+
+async def test_reservations_from_many_tasks_never_pass_the_cap(aredis: aioredis.Redis) -> None:
+    """The Lua step alone: 64 concurrent reservations of $1 each against a $12 cap."""
+    k = Keys()
+    lease = Lease(aredis, k, "executor", get_logger("executor"))
+    assert not await lease.try_acquire()
+    ledger = Ledger(aredis, k, lease.key, lambda: lease.token)
+
+    async def reserve(i: int) -> bool:
+        values = {field("bid", f"T{i}"): 1_000_000}
+        pipe = aredis.pipeline(transaction=False)
+        ledger.queue_reserve(pipe, f"T{i}", values, CAP, before={field("bid", f"T{i}"): 0})
+        (reply,) = await pipe.execute()
+        return ledger.answered(values, reply).ok
+
+    results = await asyncio.gather(*(reserve(i) for i in range(64)))
+    assert sum(results) == 12
+    assert await read_total(aredis, k) == CAP
+    # released twice: the second changes nothing
+    for _ in range(2):
+        pipe = aredis.pipeline(transaction=False)
+        ledger.queue_reserve(pipe, "T0", {field("bid", "T0"): 0}, NO_CAP)
+        await pipe.execute()
+    assert await read_total(aredis, k) == CAP - 1_000_000
+
+
+async def test_a_second_executor_waits_and_a_stale_token_is_refused(
+    aredis: aioredis.Redis,
+) -> None:
+    k = Keys()
+    log = get_logger("executor")
+    first = Lease(aredis, k, "executor", log, owner="first")
+    second = Lease(aredis, k, "executor", log, owner="second")
+    assert await first.try_acquire() == ""
+    stop = asyncio.Event()
+    waiting = asyncio.create_task(second.acquire(stop, poll_s=0.05))
+    await asyncio.sleep(0.2)
+    assert not waiting.done()  # waits while the first holds it
+    old = Ledger(aredis, k, first.key, lambda: first.token)
+    await aredis.delete(first.key)  # the first paused past its TTL: the lease expired
+    assert await asyncio.wait_for(waiting, 2)
+    assert second.token > first.token
+    values = {field("bid", "T"): 1_000_000}
+    pipe = aredis.pipeline(transaction=False)
+    old.queue_reserve(pipe, "T", values, CAP, before={field("bid", "T"): 0})
+    (reply,) = await pipe.execute()
+    answer = old.answered(values, reply)
+    assert answer.outcome == "fenced" and "second" in answer.detail
+    assert await read_total(aredis, k) == 0
+    assert not await first.renew() and first.lost  # it notices, and adds nothing from then on
+
+
+async def seed_event(
+    r: aioredis.Redis, k: Keys, tickers: list[str], event: str, exclusive: bool
+) -> None:
+    for t in tickers:
+        await seed(r, k, t)
+        meta = MarketMeta(
+            t,
+            MarketStatus.ACTIVE,
+            NOW + 10**8,
+            PriceGrid.linear_cent(),
+            event_ticker=event,
+            mutually_exclusive=exclusive,
+        )
+        await r.hset(k.market(t), mapping=encode_market(meta))
+
+
+def event_worst_at_exchange(exchange: FakeExchange, tickers: list[str], exclusive: bool) -> int:
+    orders = list(exchange.orders.values())
+    losses = [market_loss(0, 0, [o for o in orders if o.ticker == t]) for t in tickers]
+    return event_worst_loss(losses, exclusive)
+
+
+@pytest.mark.parametrize("exclusive", [True, False])
+async def test_an_events_worst_loss_never_passes_its_limit(
+    settings: Settings, aredis: aioredis.Redis, exclusive: bool
+) -> None:
+    """Four markets of one event, each quoted both sides: together they would risk $8.90
+    (exclusive) or $11.00 (not); the event's override is $5."""
+    k = Keys()
+    tickers = [f"KXEV-{i}" for i in range(4)]
+    await seed_event(aredis, k, tickers, "KXEV", exclusive)
+    await aredis.hset(k.cfg_events, mapping={"KXEV": "5", "version": "1"})
+    exchange = FakeExchange(aredis, k)
+    service, ctx = await started(settings, aredis, exchange)
+    try:
+        assert service.configs.event_limit("KXEV") == 5_000_000
+        for t in tickers:
+            await publish(aredis, k, t, 4100, 4500)
+        await steps(service, ctx, 3)
+        assert exchange.orders  # it quoted
+        worst = event_worst_at_exchange(exchange, tickers, exclusive)
+        assert worst <= 5_000_000 and len(exchange.orders) < 8  # some were held back
+        assert await read_event_worst(aredis, k, "KXEV") == worst
+    finally:
+        await service.stop(ctx)
+
+
+async def test_a_stale_value_in_the_ledger_never_lets_a_new_order_past_the_cap(
+    aredis: aioredis.Redis,
+) -> None:
+    """A bid filled: its exposure moved to the position, but the side's old value is still in
+    the ledger (its pass is working). A new bid of the same size does not raise the side's
+    value above the stale one, yet it adds what it costs: it is held to the cap. Seen on the
+    event scenario, where such a re-quote took an event past its limit."""
+    k = Keys()
+    lease = Lease(aredis, k, "executor", get_logger("executor"))
+    assert not await lease.try_acquire()
+    ledger = Ledger(aredis, k, lease.key, lambda: lease.token)
+
+    async def write(values: dict[str, int], before: dict[str, int], cap: int) -> str:
+        pipe = aredis.pipeline(transaction=False)
+        ledger.queue_reserve(pipe, "T", values, cap, before=before)
+        (reply,) = await pipe.execute()
+        return ledger.answered(values, reply).outcome
+
+    pos, bid = field("pos", "T"), field("bid", "T")
+    assert await write({pos: 0, bid: 6_000_000}, {pos: 0, bid: 0}, 10_000_000) == "ok"
+    assert await write({pos: 6_000_000}, {pos: 6_000_000}, NO_CAP) == "ok"  # the fill
+    assert await read_total(aredis, k) == 12_000_000  # overstated until the side is released
+    new_bid = await write({pos: 6_000_000, bid: 6_000_000}, {pos: 6_000_000, bid: 0}, 10_000_000)
+    assert new_bid == "denied"
+    assert await write({bid: 0}, {bid: 0}, NO_CAP) == "ok"  # released: exactly what rests
+    assert await read_total(aredis, k) == 6_000_000
