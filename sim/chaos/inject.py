@@ -45,6 +45,7 @@ from sim.chaos.model import FaultKind, FaultRecord, InvariantResult, PlannedFaul
 from sim.chaos.stray import StrayExecutor
 from sim.chaos.watch import AccountSample, Episode, Watchers, now_ms
 
+CENT = MONEY_SCALE // 100
 TIGHT_HEADROOM = 12 * MONEY_SCALE  # the issue's "positions' exposure + $12"
 TIGHT_RESUME_AFTER_S = 4.0
 PAUSE_IN_S = 12.0  # the pause starts this long after it is scheduled
@@ -260,7 +261,7 @@ class Injector:
         halt_ms = int(self.stack.sim_get("/stats")["now_ms"])
         time.sleep(3.0)
         worst = account_worst_case(self._account())
-        cap = worst + TIGHT_HEADROOM
+        cap = (worst + TIGHT_HEADROOM) // CENT * CENT
         self._set_global("max_total_exposure", cap)
         self.caps.set(now_ms(), cap)
         time.sleep(TIGHT_RESUME_AFTER_S)
@@ -283,29 +284,37 @@ class Injector:
         return ticker, "bid" if held[ticker] > 0 else "ask"
 
     def _daily_loss(self, record: FaultRecord, duration_s: float) -> None:
-        ticker, side = self._largest_position("")
-        if not ticker:
-            record.ok, record.detail = False, "no position to collapse"
+        """Every book under a position of ours collapses to the side that supported it: marked
+        at liquidation value, the day's PnL drops by about ``drop`` (the positions' value at the
+        fair price). ``max_daily_loss`` is set halfway, so the crossing is the collapse."""
+        positions = self._account()["positions"]
+        held = {t: parse_count(p["position_fp"], signed=True) for t, p in positions.items()}
+        held = {t: n for t, n in held.items() if n and t in self.stack.tickers}
+        drop = 0
+        for ticker, n in held.items():
+            fair = float(self.stack.sim_get(f"/markets/{ticker}/fair")["fair_probability"])
+            value = fair if n > 0 else 1 - fair  # what a contract held is worth now
+            drop += int(value * abs(n) / 100 * MONEY_SCALE)  # marked at $0 (or $1) once gone
+        daily = int(self._risk_fields().get("daily_pnl") or 0)
+        limit = (drop // 2 - daily) // CENT * CENT
+        if limit < CENT:
+            record.ok = False
+            record.detail = f"day PnL ${format_money(daily, 2)} above what a collapse takes"
             return
-        position = parse_count(self._account()["positions"][ticker]["position_fp"], signed=True)
-        fair = float(self.stack.sim_get(f"/markets/{ticker}/fair")["fair_probability"])
-        value = fair if position > 0 else 1 - fair  # what a contract held is worth now
-        drop = int(value * abs(position) / 100 * MONEY_SCALE)  # marked at $0 (or $1) once gone
-        risk = self._risk_fields()
-        daily = int(risk.get("daily_pnl") or 0)
-        limit = max(0, -daily) + drop // 2
-        self._set_global("max_daily_loss", max(limit, MONEY_SCALE // 100))
+        self._set_global("max_daily_loss", limit)
         time.sleep(DAILY_LOSS_SETTLE_S)
-        self.stack.sim_post(
-            f"/markets/{ticker}/one_sided", {"side": side, "for_s": DAILY_LOSS_HOLD_S}
-        )
+        for ticker, n in held.items():
+            self.stack.sim_post(
+                f"/markets/{ticker}/one_sided",
+                {"side": "bid" if n > 0 else "ask", "for_s": DAILY_LOSS_HOLD_S},
+            )
         crossed = now_ms()
         detail = (
-            f"{ticker} {side}s gone under {position / 100:+.0f}, limit "
-            f"${format_money(limit, 2)}, day PnL ${format_money(daily, 2)}"
+            f"{len(held)} books gone one-sided, about ${format_money(drop, 2)} of marks; "
+            f"limit ${format_money(limit, 2)}, day PnL ${format_money(daily, 2)}"
         )
         self.crossings.append(ep.LossCrossing(crossed, detail))
-        record.target, record.start_ms, record.detail = ticker, crossed, detail
+        record.start_ms, record.detail = crossed, detail
         record.end_ms = crossed + int(duration_s * 1000)
 
     def _risk_fields(self) -> dict[str, str]:

@@ -120,8 +120,8 @@ def build_schedule(
             target = ""
             if kind is FaultKind.MARKET_CLOSE:
                 target = close_target
-            elif kind is FaultKind.MARKET_PAUSE:
-                target = rng.choice(pausable)
+            elif kind in (FaultKind.MARKET_PAUSE, FaultKind.ONE_SIDED):
+                target = rng.choice(pausable)  # one-sided: when no position of ours chooses one
             planned.append(PlannedFault(round(at, 2), kind, round(duration, 2), target))
             at += duration + gap
             placed = True

@@ -124,12 +124,13 @@ class RecordingProxy:
                 except httpx.HTTPError:
                     status, content, reply = 502, b"", {}
                 proxy._record(ProxiedRequest(sent_ms, self.command, self.path, status))
-                self.send_response(status)
-                for k, v in reply.items():
-                    self.send_header(k, v)
-                self.send_header("Content-Length", str(len(content)))
-                self.end_headers()
-                self.wfile.write(content)
+                with contextlib.suppress(OSError):  # the process was killed mid-request
+                    self.send_response(status)
+                    for k, v in reply.items():
+                        self.send_header(k, v)
+                    self.send_header("Content-Length", str(len(content)))
+                    self.end_headers()
+                    self.wfile.write(content)
 
             do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _forward
 

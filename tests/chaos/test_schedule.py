@@ -32,8 +32,9 @@ def test_same_seed_same_schedule_and_another_seed_another() -> None:
 def test_one_close_many_rounds_in_a_long_run() -> None:
     faults = plan(570.0)
     assert sum(f.kind is FaultKind.MARKET_CLOSE for f in faults) == 1
-    # the first round carries the long faults of issues 18-20 too: two rounds of halts
-    assert sum(f.kind is FaultKind.HALT for f in faults) >= 2
+    # the first round carries the long faults of issues 18-20 too (so the second round may be
+    # cut short of a halt; a longer run has many: below)
+    assert sum(f.kind in (FaultKind.HALT, FaultKind.TIGHT_RESUME) for f in faults) >= 2
     # every few seconds, outside the measured faults
     assert sum(f.kind is FaultKind.KILL9 for f in faults) >= 45
     closed = next(f.target for f in faults if f.kind is FaultKind.MARKET_CLOSE)
