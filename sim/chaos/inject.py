@@ -40,6 +40,7 @@ from sim.chaos.limits import (
     account_worst_case,
     check_event_loss,
     check_total_exposure,
+    dollars,
 )
 from sim.chaos.model import FaultKind, FaultRecord, InvariantResult, PlannedFault
 from sim.chaos.stray import StrayExecutor
@@ -268,7 +269,7 @@ class Injector:
         resume_ms = int(self.stack.sim_get("/stats")["now_ms"])
         code, out = self.cli("resume", "--reason", "chaos: tight cap")
         self.halts.append(FaultRecord(FaultKind.HALT, "", halt_ms, resume_ms, True, "tight cap"))
-        record.detail = f"cap ${format_money(cap, 2)} (worst case ${format_money(worst, 2)} + $12)"
+        record.detail = f"cap {dollars(cap)} (worst case {dollars(worst)} + $12)"
         if code != 0:
             record.ok, record.detail = False, f"resume failed: {out[:200]}"
 
@@ -299,19 +300,19 @@ class Injector:
         limit = (drop // 2 - daily) // CENT * CENT
         if limit < CENT:
             record.ok = False
-            record.detail = f"day PnL ${format_money(daily, 2)} above what a collapse takes"
+            record.detail = f"day PnL {dollars(daily)} above what a collapse takes"
             return
         self._set_global("max_daily_loss", limit)
         time.sleep(DAILY_LOSS_SETTLE_S)
+        crossed = now_ms()  # the first book goes now (the others within a few requests)
         for ticker, n in held.items():
             self.stack.sim_post(
                 f"/markets/{ticker}/one_sided",
                 {"side": "bid" if n > 0 else "ask", "for_s": DAILY_LOSS_HOLD_S},
             )
-        crossed = now_ms()
         detail = (
-            f"{len(held)} books gone one-sided, about ${format_money(drop, 2)} of marks; "
-            f"limit ${format_money(limit, 2)}, day PnL ${format_money(daily, 2)}"
+            f"{len(held)} books gone one-sided, about {dollars(drop)} of marks; "
+            f"limit {dollars(limit)}, day PnL {dollars(daily)}"
         )
         self.crossings.append(ep.LossCrossing(crossed, detail))
         record.start_ms, record.detail = crossed, detail

@@ -27,7 +27,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from common.domain import Order, OrderStatus, Position, Side
-from common.numbers import ONE_DOLLAR, format_money, parse_count, parse_money, parse_price
+from common.numbers import (
+    MONEY_SCALE,
+    ONE_DOLLAR,
+    format_money,
+    parse_count,
+    parse_money,
+    parse_price,
+)
 from common.risk import worst_case_exposure
 from sim.chaos.model import EVENT_LOSS, TOTAL_EXPOSURE, InvariantResult
 
@@ -178,8 +185,10 @@ class LimitWatch:
             return list(self.history)
 
 
-def _dollars(money: int) -> str:
-    return f"${format_money(money, 2)}"
+def dollars(money: int) -> str:
+    """Money for the table: whole cents, toward zero."""
+    cents = abs(money) // (MONEY_SCALE // 100)
+    return f"{'-' if money < 0 else ''}${format_money(cents * (MONEY_SCALE // 100), 2)}"
 
 
 def _cap(lines: list[str]) -> list[str]:
@@ -201,9 +210,9 @@ def check_total_exposure(
             continue
         if cap > 0 and s.worst_case / cap > worst_ratio:
             worst_ratio = s.worst_case / cap
-            tightest = f"{_dollars(s.worst_case)} of {_dollars(cap)}"
+            tightest = f"{dollars(s.worst_case)} of {dollars(cap)}"
         if s.worst_case > cap:
-            violations.append(f"t={s.ms} worst case {_dollars(s.worst_case)} > cap {_dollars(cap)}")
+            violations.append(f"t={s.ms} worst case {dollars(s.worst_case)} > cap {dollars(cap)}")
     return InvariantResult(
         TOTAL_EXPOSURE,
         f"{len(samples):,} polls, {len(caps.changes)} cap settings",
@@ -224,12 +233,10 @@ def check_event_loss(
             if loss > top:
                 top, top_event = loss, event
             if limit is not None and loss > limit:
-                violations.append(
-                    f"t={s.ms} {event} worst loss {_dollars(loss)} > {_dollars(limit)}"
-                )
+                violations.append(f"t={s.ms} {event} worst loss {dollars(loss)} > {dollars(limit)}")
     exclusive = sum(1 for e in events if e.mutually_exclusive and len(e.tickers) > 1)
     checks = f"{len(samples):,} polls, {len(events)} events ({exclusive} mutually exclusive)"
+    notes = f"largest {dollars(top)} ({top_event})" if top_event else "no event held"
     if not limits.changes:
-        violations.insert(0, "no max_event_loss was set for the run")
-    notes = f"largest {_dollars(top)} ({top_event})" if top_event else ""
+        violations.insert(0, f"no max_event_loss was set for the run ({notes})")
     return InvariantResult(EVENT_LOSS, checks, _cap(violations), notes=notes)
