@@ -84,6 +84,8 @@ class FlowAgents:
         self.exchange = exchange
         self.flows: dict[str, MarketFlow] = {}
         self.event_of: dict[str, EventFlow] = {}  # by market ticker; shared inside an event
+        # markets whose makers leave one side empty until a time (chaos: ``sim.hits``)
+        self.one_sided: dict[str, tuple[BookSide, int]] = {}
         self._events: list[EventFlow] = []
         tickers = list(exchange.markets)
         strata = list(range(len(tickers)))
@@ -165,10 +167,18 @@ class FlowAgents:
             if self.event_of[ticker].jumped:  # the news reaches the informed before any maker
                 for _ in range(flow.params.informed_jump_takers):
                     self._informed(market, flow, now_ms)
+            skip = self._skipped_side(ticker, now_ms)
             for maker in flow.makers:
                 if now_ms >= maker.next_refresh_ms:
                     makers.refresh(
-                        exchange, market, flow.params, flow.rng, maker, flow.probability, now_ms
+                        exchange,
+                        market,
+                        flow.params,
+                        flow.rng,
+                        maker,
+                        flow.probability,
+                        now_ms,
+                        skip,
                     )
                     jitter = flow.rng.randrange(flow.params.maker_refresh_ms // 2 + 1)
                     maker.next_refresh_ms = now_ms + flow.params.maker_refresh_ms // 2 + jitter
@@ -177,6 +187,24 @@ class FlowAgents:
                 self._noise(market, flow, now_ms)
             if arrivals.random() < 1 - math.exp(-flow.params.informed_rate_per_min * minutes):
                 self._informed(market, flow, now_ms)
+
+    def collapse(self, ticker: str, side: BookSide, until_ms: int, now_ms: int) -> None:
+        """The makers of ``ticker`` take their ``side`` off the book now and keep it empty until
+        ``until_ms``: the book collapses to one side."""
+        self.one_sided[ticker] = (side, until_ms)
+        for maker in self.flows[ticker].makers:
+            makers.withdraw(self.exchange, maker, side, now_ms)
+
+    def _skipped_side(self, ticker: str, now_ms: int) -> BookSide | None:
+        if not self.one_sided:
+            return None
+        entry = self.one_sided.get(ticker)
+        if entry is None:
+            return None
+        if now_ms >= entry[1]:
+            del self.one_sided[ticker]
+            return None
+        return entry[0]
 
     # ----- takers ------------------------------------------------------------------------
 

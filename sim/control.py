@@ -14,9 +14,9 @@ from aiohttp import web
 
 from common.errors import ConfigError
 from common.numbers import format_count, format_price
-from sim import lifecycle, wire
+from sim import hits, lifecycle, wire
 from sim.errors import EngineError
-from sim.model import ledger_key
+from sim.model import BookSide, ledger_key
 from sim.rest import json_response
 from sim.state import SimState
 
@@ -36,6 +36,7 @@ class ControlApi:
             web.get("/_sim/health", self.health),
             web.get("/_sim/stats", self.stats),
             web.get("/_sim/accounts/{key_id}", self.account),
+            web.post("/_sim/accounts/{key_id}/hit", self.hit),
             web.get("/_sim/orders", self.order_log),
             web.get("/_sim/faults", self.get_faults),
             web.post("/_sim/faults", self.set_faults),
@@ -129,6 +130,23 @@ class ControlApi:
                 "settlements": len(account.settlements),
             }
         )
+
+    async def hit(self, request: web.Request) -> web.Response:
+        """{limit}: takers hit that many of the account's resting orders now (``sim.hits``)."""
+        if (denied := self._guard(request)) is not None:
+            return denied
+        try:
+            body = await self._json(request)
+            limit = _whole(body.get("limit", 1000), "limit")
+        except ConfigError as exc:
+            return _error(400, str(exc))
+        try:
+            hit = hits.hit_resting(
+                self.sim.exchange, request.match_info["key_id"], self.sim.clock_ms(), limit=limit
+            )
+        finally:
+            self.sim.flush()
+        return json_response({"hit": hit})
 
     async def order_log(self, request: web.Request) -> web.Response:
         """Every order ever accepted (oldest first): ``?key_id=&since_ms=&limit=``."""
@@ -288,7 +306,8 @@ class ControlApi:
         )
 
     async def market_action(self, request: web.Request) -> web.Response:
-        """pause | resume | close | determine {result} | settle | close_date {close_ts|close_in_s}."""
+        """pause | resume | close | determine {result} | settle | close_date {close_ts|close_in_s}
+        | one_sided {side, for_s}."""
         if (denied := self._guard(request)) is not None:
             return denied
         ticker, action = request.match_info["ticker"], request.match_info["action"]
@@ -307,6 +326,13 @@ class ControlApi:
                 lifecycle.determine(ex, ticker, str(result), now)
             elif action == "settle":
                 lifecycle.settle(ex, ticker, now)
+            elif action == "one_sided":  # {side: bid|ask, for_s}: the makers leave that side
+                agents = self.sim.world.agents
+                if agents is None or ticker not in agents.flows:
+                    raise ConfigError("this market has no background makers")
+                side = BookSide(str(body.get("side", "")))
+                until = now + int(float(body.get("for_s", 0)) * 1000)
+                agents.collapse(ticker, side, until, now)
             elif action == "close_date":
                 if "close_ts" in body:
                     close_ms = int(body["close_ts"]) * 1000

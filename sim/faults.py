@@ -6,7 +6,9 @@
 - ``drop_ws``: close every WebSocket connection now (one-shot);
 - ``skip_seq``: the next N orderbook messages skip a ``seq`` number;
 - ``stall_book_feed_s``: orderbook deltas are held back for that many seconds, then sent;
-- ``silence_ws_s``: every socket goes completely silent (no frame, no ping) for that many seconds.
+- ``silence_ws_s``: every socket goes completely silent (no frame, no ping) for that many seconds;
+- ``delay_private_ws_s``: the private channels (fills, user orders, positions) are held back for
+  that many seconds, then sent in order (the books keep flowing).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ class Faults:
     skip_seq: int = 0
     stall_book_until_ms: int = 0
     silence_ws_until_ms: int = 0
+    delay_private_until_ms: int = 0
     rng: random.Random = field(default_factory=lambda: random.Random(0))
 
     def inject_5xx(self) -> bool:
@@ -39,6 +42,9 @@ class Faults:
 
     def ws_silenced(self, now_ms: int) -> bool:
         return now_ms < self.silence_ws_until_ms
+
+    def private_delayed(self, now_ms: int) -> bool:
+        return now_ms < self.delay_private_until_ms
 
     def take_seq_skip(self) -> bool:
         if self.skip_seq > 0:
@@ -54,6 +60,7 @@ class Faults:
             "skip_seq": self.skip_seq,
             "stall_book_feed_remaining_ms": max(0, self.stall_book_until_ms - now_ms),
             "silence_ws_remaining_ms": max(0, self.silence_ws_until_ms - now_ms),
+            "delay_private_ws_remaining_ms": max(0, self.delay_private_until_ms - now_ms),
         }
 
     def apply(self, changes: dict[str, Any], now_ms: int) -> bool:
@@ -66,6 +73,7 @@ class Faults:
             "skip_seq",
             "stall_book_feed_s",
             "silence_ws_s",
+            "delay_private_ws_s",
             "clear",
         }
         unknown = set(changes) - known
@@ -78,6 +86,7 @@ class Faults:
             self.skip_seq = 0
             self.stall_book_until_ms = 0
             self.silence_ws_until_ms = 0
+            self.delay_private_until_ms = 0
         if "latency_ms" in changes:
             self.latency_ms = _number(changes, "latency_ms", int, 0, 60_000)
         if "error_5xx_rate" in changes:
@@ -93,6 +102,9 @@ class Faults:
         if "silence_ws_s" in changes:
             seconds = _number(changes, "silence_ws_s", float, 0.0, 3600.0)
             self.silence_ws_until_ms = now_ms + int(seconds * 1000)
+        if "delay_private_ws_s" in changes:
+            seconds = _number(changes, "delay_private_ws_s", float, 0.0, 3600.0)
+            self.delay_private_until_ms = now_ms + int(seconds * 1000)
         return bool(changes.get("drop_ws"))
 
 

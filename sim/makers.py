@@ -105,12 +105,16 @@ def refresh(
     maker: Maker,
     probability: float,
     now_ms: int,
+    skip: BookSide | None = None,
 ) -> None:
-    """Re-centre the maker's ladder and put back the levels that traded away."""
+    """Re-centre the maker's ladder and put back the levels that traded away; ``skip``: a side
+    the maker leaves empty for now (a one-sided book, ``sim.hits``)."""
     centre = estimate(params, rng, maker, probability, now_ms)
     maker.refreshed_ms = now_ms
     first = anchor(market, params, centre, position_of(exchange, maker, market.ticker))
     orders = exchange.accounts[maker.key_id].orders
+    if skip is not None:
+        withdraw(exchange, maker, skip, now_ms)
     if first != maker.anchor:
         maker.anchor, maker.ladder = first, ladder(market, params, first)
         wanted = set(maker.ladder)
@@ -122,6 +126,8 @@ def refresh(
                 exchange.cancel_resting(order, now_ms)
                 del maker.quotes[key]
     for depth, key in enumerate(maker.ladder):
+        if key[0] is skip:
+            continue
         quoted = maker.quotes.get(key)
         if quoted is not None:
             resting = orders.get(quoted)
@@ -140,3 +146,14 @@ def refresh(
             continue
         if result.order.is_resting:
             maker.quotes[key] = result.order.order_id
+
+
+def withdraw(exchange: Exchange, maker: Maker, side: BookSide, now_ms: int) -> None:
+    """Cancel every quote of the maker on ``side``."""
+    orders = exchange.accounts[maker.key_id].orders
+    for key, order_id in list(maker.quotes.items()):
+        if key[0] is side:
+            order = orders.get(order_id)
+            if order is not None and order.is_resting:
+                exchange.cancel_resting(order, now_ms)
+            del maker.quotes[key]

@@ -67,7 +67,7 @@ class SimState:
     def flush(self) -> None:
         """Send what the engine did to the WebSocket subscribers, in order."""
         events = self.exchange.drain_events()
-        if events or self.hub._held:
+        if events or self.hub.holding:
             self.hub.publish(events)
 
     def step(self) -> None:

@@ -153,6 +153,8 @@ class WsHub:
         }
         self.private: dict[str, dict[str, set[Subscription]]] = {c: {} for c in PRIVATE}
         self._held: list[tuple[int, BookDelta]] = []
+        # private messages held back by the ``delay_private_ws_s`` fault, sent in order after it
+        self._private_held: list[tuple[str, str, str, str, dict[str, Any]]] = []
         self._delta_counter = 0
 
     # ----- connection lifecycle -----------------------------------------------------------
@@ -471,12 +473,21 @@ class WsHub:
 
     # ----- fan-out --------------------------------------------------------------------------
 
+    @property
+    def holding(self) -> bool:
+        """Messages held back by a fault, to be sent once it is over."""
+        return bool(self._held or self._private_held)
+
     def publish(self, events: Iterable[EngineEvent]) -> None:
         now_ms = self.clock_ms()
         if self._held and not self.faults.book_stalled(now_ms):
             held, self._held = self._held, []
             for number, delta in held:
                 self._book_delta(delta, number)
+        if self._private_held and not self.faults.private_delayed(now_ms):
+            private, self._private_held = self._private_held, []
+            for message in private:
+                self._send_private(*message)
         for event in events:
             if isinstance(event, BookDelta):
                 self._delta_counter += 1
@@ -563,6 +574,15 @@ class WsHub:
                     sub.conn.send(orjson.dumps({"type": kind, "sid": sub.sid, "msg": msg}))
 
     def _private(
+        self, channel: str, key_id: str, ticker: str, kind: str, msg: dict[str, Any]
+    ) -> None:
+        if self.faults.private_delayed(self.clock_ms()):
+            if self.private[channel].get(key_id):
+                self._private_held.append((channel, key_id, ticker, kind, msg))
+            return
+        self._send_private(channel, key_id, ticker, kind, msg)
+
+    def _send_private(
         self, channel: str, key_id: str, ticker: str, kind: str, msg: dict[str, Any]
     ) -> None:
         subs = self.private[channel].get(key_id)

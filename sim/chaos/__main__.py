@@ -1,4 +1,5 @@
-"""``python -m sim.chaos --seconds N --markets 50 [--seed S] [--base-dir DIR]``.
+"""``python -m sim.chaos --seconds N --markets 50 [--seed S] [--base-dir DIR] [--shards N]
+[--scenario S] [--faults kinds]``.
 
 Exit status: 0 when every invariant held, 1 when one broke (each named, with evidence), 2 when
 the run could not be made (a bad argument, the stack did not come up).
@@ -41,11 +42,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--base-dir", type=Path, default=None, help="default: var/chaos-<time>")
     parser.add_argument("--faults", type=_kinds, default=None, help="only these kinds (comma list)")
     parser.add_argument("--warmup-s", type=float, default=15.0)
+    parser.add_argument("--shards", type=int, default=2, help="executor and strategy shards")
+    parser.add_argument("--scenario", default="event", help="the simulator's scenario")
     parser.add_argument("--json", type=Path, default=None, help="write the results here too")
     parser.add_argument("--sabotage", choices=SABOTAGE, default="", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.seconds < 20 or args.markets < 2:
         parser.error("need --seconds >= 20 and --markets >= 2")
+    if not 1 <= args.shards <= 8:
+        parser.error("need 1 <= --shards <= 8")
     seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
     base = args.base_dir or REPO / "var" / f"chaos-{time.strftime('%Y%m%d-%H%M%S')}"
     options = ChaosOptions(
@@ -55,6 +60,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         base_dir=base,
         kinds=args.faults or tuple(FaultKind),
         warmup_s=args.warmup_s,
+        shards=args.shards,
+        scenario=args.scenario,
         sabotage=args.sabotage,
         log=lambda line: print(line, flush=True),
     )

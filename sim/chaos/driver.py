@@ -29,10 +29,14 @@ from typing import Any
 import redis
 
 from cli.devstack import REPO, SERVICES, LocalStack, StackConfig
-from common.numbers import parse_count
+from common.config import GlobalConfig
+from common.numbers import MONEY_SCALE, parse_count
 from sim.chaos import invariants as inv
+from sim.chaos.inject import NEW_KINDS, PAUSE_LEAD_S, Injector
+from sim.chaos.limits import EventInfo, LimitWatch
 from sim.chaos.model import FaultKind, FaultRecord, InvariantResult, PlannedFault
 from sim.chaos.schedule import build_schedule, schedule_length_s
+from sim.chaos.stray import program_names, sharded_conf
 from sim.chaos.watch import AccountWatch, FlagWatch, ProcessWatch, Watchers, now_ms
 
 CAP_CONTRACTS = 10
@@ -42,6 +46,10 @@ STALE_GRACE_MS = 1_000
 LIFECYCLE_GRACE_MS = 3_000  # lifecycle event -> marketdata -> executor pulls the quotes
 CANCEL_BOUND_MS = 3_000
 MAX_DOWN_MS = 15_000
+DAILY_LOSS_HALT_BOUND_MS = 2_500  # one risk check (1 s) and a poll, with slack
+EXPOSURE_CAP_DOLLARS = 300  # max_total_exposure of the run (binding now and then on 50 markets)
+EVENT_LOSS_DOLLARS = 20  # max_event_loss of the run, when dora knows the setting
+DAILY_LOSS_DOLLARS = "500"
 SABOTAGE = ("order-while-halted",)
 
 
@@ -53,6 +61,8 @@ class ChaosOptions:
     base_dir: Path = field(default_factory=lambda: REPO / "var" / "chaos")
     kinds: Collection[FaultKind] = tuple(FaultKind)
     warmup_s: float = 15.0
+    shards: int = 2  # executor (and strategy) shards
+    scenario: str = "event"  # mutually exclusive events of three markets
     sabotage: str = ""  # break an invariant on purpose (tests): one of SABOTAGE
     log: Callable[[str], None] = print
 
@@ -76,18 +86,31 @@ class ChaosRun:
         self.o = options
         self.rng = random.Random(options.seed)
         cap = str(CAP_CONTRACTS)
+        limits = {"max_total_exposure": str(EXPOSURE_CAP_DOLLARS), "max_daily_loss": "500"}
+        self.knows_event_loss = "max_event_loss" in GlobalConfig.FIELDS
+        if self.knows_event_loss:
+            limits["max_event_loss"] = str(EVENT_LOSS_DOLLARS)
+        options.base_dir.mkdir(parents=True, exist_ok=True)
+        conf = options.base_dir / "supervisord.sharded.conf"
+        conf.write_text(sharded_conf((REPO / "supervisord.conf").read_text(), options.shards))
         self.stack = LocalStack(
             StackConfig(
                 base_dir=options.base_dir,
                 markets=options.markets,
                 seed=options.seed,
+                scenario=options.scenario,
                 market_overrides={
                     "max_inventory_yes": cap,
                     "max_inventory_no": cap,
                     "quote_size": str(QUOTE_CONTRACTS),
                 },
+                global_overrides=limits,
+                env={"DORA_PAUSE_LEAD_S": str(PAUSE_LEAD_S), "DORA_EXCHANGE_POLL_MS": "1000"},
+                supervisord_conf=conf,
             )
         )
+        self.programs = program_names(SERVICES, options.shards)
+        self.injector: Injector | None = None
         self.faults: list[FaultRecord] = []
         self.kills: Counter[str] = Counter()
         self.halts_issued = 0
@@ -113,11 +136,30 @@ class ChaosRun:
             FlagWatch(stack.redis_url, stack.tickers),
             ProcessWatch(str(stack.var_dir / "supervisor.sock")),
         )
+        events = self._events()
+        limit_watch = LimitWatch(events)
+        w.account.hooks.append(limit_watch)
+        injector = self.injector = Injector(
+            stack,
+            w,
+            shards=self.o.shards,
+            base_cap=EXPOSURE_CAP_DOLLARS * MONEY_SCALE,
+            base_daily_loss=DAILY_LOSS_DOLLARS,
+            cli=self._cli,
+            redis_positions=self._redis_positions,
+            log=self.o.log,
+        )
+        if self.knows_event_loss:
+            injector.event_limits.set(0, EVENT_LOSS_DOLLARS * MONEY_SCALE)
         w.start()
         time.sleep(self.o.warmup_s)
         fault_phase = max(10.0, self.o.seconds - self.o.warmup_s - 15.0)
         planned = build_schedule(
-            fault_phase, self.rng, tickers=stack.tickers, processes=SERVICES, kinds=self.o.kinds
+            fault_phase,
+            self.rng,
+            tickers=stack.tickers,
+            processes=self.programs,
+            kinds=self.o.kinds,
         )
         self.o.log(
             f"chaos: {len(planned)} faults over {schedule_length_s(planned):.0f} s "
@@ -153,9 +195,12 @@ class ChaosRun:
         w.stop()
         order_log = stack.sim_get("/orders", key_id=stack.config.key_id)["orders"]
         supervisord_log = _read(stack.var_dir / "log" / "supervisord.log")
-        executor_log = _read(stack.var_dir / "log" / "executor.log")
+        executor_log = "\n".join(
+            _read(stack.var_dir / "log" / f"{p}.log") for p in self.programs if "executor" in p
+        )
         halt_faults = [
             *self.faults,
+            *injector.halts,
             FaultRecord(FaultKind.HALT, "final", final_halt_ms, run_end_ms, True, "final"),
         ]
 
@@ -182,7 +227,7 @@ class ChaosRun:
             inv.check_positions_match(ours, theirs),
             inv.check_fills_once(exchange_ids, logged),
             inv.check_cancel_all(
-                self.faults,
+                [*self.faults, *injector.halts],
                 w.account,
                 bound_ms=CANCEL_BOUND_MS,
                 final=cancel,
@@ -191,6 +236,16 @@ class ChaosRun:
             ),
             inv.check_no_crash_loop(
                 supervisord_log, self.kills, w.processes.down, max_down_ms=MAX_DOWN_MS
+            ),
+            *injector.results(
+                self.faults,
+                w.account.samples(0, run_end_ms),
+                limit_watch.samples(),
+                events,
+                w.flags.halts,
+                at_least=at_least,
+                halt_bound_ms=DAILY_LOSS_HALT_BOUND_MS,
+                knows_event_loss=self.knows_event_loss,
             ),
         ]
         stats = stack.sim_get("/stats")
@@ -251,6 +306,9 @@ class ChaosRun:
                 self.o.log(f"  t={at_s:6.1f}s  {fault.kind.value} FAILED: {exc!r}")
 
     def _start(self, fault: PlannedFault) -> FaultRecord:
+        if fault.kind in NEW_KINDS:
+            assert self.injector is not None
+            return self.injector.start(fault)
         stack, kind, start = self.stack, fault.kind, now_ms()
         end = start + int(fault.duration_s * 1000)
         detail = ""
@@ -300,6 +358,10 @@ class ChaosRun:
         return FaultRecord(kind, fault.target, start, end, True, detail)
 
     def _end(self, fault: PlannedFault, record: FaultRecord) -> None:
+        if fault.kind in NEW_KINDS:
+            assert self.injector is not None
+            self.injector.end(fault, record)
+            return
         stack, kind = self.stack, fault.kind
         if kind is FaultKind.ERROR_5XX:
             stack.sim_post("/faults", {"error_5xx_rate": 0})
@@ -320,12 +382,30 @@ class ChaosRun:
         record.end_ms = now_ms()
 
     def _clear_all(self) -> None:
+        if self.injector is not None:
+            self.injector.clear()
         with contextlib.suppress(Exception):
             self.stack.sim_post("/faults", {"clear": True})
         with contextlib.suppress(Exception):
             self.stack.resume_moto()
 
     # ---- helpers ---------------------------------------------------------------------------
+
+    def _events(self) -> list[EventInfo]:
+        """The simulator's events of the run's markets, and whether each is mutually exclusive."""
+        import httpx
+
+        markets = httpx.get(f"{self.stack.sim_url}/markets", params={"limit": 1000}, timeout=10)
+        members: dict[str, list[str]] = {}
+        for m in markets.json()["markets"]:
+            if m["ticker"] in self.stack.tickers:
+                members.setdefault(m["event_ticker"], []).append(m["ticker"])
+        events = []
+        for event_ticker, tickers in sorted(members.items()):
+            answer = httpx.get(f"{self.stack.sim_url}/events/{event_ticker}", timeout=10).json()
+            exclusive = bool(answer["event"].get("mutually_exclusive"))
+            events.append(EventInfo(event_ticker, exclusive, tuple(sorted(tickers))))
+        return events
 
     def _sim_now(self) -> int:
         return int(self.stack.sim_get("/stats")["now_ms"])

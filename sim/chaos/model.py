@@ -19,6 +19,16 @@ class FaultKind(Enum):
     MARKET_PAUSE = "market paused + resumed"
     MARKET_CLOSE = "market closed"
     HALT = "halt + resume"
+    # issues 18-20
+    REDIS_FREEZE = "Redis frozen (SIGSTOP)"
+    REDIS_FLUSH = "Redis loses its data (FLUSHALL)"
+    REDIS_WIPE = "Redis restarted empty (no AOF)"
+    PRIVATE_DELAY = "private WebSocket delayed, takers hit us"
+    TIGHT_RESUME = "resume under a tight exposure cap"
+    ONE_SIDED = "book collapses to one side"
+    STRAY_EXECUTOR = "a second executor starts"
+    EXCHANGE_PAUSE = "exchange maintenance pause"
+    DAILY_LOSS = "daily loss breached by marks"
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,3 +74,11 @@ CANCEL_ALL = "cancel-all always succeeds"
 NO_CRASH_LOOP = "no process in a crash loop"
 NO_SECRETS = "no secret in any log"
 KEPT_QUOTING = "quoting resumed after the faults"
+# issues 18-20
+TOTAL_EXPOSURE = "worst case <= max_total_exposure"
+EVENT_LOSS = "event worst loss <= max_event_loss"
+REDIS_OUTAGE = "nothing resting 10 s into a Redis outage"
+DAILY_LOSS_HALT = "daily loss breach halts within one check"
+PAUSE = "nothing refused for the pause"
+DATA_LOSS = "positions restored after Redis data loss"
+ONE_EXECUTOR = "a second executor never writes"

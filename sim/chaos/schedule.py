@@ -1,12 +1,13 @@
 """The fault schedule: which fault when, from a seeded ``random.Random``; same seed, same run.
 
 The fault phase is filled with rounds: each round has every episodic fault once (the market
-close only in the first round), in a shuffled order, one after the other with a recovery gap
+close and the long faults of issues 18-20 only in the first round), in a shuffled order, one after the other with a recovery gap
 after each, so the bot can come back between them. When the phase is shorter than one round the
 durations and gaps shrink (to at least 1 s, a few for a pause, a halt
 and an outage, and 2 s of recovery) so that every kind still happens once: that
 is the short run inside ``make test``. A kill -9 of a random process comes every few seconds
-throughout, except around halts (a halt measures the halt contract, not a killed executor).
+throughout, except around halts and the other ``MEASURED`` faults (a halt measures the halt
+contract, not a killed executor). The daily loss breach comes last, once.
 """
 
 from __future__ import annotations
@@ -29,6 +30,40 @@ BASE_DURATION_S: dict[FaultKind, float] = {
     FaultKind.MARKET_PAUSE: 10.0,
     FaultKind.MARKET_CLOSE: 0.0,
     FaultKind.HALT: 5.0,
+    # issues 18-20: once per run (below), each long enough for its invariant's window
+    FaultKind.REDIS_FREEZE: 30.0,
+    FaultKind.REDIS_FLUSH: 45.0,  # positions equal within 30 s, still 10 s later (+ slack)
+    FaultKind.REDIS_WIPE: 45.0,
+    FaultKind.PRIVATE_DELAY: 10.0,
+    FaultKind.TIGHT_RESUME: 37.0,  # halt, 3 s, cap set, 4 s, resume, 30 s watched
+    FaultKind.ONE_SIDED: 20.0,
+    FaultKind.STRAY_EXECUTOR: 20.0,
+    FaultKind.EXCHANGE_PAUSE: 33.0,  # scheduled 12 s ahead, 20 s long, read 1 s after
+}
+# once per run, in the first round; the daily loss breach is the last fault of the run (it
+# changes max_daily_loss and halts)
+ONCE = {
+    FaultKind.MARKET_CLOSE,
+    FaultKind.REDIS_FREEZE,
+    FaultKind.REDIS_FLUSH,
+    FaultKind.REDIS_WIPE,
+    FaultKind.PRIVATE_DELAY,
+    FaultKind.TIGHT_RESUME,
+    FaultKind.ONE_SIDED,
+    FaultKind.STRAY_EXECUTOR,
+    FaultKind.EXCHANGE_PAUSE,
+}
+DAILY_LOSS_S = 15.0
+# no kill -9 inside these (nor KILL_CLEAR_OF_HALT_S around them): they measure the bot's answer
+# to one fault, not to a process restarting at the same time
+MEASURED = {
+    FaultKind.HALT,
+    FaultKind.REDIS_FREEZE,
+    FaultKind.REDIS_FLUSH,
+    FaultKind.REDIS_WIPE,
+    FaultKind.TIGHT_RESUME,
+    FaultKind.EXCHANGE_PAUSE,
+    FaultKind.DAILY_LOSS,
 }
 RECOVERY_S = 12.0
 MIN_DURATION_S = 1.0
@@ -37,7 +72,17 @@ MIN_DURATION_BY_KIND_S = {
     FaultKind.MARKET_PAUSE: 6.0,
     FaultKind.HALT: 3.0,
     FaultKind.DYNAMO_OUTAGE: 5.0,
+    FaultKind.REDIS_FREEZE: 15.0,
+    FaultKind.REDIS_FLUSH: 45.0,
+    FaultKind.REDIS_WIPE: 45.0,
+    FaultKind.PRIVATE_DELAY: 10.0,
+    FaultKind.TIGHT_RESUME: 20.0,
+    FaultKind.ONE_SIDED: 8.0,
+    FaultKind.STRAY_EXECUTOR: 10.0,
+    FaultKind.EXCHANGE_PAUSE: 21.0,
 }
+# the bot must be quoting again inside these recoveries (the invariants look for it)
+MIN_RECOVERY_BY_KIND_S = {FaultKind.REDIS_FREEZE: 10.0, FaultKind.EXCHANGE_PAUSE: 10.0}
 MIN_RECOVERY_S = 2.0
 KILL_EVERY_S = (4.0, 9.0)
 KILL_CLEAR_OF_HALT_S = (2.0, 3.0)  # no kill this long before a halt / after its resume
@@ -62,30 +107,33 @@ def build_schedule(
     at = 0.0
     first_round = True
     while episodic:
-        order = [k for k in episodic if first_round or k is not FaultKind.MARKET_CLOSE]
+        order = [k for k in episodic if first_round or k not in ONCE]
         rng.shuffle(order)
         placed = False
         for kind in order:
             base = BASE_DURATION_S[kind]
             least = MIN_DURATION_BY_KIND_S.get(kind, MIN_DURATION_S)
             duration = max(least, base * scale) if base else 0.0
-            gap = max(MIN_RECOVERY_S, RECOVERY_S * scale)
+            gap = max(MIN_RECOVERY_BY_KIND_S.get(kind, MIN_RECOVERY_S), RECOVERY_S * scale)
             if at + duration > phase_s and not first_round:
                 break
             target = ""
             if kind is FaultKind.MARKET_CLOSE:
                 target = close_target
-            elif kind is FaultKind.MARKET_PAUSE:
-                target = rng.choice(pausable)
+            elif kind in (FaultKind.MARKET_PAUSE, FaultKind.ONE_SIDED):
+                target = rng.choice(pausable)  # one-sided: when no position of ours chooses one
             planned.append(PlannedFault(round(at, 2), kind, round(duration, 2), target))
             at += duration + gap
             placed = True
         first_round = False
         if not placed or at >= phase_s:
             break
+    if FaultKind.DAILY_LOSS in kinds:
+        planned.append(PlannedFault(round(at, 2), FaultKind.DAILY_LOSS, DAILY_LOSS_S))
+        at += DAILY_LOSS_S + max(MIN_RECOVERY_S, RECOVERY_S * scale)
 
     if FaultKind.KILL9 in kinds and processes:
-        halts = [(f.at_s, f.at_s + f.duration_s) for f in planned if f.kind is FaultKind.HALT]
+        halts = [(f.at_s, f.at_s + f.duration_s) for f in planned if f.kind in MEASURED]
         before, after = KILL_CLEAR_OF_HALT_S
         t = rng.uniform(*KILL_EVERY_S) / 2
         end = max(phase_s, at)

@@ -21,6 +21,7 @@ import threading
 import time
 import xmlrpc.client
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -103,6 +104,8 @@ class AccountWatch(_Poller):
         self.max_abs_position: dict[str, int] = {}
         self._client = httpx.Client(timeout=5)
         self.lock = threading.Lock()
+        # more checks on every poll's account (``sim.chaos.limits.LimitWatch``)
+        self.hooks: list[Callable[[dict[str, Any], int], None]] = []
 
     def account(self) -> dict[str, Any]:
         data: dict[str, Any] = self._client.get(self.url).raise_for_status().json()
@@ -124,6 +127,8 @@ class AccountWatch(_Poller):
             self.max_abs_position[ticker] = max(self.max_abs_position.get(ticker, 0), size)
             if size > self.cap:
                 self.over_cap.append(f"t={ms} {ticker} position {pos['position_fp']}")
+        for hook in self.hooks:
+            hook(account, ms)
         bids = {t for t, side in sides if side == "bid"}
         asks = {t for t, side in sides if side == "ask"}
         with self.lock:
