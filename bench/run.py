@@ -40,6 +40,7 @@ import redis
 from bench.report import machine, write_doc
 from cli.devstack import SERVICES, LocalStack, StackConfig
 from common.keys import Keys
+from common.runtime import run_loop
 from common.streams import PERSISTED_STREAMS, PERSISTER_GROUP
 from common.trace import STAGES, stages
 
@@ -250,13 +251,16 @@ async def _probe(
 def bench_latency(
     base: Path, markets: int = 100, seconds: float = 90, floor_seconds: float = 20
 ) -> dict[str, Any]:
+    # DORA_UVLOOP=false in the bench's environment: dora's processes, the floor's relays and
+    # this process's probe and floor loops all on asyncio's own event loop (to measure uvloop)
+    uvloop = os.environ.get("DORA_UVLOOP", "true") != "false"
     stack = LocalStack(
         StackConfig(
             base_dir=base / "latency",
             markets=markets,
             seed=11,
             key_type="ed25519",
-            env={"DORA_TRACE_LATENCY": "true"},
+            env={"DORA_TRACE_LATENCY": "true", "DORA_UVLOOP": str(uvloop).lower()},
             moto_nice=MOTO_NICE,
         )
     )
@@ -268,12 +272,12 @@ def bench_latency(
         r = redis.Redis.from_url(stack.redis_url, decode_responses=True)
         r.delete(KEYS.trace_samples)
         usage = Usage(process_pids(stack))
-        probes = asyncio.run(_probe(stack, stack.tickers, PROBES_PER_S, seconds))
+        probes = run_loop(_probe(stack, stack.tickers, PROBES_PER_S, seconds), uvloop=uvloop)
         raw = r.lrange(KEYS.trace_samples, 0, -1)
         use = usage.read()
         # The floor right after, on the same stack still running (its relays would load the
         # box during the sampling otherwise).
-        floor = asyncio.run(_floor(stack.redis_url, floor_seconds))
+        floor = run_loop(_floor(stack.redis_url, floor_seconds), uvloop=uvloop)
     traced = [x for x in map(stages, raw) if x is not None]
     samples = [total / 1000 for total, _ in traced]
     floor_ms = [x / 1000 for x in floor]
@@ -289,6 +293,7 @@ def bench_latency(
         "seconds": seconds,
         "warmup_s": WARMUP_S,
         "signing": "ed25519",
+        "uvloop": uvloop,
         "probes": probes,
         "samples": len(samples),
         "p50_ms": round(pct(samples, 0.5), 3),
