@@ -7,12 +7,18 @@ stream when they differ from the last ones. Every second it recomputes every own
 time-driven rules (wind-down before close, staleness) apply without a book update. Between
 computations it remembers which levels of each book others added when (``common.book_memory``):
 the freshest quotes are the fair value when the touch has gone stale.
+
+What a computation publishes goes out with the strategy's next round trip (``Outbox``): the
+next step's blocking read of the streams, or the reads of a sweep that follows in the same step.
+The strategy never waits for a publish's answer before it listens again, so a book change that
+arrives meanwhile is read at once (one round trip per step instead of two).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from typing import Any
 
 from common.book_memory import NO_MEMORY, BookMemory, remember_book
@@ -44,6 +50,28 @@ SWEEP_SLACK_MS = 500  # how late a sweep may run while book changes keep every s
 CONFIG_REFRESH_MS = 5_000
 
 
+class Outbox:
+    """The targets computed but not yet sent: queued in a pipeline that the next round trip
+    (the stream read, the next computation's reads) sends ahead of its own commands."""
+
+    def __init__(self) -> None:
+        self.pipe: Any = None
+        self.tickers: list[str] = []  # whose targets are in it
+
+    def pipeline(self, redis: Any) -> Any:
+        """The pipeline to queue commands in: this outbox's (emptied) or a new one."""
+        if self.pipe is None:
+            self.pipe = redis.pipeline(transaction=False)
+        return self.pipe
+
+    def take(self, redis: Any) -> tuple[Any, list[str], int]:
+        """A pipeline holding what is queued, the tickers published in it and how many
+        commands come before the caller's own."""
+        pipe, tickers = self.pipeline(redis), self.tickers
+        self.pipe, self.tickers = None, []
+        return pipe, tickers, len(pipe.command_stack)
+
+
 class StrategyService:
     name = "strategy"
 
@@ -62,6 +90,7 @@ class StrategyService:
         self.last_full_ms: float | None = None  # None: a full pass is due
         self.swept_ms: dict[str, float] = {}  # ticker -> when it was last recomputed
         self.control_task: asyncio.Task[None] | None = None
+        self.outbox = Outbox()
 
     def owned(self, ticker: str) -> bool:
         return owns(ticker, self.settings.shard_index, self.settings.shard_count)
@@ -93,6 +122,7 @@ class StrategyService:
         now_mono = ctx.clock.monotonic_ms()
         if self.reload.is_set() or ctx.clock.now_ms() - self.configs.loaded_ms > CONFIG_REFRESH_MS:
             self.reload.clear()
+            await self._send(ctx, [])  # what the last step computed goes out first
             if await self.configs.refresh(ctx.redis, ctx.clock.now_ms()):
                 self.last_full_ms = None  # config changed: recompute everything now
         touched, meta_touched = await self._read_events(ctx)
@@ -127,7 +157,10 @@ class StrategyService:
     async def _read_events(self, ctx: Context) -> tuple[set[str], set[str]]:
         touched: set[str] = set()
         meta_touched: set[str] = set()
-        response = await ctx.redis.xread(self.stream_ids, count=READ_COUNT, block=READ_BLOCK_MS)
+        # the targets the last step computed go out in the same round trip
+        (response,) = await self._send(
+            ctx, [lambda p: p.xread(self.stream_ids, count=READ_COUNT, block=READ_BLOCK_MS)]
+        )
         read_us = now_us()
         for stream, entries in response or []:
             note_lag(ctx, "md_lag_ms" if stream.endswith(":md") else "fills_lag_ms", entries[0][0])
@@ -154,19 +187,21 @@ class StrategyService:
     async def _compute(self, ctx: Context, tickers: list[str], meta_touched: set[str]) -> None:
         assert self.configs is not None
         keys = ctx.keys
-        pipe = ctx.redis.pipeline(transaction=False)
-        for ticker in tickers:
-            pipe.hgetall(keys.book(ticker))
-            pipe.hgetall(keys.pos(ticker))
-            pipe.hgetall(keys.orders(ticker))
-            if ticker in meta_touched or ticker not in self.meta:
-                pipe.hgetall(keys.market(ticker))
-            else:
-                pipe.echo("")
-        results = await pipe.execute()
+
+        def reads(pipe: Any) -> None:
+            for ticker in tickers:
+                pipe.hgetall(keys.book(ticker))
+                pipe.hgetall(keys.pos(ticker))
+                pipe.hgetall(keys.orders(ticker))
+                if ticker in meta_touched or ticker not in self.meta:
+                    pipe.hgetall(keys.market(ticker))
+                else:
+                    pipe.echo("")
+
+        # what an earlier computation published goes out ahead of these reads
+        results = await self._send(ctx, [reads])
         now_ms = ctx.clock.now_ms()
-        out = ctx.redis.pipeline(transaction=False)
-        published = 0
+        out = self.outbox.pipeline(ctx.redis)
         for i, ticker in enumerate(tickers):
             book_fields, pos_fields, order_fields, market_fields = results[4 * i : 4 * i + 4]
             if market_fields:
@@ -192,9 +227,24 @@ class StrategyService:
                 maxlen=STREAM_MAXLEN["targets"],
                 approximate=True,
             )
-            published += 1
-        if published:
-            await out.execute()
+            self.outbox.tickers.append(ticker)
+
+    async def _send(self, ctx: Context, queue: list[Callable[[Any], object]]) -> list[Any]:
+        """One round trip: what the outbox holds, then the commands ``queue`` adds; returns the
+        results of the latter. When it fails, the targets it held are forgotten as published
+        (the next computation of those markets publishes them again)."""
+        pipe, published, skip = self.outbox.take(ctx.redis)
+        for add in queue:
+            add(pipe)
+        if not pipe.command_stack:
+            return []
+        try:
+            results = await pipe.execute()
+        except BaseException:
+            for ticker in published:
+                self.last.pop(ticker, None)
+            raise
+        return list(results[skip:])
 
     def _targets(
         self,
@@ -237,6 +287,7 @@ class StrategyService:
     async def stop(self, ctx: Context) -> None:
         if self.control_task is not None:
             await stop_tasks([self.control_task])
+        await self._send(ctx, [])  # what the last step computed
 
 
 def main() -> int:

@@ -1,5 +1,7 @@
 import asyncio
+from typing import Any
 
+import pytest
 import redis.asyncio as aioredis
 
 from common.book import BookState, YesBook
@@ -174,3 +176,91 @@ async def test_stream_lag_is_the_wait_of_the_oldest_entry_read(
     touched, _ = await service._read_events(ctx)
     await service.stop(ctx)
     assert touched == {"KX-A"} and ctx.status["md_lag_ms"] == 300
+
+
+class RoundTrips:
+    """Counts what a client sends: each command and each pipeline is one round trip."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, fail_next: bool = False) -> None:
+        self.count = 0
+        self.fail_next = fail_next
+        command, execute = aioredis.Redis.execute_command, aioredis.client.Pipeline.execute
+
+        async def counted_command(client: Any, *args: Any, **options: Any) -> Any:
+            self.count += 1
+            return await command(client, *args, **options)
+
+        async def counted_execute(pipe: Any, *args: Any, **options: Any) -> Any:
+            self.count += 1
+            if self.fail_next:
+                self.fail_next = False
+                await pipe.reset()
+                raise ConnectionError("Redis went away")
+            return await execute(pipe, *args, **options)
+
+        monkeypatch.setattr(aioredis.Redis, "execute_command", counted_command)
+        monkeypatch.setattr(aioredis.client.Pipeline, "execute", counted_execute)
+
+
+async def book_changes(aredis: aioredis.Redis, k: Keys, bid: int) -> None:
+    from common.events import book_event
+    from common.messages import encode_event
+
+    book = BookState("KX-A", YesBook(((bid, 1000),), ((4600, 1000),)), bid, NOW, NOW, False)
+    await aredis.hset(k.book("KX-A"), mapping=encode_book(book))
+    await aredis.xadd(k.stream("md"), encode_event("book", book_event("KX-A", bid, NOW, NOW, 0, 0)))
+
+
+async def test_targets_go_out_with_the_next_read_one_round_trip_per_tick(
+    settings: Settings, aredis: aioredis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A book change costs the strategy two round trips, not three: the read of the book, and
+    its answer sent in the same round trip as the next read of the streams. The strategy is
+    listening again as soon as it has computed, not after Redis answered the publish."""
+    from common.log import get_logger
+    from common.runtime import Context
+
+    k = Keys()
+    await seed(aredis, k, "KX-A", 4000, 4600)
+    ctx = Context("strategy", settings, aredis, k, ManualClock(NOW), get_logger("strategy"))
+    service = StrategyService(settings)
+    await service.start(ctx)
+    trips = RoundTrips(monkeypatch)
+    per_step = []
+    for bid in (4000, 4100, 4200):
+        await book_changes(aredis, k, bid)
+        trips.count = 0
+        await service.step(ctx)
+        per_step.append(trips.count)
+    await service.stop(ctx)
+    assert per_step == [2, 2, 2]
+    # every answer went out, the last one at stop
+    bids = [decode_event(f)[1]["bid_price"] for _, f in await aredis.xrange(k.stream("targets"))]
+    assert bids == ["4100", "4200", "4300"]
+    targets = decode_targets("KX-A", await aredis.hgetall(k.targets("KX-A")))
+    assert targets.bid is not None and targets.bid.price == 4300
+
+
+async def test_targets_lost_with_a_failed_round_trip_are_published_again(
+    settings: Settings, aredis: aioredis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from common.log import get_logger
+    from common.runtime import Context
+
+    k = Keys()
+    await seed(aredis, k, "KX-A", 4000, 4600)
+    clock = ManualClock(NOW)
+    ctx = Context("strategy", settings, aredis, k, clock, get_logger("strategy"))
+    service = StrategyService(settings)
+    await service.start(ctx)
+    await service.step(ctx)  # computes KX-A's targets; they go out with the next round trip
+    trips = RoundTrips(monkeypatch, fail_next=True)
+    with pytest.raises(ConnectionError):
+        await service.step(ctx)  # ... which fails: nothing reached Redis
+    assert await aredis.hgetall(k.targets("KX-A")) == {}
+    clock.advance(2_000)  # the sweep recomputes KX-A: the same targets, published again
+    await service.step(ctx)
+    await service.stop(ctx)
+    assert trips.count > 1
+    targets = decode_targets("KX-A", await aredis.hgetall(k.targets("KX-A")))
+    assert targets.bid is not None and targets.bid.price == 4100
