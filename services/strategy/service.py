@@ -41,6 +41,7 @@ from common.settings import Settings
 from common.sharding import owns
 from common.streams import STREAM_MAXLEN
 from common.trace import now_us
+from services.strategy.fused_read import MarketState, parse_states, queue_read
 
 READ_BLOCK_MS = 100
 READ_COUNT = 5_000
@@ -91,6 +92,9 @@ class StrategyService:
         self.swept_ms: dict[str, float] = {}  # ticker -> when it was last recomputed
         self.control_task: asyncio.Task[None] | None = None
         self.outbox = Outbox()
+        # one round trip per tick (fused_read) on a single strategy; shards read the old way
+        self.fused = settings.shard_count == 1
+        self.prefetched: dict[str, MarketState] = {}  # what the last stream read brought
 
     def owned(self, ticker: str) -> bool:
         return owns(ticker, self.settings.shard_index, self.settings.shard_count)
@@ -157,10 +161,28 @@ class StrategyService:
     async def _read_events(self, ctx: Context) -> tuple[set[str], set[str]]:
         touched: set[str] = set()
         meta_touched: set[str] = set()
-        # the targets the last step computed go out in the same round trip
-        (response,) = await self._send(
-            ctx, [lambda p: p.xread(self.stream_ids, count=READ_COUNT, block=READ_BLOCK_MS)]
-        )
+        # the targets the last step computed go out in the same round trip, and the state of
+        # the markets the entries name comes back with them (fused_read)
+        if self.fused:
+            response, raw = await self._send(
+                ctx,
+                [
+                    lambda p: queue_read(
+                        p, ctx.keys, self.stream_ids, count=READ_COUNT, block_ms=READ_BLOCK_MS
+                    )
+                ],
+                tolerate_last=True,
+            )
+            if isinstance(raw, Exception):
+                # e.g. a Redis that refuses the script: read the old way from now on
+                ctx.log.warning("fused_read_off", reason=str(raw))
+                self.fused = False
+            else:
+                self.prefetched = parse_states(raw)
+        else:
+            (response,) = await self._send(
+                ctx, [lambda p: p.xread(self.stream_ids, count=READ_COUNT, block=READ_BLOCK_MS)]
+            )
         read_us = now_us()
         for stream, entries in response or []:
             note_lag(ctx, "md_lag_ms" if stream.endswith(":md") else "fills_lag_ms", entries[0][0])
@@ -188,8 +210,18 @@ class StrategyService:
         assert self.configs is not None
         keys = ctx.keys
 
+        known, self.prefetched = self.prefetched, {}
+        states: dict[str, MarketState] = {}
+        for ticker in tickers:
+            state = known.get(ticker)
+            if state is not None and (
+                state.market is not None or (ticker not in meta_touched and ticker in self.meta)
+            ):
+                states[ticker] = state
+        missing = [t for t in tickers if t not in states]
+
         def reads(pipe: Any) -> None:
-            for ticker in tickers:
+            for ticker in missing:
                 pipe.hgetall(keys.book(ticker))
                 pipe.hgetall(keys.pos(ticker))
                 pipe.hgetall(keys.orders(ticker))
@@ -198,12 +230,18 @@ class StrategyService:
                 else:
                     pipe.echo("")
 
-        # what an earlier computation published goes out ahead of these reads
-        results = await self._send(ctx, [reads])
+        if missing:
+            # what an earlier computation published goes out ahead of these reads
+            results = await self._send(ctx, [reads])
+            for i, ticker in enumerate(missing):
+                book, pos, orders, market = results[4 * i : 4 * i + 4]
+                states[ticker] = MarketState(book, pos, orders, market or None)
         now_ms = ctx.clock.now_ms()
         out = self.outbox.pipeline(ctx.redis)
-        for i, ticker in enumerate(tickers):
-            book_fields, pos_fields, order_fields, market_fields = results[4 * i : 4 * i + 4]
+        for ticker in tickers:
+            state = states[ticker]
+            book_fields, pos_fields, order_fields = state.book, state.pos, state.orders
+            market_fields = state.market
             if market_fields:
                 try:
                     self.meta[ticker] = decode_market(ticker, market_fields)
@@ -229,17 +267,25 @@ class StrategyService:
             )
             self.outbox.tickers.append(ticker)
 
-    async def _send(self, ctx: Context, queue: list[Callable[[Any], object]]) -> list[Any]:
+    async def _send(
+        self, ctx: Context, queue: list[Callable[[Any], object]], *, tolerate_last: bool = False
+    ) -> list[Any]:
         """One round trip: what the outbox holds, then the commands ``queue`` adds; returns the
-        results of the latter. When it fails, the targets it held are forgotten as published
-        (the next computation of those markets publishes them again)."""
+        results of the latter. The first error is raised (with ``tolerate_last``, the last
+        command's error is returned as its result instead). When it fails, the targets it held
+        are forgotten as published (the next computation of those markets publishes them
+        again)."""
         pipe, published, skip = self.outbox.take(ctx.redis)
         for add in queue:
             add(pipe)
         if not pipe.command_stack:
             return []
         try:
-            results = await pipe.execute()
+            results = await pipe.execute(raise_on_error=False)
+            checked = results[:-1] if tolerate_last else results
+            error = next((r for r in checked if isinstance(r, Exception)), None)
+            if error is not None:
+                raise error
         except BaseException:
             for ticker in published:
                 self.last.pop(ticker, None)

@@ -211,7 +211,7 @@ async def book_changes(aredis: aioredis.Redis, k: Keys, bid: int) -> None:
     await aredis.xadd(k.stream("md"), encode_event("book", book_event("KX-A", bid, NOW, NOW, 0, 0)))
 
 
-async def test_targets_go_out_with_the_next_read_one_round_trip_per_tick(
+async def test_a_tick_costs_one_round_trip_and_targets_go_out_with_the_next_read(
     settings: Settings, aredis: aioredis.Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A book change costs the strategy two round trips, not three: the read of the book, and
@@ -233,7 +233,9 @@ async def test_targets_go_out_with_the_next_read_one_round_trip_per_tick(
         await service.step(ctx)
         per_step.append(trips.count)
     await service.stop(ctx)
-    assert per_step == [2, 2, 2]
+    # the first step also reads the market's facts (not yet known); then one round trip a tick:
+    # the read brings the book, position and own orders of the markets it names with it
+    assert per_step == [2, 1, 1]
     # every answer went out, the last one at stop
     bids = [decode_event(f)[1]["bid_price"] for _, f in await aredis.xrange(k.stream("targets"))]
     assert bids == ["4100", "4200", "4300"]
@@ -264,3 +266,96 @@ async def test_targets_lost_with_a_failed_round_trip_are_published_again(
     assert trips.count > 1
     targets = decode_targets("KX-A", await aredis.hgetall(k.targets("KX-A")))
     assert targets.bid is not None and targets.bid.price == 4100
+
+
+async def test_a_sharded_strategy_reads_the_named_markets_separately(
+    settings: Settings, aredis: aioredis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every shard reads every market's entries of the one md stream: the script would fetch
+    the other shards' markets too, so a shard reads its own after the stream read."""
+    from dataclasses import replace
+
+    from common.log import get_logger
+    from common.runtime import Context
+    from common.sharding import shard_of
+
+    k = Keys()
+    await seed(aredis, k, "KX-A", 4000, 4600)
+    sharded = replace(settings, shard_count=2, shard_index=shard_of("KX-A", 2))
+    ctx = Context("strategy", sharded, aredis, k, ManualClock(NOW), get_logger("strategy"))
+    service = StrategyService(sharded)
+    await service.start(ctx)
+    trips = RoundTrips(monkeypatch)
+    per_step = []
+    for bid in (4000, 4100):
+        await book_changes(aredis, k, bid)
+        trips.count = 0
+        await service.step(ctx)
+        per_step.append(trips.count)
+    await service.stop(ctx)
+    assert per_step == [2, 2]
+    targets = decode_targets("KX-A", await aredis.hgetall(k.targets("KX-A")))
+    assert targets.bid is not None and targets.bid.price == 4200
+
+
+async def test_the_state_read_with_the_stream_is_what_the_targets_answer(
+    settings: Settings, aredis: aioredis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Our own order rests at the best bid: the targets improve on the others' bid, not ours;
+    then the market closes (a market event): its facts come with the read and the quotes go."""
+    from common.domain import Order, OrderStatus, Side
+    from common.events import book_event
+    from common.log import get_logger
+    from common.messages import encode_event
+    from common.redis_codec import encode_order
+    from common.runtime import Context
+
+    k = Keys()
+    await seed(aredis, k, "KX-A", 4000, 4600)
+    ctx = Context("strategy", settings, aredis, k, ManualClock(NOW), get_logger("strategy"))
+    service = StrategyService(settings)
+    await service.start(ctx)
+    await service.step(ctx)  # the market's facts are known from here on
+    ours = Order("KX-A", Side.BID, 4100, 500, "c1", "o1", OrderStatus.RESTING, 0, 500)
+    await aredis.hset(k.orders("KX-A"), "c1", encode_order(ours))
+    # the book shows our bid at 0.41 and the others' at 0.40
+    book = BookState(
+        "KX-A", YesBook(((4100, 500), (4000, 1000)), ((4600, 1000),)), 2, NOW, NOW, False
+    )
+    await aredis.hset(k.book("KX-A"), mapping=encode_book(book))
+    await aredis.xadd(k.stream("md"), encode_event("book", book_event("KX-A", 2, NOW, NOW, 0, 0)))
+    trips = RoundTrips(monkeypatch)
+    await service.step(ctx)
+    assert trips.count == 1  # the state came with the read
+    await service._send(ctx, [])
+    targets = decode_targets("KX-A", await aredis.hgetall(k.targets("KX-A")))
+    assert targets.bid is not None and targets.bid.price == 4100  # the others' 0.40 + a tick
+    meta = MarketMeta("KX-A", MarketStatus.CLOSED, NOW + 86_400_000, PriceGrid.linear_cent())
+    await aredis.hset(k.market("KX-A"), mapping=encode_market(meta))
+    await aredis.xadd(k.stream("md"), encode_event("market", {"ticker": "KX-A"}))
+    await service.step(ctx)
+    await service.stop(ctx)
+    targets = decode_targets("KX-A", await aredis.hgetall(k.targets("KX-A")))
+    assert targets.bid is None and targets.ask is None
+
+
+async def test_a_redis_that_refuses_the_script_is_read_the_old_way(
+    settings: Settings, aredis: aioredis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from common.log import get_logger
+    from common.runtime import Context
+    from services.strategy import fused_read
+
+    monkeypatch.setattr(fused_read, "_SCRIPT", "return redis.call('NOSUCHCOMMAND')")
+    k = Keys()
+    await seed(aredis, k, "KX-A", 4000, 4600)
+    ctx = Context("strategy", settings, aredis, k, ManualClock(NOW), get_logger("strategy"))
+    service = StrategyService(settings)
+    await service.start(ctx)
+    for bid in (4000, 4100):
+        await book_changes(aredis, k, bid)
+        await service.step(ctx)
+    await service.stop(ctx)
+    assert not service.fused
+    targets = decode_targets("KX-A", await aredis.hgetall(k.targets("KX-A")))
+    assert targets.bid is not None and targets.bid.price == 4200
