@@ -8,17 +8,15 @@ time-driven rules (wind-down before close, staleness) apply without a book updat
 computations it remembers which levels of each book others added when (``common.book_memory``):
 the freshest quotes are the fair value when the touch has gone stale.
 
-What a computation publishes goes out with the strategy's next round trip (``Outbox``): the
-next step's blocking read of the streams, or the reads of a sweep that follows in the same step.
-The strategy never waits for a publish's answer before it listens again, so a book change that
-arrives meanwhile is read at once (one round trip per step instead of two).
+The streams are read by ``reader.StreamReader``: one read always outstanding, each bringing
+the state of the markets it names. The targets go out without the step waiting for the answer
+(``Publisher``: one publish at a time, in order), so the next book change is computed at once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
 from typing import Any
 
 from common.book_memory import NO_MEMORY, BookMemory, remember_book
@@ -41,7 +39,7 @@ from common.settings import Settings
 from common.sharding import owns
 from common.streams import STREAM_MAXLEN
 from common.trace import now_us
-from services.strategy.fused_read import MarketState, parse_states, queue_read
+from services.strategy.reader import Batch, MarketState, StreamReader
 
 READ_BLOCK_MS = 100
 READ_COUNT = 5_000
@@ -51,26 +49,37 @@ SWEEP_SLACK_MS = 500  # how late a sweep may run while book changes keep every s
 CONFIG_REFRESH_MS = 5_000
 
 
-class Outbox:
-    """The targets computed but not yet sent: queued in a pipeline that the next round trip
-    (the stream read, the next computation's reads) sends ahead of its own commands."""
+class Publisher:
+    """Sends each computation's targets (one pipeline) without the step waiting for Redis's
+    answer, one pipeline after the other so that a market's targets never overtake each other.
+    When a pipeline fails, its markets are forgotten as published (``last``): their next
+    computation publishes them again."""
 
-    def __init__(self) -> None:
-        self.pipe: Any = None
-        self.tickers: list[str] = []  # whose targets are in it
+    def __init__(self, ctx: Context, last: dict[str, dict[str, str]]) -> None:
+        self.ctx = ctx
+        self.last = last
+        self.sending: asyncio.Task[None] | None = None
 
-    def pipeline(self, redis: Any) -> Any:
-        """The pipeline to queue commands in: this outbox's (emptied) or a new one."""
-        if self.pipe is None:
-            self.pipe = redis.pipeline(transaction=False)
-        return self.pipe
+    def send(self, pipe: Any, tickers: list[str]) -> None:
+        if tickers:
+            self.sending = asyncio.create_task(self._send(self.sending, pipe, tickers))
 
-    def take(self, redis: Any) -> tuple[Any, list[str], int]:
-        """A pipeline holding what is queued, the tickers published in it and how many
-        commands come before the caller's own."""
-        pipe, tickers = self.pipeline(redis), self.tickers
-        self.pipe, self.tickers = None, []
-        return pipe, tickers, len(pipe.command_stack)
+    async def _send(self, before: asyncio.Task[None] | None, pipe: Any, tickers: list[str]) -> None:
+        if before is not None:
+            await asyncio.wait([before])
+        try:
+            await pipe.execute()
+        except Exception as exc:
+            for ticker in tickers:
+                self.last.pop(ticker, None)
+            self.ctx.log.warning(
+                "publish_failed", error=f"{type(exc).__name__}: {exc}", markets=len(tickers)
+            )
+
+    async def drain(self, timeout_s: float = 2.0) -> None:
+        """Wait for what is being sent (at stop)."""
+        if self.sending is not None:
+            await asyncio.wait([self.sending], timeout=timeout_s)
 
 
 class StrategyService:
@@ -91,10 +100,10 @@ class StrategyService:
         self.last_full_ms: float | None = None  # None: a full pass is due
         self.swept_ms: dict[str, float] = {}  # ticker -> when it was last recomputed
         self.control_task: asyncio.Task[None] | None = None
-        self.outbox = Outbox()
-        # one round trip per tick (fused_read) on a single strategy; shards read the old way
-        self.fused = settings.shard_count == 1
-        self.prefetched: dict[str, MarketState] = {}  # what the last stream read brought
+        self.reader: StreamReader | None = None
+        self.reader_task: asyncio.Task[None] | None = None
+        self.publisher: Publisher | None = None
+        self.prefetched: dict[str, MarketState] = {}  # what this step's reads brought
 
     def owned(self, ticker: str) -> bool:
         return owns(ticker, self.settings.shard_index, self.settings.shard_count)
@@ -109,6 +118,16 @@ class StrategyService:
         for stream in self.stream_ids:
             last = await ctx.redis.xrevrange(stream, count=1)
             self.stream_ids[stream] = last[0][0] if last else "0-0"
+        self.publisher = Publisher(ctx, self.last)
+        # the state comes with each read (reader.py) on a single strategy; shards read it apart
+        self.reader = StreamReader(
+            ctx,
+            self.stream_ids,
+            fused=self.settings.shard_count == 1,
+            count=READ_COUNT,
+            block_ms=READ_BLOCK_MS,
+        )
+        self.reader_task = asyncio.create_task(self.reader.run(), name="stream_reader")
         listener = ControlListener(ctx.redis, ctx.keys, ctx.log, self._on_control)
         self.control_task = asyncio.create_task(listener.run(), name="control")
         ctx.log.info(
@@ -126,7 +145,6 @@ class StrategyService:
         now_mono = ctx.clock.monotonic_ms()
         if self.reload.is_set() or ctx.clock.now_ms() - self.configs.loaded_ms > CONFIG_REFRESH_MS:
             self.reload.clear()
-            await self._send(ctx, [])  # what the last step computed goes out first
             if await self.configs.refresh(ctx.redis, ctx.clock.now_ms()):
                 self.last_full_ms = None  # config changed: recompute everything now
         touched, meta_touched = await self._read_events(ctx)
@@ -153,41 +171,28 @@ class StrategyService:
             self.swept_ms[ticker] = now_mono
         # What the book changed goes out first; the sweep's recomputations after it.
         if touched:
-            await self._compute(ctx, sorted(touched), meta_touched)
+            await self._compute(ctx, sorted(touched), meta_touched, self.prefetched)
         if sweep:
-            await self._compute(ctx, sorted(sweep), sweep)
+            await self._compute(ctx, sorted(sweep), sweep, {})
         ctx.status["markets"] = len(self.last)
 
     async def _read_events(self, ctx: Context) -> tuple[set[str], set[str]]:
         touched: set[str] = set()
         meta_touched: set[str] = set()
-        # the targets the last step computed go out in the same round trip, and the state of
-        # the markets the entries name comes back with them (fused_read)
-        if self.fused:
-            response, raw = await self._send(
-                ctx,
-                [
-                    lambda p: queue_read(
-                        p, ctx.keys, self.stream_ids, count=READ_COUNT, block_ms=READ_BLOCK_MS
-                    )
-                ],
-                tolerate_last=True,
-            )
-            if isinstance(raw, Exception):
-                # e.g. a Redis that refuses the script: read the old way from now on
-                ctx.log.warning("fused_read_off", reason=str(raw))
-                self.fused = False
-            else:
-                self.prefetched = parse_states(raw)
-        else:
-            (response,) = await self._send(
-                ctx, [lambda p: p.xread(self.stream_ids, count=READ_COUNT, block=READ_BLOCK_MS)]
-            )
-        read_us = now_us()
-        for stream, entries in response or []:
+        assert self.reader is not None
+        self.prefetched = {}
+        for batch in await self.reader.take(READ_BLOCK_MS / 1000):
+            self.prefetched.update(batch.states)  # a later read's state is the fresher
+            self._note_entries(ctx, batch, touched, meta_touched)
+        return touched, meta_touched
+
+    def _note_entries(
+        self, ctx: Context, batch: Batch, touched: set[str], meta_touched: set[str]
+    ) -> None:
+        read_us = batch.read_us
+        for stream, entries in batch.response:
             note_lag(ctx, "md_lag_ms" if stream.endswith(":md") else "fills_lag_ms", entries[0][0])
-            for entry_id, fields in entries:
-                self.stream_ids[stream] = entry_id
+            for _, fields in entries:
                 try:
                     kind, payload = decode_event(fields)
                 except SchemaError as exc:
@@ -204,13 +209,18 @@ class StrategyService:
                     self.trace.setdefault(
                         ticker, (int(payload["recv_us"]), int(payload["pub_us"]), read_us)
                     )
-        return touched, meta_touched
 
-    async def _compute(self, ctx: Context, tickers: list[str], meta_touched: set[str]) -> None:
-        assert self.configs is not None
+    async def _compute(
+        self,
+        ctx: Context,
+        tickers: list[str],
+        meta_touched: set[str],
+        known: dict[str, MarketState],
+    ) -> None:
+        """Compute and publish the targets of ``tickers``, from the state ``known`` (read with
+        the streams) where it has what is needed, else read now."""
+        assert self.configs is not None and self.publisher is not None
         keys = ctx.keys
-
-        known, self.prefetched = self.prefetched, {}
         states: dict[str, MarketState] = {}
         for ticker in tickers:
             state = known.get(ticker)
@@ -231,13 +241,15 @@ class StrategyService:
                     pipe.echo("")
 
         if missing:
-            # what an earlier computation published goes out ahead of these reads
-            results = await self._send(ctx, [reads])
+            pipe = ctx.redis.pipeline(transaction=False)
+            reads(pipe)
+            results = await pipe.execute()
             for i, ticker in enumerate(missing):
                 book, pos, orders, market = results[4 * i : 4 * i + 4]
                 states[ticker] = MarketState(book, pos, orders, market or None)
         now_ms = ctx.clock.now_ms()
-        out = self.outbox.pipeline(ctx.redis)
+        out = ctx.redis.pipeline(transaction=False)
+        published: list[str] = []
         for ticker in tickers:
             state = states[ticker]
             book_fields, pos_fields, order_fields = state.book, state.pos, state.orders
@@ -265,32 +277,10 @@ class StrategyService:
                 maxlen=STREAM_MAXLEN["targets"],
                 approximate=True,
             )
-            self.outbox.tickers.append(ticker)
-
-    async def _send(
-        self, ctx: Context, queue: list[Callable[[Any], object]], *, tolerate_last: bool = False
-    ) -> list[Any]:
-        """One round trip: what the outbox holds, then the commands ``queue`` adds; returns the
-        results of the latter. The first error is raised (with ``tolerate_last``, the last
-        command's error is returned as its result instead). When it fails, the targets it held
-        are forgotten as published (the next computation of those markets publishes them
-        again)."""
-        pipe, published, skip = self.outbox.take(ctx.redis)
-        for add in queue:
-            add(pipe)
-        if not pipe.command_stack:
-            return []
-        try:
-            results = await pipe.execute(raise_on_error=False)
-            checked = results[:-1] if tolerate_last else results
-            error = next((r for r in checked if isinstance(r, Exception)), None)
-            if error is not None:
-                raise error
-        except BaseException:
-            for ticker in published:
-                self.last.pop(ticker, None)
-            raise
-        return list(results[skip:])
+            published.append(ticker)
+        if published:
+            self.publisher.send(out, published)
+            await asyncio.sleep(0)  # the publish is written before anything else this step reads
 
     def _targets(
         self,
@@ -331,9 +321,9 @@ class StrategyService:
         )
 
     async def stop(self, ctx: Context) -> None:
-        if self.control_task is not None:
-            await stop_tasks([self.control_task])
-        await self._send(ctx, [])  # what the last step computed
+        await stop_tasks([t for t in (self.control_task, self.reader_task) if t is not None])
+        if self.publisher is not None:
+            await self.publisher.drain()  # what the last step computed
 
 
 def main() -> int:
