@@ -2,8 +2,8 @@
 
 1. tick-to-order latency through the real multi-process stack against the simulator (WS frame
    received by marketdata -> HTTP request sent by the executor) at 100 markets, per stage, with
-   the floor of three Redis stream hops between processes measured right after on the same
-   running stack;
+   the floor of three Redis stream hops between processes measured during the same seconds on
+   the same running stack;
 2. throughput: the highest book-update rate across 500 markets the pipeline keeps up with (the
    strategy's and executor's stream lag stays under 100 ms), with CPU and RSS per process; the
    updates are churn generated inside the simulator (``POST /_sim/churn``: half of its orders
@@ -26,6 +26,7 @@ import json
 import os
 import random
 import signal
+import subprocess
 import sys
 import tempfile
 import threading
@@ -40,6 +41,7 @@ import redis
 from bench.report import machine, write_doc
 from cli.devstack import SERVICES, LocalStack, StackConfig
 from common.keys import Keys
+from common.runtime import run_loop
 from common.streams import PERSISTED_STREAMS, PERSISTER_GROUP
 from common.trace import STAGES, stages
 
@@ -49,6 +51,7 @@ LAG_LIMIT_MS = 100
 WARMUP_S = 20
 KEYS = Keys()  # the stacks run with the default prefix
 PROBES_PER_S = 10
+FLOOR_PER_S = 50  # messages a second through the floor's relays, beside the probes
 THROUGHPUT_WARMUP_S = 30
 # Share of the churn's orders that join the best bid or ask (the rest rest deep, 1-5 / 95-99
 # cents): deep-only churn is absorbed by marketdata and never wakes the strategy.
@@ -137,16 +140,23 @@ class Usage:
 # ---- 1. latency --------------------------------------------------------------------------------
 
 
-async def _floor(url: str, seconds: float, rate_per_s: int = 200) -> list[float]:
-    """Three chained relay processes; returns end-to-end microseconds per message."""
-    tag = f"bench:floor:{os.getpid()}"
-    hops = [f"{tag}:{i}" for i in range(4)]
+def floor(url: str, seconds: float, rate_per_s: int, uvloop: bool) -> list[float]:
+    """Three chained relay processes; returns end-to-end microseconds per message. Plain
+    processes, not asyncio's: this runs in a thread beside the probes."""
+    hops = [f"bench:floor:{os.getpid()}:{i}" for i in range(4)]
     relays = [
-        await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bench.relay", url, hops[i], hops[i + 1], cwd=REPO
-        )
+        subprocess.Popen([sys.executable, "-m", "bench.relay", url, hops[i], hops[i + 1]], cwd=REPO)
         for i in range(3)
     ]
+    try:
+        return run_loop(_floor(url, hops, seconds, rate_per_s), uvloop=uvloop)
+    finally:
+        for proc in relays:
+            proc.terminate()
+            proc.wait(10)
+
+
+async def _floor(url: str, hops: list[str], seconds: float, rate_per_s: int) -> list[float]:
     import redis.asyncio as aioredis
 
     r = aioredis.Redis.from_url(url)
@@ -176,9 +186,6 @@ async def _floor(url: str, seconds: float, rate_per_s: int = 200) -> list[float]
         await asyncio.sleep(0.5)
         task.cancel()
     finally:
-        for proc in relays:
-            proc.terminate()
-            await proc.wait()
         await r.delete(*hops)
         await r.aclose()
     return samples
@@ -247,16 +254,17 @@ async def _probe(
     return dict(counts)
 
 
-def bench_latency(
-    base: Path, markets: int = 100, seconds: float = 90, floor_seconds: float = 20
-) -> dict[str, Any]:
+def bench_latency(base: Path, markets: int = 100, seconds: float = 90) -> dict[str, Any]:
+    # DORA_UVLOOP=false in the bench's environment: dora's processes, the floor's relays and
+    # this process's probe and floor loops all on asyncio's own event loop (to measure uvloop)
+    uvloop = os.environ.get("DORA_UVLOOP", "true") != "false"
     stack = LocalStack(
         StackConfig(
             base_dir=base / "latency",
             markets=markets,
             seed=11,
             key_type="ed25519",
-            env={"DORA_TRACE_LATENCY": "true"},
+            env={"DORA_TRACE_LATENCY": "true", "DORA_UVLOOP": str(uvloop).lower()},
             moto_nice=MOTO_NICE,
         )
     )
@@ -268,15 +276,21 @@ def bench_latency(
         r = redis.Redis.from_url(stack.redis_url, decode_responses=True)
         r.delete(KEYS.trace_samples)
         usage = Usage(process_pids(stack))
-        probes = asyncio.run(_probe(stack, stack.tickers, PROBES_PER_S, seconds))
+        # The floor during the same seconds, on the same Redis, at a rate light enough not to
+        # load the box (the box is shared: measured one after the other, a change of its load
+        # between the two moved the ratio more than any change of dora's did).
+        hops: list[float] = []
+        floor_thread = threading.Thread(
+            target=lambda: hops.extend(floor(stack.redis_url, seconds, FLOOR_PER_S, uvloop))
+        )
+        floor_thread.start()
+        probes = run_loop(_probe(stack, stack.tickers, PROBES_PER_S, seconds), uvloop=uvloop)
+        floor_thread.join(seconds + 30)
         raw = r.lrange(KEYS.trace_samples, 0, -1)
         use = usage.read()
-        # The floor right after, on the same stack still running (its relays would load the
-        # box during the sampling otherwise).
-        floor = asyncio.run(_floor(stack.redis_url, floor_seconds))
     traced = [x for x in map(stages, raw) if x is not None]
     samples = [total / 1000 for total, _ in traced]
-    floor_ms = [x / 1000 for x in floor]
+    floor_ms = [x / 1000 for x in hops]
     per_stage = {
         name: {
             "p50_ms": round(pct([per[name] / 1000 for _, per in traced], 0.5), 3),
@@ -289,6 +303,7 @@ def bench_latency(
         "seconds": seconds,
         "warmup_s": WARMUP_S,
         "signing": "ed25519",
+        "uvloop": uvloop,
         "probes": probes,
         "samples": len(samples),
         "p50_ms": round(pct(samples, 0.5), 3),
@@ -296,6 +311,8 @@ def bench_latency(
         "max_ms": round(max(samples, default=float("nan")), 3),
         "stages": per_stage,
         "floor_samples": len(floor_ms),
+        "floor_per_s": FLOOR_PER_S,
+        "floor": "measured during the same seconds as dora's samples",
         "floor_p50_ms": round(pct(floor_ms, 0.5), 3),
         "floor_p99_ms": round(pct(floor_ms, 0.99), 3),
         "usage": use,

@@ -30,9 +30,9 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import redis.asyncio as aioredis
 
@@ -44,6 +44,8 @@ from common.metrics import Metrics, run_publisher
 from common.redis_codec import encode_heartbeat
 from common.redis_conn import connect_redis
 from common.settings import Settings, load_settings
+
+T = TypeVar("T")
 
 START_RETRY_MAX_S = 10.0
 STEP_BACKOFF_MAX_S = 5.0
@@ -302,6 +304,25 @@ def service_main(
         print(f"dora: {exc}", file=sys.stderr)
         return 2
     try:
-        return asyncio.run(run_service(service, settings, once=once))
+        return run_loop(run_service(service, settings, once=once), uvloop=settings.uvloop)
     except KeyboardInterrupt:
         return 130
+
+
+def loop_factory(uvloop: bool = True) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's event loop where it is wanted and importable; None (asyncio's own) otherwise.
+    uvloop's loop cuts the CPU of every socket read and write and every wake-up
+    (docs/performance.md); ``DORA_UVLOOP=false`` turns it off."""
+    if not uvloop:
+        return None
+    try:
+        import uvloop as module
+    except ImportError:  # not installed (not built for this platform): asyncio's loop
+        return None
+    return module.new_event_loop
+
+
+def run_loop(main: Coroutine[Any, Any, T], *, uvloop: bool = True) -> T:
+    """``asyncio.run(main)`` on the event loop every dora process uses (``loop_factory``)."""
+    with asyncio.Runner(loop_factory=loop_factory(uvloop)) as runner:
+        return runner.run(main)

@@ -95,6 +95,7 @@ class Settings:
     # Redis silent this long: the executor cancels every resting order at the exchange and sends
     # nothing else until Redis answers and its orders are reconciled with the exchange
     redis_outage_cancel_s: int = 3
+    uvloop: bool = True  # uvloop's event loop in every process; false: asyncio's own
     trace_latency: bool = False  # tick-to-order samples for make bench (common/trace.py)
     metrics_enabled: bool = False  # on in production (deploy/dora.env); never by accident
     metrics_interval_s: int = 60
@@ -327,6 +328,7 @@ _CHECKS: dict[str, Callable[[str, str], Any]] = {
     "ws_use_yes_price": _check_bool,
     "metrics_enabled": _check_bool,
     "trace_latency": _check_bool,
+    "uvloop": _check_bool,
     "metrics_interval_s": _int_in(1, 3600),
     "cloudwatch_endpoint": _check_http_url,
     "sns_endpoint": _check_http_url,

@@ -7,6 +7,10 @@ stream when they differ from the last ones. Every second it recomputes every own
 time-driven rules (wind-down before close, staleness) apply without a book update. Between
 computations it remembers which levels of each book others added when (``common.book_memory``):
 the freshest quotes are the fair value when the touch has gone stale.
+
+The streams are read by ``reader.StreamReader``: one read always outstanding, each bringing
+the state of the markets it names. The targets go out without the step waiting for the answer
+(``Publisher``: one publish at a time, in order), so the next book change is computed at once.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from common.settings import Settings
 from common.sharding import owns
 from common.streams import STREAM_MAXLEN
 from common.trace import now_us
+from services.strategy.reader import Batch, MarketState, StreamReader
 
 READ_BLOCK_MS = 100
 READ_COUNT = 5_000
@@ -42,6 +47,39 @@ FULL_PASS_MS = 1_000
 SWEEP_PER_STEP = 25
 SWEEP_SLACK_MS = 500  # how late a sweep may run while book changes keep every step busy
 CONFIG_REFRESH_MS = 5_000
+
+
+class Publisher:
+    """Sends each computation's targets (one pipeline) without the step waiting for Redis's
+    answer, one pipeline after the other so that a market's targets never overtake each other.
+    When a pipeline fails, its markets are forgotten as published (``last``): their next
+    computation publishes them again."""
+
+    def __init__(self, ctx: Context, last: dict[str, dict[str, str]]) -> None:
+        self.ctx = ctx
+        self.last = last
+        self.sending: asyncio.Task[None] | None = None
+
+    def send(self, pipe: Any, tickers: list[str]) -> None:
+        if tickers:
+            self.sending = asyncio.create_task(self._send(self.sending, pipe, tickers))
+
+    async def _send(self, before: asyncio.Task[None] | None, pipe: Any, tickers: list[str]) -> None:
+        if before is not None:
+            await asyncio.wait([before])
+        try:
+            await pipe.execute()
+        except Exception as exc:
+            for ticker in tickers:
+                self.last.pop(ticker, None)
+            self.ctx.log.warning(
+                "publish_failed", error=f"{type(exc).__name__}: {exc}", markets=len(tickers)
+            )
+
+    async def drain(self, timeout_s: float = 2.0) -> None:
+        """Wait for what is being sent (at stop)."""
+        if self.sending is not None:
+            await asyncio.wait([self.sending], timeout=timeout_s)
 
 
 class StrategyService:
@@ -62,6 +100,10 @@ class StrategyService:
         self.last_full_ms: float | None = None  # None: a full pass is due
         self.swept_ms: dict[str, float] = {}  # ticker -> when it was last recomputed
         self.control_task: asyncio.Task[None] | None = None
+        self.reader: StreamReader | None = None
+        self.reader_task: asyncio.Task[None] | None = None
+        self.publisher: Publisher | None = None
+        self.prefetched: dict[str, MarketState] = {}  # what this step's reads brought
 
     def owned(self, ticker: str) -> bool:
         return owns(ticker, self.settings.shard_index, self.settings.shard_count)
@@ -76,6 +118,16 @@ class StrategyService:
         for stream in self.stream_ids:
             last = await ctx.redis.xrevrange(stream, count=1)
             self.stream_ids[stream] = last[0][0] if last else "0-0"
+        self.publisher = Publisher(ctx, self.last)
+        # the state comes with each read (reader.py) on a single strategy; shards read it apart
+        self.reader = StreamReader(
+            ctx,
+            self.stream_ids,
+            fused=self.settings.shard_count == 1,
+            count=READ_COUNT,
+            block_ms=READ_BLOCK_MS,
+        )
+        self.reader_task = asyncio.create_task(self.reader.run(), name="stream_reader")
         listener = ControlListener(ctx.redis, ctx.keys, ctx.log, self._on_control)
         self.control_task = asyncio.create_task(listener.run(), name="control")
         ctx.log.info(
@@ -119,20 +171,28 @@ class StrategyService:
             self.swept_ms[ticker] = now_mono
         # What the book changed goes out first; the sweep's recomputations after it.
         if touched:
-            await self._compute(ctx, sorted(touched), meta_touched)
+            await self._compute(ctx, sorted(touched), meta_touched, self.prefetched)
         if sweep:
-            await self._compute(ctx, sorted(sweep), sweep)
+            await self._compute(ctx, sorted(sweep), sweep, {})
         ctx.status["markets"] = len(self.last)
 
     async def _read_events(self, ctx: Context) -> tuple[set[str], set[str]]:
         touched: set[str] = set()
         meta_touched: set[str] = set()
-        response = await ctx.redis.xread(self.stream_ids, count=READ_COUNT, block=READ_BLOCK_MS)
-        read_us = now_us()
-        for stream, entries in response or []:
+        assert self.reader is not None
+        self.prefetched = {}
+        for batch in await self.reader.take(READ_BLOCK_MS / 1000):
+            self.prefetched.update(batch.states)  # a later read's state is the fresher
+            self._note_entries(ctx, batch, touched, meta_touched)
+        return touched, meta_touched
+
+    def _note_entries(
+        self, ctx: Context, batch: Batch, touched: set[str], meta_touched: set[str]
+    ) -> None:
+        read_us = batch.read_us
+        for stream, entries in batch.response:
             note_lag(ctx, "md_lag_ms" if stream.endswith(":md") else "fills_lag_ms", entries[0][0])
-            for entry_id, fields in entries:
-                self.stream_ids[stream] = entry_id
+            for _, fields in entries:
                 try:
                     kind, payload = decode_event(fields)
                 except SchemaError as exc:
@@ -149,26 +209,51 @@ class StrategyService:
                     self.trace.setdefault(
                         ticker, (int(payload["recv_us"]), int(payload["pub_us"]), read_us)
                     )
-        return touched, meta_touched
 
-    async def _compute(self, ctx: Context, tickers: list[str], meta_touched: set[str]) -> None:
-        assert self.configs is not None
+    async def _compute(
+        self,
+        ctx: Context,
+        tickers: list[str],
+        meta_touched: set[str],
+        known: dict[str, MarketState],
+    ) -> None:
+        """Compute and publish the targets of ``tickers``, from the state ``known`` (read with
+        the streams) where it has what is needed, else read now."""
+        assert self.configs is not None and self.publisher is not None
         keys = ctx.keys
-        pipe = ctx.redis.pipeline(transaction=False)
+        states: dict[str, MarketState] = {}
         for ticker in tickers:
-            pipe.hgetall(keys.book(ticker))
-            pipe.hgetall(keys.pos(ticker))
-            pipe.hgetall(keys.orders(ticker))
-            if ticker in meta_touched or ticker not in self.meta:
-                pipe.hgetall(keys.market(ticker))
-            else:
-                pipe.echo("")
-        results = await pipe.execute()
+            state = known.get(ticker)
+            if state is not None and (
+                state.market is not None or (ticker not in meta_touched and ticker in self.meta)
+            ):
+                states[ticker] = state
+        missing = [t for t in tickers if t not in states]
+
+        def reads(pipe: Any) -> None:
+            for ticker in missing:
+                pipe.hgetall(keys.book(ticker))
+                pipe.hgetall(keys.pos(ticker))
+                pipe.hgetall(keys.orders(ticker))
+                if ticker in meta_touched or ticker not in self.meta:
+                    pipe.hgetall(keys.market(ticker))
+                else:
+                    pipe.echo("")
+
+        if missing:
+            pipe = ctx.redis.pipeline(transaction=False)
+            reads(pipe)
+            results = await pipe.execute()
+            for i, ticker in enumerate(missing):
+                book, pos, orders, market = results[4 * i : 4 * i + 4]
+                states[ticker] = MarketState(book, pos, orders, market or None)
         now_ms = ctx.clock.now_ms()
         out = ctx.redis.pipeline(transaction=False)
-        published = 0
-        for i, ticker in enumerate(tickers):
-            book_fields, pos_fields, order_fields, market_fields = results[4 * i : 4 * i + 4]
+        published: list[str] = []
+        for ticker in tickers:
+            state = states[ticker]
+            book_fields, pos_fields, order_fields = state.book, state.pos, state.orders
+            market_fields = state.market
             if market_fields:
                 try:
                     self.meta[ticker] = decode_market(ticker, market_fields)
@@ -192,9 +277,10 @@ class StrategyService:
                 maxlen=STREAM_MAXLEN["targets"],
                 approximate=True,
             )
-            published += 1
+            published.append(ticker)
         if published:
-            await out.execute()
+            self.publisher.send(out, published)
+            await asyncio.sleep(0)  # the publish is written before anything else this step reads
 
     def _targets(
         self,
@@ -235,8 +321,9 @@ class StrategyService:
         )
 
     async def stop(self, ctx: Context) -> None:
-        if self.control_task is not None:
-            await stop_tasks([self.control_task])
+        await stop_tasks([t for t in (self.control_task, self.reader_task) if t is not None])
+        if self.publisher is not None:
+            await self.publisher.drain()  # what the last step computed
 
 
 def main() -> int:

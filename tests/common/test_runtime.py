@@ -14,7 +14,7 @@ import redis
 from common.clock import ManualClock
 from common.errors import ConfigError
 from common.log import get_logger, register_secret, setup_logging
-from common.runtime import Context, Deferred, run_service
+from common.runtime import Context, Deferred, loop_factory, run_loop, run_service
 from common.settings import Settings
 from tests.support.procs import REPO, wait_for
 
@@ -72,6 +72,34 @@ def test_second_signal_exits_at_once(redis_url: str) -> None:
     finally:
         proc.kill()
     assert r.get("sample:drained") is None
+
+
+@pytest.mark.parametrize(
+    ("env", "loop_module"), [({}, "uvloop"), ({"DORA_UVLOOP": "false"}, "asyncio.unix_events")]
+)
+def test_a_process_runs_on_uvloop_unless_told_not_to(
+    redis_url: str, env: dict[str, str], loop_module: str
+) -> None:
+    r = redis.Redis.from_url(redis_url, decode_responses=True)
+    proc = start_sample(redis_url, env=env)
+    try:
+        wait_for(lambda: r.get("sample:loop"), 10, "the sample's start")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+    finally:
+        proc.kill()
+    assert r.get("sample:loop") == loop_module
+
+
+def test_without_uvloop_installed_the_loop_is_asyncios(monkeypatch: pytest.MonkeyPatch) -> None:
+    async def which() -> str:
+        return type(asyncio.get_running_loop()).__module__
+
+    assert run_loop(which()) == "uvloop"
+    assert run_loop(which(), uvloop=False) == "asyncio.unix_events"
+    monkeypatch.setitem(sys.modules, "uvloop", None)  # import uvloop -> ImportError
+    assert loop_factory() is None
+    assert run_loop(which()) == "asyncio.unix_events"
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,7 @@
 import asyncio
+from typing import Any
 
+import pytest
 import redis.asyncio as aioredis
 
 from common.book import BookState, YesBook
@@ -174,3 +176,219 @@ async def test_stream_lag_is_the_wait_of_the_oldest_entry_read(
     touched, _ = await service._read_events(ctx)
     await service.stop(ctx)
     assert touched == {"KX-A"} and ctx.status["md_lag_ms"] == 300
+
+
+class RoundTrips:
+    """Records what a client sends: each command and each pipeline is one round trip, noted as
+    the names of its commands. ``hold`` makes the round trips holding that command wait for
+    ``release``; ``fail_next`` fails the next one holding it."""
+
+    def __init__(
+        self, monkeypatch: pytest.MonkeyPatch, hold: str = "", fail_next: str = ""
+    ) -> None:
+        self.sent: list[tuple[str, ...]] = []
+        self.release = asyncio.Event()
+        self.held = asyncio.Event()
+        command, execute = aioredis.Redis.execute_command, aioredis.client.Pipeline.execute
+
+        async def counted_command(client: Any, *args: Any, **options: Any) -> Any:
+            self.sent.append((str(args[0]).upper(),))
+            return await command(client, *args, **options)
+
+        async def counted_execute(pipe: Any, *args: Any, **options: Any) -> Any:
+            names = tuple(str(c[0][0]).upper() for c in pipe.command_stack)
+            self.sent.append(names)
+            if hold and hold in names:
+                self.held.set()
+                await self.release.wait()
+            if fail_next and fail_next in names and not getattr(self, "failed", False):
+                self.failed = True
+                await pipe.reset()
+                raise ConnectionError("Redis went away")
+            return await execute(pipe, *args, **options)
+
+        monkeypatch.setattr(aioredis.Redis, "execute_command", counted_command)
+        monkeypatch.setattr(aioredis.client.Pipeline, "execute", counted_execute)
+
+    def reads(self) -> int:
+        """Round trips that read a market's hashes apart from the stream read."""
+        return sum(1 for names in self.sent if "HGETALL" in names)
+
+
+async def book_changes(aredis: aioredis.Redis, k: Keys, bid: int) -> None:
+    from common.events import book_event
+    from common.messages import encode_event
+
+    book = BookState("KX-A", YesBook(((bid, 1000),), ((4600, 1000),)), bid, NOW, NOW, False)
+    await aredis.hset(k.book("KX-A"), mapping=encode_book(book))
+    await aredis.xadd(k.stream("md"), encode_event("book", book_event("KX-A", bid, NOW, NOW, 0, 0)))
+
+
+async def started(
+    settings: Settings, aredis: aioredis.Redis, clock: ManualClock | None = None
+) -> tuple[StrategyService, Any]:
+    from common.log import get_logger
+    from common.runtime import Context
+
+    ctx = Context(
+        "strategy", settings, aredis, Keys(), clock or ManualClock(NOW), get_logger("strategy")
+    )
+    service = StrategyService(settings)
+    await service.start(ctx)
+    return service, ctx
+
+
+async def until(predicate: Any, timeout_s: float = 5.0) -> None:
+    async def wait() -> None:
+        while not predicate():
+            await asyncio.sleep(0.005)
+
+    await asyncio.wait_for(wait(), timeout_s)
+
+
+async def test_a_tick_needs_no_round_trip_of_its_own_the_state_comes_with_the_read(
+    settings: Settings, aredis: aioredis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A book change used to cost the strategy a read of the book, position and own orders
+    after the read of the streams; they now come with it (reader.py)."""
+    k = Keys()
+    await seed(aredis, k, "KX-A", 4000, 4600)
+    service, ctx = await started(settings, aredis)
+    await book_changes(aredis, k, 4000)
+    await service.step(ctx)  # the first step also reads the market's facts (not yet known)
+    trips = RoundTrips(monkeypatch)
+    for bid in (4100, 4200):
+        await book_changes(aredis, k, bid)
+        await service.step(ctx)
+    await service.stop(ctx)
+    assert trips.reads() == 0
+    assert ("XREAD", "EVAL") in trips.sent and ("HSET", "XADD") in trips.sent
+    bids = [decode_event(f)[1]["bid_price"] for _, f in await aredis.xrange(k.stream("targets"))]
+    assert bids == ["4100", "4200", "4300"]
+    targets = decode_targets("KX-A", await aredis.hgetall(k.targets("KX-A")))
+    assert targets.bid is not None and targets.bid.price == 4300
+
+
+async def test_a_book_change_is_read_while_the_last_targets_are_still_being_published(
+    settings: Settings, aredis: aioredis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The strategy listens while it publishes: the next book change is read at once, not after
+    Redis answered the publish and a new read went out."""
+    k = Keys()
+    await seed(aredis, k, "KX-A", 4000, 4600)
+    service, ctx = await started(settings, aredis)
+    trips = RoundTrips(monkeypatch, hold="HSET")
+    await book_changes(aredis, k, 4000)
+    step = asyncio.create_task(service.step(ctx))
+    await asyncio.wait_for(trips.held.wait(), 5)  # the publish is on its way, unanswered
+    await book_changes(aredis, k, 4100)
+    assert service.reader is not None
+    await until(lambda: bool(service.reader and service.reader.batches))
+    trips.release.set()
+    await step
+    await service.step(ctx)
+    await service.stop(ctx)
+    targets = decode_targets("KX-A", await aredis.hgetall(k.targets("KX-A")))
+    assert targets.bid is not None and targets.bid.price == 4200
+
+
+async def test_targets_lost_with_a_failed_publish_are_published_again(
+    settings: Settings, aredis: aioredis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    k = Keys()
+    await seed(aredis, k, "KX-A", 4000, 4600)
+    clock = ManualClock(NOW)
+    service, ctx = await started(settings, aredis, clock)
+    RoundTrips(monkeypatch, fail_next="HSET")
+    await service.step(ctx)  # computes KX-A's targets; their publish fails
+    assert service.publisher is not None
+    await service.publisher.drain()
+    assert await aredis.hgetall(k.targets("KX-A")) == {}
+    clock.advance(2_000)  # the sweep recomputes KX-A: the same targets, published again
+    await service.step(ctx)
+    await service.stop(ctx)
+    targets = decode_targets("KX-A", await aredis.hgetall(k.targets("KX-A")))
+    assert targets.bid is not None and targets.bid.price == 4100
+
+
+async def test_a_sharded_strategy_reads_the_named_markets_separately(
+    settings: Settings, aredis: aioredis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every shard reads every market's entries of the one md stream: the script would fetch
+    the other shards' markets too, so a shard reads its own after the stream read."""
+    from dataclasses import replace
+
+    from common.sharding import shard_of
+
+    k = Keys()
+    await seed(aredis, k, "KX-A", 4000, 4600)
+    sharded = replace(settings, shard_count=2, shard_index=shard_of("KX-A", 2))
+    service, ctx = await started(sharded, aredis)
+    await book_changes(aredis, k, 4000)
+    await service.step(ctx)
+    trips = RoundTrips(monkeypatch)
+    for bid in (4100, 4200):
+        await book_changes(aredis, k, bid)
+        await service.step(ctx)
+    await service.stop(ctx)
+    assert trips.reads() == 2 and not any("EVAL" in names for names in trips.sent)
+    targets = decode_targets("KX-A", await aredis.hgetall(k.targets("KX-A")))
+    assert targets.bid is not None and targets.bid.price == 4300
+
+
+async def test_the_state_read_with_the_stream_is_what_the_targets_answer(
+    settings: Settings, aredis: aioredis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Our own order rests at the best bid: the targets improve on the others' bid, not ours;
+    then the market closes (a market event): its facts come with the read and the quotes go."""
+    from common.domain import Order, OrderStatus, Side
+    from common.events import book_event
+    from common.messages import encode_event
+    from common.redis_codec import encode_order
+
+    k = Keys()
+    await seed(aredis, k, "KX-A", 4000, 4600)
+    service, ctx = await started(settings, aredis)
+    await service.step(ctx)  # the market's facts are known from here on
+    ours = Order("KX-A", Side.BID, 4100, 500, "c1", "o1", OrderStatus.RESTING, 0, 500)
+    await aredis.hset(k.orders("KX-A"), "c1", encode_order(ours))
+    # the book shows our bid at 0.41 and the others' at 0.40
+    book = BookState(
+        "KX-A", YesBook(((4100, 500), (4000, 1000)), ((4600, 1000),)), 2, NOW, NOW, False
+    )
+    await aredis.hset(k.book("KX-A"), mapping=encode_book(book))
+    trips = RoundTrips(monkeypatch)
+    await aredis.xadd(k.stream("md"), encode_event("book", book_event("KX-A", 2, NOW, NOW, 0, 0)))
+    await service.step(ctx)
+    assert service.publisher is not None
+    await service.publisher.drain()
+    assert trips.reads() == 0  # the state came with the read
+    targets = decode_targets("KX-A", await aredis.hgetall(k.targets("KX-A")))
+    assert targets.bid is not None and targets.bid.price == 4100  # the others' 0.40 + a tick
+    trips.sent.clear()  # (the test's own reads)
+    meta = MarketMeta("KX-A", MarketStatus.CLOSED, NOW + 86_400_000, PriceGrid.linear_cent())
+    await aredis.hset(k.market("KX-A"), mapping=encode_market(meta))
+    await aredis.xadd(k.stream("md"), encode_event("market", {"ticker": "KX-A"}))
+    await service.step(ctx)
+    await service.stop(ctx)
+    assert trips.reads() == 0
+    targets = decode_targets("KX-A", await aredis.hgetall(k.targets("KX-A")))
+    assert targets.bid is None and targets.ask is None
+
+
+async def test_a_redis_that_refuses_the_script_is_read_the_old_way(
+    settings: Settings, aredis: aioredis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from services.strategy import reader
+
+    monkeypatch.setattr(reader, "_SCRIPT", "return redis.call('NOSUCHCOMMAND')")
+    k = Keys()
+    await seed(aredis, k, "KX-A", 4000, 4600)
+    service, ctx = await started(settings, aredis)
+    for bid in (4000, 4100):
+        await book_changes(aredis, k, bid)
+        await service.step(ctx)
+    await service.stop(ctx)
+    assert service.reader is not None and not service.reader.fused
+    targets = decode_targets("KX-A", await aredis.hgetall(k.targets("KX-A")))
+    assert targets.bid is not None and targets.bid.price == 4200

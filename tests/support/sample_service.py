@@ -22,6 +22,8 @@ class Counter:
 
     async def start(self, ctx: Context) -> None:
         await ctx.redis.set("sample:started", "1")
+        # which event loop the runtime chose (uvloop's, or asyncio's with DORA_UVLOOP=false)
+        await ctx.redis.set("sample:loop", type(asyncio.get_running_loop()).__module__)
 
     async def step(self, ctx: Context) -> None:
         await ctx.redis.incr("sample:steps")

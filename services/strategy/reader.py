@@ -1,0 +1,202 @@
+"""The strategy's reads of the md and fills streams: always one outstanding, and each with the
+state of every market it names, in one round trip.
+
+**Always listening.** A task keeps a blocking ``XREAD`` outstanding at all times and hands what
+it read to the step. Before, the strategy read, computed, published, and only then read again: a
+book change published meanwhile waited for all of that and one more round trip (on the shared
+bench box, three quarters of the book changes arrived while the strategy was not listening, and
+waited 4 ms for it at the median). Now it is in the socket when the step wants it.
+
+**The state comes with the read.** A book change used to cost two round trips before the
+strategy could compute: the read of the streams, then the book, position, own orders (and market
+facts) of each market the entries named. Here a script is pipelined right behind the blocking
+``XREAD`` on the same connection. Redis runs a client's pipelined commands in order, so the script
+runs the moment the read is answered: it reads the same entries again (``XRANGE`` from the same
+ids, as many), takes each entry's ticker, and returns those markets' hashes. The state is as fresh
+as the old second read or fresher (it is read after the entry that announced it).
+
+Tickers are taken from the event's JSON text (``"ticker":"..."``, as ``encode_event`` writes it);
+a market the script did not return, or whose facts it did not return when they are needed, is
+read the old way. The script touches keys it does not declare, so it is for a single Redis node:
+a sharded strategy (whose md stream names every shard's markets) keeps the separate reads, and a
+Redis that refuses the script turns it off.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+from typing import Any
+
+from common.keys import Keys
+from common.runtime import Context
+from common.trace import now_us
+
+_MARK = "\x00"  # where the ticker goes in a key template
+
+_SCRIPT = """
+local n = #KEYS
+local count = tonumber(ARGV[n + 1])
+local seen, order = {}, {}
+for i = 1, n do
+  for _, entry in ipairs(redis.call('XRANGE', KEYS[i], '(' .. ARGV[i], '+', 'COUNT', count)) do
+    local fields, kind, ticker = entry[2], nil, nil
+    for j = 1, #fields, 2 do
+      if fields[j] == 'type' then
+        kind = fields[j + 1]
+      elseif fields[j] == 'data' then
+        ticker = string.match(fields[j + 1], '"ticker":"([^"]+)"')
+      end
+    end
+    if ticker then
+      if seen[ticker] == nil then
+        seen[ticker] = false
+        order[#order + 1] = ticker
+      end
+      if kind == 'market' then seen[ticker] = true end
+    end
+  end
+end
+local function key(k, ticker)
+  return ARGV[n + 2 * k] .. ticker .. ARGV[n + 2 * k + 1]
+end
+local out = {}
+for _, ticker in ipairs(order) do
+  out[#out + 1] = ticker
+  out[#out + 1] = redis.call('HGETALL', key(1, ticker))
+  out[#out + 1] = redis.call('HGETALL', key(2, ticker))
+  out[#out + 1] = redis.call('HGETALL', key(3, ticker))
+  if seen[ticker] then
+    out[#out + 1] = redis.call('HGETALL', key(4, ticker))
+  else
+    out[#out + 1] = false
+  end
+end
+return out
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class MarketState:
+    """One market's hashes as the script read them; ``market`` is None when not read."""
+
+    book: dict[str, str]
+    pos: dict[str, str]
+    orders: dict[str, str]
+    market: dict[str, str] | None
+
+
+def _templates(keys: Keys) -> list[str]:
+    out: list[str] = []
+    for make in (keys.book, keys.pos, keys.orders, keys.market):
+        before, after = make(_MARK).split(_MARK)
+        out += [before, after]
+    return out
+
+
+def queue_read(
+    pipe: Any, keys: Keys, stream_ids: dict[str, str], *, count: int, block_ms: int
+) -> None:
+    """Queue the blocking read of ``stream_ids`` and, behind it, the script (two results)."""
+    pipe.xread(stream_ids, count=count, block=block_ms)
+    names = list(stream_ids)
+    # EVAL with the text, not EVALSHA: see common/streams.py (a pipeline would ask SCRIPT
+    # EXISTS first, one more round trip)
+    pipe.eval(
+        _SCRIPT,
+        len(names),
+        *names,
+        *(stream_ids[name] for name in names),
+        count,
+        *_templates(keys),
+    )
+
+
+def _fields(flat: Any) -> dict[str, str]:
+    return dict(zip(flat[::2], flat[1::2], strict=True)) if flat else {}
+
+
+def parse_states(raw: Any) -> dict[str, MarketState]:
+    """The script's answer: ticker -> its state."""
+    out: dict[str, MarketState] = {}
+    for i in range(0, len(raw or ()), 5):
+        ticker, book, pos, orders, market = raw[i : i + 5]
+        out[ticker] = MarketState(
+            _fields(book), _fields(pos), _fields(orders), None if not market else _fields(market)
+        )
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """One read: the entries per stream (as ``XREAD`` answers), the state of the markets they
+    name (empty without the script), and when it was read (tracing)."""
+
+    response: list[Any]
+    states: dict[str, MarketState]
+    read_us: int
+
+
+class StreamReader:
+    """Keeps one read of ``stream_ids`` outstanding (``run``, a task) and queues what it read
+    for ``take``. ``stream_ids`` moves on as entries are read."""
+
+    def __init__(
+        self, ctx: Context, stream_ids: dict[str, str], *, fused: bool, count: int, block_ms: int
+    ) -> None:
+        self.ctx = ctx
+        self.stream_ids = stream_ids
+        self.fused = fused
+        self.count = count
+        self.block_ms = block_ms
+        self.batches: list[Batch] = []
+        self.arrived = asyncio.Event()
+
+    async def run(self) -> None:
+        failures = 0
+        while True:
+            try:
+                batch = await self.read_once()
+                failures = 0
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # Redis away: the step sees nothing new meanwhile
+                failures += 1
+                self.ctx.log.warning("stream_read_failed", error=f"{type(exc).__name__}: {exc}")
+                await asyncio.sleep(min(0.05 * 2 ** min(failures, 7), 5.0))
+                continue
+            if batch.response:
+                self.batches.append(batch)
+                self.arrived.set()
+
+    async def read_once(self) -> Batch:
+        ctx = self.ctx
+        states: dict[str, MarketState] = {}
+        if self.fused:
+            pipe = ctx.redis.pipeline(transaction=False)
+            queue_read(pipe, ctx.keys, self.stream_ids, count=self.count, block_ms=self.block_ms)
+            response, raw = await pipe.execute(raise_on_error=False)
+            if isinstance(response, Exception):
+                raise response
+            if isinstance(raw, Exception):
+                # e.g. a Redis that refuses the script: read the old way from now on
+                ctx.log.warning("fused_read_off", reason=str(raw))
+                self.fused = False
+            else:
+                states = parse_states(raw)
+        else:
+            response = await ctx.redis.xread(self.stream_ids, count=self.count, block=self.block_ms)
+        read_us = now_us()
+        for stream, entries in response or []:
+            self.stream_ids[stream] = entries[-1][0]
+        return Batch(response or [], states, read_us)
+
+    async def take(self, timeout_s: float) -> list[Batch]:
+        """What was read since the last call, waiting up to ``timeout_s`` for something."""
+        if not self.batches:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.arrived.wait(), timeout_s)
+        self.arrived.clear()
+        batches, self.batches = self.batches, []
+        return batches
