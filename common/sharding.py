@@ -18,5 +18,10 @@ def executor_name(shard_index: int, shard_count: int) -> str:
     return f"executor-{shard_index}" if shard_count > 1 else "executor"
 
 
+def strategy_name(shard_index: int, shard_count: int) -> str:
+    """The strategy of a shard: its heartbeat (``dora:hb:{name}``) is named so."""
+    return f"strategy-{shard_index}" if shard_count > 1 else "strategy"
+
+
 def executor_names(shard_count: int) -> list[str]:
     return [executor_name(i, shard_count) for i in range(max(1, shard_count))]

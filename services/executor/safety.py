@@ -32,6 +32,7 @@ from common.messages import ControlCommand
 from common.redis_codec import decode_exchange, decode_market, decode_position, decode_risk
 from common.risk import AccountRisk, worst_case_exposure
 from common.runtime import Context
+from common.sharding import strategy_name
 from services.executor.gateway import Gateway
 from services.executor.journal import OrderJournal
 from services.executor.lease import Lease
@@ -50,7 +51,7 @@ from services.executor.state import (
 )
 from services.executor.working import WorkingOrders
 
-WATCHED_HEARTBEATS = ("marketdata", "strategy", "fills", "risk")
+WATCHED_HEARTBEATS = ("marketdata", "strategy", "fills", "risk")  # strategy: this shard's
 CONFIG_REFRESH_MS = 5_000
 
 
@@ -88,6 +89,7 @@ class Safety:
         self.blocked = Blocked()  # set by the trading gate (services/executor/gate.py)
         self.cancel_all_task: asyncio.Task[None] | None = None  # None: none has run yet
         self.cancel_own_only = False  # the scope of cancel_all_task
+        self.start_wait = ""  # why quoting has not started yet, as last logged
 
     def account_risk(self) -> AccountRisk:
         return account_risk(self.halt, self.pulled, self.exposure, self.blocked, self.lease.lost)
@@ -292,13 +294,20 @@ class Safety:
         quoting = state.quoting(self.ctx.clock.now_ms(), lead_ms)
         return "" if quoting.may_quote else f"exchange: {quoting.reason}"
 
+    def heartbeat_of(self, service: str) -> str:
+        """The heartbeat to watch for ``service``: the strategy of this executor's own shard."""
+        if service == "strategy":
+            settings = self.ctx.settings
+            return strategy_name(settings.shard_index, settings.shard_count)
+        return service
+
     async def check_feeds(self) -> None:
         """Pull quotes while a watched process is silent or the risk state cannot be trusted;
         restore when all is well again."""
         ctx, pulled = self.ctx, self.pulled
         pipe = ctx.redis.pipeline(transaction=False)
         for service in WATCHED_HEARTBEATS:
-            pipe.exists(ctx.keys.hb(service))
+            pipe.exists(ctx.keys.hb(self.heartbeat_of(service)))
         pipe.hgetall(ctx.keys.exchange)
         *alive, exchange_fields = await pipe.execute()
         silent = [s for s, ok in zip(WATCHED_HEARTBEATS, alive, strict=True) if not ok]
@@ -311,6 +320,9 @@ class Safety:
             reasons.append(closed)
         reason = "; ".join(reasons)
         if pulled.reason == "starting":
+            if reason and reason != self.start_wait:
+                ctx.log.warning("waiting_to_quote", reason=reason)  # one line each new why
+            self.start_wait = reason
             if not reason and ctx.clock.now_ms() >= pulled.started_ms + pulled.fence_ms:
                 if pulled.fence_ms:
                     # A create sent by the process before us (killed mid-request, or slowed by

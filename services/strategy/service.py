@@ -36,7 +36,7 @@ from common.redis_codec import (
 from common.restore import wait_until_restored
 from common.runtime import Context, note_lag, service_main, stop_tasks
 from common.settings import Settings
-from common.sharding import owns
+from common.sharding import owns, strategy_name
 from common.streams import STREAM_MAXLEN
 from common.trace import now_us
 from services.strategy.reader import Batch, MarketState, StreamReader
@@ -88,8 +88,7 @@ class StrategyService:
     def __init__(self, settings: Settings, params: QuotingParams | None = None) -> None:
         self.settings = settings
         self.params = params or QuotingParams()
-        if settings.shard_count > 1:
-            self.name = f"strategy-{settings.shard_index}"
+        self.name = strategy_name(settings.shard_index, settings.shard_count)
         self.configs: ConfigCache | None = None
         self.meta: dict[str, MarketMeta] = {}
         self.memory: dict[str, BookMemory] = {}  # ticker -> what the others' book did lately
