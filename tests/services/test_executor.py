@@ -136,7 +136,8 @@ async def risk_checked(r: aioredis.Redis, k: Keys, now_ms: int, daily_pnl: int =
 
 async def seed(r: aioredis.Redis, k: Keys, ticker: str) -> None:
     await mark_restored(r, k)
-    for service in ("marketdata", "strategy", "fills"):
+    # the strategy beats as strategy-N when it runs as shards
+    for service in ("marketdata", "strategy", "strategy-0", "strategy-1", "fills"):
         await r.set(k.hb(service), "{}")
     await risk_checked(r, k, NOW)
     await r.sadd(k.cfg_markets, ticker)

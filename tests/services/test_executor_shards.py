@@ -20,8 +20,7 @@ async def test_a_sharded_executor_quotes_while_its_own_shards_strategy_beats(
     k = Keys()
     sharded = replace(settings, shard_count=2, shard_index=shard_of("KX", 2))
     await seed(aredis, k, "KX")
-    await aredis.delete(k.hb("strategy"))
-    await aredis.set(k.hb(f"strategy-{sharded.shard_index}"), "{}")
+    await aredis.delete(k.hb("strategy"), k.hb(f"strategy-{1 - sharded.shard_index}"))
     exchange = FakeExchange(aredis, k)
     service, ctx = await started(sharded, aredis, exchange)  # asserts quoting may begin
     try:
