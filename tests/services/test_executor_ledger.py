@@ -8,6 +8,7 @@ cannot write.
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from dataclasses import replace
 
 import pytest
@@ -26,6 +27,7 @@ from common.domain import (
 )
 from common.event_loss import event_worst_loss, market_loss
 from common.grid import PriceGrid
+from common.kalshi.wire.orders import OrderRequest
 from common.keys import Keys
 from common.ledger import NO_CAP, Ledger, field, parse_value, read_event_worst, read_total
 from common.log import get_logger
@@ -36,8 +38,10 @@ from services.executor.lease import Lease
 from tests.services.test_executor import (
     NOW,
     FakeExchange,
+    count_round_trips,
     publish,
     seed,
+    settled,
     started,
     steps,
 )
@@ -307,3 +311,45 @@ async def test_a_stale_value_in_the_ledger_never_lets_a_new_order_past_the_cap(
     assert new_bid == "denied"
     assert await write({bid: 0}, {bid: 0}, NO_CAP) == "ok"  # released: exactly what rests
     assert await read_total(aredis, k) == 6_000_000
+
+
+class CountingExchange(FakeExchange):
+    """Notes how many Redis round trips had gone out when each create leaves."""
+
+    def __init__(self, redis: aioredis.Redis, keys: Keys, sent: Counter[str]) -> None:
+        super().__init__(redis, keys)
+        self.sent = sent
+        self.before_send: list[dict[str, int]] = []
+
+    async def place(self, request: OrderRequest) -> Order:
+        self.before_send.append(dict(self.sent))
+        return await super().place(request)
+
+
+async def test_one_redis_round_trip_between_the_targets_and_the_create(
+    settings: Settings, aredis: aioredis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The guard read, the ledger reservation and the pending record are one Lua step: after
+    the read that brings the targets, one round trip and the request leaves (it took two: the
+    guard's read, then the record)."""
+    k, sent = Keys(), Counter[str]()
+    ticker = "KX-RTT"
+    await seed(aredis, k, ticker)
+    exchange = CountingExchange(aredis, k, sent)
+    service, ctx = await started(settings, aredis, exchange)
+    try:
+        await publish(aredis, k, ticker, 4100, None)
+        await steps(service, ctx, 2)  # the market is known; its bid rests
+        now = ctx.clock.monotonic_ms()
+        service.schedule.last_risk_ms = service.schedule.last_reconcile_ms = now
+        await publish(aredis, k, ticker, 4100, 4500)  # an ask to place
+        counted = count_round_trips(monkeypatch)
+        exchange.sent = counted
+        await service.step(ctx)
+        await settled(service)
+        monkeypatch.undo()
+        (at_send,) = exchange.before_send[-1:]
+        assert at_send == {"XREAD": 1, "pipeline": 1}, at_send
+        assert exchange.recorded_before_send[-1]  # the order was in Redis before it left
+    finally:
+        await service.stop(ctx)
