@@ -33,8 +33,10 @@ from common.ledger import NO_CAP, Ledger, field, parse_value, read_event_worst, 
 from common.log import get_logger
 from common.redis_codec import encode_global_config, encode_market, encode_position
 from common.risk import worst_case_exposure
+from common.runtime import Context
 from common.settings import Settings, load_settings
 from services.executor.lease import Lease
+from services.executor.service import build, executor_name
 from tests.services.test_executor import (
     NOW,
     FakeExchange,
@@ -351,5 +353,53 @@ async def test_one_redis_round_trip_between_the_targets_and_the_create(
         (at_send,) = exchange.before_send[-1:]
         assert at_send == {"XREAD": 1, "pipeline": 1}, at_send
         assert exchange.recorded_before_send[-1]  # the order was in Redis before it left
+    finally:
+        await service.stop(ctx)
+
+
+async def test_a_second_executor_of_a_shard_waits_until_the_first_stops(
+    settings: Settings, aredis: aioredis.Redis
+) -> None:
+    k = Keys()
+    ticker = "KX-LEASE"
+    await seed(aredis, k, ticker)
+    first_exchange, second_exchange = FakeExchange(aredis, k), FakeExchange(aredis, k)
+    first, ctx = await started(settings, aredis, first_exchange)
+    second_ctx = Context(
+        executor_name(settings), settings, aredis, Keys(), ManualClock(NOW), get_logger("executor")
+    )
+    second = await build(second_ctx, gateway=second_exchange)  # type: ignore[arg-type]
+    starting = asyncio.create_task(second.start(second_ctx))
+    await asyncio.sleep(0.5)
+    assert not starting.done()  # waits: the first holds shard "executor"
+    holder = await aredis.get(k.lease("executor"))
+    assert holder is not None and holder.endswith(first.lease.owner)
+    await publish(aredis, k, ticker, 4100, 4500)
+    await steps(first, ctx, 2)
+    assert len(first_exchange.orders) == 2 and not second_exchange.orders
+    await first.stop(ctx)  # a clean stop hands the lease over at once
+    await asyncio.wait_for(starting, 5)
+    assert second.lease.token > first.lease.token
+    await second.stop(second_ctx)
+
+
+async def test_an_old_executor_that_wakes_up_cannot_place(
+    settings: Settings, aredis: aioredis.Redis
+) -> None:
+    """Paused past its lease (a stopped VM, a long GC): another executor took the shard. Its
+    next pass is refused by the ledger's Lua step before anything is recorded or sent."""
+    k = Keys()
+    ticker = "KX-WAKE"
+    await seed(aredis, k, ticker)
+    exchange = FakeExchange(aredis, k)
+    service, ctx = await started(settings, aredis, exchange)
+    try:
+        other = Lease(aredis, k, "executor", get_logger("executor"), owner="other")
+        await aredis.delete(k.lease("executor"))  # expired while it slept
+        assert await other.try_acquire() == ""
+        await publish(aredis, k, ticker, 4100, 4500)
+        await steps(service, ctx, 2)
+        assert exchange.orders == {}  # nothing sent
+        assert await aredis.hgetall(k.orders(ticker)) == {}  # nothing recorded
     finally:
         await service.stop(ctx)
