@@ -403,3 +403,22 @@ async def test_an_old_executor_that_wakes_up_cannot_place(
         assert await aredis.hgetall(k.orders(ticker)) == {}  # nothing recorded
     finally:
         await service.stop(ctx)
+
+
+async def test_a_settled_position_is_released(settings: Settings, aredis: aioredis.Redis) -> None:
+    """A market that settled leaves the live positions (its hash is removed): its exposure
+    leaves the ledger, though nothing quotes it any more."""
+    k = Keys()
+    held = Position("KX-SET", 1000, 4_000_000, last_fill_ms=NOW - 1_000)
+    await aredis.hset(k.pos("KX-SET"), mapping=encode_position(held))
+    await seed(aredis, k, "KX-OTHER")
+    service, ctx = await started(settings, aredis, FakeExchange(aredis, k))
+    try:
+        assert await read_total(aredis, k) == 4_000_000
+        await aredis.delete(k.pos("KX-SET"))  # settled: closed out by fills
+        ctx.clock.advance(2_000)  # type: ignore[attr-defined]
+        await steps(service, ctx, 4)
+        assert await read_total(aredis, k) == 0
+        assert "KX-SET" not in service.markets.positions
+    finally:
+        await service.stop(ctx)
