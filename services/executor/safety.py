@@ -22,6 +22,8 @@ import contextlib
 from collections.abc import Callable
 from dataclasses import replace
 
+from redis.exceptions import NoScriptError
+
 from common.config_cache import ConfigCache
 from common.domain import Order, OrderStatus, Position
 from common.errors import SchemaError
@@ -231,10 +233,18 @@ class Safety:
                 changes.append((ticker, changed, event))
         if not changes:
             return
-        pipe = self.ctx.redis.pipeline(transaction=False)
-        for ticker, changed, event in changes:
-            ledger.queue_reserve(pipe, ticker, changed, NO_CAP, event=event)
-        for (ticker, changed, event), reply in zip(changes, await pipe.execute(), strict=True):
+        for attempt in range(2):
+            pipe = self.ctx.redis.pipeline(transaction=False)
+            for ticker, changed, event in changes:
+                ledger.queue_reserve(pipe, ticker, changed, NO_CAP, event=event)
+            try:
+                replies = await pipe.execute()
+                break
+            except NoScriptError:
+                if attempt:
+                    raise
+                await ledger.load()  # Redis lost the script (restarted, flushed)
+        for (ticker, changed, event), reply in zip(changes, replies, strict=True):
             ledger.answered(changed, reply, ticker, event)
 
     async def rebuild_ledger(self) -> None:

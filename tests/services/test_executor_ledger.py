@@ -347,6 +347,13 @@ async def test_one_redis_round_trip_between_the_targets_and_the_create(
         await publish(aredis, k, ticker, 4100, 4500)  # an ask to place
         counted = count_round_trips(monkeypatch)
         exchange.sent = counted
+        load_scripts = aioredis.client.Pipeline.load_scripts
+
+        async def asks_first(self: aioredis.client.Pipeline) -> None:
+            counted["SCRIPT EXISTS"] += 1  # a round trip of its own before the pipeline's
+            await load_scripts(self)
+
+        monkeypatch.setattr(aioredis.client.Pipeline, "load_scripts", asks_first)
         await service.step(ctx)
         await settled(service)
         monkeypatch.undo()
@@ -420,5 +427,24 @@ async def test_a_settled_position_is_released(settings: Settings, aredis: aiored
         await steps(service, ctx, 4)
         assert await read_total(aredis, k) == 0
         assert "KX-SET" not in service.markets.positions
+    finally:
+        await service.stop(ctx)
+
+
+async def test_a_redis_that_forgot_the_scripts_still_takes_reservations(
+    settings: Settings, aredis: aioredis.Redis
+) -> None:
+    """Reservations go by the script's hash alone; a Redis that restarted or flushed its
+    scripts answers NOSCRIPT, and the script is loaded again."""
+    k = Keys()
+    await seed(aredis, k, "KX-NOSCRIPT")
+    exchange = FakeExchange(aredis, k)
+    service, ctx = await started(settings, aredis, exchange)
+    try:
+        await aredis.script_flush()
+        await publish(aredis, k, "KX-NOSCRIPT", 4100, 4500)
+        await steps(service, ctx, 3)
+        assert len(exchange.orders) == 2
+        assert await read_total(aredis, k) == 4_800_000
     finally:
         await service.stop(ctx)
