@@ -298,8 +298,15 @@ class Ledger:
             args += [name, (before or values).get(name, money), money]
         names = [keys.ledger, self.lease_key, keys.book(ticker), keys.market(ticker)]
         names.append(keys.orders(ticker))
-        pipe.scripts.add(self._reserve)  # loaded by the pipeline if Redis does not know it
+        # By its hash alone: a pipeline that carries a script asks Redis first whether it knows it
+        # (one more round trip before every send). ``load`` loads it at start and whenever Redis
+        # says NOSCRIPT (restarted, flushed): the caller loads it and tries again.
         pipe.evalsha(self._reserve.sha, len(names), *names, *args)
+
+    async def load(self) -> None:
+        """Load the scripts into Redis (at start, and after a NOSCRIPT answer)."""
+        for script in (self._reserve, self._rebuild):
+            script.sha = await self.redis.script_load(script.script)
 
     def answered(
         self,

@@ -201,7 +201,9 @@ async def run_service(
         except Exception:
             log.exception("stop_failed")
         try:
-            await ctx.redis.delete(ctx.keys.hb(ctx.name))
+            if heartbeat is not None:  # never started beating (a standby executor waiting for
+                # its shard's lease): the key is another process's
+                await ctx.redis.delete(ctx.keys.hb(ctx.name))
         except Exception as exc:
             log.warning("heartbeat_clear_failed", error=str(exc))
         metrics_done.set()  # one last publish of what this process recorded

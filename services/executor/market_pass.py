@@ -14,8 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
+
+from redis.exceptions import NoScriptError
 
 from common.batching import Batcher
 from common.config_cache import ConfigCache
@@ -133,7 +136,7 @@ class MarketPass:
             event = replace(event, before=event_before.parts)
         records = tuple(Record(p.order.client_order_id, encode_order(p.order)) for p in places)
         ledger, cap = self.ledger, self.configs.global_config.max_total_exposure
-        (reply,) = await self.batch.execute(
+        reply = await self._ledger_step(
             lambda pipe: ledger.queue_reserve(
                 pipe, ticker, values, cap, True, records, event, before
             )
@@ -193,10 +196,19 @@ class MarketPass:
         values = ledger.changed(values)
         event = ledger.event_changed(ticker, event)
         if values or event is not None:
-            (reply,) = await self.batch.execute(
+            reply = await self._ledger_step(
                 lambda pipe: ledger.queue_reserve(pipe, ticker, values, NO_CAP, event=event)
             )
             ledger.answered(values, reply, ticker, event)
+
+    async def _ledger_step(self, queue: Callable[[Any], object]) -> Any:
+        """One ledger step in the shared pipeline; its script loaded again if Redis lost it."""
+        try:
+            (reply,) = await self.batch.execute(queue)
+        except NoScriptError:
+            await self.ledger.load()
+            (reply,) = await self.batch.execute(queue)
+        return reply
 
     async def _send(self, action: Action) -> None:
         if await self.entry.execute(action):

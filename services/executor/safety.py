@@ -22,12 +22,14 @@ import contextlib
 from collections.abc import Callable
 from dataclasses import replace
 
+from redis.exceptions import NoScriptError
+
 from common.config_cache import ConfigCache
 from common.domain import Order, OrderStatus, Position
 from common.errors import SchemaError
 from common.halt import record_heard_halt
 from common.kalshi.errors import ExchangeError
-from common.ledger import NO_CAP, EventPart, Ledger
+from common.ledger import NO_CAP, EventPart, Ledger, field
 from common.messages import ControlCommand
 from common.redis_codec import decode_exchange, decode_market, decode_position, decode_risk
 from common.risk import AccountRisk, worst_case_exposure
@@ -173,7 +175,8 @@ class Safety:
         if ctx.clock.now_ms() - self.configs.loaded_ms > CONFIG_REFRESH_MS:
             await self.configs.refresh(ctx.redis, ctx.clock.now_ms())
         positions = self.markets.positions
-        tickers = sorted({*self.markets.targets, *self.working.tickers()})
+        # every market it holds a position in too: one that settled releases its ledger value
+        tickers = sorted({*self.markets.targets, *self.working.tickers(), *positions})
         if tickers:
             pipe = ctx.redis.pipeline(transaction=False)
             for ticker in tickers:
@@ -181,10 +184,12 @@ class Safety:
                 pipe.hgetall(ctx.keys.market(ticker))
             replies = iter(await pipe.execute())
             for ticker in tickers:
-                read = decode_position(ticker, next(replies))
+                fields = next(replies)
+                read = decode_position(ticker, fields)
                 known = positions.get(ticker)
-                # a fill read from the stream while this read was on its way is newer than it
-                if known is None or known.last_fill_ms <= read.last_fill_ms:
+                # a fill read from the stream while this read was on its way is newer than it;
+                # a hash gone means the position closed (its market settled)
+                if not fields or known is None or known.last_fill_ms <= read.last_fill_ms:
                     positions[ticker] = read
                 market = next(replies)
                 if market:  # the passes check the status themselves; this keeps the grid fresh
@@ -197,6 +202,10 @@ class Safety:
             )
         self.exposure.worst_case = worst_case_exposure(positions.values(), self.working.counted())
         await self.sync_ledger(tickers)
+        active = {*self.markets.targets, *self.working.tickers()}
+        for ticker in [t for t, p in positions.items() if not p.position and t not in active]:
+            if self.ledger.written.get(field("pos", ticker), 0) == 0:
+                del positions[ticker]  # flat, quoted no more, released: nothing left to watch
 
     def ledger_values(
         self, tickers: list[str], idle_only: bool = True
@@ -235,10 +244,18 @@ class Safety:
                 changes.append((ticker, changed, event))
         if not changes:
             return
-        pipe = self.ctx.redis.pipeline(transaction=False)
-        for ticker, changed, event in changes:
-            ledger.queue_reserve(pipe, ticker, changed, NO_CAP, event=event)
-        for (ticker, changed, event), reply in zip(changes, await pipe.execute(), strict=True):
+        for attempt in range(2):
+            pipe = self.ctx.redis.pipeline(transaction=False)
+            for ticker, changed, event in changes:
+                ledger.queue_reserve(pipe, ticker, changed, NO_CAP, event=event)
+            try:
+                replies = await pipe.execute()
+                break
+            except NoScriptError:
+                if attempt:
+                    raise
+                await ledger.load()  # Redis lost the script (restarted, flushed)
+        for (ticker, changed, event), reply in zip(changes, replies, strict=True):
             ledger.answered(changed, reply, ticker, event)
 
     async def rebuild_ledger(self) -> None:

@@ -213,6 +213,7 @@ class ExecutorService:
             await self.gateway.cancel_all()
             ctx.log.info("cancelled_all_at_start")
         await self.reconciler.reconcile()
+        await self.ledger.load()
         await self.safety.refresh_risk()  # the positions, for the ledger
         await self.safety.rebuild_ledger()  # before the first order
         listener = ControlListener(ctx.redis, ctx.keys, ctx.log, self.safety.on_control)

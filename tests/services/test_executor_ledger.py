@@ -8,6 +8,7 @@ cannot write.
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from dataclasses import replace
 
 import pytest
@@ -26,18 +27,23 @@ from common.domain import (
 )
 from common.event_loss import event_worst_loss, market_loss
 from common.grid import PriceGrid
+from common.kalshi.wire.orders import OrderRequest
 from common.keys import Keys
 from common.ledger import NO_CAP, Ledger, field, parse_value, read_event_worst, read_total
 from common.log import get_logger
 from common.redis_codec import encode_global_config, encode_market, encode_position
 from common.risk import worst_case_exposure
+from common.runtime import Context
 from common.settings import Settings, load_settings
 from services.executor.lease import Lease
+from services.executor.service import build, executor_name
 from tests.services.test_executor import (
     NOW,
     FakeExchange,
+    count_round_trips,
     publish,
     seed,
+    settled,
     started,
     steps,
 )
@@ -307,3 +313,138 @@ async def test_a_stale_value_in_the_ledger_never_lets_a_new_order_past_the_cap(
     assert new_bid == "denied"
     assert await write({bid: 0}, {bid: 0}, NO_CAP) == "ok"  # released: exactly what rests
     assert await read_total(aredis, k) == 6_000_000
+
+
+class CountingExchange(FakeExchange):
+    """Notes how many Redis round trips had gone out when each create leaves."""
+
+    def __init__(self, redis: aioredis.Redis, keys: Keys, sent: Counter[str]) -> None:
+        super().__init__(redis, keys)
+        self.sent = sent
+        self.before_send: list[dict[str, int]] = []
+
+    async def place(self, request: OrderRequest) -> Order:
+        self.before_send.append(dict(self.sent))
+        return await super().place(request)
+
+
+async def test_one_redis_round_trip_between_the_targets_and_the_create(
+    settings: Settings, aredis: aioredis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The guard read, the ledger reservation and the pending record are one Lua step: after
+    the read that brings the targets, one round trip and the request leaves (it took two: the
+    guard's read, then the record)."""
+    k, sent = Keys(), Counter[str]()
+    ticker = "KX-RTT"
+    await seed(aredis, k, ticker)
+    exchange = CountingExchange(aredis, k, sent)
+    service, ctx = await started(settings, aredis, exchange)
+    try:
+        await publish(aredis, k, ticker, 4100, None)
+        await steps(service, ctx, 2)  # the market is known; its bid rests
+        now = ctx.clock.monotonic_ms()
+        service.schedule.last_risk_ms = service.schedule.last_reconcile_ms = now
+        await publish(aredis, k, ticker, 4100, 4500)  # an ask to place
+        counted = count_round_trips(monkeypatch)
+        exchange.sent = counted
+        load_scripts = aioredis.client.Pipeline.load_scripts
+
+        async def asks_first(self: aioredis.client.Pipeline) -> None:
+            counted["SCRIPT EXISTS"] += 1  # a round trip of its own before the pipeline's
+            await load_scripts(self)
+
+        monkeypatch.setattr(aioredis.client.Pipeline, "load_scripts", asks_first)
+        await service.step(ctx)
+        await settled(service)
+        monkeypatch.undo()
+        (at_send,) = exchange.before_send[-1:]
+        assert at_send == {"XREAD": 1, "pipeline": 1}, at_send
+        assert exchange.recorded_before_send[-1]  # the order was in Redis before it left
+    finally:
+        await service.stop(ctx)
+
+
+async def test_a_second_executor_of_a_shard_waits_until_the_first_stops(
+    settings: Settings, aredis: aioredis.Redis
+) -> None:
+    k = Keys()
+    ticker = "KX-LEASE"
+    await seed(aredis, k, ticker)
+    first_exchange, second_exchange = FakeExchange(aredis, k), FakeExchange(aredis, k)
+    first, ctx = await started(settings, aredis, first_exchange)
+    second_ctx = Context(
+        executor_name(settings), settings, aredis, Keys(), ManualClock(NOW), get_logger("executor")
+    )
+    second = await build(second_ctx, gateway=second_exchange)  # type: ignore[arg-type]
+    starting = asyncio.create_task(second.start(second_ctx))
+    await asyncio.sleep(0.5)
+    assert not starting.done()  # waits: the first holds shard "executor"
+    holder = await aredis.get(k.lease("executor"))
+    assert holder is not None and holder.endswith(first.lease.owner)
+    await publish(aredis, k, ticker, 4100, 4500)
+    await steps(first, ctx, 2)
+    assert len(first_exchange.orders) == 2 and not second_exchange.orders
+    await first.stop(ctx)  # a clean stop hands the lease over at once
+    await asyncio.wait_for(starting, 5)
+    assert second.lease.token > first.lease.token
+    await second.stop(second_ctx)
+
+
+async def test_an_old_executor_that_wakes_up_cannot_place(
+    settings: Settings, aredis: aioredis.Redis
+) -> None:
+    """Paused past its lease (a stopped VM, a long GC): another executor took the shard. Its
+    next pass is refused by the ledger's Lua step before anything is recorded or sent."""
+    k = Keys()
+    ticker = "KX-WAKE"
+    await seed(aredis, k, ticker)
+    exchange = FakeExchange(aredis, k)
+    service, ctx = await started(settings, aredis, exchange)
+    try:
+        other = Lease(aredis, k, "executor", get_logger("executor"), owner="other")
+        await aredis.delete(k.lease("executor"))  # expired while it slept
+        assert await other.try_acquire() == ""
+        await publish(aredis, k, ticker, 4100, 4500)
+        await steps(service, ctx, 2)
+        assert exchange.orders == {}  # nothing sent
+        assert await aredis.hgetall(k.orders(ticker)) == {}  # nothing recorded
+    finally:
+        await service.stop(ctx)
+
+
+async def test_a_settled_position_is_released(settings: Settings, aredis: aioredis.Redis) -> None:
+    """A market that settled leaves the live positions (its hash is removed): its exposure
+    leaves the ledger, though nothing quotes it any more."""
+    k = Keys()
+    held = Position("KX-SET", 1000, 4_000_000, last_fill_ms=NOW - 1_000)
+    await aredis.hset(k.pos("KX-SET"), mapping=encode_position(held))
+    await seed(aredis, k, "KX-OTHER")
+    service, ctx = await started(settings, aredis, FakeExchange(aredis, k))
+    try:
+        assert await read_total(aredis, k) == 4_000_000
+        await aredis.delete(k.pos("KX-SET"))  # settled: closed out by fills
+        ctx.clock.advance(2_000)  # type: ignore[attr-defined]
+        await steps(service, ctx, 4)
+        assert await read_total(aredis, k) == 0
+        assert "KX-SET" not in service.markets.positions
+    finally:
+        await service.stop(ctx)
+
+
+async def test_a_redis_that_forgot_the_scripts_still_takes_reservations(
+    settings: Settings, aredis: aioredis.Redis
+) -> None:
+    """Reservations go by the script's hash alone; a Redis that restarted or flushed its
+    scripts answers NOSCRIPT, and the script is loaded again."""
+    k = Keys()
+    await seed(aredis, k, "KX-NOSCRIPT")
+    exchange = FakeExchange(aredis, k)
+    service, ctx = await started(settings, aredis, exchange)
+    try:
+        await aredis.script_flush()
+        await publish(aredis, k, "KX-NOSCRIPT", 4100, 4500)
+        await steps(service, ctx, 3)
+        assert len(exchange.orders) == 2
+        assert await read_total(aredis, k) == 4_800_000
+    finally:
+        await service.stop(ctx)
