@@ -35,7 +35,7 @@ from sim.chaos import invariants as inv
 from sim.chaos.inject import NEW_KINDS, PAUSE_LEAD_S, Injector
 from sim.chaos.limits import EventInfo, LimitWatch
 from sim.chaos.model import FaultKind, FaultRecord, InvariantResult, PlannedFault
-from sim.chaos.schedule import build_schedule, schedule_length_s
+from sim.chaos.schedule import PAUSE_LEAD_IN_S, PAUSE_S, build_schedule, schedule_length_s
 from sim.chaos.stray import program_names, sharded_conf
 from sim.chaos.watch import AccountWatch, FlagWatch, ProcessWatch, Watchers, now_ms
 
@@ -50,6 +50,7 @@ DAILY_LOSS_HALT_BOUND_MS = 2_500  # one risk check (1 s) and a poll, with slack
 EXPOSURE_CAP_DOLLARS = 300  # max_total_exposure of the run (binding now and then on 50 markets)
 EVENT_LOSS_DOLLARS = 20  # max_event_loss of the run, when dora knows the setting
 DAILY_LOSS_DOLLARS = "500"
+PAUSE_AFTER_START_S = 45.0  # the exchange's pause: warm-up + this after the simulator starts
 SABOTAGE = ("order-while-halted",)
 
 
@@ -106,6 +107,11 @@ class ChaosRun:
                 },
                 global_overrides=limits,
                 env={"DORA_PAUSE_LEAD_S": str(PAUSE_LEAD_S), "DORA_EXCHANGE_POLL_MS": "1000"},
+                pause_schedule=(
+                    f"every:86400:{PAUSE_S:g}:{options.warmup_s + PAUSE_AFTER_START_S:g}"
+                    if FaultKind.EXCHANGE_PAUSE in options.kinds
+                    else "none"
+                ),
                 supervisord_conf=conf,
             )
         )
@@ -152,7 +158,7 @@ class ChaosRun:
         if self.knows_event_loss:
             injector.event_limits.set(0, EVENT_LOSS_DOLLARS * MONEY_SCALE)
         w.start()
-        time.sleep(self.o.warmup_s)
+        warming = time.monotonic()
         fault_phase = max(10.0, self.o.seconds - self.o.warmup_s - 15.0)
         planned = build_schedule(
             fault_phase,
@@ -161,9 +167,15 @@ class ChaosRun:
             processes=self.programs,
             kinds=self.o.kinds,
         )
+        wait_s = self.o.warmup_s
+        if any(f.kind is FaultKind.EXCHANGE_PAUSE for f in planned):
+            # the phase opens with the exchange's pause, published since the simulator started
+            pause_ms, _ = injector.pause_window()
+            wait_s = (pause_ms - PAUSE_LEAD_IN_S * 1000 - now_ms()) / 1000
+        time.sleep(max(0.0, wait_s))
         self.o.log(
             f"chaos: {len(planned)} faults over {schedule_length_s(planned):.0f} s "
-            f"after {self.o.warmup_s:.0f} s of warm-up"
+            f"after {time.monotonic() - warming:.0f} s of warm-up"
         )
         self._play(planned)
         last_fault_ms = now_ms()

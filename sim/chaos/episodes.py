@@ -135,7 +135,12 @@ def check_pause(
     violations = []
     pauses = [f for f in faults if f.kind is FaultKind.EXCHANGE_PAUSE and f.ok]
     back: list[int] = []
+    ahead: list[int] = []
     for f in pauses:
+        before = [s for s in samples if s.ms < f.start_ms]
+        last_resting = next((s.ms for s in reversed(before) if s.resting), None)
+        if last_resting is not None:
+            ahead.append(f.start_ms - last_resting)
         n = refused.get(f.start_ms, 0)
         if n:
             violations.append(f"pause at t={f.start_ms}: {n} creates/amends refused for it")
@@ -150,12 +155,10 @@ def check_pause(
             violations.append(f"pause at t={f.start_ms}: not quoting again after it")
         else:
             back.append(took)
-    return InvariantResult(
-        PAUSE,
-        f"{len(pauses)} pauses",
-        violations,
-        notes=f"two-sided again {max(back) / 1000:.1f} s after it at most" if back else "",
-    )
+    notes = [f"quotes gone {min(ahead) / 1000:.1f} s before it"] if ahead else []
+    if back:
+        notes.append(f"two-sided again {max(back) / 1000:.1f} s after it at most")
+    return InvariantResult(PAUSE, f"{len(pauses)} pauses", violations, notes="; ".join(notes))
 
 
 @dataclass(frozen=True, slots=True)

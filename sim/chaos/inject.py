@@ -13,8 +13,9 @@ for its invariant (``sim.chaos.episodes``, ``sim.chaos.limits``).
   the most, the side that supports our position;
 - a second executor: ``services.executor`` on shard 0 outside supervisord, through a recording
   proxy, killed at the fault's end;
-- the exchange's maintenance pause, compressed: scheduled ``PAUSE_IN_S`` ahead (dora sees it
-  in ``/exchange/schedule`` and pulls its quotes ``DORA_PAUSE_LEAD_S`` before it);
+- the exchange's maintenance pause, compressed: in ``/exchange/schedule`` from the start (the
+  simulator's ``--pause-schedule``), as Kalshi publishes the weekly one; the fault phase starts
+  ``PAUSE_LEAD_IN_S`` before it; dora must pull its quotes ``DORA_PAUSE_LEAD_S`` before it;
 - a daily loss breach by marks: ``max_daily_loss`` set between today's loss and today's loss plus
   half of what our largest position would lose on a collapse, then that book collapses.
 """
@@ -43,13 +44,13 @@ from sim.chaos.limits import (
     dollars,
 )
 from sim.chaos.model import FaultKind, FaultRecord, InvariantResult, PlannedFault
+from sim.chaos.schedule import PAUSE_S
 from sim.chaos.stray import StrayExecutor
 from sim.chaos.watch import AccountSample, Episode, Watchers, now_ms
 
 CENT = MONEY_SCALE // 100
 TIGHT_HEADROOM = 12 * MONEY_SCALE  # the issue's "positions' exposure + $12"
 TIGHT_RESUME_AFTER_S = 4.0
-PAUSE_IN_S = 12.0  # the pause starts this long after it is scheduled
 PAUSE_LEAD_S = 5  # DORA_PAUSE_LEAD_S of the chaos stack
 HITS_PER_DELAY = 3
 DAILY_LOSS_SETTLE_S = 3.0  # config reaches the risk process
@@ -151,14 +152,10 @@ class Injector:
                 shards=self.shards,
             )
             record.detail = f"pid {self._stray.start(REPO)}, shard 0 of {self.shards}"
-        elif kind is FaultKind.EXCHANGE_PAUSE:
+        elif kind is FaultKind.EXCHANGE_PAUSE:  # published from the start: see pause_window
             self._refused_before = self._refused()
-            window = self.stack.sim_post(
-                "/exchange/pause",
-                {"in_s": PAUSE_IN_S, "for_s": fault.duration_s - PAUSE_IN_S - 1, "scheduled": True},
-            )
-            record.start_ms, record.end_ms = int(window["start_ms"]), int(window["end_ms"])
-            record.detail = f"scheduled {PAUSE_IN_S:.0f} s ahead"
+            record.start_ms, record.end_ms = self.pause_window()
+            record.detail = f"in the schedule since start, {PAUSE_S:.0f} s"
         elif kind is FaultKind.DAILY_LOSS:
             self._daily_loss(record, fault.duration_s)
         return record
@@ -249,6 +246,17 @@ class Injector:
         thread.start()
         self._threads.append(thread)
 
+    def pause_window(self) -> tuple[int, int]:
+        """The exchange's first maintenance window, as its ``GET /exchange/schedule`` says."""
+        import httpx
+
+        from common.kalshi.wire.fields import parse_time_ms
+
+        answer = httpx.get(f"{self.stack.sim_url}/exchange/schedule", timeout=10).json()
+        window = answer["schedule"]["maintenance_windows"][0]
+        start = parse_time_ms(window["start_datetime"], "schedule")
+        return start, parse_time_ms(window["end_datetime"], "schedule")
+
     def _refused(self) -> int:
         return int(self.stack.sim_get("/stats").get("refused_trading_paused", 0))
 
@@ -304,12 +312,13 @@ class Injector:
             return
         self._set_global("max_daily_loss", limit)
         time.sleep(DAILY_LOSS_SETTLE_S)
-        crossed = now_ms()  # the first book goes now (the others within a few requests)
         for ticker, n in held.items():
             self.stack.sim_post(
                 f"/markets/{ticker}/one_sided",
                 {"side": "bid" if n > 0 else "ask", "for_s": DAILY_LOSS_HOLD_S},
             )
+        # the whole drop is in the books now (a halt already on, from part of it, counts)
+        crossed = now_ms()
         detail = (
             f"{len(held)} books gone one-sided, about {dollars(drop)} of marks; "
             f"limit {dollars(limit)}, day PnL {dollars(daily)}"

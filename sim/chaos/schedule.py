@@ -17,6 +17,10 @@ from collections.abc import Collection, Sequence
 
 from sim.chaos.model import FaultKind, PlannedFault
 
+# The exchange's pause is published in its schedule from the start (as Kalshi publishes the weekly
+# one long before): the first fault of the phase, which starts PAUSE_LEAD_IN_S before it.
+PAUSE_LEAD_IN_S = 12.0
+PAUSE_S = 20.0
 # seconds each episodic fault lasts at full length (0: one-shot)
 BASE_DURATION_S: dict[FaultKind, float] = {
     FaultKind.BURST_429: 3.0,
@@ -38,7 +42,7 @@ BASE_DURATION_S: dict[FaultKind, float] = {
     FaultKind.TIGHT_RESUME: 37.0,  # halt, 3 s, cap set, 4 s, resume, 30 s watched
     FaultKind.ONE_SIDED: 20.0,
     FaultKind.STRAY_EXECUTOR: 20.0,
-    FaultKind.EXCHANGE_PAUSE: 33.0,  # scheduled 12 s ahead, 20 s long, read 1 s after
+    FaultKind.EXCHANGE_PAUSE: PAUSE_LEAD_IN_S + PAUSE_S + 1,  # from 12 s before it to 1 s after
 }
 # once per run, in the first round; the daily loss breach is the last fault of the run (it
 # changes max_daily_loss and halts)
@@ -79,7 +83,6 @@ MIN_DURATION_BY_KIND_S = {
     FaultKind.TIGHT_RESUME: 20.0,
     FaultKind.ONE_SIDED: 8.0,
     FaultKind.STRAY_EXECUTOR: 10.0,
-    FaultKind.EXCHANGE_PAUSE: 21.0,
 }
 # the bot must be quoting again inside these recoveries (the invariants look for it)
 MIN_RECOVERY_BY_KIND_S = {FaultKind.REDIS_FREEZE: 10.0, FaultKind.EXCHANGE_PAUSE: 10.0}
@@ -105,6 +108,11 @@ def build_schedule(
 
     planned: list[PlannedFault] = []
     at = 0.0
+    if FaultKind.EXCHANGE_PAUSE in episodic:
+        episodic.remove(FaultKind.EXCHANGE_PAUSE)
+        pause = BASE_DURATION_S[FaultKind.EXCHANGE_PAUSE]
+        planned.append(PlannedFault(0.0, FaultKind.EXCHANGE_PAUSE, pause))
+        at = pause + max(MIN_RECOVERY_BY_KIND_S[FaultKind.EXCHANGE_PAUSE], RECOVERY_S * scale)
     first_round = True
     while episodic:
         order = [k for k in episodic if first_round or k not in ONCE]

@@ -66,4 +66,6 @@ def test_the_long_faults_come_once_and_the_daily_loss_breach_last() -> None:
     assert sum(f.kind is FaultKind.HALT for f in faults) >= 3  # the short ones keep coming
     episodic = [f for f in faults if f.kind is not FaultKind.KILL9]
     assert episodic[-1].kind is FaultKind.DAILY_LOSS
+    # the exchange's pause opens the phase (it is in the exchange's schedule from the start)
+    assert (episodic[0].at_s, episodic[0].kind) == (0.0, FaultKind.EXCHANGE_PAUSE)
     assert sum(f.kind is FaultKind.DAILY_LOSS for f in faults) == 1
