@@ -427,3 +427,26 @@ async def test_a_publish_waits_only_for_one_on_its_way_with_the_same_market() ->
     answers["b1"].set()
     await publisher.drain()
     assert not publisher.inflight
+
+
+async def test_while_the_step_is_busy_the_reader_keeps_one_read_out_not_more(
+    settings: Settings, aredis: aioredis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two reads came back that the step has not taken: the reader waits for it instead of
+    reading on in ever smaller reads; once the step takes them it reads again."""
+    k = Keys()
+    await seed(aredis, k, "KX-A", 4000, 4600)
+    service, ctx = await started(settings, aredis)
+    reader = service.reader
+    assert reader is not None
+    trips = RoundTrips(monkeypatch)
+    for bid in (4000, 4100, 4200, 4300):
+        await book_changes(aredis, k, bid)
+        await asyncio.sleep(0.05)
+    assert len(reader.batches) == 2
+    reads = sum(1 for names in trips.sent if "XREAD" in names)
+    assert reads == 2  # the third is not out while the step has not taken the two
+    batches = await reader.take(0.1)
+    await until(lambda: len(reader.batches) == 1)  # the next read went out and brought the rest
+    assert sum(len(e) for b in batches for _, e in b.response) == 2
+    await service.stop(ctx)
