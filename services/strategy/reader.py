@@ -152,6 +152,7 @@ class StreamReader:
         self.block_ms = block_ms
         self.batches: list[Batch] = []
         self.arrived = asyncio.Event()
+        self.taken = asyncio.Event()
 
     async def run(self) -> None:
         failures = 0
@@ -169,6 +170,12 @@ class StreamReader:
             if batch.response:
                 self.batches.append(batch)
                 self.arrived.set()
+            if len(self.batches) > 1:
+                # The step is busy: one read went out while it computed and came back. Reading
+                # on before it takes them would only make more, smaller reads (CPU per entry)
+                # and no fresher answers; the next read goes out when it takes them.
+                self.taken.clear()
+                await self.taken.wait()
 
     async def read_once(self) -> Batch:
         ctx = self.ctx
@@ -199,4 +206,5 @@ class StreamReader:
                 await asyncio.wait_for(self.arrived.wait(), timeout_s)
         self.arrived.clear()
         batches, self.batches = self.batches, []
+        self.taken.set()
         return batches

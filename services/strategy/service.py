@@ -51,22 +51,28 @@ CONFIG_REFRESH_MS = 5_000
 
 class Publisher:
     """Sends each computation's targets (one pipeline) without the step waiting for Redis's
-    answer, one pipeline after the other so that a market's targets never overtake each other.
-    When a pipeline fails, its markets are forgotten as published (``last``): their next
-    computation publishes them again."""
+    answer. A pipeline waits only for those still on their way that hold one of its markets (a
+    market's targets never overtake each other); the others go at once, on connections of
+    their own. When a pipeline fails, its markets are forgotten as published (``last``): their
+    next computation publishes them again."""
 
     def __init__(self, ctx: Context, last: dict[str, dict[str, str]]) -> None:
         self.ctx = ctx
         self.last = last
-        self.sending: asyncio.Task[None] | None = None
+        self.inflight: dict[asyncio.Task[None], frozenset[str]] = {}
 
     def send(self, pipe: Any, tickers: list[str]) -> None:
-        if tickers:
-            self.sending = asyncio.create_task(self._send(self.sending, pipe, tickers))
+        if not tickers:
+            return
+        names = frozenset(tickers)
+        before = [task for task, held in self.inflight.items() if not held.isdisjoint(names)]
+        task = asyncio.create_task(self._send(before, pipe, tickers))
+        self.inflight[task] = names
+        task.add_done_callback(lambda done: self.inflight.pop(done, None))
 
-    async def _send(self, before: asyncio.Task[None] | None, pipe: Any, tickers: list[str]) -> None:
-        if before is not None:
-            await asyncio.wait([before])
+    async def _send(self, before: list[asyncio.Task[None]], pipe: Any, tickers: list[str]) -> None:
+        if before:
+            await asyncio.wait(before)
         try:
             await pipe.execute()
         except Exception as exc:
@@ -78,8 +84,8 @@ class Publisher:
 
     async def drain(self, timeout_s: float = 2.0) -> None:
         """Wait for what is being sent (at stop)."""
-        if self.sending is not None:
-            await asyncio.wait([self.sending], timeout=timeout_s)
+        if self.inflight:
+            await asyncio.wait(list(self.inflight), timeout=timeout_s)
 
 
 class StrategyService:

@@ -35,9 +35,10 @@ def test_tables_are_rewritten_and_the_narrative_is_kept(
     assert "| WS frame -> order request sent | 9.5 | 40.0 | 41.0 | 120 |" in text
     assert "| marketdata: frame received -> book published | 0.2 | 1.0 |" in text
     assert (
-        "| tick-to-order p50 <= 1 ms, p99 <= 5 ms | p50 9.5 ms, p99 40 ms "
-        "(three Redis hops alone: 1.2 / 5.0 ms) | no |"
+        "| tick-to-order p50 and p99 <= 2x the floor's | p50 9.5 ms, p99 40 ms "
+        "(three Redis hops alone: 1.2 / 5.0 ms; 7.9x / 8.0x) | no |"
     ) in text
+    assert "dora is 7.9x the floor at p50 and 8.0x at p99." in text
     assert text.endswith("## What limits these numbers\n\n- by hand\n")
     doc.unlink()
     report.write_doc(RESULTS)  # no doc yet: the heading is there for the narrative to follow

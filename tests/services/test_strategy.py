@@ -392,3 +392,61 @@ async def test_a_redis_that_refuses_the_script_is_read_the_old_way(
     assert service.reader is not None and not service.reader.fused
     targets = decode_targets("KX-A", await aredis.hgetall(k.targets("KX-A")))
     assert targets.bid is not None and targets.bid.price == 4200
+
+
+async def test_a_publish_waits_only_for_one_on_its_way_with_the_same_market() -> None:
+    """Targets of KX-A never overtake earlier targets of KX-A; KX-B's do not wait for them."""
+    from common.log import get_logger
+    from common.runtime import Context
+    from services.strategy.service import Publisher
+
+    order: list[str] = []
+    answers: dict[str, asyncio.Event] = {}
+
+    class Pipe:
+        def __init__(self, name: str) -> None:
+            self.name = name
+            answers[name] = asyncio.Event()
+
+        async def execute(self) -> None:
+            order.append(self.name)  # written to Redis
+            await answers[self.name].wait()  # Redis's answer
+
+    ctx = Context("strategy", Settings(), None, Keys(), ManualClock(NOW), get_logger("strategy"))  # type: ignore[arg-type]
+    publisher = Publisher(ctx, {})
+    publisher.send(Pipe("a1"), ["KX-A"])
+    await asyncio.sleep(0)
+    publisher.send(Pipe("a2"), ["KX-A", "KX-C"])
+    publisher.send(Pipe("b1"), ["KX-B"])
+    await asyncio.sleep(0.01)
+    assert order == ["a1", "b1"]  # a2 waits for a1's answer, b1 did not
+    answers["a1"].set()
+    await asyncio.sleep(0.01)
+    assert order == ["a1", "b1", "a2"]
+    answers["a2"].set()
+    answers["b1"].set()
+    await publisher.drain()
+    assert not publisher.inflight
+
+
+async def test_while_the_step_is_busy_the_reader_keeps_one_read_out_not_more(
+    settings: Settings, aredis: aioredis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two reads came back that the step has not taken: the reader waits for it instead of
+    reading on in ever smaller reads; once the step takes them it reads again."""
+    k = Keys()
+    await seed(aredis, k, "KX-A", 4000, 4600)
+    service, ctx = await started(settings, aredis)
+    reader = service.reader
+    assert reader is not None
+    trips = RoundTrips(monkeypatch)
+    for bid in (4000, 4100, 4200, 4300):
+        await book_changes(aredis, k, bid)
+        await asyncio.sleep(0.05)
+    assert len(reader.batches) == 2
+    reads = sum(1 for names in trips.sent if "XREAD" in names)
+    assert reads == 2  # the third is not out while the step has not taken the two
+    batches = await reader.take(0.1)
+    await until(lambda: len(reader.batches) == 1)  # the next read went out and brought the rest
+    assert sum(len(e) for b in batches for _, e in b.response) == 2
+    await service.stop(ctx)
