@@ -36,8 +36,10 @@ from common.book import Level, YesBook
 from common.book_memory import NO_MEMORY, BookMemory, fresh_fair_x2
 from common.config import FACTOR_SCALE, MarketConfig
 from common.domain import MarketMeta, Order, Position, Quote, Side, Targets
+from common.fair_inputs import ExternalFair, blend_x2, external_fair
 from common.fees import maker_fee
 from common.grid import PriceGrid
+from common.markouts import NO_MARKOUTS, Markouts, toxicity
 from common.numbers import COUNT_SCALE, ONE_DOLLAR
 
 
@@ -96,6 +98,22 @@ class QuotingParams:
     quiet_ticks: int = 2  # 0 = off: both legs always
     quiet_window_ms: int = 5_000
     quiet_fee_legs: int = 0
+    # Event fair value (needs ``event_x2``, ``common.fair_inputs.event_fair_x2``): the fair value
+    # moves ``event_weight_pct`` % of the way to what the event's other outcomes imply.
+    event_weight_pct: int = 0  # 0 = off
+    event_outside_ticks: int = 0  # >0: only when it lies this far outside the best bid and ask
+    event_max_off: int = 1_000  # price units: the event's mids summing further from $1 -> unused
+    # External fair value (``dora:fv:{ticker}``): used when at most ``fv_stale_ms`` old, moving the
+    # fair value ``fv_weight_pct`` x its confidence of the way to it.
+    fv_stale_ms: int = 5_000  # 0 = never used
+    fv_weight_pct: int = 100
+    # Measured toxicity (needs ``markouts``, ``common.markouts``): once ``tox_min_contracts`` of
+    # our fills have been scored against the mid 10 s later, their mean edge per contract
+    # replaces the config's static ``toxicity_score``: 0 at ``tox_zero_edge`` or better, 1.0
+    # at ``tox_span`` below it.
+    tox_min_contracts: int = 0  # 0 = off: the config's toxicity_score always
+    tox_zero_edge: int = 0
+    tox_span: int = 100
 
 
 DEFAULT_PARAMS = QuotingParams()
@@ -150,13 +168,18 @@ def fair_value_x2(book: YesBook, use_microprice: bool) -> int:
 
 
 def required_spread(
-    config: MarketConfig, meta: MarketMeta, fair_price: int, fee_legs: int = 2
+    config: MarketConfig,
+    meta: MarketMeta,
+    fair_price: int,
+    fee_legs: int = 2,
+    toxicity_score: int | None = None,
 ) -> int:
     """min_spread widened by toxicity (x1..x2) plus a maker fee per leg, in price units. With
     fewer than two legs counted, never less than both legs' fees and one unit more: a bid and an
     ask both filled must earn something after fees (a 1-cent min_spread does not cover two
     combo maker fees near 50 cents)."""
-    widened = config.min_spread * (FACTOR_SCALE + config.toxicity_score) // FACTOR_SCALE
+    tox = config.toxicity_score if toxicity_score is None else toxicity_score
+    widened = config.min_spread * (FACTOR_SCALE + tox) // FACTOR_SCALE
     fee_per_contract = maker_fee(meta.fee_type, fair_price, COUNT_SCALE, meta.fee_multiplier_pct)
     fee_price_units = fee_per_contract // COUNT_SCALE  # money per 1 contract -> price units
     needed = widened + fee_legs * fee_price_units
@@ -264,6 +287,9 @@ def compute_targets(
     own_orders: Iterable[Order] = (),
     recent: Recent = NO_RECENT,
     memory: BookMemory = NO_MEMORY,
+    event_x2: int | None = None,
+    external: ExternalFair | None = None,
+    markouts: Markouts = NO_MARKOUTS,
 ) -> Targets:
     ticker = config.market_id
     book = without_own_orders(book, own_orders)
@@ -295,6 +321,20 @@ def compute_targets(
             if fresh_x2 > 2 * best_ask + margin_x2 or fresh_x2 < 2 * best_bid - margin_x2:
                 fair_x2 = max(2, min(2 * ONE_DOLLAR - 2, fresh_x2))
                 guard = "+fresh"
+    if event_x2 is not None and params.event_outside_ticks:
+        margin_x2 = 2 * params.event_outside_ticks * meta.grid.tick_at(fair_x2 // 2)
+        if not 2 * best_bid - margin_x2 <= event_x2 <= 2 * best_ask + margin_x2:
+            event_x2 = None  # inside the book's own range: the book's fair stands
+    if event_x2 is not None and params.event_weight_pct:
+        fair_x2 = max(
+            2, min(2 * ONE_DOLLAR - 2, blend_x2(fair_x2, event_x2, params.event_weight_pct))
+        )
+        guard += "+event"
+    usable = external_fair(external, now_ms, params.fv_stale_ms)
+    if usable is not None and params.fv_weight_pct:
+        weight = params.fv_weight_pct * usable.confidence_pct // 100
+        fair_x2 = blend_x2(fair_x2, 2 * usable.price, weight)
+        guard += "+fv"
     fair = fair_x2 // 2
     mid_x2 = best_bid + best_ask
     fee_legs = 2
@@ -303,7 +343,12 @@ def compute_targets(
         moved_x2 = mid_range_x2(Recent(mids), now_ms, params.quiet_window_ms, mid_x2)
         if moved_x2 < 2 * params.quiet_ticks * meta.grid.tick_at(fair):
             fee_legs = params.quiet_fee_legs
-    spread_needed = required_spread(config, meta, fair, fee_legs)
+    measured = None
+    if params.tox_min_contracts:
+        measured = toxicity(
+            markouts, params.tox_min_contracts, params.tox_zero_edge, params.tox_span
+        )
+    spread_needed = required_spread(config, meta, fair, fee_legs, measured)
     if best_ask - best_bid < spread_needed:
         return Targets(ticker, None, None, "spread_too_tight", now_ms, book_ms, fair)
     if params.vol_spread_pct and recent.mids_x2:
