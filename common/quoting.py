@@ -108,11 +108,11 @@ class QuotingParams:
     fv_stale_ms: int = 5_000  # 0 = never used
     fv_weight_pct: int = 100
     # Measured toxicity (needs ``markouts``, ``common.markouts``): once ``tox_min_contracts`` of
-    # our fills have been scored against the mid 10 s later, their mean edge per contract
-    # replaces the config's static ``toxicity_score``: 0 at ``tox_zero_edge`` or better, 1.0
-    # at ``tox_span`` below it.
+    # our fills have been scored (the others' mid 10 s after each against the mid before it),
+    # their mean move per contract replaces the config's static ``toxicity_score``: 0 while it
+    # is no worse than ``-tox_free``, 1.0 at ``tox_span`` further down.
     tox_min_contracts: int = 0  # 0 = off: the config's toxicity_score always
-    tox_zero_edge: int = 0
+    tox_free: int = 0
     tox_span: int = 100
 
 
@@ -345,9 +345,7 @@ def compute_targets(
             fee_legs = params.quiet_fee_legs
     measured = None
     if params.tox_min_contracts:
-        measured = toxicity(
-            markouts, params.tox_min_contracts, params.tox_zero_edge, params.tox_span
-        )
+        measured = toxicity(markouts, params.tox_min_contracts, params.tox_free, params.tox_span)
     spread_needed = required_spread(config, meta, fair, fee_legs, measured)
     if best_ask - best_bid < spread_needed:
         return Targets(ticker, None, None, "spread_too_tight", now_ms, book_ms, fair)

@@ -371,8 +371,12 @@ class _Runner:
                     fill.created_ms,
                 )
             )
+            mids = market.memory.mids_x2  # the others' mid as last seen, before the fill
             market.markouts = note_fill(
-                market.markouts, fill.created_ms, side.sign * fill.count, fill.price
+                market.markouts,
+                fill.created_ms,
+                side.sign * fill.count,
+                mids[-1][1] if mids else None,
             )
             market.dirty = True
             self.max_abs_inventory = max(self.max_abs_inventory, abs(market.position.position))

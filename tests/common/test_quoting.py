@@ -486,10 +486,10 @@ def test_a_quiet_market_still_never_quotes_a_spread_its_maker_fees_would_eat() -
 def test_measured_toxicity_replaces_the_static_score_once_there_is_enough_data() -> None:
     from common.markouts import NO_MARKOUTS, note_fill, score_due
 
-    params = QuotingParams(tox_min_contracts=500, tox_zero_edge=0, tox_span=100)
+    params = QuotingParams(tox_min_contracts=500, tox_free=0, tox_span=100)
     toxic = NO_MARKOUTS
-    for i in range(5):  # bought 5 contracts, each worth 2 c less 10 s later
-        toxic = note_fill(toxic, NOW - 20_000 + i, 100, 4_200)
+    for i in range(5):  # bought 5 contracts; the mid was 2 c lower 10 s later
+        toxic = note_fill(toxic, NOW - 20_000 + i, 100, 2 * 4_200)
     toxic = score_due(toxic, NOW, 2 * 4_000)
 
     def quote(markouts=NO_MARKOUTS, config=CONFIG, p=params):  # type: ignore[no-untyped-def]
