@@ -6,14 +6,20 @@ Pure and deterministic, shared by the strategy process and the backtester. The r
 1. Quote nothing unless the market is enabled, open, not near its close, and its book is fresh,
    two-sided and neither crossed nor locked.
 2. Quote only when the market spread is at least the required spread: ``min_spread`` widened by
-   ``toxicity_score`` (up to 2x) plus the maker fees of both legs; in a quiet market (the
+   the toxicity (up to 2x) plus the maker fees of both legs; in a quiet market (the
    others' mid within ``quiet_ticks`` for ``quiet_window_ms``, from ``common.book_memory``) no
-   maker fee, so dora improves on the best there as a fee-blind quoter would.
+   maker fee, so dora improves on the best there as a fee-blind quoter would. The toxicity is
+   the config's static ``toxicity_score`` until enough of our fills were scored
+   (``common.markouts``: how the others' mid moved in the 10 s after each), then the measured
+   one (``tox_*`` params).
 3. Fair value is the mid of the others' best bid and ask (or the size-weighted microprice),
    unless the levels added to the book in the last ``fresh_window_ms`` (``common.book_memory``)
    centre at least ``fresh_outside_ticks`` outside that bid and ask: then the touch on one side
    is stale (a maker has re-centred after a jump, the others have not yet) and the fresh centre
    is the fair value, so dora does not re-quote one tick inside a stale price.
+   Then, optionally, the event's other outcomes (``event_weight_pct``, off: it lost in the
+   ``event`` scenario) and an external model's value (``dora:fv:{ticker}``, while fresh, as far
+   as its confidence) move it (``common.fair_inputs``).
 4. Inventory skew moves both prices against the position (long YES -> lower, short -> higher),
    but only past ``skew_start_pct`` of the cap: a lightly held book quotes like a flat one, and
    the skew grows linearly to ``inventory_skew_factor x required spread`` at the cap.
@@ -30,7 +36,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from math import isqrt
 
 from common.book import Level, YesBook
 from common.book_memory import NO_MEMORY, BookMemory, fresh_fair_x2
@@ -41,6 +46,7 @@ from common.fees import maker_fee
 from common.grid import PriceGrid
 from common.markouts import NO_MARKOUTS, Markouts, toxicity
 from common.numbers import COUNT_SCALE, ONE_DOLLAR
+from common.recent_mids import NO_RECENT, Recent, mid_range_x2, mid_sigma_x2
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,20 +120,10 @@ class QuotingParams:
     tox_min_contracts: int = 0  # 0 = off: the config's toxicity_score always
     tox_free: int = 0
     tox_span: int = 100
+    tox_max: int = FACTOR_SCALE  # the measured score is capped here
 
 
 DEFAULT_PARAMS = QuotingParams()
-
-
-@dataclass(frozen=True, slots=True)
-class Recent:
-    """What the caller remembers of one market between calls: the mid of the others' book
-    (twice the mid, exact) each time it changed, oldest first, over the last minute or so."""
-
-    mids_x2: tuple[tuple[int, int], ...] = ()  # (ms, best bid + best ask)
-
-
-NO_RECENT = Recent()
 
 
 def without_own_orders(book: YesBook, own_orders: Iterable[Order]) -> YesBook:
@@ -244,36 +240,6 @@ def wind_down_limit(
     return cap * min(left_ms, taper_ms) // taper_ms
 
 
-def mid_range_x2(recent: Recent, now_ms: int, window_ms: int, mid_x2: int) -> int:
-    """How far (twice the price) the others' mid ranged over the last ``window_ms``, the
-    current mid included."""
-    low = high = mid_x2
-    before: int | None = None
-    for ms, value in recent.mids_x2:
-        if ms < now_ms - window_ms:
-            before = value  # the mid in effect when the window opened
-            continue
-        low, high = min(low, value), max(high, value)
-    if before is not None:
-        low, high = min(low, before), max(high, before)
-    return high - low
-
-
-def mid_sigma_x2(recent: Recent, now_ms: int, params: QuotingParams) -> int:
-    """Standard deviation of the mid over ``vol_horizon_ms`` (twice the price), from the squared
-    changes over the last ``vol_window_ms``: exact integers (``isqrt``)."""
-    window = params.vol_window_ms
-    squares = 0
-    previous: int | None = None
-    for ms, value in recent.mids_x2:
-        if previous is not None and ms >= now_ms - window:
-            squares += (value - previous) ** 2
-        previous = value
-    if squares == 0 or window <= 0:
-        return 0
-    return isqrt(squares * params.vol_horizon_ms // window)
-
-
 def compute_targets(
     book: YesBook,
     book_stale: bool,
@@ -346,11 +312,17 @@ def compute_targets(
     measured = None
     if params.tox_min_contracts:
         measured = toxicity(markouts, params.tox_min_contracts, params.tox_free, params.tox_span)
+        if measured is not None:
+            measured = min(measured, params.tox_max)
     spread_needed = required_spread(config, meta, fair, fee_legs, measured)
     if best_ask - best_bid < spread_needed:
         return Targets(ticker, None, None, "spread_too_tight", now_ms, book_ms, fair)
     if params.vol_spread_pct and recent.mids_x2:
-        widen = params.vol_spread_pct * mid_sigma_x2(recent, now_ms, params) // 200
+        widen = (
+            params.vol_spread_pct
+            * mid_sigma_x2(recent, now_ms, params.vol_horizon_ms, params.vol_window_ms)
+            // 200
+        )
         if widen:
             spread_needed += widen
             guard = "+vol"

@@ -48,7 +48,8 @@ from common.fees import RoundingFee
 from common.markouts import NO_MARKOUTS, Markouts, note_fill, score_due
 from common.numbers import COUNT_SCALE, MONEY_SCALE, ONE_DOLLAR
 from common.order_diff import Action, ActionKind, diff_orders
-from common.quoting import Recent, without_own_orders
+from common.quoting import without_own_orders
+from common.recent_mids import Recent
 from common.risk import (
     RATE_LIMITED,
     AccountRisk,

@@ -32,7 +32,8 @@ from common.fair_inputs import event_fair_x2
 from common.grid import PriceGrid
 from common.markouts import NO_MARKOUTS, Markouts
 from common.numbers import COUNT_SCALE, ONE_DOLLAR, PRICE_SCALE
-from common.quoting import QuotingParams, Recent, compute_targets, without_own_orders
+from common.quoting import QuotingParams, compute_targets, without_own_orders
+from common.recent_mids import Recent
 
 
 @dataclass(frozen=True, slots=True)

@@ -329,7 +329,7 @@ def test_volatility_widens_the_spread() -> None:
     moves = tuple((NOW - 50_000 + i * 1_000, 8600 + (200 if i % 2 else 0)) for i in range(50))
     recent = Recent(moves)
     params = QuotingParams(vol_spread_pct=100)
-    assert mid_sigma_x2(recent, NOW, params) > 0
+    assert mid_sigma_x2(recent, NOW, params.vol_horizon_ms, params.vol_window_ms) > 0
     wide = compute_targets(
         book(4000, 4600), False, Position("KX"), CONFIG, meta(), NOW, params, recent=recent
     )
