@@ -486,7 +486,7 @@ def test_a_quiet_market_still_never_quotes_a_spread_its_maker_fees_would_eat() -
 def test_measured_toxicity_replaces_the_static_score_once_there_is_enough_data() -> None:
     from common.markouts import NO_MARKOUTS, note_fill, score_due
 
-    params = QuotingParams(tox_min_contracts=500, tox_free=0, tox_span=100)
+    params = QuotingParams(tox_min_contracts=500, tox_free=0, tox_span=100, tox_max=10_000)
     toxic = NO_MARKOUTS
     for i in range(5):  # bought 5 contracts; the mid was 2 c lower 10 s later
         toxic = note_fill(toxic, NOW - 20_000 + i, 100, 2 * 4_200)
@@ -542,3 +542,27 @@ def test_an_external_fair_value_far_from_the_book_pulls_the_side_it_would_lose_o
     # worth 60 c: selling at 45 c would lose; the ask goes behind to 61 c, the bid improves
     assert t.bid is not None and t.bid.price == 4100
     assert t.ask is not None and t.ask.price == 6100 and t.ask.reason.startswith("behind_best")
+
+
+def test_the_measured_toxicity_is_capped_at_tox_max() -> None:
+    from common.markouts import NO_MARKOUTS, note_fill, score_due
+
+    toxic = NO_MARKOUTS
+    for i in range(20):  # 20 contracts bought; the mid 2 c lower 10 s later
+        toxic = note_fill(toxic, NOW - 20_000 + i, 100, 2 * 4_200)
+    toxic = score_due(toxic, NOW, 2 * 4_000)
+    # a 3 c market: one tick inside leaves 1 c; 2 c x 1.5 (the default cap) = 3 c: join
+    t = compute_targets(
+        book(4000, 4300), False, Position("KX"), CONFIG, meta(), NOW, markouts=toxic
+    )
+    assert t.bid is not None and t.ask is not None
+    assert (t.bid.price, t.ask.price) == (4000, 4300)
+    assert required_spread(CONFIG, meta(), 4150, toxicity_score=DEFAULT_PARAMS.tox_max) == 300
+    # a 2 c market: 2 c x 1.5 does not fit: nothing (uncapped 2x would need 4 c too)
+    t = compute_targets(
+        book(4000, 4200), False, Position("KX"), CONFIG, meta(), NOW, markouts=toxic
+    )
+    assert t.bid is None and t.ask is None and t.reason == "spread_too_tight"
+    # without the fills: the same 2 c market is joined on both sides
+    t = compute_targets(book(4000, 4200), False, Position("KX"), CONFIG, meta(), NOW)
+    assert t.bid is not None and t.ask is not None

@@ -229,7 +229,7 @@ async def test_its_own_fills_markouts_measure_the_toxicity(
     from common.quoting import QuotingParams
     from common.runtime import Context
 
-    params = QuotingParams(tox_min_contracts=500, tox_free=0, tox_span=100)
+    params = QuotingParams(tox_min_contracts=500, tox_free=0, tox_span=100, tox_max=10_000)
     k = Keys()
     await seed(aredis, k, "KX-A", 4000, 4400)
     moved = BookState("KX-A", YesBook(((3800, 1000),), ((4200, 1000),)), 2, NOW, NOW, False)
