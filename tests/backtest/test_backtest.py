@@ -240,7 +240,7 @@ def test_dora_is_fed_its_fills_markouts_and_the_event_siblings() -> None:
     runner = _Runner(spec, "dora", STRATEGIES["dora"])
     run = runner.run()
     assert run.summary.fills > 0
-    for ticker, market in runner.markets.items():
+    for ticker in runner.markets:
         siblings = runner.siblings[ticker]
         assert len(siblings) == 2 and ticker not in siblings
         event = runner.world.exchange.markets[ticker].event_ticker
