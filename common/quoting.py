@@ -117,7 +117,7 @@ class QuotingParams:
     # our fills have been scored (the others' mid 10 s after each against the mid before it),
     # their mean move per contract replaces the config's static ``toxicity_score``: 0 while it
     # is no worse than ``-tox_free``, rising to ``tox_max`` at ``tox_span`` further down.
-    # Chosen on tuning seeds 1-10 (dora with - without, $ per half hour): sports_live +23.4,
+    # Chosen on tuning seeds 1-10 (dora with - without, $ per half hour): sports_live +22.8,
     # news_jumps +0.8, trending +0.5, event +0.1, calm -0.2, finance -0.7 (its one-tick
     # markets: any widening stops the quote). A static 0.5 in sports_live alone made +29.5;
     # the adverse move separates it (-0.3 to -2.4 c a contract) from calm and finance (within
