@@ -14,7 +14,7 @@ the last two-sided refresh showed. It also keeps the others' mid each time it ch
 (``mids_x2``, with the one in effect ``mids_keep_ms`` ago), so the quoting can tell a quiet market
 from one that just moved.
 
-Pure and immutable, like ``common.quoting.Recent``: the live strategy process keeps one per
+Pure and immutable, like ``common.recent_mids.Recent``: the live strategy process keeps one per
 market and passes it to ``compute_targets``; the backtester does the same.
 """
 

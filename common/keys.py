@@ -35,6 +35,11 @@ class Keys:
     def targets(self, ticker: str) -> str:
         return f"{self.prefix}targets:{ticker}"
 
+    def fv(self, ticker: str) -> str:
+        """Hash: an external fair value from the trader's own model (``price``, ``ts_ms``,
+        optional ``confidence``); the strategy ignores it once ``DORA_FV_STALE_MS`` old."""
+        return f"{self.prefix}fv:{ticker}"
+
     @property
     def cfg_global(self) -> str:
         return f"{self.prefix}cfg:global"

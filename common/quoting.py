@@ -6,14 +6,20 @@ Pure and deterministic, shared by the strategy process and the backtester. The r
 1. Quote nothing unless the market is enabled, open, not near its close, and its book is fresh,
    two-sided and neither crossed nor locked.
 2. Quote only when the market spread is at least the required spread: ``min_spread`` widened by
-   ``toxicity_score`` (up to 2x) plus the maker fees of both legs; in a quiet market (the
+   the toxicity (up to 2x) plus the maker fees of both legs; in a quiet market (the
    others' mid within ``quiet_ticks`` for ``quiet_window_ms``, from ``common.book_memory``) no
-   maker fee, so dora improves on the best there as a fee-blind quoter would.
+   maker fee, so dora improves on the best there as a fee-blind quoter would. The toxicity is
+   the config's static ``toxicity_score`` until enough of our fills were scored
+   (``common.markouts``: how the others' mid moved in the 10 s after each), then the measured
+   one (``tox_*`` params).
 3. Fair value is the mid of the others' best bid and ask (or the size-weighted microprice),
    unless the levels added to the book in the last ``fresh_window_ms`` (``common.book_memory``)
    centre at least ``fresh_outside_ticks`` outside that bid and ask: then the touch on one side
    is stale (a maker has re-centred after a jump, the others have not yet) and the fresh centre
    is the fair value, so dora does not re-quote one tick inside a stale price.
+   Then, optionally, the event's other outcomes (``event_weight_pct``, off: it lost in the
+   ``event`` scenario) and an external model's value (``dora:fv:{ticker}``, while fresh, as far
+   as its confidence) move it (``common.fair_inputs``).
 4. Inventory skew moves both prices against the position (long YES -> lower, short -> higher),
    but only past ``skew_start_pct`` of the cap: a lightly held book quotes like a flat one, and
    the skew grows linearly to ``inventory_skew_factor x required spread`` at the cap.
@@ -30,15 +36,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from math import isqrt
 
 from common.book import Level, YesBook
 from common.book_memory import NO_MEMORY, BookMemory, fresh_fair_x2
 from common.config import FACTOR_SCALE, MarketConfig
 from common.domain import MarketMeta, Order, Position, Quote, Side, Targets
+from common.fair_inputs import ExternalFair, blend_x2, external_fair
 from common.fees import maker_fee
 from common.grid import PriceGrid
+from common.markouts import NO_MARKOUTS, Markouts, toxicity
 from common.numbers import COUNT_SCALE, ONE_DOLLAR
+from common.recent_mids import NO_RECENT, Recent, mid_range_x2, mid_sigma_x2
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,20 +104,32 @@ class QuotingParams:
     quiet_ticks: int = 2  # 0 = off: both legs always
     quiet_window_ms: int = 5_000
     quiet_fee_legs: int = 0
+    # Event fair value (needs ``event_x2``, ``common.fair_inputs.event_fair_x2``): the fair value
+    # moves ``event_weight_pct`` % of the way to what the event's other outcomes imply.
+    event_weight_pct: int = 0  # 0 = off
+    event_outside_ticks: int = 0  # >0: only when it lies this far outside the best bid and ask
+    event_max_off: int = 1_000  # price units: the event's mids summing further from $1 -> unused
+    # External fair value (``dora:fv:{ticker}``): used when at most ``fv_stale_ms`` old, moving the
+    # fair value ``fv_weight_pct`` x its confidence of the way to it.
+    fv_stale_ms: int = 5_000  # 0 = never used
+    fv_weight_pct: int = 100
+    # Measured toxicity (needs ``markouts``, ``common.markouts``): once ``tox_min_contracts`` of
+    # our fills have been scored (the others' mid 10 s after each against the mid before it),
+    # their mean move per contract replaces the config's static ``toxicity_score``: 0 while it
+    # is no worse than ``-tox_free``, rising to ``tox_max`` at ``tox_span`` further down.
+    # Chosen on tuning seeds 1-10 (dora with - without, $ per half hour): sports_live +22.8,
+    # news_jumps +0.8, trending +0.5, event +0.1, calm -0.2, finance -0.7 (its one-tick
+    # markets: any widening stops the quote). A static 0.5 in sports_live alone made +29.5;
+    # the adverse move separates it (-0.3 to -2.4 c a contract) from calm and finance (within
+    # -0.2 c), the fill's edge (move + half-spread) did not. A cap of 0.5: 1.0 (2x min_spread)
+    # was worse than 0.5 as a static score too.
+    tox_min_contracts: int = 20 * COUNT_SCALE  # 0 = off: the config's toxicity_score always
+    tox_free: int = 40
+    tox_span: int = 50
+    tox_max: int = FACTOR_SCALE // 2
 
 
 DEFAULT_PARAMS = QuotingParams()
-
-
-@dataclass(frozen=True, slots=True)
-class Recent:
-    """What the caller remembers of one market between calls: the mid of the others' book
-    (twice the mid, exact) each time it changed, oldest first, over the last minute or so."""
-
-    mids_x2: tuple[tuple[int, int], ...] = ()  # (ms, best bid + best ask)
-
-
-NO_RECENT = Recent()
 
 
 def without_own_orders(book: YesBook, own_orders: Iterable[Order]) -> YesBook:
@@ -150,13 +170,18 @@ def fair_value_x2(book: YesBook, use_microprice: bool) -> int:
 
 
 def required_spread(
-    config: MarketConfig, meta: MarketMeta, fair_price: int, fee_legs: int = 2
+    config: MarketConfig,
+    meta: MarketMeta,
+    fair_price: int,
+    fee_legs: int = 2,
+    toxicity_score: int | None = None,
 ) -> int:
     """min_spread widened by toxicity (x1..x2) plus a maker fee per leg, in price units. With
     fewer than two legs counted, never less than both legs' fees and one unit more: a bid and an
     ask both filled must earn something after fees (a 1-cent min_spread does not cover two
     combo maker fees near 50 cents)."""
-    widened = config.min_spread * (FACTOR_SCALE + config.toxicity_score) // FACTOR_SCALE
+    tox = config.toxicity_score if toxicity_score is None else toxicity_score
+    widened = config.min_spread * (FACTOR_SCALE + tox) // FACTOR_SCALE
     fee_per_contract = maker_fee(meta.fee_type, fair_price, COUNT_SCALE, meta.fee_multiplier_pct)
     fee_price_units = fee_per_contract // COUNT_SCALE  # money per 1 contract -> price units
     needed = widened + fee_legs * fee_price_units
@@ -221,36 +246,6 @@ def wind_down_limit(
     return cap * min(left_ms, taper_ms) // taper_ms
 
 
-def mid_range_x2(recent: Recent, now_ms: int, window_ms: int, mid_x2: int) -> int:
-    """How far (twice the price) the others' mid ranged over the last ``window_ms``, the
-    current mid included."""
-    low = high = mid_x2
-    before: int | None = None
-    for ms, value in recent.mids_x2:
-        if ms < now_ms - window_ms:
-            before = value  # the mid in effect when the window opened
-            continue
-        low, high = min(low, value), max(high, value)
-    if before is not None:
-        low, high = min(low, before), max(high, before)
-    return high - low
-
-
-def mid_sigma_x2(recent: Recent, now_ms: int, params: QuotingParams) -> int:
-    """Standard deviation of the mid over ``vol_horizon_ms`` (twice the price), from the squared
-    changes over the last ``vol_window_ms``: exact integers (``isqrt``)."""
-    window = params.vol_window_ms
-    squares = 0
-    previous: int | None = None
-    for ms, value in recent.mids_x2:
-        if previous is not None and ms >= now_ms - window:
-            squares += (value - previous) ** 2
-        previous = value
-    if squares == 0 or window <= 0:
-        return 0
-    return isqrt(squares * params.vol_horizon_ms // window)
-
-
 def compute_targets(
     book: YesBook,
     book_stale: bool,
@@ -264,6 +259,9 @@ def compute_targets(
     own_orders: Iterable[Order] = (),
     recent: Recent = NO_RECENT,
     memory: BookMemory = NO_MEMORY,
+    event_x2: int | None = None,
+    external: ExternalFair | None = None,
+    markouts: Markouts = NO_MARKOUTS,
 ) -> Targets:
     ticker = config.market_id
     book = without_own_orders(book, own_orders)
@@ -295,6 +293,20 @@ def compute_targets(
             if fresh_x2 > 2 * best_ask + margin_x2 or fresh_x2 < 2 * best_bid - margin_x2:
                 fair_x2 = max(2, min(2 * ONE_DOLLAR - 2, fresh_x2))
                 guard = "+fresh"
+    if event_x2 is not None and params.event_outside_ticks:
+        margin_x2 = 2 * params.event_outside_ticks * meta.grid.tick_at(fair_x2 // 2)
+        if not 2 * best_bid - margin_x2 <= event_x2 <= 2 * best_ask + margin_x2:
+            event_x2 = None  # inside the book's own range: the book's fair stands
+    if event_x2 is not None and params.event_weight_pct:
+        fair_x2 = max(
+            2, min(2 * ONE_DOLLAR - 2, blend_x2(fair_x2, event_x2, params.event_weight_pct))
+        )
+        guard += "+event"
+    usable = external_fair(external, now_ms, params.fv_stale_ms)
+    if usable is not None and params.fv_weight_pct:
+        weight = params.fv_weight_pct * usable.confidence_pct // 100
+        fair_x2 = blend_x2(fair_x2, 2 * usable.price, weight)
+        guard += "+fv"
     fair = fair_x2 // 2
     mid_x2 = best_bid + best_ask
     fee_legs = 2
@@ -303,11 +315,20 @@ def compute_targets(
         moved_x2 = mid_range_x2(Recent(mids), now_ms, params.quiet_window_ms, mid_x2)
         if moved_x2 < 2 * params.quiet_ticks * meta.grid.tick_at(fair):
             fee_legs = params.quiet_fee_legs
-    spread_needed = required_spread(config, meta, fair, fee_legs)
+    measured = None
+    if params.tox_min_contracts:
+        measured = toxicity(markouts, params.tox_min_contracts, params.tox_free, params.tox_span)
+        if measured is not None:
+            measured = min(measured, params.tox_max)
+    spread_needed = required_spread(config, meta, fair, fee_legs, measured)
     if best_ask - best_bid < spread_needed:
         return Targets(ticker, None, None, "spread_too_tight", now_ms, book_ms, fair)
     if params.vol_spread_pct and recent.mids_x2:
-        widen = params.vol_spread_pct * mid_sigma_x2(recent, now_ms, params) // 200
+        widen = (
+            params.vol_spread_pct
+            * mid_sigma_x2(recent, now_ms, params.vol_horizon_ms, params.vol_window_ms)
+            // 200
+        )
         if widen:
             spread_needed += widen
             guard = "+vol"

@@ -10,6 +10,7 @@ docs/redis.md shows every key and value to operators.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import orjson
@@ -29,6 +30,7 @@ from common.domain import (
     Targets,
 )
 from common.errors import SchemaError
+from common.fair_inputs import ExternalFair
 from common.fees import parse_fee_type
 from common.grid import PriceGrid
 from common.marks import Mark, SeenBook
@@ -238,6 +240,35 @@ def encode_targets(targets: Targets) -> dict[str, str]:
         fields[f"{name}_size"] = "" if quote is None else str(quote.size)
         fields[f"{name}_reason"] = "" if quote is None else quote.reason
     return fields
+
+
+# ---- external fair value --------------------------------------------------------------------
+
+
+def encode_fv(value: ExternalFair) -> dict[str, str]:
+    return {
+        "price": str(value.price),
+        "ts_ms": str(value.ts_ms),
+        "confidence": str(Decimal(value.confidence_pct) / 100),
+    }
+
+
+def decode_fv(fields: Mapping[str, Any]) -> ExternalFair | None:
+    """``dora:fv:{ticker}``: ``price`` (1/10,000 $), ``ts_ms``, optional ``confidence`` (0 to 1,
+    default 1). None when absent; SchemaError when it does not read."""
+    if not fields:
+        return None
+    confidence = fields.get("confidence")
+    pct = 100
+    if confidence not in (None, ""):
+        try:
+            share = Decimal(str(confidence))
+        except InvalidOperation:
+            raise SchemaError(f"confidence must be a number, was {confidence!r}") from None
+        if not share.is_finite() or not 0 <= share <= 1:
+            raise SchemaError(f"confidence must be between 0 and 1, was {confidence!r}")
+        pct = int(share * 100)
+    return ExternalFair(_int(fields, "price"), _int(fields, "ts_ms"), pct)
 
 
 def decode_targets(ticker: str, fields: Mapping[str, Any]) -> Targets:

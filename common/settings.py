@@ -73,6 +73,8 @@ class Settings:
     # check is older than ``risk_stale_ms`` (docs/operations.md "Failing closed")
     risk_interval_ms: int = 1_000
     risk_stale_ms: int = 5_000
+    # an external fair value (``dora:fv:{ticker}``) older than this is ignored (0: never used)
+    fv_stale_ms: int = 5_000
     trading_day_tz: str = "America/New_York"  # IANA zone whose midnight starts the trading day
     executor_silence_ms: int = 5_000  # risk cancels everything when the executor is this quiet
     executor_cancel_on_start: bool = False
@@ -315,6 +317,7 @@ _CHECKS: dict[str, Callable[[str, str], Any]] = {
     "metrics_namespace": _check_prefix,
     "risk_interval_ms": _int_in(100, 600_000),
     "risk_stale_ms": _int_in(500, 3_600_000),
+    "fv_stale_ms": _int_in(0, 86_400_000),
     "trading_day_tz": _check_time_zone,
     "executor_silence_ms": _int_in(500, 600_000),
     "executor_cancel_on_start": _check_bool,

@@ -72,6 +72,7 @@ for _, ticker in ipairs(order) do
   else
     out[#out + 1] = false
   end
+  out[#out + 1] = redis.call('HGETALL', key(5, ticker))
 end
 return out
 """
@@ -85,11 +86,12 @@ class MarketState:
     pos: dict[str, str]
     orders: dict[str, str]
     market: dict[str, str] | None
+    fv: dict[str, str]  # the external fair value (``dora:fv:{ticker}``), empty when none
 
 
 def _templates(keys: Keys) -> list[str]:
     out: list[str] = []
-    for make in (keys.book, keys.pos, keys.orders, keys.market):
+    for make in (keys.book, keys.pos, keys.orders, keys.market, keys.fv):
         before, after = make(_MARK).split(_MARK)
         out += [before, after]
     return out
@@ -120,10 +122,14 @@ def _fields(flat: Any) -> dict[str, str]:
 def parse_states(raw: Any) -> dict[str, MarketState]:
     """The script's answer: ticker -> its state."""
     out: dict[str, MarketState] = {}
-    for i in range(0, len(raw or ()), 5):
-        ticker, book, pos, orders, market = raw[i : i + 5]
+    for i in range(0, len(raw or ()), 6):
+        ticker, book, pos, orders, market, fv = raw[i : i + 6]
         out[ticker] = MarketState(
-            _fields(book), _fields(pos), _fields(orders), None if not market else _fields(market)
+            _fields(book),
+            _fields(pos),
+            _fields(orders),
+            None if not market else _fields(market),
+            _fields(fv),
         )
     return out
 

@@ -6,7 +6,11 @@ computation on the newest book) and publishes them to ``dora:targets:{t}`` and t
 stream when they differ from the last ones. Every second it recomputes every owned market, so
 time-driven rules (wind-down before close, staleness) apply without a book update. Between
 computations it remembers which levels of each book others added when (``common.book_memory``):
-the freshest quotes are the fair value when the touch has gone stale.
+the freshest quotes are the fair value when the touch has gone stale. It scores its own fills
+(``fill`` entries of the fills stream) against the others' mid 10 s later
+(``common.markouts``): their markouts are the market's measured toxicity. An external fair value
+(``dora:fv:{ticker}``, from the trader's own model) is read with the book and used while it is
+at most ``DORA_FV_STALE_MS`` old.
 
 The streams are read by ``reader.StreamReader``: one read always outstanding, each bringing
 the state of the markets it names. The targets go out without the step waiting for the answer
@@ -17,17 +21,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from dataclasses import replace
 from typing import Any
 
 from common.book_memory import NO_MEMORY, BookMemory, remember_book
 from common.config_cache import ConfigCache
 from common.control import ControlListener
-from common.domain import MarketMeta, Targets
+from common.domain import MarketMeta, Side, Targets
 from common.errors import SchemaError
+from common.markouts import NO_MARKOUTS, Markouts, note_fill, score_due
 from common.messages import ControlCommand, decode_event, encode_event
 from common.quoting import QuotingParams, compute_targets, without_own_orders
 from common.redis_codec import (
     decode_book,
+    decode_fv,
     decode_market,
     decode_order,
     decode_position,
@@ -93,11 +100,13 @@ class StrategyService:
 
     def __init__(self, settings: Settings, params: QuotingParams | None = None) -> None:
         self.settings = settings
-        self.params = params or QuotingParams()
+        # the staleness of an external fair value is a setting (DORA_FV_STALE_MS)
+        self.params = replace(params or QuotingParams(), fv_stale_ms=settings.fv_stale_ms)
         self.name = strategy_name(settings.shard_index, settings.shard_count)
         self.configs: ConfigCache | None = None
         self.meta: dict[str, MarketMeta] = {}
         self.memory: dict[str, BookMemory] = {}  # ticker -> what the others' book did lately
+        self.markouts: dict[str, Markouts] = {}  # ticker -> our fills, scored 10 s later
         self.last: dict[str, dict[str, str]] = {}
         self.trace: dict[str, tuple[int, int, int]] = {}  # ticker -> oldest unanswered frame
         self.stream_ids: dict[str, str] = {}
@@ -207,13 +216,26 @@ class StrategyService:
                 if not isinstance(ticker, str) or not self.owned(ticker):
                     continue
                 touched.add(ticker)
-                if kind == "market":
+                if kind == "fill":
+                    self._note_fill(ticker, payload)
+                elif kind == "market":
                     meta_touched.add(ticker)
                 elif kind == "book" and payload.get("pub_us"):
                     # the oldest frame not yet answered: where tick-to-order latency starts
                     self.trace.setdefault(
                         ticker, (int(payload["recv_us"]), int(payload["pub_us"]), read_us)
                     )
+
+    def _note_fill(self, ticker: str, payload: dict[str, Any]) -> None:
+        """One of our fills, for the markouts: the others' mid as last seen is its mid before."""
+        try:
+            signed = Side(payload["side"]).sign * int(payload["count"])
+            ts_ms = int(payload["ts_ms"])
+        except (KeyError, TypeError, ValueError):
+            return
+        mids = self.memory.get(ticker, NO_MEMORY).mids_x2
+        before = self.markouts.get(ticker, NO_MARKOUTS)
+        self.markouts[ticker] = note_fill(before, ts_ms, signed, mids[-1][1] if mids else None)
 
     async def _compute(
         self,
@@ -240,6 +262,7 @@ class StrategyService:
                 pipe.hgetall(keys.book(ticker))
                 pipe.hgetall(keys.pos(ticker))
                 pipe.hgetall(keys.orders(ticker))
+                pipe.hgetall(keys.fv(ticker))
                 if ticker in meta_touched or ticker not in self.meta:
                     pipe.hgetall(keys.market(ticker))
                 else:
@@ -250,14 +273,15 @@ class StrategyService:
             reads(pipe)
             results = await pipe.execute()
             for i, ticker in enumerate(missing):
-                book, pos, orders, market = results[4 * i : 4 * i + 4]
-                states[ticker] = MarketState(book, pos, orders, market or None)
+                book, pos, orders, fv, market = results[5 * i : 5 * i + 5]
+                states[ticker] = MarketState(book, pos, orders, market or None, fv)
         now_ms = ctx.clock.now_ms()
         out = ctx.redis.pipeline(transaction=False)
         published: list[str] = []
         for ticker in tickers:
             state = states[ticker]
             book_fields, pos_fields, order_fields = state.book, state.pos, state.orders
+            fv_fields = state.fv
             market_fields = state.market
             if market_fields:
                 try:
@@ -265,7 +289,9 @@ class StrategyService:
                 except SchemaError as exc:
                     ctx.log.warning("bad_market_meta", market=ticker, reason=str(exc))
                     self.meta.pop(ticker, None)
-            targets = self._targets(ctx, ticker, book_fields, pos_fields, order_fields, now_ms)
+            targets = self._targets(
+                ctx, ticker, book_fields, pos_fields, order_fields, fv_fields, now_ms
+            )
             fields = encode_targets(targets)
             comparable = {k: v for k, v in fields.items() if k not in ("computed_ms", "book_ms")}
             trace = self.trace.pop(ticker, None)
@@ -294,6 +320,7 @@ class StrategyService:
         book_fields: dict[str, Any],
         pos_fields: dict[str, Any],
         order_fields: dict[str, Any],
+        fv_fields: dict[str, Any],
         now_ms: int,
     ) -> Targets:
         assert self.configs is not None
@@ -313,6 +340,13 @@ class StrategyService:
         others = without_own_orders(state.book, own_orders)
         memory = remember_book(self.memory.get(ticker, NO_MEMORY), others, now_ms)
         self.memory[ticker] = memory
+        markouts = score_due(self.markouts.get(ticker, NO_MARKOUTS), now_ms, others.mid_x2)
+        self.markouts[ticker] = markouts
+        try:
+            external = decode_fv(fv_fields)
+        except SchemaError as exc:
+            ctx.log.warning("bad_fair_value", market=ticker, reason=str(exc))
+            external = None
         return compute_targets(
             others,  # our own orders are already out of it
             state.stale,
@@ -323,6 +357,8 @@ class StrategyService:
             self.params,
             book_ms=state.received_ms,
             memory=memory,
+            external=external,
+            markouts=markouts,
         )
 
     async def stop(self, ctx: Context) -> None:

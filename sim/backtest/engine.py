@@ -45,9 +45,11 @@ from common.domain import (
     Targets,
 )
 from common.fees import RoundingFee
+from common.markouts import NO_MARKOUTS, Markouts, note_fill, score_due
 from common.numbers import COUNT_SCALE, MONEY_SCALE, ONE_DOLLAR
 from common.order_diff import Action, ActionKind, diff_orders
-from common.quoting import Recent, without_own_orders
+from common.quoting import without_own_orders
+from common.recent_mids import Recent
 from common.risk import (
     RATE_LIMITED,
     AccountRisk,
@@ -160,6 +162,7 @@ class _Market:
     last_decision_ms: int = -(10**15)
     mids: deque[tuple[int, int]] = field(default_factory=deque)
     memory: BookMemory = NO_MEMORY
+    markouts: Markouts = NO_MARKOUTS
 
 
 def run_backtest(spec: BacktestSpec) -> BacktestResult:
@@ -256,6 +259,17 @@ class _Runner:
                 Position(ticker),
             )
         self.tickers = list(self.markets)
+        # the other outcomes of each market's mutually exclusive event
+        self.siblings: dict[str, tuple[str, ...]] = {}
+        exchange = self.world.exchange
+        for ticker, market in exchange.markets.items():
+            event = exchange.events_by_ticker.get(market.event_ticker)
+            if event is not None and event.mutually_exclusive:
+                self.siblings[ticker] = tuple(
+                    t
+                    for t, m in exchange.markets.items()
+                    if t != ticker and m.event_ticker == market.event_ticker
+                )
         self.plot_ticker = self.tickers[min(spec.plot_market, len(self.tickers) - 1)]
         refill, capacity = _write_limits(spec.rate_tier)
         self.bucket = Bucket(refill, capacity, float(capacity), 0.0)
@@ -357,6 +371,13 @@ class _Runner:
                     fill.is_taker,
                     fill.created_ms,
                 )
+            )
+            mids = market.memory.mids_x2  # the others' mid as last seen, before the fill
+            market.markouts = note_fill(
+                market.markouts,
+                fill.created_ms,
+                side.sign * fill.count,
+                mids[-1][1] if mids else None,
             )
             market.dirty = True
             self.max_abs_inventory = max(self.max_abs_inventory, abs(market.position.position))
@@ -464,7 +485,9 @@ class _Runner:
         self.counts["decisions"] += 1
         own = self._own_orders(market.ticker)
         book = _yes_book(self.world, market.ticker)
-        self._remember_mid(market, without_own_orders(book, own), now)
+        others = without_own_orders(book, own)
+        self._remember_mid(market, others, now)
+        market.markouts = score_due(market.markouts, now, others.mid_x2)
         if self.halted:
             targets = Targets(market.ticker, None, None, "halted", now)
         else:
@@ -478,6 +501,8 @@ class _Runner:
                 now,
                 Recent(tuple(market.mids)),
                 market.memory,
+                tuple(self._others_mid_x2(t) for t in self.siblings.get(market.ticker, ())),
+                market.markouts,
             )
             targets = self.strategy(view)
         if self.spec.executor == "cancel_replace":
@@ -493,6 +518,10 @@ class _Runner:
                 self.inflight,
                 (now + self.spec.latency_ms, next(self.seq), market.ticker, approved),
             )
+
+    def _others_mid_x2(self, ticker: str) -> int | None:
+        """Twice the mid of the others' book in ``ticker`` (our orders out), None if one-sided."""
+        return without_own_orders(_yes_book(self.world, ticker, 4), self._own_orders(ticker)).mid_x2
 
     def _remember_book(self, market: _Market, now: int) -> None:
         """Every agent tick (the live process: every book update it reads), the others' book

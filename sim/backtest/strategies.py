@@ -28,9 +28,12 @@ from common.book import YesBook
 from common.book_memory import NO_MEMORY, BookMemory
 from common.config import MarketConfig
 from common.domain import MarketMeta, Order, Position, Quote, Side, Targets
+from common.fair_inputs import event_fair_x2
 from common.grid import PriceGrid
+from common.markouts import NO_MARKOUTS, Markouts
 from common.numbers import COUNT_SCALE, ONE_DOLLAR, PRICE_SCALE
-from common.quoting import QuotingParams, Recent, compute_targets, without_own_orders
+from common.quoting import QuotingParams, compute_targets, without_own_orders
+from common.recent_mids import Recent
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,12 +49,22 @@ class MarketView:
     now_ms: int
     recent: Recent
     memory: BookMemory = NO_MEMORY  # fresh levels of the others' book (dora only uses it)
+    # the others' mid (x2) of each other outcome of a mutually exclusive event (None: not
+    # two-sided); empty for a market not in such an event
+    sibling_mids_x2: tuple[int | None, ...] = ()
+    markouts: Markouts = NO_MARKOUTS  # our fills scored against the others' mid 10 s later
 
 
 Strategy = Callable[[MarketView], Targets]
 
 
 def dora(view: MarketView, params: QuotingParams | None = None) -> Targets:
+    params = params or QuotingParams()
+    event_x2 = None
+    if view.sibling_mids_x2 and params.event_weight_pct:
+        own_mid_x2 = without_own_orders(view.book, view.own_orders).mid_x2
+        if own_mid_x2 is not None:
+            event_x2 = event_fair_x2(own_mid_x2, view.sibling_mids_x2, 2 * params.event_max_off)
     return compute_targets(
         view.book,
         False,
@@ -59,11 +72,13 @@ def dora(view: MarketView, params: QuotingParams | None = None) -> Targets:
         view.config,
         view.meta,
         view.now_ms,
-        params or QuotingParams(),
+        params,
         book_ms=view.now_ms,
         own_orders=view.own_orders,
         recent=view.recent,
         memory=view.memory,
+        event_x2=event_x2,
+        markouts=view.markouts,
     )
 
 

@@ -231,3 +231,24 @@ def test_book_updates_count_the_market_not_our_own_orders() -> None:
     diff, churn = (runs[e].counts["book_updates"] for e in ("diff", "cancel_replace"))
     assert diff > 0 and abs(diff - churn) * 100 <= 15 * diff
     assert runs["cancel_replace"].write_tokens > 2 * runs["diff"].write_tokens
+
+
+def test_dora_is_fed_its_fills_markouts_and_the_event_siblings() -> None:
+    """Every fill the backtest books reaches the market's markouts (scored once 10 s old), and
+    each outcome of a mutually exclusive event knows the event's other outcomes."""
+    spec = BacktestSpec(load_scenario("event"), seed=2, hours=0.05, n_markets=6)
+    runner = _Runner(spec, "dora", STRATEGIES["dora"])
+    run = runner.run()
+    assert run.summary.fills > 0
+    for ticker in runner.markets:
+        siblings = runner.siblings[ticker]
+        assert len(siblings) == 2 and ticker not in siblings
+        event = runner.world.exchange.markets[ticker].event_ticker
+        assert all(runner.world.exchange.markets[t].event_ticker == event for t in siblings)
+    contracts = sum(abs(f.signed_count) for f in runner.fills)
+    noted = sum(
+        m.markouts.contracts + sum(abs(c) for _, c, _ in m.markouts.pending)
+        for m in runner.markets.values()
+    )
+    assert 0 < noted <= contracts  # a fill with no two-sided book before it is not scored
+    assert any(m.markouts.contracts for m in runner.markets.values())

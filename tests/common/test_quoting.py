@@ -329,7 +329,7 @@ def test_volatility_widens_the_spread() -> None:
     moves = tuple((NOW - 50_000 + i * 1_000, 8600 + (200 if i % 2 else 0)) for i in range(50))
     recent = Recent(moves)
     params = QuotingParams(vol_spread_pct=100)
-    assert mid_sigma_x2(recent, NOW, params) > 0
+    assert mid_sigma_x2(recent, NOW, params.vol_horizon_ms, params.vol_window_ms) > 0
     wide = compute_targets(
         book(4000, 4600), False, Position("KX"), CONFIG, meta(), NOW, params, recent=recent
     )
@@ -481,3 +481,88 @@ def test_a_quiet_market_still_never_quotes_a_spread_its_maker_fees_would_eat() -
     )
     t = compute_targets(wide, False, Position("KX"), one_cent, combo, NOW, memory=quiet)
     assert t.bid and t.ask and (t.bid.price, t.ask.price) == (4000, 4200)
+
+
+def test_measured_toxicity_replaces_the_static_score_once_there_is_enough_data() -> None:
+    from common.markouts import NO_MARKOUTS, note_fill, score_due
+
+    params = QuotingParams(tox_min_contracts=500, tox_free=0, tox_span=100, tox_max=10_000)
+    toxic = NO_MARKOUTS
+    for i in range(5):  # bought 5 contracts; the mid was 2 c lower 10 s later
+        toxic = note_fill(toxic, NOW - 20_000 + i, 100, 2 * 4_200)
+    toxic = score_due(toxic, NOW, 2 * 4_000)
+
+    def quote(markouts=NO_MARKOUTS, config=CONFIG, p=params):  # type: ignore[no-untyped-def]
+        t = compute_targets(
+            book(4000, 4400), False, Position("KX"), config, meta(), NOW, p, markouts=markouts
+        )
+        return (t.bid and t.bid.price, t.ask and t.ask.price)
+
+    assert quote() == (4100, 4300)  # no data: the static score (0): one tick inside
+    assert quote(toxic) == (4000, 4400)  # toxic fills: the 2 c min spread doubles, join
+    assert quote(toxic, p=replace(params, tox_min_contracts=0)) == (4100, 4300)  # rule off
+    too_few = replace(params, tox_min_contracts=600)
+    assert quote(toxic, p=too_few) == (4100, 4300)  # 5 contracts scored, 6 needed
+    static = replace(CONFIG, toxicity_score=10_000)
+    assert quote(config=static) == (4000, 4400)  # the static score stands without data
+
+
+def test_an_external_fair_value_moves_the_quotes_while_fresh() -> None:
+    from common.fair_inputs import ExternalFair
+
+    def quote(external, p=DEFAULT_PARAMS):  # type: ignore[no-untyped-def]
+        t = compute_targets(
+            book(4000, 4600), False, Position("KX"), CONFIG, meta(), NOW, p, external=external
+        )
+        return (t.bid and t.bid.price, t.ask and t.ask.price, t.fair_price)
+
+    assert quote(None) == (4100, 4500, 4300)
+    # the model says 46 c: the fair (reservation) moves there; 2 c around it still allows
+    # one tick inside on both sides (41 c <= 45 c, 45 c >= 47 c fails: the ask goes to 47 c)
+    assert quote(ExternalFair(4_600, NOW - 1_000)) == (4100, 4700, 4600)
+    # half the confidence, half the way: 44.5 c, an ask at 45.5 c -> 46 c
+    assert quote(ExternalFair(4_600, NOW - 1_000, confidence_pct=50)) == (4100, 4600, 4450)
+    assert quote(ExternalFair(4_600, NOW - 60_000)) == (4100, 4500, 4300)  # stale: ignored
+    off = replace(DEFAULT_PARAMS, fv_stale_ms=0)
+    assert quote(ExternalFair(4_600, NOW), p=off) == (4100, 4500, 4300)
+
+
+def test_an_external_fair_value_far_from_the_book_pulls_the_side_it_would_lose_on() -> None:
+    from common.fair_inputs import ExternalFair
+
+    t = compute_targets(
+        book(4000, 4600),
+        False,
+        Position("KX"),
+        CONFIG,
+        meta(),
+        NOW,
+        external=ExternalFair(6_000, NOW),
+    )
+    # worth 60 c: selling at 45 c would lose; the ask goes behind to 61 c, the bid improves
+    assert t.bid is not None and t.bid.price == 4100
+    assert t.ask is not None and t.ask.price == 6100 and t.ask.reason.startswith("behind_best")
+
+
+def test_the_measured_toxicity_is_capped_at_tox_max() -> None:
+    from common.markouts import NO_MARKOUTS, note_fill, score_due
+
+    toxic = NO_MARKOUTS
+    for i in range(20):  # 20 contracts bought; the mid 2 c lower 10 s later
+        toxic = note_fill(toxic, NOW - 20_000 + i, 100, 2 * 4_200)
+    toxic = score_due(toxic, NOW, 2 * 4_000)
+    # a 3 c market: one tick inside leaves 1 c; 2 c x 1.5 (the default cap) = 3 c: join
+    t = compute_targets(
+        book(4000, 4300), False, Position("KX"), CONFIG, meta(), NOW, markouts=toxic
+    )
+    assert t.bid is not None and t.ask is not None
+    assert (t.bid.price, t.ask.price) == (4000, 4300)
+    assert required_spread(CONFIG, meta(), 4150, toxicity_score=DEFAULT_PARAMS.tox_max) == 300
+    # a 2 c market: 2 c x 1.5 does not fit: nothing (uncapped 2x would need 4 c too)
+    t = compute_targets(
+        book(4000, 4200), False, Position("KX"), CONFIG, meta(), NOW, markouts=toxic
+    )
+    assert t.bid is None and t.ask is None and t.reason == "spread_too_tight"
+    # without the fills: the same 2 c market is joined on both sides
+    t = compute_targets(book(4000, 4200), False, Position("KX"), CONFIG, meta(), NOW)
+    assert t.bid is not None and t.ask is not None

@@ -101,3 +101,25 @@ def test_a_market_status_dora_does_not_know_decodes_as_unknown_never_an_error() 
     assert decode_market("T", {k: v for k, v in fields.items() if k != "status"}).status == (
         MarketStatus.UNKNOWN
     )
+
+
+def test_fv_round_trips_and_rejects_what_does_not_read() -> None:
+    import pytest as _pytest
+
+    from common.errors import SchemaError
+    from common.fair_inputs import ExternalFair
+    from common.redis_codec import decode_fv, encode_fv
+
+    value = ExternalFair(6_150, 1_800_000_000_000, 75)
+    assert decode_fv(encode_fv(value)) == value
+    assert decode_fv({}) is None
+    assert decode_fv({"price": "6150", "ts_ms": "5"}) == ExternalFair(6_150, 5, 100)
+    for bad in (
+        {"price": "x", "ts_ms": "5"},
+        {"ts_ms": "5"},
+        {"price": "6150", "ts_ms": "5", "confidence": "1.5"},
+        {"price": "6150", "ts_ms": "5", "confidence": "high"},
+        {"price": "6150", "ts_ms": "5", "confidence": "NaN"},
+    ):
+        with _pytest.raises(SchemaError):
+            decode_fv(bad)

@@ -450,3 +450,86 @@ async def test_while_the_step_is_busy_the_reader_keeps_one_read_out_not_more(
     await until(lambda: len(reader.batches) == 1)  # the next read went out and brought the rest
     assert sum(len(e) for b in batches for _, e in b.response) == 2
     await service.stop(ctx)
+
+
+async def test_an_external_fair_value_moves_the_quotes_until_it_is_stale(
+    settings: Settings, aredis: aioredis.Redis
+) -> None:
+    """The trader's model says 0.60 in a 0.40/0.46 market: selling one tick inside at 0.45
+    would lose, so the ask goes to 0.61; once the value is older than fv_stale_ms it is ignored."""
+    from common.fair_inputs import ExternalFair
+    from common.redis_codec import encode_fv
+
+    k = Keys()
+    await seed(aredis, k, "KX-A", 4000, 4600)
+    await aredis.hset(k.fv("KX-A"), mapping=encode_fv(ExternalFair(6000, NOW - 1_000, 100)))
+    clock = ManualClock(NOW)
+    await asyncio.wait_for(
+        run_service(StrategyService(settings), settings, clock=clock, once=True), 20
+    )
+    targets = decode_targets("KX-A", await aredis.hgetall(k.targets("KX-A")))
+    assert targets.ask is not None and targets.ask.price == 6100 and "+fv" in targets.ask.reason
+    assert targets.bid is not None and targets.bid.price == 4100
+    clock.advance(settings.fv_stale_ms)  # now older than fv_stale_ms
+    await asyncio.wait_for(
+        run_service(StrategyService(settings), settings, clock=clock, once=True), 20
+    )
+    targets = decode_targets("KX-A", await aredis.hgetall(k.targets("KX-A")))
+    assert targets.ask is not None and targets.ask.price == 4500 and "+fv" not in targets.ask.reason
+
+
+async def test_a_fair_value_that_does_not_read_is_ignored(
+    settings: Settings, aredis: aioredis.Redis
+) -> None:
+    k = Keys()
+    await seed(aredis, k, "KX-A", 4000, 4600)
+    await aredis.hset(k.fv("KX-A"), mapping={"price": "lots", "ts_ms": str(NOW)})
+    clock = ManualClock(NOW)
+    await asyncio.wait_for(
+        run_service(StrategyService(settings), settings, clock=clock, once=True), 20
+    )
+    targets = decode_targets("KX-A", await aredis.hgetall(k.targets("KX-A")))
+    assert targets.ask is not None and targets.ask.price == 4500
+
+
+async def test_its_own_fills_markouts_measure_the_toxicity(
+    settings: Settings, aredis: aioredis.Redis
+) -> None:
+    """We bought 5 contracts; 10 s later the others' mid is 2 c lower. With the measured
+    toxicity on, the 2 c min spread doubles and the strategy joins the best instead of
+    improving; the same book without those fills gets one tick inside."""
+    from common.domain import Fill, Position, Side
+    from common.events import fill_event
+    from common.log import get_logger
+    from common.messages import encode_event
+    from common.quoting import QuotingParams
+    from common.runtime import Context
+
+    params = QuotingParams(tox_min_contracts=500, tox_free=0, tox_span=100, tox_max=10_000)
+    k = Keys()
+    await seed(aredis, k, "KX-A", 4000, 4400)
+    moved = BookState("KX-A", YesBook(((3800, 1000),), ((4200, 1000),)), 2, NOW, NOW, False)
+
+    async def run(fills: bool) -> tuple[int | None, int | None]:
+        await seed(aredis, k, "KX-A", 4000, 4400)
+        clock = ManualClock(NOW)
+        ctx = Context("strategy", settings, aredis, k, clock, get_logger("strategy"))
+        service = StrategyService(settings, params)
+        await service.start(ctx)
+        await service.step(ctx)
+        first = decode_targets("KX-A", await aredis.hgetall(k.targets("KX-A")))
+        assert first.bid is not None and first.bid.price == 4100
+        clock.advance(10_000)
+        # the book moved first: the fill's entry brings the market's state with it when read
+        await aredis.hset(k.book("KX-A"), mapping=encode_book(moved))
+        if fills:
+            fill = Fill("f1", "o1", "KX-A", Side.BID, 4100, 500, 0, False, NOW)
+            event = fill_event(fill, Position("KX-A", 500, 500 * 4100))
+            await aredis.xadd(k.stream("fills"), encode_event("fill", event))
+        await service.step(ctx)
+        await service.stop(ctx)
+        t = decode_targets("KX-A", await aredis.hgetall(k.targets("KX-A")))
+        return (t.bid and t.bid.price, t.ask and t.ask.price)
+
+    assert await run(fills=False) == (3900, 4100)
+    assert await run(fills=True) == (3800, 4200)

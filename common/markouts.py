@@ -1,0 +1,94 @@
+"""Toxicity measured from our own fills' markouts: how the market moved after each fill.
+
+A maker's fill is *toxic* when the market moves through its price right after: an informed
+taker bought before the value rose. For each of our fills in a market this keeps the fill
+(time, signed contracts, the others' mid just before it) until ``horizon_ms`` has passed, then
+scores it against the others' mid seen then: its move is ``sign x (mid_then - mid_before)`` per
+contract (negative: the market went against the fill). The spread the fill earned is left out
+on purpose: it depends on the market's tick and spread, while the move after a fill is what
+informed flow leaves behind (measured over the tuning seeds, the mean move is within -0.2 c in
+calm and finance markets and -0.3 to -2.4 c in sports_live's).
+
+``toxicity`` turns the contract-weighted mean move of the last ``keep_contracts`` or so scored
+contracts into a score on the config's scale (``FACTOR_SCALE`` = 1.0): 0 while the mean move is
+no worse than ``-free``, rising linearly to 1.0 at ``-(free + span)``. None until
+``min_contracts`` have been scored: the static ``toxicity_score`` of the market's config stands
+until there is enough data.
+
+Pure and immutable, exact integers (prices in 1/10,000 $, counts in 1/100 contract): the live
+strategy process (fills from ``dora:stream:fills``, mids from the books it reads) and the
+backtester keep one per market and feed it the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from common.config import FACTOR_SCALE
+from common.numbers import COUNT_SCALE
+
+HORIZON_MS = 10_000  # a fill is scored against the mid this long after it
+KEEP_CONTRACTS = 200 * COUNT_SCALE  # about the last 200 contracts scored
+
+
+@dataclass(frozen=True, slots=True)
+class Markouts:
+    pending: tuple[tuple[int, int, int], ...] = ()  # (ms, signed count, mid x2 before), by time
+    scored: tuple[tuple[int, int], ...] = ()  # (count, move x count x 2), oldest first
+    contracts: int = 0  # sum of the scored counts
+    move_x2: int = 0  # sum of the scored moves x count x 2
+
+
+NO_MARKOUTS = Markouts()
+
+
+def note_fill(state: Markouts, ms: int, signed_count: int, mid_x2: int | None) -> Markouts:
+    """A fill of ours: ``signed_count`` > 0 bought YES, < 0 sold YES; ``mid_x2`` twice the
+    others' mid just before it (None: no two-sided book then, the fill is not scored)."""
+    if signed_count == 0 or mid_x2 is None:
+        return state
+    pending = (*state.pending, (ms, signed_count, mid_x2))
+    if len(pending) > 1 and pending[-2][0] > ms:  # out of order (a backfill): keep time order
+        pending = tuple(sorted(pending))
+    return Markouts(pending, state.scored, state.contracts, state.move_x2)
+
+
+def score_due(
+    state: Markouts,
+    now_ms: int,
+    mid_x2: int | None,
+    horizon_ms: int = HORIZON_MS,
+    keep_contracts: int = KEEP_CONTRACTS,
+) -> Markouts:
+    """Every fill at least ``horizon_ms`` old scored against the mid now (``mid_x2``: twice the
+    others' mid; None leaves them waiting). Old scores past ``keep_contracts`` are dropped."""
+    if mid_x2 is None or not state.pending or state.pending[0][0] > now_ms - horizon_ms:
+        return state
+    due = 0
+    while due < len(state.pending) and state.pending[due][0] <= now_ms - horizon_ms:
+        due += 1
+    scored = list(state.scored)
+    contracts, move_x2 = state.contracts, state.move_x2
+    for _, signed, before_x2 in state.pending[:due]:
+        move = (mid_x2 - before_x2) * signed  # sign x (mid now - mid before) x count, doubled
+        scored.append((abs(signed), move))
+        contracts += abs(signed)
+        move_x2 += move
+    start = 0
+    while start < len(scored) - 1 and contracts - scored[start][0] >= keep_contracts:
+        contracts -= scored[start][0]
+        move_x2 -= scored[start][1]
+        start += 1
+    return Markouts(state.pending[due:], tuple(scored[start:]), contracts, move_x2)
+
+
+def toxicity(state: Markouts, min_contracts: int, free: int, span: int) -> int | None:
+    """The score (0..``FACTOR_SCALE``) from the mean move per contract (price units), or None
+    with fewer than ``min_contracts`` scored."""
+    if state.contracts < max(1, min_contracts) or span <= 0:
+        return None
+    # how far the mean move (x2: move_x2 / contracts) is below -free, over the span
+    shortfall_x2 = -state.move_x2 - 2 * free * state.contracts
+    if shortfall_x2 <= 0:
+        return 0
+    return min(FACTOR_SCALE, shortfall_x2 * FACTOR_SCALE // (2 * span * state.contracts))
