@@ -27,8 +27,9 @@ def test_an_execution_before_an_amend_stands_at_the_price_it_executed_at(
     """2 of 5 executed at $0.49 (a bid), then the order was amended down to $0.40; the amend's
     answer says 2 executed, their fill events are not read yet. The stand-in used the order's
     new price: 2 x $0.40 lost if NO instead of 2 x $0.49, $0.18 under what the exchange holds
-    (the ask the same way, amended up). The short chaos run saw an event $0.45 past its limit
-    at the exchange while the ledger held it at the limit."""
+    (the ask the same way, amended up): one way for the exchange to hold an event past
+    max_event_loss while the ledger holds it at the limit (the short chaos run once saw $0.45
+    past it, under a latency spike)."""
     working = _working()
     order = Order("KX", side, first, 500, "c1", "ex-1", OrderStatus.RESTING, 0, 500)
     working.apply(order)
