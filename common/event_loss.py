@@ -58,6 +58,36 @@ def orders_loss(side: Side, orders: Iterable[Order]) -> int:
     return total
 
 
+def reserved_orders_loss(side: Side, orders: Iterable[Order], position: int, cost: int) -> int:
+    """``orders_loss`` for a reservation, which must hold after any of the orders fill: an ask
+    that closes a long (a bid that closes a short) realizes its gain against the position's
+    average price, and the formula above counts open contracts only, so once it fills the loss
+    if YES (if NO) is higher by that gain than the order's part said. Each closing contract is
+    counted at the worse of its price and the average (the best-paid orders close first)."""
+    live = [o for o in orders if o.side is side and o.status.is_live]
+    total = orders_loss(side, live)
+    if side is Side.ASK and position > 0:
+        closable, average = position, cost // position  # rounded down: more conservative
+    elif side is Side.BID and position < 0:
+        closable, average = -position, -(cost // -position)  # the YES price sold at, rounded up
+    else:
+        return total
+    gains = sorted(
+        (
+            (o.price - average if side is Side.ASK else average - o.price),
+            o.remaining if o.remaining else o.count,
+        )
+        for o in live
+    )
+    for gain, size in reversed(gains):
+        if gain <= 0 or closable <= 0:
+            break
+        closing = min(size, closable)
+        total += gain * closing
+        closable -= closing
+    return total
+
+
 def market_loss(position: int, cost: int, orders: Iterable[Order]) -> MarketLoss:
     live = list(orders)
     if_yes, if_no = position_losses(position, cost)

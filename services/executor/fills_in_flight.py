@@ -6,7 +6,8 @@ position it reads holds that fill. The exchange can say an order executed before
 that removed less than rested, a lookup, an amend's answer, an order update. Until the fill
 events of those contracts have been read, they are in neither the position nor the resting size,
 so each is kept in the worst case here, as a stand-in order resting on its side at its price
-(``stand_ins``), and forgotten once its fills are posted (or, should they never come, after
+(``stand_ins``; after an amend, the worse of the prices it rested at: what executed before the
+amend cost the old price), and forgotten once its fills are posted (or, should they never come, after
 ``IN_FLIGHT_MAX_MS``: by then the risk process's comparison with the exchange has halted on a lost
 fill).
 
@@ -24,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
-from common.domain import Order, OrderStatus
+from common.domain import Order, OrderStatus, Side
 
 IN_FLIGHT_MAX_MS = 60_000
 
@@ -34,6 +35,7 @@ class _Tally:
     posted: int = 0  # contracts of the order's fill events read
     credited: int = 0  # contracts taken as posted (already in the position at start)
     touched_ms: int = 0
+    worst_price: int | None = None  # the worst price the order rested at before an amend
 
 
 class FillsInFlight:
@@ -80,6 +82,15 @@ class FillsInFlight:
         else:
             self.forget(order.order_id)
 
+    def amended(self, before: Order, after: Order) -> None:
+        """``before`` was amended to ``after``'s price: an execution of the earlier price not
+        posted yet stands at the worse of the two (a bid's higher, an ask's lower), never at the
+        new price alone."""
+        if not before.order_id or before.price == after.price:
+            return
+        tally = self.tallies.setdefault(before.order_id, _Tally())
+        tally.worst_price = _worse(before.side, tally.worst_price, before.price)
+
     def forget(self, order_id: str) -> None:
         self.done.pop(order_id, None)
         self.tallies.pop(order_id, None)
@@ -92,9 +103,12 @@ class FillsInFlight:
         for order in (*live, *done):
             size = self.unposted(order)
             if size:
+                tally = self.tallies.get(order.order_id or "")
+                worst = tally.worst_price if tally else None
                 out.append(
                     replace(
                         order,
+                        price=_worse(order.side, worst, order.price),
                         client_order_id=f"in-flight:{order.client_order_id}",
                         status=OrderStatus.RESTING,
                         count=size,
@@ -121,3 +135,10 @@ class FillsInFlight:
             if now_ms - tally.touched_ms > IN_FLIGHT_MAX_MS:
                 del self.tallies[order_id]
         return stale
+
+
+def _worse(side: Side, price: int | None, other: int) -> int:
+    """The price at which an executed contract loses the more: a bid's higher, an ask's lower."""
+    if price is None:
+        return other
+    return max(price, other) if side is Side.BID else min(price, other)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from common.domain import MarketMeta, Order, Position, Side
-from common.event_loss import orders_loss, position_losses
+from common.event_loss import position_losses, reserved_orders_loss
 from common.ledger import NO_CAP, EventPart, field
 from common.risk import side_exposure
 
@@ -42,5 +42,7 @@ def event_part(
     if_yes, if_no = position_losses(position.position, position.cost)
     parts = {"py": if_yes, "pn": if_no}
     for side in sides:
-        parts[EVENT_SIDE_PART[side]] = orders_loss(side, orders)
+        parts[EVENT_SIDE_PART[side]] = reserved_orders_loss(
+            side, orders, position.position, position.cost
+        )
     return EventPart(meta.event_ticker, meta.mutually_exclusive, parts, limit)

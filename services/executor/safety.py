@@ -277,6 +277,17 @@ class Safety:
                 with contextlib.suppress(SchemaError):
                     positions[ticker] = decode_position(ticker, fields)
         tickers = sorted({*self.markets.targets, *self.working.tickers(), *positions})
+        # a market's event is in its market hash: one not read yet (a position it only holds,
+        # found above) would drop out of its event, and the first wave quote on top of it
+        unread = [t for t in tickers if t not in self.markets.meta]
+        if unread:
+            pipe = ctx.redis.pipeline(transaction=False)
+            for ticker in unread:
+                pipe.hgetall(ctx.keys.market(ticker))
+            for ticker, fields in zip(unread, await pipe.execute(), strict=True):
+                if fields:
+                    with contextlib.suppress(SchemaError):
+                        self.markets.meta[ticker] = decode_market(ticker, fields)
         known = self.ledger_values(tickers, False)
         values = {name: money for fields, _ in known.values() for name, money in fields.items()}
         events = {t: event for t, (_, event) in known.items() if event is not None}

@@ -152,6 +152,7 @@ class WorkingOrders:
         previous = self.get(order.ticker, order.client_order_id)
         if previous is not None:
             self._unindex(previous)
+            self.in_flight.amended(previous, order)
         if order.status.is_live:
             self._index(order)
         elif previous is not None:

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from common.domain import Order, OrderStatus, Side
+from common.domain import Fill, Order, OrderStatus, Position, Side
 from common.event_loss import (
     MarketLoss,
     cost_from_exposure,
     event_worst_loss,
     market_loss,
     position_losses,
+    reserved_orders_loss,
 )
 from common.numbers import ONE_DOLLAR
 
@@ -92,3 +95,29 @@ def test_the_exchange_exposure_gives_back_the_cost_basis() -> None:
     assert cost_from_exposure(1000, 3_000_000) == 3_000_000
     assert cost_from_exposure(-1000, 4_000_000) == -6_000_000
     assert position_losses(-1000, -6_000_000) == (4_000_000, -6_000_000)
+
+
+def _fill(order: Order, count: int) -> Fill:
+    return Fill("f", "o", order.ticker, order.side, order.price, count, 0, False, 0)
+
+
+@pytest.mark.parametrize("side", [Side.ASK, Side.BID])
+def test_a_reservation_holds_after_a_closing_order_fills(side: Side) -> None:
+    """Long 1 YES at $0.10 with 10 asked at $0.50: loss if YES is $0.10 - $1 + $5.00 = $4.10.
+    The ask closes the 1 at a $0.40 gain the formula stops counting once realized: after that
+    fill the loss if YES is $4.50 with no new order (the bid closing a short the same way, for
+    the loss if NO). What the ledger reserved must cover it: the exchange saw an event past
+    max_event_loss in the chaos run with the ledger agreeing to the cent."""
+    if side is Side.ASK:
+        held, order = Position("KX", 100, 100_000), Order("KX", side, 5000, 1000, "c", "o")
+    else:
+        held, order = Position("KX", -100, -900_000), Order("KX", side, 5000, 1000, "c", "o")
+    order = replace(order, status=OrderStatus.RESTING, remaining=1000)
+    if_yes, if_no = position_losses(held.position, held.cost)
+    part = reserved_orders_loss(side, [order], held.position, held.cost)
+    reserved = (if_yes + part) if side is Side.ASK else (if_no + part)
+    for closed in (100, 1000):  # the closing contract alone, then the whole order
+        after = held.apply_fill(_fill(order, closed))
+        rest = replace(order, remaining=1000 - closed)
+        loss = market_loss(after.position, after.cost, [rest] if rest.remaining else [])
+        assert (loss.if_yes if side is Side.ASK else loss.if_no) <= reserved

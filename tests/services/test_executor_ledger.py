@@ -287,6 +287,38 @@ async def test_an_events_worst_loss_never_passes_its_limit(
         await service.stop(ctx)
 
 
+@pytest.mark.parametrize("exclusive", [True, False])
+async def test_a_position_of_an_unquoted_market_counts_in_its_event_after_a_restart(
+    settings: Settings, aredis: aioredis.Redis, exclusive: bool
+) -> None:
+    """An executor restarts (kill -9): its rebuild of the ledger dropped every part of its
+    markets from their events and put back only those whose market it had read, and at start it
+    had read none for a market it only holds a position in. The $4 held in KXEV-0 vanished from
+    its event until the next full refresh, and the first wave quoted the other markets up to the
+    $7 limit on top of it (one way for the short chaos run to see an event past its limit just
+    after the executor was killed)."""
+    k = Keys()
+    tickers = [f"KXEV-{i}" for i in range(4)]
+    await seed_event(aredis, k, tickers, "KXEV", exclusive)
+    await aredis.hset(k.cfg_events, mapping={"KXEV": "7", "version": "1"})
+    held = Position(tickers[0], 1000, 4_000_000)  # 10 YES at $0.40: $4 lost if NO
+    await aredis.hset(k.pos(tickers[0]), mapping=encode_position(held))
+    exchange = FakeExchange(aredis, k)
+    service, ctx = await started(settings, aredis, exchange)
+    try:
+        assert await read_event_worst(aredis, k, "KXEV") == 4_000_000
+        for t in tickers[1:]:  # KXEV-0 is not quoted (the strategy holds back, say)
+            await publish(aredis, k, t, 4100, 4500)
+        await steps(service, ctx, 3)
+        assert exchange.orders  # it quoted
+        orders = list(exchange.orders.values())
+        losses = [market_loss(held.position, held.cost, [])]
+        losses += [market_loss(0, 0, [o for o in orders if o.ticker == t]) for t in tickers[1:]]
+        assert event_worst_loss(losses, exclusive) <= 7_000_000
+    finally:
+        await service.stop(ctx)
+
+
 async def test_a_stale_value_in_the_ledger_never_lets_a_new_order_past_the_cap(
     aredis: aioredis.Redis,
 ) -> None:
