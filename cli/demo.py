@@ -281,14 +281,13 @@ async def _run_view(stack: Any, args: argparse.Namespace, watch: _Watch, started
     import httpx
 
     from cli.status_view import gather, render
-    from common.keys import Keys
     from common.numbers import parse_count
-    from common.redis_conn import connect_redis
+    from common.redis_conn import connect_redis, keys_for
     from common.settings import load_settings
 
     settings = load_settings(stack.env(), read_file=False)
     redis = connect_redis(settings)
-    keys = Keys(settings.key_prefix)
+    keys = keys_for(settings)
     try:
         async with httpx.AsyncClient(timeout=5) as http:
             while args.duration is None or time.monotonic() - started < args.duration:

@@ -33,6 +33,7 @@ from common.restore import wait_until_restored
 from common.runtime import Context, note_lag, service_main, stop_tasks
 from common.settings import Settings
 from common.sharding import owns
+from common.stream_read import xread
 from common.streams import STREAM_MAXLEN
 from common.trace import now_us
 
@@ -127,7 +128,13 @@ class StrategyService:
     async def _read_events(self, ctx: Context) -> tuple[set[str], set[str]]:
         touched: set[str] = set()
         meta_touched: set[str] = set()
-        response = await ctx.redis.xread(self.stream_ids, count=READ_COUNT, block=READ_BLOCK_MS)
+        response = await xread(
+            ctx.redis,
+            self.stream_ids,
+            count=READ_COUNT,
+            block=READ_BLOCK_MS,
+            cluster=ctx.keys.cluster,
+        )
         read_us = now_us()
         for stream, entries in response or []:
             note_lag(ctx, "md_lag_ms" if stream.endswith(":md") else "fills_lag_ms", entries[0][0])
@@ -187,7 +194,7 @@ class StrategyService:
             if trace is not None:
                 event["trace"] = [*trace, now_us()]
             out.xadd(
-                keys.stream("targets"),
+                keys.stream("targets", ticker),
                 encode_event("targets", event),
                 maxlen=STREAM_MAXLEN["targets"],
                 approximate=True,
