@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import shutil
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Callable
@@ -25,6 +27,7 @@ from common.errors import DoraError
 # A master unreachable for this long is failed over by its replica (redis.conf's default is 15 s;
 # a trading cluster wants it short: ElastiCache detects a failed primary in seconds).
 NODE_TIMEOUT_MS = 2_000
+BUS_OFFSET = 10_000  # a node's cluster bus listens on its port + 10000
 
 
 class ClusterError(DoraError):
@@ -50,7 +53,6 @@ class LocalCluster:
     def __init__(
         self,
         base: Path,
-        free_port: Callable[[], int],
         spawn: Callable[[str, list[str]], subprocess.Popen[bytes]],
         masters: int = 3,
         replicas: int = 1,
@@ -58,7 +60,6 @@ class LocalCluster:
         self.base = base
         self.masters = masters
         self.replicas = replicas
-        self.free_port = free_port
         self.spawn = spawn
         self.ports: list[int] = []
         self.procs: dict[int, subprocess.Popen[bytes]] = {}
@@ -71,7 +72,11 @@ class LocalCluster:
         server, cli = shutil.which("redis-server"), shutil.which("redis-cli")
         if server is None or cli is None:
             raise ClusterError("redis-server and redis-cli are needed for a local cluster")
-        self.ports = [self.free_port() for _ in range(self.masters * (1 + self.replicas))]
+        self.ports = []
+        while len(self.ports) < self.masters * (1 + self.replicas):
+            port = cluster_port()
+            if port not in self.ports:
+                self.ports.append(port)
         for port in self.ports:
             self.start_node(port)
         for port in self.ports:
@@ -183,6 +188,24 @@ class LocalCluster:
                     os.killpg(proc.pid, signal.SIGKILL)
                     proc.wait(5)
             self.procs.pop(port, None)
+
+
+def cluster_port() -> int:
+    """A free port whose cluster bus port (port + 10000) is free too, below 55536."""
+    for _ in range(200):
+        port = random.randint(20_000, 45_000)
+        if all(_free(p) for p in (port, port + BUS_OFFSET)):
+            return port
+    raise ClusterError("no free port pair for a cluster node")
+
+
+def _free(port: int) -> bool:
+    with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
 
 
 def parse_nodes(text: str) -> list[Node]:

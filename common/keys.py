@@ -22,6 +22,7 @@ ACCOUNT_TAG = "{acct}:"
 SHARDED_STREAMS = ("md", "targets", "orders", "decisions")
 # the processes that keep a heartbeat (``hb(service)``)
 SERVICES = ("marketdata", "fills", "strategy", "executor", "risk", "persister", "web")
+SHARDED_SERVICES = ("strategy", "executor")  # one instance per shard, ``hb:executor-N``
 
 
 class Keys:
@@ -107,6 +108,19 @@ class Keys:
 
     def hb(self, service: str) -> str:
         return f"{self.prefix}hb:{service}"
+
+    def hb_all(self, service: str) -> list[str]:
+        """The heartbeats of every instance of ``service``: one per shard for the sharded
+        strategy and executor (``hb:executor-0``, ...), else the one ``hb(service)``."""
+        if service in SHARDED_SERVICES and self.shard_count > 1:
+            return [self.hb(f"{service}-{i}") for i in range(self.shard_count)]
+        return [self.hb(service)]
+
+    def hb_own(self, service: str) -> str:
+        """The heartbeat of this process's own shard's instance of ``service``."""
+        if service in SHARDED_SERVICES and self.shard_count > 1:
+            return self.hb(f"{service}-{self.shard_index}")
+        return self.hb(service)
 
     def stream(self, name: str, ticker: str | None = None) -> str:
         """A stream's key. In cluster mode ``md``, ``targets``, ``orders`` and ``decisions`` are

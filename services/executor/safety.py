@@ -196,7 +196,7 @@ class Safety:
         ctx, pulled = self.ctx, self.pulled
         pipe = ctx.redis.pipeline(transaction=False)
         for service in WATCHED_HEARTBEATS:
-            pipe.exists(ctx.keys.hb(service))
+            pipe.exists(ctx.keys.hb_own(service))  # this shard's own strategy
         pipe.hgetall(ctx.keys.exchange)
         *alive, exchange_fields = await pipe.execute()
         silent = [s for s, ok in zip(WATCHED_HEARTBEATS, alive, strict=True) if not ok]

@@ -102,7 +102,8 @@ class RiskService:
         if command.cmd == "halt":
             reason = command.reason or "halt via control channel"
             await record_heard_halt(ctx.redis, ctx.keys, reason, ctx.clock.now_ms())
-            if self.watch is not None and not await ctx.redis.exists(ctx.keys.hb("executor")):
+            beats = ctx.keys.hb_all("executor")  # every shard's: one silent leaves orders
+            if self.watch is not None and await ctx.redis.exists(*beats) < len(beats):
                 await self.watch.emergency_cancel(ctx, "halt with no live executor")
         elif command.cmd == "reload":
             await self.configs.refresh(ctx.redis, ctx.clock.now_ms())

@@ -110,7 +110,8 @@ class ExchangeWatch:
             ctx.log.warning("position_difference", markets=sorted(differing)[:10])
 
     async def _watch_executor(self, ctx: Context, halted: bool) -> str:
-        alive = await ctx.redis.exists(ctx.keys.hb("executor"))
+        beats = ctx.keys.hb_all("executor")  # every shard's executor (one without shards)
+        alive = await ctx.redis.exists(*beats) == len(beats)
         if alive:
             self.executor_seen = True
             self.executor_down_cancelled = False

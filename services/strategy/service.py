@@ -168,15 +168,15 @@ class StrategyService:
             pipe.hgetall(keys.orders(ticker))
             if ticker in meta_touched or ticker not in self.meta:
                 pipe.hgetall(keys.market(ticker))
-            else:
-                pipe.echo("")
+            else:  # a keyed placeholder (a cluster pipeline routes only keyed commands)
+                pipe.exists(keys.market(ticker))
         results = await pipe.execute()
         now_ms = ctx.clock.now_ms()
         out = ctx.redis.pipeline(transaction=False)
         published = 0
         for i, ticker in enumerate(tickers):
             book_fields, pos_fields, order_fields, market_fields = results[4 * i : 4 * i + 4]
-            if market_fields:
+            if isinstance(market_fields, dict) and market_fields:
                 try:
                     self.meta[ticker] = decode_market(ticker, market_fields)
                 except SchemaError as exc:

@@ -24,7 +24,7 @@ def every_key(keys: Keys) -> list[str]:
     names = [n for n in dir(Keys) if not n.startswith("_")]
     built = []
     skip = {"prefix", "pattern", "ticker_of", "stream", "streams", "stream_name", "shard_prefix"}
-    skip |= {"cluster", "shard_count", "shard_index", "acct"}
+    skip |= {"cluster", "shard_count", "shard_index", "acct", "hb_all", "hb_own"}
     for name in sorted(set(names) - skip):
         member = getattr(keys, name)
         built.append(member if isinstance(member, str) else member("{x}"))
