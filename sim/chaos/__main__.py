@@ -1,4 +1,4 @@
-"""``python -m sim.chaos --seconds N --markets 50 [--seed S] [--base-dir DIR]``.
+"""``python -m sim.chaos --seconds N --markets 50 [--seed S] [--base-dir DIR] [--cluster]``.
 
 Exit status: 0 when every invariant held, 1 when one broke (each named, with evidence), 2 when
 the run could not be made (a bad argument, the stack did not come up).
@@ -42,6 +42,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--faults", type=_kinds, default=None, help="only these kinds (comma list)")
     parser.add_argument("--warmup-s", type=float, default=15.0)
     parser.add_argument("--json", type=Path, default=None, help="write the results here too")
+    parser.add_argument(
+        "--cluster",
+        action="store_true",
+        help="on a local Redis Cluster with two shard hosts; a master is killed while trading",
+    )
     parser.add_argument("--sabotage", choices=SABOTAGE, default="", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.seconds < 20 or args.markets < 2:
@@ -56,6 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         kinds=args.faults or tuple(FaultKind),
         warmup_s=args.warmup_s,
         sabotage=args.sabotage,
+        cluster=args.cluster,
         log=lambda line: print(line, flush=True),
     )
     try:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -28,7 +29,7 @@ from typing import Any
 
 import redis
 
-from cli.devstack import REPO, SERVICES, LocalStack, StackConfig
+from cli.devstack import REPO, LocalStack, StackConfig
 from common.numbers import parse_count
 from sim.chaos import invariants as inv
 from sim.chaos.model import FaultKind, FaultRecord, InvariantResult, PlannedFault
@@ -43,6 +44,7 @@ LIFECYCLE_GRACE_MS = 3_000  # lifecycle event -> marketdata -> executor pulls th
 CANCEL_BOUND_MS = 3_000
 MAX_DOWN_MS = 15_000
 SABOTAGE = ("order-while-halted",)
+CLUSTER_SHARDS = 2
 
 
 @dataclass
@@ -55,6 +57,9 @@ class ChaosOptions:
     warmup_s: float = 15.0
     sabotage: str = ""  # break an invariant on purpose (tests): one of SABOTAGE
     log: Callable[[str], None] = print
+    # a local Redis Cluster and two strategy/executor shard hosts; the Redis restart becomes a
+    # master killed while trading (its replica is promoted), kill -9s reach the shard hosts too
+    cluster: bool = False
 
 
 @dataclass
@@ -86,6 +91,8 @@ class ChaosRun:
                     "max_inventory_no": cap,
                     "quote_size": str(QUOTE_CONTRACTS),
                 },
+                cluster=options.cluster,
+                shards=CLUSTER_SHARDS if options.cluster else 1,
             )
         )
         self.faults: list[FaultRecord] = []
@@ -110,14 +117,18 @@ class ChaosRun:
     def _run(self, stack: LocalStack, started: float) -> ChaosResult:
         w = self.watchers = Watchers(
             AccountWatch(stack.control_url, stack.config.key_id, cap=CAP_CONTRACTS * 100),
-            FlagWatch(stack.redis_url, stack.tickers),
-            ProcessWatch(str(stack.var_dir / "supervisor.sock")),
+            FlagWatch(stack.redis_url, stack.tickers, keys=stack.keys(), cluster=self.o.cluster),
+            ProcessWatch(
+                str(stack.var_dir / "supervisor.sock"),
+                [str(conf.parent / "var" / "supervisor.sock") for conf, _ in stack.hosts()[1:]],
+            ),
         )
         w.start()
         time.sleep(self.o.warmup_s)
         fault_phase = max(10.0, self.o.seconds - self.o.warmup_s - 15.0)
+        processes = [p for p in stack.expected_processes() if p != "web"]
         planned = build_schedule(
-            fault_phase, self.rng, tickers=stack.tickers, processes=SERVICES, kinds=self.o.kinds
+            fault_phase, self.rng, tickers=stack.tickers, processes=processes, kinds=self.o.kinds
         )
         self.o.log(
             f"chaos: {len(planned)} faults over {schedule_length_s(planned):.0f} s "
@@ -152,8 +163,13 @@ class ChaosRun:
         time.sleep(0.5)
         w.stop()
         order_log = stack.sim_get("/orders", key_id=stack.config.key_id)["orders"]
-        supervisord_log = _read(stack.var_dir / "log" / "supervisord.log")
-        executor_log = _read(stack.var_dir / "log" / "executor.log")
+        supervisord_log = "".join(
+            _named(_read(conf.parent / "var" / "log" / "supervisord.log"), suffix)
+            for conf, suffix in stack.hosts()
+        )
+        executor_log = "".join(
+            _read(conf.parent / "var" / "log" / "executor.log") for conf, _ in stack.hosts()
+        )
         halt_faults = [
             *self.faults,
             FaultRecord(FaultKind.HALT, "final", final_halt_ms, run_end_ms, True, "final"),
@@ -262,6 +278,9 @@ class ChaosRun:
             os.kill(pid, signal.SIGKILL)
             self.kills[fault.target] += 1
             detail = f"pid {pid}"
+        elif kind is FaultKind.REDIS_RESTART and stack.cluster is not None:
+            detail = self._kill_master()
+            end = now_ms()
         elif kind is FaultKind.REDIS_RESTART:
             port = stack.redis_port
             stack.stop_redis(kill=True)
@@ -326,6 +345,21 @@ class ChaosRun:
             self.stack.resume_moto()
 
     # ---- helpers ---------------------------------------------------------------------------
+
+    def _kill_master(self) -> str:
+        """SIGKILL the master holding shard 0's keys (not the node the processes bootstrap
+        from), wait for its replica's promotion, then start the node again: it rejoins as a
+        replica of the promoted one."""
+        from redis.crc import key_slot
+
+        cluster = self.stack.cluster
+        slot = key_slot(self.stack.keys(0).stream("md").encode())
+        killed_ms = now_ms()
+        dead = cluster.kill_master(slot)
+        promoted = cluster.wait_promoted(slot, dead)
+        took_ms = now_ms() - killed_ms
+        cluster.start_node(dead.port)
+        return f"master :{dead.port} killed; replica :{promoted.port} promoted in {took_ms} ms"
 
     def _sim_now(self) -> int:
         return int(self.stack.sim_get("/stats")["now_ms"])
@@ -401,11 +435,10 @@ class ChaosRun:
             time.sleep(1)
 
     def _redis_positions(self) -> dict[str, int]:
-        from common.keys import Keys
         from common.redis_codec import decode_position
 
-        keys = Keys()
-        r = redis.Redis.from_url(self.stack.redis_url, decode_responses=True)
+        keys = self.stack.keys()
+        r = self.stack.sync_redis()
         try:
             return {
                 keys.ticker_of(k, "pos"): decode_position("x", r.hgetall(k)).position
@@ -459,15 +492,25 @@ class ChaosRun:
             time.sleep(1)
 
     def _scan_logs(self) -> InvariantResult:
-        files = sorted((self.stack.var_dir / "log").glob("*")) + sorted(
-            self.stack.base.glob("*.out")
-        )
+        files = [
+            path
+            for conf, _ in self.stack.hosts()
+            for path in sorted((conf.parent / "var" / "log").glob("*"))
+        ] + sorted(self.stack.base.glob("*.out"))
         markers = inv.secret_markers(self.stack.key_path.read_text(), [self.stack.web_token])
         return inv.scan_for_secrets(files, markers)
 
 
 def _read(path: Path) -> str:
     return path.read_text(errors="replace") if path.exists() else ""
+
+
+def _named(supervisord_log: str, suffix: str) -> str:
+    """A shard host's supervisord.log with its processes named as the driver names them
+    (``executor@0``)."""
+    if not suffix:
+        return supervisord_log
+    return re.sub(r"(exited: |gave up: )(\S+) ", rf"\g<1>\g<2>{suffix} ", supervisord_log)
 
 
 def run_chaos(options: ChaosOptions) -> ChaosResult:
