@@ -32,13 +32,13 @@ from typing import Any
 
 import httpx
 
+from cli.host_confs import SHARD_PROCESSES
 from common.config import utc_now_iso
 from common.errors import DoraError
 
 REPO = Path(__file__).resolve().parents[1]
 SERVICES = ("persister", "risk", "marketdata", "fills", "strategy", "executor")
 PROCESSES = (*SERVICES, "web")  # the trading processes and the dashboard
-SHARD_PROCESSES = ("strategy", "executor")  # what a shard host runs (the rest: the core host)
 
 
 class StackError(DoraError):
@@ -470,19 +470,14 @@ class LocalStack:
     def _write_host_confs(self) -> None:
         """The core host's supervisord.conf without strategy and executor, and one per shard
         host with only those two (each host its own supervisord, var/ and logs)."""
-        sections = conf_sections(self.config.supervisord_conf.read_text())
-        shard_programs = {f"[program:{p}]" for p in SHARD_PROCESSES}
-        core = [text for head, text in sections if head not in shard_programs]
-        self.conf_path.write_text("".join(core))  # a copy under base (_place_conf)
-        shard = [
-            text
-            for head, text in sections
-            if not head.startswith("[program:") or head in shard_programs
-        ]
+        from cli.host_confs import render
+
+        self.conf_path.write_text(render("core", self.config.supervisord_conf))  # a copy (base)
+        shard = render("shard", self.config.supervisord_conf)
         for index in range(self.config.shards):
             path = self.shard_conf(index)
             (path.parent / "var" / "log").mkdir(parents=True, exist_ok=True)
-            path.write_text("".join(shard))
+            path.write_text(shard)
             venv = path.parent / ".venv"
             if not venv.exists():
                 venv.symlink_to(REPO / ".venv")
@@ -625,18 +620,3 @@ class LocalStack:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-
-def conf_sections(text: str) -> list[tuple[str, str]]:
-    """A supervisord.conf split into (section header, its text with the comments before it)."""
-    sections: list[tuple[str, str]] = []
-    head, lines = "", list[str]()
-    for line in text.splitlines(keepends=True):
-        if line.startswith("[") and head:
-            sections.append((head, "".join(lines)))
-            head, lines = "", []
-        if line.startswith("["):
-            head = line.strip()
-        lines.append(line)
-    sections.append((head, "".join(lines)))
-    return sections
