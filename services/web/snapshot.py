@@ -75,8 +75,10 @@ async def read_raw(
     pipe.hgetall(keys.cfg_invalid)
     pipe.get(keys.persister_lag)
     pipe.hgetall(keys.exchange)
-    for name in SERVICES:
-        pipe.get(keys.hb(name))
+    # one heartbeat per shard of the sharded processes (``executor-0``, ...)
+    beat_keys = [key for name in SERVICES for key in keys.hb_all(name)]
+    for key in beat_keys:
+        pipe.get(key)
     for ticker in tickers:
         if ticker not in known:
             pipe.hgetall(keys.cfg_market(ticker))
@@ -96,8 +98,9 @@ async def read_raw(
     if shards > 1:  # newest first across the shards' streams
         recent.sort(key=lambda e: tuple(int(p) for p in str(e[0]).split("-")), reverse=True)
     risk, cfg_global, cfg_invalid, lag, exchange = results[:5]
-    beats = dict(zip(SERVICES, results[5 : 5 + len(SERVICES)], strict=True))
-    at = 5 + len(SERVICES)
+    names = [keys.ticker_of(key, "hb") for key in beat_keys]
+    beats = dict(zip(names, results[5 : 5 + len(names)], strict=True))
+    at = 5 + len(names)
     markets = []
     for ticker in tickers:
         if ticker in known:
