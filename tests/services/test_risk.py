@@ -414,3 +414,21 @@ async def test_an_executor_seen_then_silent_is_acted_on_at_once(
     await check(service, ctx)  # no start-up grace for an executor that was alive
     assert exchange.cancel_alls == 1 and exchange.resting == 0
     await service.stop(ctx)
+
+
+async def test_one_shards_executor_silent_gets_everything_cancelled(
+    settings: Settings, aredis: aioredis.Redis
+) -> None:
+    """With shards each executor beats under its own name; one of them silent leaves its
+    orders unattended, so risk cancels as for a lone executor."""
+    service, ctx, exchange = await setup(aredis, settings)
+    ctx.keys = Keys(shard_count=2)
+    for name in ("executor-0", "executor-1"):
+        await aredis.set(ctx.keys.hb(name), "{}", px=60_000)
+    exchange.resting = 2
+    await check(service, ctx)
+    assert exchange.cancel_alls == 0
+    await aredis.delete(ctx.keys.hb("executor-1"))
+    await check(service, ctx)
+    assert exchange.cancel_alls == 1 and exchange.resting == 0
+    await service.stop(ctx)
