@@ -11,7 +11,7 @@ help:
 	@echo "make test   run the whole test suite"
 	@echo "make lint   ruff check, ruff format --check, mypy"
 	@echo "make bench  latency, throughput, recovery and backtests: bench/results.json, docs/performance.md"
-	@echo "make chaos  the full stack under injected faults with invariants checked (CHAOS_SECONDS=600)"
+	@echo "make chaos  the full stack under injected faults with invariants checked (CHAOS_SECONDS=600; CHAOS_ARGS=--cluster on a Redis Cluster)"
 	@echo "make fmt    format the code"
 
 # The virtualenv, reused while pyproject.toml is unchanged.
@@ -63,7 +63,7 @@ bench: $(STAMP) ensure-redis
 	$(BIN)/python -m bench.run
 
 chaos: $(STAMP) ensure-redis
-	$(BIN)/python -m sim.chaos --seconds $${CHAOS_SECONDS:-600}
+	$(BIN)/python -m sim.chaos --seconds $${CHAOS_SECONDS:-600} $(CHAOS_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -144,6 +144,32 @@ def test_positions_in_redis_equal_the_exchange(
     assert {t: v for t, v in ours.items() if v} == {t: v for t, v in theirs.items() if v}
 
 
+def test_a_master_killed_while_trading_fails_over_and_trading_goes_on(
+    stack: LocalStack, watcher: ExchangeWatcher
+) -> None:
+    """SIGKILL the master holding shard 0's keys (its books, targets and streams): its replica
+    is promoted, and shard 0 quotes again with orders accepted after the failover."""
+    shard0 = by_shard(set(stack.tickers))[0]
+    slot = key_slot(stack.keys(0).stream("md").encode())
+    dead = stack.cluster.kill_master(slot)
+    killed_ms = stack.sim_get("/stats")["now_ms"]
+    promoted = stack.cluster.wait_promoted(slot, dead)
+    print(f"\nmaster :{dead.port} killed, replica :{promoted.port} promoted")
+    stack.cluster.start_node(dead.port)  # it rejoins as a replica
+
+    def shard0_trading_again() -> bool:
+        orders = stack.sim_get("/orders", key_id=stack.config.key_id, since_ms=killed_ms)
+        placed = {o["ticker"] for o in orders["orders"]} & shard0
+        quoted = two_sided_markets(watcher.account()) & shard0
+        return bool(placed) and len(quoted) * 2 >= len(shard0)
+
+    took = wait_until(shard0_trading_again, 30, interval_s=0.2)
+    assert took is not None, "shard 0 did not trade again within 30 s of the failover"
+    print(f"shard 0 quoting again {took:.1f}s after the promotion")
+    states = stack.process_states()
+    assert all(states[p] == "RUNNING" for p in stack.expected_processes()), states
+
+
 def test_halt_from_any_node_clears_every_shard_within_1_s(
     stack: LocalStack, watcher: ExchangeWatcher, rc: redis.RedisCluster
 ) -> None:
