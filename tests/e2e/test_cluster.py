@@ -73,6 +73,9 @@ def by_shard(tickers: set[str]) -> dict[int, set[str]]:
 
 def test_every_shard_quotes_its_markets(stack: LocalStack, watcher: ExchangeWatcher) -> None:
     assert set(stack.process_states()) >= {"strategy@0", "executor@0", "strategy@1", "executor@1"}
+    info = stack.info()  # what dora demo --cluster writes to var/demo.json (DESIGN.md §8)
+    assert info["redis_cluster"] is True and len(info["redis_nodes"]) == 6
+    assert info["env"]["DORA_REDIS_CLUSTER"] == "true" and info["redis_url"] in info["redis_nodes"]
     mine = by_shard(set(stack.tickers))
     assert all(mine.values()), f"a shard owns no market: {mine}"
 
