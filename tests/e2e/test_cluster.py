@@ -9,6 +9,7 @@ quotes the market.
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,7 +26,12 @@ from tests.e2e.stack_watch import ExchangeWatcher, two_sided_markets, wait_until
 
 CAP_CONTRACTS = 10
 SHARDS = 2
-pytestmark = pytest.mark.slow
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        shutil.which("redis-cli") is None, reason="redis-cli is needed to create a local cluster"
+    ),
+]
 
 
 @pytest.fixture(scope="module")
