@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from dataclasses import replace
 from typing import Any
 
 from common.batching import Batcher
@@ -21,6 +22,7 @@ from common.order_diff import Action, ActionKind, diff_orders
 from common.redis_codec import decode_book, decode_market
 from common.risk import Denial, approve_actions
 from common.runtime import Context
+from common.sharding import shard_share
 from common.streams import queue_append
 from services.executor.orders import OrderEntry
 from services.executor.safety import Safety
@@ -70,12 +72,16 @@ class MarketPass:
         if not actions:
             return False
         position = self.markets.positions.get(ticker) or Position(ticker)
+        limits, shards = self.configs.global_config, self.ctx.settings.shard_count
+        if shards > 1:  # this shard sees its own orders only: it checks its share of the cap
+            share = shard_share(limits.max_total_exposure, shards)
+            limits = replace(limits, max_total_exposure=share)
         approval = approve_actions(
             actions,
             position,
             self.working.counted(ticker, working),  # with executions not yet in the position
             self.configs.market(ticker),
-            self.configs.global_config,
+            limits,
             self.safety.account_risk(),
         )
         denials = [self._note_denial(ticker, a, d) for a, d in approval.denied]
