@@ -124,11 +124,12 @@ class StrategyService:
             last = await ctx.redis.xrevrange(stream, count=1)
             self.stream_ids[stream] = last[0][0] if last else "0-0"
         self.publisher = Publisher(ctx, self.last)
-        # the state comes with each read (reader.py) on a single strategy; shards read it apart
+        # the state comes with each read (reader.py) on a single strategy and one Redis; shards
+        # and a cluster (the script reads keys it does not declare) read it apart
         self.reader = StreamReader(
             ctx,
             self.stream_ids,
-            fused=self.settings.shard_count == 1,
+            fused=self.settings.shard_count == 1 and not ctx.keys.cluster,
             count=READ_COUNT,
             block_ms=READ_BLOCK_MS,
         )
@@ -242,8 +243,8 @@ class StrategyService:
                 pipe.hgetall(keys.orders(ticker))
                 if ticker in meta_touched or ticker not in self.meta:
                     pipe.hgetall(keys.market(ticker))
-                else:
-                    pipe.echo("")
+                else:  # a keyed placeholder (a cluster pipeline routes only keyed commands)
+                    pipe.exists(keys.market(ticker))
 
         if missing:
             pipe = ctx.redis.pipeline(transaction=False)
@@ -251,7 +252,8 @@ class StrategyService:
             results = await pipe.execute()
             for i, ticker in enumerate(missing):
                 book, pos, orders, market = results[4 * i : 4 * i + 4]
-                states[ticker] = MarketState(book, pos, orders, market or None)
+                read = market if isinstance(market, dict) and market else None
+                states[ticker] = MarketState(book, pos, orders, read)
         now_ms = ctx.clock.now_ms()
         out = ctx.redis.pipeline(transaction=False)
         published: list[str] = []
@@ -277,7 +279,7 @@ class StrategyService:
             if trace is not None:
                 event["trace"] = [*trace, now_us()]
             out.xadd(
-                keys.stream("targets"),
+                keys.stream("targets", ticker),
                 encode_event("targets", event),
                 maxlen=STREAM_MAXLEN["targets"],
                 approximate=True,

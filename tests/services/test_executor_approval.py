@@ -203,3 +203,25 @@ def test_the_cases_cover_approvals_and_denials() -> None:
     kinds = {kind for approved, _ in outcomes for kind, *_ in approved}
     assert kinds == {"place", "amend", "decrease", "cancel"}
     assert sum(denied for _, denied in outcomes) >= 4
+
+
+async def test_a_shard_checks_its_share_of_the_exposure_cap(
+    settings: Settings, aredis: aioredis.Redis
+) -> None:
+    """Each of N shards sees only its own markets' orders, so it approves against 1/N of
+    max_total_exposure and the shards together stay under it: a bid ($2.00 worst case) and an
+    ask ($2.70) each fit a $5 cap, but only the bid fits a $2.50 share."""
+    from common.sharding import shard_of
+
+    case = replace(
+        CASES["both_sides_place"],
+        global_config=GlobalConfig(max_total_exposure=5_000_000, max_daily_loss=100_000_000),
+    )
+    approved, _, ticker, meta = backtester_decides(case)
+    assert len(approved) == 2  # one box: both sides fit
+    shard = shard_of(ticker, 2)
+    sharded = replace(settings, shard_count=2, shard_index=shard)
+    await aredis.set(Keys().hb(f"strategy-{shard}"), "{}")  # this shard's own strategy
+    sent, denied = await executor_decides(sharded, aredis, case, ticker, meta)
+    assert [(kind, side) for kind, side, _, _ in sent] == [("place", Side.BID)]
+    assert denied == 1
