@@ -335,10 +335,17 @@ class Ledger:
         if not self.cluster:
             names += [self.lease_key, keys.book(ticker), keys.market(ticker), keys.orders(ticker)]
         args = self._args(ticker, values, cap, guard, records, event, before)
+        self._queue_script(pipe, self._reserve, names, args)
+
+    def _queue_script(self, pipe: Any, script: Any, names: list[str], args: list[Any]) -> None:
         # By its hash alone: a pipeline that carries a script asks Redis first whether it knows it
         # (one more round trip before every send). ``load`` loads it at start and whenever Redis
-        # says NOSCRIPT (restarted, flushed): the caller loads it and tries again.
-        pipe.evalsha(self._reserve.sha, len(names), *names, *args)
+        # says NOSCRIPT (restarted, flushed): the caller loads it and tries again. A cluster
+        # pipeline refuses EVALSHA (redis-py): there the text goes, routed by its keys' slot.
+        if self.cluster:
+            pipe.eval(script.script, len(names), *names, *args)
+        else:
+            pipe.evalsha(script.sha, len(names), *names, *args)
 
     def _args(
         self,
@@ -421,7 +428,7 @@ class Ledger:
         """Cluster mode: the reservation alone, in the account's slot (KEYS: the ledger; the
         same ARGV as one Redis's, with no records)."""
         args = self._args(ticker, values, cap, False, (), event, before)
-        pipe.evalsha(self._reserve.sha, 1, self.keys.ledger, *args)
+        self._queue_script(pipe, self._reserve, [self.keys.ledger], args)
 
     def _queue_shard(
         self, pipe: Any, ticker: str, guard: bool, records: tuple[Record, ...]
@@ -433,7 +440,7 @@ class Ledger:
         args: list[Any] = [self.token(), "1" if guard else "0"]
         for record in records:
             args += [record.client_order_id, record.encoded]
-        pipe.evalsha(self._shard_step.sha, len(names), *names, *args)
+        self._queue_script(pipe, self._shard_step, names, args)
 
     async def load(self) -> None:
         """Load the scripts into Redis (at start, and after a NOSCRIPT answer)."""
