@@ -115,6 +115,34 @@ def test_fills_arrive_and_positions_stay_within_caps(watcher: ExchangeWatcher) -
     assert wait_until(lambda: watcher.account()["fills"] >= 3, 45), "fewer than 3 fills in 45 s"
 
 
+def test_the_exposure_cap_holds_across_shards_with_the_ledger(
+    stack: LocalStack, watcher: ExchangeWatcher, rc: redis.RedisCluster
+) -> None:
+    """``max_total_exposure`` set to the exchange's worst case now + $6 while both shards trade:
+    for 15 s the worst case from the exchange's own orders and positions never passes it. Both
+    shards reserve from the one ledger in the account's slot (no 1/N share each)."""
+    from common.numbers import format_money
+    from tests.e2e.test_limits import worst_case
+
+    keys = stack.keys()
+    before = rc.hget(keys.cfg_global, "max_total_exposure") or "0"
+    cap = worst_case(watcher.account()) + 6_000_000
+    stack._cli("config", "set", f"max_total_exposure={format_money(cap, 2)}")
+    try:
+        worst, started = 0, time.monotonic()
+        while time.monotonic() - started < 15:
+            worst = max(worst, worst_case(watcher.account()))
+            time.sleep(0.05)
+        ledger = rc.hgetall(keys.ledger)
+        print(f"\ncap ${cap / 1e6:.2f}: worst case at the exchange ${worst / 1e6:.2f}")
+        assert worst <= cap
+        tickers = {name.split(":", 1)[1] for name in ledger if name[:4] in ("pos:", "bid:", "ask:")}
+        assert all(by_shard(tickers).values()), f"not every shard is in the ledger: {tickers}"
+        assert int(ledger["total"]) > 0
+    finally:
+        stack._cli("config", "set", f"max_total_exposure={before}")
+
+
 def test_keys_are_spread_over_every_master(stack: LocalStack) -> None:
     masters = stack.cluster.masters_now()
     assert len(masters) == 3
