@@ -104,6 +104,10 @@ CASES: dict[str, tuple[Callable[[Any], Any], Any]] = {
             }
         },
     ),
+    "parse_event_exclusive": (
+        markets.parse_event_exclusive,
+        {"event": {"series_ticker": "S", "mutually_exclusive": True}},
+    ),
     "parse_fee_changes": (
         markets.parse_fee_changes,
         {
