@@ -11,7 +11,7 @@ help:
 	@echo "make test   run the whole test suite"
 	@echo "make lint   ruff check, ruff format --check, mypy"
 	@echo "make bench  latency, throughput, recovery and backtests: bench/results.json, docs/performance.md"
-	@echo "make chaos  the full stack under injected faults with invariants checked (CHAOS_SECONDS=600, CHAOS_ARGS)"
+	@echo "make chaos  the full stack under injected faults with invariants checked (CHAOS_SECONDS=600; CHAOS_ARGS=--cluster on a Redis Cluster)"
 	@echo "make fmt    format the code"
 
 # The virtualenv, reused while pyproject.toml is unchanged.

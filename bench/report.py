@@ -110,7 +110,7 @@ def write_doc(results: dict[str, Any]) -> None:
                     for name, v in lat["stages"].items()
                 ],
             )
-    for part in ("throughput", "throughput_dynamo_paused"):
+    for part in ("throughput", "throughput_cluster", "throughput_dynamo_paused"):
         lines += throughput_section(results.get(part))
     rec = results.get("recovery")
     if rec:
@@ -217,7 +217,23 @@ def strategy_note(strategy: dict[str, Any]) -> str:
 def throughput_section(thr: dict[str, Any] | None) -> list[str]:
     if not thr:
         return []
-    if thr.get("dynamo_paused"):
+    if thr.get("cluster"):
+        single = thr.get("single_max_kept_up_deltas_per_s")
+        lines = [
+            f"### The same on a Redis Cluster with {thr.get('shards', 2)} shards "
+            f"({thr['markets']} markets, same run)",
+            "",
+            "Three masters with one replica each (a local `redis-cli --cluster create`), keys "
+            "hash-tagged per shard (docs/redis.md), and two strategy/executor pairs each under its "
+            "own supervisord, every process still on this one 2-core machine; a lag is the worse "
+            "of the two shards'. Highest churn kept up: "
+            f"{thr['max_kept_up_deltas_per_s']:,}/s on the cluster"
+            + (f" against {single:,}/s on one Redis" if single is not None else "")
+            + top_note(thr)
+            + ". Why the ceiling moves (or not) is under 'What limits these numbers'.",
+            "",
+        ]
+    elif thr.get("dynamo_paused"):
         lines = [
             f"### The same with DynamoDB off the box ({thr['markets']} markets)",
             "",

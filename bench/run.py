@@ -62,6 +62,7 @@ THROUGHPUT_TOUCH_PCT = 50
 # with the DynamoDB writes held back during each step (see bench_throughput).
 MOTO_NICE = 19
 CATCH_UP_S = 90  # after a step with DynamoDB paused: the persister's backlog written
+CLUSTER_SHARDS = 2  # the cluster variant: two strategy/executor shards on a 3-master cluster
 
 
 def pct(values: list[float], p: float) -> float:
@@ -94,12 +95,13 @@ def two_sided(stack: LocalStack) -> int:
 
 def process_pids(stack: LocalStack) -> dict[str, int]:
     pids = {}
-    for line in stack.supervisorctl("status").stdout.splitlines():
-        parts = line.split()
-        if len(parts) >= 4 and parts[1] == "RUNNING":
-            pids[parts[0]] = int(parts[3].rstrip(","))
-    for name in ("sim", "redis", "moto"):
-        if name in stack.procs:
+    for conf, suffix in stack.hosts():  # with shard hosts: strategy@0, executor@1, ...
+        for line in stack.supervisorctl("status", conf=conf).stdout.splitlines():
+            parts = line.split()
+            if len(parts) >= 4 and parts[1] == "RUNNING":
+                pids[parts[0] + suffix] = int(parts[3].rstrip(","))
+    for name in stack.procs:  # the cluster's nodes are redis-<port>
+        if name in ("sim", "moto") or name.startswith("redis"):
             pids[name] = stack.procs[name].pid
     return pids
 
@@ -328,28 +330,35 @@ def bench_throughput(
     rates: tuple[int, ...] = (500, 1000, 2000, 2500, 3000, 3500, 4000, 5000, 6000, 8000),
     step_s: float = 15,
     dynamo_paused: bool = False,
+    cluster: bool = False,
 ) -> dict[str, Any]:
     """Raise the book churn step by step until the pipeline falls behind. With
     ``dynamo_paused`` the moto server is stopped (SIGSTOP) for each step: the persister keeps
     the durable writes in Redis and writes them once it is resumed, before the next step, so
-    neither moto nor the persister's boto3 work loads the 2 cores during the measurement."""
+    neither moto nor the persister's boto3 work loads the 2 cores during the measurement.
+    With ``cluster`` the stack runs on a local Redis Cluster (three masters, one replica each)
+    with two strategy/executor shards; a lag is the worst of the two shards'."""
+    name = "throughput_dynamo_paused" if dynamo_paused else "throughput"
     stack = LocalStack(
         StackConfig(
-            base_dir=base / ("throughput_dynamo_paused" if dynamo_paused else "throughput"),
+            base_dir=base / (name + ("_cluster" if cluster else "")),
             markets=markets,
             seed=12,
             key_type="ed25519",
             sim_args=["--rate-tier", "unlimited"],
             moto_nice=MOTO_NICE,
+            cluster=cluster,
+            shards=CLUSTER_SHARDS if cluster else 1,
         )
     )
+    keys = stack.keys()
     steps = []
     with stack:
         wait_until(lambda: two_sided(stack) >= markets // 4, 90, 1.0)
         time.sleep(
             THROUGHPUT_WARMUP_S
         )  # the opening burst (two quotes per market) is paced by the rate budget
-        r = redis.Redis.from_url(stack.redis_url, decode_responses=True)
+        r = stack.sync_redis()
         for rate in rates:
             usage = Usage(process_pids(stack))
             lags: dict[str, list[int]] = {
@@ -369,8 +378,11 @@ def bench_throughput(
                         ("executor", "targets_lag_ms"),
                     ):
                         with contextlib.suppress(Exception):
-                            lags[field].append(
-                                int(json.loads(r.get(KEYS.hb(service)) or "{}").get(field, 0))
+                            lags[field].append(  # the worst shard's
+                                max(
+                                    int(json.loads(r.get(beat) or "{}").get(field, 0))
+                                    for beat in keys.hb_all(service)
+                                )
                             )
                     with contextlib.suppress(Exception):
                         stats = stack.sim_get("/stats")
@@ -393,10 +405,10 @@ def bench_throughput(
             after = stack.sim_get("/stats")
             usage_in_step = usage.read()
             # a halted bot reads targets but sends nothing: such a step measures too little
-            halted = r.hget(KEYS.risk, "halted") == "1"
+            halted = r.hget(keys.risk, "halted") == "1"
             if dynamo_paused:
                 stack.resume_moto()
-                wait_until(lambda: persister_backlog(r) == 0, CATCH_UP_S, 1.0)
+                wait_until(lambda: persister_backlog(r, keys) == 0, CATCH_UP_S, 1.0)
             worst = {k: max(v[2:], default=0) for k, v in lags.items()}  # skip the first second
             step = {
                 "target_deltas_per_s": rate,
@@ -436,6 +448,8 @@ def bench_throughput(
         "markets": markets,
         "touch_pct": THROUGHPUT_TOUCH_PCT,
         "dynamo_paused": dynamo_paused,
+        "cluster": cluster,
+        "shards": CLUSTER_SHARDS if cluster else 1,
         # every step kept up: the limit is above the ladder, not measured
         "top_of_ladder": bool(steps) and all(s["kept_up"] for s in steps),
         "lag_limit_ms": LAG_LIMIT_MS,
@@ -447,15 +461,16 @@ def bench_throughput(
     }
 
 
-def persister_backlog(r: redis.Redis) -> int:
+def persister_backlog(r: redis.Redis, keys: Keys = KEYS) -> int:
     """Entries of the persisted streams not yet delivered to, or not yet acknowledged by, the
-    persister."""
+    persister (every shard's stream in cluster mode)."""
     total = 0
     for name in PERSISTED_STREAMS:
-        with contextlib.suppress(redis.ResponseError):  # no such stream (yet)
-            for group in r.xinfo_groups(KEYS.stream(name)):
-                if group["name"] == PERSISTER_GROUP:
-                    total += int(group.get("lag") or 0) + int(group["pending"])
+        for key in keys.streams(name):
+            with contextlib.suppress(redis.ResponseError):  # no such stream (yet)
+                for group in r.xinfo_groups(key):
+                    if group["name"] == PERSISTER_GROUP:
+                        total += int(group.get("lag") or 0) + int(group["pending"])
     return total
 
 
@@ -510,7 +525,7 @@ def bench_strategy() -> dict[str, Any]:
 
 
 def main(argv: list[str]) -> int:
-    parts = argv or [
+    parts = list(argv) or [
         "latency",
         "throughput",
         "throughput_dynamo_paused",
@@ -525,11 +540,21 @@ def main(argv: list[str]) -> int:
     runners = {
         "latency": lambda: bench_latency(base),
         "throughput": lambda: bench_throughput(base),
+        "throughput_cluster": lambda: {
+            **bench_throughput(base, cluster=True),
+            # the one-Redis ceiling of the same run, beside it
+            "single_max_kept_up_deltas_per_s": (results.get("throughput") or {}).get(
+                "max_kept_up_deltas_per_s"
+            ),
+        },
         "throughput_dynamo_paused": lambda: bench_throughput(base, dynamo_paused=True),
         "recovery": lambda: bench_recovery(base),
         "api": bench_api,
         "strategy": bench_strategy,
     }
+    if "throughput" in parts and "throughput_cluster" not in parts:
+        # the cluster variant is measured in the same run, right after, on the same machine
+        parts.insert(parts.index("throughput") + 1, "throughput_cluster")
     for part in parts:
         if part not in runners:
             print(f"bench: unknown part {part!r}; known: {', '.join(runners)}", file=sys.stderr)

@@ -59,6 +59,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--scenario", default="calm", help="simulator scenario name or file (default calm)"
     )
     parser.add_argument(
+        "--cluster",
+        action="store_true",
+        help="a local Redis Cluster (three masters, one replica each) and two strategy/executor "
+        "shards, each under its own supervisord (a host)",
+    )
+    parser.add_argument(
         "--pause-schedule",
         default="weekly",
         help="the simulator's trading pauses: weekly (Kalshi's Thursday 03:00-05:00 ET, the "
@@ -89,6 +95,8 @@ def _check(args: argparse.Namespace) -> None:
 def _check_no_stack_left() -> None:
     """A demo killed outright (SIGKILL) leaves its supervisord behind, without the lock."""
     pid_file = VAR / "supervisord.pid"
+    if not pid_file.exists():
+        pid_file = VAR / "var" / "supervisord.pid"  # a --cluster demo's core host
     if pid_file.exists():
         with contextlib.suppress(ValueError, OSError):
             pid = int(pid_file.read_text().strip())
@@ -159,7 +167,11 @@ def _say(text: str, stream: IO[str]) -> None:
 
 def _fresh_var() -> None:
     """Each demo is a new world: the simulator starts empty, so must Redis and the logs."""
-    for name in ("redis", "keys", "log", "demo.json", "demo-summary.json", "sim-ready.json"):
+    names: tuple[str, ...] = ("redis", "keys", "log", "demo.json", "demo-summary.json")
+    names += ("sim-ready.json",)
+    # a --cluster demo's: the cluster's nodes, the core host's var and each shard host's
+    names += ("redis-cluster", "var", "shard-0", "shard-1")
+    for name in names:
         path = VAR / name
         if path.is_dir():
             shutil.rmtree(path)
@@ -189,6 +201,8 @@ def _run(args: argparse.Namespace) -> int:
             scenario=args.scenario,
             web_port=_dashboard_port(),
             pause_schedule=args.pause_schedule,
+            cluster=args.cluster,
+            shards=2 if args.cluster else 1,
         )
     )
     progress = sys.stderr if args.headless else sys.stdout
@@ -207,11 +221,19 @@ def _run(args: argparse.Namespace) -> int:
         except StackError as exc:
             raise CliError(str(exc)) from None
         _write_private(VAR / "demo.json", json.dumps(stack.info(), indent=2))
-        _say(
-            f"dora demo: running. Endpoints in {VAR / 'demo.json'}; try "
-            f"'.venv/bin/supervisorctl -c supervisord.conf status' or 'redis-cli -p {stack.redis_port} hgetall dora:risk'",
-            progress,
-        )
+        if args.cluster:
+            port = stack.redis_url.rsplit(":", 1)[1].split("/")[0]
+            hint = (
+                f"'.venv/bin/supervisorctl -c {stack.conf_path} status' (shard hosts: "
+                f"{stack.shard_conf(0)}, {stack.shard_conf(1)}) or "
+                f"'redis-cli -c -p {port} hgetall {stack.keys().risk}'"
+            )
+        else:
+            hint = (
+                "'.venv/bin/supervisorctl -c supervisord.conf status' or "
+                f"'redis-cli -p {stack.redis_port} hgetall dora:risk'"
+            )
+        _say(f"dora demo: running. Endpoints in {VAR / 'demo.json'}; try {hint}", progress)
         _say(f"dora demo: dashboard (with its token) at {stack.dashboard_url}", progress)
         started = time.monotonic()
         asyncio.run(_run_view(stack, args, watch, started))
@@ -281,14 +303,13 @@ async def _run_view(stack: Any, args: argparse.Namespace, watch: _Watch, started
     import httpx
 
     from cli.status_view import gather, render
-    from common.keys import Keys
     from common.numbers import parse_count
-    from common.redis_conn import connect_redis
+    from common.redis_conn import connect_redis, keys_for
     from common.settings import load_settings
 
     settings = load_settings(stack.env(), read_file=False)
     redis = connect_redis(settings)
-    keys = Keys(settings.key_prefix)
+    keys = keys_for(settings)
     try:
         async with httpx.AsyncClient(timeout=5) as http:
             while args.duration is None or time.monotonic() - started < args.duration:
@@ -346,9 +367,6 @@ def _finish(
 
 
 def _collect(stack: Any, watch: _Watch) -> dict[str, Any]:
-    import redis as sync_redis
-
-    from common.keys import Keys
     from common.messages import decode_event
     from common.numbers import format_count, format_money, parse_count
     from common.redis_codec import decode_book, decode_position
@@ -358,8 +376,8 @@ def _collect(stack: Any, watch: _Watch) -> dict[str, Any]:
     account = stack.sim_get(f"/accounts/{key_id}")
     orders = stack.sim_get("/orders", key_id=key_id)["orders"]
     stats = stack.sim_get("/stats")
-    r = sync_redis.Redis.from_url(stack.redis_url, decode_responses=True)
-    keys = Keys()
+    r = stack.sync_redis()
+    keys = stack.keys()
     contracts = 0
     for _, fields in r.xrange(keys.stream("fills")):
         kind, payload = decode_event(fields)
@@ -387,7 +405,7 @@ def _collect(stack: Any, watch: _Watch) -> dict[str, Any]:
         "net_pnl_dollars": format_money(total_pnl(positions, marks)),
         "max_abs_inventory": format_count(watch.max_abs_inventory),
         "api_429s": int(stats.get("http_429", 0)),
-        "errors": _count_errors(stack.var_dir / "log"),
+        "errors": sum(_count_errors(conf.parent / "var" / "log") for conf, _ in stack.hosts()),
         "resting_orders_at_end": len(account["resting_orders"]),
     }
 

@@ -32,6 +32,7 @@ from typing import Any
 
 import httpx
 
+from cli.host_confs import SHARD_PROCESSES
 from common.config import utc_now_iso
 from common.errors import DoraError
 
@@ -96,6 +97,11 @@ class StackConfig:
     # Niceness of the moto server. DynamoDB is another machine in production; a benchmark may
     # lower moto's priority so the stand-in does not take the CPU the pipeline is measured on.
     moto_nice: int = 0
+    # A local Redis Cluster (three masters, one replica each) instead of one redis-server.
+    cluster: bool = False
+    # Strategy/executor shards, each its own "host": a supervisord of its own under
+    # ``<base>/shard-N`` running only strategy and executor; the main one runs the rest.
+    shards: int = 1
 
 
 DEFAULT_MARKET_CONFIG = {
@@ -121,6 +127,7 @@ class LocalStack:
         self.base = config.base_dir.resolve()
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.redis_port = 0
+        self.cluster: Any = None  # cli.redis_cluster.LocalCluster in cluster mode
         self.moto_port = 0
         self.sim: dict[str, Any] = {}
         self.tickers: list[str] = []
@@ -135,7 +142,7 @@ class LocalStack:
         repository (the demo) it is used in place; elsewhere (tests) it is copied next to a link
         to the virtualenv, so each stack has its own supervisord."""
         source = self.config.supervisord_conf
-        if self.base == (source.parent / "var").resolve():
+        if self.base == (source.parent / "var").resolve() and self.config.shards <= 1:
             return source
         self.base.mkdir(parents=True, exist_ok=True)
         target = self.base / "supervisord.conf"
@@ -151,7 +158,42 @@ class LocalStack:
 
     @property
     def redis_url(self) -> str:
+        if self.cluster is not None:  # any node: the client discovers the others
+            return str(self.cluster.urls[0])
         return f"redis://127.0.0.1:{self.redis_port}/0"
+
+    def keys(self, shard_index: int = 0) -> Any:
+        """The key names the stack's processes use (``common.keys.Keys``)."""
+        from common.keys import Keys
+
+        cluster, count = self.config.cluster, self.config.shards
+        return Keys(cluster=cluster, shard_count=count, shard_index=shard_index)
+
+    def sync_redis(self) -> Any:
+        """A synchronous client with str responses: ``redis.Redis`` or ``redis.RedisCluster``."""
+        import redis
+
+        if self.cluster is not None:
+            return redis.RedisCluster.from_url(self.redis_url, decode_responses=True)
+        return redis.Redis.from_url(self.redis_url, decode_responses=True)
+
+    def shard_conf(self, index: int) -> Path:
+        return self.base / f"shard-{index}" / "supervisord.conf"
+
+    def hosts(self) -> list[tuple[Path, str]]:
+        """(supervisord.conf, name suffix) of each host: the core one first, then each shard's
+        (whose processes are named ``strategy@N``, ``executor@N`` in ``process_states``)."""
+        if self.config.shards <= 1:
+            return [(self.conf_path, "")]
+        return [(self.conf_path, "")] + [
+            (self.shard_conf(i), f"@{i}") for i in range(self.config.shards)
+        ]
+
+    def expected_processes(self) -> list[str]:
+        if self.config.shards <= 1:
+            return list(PROCESSES)
+        core = [p for p in PROCESSES if p not in SHARD_PROCESSES]
+        return core + [f"{p}@{i}" for i in range(self.config.shards) for p in SHARD_PROCESSES]
 
     @property
     def dynamodb_endpoint(self) -> str:
@@ -199,6 +241,10 @@ class LocalStack:
             }
         )
         env.pop("AWS_SESSION_TOKEN", None)
+        if self.config.cluster:
+            env["DORA_REDIS_CLUSTER"] = "true"
+        if self.config.shards > 1:
+            env["DORA_SHARD_COUNT"] = str(self.config.shards)
         env.update(self.config.env)
         return env
 
@@ -215,6 +261,16 @@ class LocalStack:
             "env": {k: v for k, v in self.env().items() if k.startswith("DORA_")},
             "dashboard_url": self.dashboard_url,
             "dashboard_token": self.web_token,
+            **(
+                {"redis_cluster": True, "redis_nodes": list(self.cluster.urls)}
+                if self.cluster is not None
+                else {}
+            ),
+            **(
+                {"shard_confs": [str(self.shard_conf(i)) for i in range(self.config.shards)]}
+                if self.config.shards > 1
+                else {}
+            ),
         }
 
     # ---- bring-up ----------------------------------------------------------------------------
@@ -250,6 +306,15 @@ class LocalStack:
         return proc
 
     def start_redis(self, port: int | None = None) -> None:
+        if self.config.cluster:
+            from cli.redis_cluster import ClusterError, LocalCluster
+
+            self.cluster = LocalCluster(self.base / "redis-cluster", self._spawn)
+            try:
+                self.cluster.start()
+            except ClusterError as exc:
+                raise StackError(str(exc)) from None
+            return
         binary = shutil.which("redis-server")
         if binary is None:
             raise StackError(
@@ -375,32 +440,56 @@ class LocalStack:
             )
 
     def start_supervisord(self) -> None:
-        env = self.env()
-        proc = subprocess.run(
-            [str(REPO / ".venv/bin/supervisord"), "-c", str(self.conf_path)],
-            env=env,
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            timeout=30,
-            start_new_session=True,
-        )
-        if proc.returncode != 0:
-            raise StackError(
-                f"supervisord did not start: {proc.stderr.strip() or proc.stdout.strip()}"
+        if self.config.shards > 1:
+            self._write_host_confs()
+        for index, (conf, _) in enumerate(self.hosts()):
+            env = self.env()
+            if index > 0:
+                env["DORA_SHARD_INDEX"] = str(index - 1)
+            proc = subprocess.run(
+                [str(REPO / ".venv/bin/supervisord"), "-c", str(conf)],
+                env=env,
+                cwd=REPO,
+                capture_output=True,
+                text=True,
+                timeout=30,
+                start_new_session=True,
             )
+            if proc.returncode != 0:
+                raise StackError(
+                    f"supervisord did not start: {proc.stderr.strip() or proc.stdout.strip()}"
+                )
+        expected = self.expected_processes()
         _wait(
-            lambda: all(self.process_states().get(s) == "RUNNING" for s in PROCESSES),
+            lambda: all(self.process_states().get(s) == "RUNNING" for s in expected),
             30,
             "all six processes and the dashboard to run",
         )
         _wait(lambda: _port_open(self.web_port), 30, "the dashboard to listen")
 
+    def _write_host_confs(self) -> None:
+        """The core host's supervisord.conf without strategy and executor, and one per shard
+        host with only those two (each host its own supervisord, var/ and logs)."""
+        from cli.host_confs import render
+
+        self.conf_path.write_text(render("core", self.config.supervisord_conf))  # a copy (base)
+        shard = render("shard", self.config.supervisord_conf)
+        for index in range(self.config.shards):
+            path = self.shard_conf(index)
+            (path.parent / "var" / "log").mkdir(parents=True, exist_ok=True)
+            path.write_text(shard)
+            venv = path.parent / ".venv"
+            if not venv.exists():
+                venv.symlink_to(REPO / ".venv")
+
     # ---- operating it ------------------------------------------------------------------------
 
-    def supervisorctl(self, *args: str, check: bool = False) -> subprocess.CompletedProcess[str]:
+    def supervisorctl(
+        self, *args: str, check: bool = False, conf: Path | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """supervisorctl of the core host, or of the host whose supervisord.conf is ``conf``."""
         return subprocess.run(
-            [str(REPO / ".venv/bin/supervisorctl"), "-c", str(self.conf_path), *args],
+            [str(REPO / ".venv/bin/supervisorctl"), "-c", str(conf or self.conf_path), *args],
             capture_output=True,
             text=True,
             timeout=60,
@@ -410,13 +499,24 @@ class LocalStack:
         )
 
     def process_states(self) -> dict[str, str]:
-        out = self.supervisorctl("status").stdout
         states = {}
-        for line in out.splitlines():
-            parts = line.split()
-            if len(parts) >= 2:
-                states[parts[0]] = parts[1]
+        for conf, suffix in self.hosts():
+            out = self.supervisorctl("status", conf=conf).stdout
+            for line in out.splitlines():
+                parts = line.split()
+                if len(parts) >= 2:
+                    states[parts[0] + suffix] = parts[1]
         return states
+
+    def control(self, action: str, name: str) -> subprocess.CompletedProcess[str]:
+        """``supervisorctl <action> <name>`` on the host that runs it (``executor@1``: shard 1;
+        a bare ``executor`` with shard hosts: every shard's)."""
+        process, _, shard = name.partition("@")
+        if self.config.shards <= 1 or process not in SHARD_PROCESSES:
+            return self.supervisorctl(action, process)
+        shards = [int(shard)] if shard else list(range(self.config.shards))
+        results = [self.supervisorctl(action, process, conf=self.shard_conf(i)) for i in shards]
+        return next((r for r in results if r.returncode != 0), results[-1])
 
     def sim_get(self, path: str, **params: Any) -> Any:
         response = httpx.get(f"{self.control_url}{path}", params=params, timeout=10)
@@ -445,11 +545,15 @@ class LocalStack:
     # ---- teardown ----------------------------------------------------------------------------
 
     def stop_supervisord(self) -> None:
-        pid_file = self.var_dir / "supervisord.pid"
+        for conf, _ in reversed(self.hosts()):  # the shard hosts first: the core watches them
+            self._stop_supervisord(conf)
+
+    def _stop_supervisord(self, conf: Path) -> None:
+        pid_file = conf.parent / "var" / "supervisord.pid"
         if not pid_file.exists():
             return
         with contextlib.suppress(Exception):
-            self.supervisorctl("shutdown")
+            self.supervisorctl("shutdown", conf=conf)
         with contextlib.suppress(StackError):
             _wait(lambda: not pid_file.exists(), 40, "supervisord to stop")
             return
@@ -497,7 +601,7 @@ class LocalStack:
         if (self.var_dir / "supervisord.pid").exists():
             for name in ("risk", "executor", "strategy"):
                 with contextlib.suppress(Exception):
-                    self.supervisorctl("stop", name)
+                    self.control("stop", name)
         if self.sim:
             self.cancel_everything_at_sim()
 
@@ -508,6 +612,8 @@ class LocalStack:
             self.cancel_everything_at_sim()
         for name in ("sim", "moto", "redis"):
             self._stop(name)
+        if self.cluster is not None:
+            self.cluster.stop()
 
     def __enter__(self) -> LocalStack:
         return self.start()

@@ -16,7 +16,7 @@ import redis.asyncio as aioredis
 
 from common.domain import Side
 from common.errors import SchemaError
-from common.keys import SERVICES, Keys
+from common.keys import SERVICES, SHARDED_SERVICES, Keys
 from common.messages import decode_event
 from common.numbers import format_count, format_price, money_to_dollars_display
 from common.redis_codec import (
@@ -58,6 +58,9 @@ async def gather(redis: aioredis.Redis, keys: Keys, fills: int = 8) -> dict[str,
                 "age_ms": now_ms - int(beat.get("ts_ms", now_ms)),
                 **{k: v for k, v in beat.items() if k not in ("ts_ms", "host")},
             }
+    for name in SHARDED_SERVICES:  # sharded: one heartbeat per shard, ``executor-0``, ...
+        if any(other.startswith(f"{name}-") for other in processes):
+            processes.pop(name, None)
     rest = results[len(hb_keys) :]
     risk = decode_risk(rest[0])
     markets = []

@@ -12,7 +12,7 @@ from redis.exceptions import RedisError
 from cli.main import CliError
 from common.errors import ConfigError
 from common.keys import Keys
-from common.redis_conn import connect_redis
+from common.redis_conn import connect_redis, keys_for
 from common.settings import Settings, load_settings
 
 T = TypeVar("T")
@@ -32,7 +32,7 @@ def with_redis(work: Callable[[aioredis.Redis, Keys, Settings], Awaitable[T]]) -
     async def go() -> T:
         redis = connect_redis(settings, socket_connect_timeout=3, socket_timeout=5)
         try:
-            return await work(redis, Keys(settings.key_prefix), settings)
+            return await work(redis, keys_for(settings), settings)
         except (RedisError, OSError) as exc:
             raise CliError(
                 f"cannot reach Redis at {settings.redacted()['redis_url']}: {exc}"

@@ -32,13 +32,14 @@ class Batcher:
         if self._pipe is None:
             self._pipe = self.redis.pipeline(transaction=False)
             asyncio.get_running_loop().call_soon(self._flush)
-        start = len(self._pipe.command_stack)
+        stack = queued(self._pipe)
+        start = len(stack)
         try:
             queue(self._pipe)
         except BaseException:
-            del self._pipe.command_stack[start:]  # none of a failed caller's commands are sent
+            del stack[start:]  # none of a failed caller's commands are sent
             raise
-        end = len(self._pipe.command_stack)
+        end = len(stack)
         if end == start:
             return []
         future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
@@ -85,3 +86,13 @@ class Batcher:
             self._flush()
         if self._sending:
             await asyncio.gather(*self._sending, return_exceptions=True)
+
+
+def queued(pipe: Any) -> list[Any]:
+    """A pipeline's queued commands: ``command_stack`` of one Redis's pipeline, the execution
+    strategy's queue of a cluster pipeline (redis-py 8.1)."""
+    stack = getattr(pipe, "command_stack", None)
+    if stack is None:
+        stack = pipe._execution_strategy._command_queue
+    assert isinstance(stack, list)
+    return stack

@@ -50,6 +50,9 @@ class ControlListener:
         while not self._done():
             pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
             try:
+                # a cluster client learns the slots on its first command; a subscription before
+                # any would find no node for the channel's slot
+                await self.redis.initialize()
                 await pubsub.subscribe(self.keys.control)
                 self.subscribed.set()
                 delay_s = 0.1

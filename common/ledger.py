@@ -21,12 +21,21 @@ It is changed only by the Lua scripts here, each one atomic step:
 
 Every pass and every shard reserves from the one ``total``: a burst of passes, or two shards,
 never reserve past the cap together. Releases are idempotent: a value is set, never subtracted.
+
+On a Redis Cluster (``Keys.cluster``) no script may take keys of two slots: the ledger is in the
+account's ``{acct}`` slot, a market's lease, book, market and order keys in its shard's ``{gN}``.
+``Ledger.reserve`` is then two steps and two round trips: the reservation in the account's slot
+(the caps; the token only orders the writes), then the shard step in the shard's slot (the
+lease's fence, the guard, the pending records); a shard step that refuses has the reservation
+set back to what rests now (until then the ledger holds more than rests: never less). A release
+(``sync``) is the account's step alone, ordered by the token; ``rebuild`` reads the lease in its
+slot, then rebuilds in the account's. On one Redis nothing of this changes: one script.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
@@ -44,6 +53,14 @@ local function fenced(lease_key, token)
   if not lease then return 'no lease' end
   local held = string.match(lease, '^(%d+):')
   if held ~= token then return 'lease held by ' .. lease end
+  return nil
+end
+local function guarded(book_key, market_key)
+  local market = redis.call('HMGET', market_key, 'status', 'problem')
+  if market[1] ~= 'active' or (market[2] and market[2] ~= '') then return 'market_not_open' end
+  local book = redis.call('HMGET', book_key, 'stale', 'seq')
+  if not book[2] then return 'no_book' end
+  if book[1] == '1' then return 'book_stale' end
   return nil
 end
 local function parse(value)
@@ -82,21 +99,15 @@ end
 # id, JSON) pairs of the orders to record, then (field, money now, money after) triples. "Now" is
 # what rests before this step (exact, from the caller's memory: a stale value in the ledger is
 # released by it), "after" with the new orders: only what this step adds is held to the limits.
-_RESERVE = (
-    _COMMON
-    + _EVENTS
-    + """
+_FENCE_AND_GUARD = """
 local why = fenced(KEYS[2], ARGV[2])
 if why then return {'fenced', why} end
 if ARGV[4] == '1' then
-  local market = redis.call('HMGET', KEYS[4], 'status', 'problem')
-  if market[1] ~= 'active' or (market[2] and market[2] ~= '') then
-    return {'guard', 'market_not_open'}
-  end
-  local book = redis.call('HMGET', KEYS[3], 'stale', 'seq')
-  if not book[2] then return {'guard', 'no_book'} end
-  if book[1] == '1' then return {'guard', 'book_stale'} end
+  local reason = guarded(KEYS[3], KEYS[4])
+  if reason then return {'guard', reason} end
 end
+"""
+_RESERVATION = """
 local cap, token, seq = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local records = tonumber(ARGV[5])
 local first = 11 + 2 * records
@@ -146,24 +157,52 @@ if #sets > 0 then
   total = redis.call('HINCRBY', KEYS[1], 'total', string.format('%d', delta))
 end
 if event_json then redis.call('HSET', KEYS[1], 'event:' .. ARGV[6], event_json) end
+"""
+_RECORDS = """
 for i = 11, first - 1, 2 do
   redis.call('HSET', KEYS[5], ARGV[i], ARGV[i + 1])
 end
+"""
+_REPLY = """
 local reply = {'ok', string.format('%d', total)}
 for _, name in ipairs(stale) do reply[#reply + 1] = name end
 return reply
+"""
+_RESERVE = _COMMON + _EVENTS + _FENCE_AND_GUARD + _RESERVATION + _RECORDS + _REPLY
+
+# Redis Cluster (docs/redis.md): the ledger is in the account's slot, the lease, book, market and
+# orders of a market in its shard's, and no script may take keys of two slots. ``reserve`` is
+# then two steps: the reservation alone (KEYS: the ledger; the same ARGV with no records: the
+# token orders the writes, it fences nothing), then the shard step below; a refusal of the shard
+# step sets the reservation back to what rests now.
+_RESERVE_ACCOUNT = _COMMON + _EVENTS + _RESERVATION + _REPLY
+
+# KEYS: lease, book, market, orders. ARGV: token, guard ("1"/"0"), then (client order id, JSON)
+# pairs of the orders to record as pending.
+_SHARD_STEP = (
+    _COMMON
+    + """
+local why = fenced(KEYS[1], ARGV[1])
+if why then return {'fenced', why} end
+if ARGV[2] == '1' then
+  local reason = guarded(KEYS[2], KEYS[3])
+  if reason then return {'guard', reason} end
+end
+for i = 3, #ARGV, 2 do
+  redis.call('HSET', KEYS[4], ARGV[i], ARGV[i + 1])
+end
+return {'ok'}
 """
 )
 
 # KEYS: ledger, lease. ARGV: token, seq, the number of fields to drop, those fields, the tickers
 # whose event parts are replaced (JSON list), the new event parts (JSON event -> {"x": exclusive,
 # "m": {ticker: {kind: money}}}), then (field, money) pairs. The total is summed again.
-_REBUILD = (
-    _COMMON
-    + _EVENTS
-    + """
+_REBUILD_FENCE = """
 local why = fenced(KEYS[2], ARGV[1])
 if why then return {'fenced', why} end
+"""
+_REBUILD_BODY = """
 local token, seq = tonumber(ARGV[1]), tonumber(ARGV[2])
 local dropped = tonumber(ARGV[3])
 for i = 4, 3 + dropped do redis.call('HDEL', KEYS[1], ARGV[i]) end
@@ -197,7 +236,9 @@ end
 redis.call('HSET', KEYS[1], 'total', string.format('%d', total))
 return {'ok', string.format('%d', total)}
 """
-)
+_REBUILD = _COMMON + _EVENTS + _REBUILD_FENCE + _REBUILD_BODY
+# Cluster mode: KEYS: the ledger alone; the lease is read first, in its own slot (``rebuild``).
+_REBUILD_ACCOUNT = _COMMON + _EVENTS + _REBUILD_BODY
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,8 +302,10 @@ class Ledger:
         self.seq = 0
         self.written: dict[str, int] = {}  # field -> money this process last set
         self.written_events: dict[str, dict[str, int]] = {}  # ticker -> its event parts set
-        self._reserve: Any = redis.register_script(_RESERVE)
-        self._rebuild: Any = redis.register_script(_REBUILD)
+        self.cluster = keys.cluster  # two steps per reservation, one per slot (``reserve``)
+        self._reserve: Any = redis.register_script(_RESERVE_ACCOUNT if self.cluster else _RESERVE)
+        self._shard_step: Any = redis.register_script(_SHARD_STEP)
+        self._rebuild: Any = redis.register_script(_REBUILD_ACCOUNT if self.cluster else _REBUILD)
         self.redis = redis
 
     def _next(self) -> int:
@@ -282,8 +325,38 @@ class Ledger:
     ) -> None:
         """Queue in ``pipe`` the reservation of ``values`` (field -> money) for ``ticker``
         against ``cap`` (``NO_CAP``: a release) and of its ``event`` part against the event's
-        limit, with the guard and the pending ``records``."""
+        limit, with the guard and the pending ``records``: one script, one slot. In cluster
+        mode only a release is queued so (the account's slot alone, ordered by the token);
+        a reservation there is ``reserve``'s two steps."""
+        if self.cluster and (cap != NO_CAP or guard or records):
+            raise ValueError("in cluster mode a reservation is two steps: Ledger.reserve")
         keys = self.keys
+        names = [keys.ledger]
+        if not self.cluster:
+            names += [self.lease_key, keys.book(ticker), keys.market(ticker), keys.orders(ticker)]
+        args = self._args(ticker, values, cap, guard, records, event, before)
+        self._queue_script(pipe, self._reserve, names, args)
+
+    def _queue_script(self, pipe: Any, script: Any, names: list[str], args: list[Any]) -> None:
+        # By its hash alone: a pipeline that carries a script asks Redis first whether it knows it
+        # (one more round trip before every send). ``load`` loads it at start and whenever Redis
+        # says NOSCRIPT (restarted, flushed): the caller loads it and tries again. A cluster
+        # pipeline refuses EVALSHA (redis-py): there the text goes, routed by its keys' slot.
+        if self.cluster:
+            pipe.eval(script.script, len(names), *names, *args)
+        else:
+            pipe.evalsha(script.sha, len(names), *names, *args)
+
+    def _args(
+        self,
+        ticker: str,
+        values: Mapping[str, int],
+        cap: int,
+        guard: bool,
+        records: tuple[Record, ...],
+        event: EventPart | None,
+        before: Mapping[str, int] | None,
+    ) -> list[Any]:
         args: list[Any] = [cap, self.token(), self._next(), "1" if guard else "0", len(records)]
         if event is None:
             args += ["", NO_CAP, "0", "{}", ticker]
@@ -296,16 +369,82 @@ class Ledger:
             args += [record.client_order_id, record.encoded]
         for name, money in values.items():
             args += [name, (before or values).get(name, money), money]
-        names = [keys.ledger, self.lease_key, keys.book(ticker), keys.market(ticker)]
-        names.append(keys.orders(ticker))
-        # By its hash alone: a pipeline that carries a script asks Redis first whether it knows it
-        # (one more round trip before every send). ``load`` loads it at start and whenever Redis
-        # says NOSCRIPT (restarted, flushed): the caller loads it and tries again.
-        pipe.evalsha(self._reserve.sha, len(names), *names, *args)
+        return args
+
+    async def reserve(
+        self,
+        execute: Callable[[Callable[[Any], object]], Awaitable[Any]],
+        ticker: str,
+        values: Mapping[str, int],
+        cap: int,
+        guard: bool = False,
+        records: tuple[Record, ...] = (),
+        event: EventPart | None = None,
+        before: Mapping[str, int] | None = None,
+    ) -> Answer:
+        """``queue_reserve`` sent through ``execute`` (which queues in a pipeline and returns
+        the one reply), and its answer. On one Redis: one script, one round trip. In cluster
+        mode: the reservation in the account's slot first; when it passes, the shard step in
+        the market's shard's slot (the lease's fence, the guard, the pending records); when
+        that refuses, the reservation is set back to what rests now (``before``), and the
+        shard step's refusal is the answer."""
+        if not self.cluster:
+            reply = await execute(
+                lambda pipe: self.queue_reserve(
+                    pipe, ticker, values, cap, guard, records, event, before
+                )
+            )
+            return self.answered(values, reply, ticker, event)
+        reply = await execute(
+            lambda pipe: self._queue_account(pipe, ticker, values, cap, event, before)
+        )
+        answer = self.answered(values, reply, ticker, event)
+        if not answer.ok:
+            return answer
+        shard = await execute(lambda pipe: self._queue_shard(pipe, ticker, guard, records))
+        if str(shard[0]) == "ok":
+            return answer
+        now = before or values
+        back = {name: now.get(name, money) for name, money in values.items()}
+        back_event = None
+        if event is not None:
+            now_parts = event.before if event.before is not None else event.parts
+            back_event = replace(event, parts=now_parts, before=None)
+        undo = await execute(
+            lambda pipe: self._queue_account(pipe, ticker, back, NO_CAP, back_event)
+        )
+        self.answered(back, undo, ticker, back_event)
+        return Answer(str(shard[0]), str(shard[1]))
+
+    def _queue_account(
+        self,
+        pipe: Any,
+        ticker: str,
+        values: Mapping[str, int],
+        cap: int,
+        event: EventPart | None,
+        before: Mapping[str, int] | None = None,
+    ) -> None:
+        """Cluster mode: the reservation alone, in the account's slot (KEYS: the ledger; the
+        same ARGV as one Redis's, with no records)."""
+        args = self._args(ticker, values, cap, False, (), event, before)
+        self._queue_script(pipe, self._reserve, [self.keys.ledger], args)
+
+    def _queue_shard(
+        self, pipe: Any, ticker: str, guard: bool, records: tuple[Record, ...]
+    ) -> None:
+        """Cluster mode: the lease's fence, the guard and the pending records, in the shard's
+        slot."""
+        keys = self.keys
+        names = [self.lease_key, keys.book(ticker), keys.market(ticker), keys.orders(ticker)]
+        args: list[Any] = [self.token(), "1" if guard else "0"]
+        for record in records:
+            args += [record.client_order_id, record.encoded]
+        self._queue_script(pipe, self._shard_step, names, args)
 
     async def load(self) -> None:
         """Load the scripts into Redis (at start, and after a NOSCRIPT answer)."""
-        for script in (self._reserve, self._rebuild):
+        for script in (self._reserve, self._shard_step, self._rebuild):
             script.sha = await self.redis.script_load(script.script)
 
     def answered(
@@ -374,12 +513,27 @@ class Ledger:
         args += [orjson.dumps(mine).decode(), orjson.dumps(by_event).decode()]
         for name, money in values.items():
             args += [name, money]
-        reply = await self._rebuild(keys=[self.keys.ledger, self.lease_key], args=args)
+        if self.cluster:  # the lease first, in its own slot; then the account's slot alone
+            why = fence_problem(await self.redis.get(self.lease_key), self.token())
+            if why:
+                return Answer("fenced", why)
+            reply = await self._rebuild(keys=[self.keys.ledger], args=args)
+        else:
+            reply = await self._rebuild(keys=[self.keys.ledger, self.lease_key], args=args)
         if str(reply[0]) != "ok":
             return Answer(str(reply[0]), str(reply[1]))
         self.written = dict(values)
         self.written_events = {t: dict(p.parts) for t, p in (events or {}).items()}
         return Answer("ok", "", int(reply[1]))
+
+
+def fence_problem(lease: str | None, token: int) -> str:
+    """Why a writer with ``token`` is not the holder of ``lease`` ("" when it is): the
+    scripts' ``fenced`` in Python."""
+    if not lease:
+        return "no lease"
+    held = lease.split(":", 1)[0]
+    return "" if held == str(token) else f"lease held by {lease}"
 
 
 def _event_tickers(raw: str) -> list[str]:

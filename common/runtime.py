@@ -42,7 +42,7 @@ from common.keys import Keys
 from common.log import EventLogger, register_secret, setup_logging
 from common.metrics import Metrics, run_publisher
 from common.redis_codec import encode_heartbeat
-from common.redis_conn import connect_redis
+from common.redis_conn import connect_redis, keys_for
 from common.settings import Settings, load_settings
 
 T = TypeVar("T")
@@ -148,7 +148,7 @@ async def run_service(
         name=service.name,
         settings=settings,
         redis=redis or connect_redis(settings),
-        keys=Keys(settings.key_prefix),
+        keys=keys_for(settings),
         clock=clock or Clock(),
         log=log,
         metrics=Metrics(settings.metrics_namespace, enabled=settings.metrics_enabled),

@@ -39,6 +39,8 @@ DEFAULT_CONFIG_FILE = "conf/dora.toml"
 class Settings:
     redis_url: str = "redis://127.0.0.1:6379/0"
     redis_ca_cert: str = ""  # CA bundle for rediss:// (ElastiCache in-transit encryption)
+    # Redis Cluster / ElastiCache cluster mode: the cluster client, hash-tagged keys (common/keys.py)
+    redis_cluster: bool = False
     key_prefix: str = "dora:"
     dynamodb_endpoint: str = ""  # empty: AWS
     aws_region: str = "us-east-1"
@@ -291,6 +293,7 @@ _REPLACED = {
 _CHECKS: dict[str, Callable[[str, str], Any]] = {
     "redis_url": _check_redis_url,
     "redis_ca_cert": _any,
+    "redis_cluster": _check_bool,
     "key_prefix": _check_prefix,
     "dynamodb_endpoint": _check_http_url,
     "aws_region": _check_prefix,

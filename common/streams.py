@@ -85,7 +85,10 @@ def _args(
     cap = STREAM_MAXLEN[stream] if maxlen is None else maxlen
     if cap < 1:
         raise ValueError(f"maxlen must be >= 1, was {cap}")
-    return keys.stream(stream), cap, encode_event(kind, payload)
+    # in cluster mode the per-shard streams go to the ticker's shard (common/keys.py)
+    ticker = payload.get("ticker")
+    name = keys.stream(stream, ticker if isinstance(ticker, str) else None)
+    return name, cap, encode_event(kind, payload)
 
 
 async def append(

@@ -37,6 +37,11 @@ ENV_FILE=${DORA_ENV_FILE:-/etc/dora/dora.env}
 : "${DORA_WEB_TOKEN:=}"
 : "${DORA_LOG_GROUP:=/dora}"
 : "${DORA_START:=true}"
+# past one box (docs/operations.md, Scaling out): ElastiCache in cluster mode and shard hosts
+: "${DORA_REDIS_CLUSTER:=}"
+: "${DORA_SHARD_COUNT:=}"
+: "${DORA_SHARD_INDEX:=}"
+: "${DORA_HOST_ROLE:=all}" # all (one box), core (no strategy/executor) or shard (only those)
 
 log() { printf 'dora-install: %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -70,7 +75,7 @@ render_env() {
     for name in DORA_KALSHI_ENV DORA_KALSHI_KEY_ID DORA_KALSHI_PRIVATE_KEY_SECRET_ID \
         DORA_KALSHI_PRIVATE_KEY_SSM_PARAM DORA_AWS_REGION DORA_TABLE_PREFIX DORA_REDIS_URL \
         DORA_REDIS_CA_CERT DORA_RATE_TIER DORA_SNS_TOPIC_ARN DORA_METRICS_NAMESPACE DORA_METRICS_ENABLED \
-        DORA_LOG_LEVEL DORA_WEB_TOKEN; do
+        DORA_LOG_LEVEL DORA_WEB_TOKEN DORA_REDIS_CLUSTER DORA_SHARD_COUNT DORA_SHARD_INDEX; do
         value=${!name}
         [ -n "$value" ] || continue
         case $value in
@@ -86,6 +91,14 @@ check_settings() {
         die "set DORA_KALSHI_PRIVATE_KEY_SECRET_ID or DORA_KALSHI_PRIVATE_KEY_SSM_PARAM, not both"
     fi
     case $DORA_KALSHI_ENV in prod | demo) ;; *) die "DORA_KALSHI_ENV must be prod or demo, was '$DORA_KALSHI_ENV'" ;; esac
+    case $DORA_HOST_ROLE in
+        all) ;;
+        core | shard) [ -n "$DORA_REDIS_URL" ] || die "DORA_HOST_ROLE=$DORA_HOST_ROLE needs the shared DORA_REDIS_URL" ;;
+        *) die "DORA_HOST_ROLE must be all, core or shard, was '$DORA_HOST_ROLE'" ;;
+    esac
+    if [ "$DORA_HOST_ROLE" = shard ] && [ -z "$DORA_SHARD_INDEX" ]; then
+        die "DORA_HOST_ROLE=shard needs DORA_SHARD_INDEX"
+    fi
 }
 
 if [ "${1:-}" = env ]; then
@@ -167,6 +180,16 @@ chmod 0600 "$ENV_FILE"
 
 # 5. the unit and the wrappers
 install -m 0644 "$DORA_HOME/deploy/systemd/dora.service" /etc/systemd/system/dora.service
+# a core or shard host runs its role's supervisord config (cli/host_confs.py) instead
+dropin=/etc/systemd/system/dora.service.d
+if [ "$DORA_HOST_ROLE" = all ]; then
+    rm -f "$dropin/role.conf"
+else
+    install -d -m 0755 "$dropin"
+    printf '[Service]\nExecStart=\nExecStart=%s/.venv/bin/supervisord -c %s/supervisord-%s.conf -n\n' \
+        "$DORA_HOME" "$DORA_HOME" "$DORA_HOST_ROLE" >"$dropin/role.conf"
+    log "this host's role: $DORA_HOST_ROLE ($DORA_HOME/supervisord-$DORA_HOST_ROLE.conf)"
+fi
 for tool in dora dora-supervisorctl dora-redis-cli; do
     install -m 0755 "$DORA_HOME/deploy/bin/$tool" "/usr/local/bin/$tool"
 done

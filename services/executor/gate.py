@@ -53,10 +53,10 @@ class TradingGate:
             # a read a second while the state is good (losing it is rare), each round while not
             self.next_state_ms = now + STATE_CHECK_MS
             keys = ctx.keys
-            (values,) = await self.batch.execute(
-                lambda pipe: pipe.mget(keys.restored, keys.positions_synced)
+            # two GETs, not MGET: a cluster pipeline refuses MGET
+            marker, synced = await self.batch.execute(
+                lambda pipe: (pipe.get(keys.restored), pipe.get(keys.positions_synced))
             )
-            marker, synced = values
             self.state = state_gap(marker, synced)
         state = self.state
         if state.startswith("Redis lost") and not self.data_lost:

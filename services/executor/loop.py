@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from common.errors import SchemaError
 from common.messages import decode_event
 from common.runtime import Context, note_lag
+from common.stream_read import xread
 from common.trace import STAMPS, TickToOrder
 from services.executor.gate import TradingGate
 from services.executor.groups import OrderGroups
@@ -93,7 +94,9 @@ class Loop:
             schedule.last_reconcile_ms = now
             self.reconciling = asyncio.create_task(self._reconcile_safely())
         schedule.mark_all(self.groups.cooled_down())
-        response = await ctx.redis.xread(self.stream_ids, count=2_000, block=READ_BLOCK_MS)
+        response = await xread(
+            ctx.redis, self.stream_ids, count=2_000, block=READ_BLOCK_MS, cluster=ctx.keys.cluster
+        )
         for stream, entries in response or []:
             note_lag(
                 ctx,

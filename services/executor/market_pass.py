@@ -136,12 +136,10 @@ class MarketPass:
             event = replace(event, before=event_before.parts)
         records = tuple(Record(p.order.client_order_id, encode_order(p.order)) for p in places)
         ledger, cap = self.ledger, self.configs.global_config.max_total_exposure
-        reply = await self._ledger_step(
-            lambda pipe: ledger.queue_reserve(
-                pipe, ticker, values, cap, True, records, event, before
-            )
+        # one script and one round trip on one Redis; two steps on a cluster (common.ledger)
+        answer = await ledger.reserve(
+            self._ledger_step, ticker, values, cap, True, records, event, before
         )
-        answer = ledger.answered(values, reply, ticker, event)
         if answer.outcome == "guard":
             # a stale book or a market not open: pull this side's quotes instead
             empty = Targets(ticker, None, None, answer.detail, self.ctx.clock.now_ms())

@@ -68,11 +68,14 @@ async def _transact(
         async with redis.pipeline(transaction=True) as pipe:
             try:
                 await pipe.watch(keys.restored, *watched)
-                if not await pipe.exists(keys.restored):
+                # EXISTS through execute_command: the cluster pipeline splits ``exists`` by slot
+                # and, while watching, never runs it (redis-py 8.1)
+                if not await pipe.execute_command("EXISTS", keys.restored):
                     await pipe.unwatch()
                     raise NotRestored("Redis lost its data: waiting for the restore")
                 result = await body(pipe)
-                if pipe.explicit_transaction:
+                # a cluster pipeline does not say whether MULTI began: queued writes tell
+                if getattr(pipe, "explicit_transaction", len(pipe) > 0):
                     await pipe.execute()
                 return result
             except WatchError:

@@ -211,7 +211,7 @@ class MarketFacts:
             if unannounced and ticker in unannounced:
                 continue
             pipe.xadd(
-                ctx.keys.stream("md"),
+                ctx.keys.stream("md", ticker),
                 encode_event("market", {"ticker": ticker, "status": known.status.value}),
                 maxlen=STREAM_MAXLEN["md"],
                 approximate=True,

@@ -238,7 +238,7 @@ class MarketdataService:
                 continue
             self.published_top[ticker] = top
             pipe.xadd(
-                ctx.keys.stream("md"),
+                ctx.keys.stream("md", ticker),
                 encode_event("book", book_event(ticker, seq, exchange_ms, now, recv_us, pub_us)),
                 maxlen=STREAM_MAXLEN["md"],
                 approximate=True,
@@ -261,7 +261,7 @@ class MarketdataService:
             state = BookState(ticker, book, 0, now, now, False, "")
             pipe.hset(ctx.keys.book(ticker), mapping={**encode_book(state), "source": "rest"})
             pipe.xadd(
-                ctx.keys.stream("md"),
+                ctx.keys.stream("md", ticker),
                 encode_event("book", book_event(ticker, 0, now, now)),
                 maxlen=STREAM_MAXLEN["md"],
                 approximate=True,

@@ -294,9 +294,12 @@ class ConfigMirror:
             pipe.delete(self.keys.cfg_invalid)
             if plan.invalid:
                 pipe.hset(self.keys.cfg_invalid, mapping=plan.invalid)  # type: ignore[arg-type]
-        if plan.changes_config:
-            pipe.publish(self.keys.control, encode_control("reload", "config changed", "persister"))
+        reload = encode_control("reload", "config changed", "persister")
+        if plan.changes_config and not self.keys.cluster:
+            pipe.publish(self.keys.control, reload)
         await pipe.execute()
+        if plan.changes_config and self.keys.cluster:  # a cluster MULTI holds one slot's keys only
+            await redis.publish(self.keys.control, reload)
         self.markets.update(plan.writes)
         for ticker in plan.removes:
             self.markets.pop(ticker, None)

@@ -32,6 +32,7 @@ from common.keys import Keys
 from common.log import EventLogger
 from common.messages import decode_event
 from common.position_record import CLOSED_TICKER, PositionRecord
+from common.stream_read import xreadgroup
 from common.streams import PERSISTED_STREAMS, PERSISTER_GROUP
 from services.persister.state import risk_from_event
 
@@ -43,6 +44,7 @@ class Entry:
     stream: str  # short name: orders, fills, decisions, pnl
     id: str
     fields: Mapping[str, Any]
+    key: str = ""  # the stream's key when not the plain one (a cluster shard's)
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +108,8 @@ class StreamSink:
         self.count = count
         self.block_ms = block_ms
         self.claim_idle_ms = claim_idle_ms
-        self.streams = {keys.stream(s): s for s in PERSISTED_STREAMS}
+        # every shard's stream in cluster mode (common/keys.py)
+        self.streams = {key: s for s in PERSISTED_STREAMS for key in keys.streams(s)}
         self.inflight: Batch | None = None
         self.claim_cursors: dict[str, str] = {}
         self.next_claim_ms = 0.0
@@ -138,17 +141,20 @@ class StreamSink:
                 self.next_claim_ms = now_ms + self.claim_idle_ms
             if claimed:
                 return claimed
-        response = await redis.xreadgroup(
+        response = await xreadgroup(
+            redis,
             PERSISTER_GROUP,
             self.consumer,
-            dict.fromkeys(self.streams, ">"),
+            list(self.streams),
             count=self.count,
             block=self.block_ms,
+            cluster=self.keys.cluster,
         )
         entries: list[Entry] = []
         for name, messages in response or ():
-            stream = self.streams[name.decode() if isinstance(name, bytes) else name]
-            entries.extend(Entry(stream, str(i), f or {}) for i, f in messages)
+            key = name.decode() if isinstance(name, bytes) else name
+            stream = self.streams[key]
+            entries.extend(Entry(stream, str(i), f or {}, key) for i, f in messages)
         return entries
 
     async def _claim(self, redis: aioredis.Redis) -> list[Entry]:
@@ -169,7 +175,7 @@ class StreamSink:
                 self.log.error("pending_entries_lost", stream=stream, ids=list(deleted)[:20])
             for entry_id, fields in messages:
                 if fields is not None:
-                    entries.append(Entry(stream, str(entry_id), fields))
+                    entries.append(Entry(stream, str(entry_id), fields, name))
             if messages:
                 self.log.info("entries_reclaimed", stream=stream, count=len(messages))
         return entries
@@ -229,7 +235,8 @@ class StreamSink:
     async def ack(self, redis: aioredis.Redis, entries: list[Entry]) -> None:
         by_stream: dict[str, list[str]] = {}
         for entry in entries:
-            by_stream.setdefault(self.keys.stream(entry.stream), []).append(entry.id)
+            key = entry.key or self.keys.stream(entry.stream)
+            by_stream.setdefault(key, []).append(entry.id)
         pipe = redis.pipeline(transaction=False)
         for name, ids in by_stream.items():
             pipe.xack(name, PERSISTER_GROUP, *ids)
@@ -242,9 +249,10 @@ class StreamSink:
             for group in await redis.xinfo_groups(name):
                 if group.get("name") == PERSISTER_GROUP:
                     lag = group.get("lag")  # None when Redis cannot tell: -1 here
+                    seen = out.get(stream, {"pending": 0, "lag": 0})  # summed over shards
                     out[stream] = {
-                        "pending": int(group.get("pending") or 0),
-                        "lag": -1 if lag is None else int(lag),
+                        "pending": seen["pending"] + int(group.get("pending") or 0),
+                        "lag": -1 if lag is None or seen["lag"] < 0 else seen["lag"] + int(lag),
                     }
         return out
 

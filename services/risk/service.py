@@ -36,12 +36,12 @@ from common.errors import SchemaError
 from common.events import day_closed_event, pnl_event
 from common.halt import record_heard_halt
 from common.kalshi.client import KalshiClient
-from common.keys import Keys
 from common.log import get_logger
 from common.marks import Mark, SeenBook, is_trading, mark_position
 from common.messages import ControlCommand
 from common.numbers import money_to_dollars_display
 from common.redis_codec import decode_risk, encode_mark, encode_risk
+from common.redis_conn import keys_for
 from common.restore import is_restored, wait_until_restored
 from common.risk import total_pnl, unrealized_pnl, worst_case_exposure
 from common.runtime import Context, service_main, stop_tasks
@@ -65,7 +65,7 @@ class RiskService:
     def __init__(self, settings: Settings, client: KalshiClient | None = None) -> None:
         self.settings = settings
         self.client = client
-        self.configs = ConfigCache(Keys(settings.key_prefix), get_logger("risk"))
+        self.configs = ConfigCache(keys_for(settings), get_logger("risk"))
         self.alerter: Alerter | None = None
         self.alerts: RiskAlerts | None = None
         self.watch: ExchangeWatch | None = None

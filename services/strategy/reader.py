@@ -18,8 +18,9 @@ as the old second read or fresher (it is read after the entry that announced it)
 Tickers are taken from the event's JSON text (``"ticker":"..."``, as ``encode_event`` writes it);
 a market the script did not return, or whose facts it did not return when they are needed, is
 read the old way. The script touches keys it does not declare, so it is for a single Redis node:
-a sharded strategy (whose md stream names every shard's markets) keeps the separate reads, and a
-Redis that refuses the script turns it off.
+a sharded strategy (whose md stream names every shard's markets) and any strategy on a Redis
+Cluster (``DORA_REDIS_CLUSTER``) keep the separate reads, and a Redis that refuses the script
+turns it off.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from typing import Any
 
 from common.keys import Keys
 from common.runtime import Context
+from common.stream_read import xread
 from common.trace import now_us
 
 _MARK = "\x00"  # where the ticker goes in a key template
@@ -199,7 +201,13 @@ class StreamReader:
             else:
                 states = parse_states(raw)
         else:
-            response = await ctx.redis.xread(self.stream_ids, count=self.count, block=self.block_ms)
+            response = await xread(
+                ctx.redis,
+                self.stream_ids,
+                count=self.count,
+                block=self.block_ms,
+                cluster=ctx.keys.cluster,
+            )
         read_us = now_us()
         for stream, entries in response or []:
             self.stream_ids[stream] = entries[-1][0]

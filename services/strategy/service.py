@@ -133,11 +133,12 @@ class StrategyService:
             last = await ctx.redis.xrevrange(stream, count=1)
             self.stream_ids[stream] = last[0][0] if last else "0-0"
         self.publisher = Publisher(ctx, self.last)
-        # the state comes with each read (reader.py) on a single strategy; shards read it apart
+        # the state comes with each read (reader.py) on a single strategy and one Redis; shards
+        # and a cluster (the script reads keys it does not declare) read it apart
         self.reader = StreamReader(
             ctx,
             self.stream_ids,
-            fused=self.settings.shard_count == 1,
+            fused=self.settings.shard_count == 1 and not ctx.keys.cluster,
             count=READ_COUNT,
             block_ms=READ_BLOCK_MS,
         )
@@ -265,8 +266,8 @@ class StrategyService:
                 pipe.hgetall(keys.fv(ticker))
                 if ticker in meta_touched or ticker not in self.meta:
                     pipe.hgetall(keys.market(ticker))
-                else:
-                    pipe.echo("")
+                else:  # a keyed placeholder (a cluster pipeline routes only keyed commands)
+                    pipe.exists(keys.market(ticker))
 
         if missing:
             pipe = ctx.redis.pipeline(transaction=False)
@@ -274,7 +275,8 @@ class StrategyService:
             results = await pipe.execute()
             for i, ticker in enumerate(missing):
                 book, pos, orders, fv, market = results[5 * i : 5 * i + 5]
-                states[ticker] = MarketState(book, pos, orders, market or None, fv)
+                read = market if isinstance(market, dict) and market else None
+                states[ticker] = MarketState(book, pos, orders, read, fv)
         now_ms = ctx.clock.now_ms()
         out = ctx.redis.pipeline(transaction=False)
         published: list[str] = []
@@ -303,7 +305,7 @@ class StrategyService:
             if trace is not None:
                 event["trace"] = [*trace, now_us()]
             out.xadd(
-                keys.stream("targets"),
+                keys.stream("targets", ticker),
                 encode_event("targets", event),
                 maxlen=STREAM_MAXLEN["targets"],
                 approximate=True,

@@ -75,8 +75,10 @@ async def read_raw(
     pipe.hgetall(keys.cfg_invalid)
     pipe.get(keys.persister_lag)
     pipe.hgetall(keys.exchange)
-    for name in SERVICES:
-        pipe.get(keys.hb(name))
+    # one heartbeat per shard of the sharded processes (``executor-0``, ...)
+    beat_keys = [key for name in SERVICES for key in keys.hb_all(name)]
+    for key in beat_keys:
+        pipe.get(key)
     for ticker in tickers:
         if ticker not in known:
             pipe.hgetall(keys.cfg_market(ticker))
@@ -87,11 +89,18 @@ async def read_raw(
         pipe.hgetall(keys.targets(ticker))
     # the fills stream carries the order updates too: read enough entries to find the fills
     pipe.xrevrange(keys.stream("fills"), count=RECENT_FILLS * 3)
-    pipe.xrevrange(keys.stream("orders"), count=RECENT_ORDERS)
+    order_streams = keys.streams("orders")  # one per shard in cluster mode
+    for name in order_streams:
+        pipe.xrevrange(name, count=RECENT_ORDERS)
     results = await pipe.execute()
+    shards = len(order_streams)
+    recent = [entry for entries in results[len(results) - shards :] for entry in entries]
+    if shards > 1:  # newest first across the shards' streams
+        recent.sort(key=lambda e: tuple(int(p) for p in str(e[0]).split("-")), reverse=True)
     risk, cfg_global, cfg_invalid, lag, exchange = results[:5]
-    beats = dict(zip(SERVICES, results[5 : 5 + len(SERVICES)], strict=True))
-    at = 5 + len(SERVICES)
+    names = [keys.ticker_of(key, "hb") for key in beat_keys]
+    beats = dict(zip(names, results[5 : 5 + len(names)], strict=True))
+    at = 5 + len(names)
     markets = []
     for ticker in tickers:
         if ticker in known:
@@ -112,8 +121,8 @@ async def read_raw(
         exchange=exchange,
         heartbeats=beats,
         markets=markets,
-        fills=results[-2],
-        orders=results[-1],
+        fills=results[-1 - shards],
+        orders=recent[:RECENT_ORDERS],
     )
 
 

@@ -1,5 +1,5 @@
 """``python -m sim.chaos --seconds N --markets 50 [--seed S] [--base-dir DIR] [--shards N]
-[--scenario S] [--faults kinds]``.
+[--scenario S] [--faults kinds] [--cluster]``.
 
 Exit status: 0 when every invariant held, 1 when one broke (each named, with evidence), 2 when
 the run could not be made (a bad argument, the stack did not come up).
@@ -45,6 +45,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--shards", type=int, default=2, help="executor and strategy shards")
     parser.add_argument("--scenario", default="event", help="the simulator's scenario")
     parser.add_argument("--json", type=Path, default=None, help="write the results here too")
+    parser.add_argument(
+        "--cluster",
+        action="store_true",
+        help="on a local Redis Cluster with two shard hosts; a master is killed while trading",
+    )
     parser.add_argument("--sabotage", choices=SABOTAGE, default="", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.seconds < 20 or args.markets < 2:
@@ -63,6 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         shards=args.shards,
         scenario=args.scenario,
         sabotage=args.sabotage,
+        cluster=args.cluster,
         log=lambda line: print(line, flush=True),
     )
     try:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -52,6 +53,15 @@ EVENT_LOSS_DOLLARS = 20  # max_event_loss of the run, when dora knows the settin
 DAILY_LOSS_DOLLARS = "500"
 PAUSE_AFTER_START_S = 45.0  # the exchange's pause: warm-up + this after the simulator starts
 SABOTAGE = ("order-while-halted",)
+CLUSTER_SHARDS = 2
+# faults of one Redis node and of one supervisord host, left out on a cluster (its Redis fault is
+# the master killed while trading)
+SINGLE_REDIS_ONLY = (
+    FaultKind.REDIS_FREEZE,
+    FaultKind.REDIS_FLUSH,
+    FaultKind.REDIS_WIPE,
+    FaultKind.STRAY_EXECUTOR,
+)
 
 
 @dataclass
@@ -66,6 +76,9 @@ class ChaosOptions:
     scenario: str = "event"  # mutually exclusive events of three markets
     sabotage: str = ""  # break an invariant on purpose (tests): one of SABOTAGE
     log: Callable[[str], None] = print
+    # a local Redis Cluster and two strategy/executor shard hosts; the Redis restart becomes a
+    # master killed while trading (its replica is promoted), kill -9s reach the shard hosts too
+    cluster: bool = False
 
 
 @dataclass
@@ -112,10 +125,18 @@ class ChaosRun:
                     if FaultKind.EXCHANGE_PAUSE in options.kinds
                     else "none"
                 ),
-                supervisord_conf=conf,
+                # on a cluster the stack runs its own shard hosts from the plain conf
+                supervisord_conf=REPO / "supervisord.conf" if options.cluster else conf,
+                cluster=options.cluster,
+                shards=CLUSTER_SHARDS if options.cluster else 1,
             )
         )
-        self.programs = program_names(SERVICES, options.shards)
+        self.shards = CLUSTER_SHARDS if options.cluster else options.shards
+        self.kinds = [k for k in options.kinds if not (options.cluster and k in SINGLE_REDIS_ONLY)]
+        if options.cluster:  # the shard hosts' processes: ``executor@1``, ...
+            self.programs = tuple(p for p in self.stack.expected_processes() if p != "web")
+        else:
+            self.programs = program_names(SERVICES, options.shards)
         self.injector: Injector | None = None
         self.faults: list[FaultRecord] = []
         self.kills: Counter[str] = Counter()
@@ -139,8 +160,11 @@ class ChaosRun:
     def _run(self, stack: LocalStack, started: float) -> ChaosResult:
         w = self.watchers = Watchers(
             AccountWatch(stack.control_url, stack.config.key_id, cap=CAP_CONTRACTS * 100),
-            FlagWatch(stack.redis_url, stack.tickers),
-            ProcessWatch(str(stack.var_dir / "supervisor.sock")),
+            FlagWatch(stack.redis_url, stack.tickers, keys=stack.keys(), cluster=self.o.cluster),
+            ProcessWatch(
+                str(stack.var_dir / "supervisor.sock"),
+                [str(conf.parent / "var" / "supervisor.sock") for conf, _ in stack.hosts()[1:]],
+            ),
         )
         events = self._events()
         limit_watch = LimitWatch(events)
@@ -148,7 +172,7 @@ class ChaosRun:
         injector = self.injector = Injector(
             stack,
             w,
-            shards=self.o.shards,
+            shards=self.shards,
             base_cap=EXPOSURE_CAP_DOLLARS * MONEY_SCALE,
             base_daily_loss=DAILY_LOSS_DOLLARS,
             cli=self._cli,
@@ -165,7 +189,7 @@ class ChaosRun:
             self.rng,
             tickers=stack.tickers,
             processes=self.programs,
-            kinds=self.o.kinds,
+            kinds=self.kinds,
         )
         wait_s = self.o.warmup_s
         if any(f.kind is FaultKind.EXCHANGE_PAUSE for f in planned):
@@ -206,9 +230,15 @@ class ChaosRun:
         time.sleep(0.5)
         w.stop()
         order_log = stack.sim_get("/orders", key_id=stack.config.key_id)["orders"]
-        supervisord_log = _read(stack.var_dir / "log" / "supervisord.log")
-        executor_log = "\n".join(
-            _read(stack.var_dir / "log" / f"{p}.log") for p in self.programs if "executor" in p
+        supervisord_log = "".join(
+            _named(_read(conf.parent / "var" / "log" / "supervisord.log"), suffix)
+            for conf, suffix in stack.hosts()
+        )
+        executors = sorted({p.split("@")[0] for p in self.programs if p.startswith("executor")})
+        executor_log = "\n".join(  # every shard's, on one host or on the shard hosts
+            _read(conf.parent / "var" / "log" / f"{name}.log")
+            for conf, _ in stack.hosts()
+            for name in executors
         )
         halt_faults = [
             *self.faults,
@@ -332,6 +362,9 @@ class ChaosRun:
             os.kill(pid, signal.SIGKILL)
             self.kills[fault.target] += 1
             detail = f"pid {pid}"
+        elif kind is FaultKind.REDIS_RESTART and stack.cluster is not None:
+            detail = self._kill_master()
+            end = now_ms()
         elif kind is FaultKind.REDIS_RESTART:
             port = stack.redis_port
             stack.stop_redis(kill=True)
@@ -419,6 +452,21 @@ class ChaosRun:
             events.append(EventInfo(event_ticker, exclusive, tuple(sorted(tickers))))
         return events
 
+    def _kill_master(self) -> str:
+        """SIGKILL the master holding shard 0's keys (not the node the processes bootstrap
+        from), wait for its replica's promotion, then start the node again: it rejoins as a
+        replica of the promoted one."""
+        from redis.crc import key_slot
+
+        cluster = self.stack.cluster
+        slot = key_slot(self.stack.keys(0).stream("md").encode())
+        killed_ms = now_ms()
+        dead = cluster.kill_master(slot)
+        promoted = cluster.wait_promoted(slot, dead)
+        took_ms = now_ms() - killed_ms
+        cluster.start_node(dead.port)
+        return f"master :{dead.port} killed; replica :{promoted.port} promoted in {took_ms} ms"
+
     def _sim_now(self) -> int:
         return int(self.stack.sim_get("/stats")["now_ms"])
 
@@ -493,11 +541,10 @@ class ChaosRun:
             time.sleep(1)
 
     def _redis_positions(self) -> dict[str, int]:
-        from common.keys import Keys
         from common.redis_codec import decode_position
 
-        keys = Keys()
-        r = redis.Redis.from_url(self.stack.redis_url, decode_responses=True)
+        keys = self.stack.keys()
+        r = self.stack.sync_redis()
         try:
             return {
                 keys.ticker_of(k, "pos"): decode_position("x", r.hgetall(k)).position
@@ -551,15 +598,25 @@ class ChaosRun:
             time.sleep(1)
 
     def _scan_logs(self) -> InvariantResult:
-        files = sorted((self.stack.var_dir / "log").glob("*")) + sorted(
-            self.stack.base.glob("*.out")
-        )
+        files = [
+            path
+            for conf, _ in self.stack.hosts()
+            for path in sorted((conf.parent / "var" / "log").glob("*"))
+        ] + sorted(self.stack.base.glob("*.out"))
         markers = inv.secret_markers(self.stack.key_path.read_text(), [self.stack.web_token])
         return inv.scan_for_secrets(files, markers)
 
 
 def _read(path: Path) -> str:
     return path.read_text(errors="replace") if path.exists() else ""
+
+
+def _named(supervisord_log: str, suffix: str) -> str:
+    """A shard host's supervisord.log with its processes named as the driver names them
+    (``executor@0``)."""
+    if not suffix:
+        return supervisord_log
+    return re.sub(r"(exited: |gave up: )(\S+) ", rf"\g<1>\g<2>{suffix} ", supervisord_log)
 
 
 def run_chaos(options: ChaosOptions) -> ChaosResult:

@@ -328,11 +328,9 @@ class Injector:
         record.end_ms = crossed + int(duration_s * 1000)
 
     def _risk_fields(self) -> dict[str, str]:
-        r = redis.Redis.from_url(self.stack.redis_url, decode_responses=True)
+        r = self.stack.sync_redis()  # one Redis or the cluster
         try:
-            from common.keys import Keys
-
-            fields: dict[str, str] = r.hgetall(Keys().risk)
+            fields: dict[str, str] = r.hgetall(self.stack.keys().risk)
             return fields
         finally:
             r.close()

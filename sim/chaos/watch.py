@@ -21,7 +21,7 @@ import threading
 import time
 import xmlrpc.client
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -161,16 +161,29 @@ class AccountWatch(_Poller):
 class FlagWatch(_Poller):
     interval_s = 0.25
 
-    def __init__(self, redis_url: str, tickers: list[str], prefix: str = "dora:") -> None:
+    def __init__(
+        self,
+        redis_url: str,
+        tickers: list[str],
+        prefix: str = "dora:",
+        *,
+        keys: Keys | None = None,
+        cluster: bool = False,
+    ) -> None:
         super().__init__()
         self.redis_url = redis_url
         self.tickers = tickers
-        self.keys = Keys(prefix)
+        self.keys = keys or Keys(prefix)
+        self.cluster = cluster  # a Redis Cluster: the cluster client, which follows failovers
         self.stale: dict[str, list[Episode]] = {t: [] for t in tickers}
         self.halts: list[Episode] = []
         self._r: redis.Redis | None = None
 
     def _redis(self) -> redis.Redis:
+        if self._r is None and self.cluster:
+            self._r = redis.RedisCluster.from_url(  # type: ignore[assignment]
+                self.redis_url, decode_responses=True, socket_timeout=2, socket_connect_timeout=1
+            )
         if self._r is None:
             self._r = redis.Redis.from_url(
                 self.redis_url, decode_responses=True, socket_timeout=2, socket_connect_timeout=1
@@ -217,22 +230,32 @@ def _track(episodes: list[Episode], subject: str, on: bool, ms: int, detail: str
 class ProcessWatch(_Poller):
     interval_s = 0.5
 
-    def __init__(self, socket_path: str) -> None:
+    def __init__(self, socket_path: str, shard_sockets: Sequence[str] = ()) -> None:
+        """``shard_sockets``: each shard host's supervisord; its processes are ``name@N``."""
         super().__init__()
         self.socket_path = socket_path
+        self.shard_sockets = list(shard_sockets)
         self.down: dict[str, list[Episode]] = {}
         self.states_seen: Counter[str] = Counter()
 
-    def proxy(self) -> Any:
+    def proxy(self, socket_path: str = "") -> Any:
         from supervisor.xmlrpc import SupervisorTransport
 
-        transport = SupervisorTransport(None, None, f"unix://{self.socket_path}")
+        transport = SupervisorTransport(None, None, f"unix://{socket_path or self.socket_path}")
         return xmlrpc.client.ServerProxy("http://127.0.0.1", transport=transport)
+
+    def _all_info(self) -> list[tuple[str, dict[str, Any]]]:
+        hosts = [("", self.socket_path)] + [(f"@{i}", p) for i, p in enumerate(self.shard_sockets)]
+        return [
+            (info["name"] + suffix, info)
+            for suffix, path in hosts
+            for info in self.proxy(path).supervisor.getAllProcessInfo()
+        ]
 
     def poll(self) -> None:
         ms = now_ms()
-        for info in self.proxy().supervisor.getAllProcessInfo():
-            name, state = info["name"], info["statename"]
+        for name, info in self._all_info():
+            state = info["statename"]
             self.states_seen[state] += 1
             episodes = self.down.setdefault(name, [])
             _track(episodes, name, state != "RUNNING", ms, state)
@@ -240,7 +263,9 @@ class ProcessWatch(_Poller):
                 episodes[-1].detail += f" {state}"
 
     def pid(self, name: str) -> int:
-        info = self.proxy().supervisor.getProcessInfo(name)
+        process, _, shard = name.partition("@")
+        path = self.shard_sockets[int(shard)] if shard else self.socket_path
+        info = self.proxy(path).supervisor.getProcessInfo(process)
         return int(info["pid"])
 
     def finish(self) -> None:

@@ -105,3 +105,20 @@ def test_a_hand_written_section_before_the_narrative_is_kept(
     assert text.endswith(
         "## The REST client: by hand\n\nkept\n\n## What limits these numbers\n\n- by hand\n"
     )
+
+
+def test_the_cluster_variant_is_reported_beside_one_redis(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(report, "PERF_DOC", tmp_path / "performance.md")
+    single = throughput([True, False], paused=False)
+    cluster = {
+        **throughput([True, True, False], paused=False),
+        "cluster": True,
+        "shards": 2,
+        "single_max_kept_up_deltas_per_s": single["max_kept_up_deltas_per_s"],
+    }
+    report.write_doc({**RESULTS, "throughput": single, "throughput_cluster": cluster})
+    text = (tmp_path / "performance.md").read_text()
+    assert text.index("## Throughput (500 markets") < text.index("Redis Cluster with 2 shards")
+    assert "Highest churn kept up: 995/s on the cluster against 495/s on one Redis" in text

@@ -23,7 +23,9 @@ def every_key(keys: Keys) -> list[str]:
     """Each key ``Keys`` builds, with ``{x}`` where a ticker, service or bucket goes."""
     names = [n for n in dir(Keys) if not n.startswith("_")]
     built = []
-    for name in sorted(set(names) - {"prefix", "pattern", "ticker_of", "stream"}):
+    skip = {"prefix", "pattern", "ticker_of", "stream", "streams", "stream_name", "shard_prefix"}
+    skip |= {"cluster", "shard_count", "shard_index", "acct", "hb_all"}
+    for name in sorted(set(names) - skip):
         member = getattr(keys, name)
         built.append(member if isinstance(member, str) else member("{x}"))
     return built + [keys.stream(name) for name in STREAMS]

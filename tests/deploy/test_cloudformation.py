@@ -240,13 +240,17 @@ def test_alarms_are_accepted_by_cloudwatch(stack: dict[str, Any]) -> None:
 
 def test_no_port_is_opened_but_ssh() -> None:
     """The dashboard binds to 127.0.0.1 and is reached through an SSH tunnel
-    (docs/operations.md): the template opens no port for it, nor any other but SSH."""
+    (docs/operations.md): the template opens no port for it, nor any other but SSH, and, with
+    RedisClusterMode, ElastiCache's 6379 to the dora instances' own security group only."""
     template = load_template()
     groups = resources_of_type(template, "AWS::EC2::SecurityGroup")
     for group in groups.values():
         assert "SecurityGroupIngress" not in group["Properties"]
     ingress = resources_of_type(template, "AWS::EC2::SecurityGroupIngress")
-    assert [(r["Properties"]["FromPort"], r["Properties"]["ToPort"]) for r in ingress.values()] == [
-        (22, 22)
-    ]
+    assert sorted(
+        (r["Properties"]["FromPort"], r["Properties"]["ToPort"]) for r in ingress.values()
+    ) == [(22, 22), (6379, 6379)]
+    redis = ingress["RedisIngress"]["Properties"]
+    assert "CidrIp" not in redis
+    assert redis["SourceSecurityGroupId"] == {"Fn::GetAtt": ["InstanceSecurityGroup", "GroupId"]}
     assert "8765" not in TEMPLATE.read_text()

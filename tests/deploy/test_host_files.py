@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 import subprocess
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,7 @@ SCRIPTS = sorted([*DEPLOY.glob("**/*.sh"), *(DEPLOY / "bin").iterdir()])
 SETTING_NAMES = {"DORA_" + f.upper() for f in Settings.__dataclass_fields__}
 # Variables of the bootstrap only (not settings of the processes)
 DEPLOY_ONLY = {
+    "DORA_HOST_ROLE",
     "DORA_REPO_URL",
     "DORA_REPO_REF",
     "DORA_LOG_GROUP",
@@ -59,12 +61,18 @@ def test_scripts_pass_shellcheck() -> None:
 
 
 def test_the_template_user_data_parses() -> None:
-    instance = load_template()["Resources"]["Instance"]["Properties"]
-    script = instance["UserData"]["Fn::Base64"]["Fn::Sub"]
-    text = re.sub(r"\$\{[A-Za-z:]+\}", "x", script)
-    result = subprocess.run(["bash", "-n"], input=text, capture_output=True, text=True, check=False)
-    assert result.returncode == 0, result.stderr
-    assert "/opt/dora/deploy/user-data/amazon-linux-2023.sh" in script
+    resources = load_template()["Resources"]
+    instance = resources["Instance"]["Properties"]
+    shard = resources["ShardLaunchTemplate"]["Properties"]["LaunchTemplateData"]
+    for user_data in (instance["UserData"], shard["UserData"]):
+        sub = user_data["Fn::Base64"]["Fn::Sub"]
+        script = sub[0] if isinstance(sub, list) else sub  # [text, {its variables}]
+        text = re.sub(r"\$\{[A-Za-z:]+\}", "x", script)
+        result = subprocess.run(
+            ["bash", "-n"], input=text, capture_output=True, text=True, check=False
+        )
+        assert result.returncode == 0, result.stderr
+        assert "/opt/dora/deploy/user-data/amazon-linux-2023.sh" in script
 
 
 def test_bootstrap_variables_are_known_settings() -> None:
@@ -265,3 +273,45 @@ def test_both_user_data_scripts_carry_the_same_settings_block() -> None:
     amazon = settings_block("amazon-linux-2023.sh")
     assert len(amazon) > 10
     assert amazon == settings_block("ubuntu-22.04.sh")
+
+
+# ---- past one box: core and shard hosts ----------------------------------------------------------
+
+
+def test_the_role_configs_are_made_from_supervisord_conf() -> None:
+    """supervisord-core.conf and supervisord-shard.conf are supervisord.conf minus programs
+    (``python -m cli.host_confs``); the committed ones must be current."""
+    from cli.host_confs import ROLES, path_of, render
+
+    for role in ROLES:
+        assert path_of(role).read_text() == render(role), f"run: python -m cli.host_confs ({role})"
+    core = configparser.ConfigParser(interpolation=None, inline_comment_prefixes=(";",))
+    core.read_string(render("core"))
+    shard = configparser.ConfigParser(interpolation=None, inline_comment_prefixes=(";",))
+    shard.read_string(render("shard"))
+    programs = {s.removeprefix("program:") for s in core.sections() if s.startswith("program:")}
+    assert programs == {"persister", "risk", "marketdata", "fills", "web"}
+    programs = {s.removeprefix("program:") for s in shard.sections() if s.startswith("program:")}
+    assert programs == {"strategy", "executor"}
+    assert core["unix_http_server"]["file"] == _supervisord()["unix_http_server"]["file"]
+
+
+def test_install_env_for_a_shard_host() -> None:
+    base = {
+        "PATH": os.environ["PATH"],
+        "DORA_KALSHI_KEY_ID": "k",
+        "DORA_KALSHI_PRIVATE_KEY_SECRET_ID": SECRET_ARN,
+        "DORA_REDIS_URL": "rediss://clustercfg.dora.example.cache.amazonaws.com:6379/0",
+        "DORA_REDIS_CLUSTER": "true",
+        "DORA_SHARD_COUNT": "2",
+        "DORA_HOST_ROLE": "shard",
+    }
+    run = partial(
+        subprocess.run, ["bash", str(DEPLOY / "install.sh"), "env"], capture_output=True, text=True
+    )
+    refused = run(env=base, check=False)
+    assert refused.returncode != 0 and "DORA_SHARD_INDEX" in refused.stderr
+    settings = _check_env(_parse_env(run(env={**base, "DORA_SHARD_INDEX": "1"}, check=True).stdout))
+    assert settings.redis_cluster and (settings.shard_index, settings.shard_count) == (1, 2)
+    local = run(env={**base, "DORA_SHARD_INDEX": "1", "DORA_REDIS_URL": ""}, check=False)
+    assert local.returncode != 0 and "shared DORA_REDIS_URL" in local.stderr

@@ -84,7 +84,10 @@ def test_supervisorctl_commands_name_real_processes() -> None:
 
 
 def _key_patterns() -> list[re.Pattern[str]]:
-    keys = Keys("dora:")
+    return [p for keys in (Keys("dora:"), Keys("dora:", cluster=True)) for p in _patterns(keys)]
+
+
+def _patterns(keys: Keys) -> list[re.Pattern[str]]:
     names = [
         keys.book("T"),
         keys.market("T"),

@@ -203,3 +203,40 @@ def test_the_cases_cover_approvals_and_denials() -> None:
     kinds = {kind for approved, _ in outcomes for kind, *_ in approved}
     assert kinds == {"place", "amend", "decrease", "cancel"}
     assert sum(denied for _, denied in outcomes) >= 4
+
+
+@pytest.mark.parametrize("other_shard_holds", [0, 3_000_000])
+async def test_a_shard_checks_the_account_wide_cap_in_the_ledger(
+    settings: Settings, aredis: aioredis.Redis, other_shard_holds: int
+) -> None:
+    """One of two shards: a bid ($2.00 worst case) and an ask ($2.70) fit the $5 cap of the
+    whole account when the ledger holds nothing else (no 1/N share each, which let only the
+    bid through); with $3 reserved by the other shard's market, only the bid fits."""
+    from common.ledger import field
+    from common.sharding import shard_of
+
+    case = replace(
+        CASES["both_sides_place"],
+        global_config=GlobalConfig(max_total_exposure=5_000_000, max_daily_loss=100_000_000),
+    )
+    approved, _, ticker, meta = backtester_decides(case)
+    assert len(approved) == 2  # one box: both sides fit
+    shard = shard_of(ticker, 2)
+    other = next(t for t in (f"KXO-{i}" for i in range(50)) if shard_of(t, 2) != shard)
+    sharded = replace(settings, shard_count=2, shard_index=shard)
+    await aredis.set(Keys().hb(f"strategy-{shard}"), "{}")  # this shard's own strategy
+    if other_shard_holds:
+        await aredis.hset(  # the other shard's reservation (its own token and sequence)
+            Keys().ledger,
+            mapping={field("bid", other): f"{other_shard_holds}:1:1", "total": other_shard_holds},
+        )
+    sent, denied = await executor_decides(sharded, aredis, case, ticker, meta)
+    if other_shard_holds:
+        assert [(kind, side) for kind, side, _, _ in sent] == [("place", Side.BID)]
+        assert denied == 1
+    else:
+        assert sorted((kind, side.value) for kind, side, _, _ in sent) == [
+            ("place", "ask"),
+            ("place", "bid"),
+        ]
+        assert denied == 0

@@ -108,3 +108,22 @@ async def test_the_builder_reuses_unchanged_rows_and_the_slow_keys_between_full_
     rows = {row["ticker"]: row for row in full["markets"]}
     assert rows[world.tickers[5]]["quote_size"] == 200
     assert full["markets"] == build_view(await read_raw(aredis, keys, NOW_MS))["markets"]
+
+
+async def test_each_shards_strategy_and_executor_show_as_processes(aredis: aioredis.Redis) -> None:
+    """With shards each strategy and executor beats under its own name (``executor-1``): the
+    dashboard and ``dora status`` list those, not a dead ``executor``."""
+    keys = Keys("dora:", shard_count=2)
+    for name in ("strategy-0", "strategy-1", "executor-0", "executor-1", "risk"):
+        await aredis.set(keys.hb(name), orjson.dumps({"pid": 7, "ts_ms": NOW_MS}).decode())
+    processes = build_view(await read_raw(aredis, keys, NOW_MS))["processes"]
+    assert {n for n, p in processes.items() if p["alive"]} == {
+        "strategy-0",
+        "strategy-1",
+        "executor-0",
+        "executor-1",
+        "risk",
+    }
+    assert "executor" not in processes
+    status = (await gather(aredis, keys))["processes"]
+    assert status["executor-1"]["alive"] and "executor" not in status

@@ -1,0 +1,123 @@
+"""The multi-key writes and reads that cluster mode changed, on a real local Redis Cluster
+(three masters, one replica each): each failed on a cluster before (CROSSSLOT, a pipeline
+refusing MGET/ECHO, a watched EXISTS never run, no ``explicit_transaction``)."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+import redis
+import redis.asyncio as aioredis
+
+from cli.redis_cluster import LocalCluster
+from common.batching import Batcher
+from common.control import ControlListener
+from common.domain import Fill, Side
+from common.halt import is_halted, record_heard_halt, set_halt
+from common.keys import Keys
+from common.log import get_logger
+from common.messages import ControlCommand
+from common.redis_conn import connect_redis
+from common.settings import Settings
+from common.stream_read import xread
+from common.streams import append
+from services.fills.ledger import NotRestored, apply_fill
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("redis-server") is None or shutil.which("redis-cli") is None,
+    reason="redis-server and redis-cli are needed for a local cluster",
+)
+KEYS = Keys("dora:", cluster=True, shard_count=2, shard_index=0)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    base: Path = tmp_path_factory.mktemp("cluster")
+
+    def spawn(name: str, args: list[str]) -> subprocess.Popen[bytes]:
+        log = open(base / f"{name}.out", "ab")  # noqa: SIM115 - owned by the child
+        return subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+    c = LocalCluster(base, spawn).start()
+    yield c
+    c.stop()
+
+
+@pytest.fixture
+async def rc(cluster: LocalCluster) -> AsyncIterator[aioredis.Redis]:
+    sync = redis.RedisCluster.from_url(cluster.urls[0])
+    sync.flushall()  # every master (the cluster client's FLUSHALL goes to all primaries)
+    sync.close()
+    client = connect_redis(Settings(redis_url=cluster.urls[0], redis_cluster=True))
+    yield client
+    await client.aclose()
+
+
+def fill(n: int) -> Fill:
+    return Fill(f"trade-{n}", "ord-1", "KX-1", Side.BID, 4000, 100, 700, False, 1_000 + n, "c1")
+
+
+async def test_the_fills_ledger_applies_once_in_one_slot(rc: aioredis.Redis) -> None:
+    with pytest.raises(NotRestored):  # the watched restore marker is really read
+        await apply_fill(rc, KEYS, fill(1))
+    await rc.set(KEYS.restored, "{}")
+    applied = await apply_fill(rc, KEYS, fill(1))
+    assert applied is not None and applied.position.position == 100
+    assert await apply_fill(rc, KEYS, fill(1)) is None
+    assert await rc.xlen(KEYS.stream("fills")) == 1
+
+
+async def test_a_halt_is_recorded_with_its_event_in_one_transaction(rc: aioredis.Redis) -> None:
+    assert await record_heard_halt(rc, KEYS, "heard", 5)
+    await set_halt(rc, KEYS, "operator", 10, "test")
+    assert await is_halted(rc, KEYS) == (True, "operator")
+    assert await rc.xlen(KEYS.stream("pnl")) == 2
+
+
+async def test_a_read_across_slots_gets_every_streams_entries(rc: aioredis.Redis) -> None:
+    ids = {KEYS.stream("md"): "0-0", KEYS.stream("fills"): "0-0"}
+    assert await xread(rc, ids, count=10, block=50, cluster=True) == []
+    ticker = next(
+        t for t in (f"KX-{i}" for i in range(20)) if KEYS.stream("md", t) == KEYS.stream("md")
+    )
+    await append(rc, KEYS, "md", "book", {"ticker": ticker})
+    await append(rc, KEYS, "fills", "fill", {"ticker": ticker})
+    got = await xread(rc, ids, count=10, block=50, cluster=True)
+    assert sorted(name for name, _ in got) == sorted(ids)
+
+
+async def test_the_batcher_queues_on_a_cluster_pipeline(rc: aioredis.Redis) -> None:
+    await rc.set(KEYS.restored, "r")
+    batch = Batcher(rc)
+    a, b = await asyncio.gather(
+        batch.execute(lambda p: (p.get(KEYS.restored), p.get(KEYS.positions_synced))),
+        batch.execute(lambda p: p.hgetall(KEYS.book("KX-1"))),
+    )
+    assert a == ["r", None] and b == [{}]
+
+
+async def test_a_publish_on_any_node_reaches_a_listener(
+    rc: aioredis.Redis, cluster: LocalCluster
+) -> None:
+    heard: list[str] = []
+    listener = ControlListener(rc, KEYS, get_logger("test"), lambda c: _note(heard, c))
+    task = asyncio.create_task(listener.run())
+    await asyncio.wait_for(listener.subscribed.wait(), 5)
+    node = aioredis.Redis(port=cluster.ports[-1])  # a replica, not the listener's node
+    await node.publish(KEYS.control, "halt")
+    await node.aclose()
+    for _ in range(50):
+        if heard:
+            break
+        await asyncio.sleep(0.1)
+    await listener.close(task)
+    assert heard == ["halt"]
+
+
+async def _note(heard: list[str], command: ControlCommand) -> None:
+    heard.append(command.cmd)
