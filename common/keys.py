@@ -196,6 +196,13 @@ class Keys:
         return f"{self.shard_prefix(self.shard_index)}lease:{name}"
 
     @property
+    def lease_layout(self) -> str:
+        """String with a TTL: the shard count of the executors that hold leases now, renewed
+        by each of them; an executor configured with another count waits (its shards would
+        overlap theirs). Its own slot in cluster mode."""
+        return f"{self.prefix}lease:layout"
+
+    @property
     def lease_fence(self) -> str:
         """Counter: the last fencing token handed out with a lease (``INCR``); in cluster mode
         one per shard, in the lease's slot (the lease's script takes both)."""

@@ -6,6 +6,10 @@ every third of the TTL; a second executor configured with the same shard waits, 
 holds it, and takes over when the holder dies and the lease expires. Every ledger write (and so
 every new order: ``common.ledger``) carries the token and is refused unless it is the lease's: an
 old executor that was paused and wakes up cannot add risk, even before it notices.
+
+Executors configured with different shard counts would own overlapping markets under different
+lease names, so every holder also renews ``dora:lease:layout`` (its shard count, same TTL): an
+executor whose count differs waits while that layout is live, saying so.
 """
 
 from __future__ import annotations
@@ -48,7 +52,13 @@ def owner_name(name: str) -> str:
 
 class Lease:
     def __init__(
-        self, redis: aioredis.Redis, keys: Keys, name: str, log: EventLogger, owner: str = ""
+        self,
+        redis: aioredis.Redis,
+        keys: Keys,
+        name: str,
+        log: EventLogger,
+        owner: str = "",
+        shard_count: int = 1,
     ) -> None:
         self.redis = redis
         self.keys = keys
@@ -56,6 +66,7 @@ class Lease:
         self.name = name
         self.log = log
         self.owner = owner or owner_name(name)
+        self.layout = str(max(1, shard_count))
         self.token = 0
         self.lost = ""  # why we no longer hold it ("" while we do)
         self._renew = redis.register_script(_RENEW)
@@ -64,8 +75,22 @@ class Lease:
     def value(self) -> str:
         return f"{self.token}:{self.owner}"
 
+    async def _layout_problem(self) -> str:
+        """Claim (or keep) the live layout for our shard count: "" when it is ours, else why not."""
+        key = self.keys.lease_layout
+        if await self.redis.set(key, self.layout, nx=True, px=LEASE_TTL_MS):
+            return ""
+        live = str(await self.redis.get(key) or "")
+        if live in ("", self.layout):
+            await self.redis.set(key, self.layout, px=LEASE_TTL_MS)
+            return ""
+        return f"executors of {live} shards are running; this one is configured for {self.layout}"
+
     async def try_acquire(self) -> str:
-        """Take the lease if it is free: "" when ours, else who holds it."""
+        """Take the lease if it is free: "" when ours, else who holds it (or why not)."""
+        layout = await self._layout_problem()
+        if layout:
+            return layout
         token = int(await self.redis.incr(self.keys.lease_fence))
         value = f"{token}:{self.owner}"
         if await self.redis.set(self.key, value, nx=True, px=LEASE_TTL_MS):
@@ -98,6 +123,7 @@ class Lease:
 
     async def renew(self) -> bool:
         """Keep the lease (or take it back when Redis lost it); False once another holds it."""
+        await self.redis.set(self.keys.lease_layout, self.layout, px=LEASE_TTL_MS)
         keys = [self.key, self.keys.lease_fence]
         if await self._renew(keys=keys, args=[self.value, LEASE_TTL_MS]):
             if self.lost:

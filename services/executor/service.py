@@ -113,7 +113,9 @@ class ExecutorService:
             self.counts,
             namespace,
         )
-        self.lease = Lease(ctx.redis, ctx.keys, self.name, ctx.log)
+        self.lease = Lease(
+            ctx.redis, ctx.keys, self.name, ctx.log, shard_count=ctx.settings.shard_count
+        )
         self.ledger = Ledger(ctx.redis, ctx.keys, self.lease.key, lambda: self.lease.token)
         self.safety = Safety(
             ctx,

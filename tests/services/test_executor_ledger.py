@@ -480,3 +480,33 @@ async def test_a_redis_that_forgot_the_scripts_still_takes_reservations(
         assert await read_total(aredis, k) == 4_800_000
     finally:
         await service.stop(ctx)
+
+
+async def test_an_executor_of_another_shard_count_waits_while_the_others_run(
+    settings: Settings, aredis: aioredis.Redis
+) -> None:
+    """One executor for every market (1 shard) and one configured for shard 0 of 2 would hold
+    different leases over overlapping markets: the second waits while the first's layout lives."""
+    from dataclasses import replace
+
+    k = Keys()
+    await seed(aredis, k, "KX-LAYOUT")
+    first, ctx = await started(settings, aredis, FakeExchange(aredis, k))
+    sharded = replace(settings, shard_count=2, shard_index=0)
+    second_ctx = Context(
+        executor_name(sharded), sharded, aredis, Keys(), ManualClock(NOW), get_logger("executor")
+    )
+    second = await build(second_ctx, gateway=FakeExchange(aredis, k))  # type: ignore[arg-type]
+    starting = asyncio.create_task(second.start(second_ctx))
+    try:
+        await asyncio.sleep(0.5)
+        waited = not starting.done()  # waits: its lease is free, but a 1-shard layout runs
+        lease_taken = await aredis.get(k.lease("executor-0"))
+    finally:
+        await first.stop(ctx)
+        await aredis.delete(k.lease_layout)  # the layout's TTL ran out after the last one stopped
+        await asyncio.wait_for(starting, 5)
+        layout = await aredis.get(k.lease_layout)
+        await second.stop(second_ctx)
+    assert waited and lease_taken is None
+    assert layout == "2"
