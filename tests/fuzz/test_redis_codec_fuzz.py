@@ -29,7 +29,10 @@ from tests.fuzz.strategies import JUNK
 DOCUMENTED = (SchemaError, ConfigError)
 
 FIELD_NAMES = [
-    # book, market, position, targets, risk: every field name decode_* reads
+    # book, market, position, targets, risk, fv: every field name decode_* reads
+    "price",
+    "ts_ms",
+    "confidence",
     "best_bid",
     "best_ask",
     "bid_size",
@@ -86,6 +89,7 @@ DECODERS: dict[str, Callable[[dict[str, str]], Any]] = {
     "decode_global_config": redis_codec.decode_global_config,
     "decode_risk": redis_codec.decode_risk,
     "decode_exchange": redis_codec.decode_exchange,
+    "decode_fv": redis_codec.decode_fv,
 }
 
 
