@@ -6,12 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import subprocess
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import pytest
-import redis
 import redis.asyncio as aioredis
 
 from cli.redis_cluster import LocalCluster
@@ -22,8 +18,6 @@ from common.halt import is_halted, record_heard_halt, set_halt
 from common.keys import Keys
 from common.log import get_logger
 from common.messages import ControlCommand
-from common.redis_conn import connect_redis
-from common.settings import Settings
 from common.stream_read import xread
 from common.streams import append
 from services.fills.ledger import NotRestored, apply_fill
@@ -33,29 +27,6 @@ pytestmark = pytest.mark.skipif(
     reason="redis-server and redis-cli are needed for a local cluster",
 )
 KEYS = Keys("dora:", cluster=True, shard_count=2, shard_index=0)
-
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
-    base: Path = tmp_path_factory.mktemp("cluster")
-
-    def spawn(name: str, args: list[str]) -> subprocess.Popen[bytes]:
-        log = open(base / f"{name}.out", "ab")  # noqa: SIM115 - owned by the child
-        return subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-
-    c = LocalCluster(base, spawn).start()
-    yield c
-    c.stop()
-
-
-@pytest.fixture
-async def rc(cluster: LocalCluster) -> AsyncIterator[aioredis.Redis]:
-    sync = redis.RedisCluster.from_url(cluster.urls[0])
-    sync.flushall()  # every master (the cluster client's FLUSHALL goes to all primaries)
-    sync.close()
-    client = connect_redis(Settings(redis_url=cluster.urls[0], redis_cluster=True))
-    yield client
-    await client.aclose()
 
 
 def fill(n: int) -> Fill:

@@ -8,26 +8,19 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import subprocess
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
-import redis
 import redis.asyncio as aioredis
 from redis.crc import key_slot
 
-from cli.redis_cluster import LocalCluster
 from common.batching import Batcher
 from common.domain import MarketMeta, MarketStatus, Order, OrderStatus, PriceGrid, Side
 from common.keys import Keys
 from common.ledger import NO_CAP, EventPart, Ledger, Record, field, read_event_worst, read_total
 from common.log import get_logger
 from common.redis_codec import encode_market, encode_order
-from common.redis_conn import connect_redis
-from common.settings import Settings
 from common.sharding import executor_name, shard_of
 from services.executor.lease import Lease
 
@@ -47,29 +40,6 @@ def keys(shard: int) -> Keys:
 def ticker_of_shard(shard: int, n: int = 0) -> str:
     found = [t for t in (f"KXC-{i}" for i in range(200)) if shard_of(t, SHARDS) == shard]
     return found[n]
-
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
-    base: Path = tmp_path_factory.mktemp("cluster")
-
-    def spawn(name: str, args: list[str]) -> subprocess.Popen[bytes]:
-        log = open(base / f"{name}.out", "ab")  # noqa: SIM115 - owned by the child
-        return subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-
-    c = LocalCluster(base, spawn).start()
-    yield c
-    c.stop()
-
-
-@pytest.fixture
-async def rc(cluster: LocalCluster) -> AsyncIterator[aioredis.Redis]:
-    sync = redis.RedisCluster.from_url(cluster.urls[0])
-    sync.flushall()
-    sync.close()
-    client = connect_redis(Settings(redis_url=cluster.urls[0], redis_cluster=True))
-    yield client
-    await client.aclose()
 
 
 async def open_market(r: aioredis.Redis, k: Keys, ticker: str, stale: bool = False) -> None:
