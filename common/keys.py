@@ -189,6 +189,12 @@ class Keys:
         account's ``{acct}`` in cluster mode)."""
         return f"{self.acct}ledger"
 
+    def ledger_event(self, event: str) -> str:
+        """Sorted set: per market of ``event``, its loss if YES less its loss if NO, as the
+        ledger holds them (``common.ledger_scripts``): a mutually exclusive event's worst in one
+        lookup. In the ledger's slot."""
+        return f"{self.acct}ledger:ev:{event}"
+
     def lease(self, name: str) -> str:
         """String with a TTL: which executor holds shard ``name`` (``token:owner``). In cluster
         mode in this process's shard's slot, beside the book, market and order keys of the

@@ -7,7 +7,10 @@ and their sum, ``total``. Each value is written as ``money:token:seq``: the fenc
 writer's lease and its own sequence, so a write that arrives late (an older pipeline, a paused
 process) never replaces a newer one.
 
-It is changed only by the Lua scripts here, each one atomic step:
+Each event's part (for ``max_event_loss``) is kept per market with the event's sums beside it,
+so a step costs the same however many markets the event has (``common.ledger_scripts``).
+
+It is changed only by the Lua scripts (``common.ledger_scripts``), each one atomic step:
 
 - ``reserve``: before an order that adds risk leaves, the side's new worst case replaces the old
   one if the total stays within ``max_total_exposure`` (a value that does not rise always
@@ -41,204 +44,11 @@ from typing import Any
 import orjson
 import redis.asyncio as aioredis
 
-from common.event_loss import MarketLoss, event_worst_loss
+from common import ledger_scripts as lua
 from common.keys import Keys
 
 NO_CAP = -1  # ``sync``: the value is what rests at the exchange; it is set whatever the total
 SIDES = ("pos", "bid", "ask")
-
-_COMMON = """
-local function fenced(lease_key, token)
-  local lease = redis.call('GET', lease_key)
-  if not lease then return 'no lease' end
-  local held = string.match(lease, '^(%d+):')
-  if held ~= token then return 'lease held by ' .. lease end
-  return nil
-end
-local function guarded(book_key, market_key)
-  local market = redis.call('HMGET', market_key, 'status', 'problem')
-  if market[1] ~= 'active' or (market[2] and market[2] ~= '') then return 'market_not_open' end
-  local book = redis.call('HMGET', book_key, 'stale', 'seq')
-  if not book[2] then return 'no_book' end
-  if book[1] == '1' then return 'book_stale' end
-  return nil
-end
-local function parse(value)
-  if not value then return 0, 0, 0 end
-  local money, token, seq = string.match(value, '^(-?%d+):(%d+):(%d+)$')
-  if not money then return 0, 0, 0 end
-  return tonumber(money), tonumber(token), tonumber(seq)
-end
-"""
-
-_EVENTS = """
-local function event_worst(markets, exclusive)
-  local all_no, best, sum = 0, 0, 0
-  for _, m in pairs(markets) do
-    local function v(k) local x = m[k]; if x then return x[1] end; return 0 end
-    local y, n = v('py') + v('a'), v('pn') + v('b')
-    all_no = all_no + n
-    if y - n > best then best = y - n end
-    if y > n then sum = sum + y else sum = sum + n end
-  end
-  if exclusive then return all_no + best end
-  return sum
-end
-local function read_event(name)
-  local raw = redis.call('HGET', KEYS[1], name)
-  local ev = {}
-  if raw then ev = cjson.decode(raw) end
-  if type(ev.m) ~= 'table' then ev.m = {} end
-  return ev
-end
-"""
-
-# KEYS: ledger, lease, book, market, orders. ARGV: cap, token, seq, guard ("1"/"0"), the number
-# of orders to record, the event ("" for none), its limit, its exclusive flag ("1"/"0"), the
-# market's parts of it (JSON kind -> [money now, money after]), the ticker; then (client order
-# id, JSON) pairs of the orders to record, then (field, money now, money after) triples. "Now" is
-# what rests before this step (exact, from the caller's memory: a stale value in the ledger is
-# released by it), "after" with the new orders: only what this step adds is held to the limits.
-_FENCE_AND_GUARD = """
-local why = fenced(KEYS[2], ARGV[2])
-if why then return {'fenced', why} end
-if ARGV[4] == '1' then
-  local reason = guarded(KEYS[3], KEYS[4])
-  if reason then return {'guard', reason} end
-end
-"""
-_RESERVATION = """
-local cap, token, seq = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local records = tonumber(ARGV[5])
-local first = 11 + 2 * records
-local delta, added, sets, stale = 0, 0, {}, {}
-for i = first, #ARGV, 3 do
-  local now, new = tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
-  local old, old_token, old_seq = parse(redis.call('HGET', KEYS[1], ARGV[i]))
-  if old_token < token or (old_token == token and old_seq < seq) then
-    delta = delta + new - old
-    added = added + new - now
-    sets[#sets + 1] = ARGV[i]
-    sets[#sets + 1] = ARGV[i + 2] .. ':' .. ARGV[2] .. ':' .. ARGV[3]
-  else
-    stale[#stale + 1] = ARGV[i]
-  end
-end
-local event_json = nil
-if ARGV[6] ~= '' then
-  local limit, exclusive = tonumber(ARGV[7]), ARGV[8] == '1'
-  local ev = read_event('event:' .. ARGV[6])
-  local m = ev.m[ARGV[10]] or {}
-  local now_m, new_m = {}, {}
-  for kind, value in pairs(m) do now_m[kind] = value; new_m[kind] = value end
-  for kind, pair in pairs(cjson.decode(ARGV[9])) do
-    local cur = m[kind]
-    if (not cur) or cur[2] < token or (cur[2] == token and cur[3] < seq) then
-      now_m[kind] = {pair[1], token, seq}
-      new_m[kind] = {pair[2], token, seq}
-    end
-  end
-  ev.x = exclusive
-  ev.m[ARGV[10]] = now_m
-  local before = event_worst(ev.m, exclusive)
-  ev.m[ARGV[10]] = new_m
-  local after = event_worst(ev.m, exclusive)
-  if limit >= 0 and after > before and after > limit then
-    return {'event_denied', string.format('%d', after), string.format('%d', limit)}
-  end
-  event_json = cjson.encode(ev)
-end
-local total = tonumber(redis.call('HGET', KEYS[1], 'total') or '0')
-if cap >= 0 and added > 0 and total + delta > cap then
-  return {'denied', string.format('%d', total), string.format('%d', delta)}
-end
-if #sets > 0 then
-  redis.call('HSET', KEYS[1], unpack(sets))
-  total = redis.call('HINCRBY', KEYS[1], 'total', string.format('%d', delta))
-end
-if event_json then redis.call('HSET', KEYS[1], 'event:' .. ARGV[6], event_json) end
-"""
-_RECORDS = """
-for i = 11, first - 1, 2 do
-  redis.call('HSET', KEYS[5], ARGV[i], ARGV[i + 1])
-end
-"""
-_REPLY = """
-local reply = {'ok', string.format('%d', total)}
-for _, name in ipairs(stale) do reply[#reply + 1] = name end
-return reply
-"""
-_RESERVE = _COMMON + _EVENTS + _FENCE_AND_GUARD + _RESERVATION + _RECORDS + _REPLY
-
-# Redis Cluster (docs/redis.md): the ledger is in the account's slot, the lease, book, market and
-# orders of a market in its shard's, and no script may take keys of two slots. ``reserve`` is
-# then two steps: the reservation alone (KEYS: the ledger; the same ARGV with no records: the
-# token orders the writes, it fences nothing), then the shard step below; a refusal of the shard
-# step sets the reservation back to what rests now.
-_RESERVE_ACCOUNT = _COMMON + _EVENTS + _RESERVATION + _REPLY
-
-# KEYS: lease, book, market, orders. ARGV: token, guard ("1"/"0"), then (client order id, JSON)
-# pairs of the orders to record as pending.
-_SHARD_STEP = (
-    _COMMON
-    + """
-local why = fenced(KEYS[1], ARGV[1])
-if why then return {'fenced', why} end
-if ARGV[2] == '1' then
-  local reason = guarded(KEYS[2], KEYS[3])
-  if reason then return {'guard', reason} end
-end
-for i = 3, #ARGV, 2 do
-  redis.call('HSET', KEYS[4], ARGV[i], ARGV[i + 1])
-end
-return {'ok'}
-"""
-)
-
-# KEYS: ledger, lease. ARGV: token, seq, the number of fields to drop, those fields, the tickers
-# whose event parts are replaced (JSON list), the new event parts (JSON event -> {"x": exclusive,
-# "m": {ticker: {kind: money}}}), then (field, money) pairs. The total is summed again.
-_REBUILD_FENCE = """
-local why = fenced(KEYS[2], ARGV[1])
-if why then return {'fenced', why} end
-"""
-_REBUILD_BODY = """
-local token, seq = tonumber(ARGV[1]), tonumber(ARGV[2])
-local dropped = tonumber(ARGV[3])
-for i = 4, 3 + dropped do redis.call('HDEL', KEYS[1], ARGV[i]) end
-local mine = cjson.decode(ARGV[4 + dropped])
-local events = cjson.decode(ARGV[5 + dropped])
-for i = 6 + dropped, #ARGV, 2 do
-  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1] .. ':' .. ARGV[1] .. ':' .. ARGV[2])
-end
-local fields = redis.call('HGETALL', KEYS[1])
-local total = 0
-for i = 1, #fields, 2 do
-  local name = fields[i]
-  if string.sub(name, 1, 6) == 'event:' then
-    local ev = read_event(name)
-    for _, ticker in ipairs(mine) do ev.m[ticker] = nil end
-    redis.call('HSET', KEYS[1], name, cjson.encode(ev))
-  elseif name ~= 'total' then
-    total = total + parse(fields[i + 1])
-  end
-end
-for event, part in pairs(events) do
-  local ev = read_event('event:' .. event)
-  ev.x = part.x
-  for ticker, kinds in pairs(part.m) do
-    local m = {}
-    for kind, money in pairs(kinds) do m[kind] = {money, token, seq} end
-    ev.m[ticker] = m
-  end
-  redis.call('HSET', KEYS[1], 'event:' .. event, cjson.encode(ev))
-end
-redis.call('HSET', KEYS[1], 'total', string.format('%d', total))
-return {'ok', string.format('%d', total)}
-"""
-_REBUILD = _COMMON + _EVENTS + _REBUILD_FENCE + _REBUILD_BODY
-# Cluster mode: KEYS: the ledger alone; the lease is read first, in its own slot (``rebuild``).
-_REBUILD_ACCOUNT = _COMMON + _EVENTS + _REBUILD_BODY
 
 
 @dataclass(frozen=True, slots=True)
@@ -303,9 +113,13 @@ class Ledger:
         self.written: dict[str, int] = {}  # field -> money this process last set
         self.written_events: dict[str, dict[str, int]] = {}  # ticker -> its event parts set
         self.cluster = keys.cluster  # two steps per reservation, one per slot (``reserve``)
-        self._reserve: Any = redis.register_script(_RESERVE_ACCOUNT if self.cluster else _RESERVE)
-        self._shard_step: Any = redis.register_script(_SHARD_STEP)
-        self._rebuild: Any = redis.register_script(_REBUILD_ACCOUNT if self.cluster else _REBUILD)
+        self._reserve: Any = redis.register_script(
+            lua.RESERVE_ACCOUNT if self.cluster else lua.RESERVE
+        )
+        self._shard_step: Any = redis.register_script(lua.SHARD_STEP)
+        self._rebuild: Any = redis.register_script(
+            lua.REBUILD_ACCOUNT if self.cluster else lua.REBUILD
+        )
         self.redis = redis
 
     def _next(self) -> int:
@@ -334,6 +148,7 @@ class Ledger:
         names = [keys.ledger]
         if not self.cluster:
             names += [self.lease_key, keys.book(ticker), keys.market(ticker), keys.orders(ticker)]
+        names.append(keys.ledger_event(event.event if event is not None else ""))
         args = self._args(ticker, values, cap, guard, records, event, before)
         self._queue_script(pipe, self._reserve, names, args)
 
@@ -428,7 +243,8 @@ class Ledger:
         """Cluster mode: the reservation alone, in the account's slot (KEYS: the ledger; the
         same ARGV as one Redis's, with no records)."""
         args = self._args(ticker, values, cap, False, (), event, before)
-        self._queue_script(pipe, self._reserve, [self.keys.ledger], args)
+        names = [self.keys.ledger, self.keys.ledger_event(event.event if event else "")]
+        self._queue_script(pipe, self._reserve, names, args)
 
     def _queue_shard(
         self, pipe: Any, ticker: str, guard: bool, records: tuple[Record, ...]
@@ -496,13 +312,7 @@ class Ledger:
             if (t := ticker_of(name)) is not None and owned(t) and name not in values
         ]
         mine = sorted(
-            {
-                t
-                for name, raw in existing.items()
-                if name.startswith("event:")
-                for t in _event_tickers(raw)
-                if owned(t)
-            }
+            {t for name in existing if (t := event_ticker_of(name)) and owned(t)}
             | set(events or {})
         )
         by_event: dict[str, dict[str, Any]] = {}
@@ -511,6 +321,7 @@ class Ledger:
             entry["m"][ticker] = dict(part.parts)
         args: list[Any] = [self.token(), self._next(), len(dropped), *dropped]
         args += [orjson.dumps(mine).decode(), orjson.dumps(by_event).decode()]
+        args.append(self.keys.ledger_event(""))  # the events' sorted sets: prefix + event
         for name, money in values.items():
             args += [name, money]
         if self.cluster:  # the lease first, in its own slot; then the account's slot alone
@@ -536,27 +347,25 @@ def fence_problem(lease: str | None, token: int) -> str:
     return "" if held == str(token) else f"lease held by {lease}"
 
 
-def _event_tickers(raw: str) -> list[str]:
-    try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return []
-    markets = data.get("m") if isinstance(data, dict) else None
-    return [t for t in markets if isinstance(t, str)] if isinstance(markets, dict) else []
+def event_ticker_of(name: str) -> str | None:
+    """The market of an event part's field (``em:{event}|{ticker}``)."""
+    if not name.startswith("em:"):
+        return None
+    return name.rpartition("|")[2] or None
 
 
 async def read_event_worst(redis: aioredis.Redis, keys: Keys, event: str) -> int | None:
     """The event's worst loss as the ledger holds it (None: no part of it reserved)."""
-    raw = await redis.hget(keys.ledger, f"event:{event}")
+    pipe = redis.pipeline(transaction=False)
+    pipe.hget(keys.ledger, f"ea:{event}")
+    pipe.zrevrange(keys.ledger_event(event), 0, 0, withscores=True)
+    raw, top = await pipe.execute()
     if not raw:
         return None
-    data = orjson.loads(raw)
-    markets = data.get("m") or {}
-    losses = [
-        MarketLoss(*(int((m.get(k) or [0])[0]) for k in ("py", "pn", "b", "a")))
-        for m in markets.values()
-    ]
-    return event_worst_loss(losses, bool(data.get("x")))
+    exclusive, all_no, larger = str(raw).split(":")
+    if exclusive != "1":
+        return int(larger)
+    return int(all_no) + max(0, int(top[0][1]) if top else 0)
 
 
 async def read_total(redis: aioredis.Redis, keys: Keys) -> int:

@@ -186,8 +186,9 @@ async def test_rebuild_and_the_lease_on_the_cluster(rc: aioredis.Redis) -> None:
         {t0: EventPart("KXE", False, {"py": 2_000_000})},
     )
     assert answer.ok and answer.total == 3_000_000
-    raw = await rc.hget(keys(0).ledger, "event:KXE")
-    assert raw and t0 in orjson.loads(raw)["m"]
+    raw = await rc.hget(keys(0).ledger, f"em:KXE|{t0}")
+    assert raw and orjson.loads(raw)["py"][0] == 2_000_000
+    assert await read_event_worst(rc, keys(0), "KXE") == 2_000_000
     await rc.set(lease0.key, "999:another", px=5_000)
     fenced = await ledger0.rebuild(lambda t: shard_of(t, SHARDS) == 0, {})
     assert fenced.outcome == "fenced"

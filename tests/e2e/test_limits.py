@@ -152,7 +152,7 @@ def test_each_events_worst_loss_stays_within_max_event_loss(stack: LocalStack) -
                 worst[event] = max(worst.get(event, loss), loss)
                 if loss > limit and len(seen) < 3:
                     seen.append(
-                        f"{event} {loss}: ledger {r.hget('dora:ledger', f'event:{event}')}"
+                        f"{event} {loss}: ledger {r.hget('dora:ledger', f'ea:{event}')}"
                         f" exchange {data['positions']} {data['resting_orders']}"
                     )
             time.sleep(0.1)
