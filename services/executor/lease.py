@@ -3,7 +3,8 @@
 ``dora:lease:{executor name}`` holds ``token:owner`` with a TTL (``SET NX PX``); the token comes
 from ``INCR dora:lease:fence``, so a later holder always has a larger one. The holder renews it
 every third of the TTL; a second executor configured with the same shard waits, saying once who
-holds it, and takes over when the holder dies and the lease expires. Every ledger write (and so
+holds it, and takes over when the holder dies and the lease expires (at once when the holder
+was a process of this host that no longer runs: a kill -9 and supervisord's restart). Every ledger write (and so
 every new order: ``common.ledger``) carries the token and is refused unless it is the lease's: an
 old executor that was paused and wakes up cannot add risk, even before it notices.
 
@@ -46,8 +47,36 @@ return 0
 """
 
 
+# KEYS: lease. ARGV: the holder's value as read, ours, ttl. Take it over only if it still holds.
+_TAKE_OVER = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+  return 1
+end
+return 0
+"""
+
+
 def owner_name(name: str) -> str:
     return f"{name}@{socket.gethostname()}:{os.getpid()}"
+
+
+def dead_here(holder: str) -> bool:
+    """Whether the lease's ``holder`` (``token:name@host:pid``) is a process of this host that no
+    longer runs (killed: supervisord starts the next one at once, and waiting out the TTL for a
+    holder that cannot renew would keep the shard unquoted for seconds)."""
+    _, _, owner = holder.partition(":")
+    place = owner.rpartition("@")[2]
+    host, _, pid = place.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False  # alive, another user's
+    return False
 
 
 class Lease:
@@ -70,6 +99,7 @@ class Lease:
         self.token = 0
         self.lost = ""  # why we no longer hold it ("" while we do)
         self._renew = redis.register_script(_RENEW)
+        self._take_over = redis.register_script(_TAKE_OVER)
 
     @property
     def value(self) -> str:
@@ -96,7 +126,14 @@ class Lease:
         if await self.redis.set(self.key, value, nx=True, px=LEASE_TTL_MS):
             self.token, self.lost = token, ""
             return ""
-        return str(await self.redis.get(self.key) or "")
+        holder = str(await self.redis.get(self.key) or "")
+        if holder and dead_here(holder):
+            args = [holder, value, LEASE_TTL_MS]
+            if await self._take_over(keys=[self.key], args=args):
+                self.token, self.lost = token, ""
+                self.log.warning("lease_taken_from_dead_holder", lease=self.name, holder=holder)
+                return ""
+        return holder
 
     async def acquire(self, stopping: asyncio.Event, poll_s: float = LEASE_TTL_MS / 3000) -> bool:
         """Wait until the lease is ours (False: asked to stop first). Says once why it waits."""
