@@ -111,6 +111,17 @@ def paired_table(stats: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def markdown_of(out: dict[str, Any]) -> str:
+    """The tables of one run's results (what ``main`` printed), from its JSON."""
+    held = set(out["held_out_seeds"])
+    rows = mean_rows([r for r in out["runs"] if r["seed"] in held] or out["runs"])
+    return (
+        paired_table(out["paired"])
+        + "\n\nMean over the held-out seeds, every column:\n\n"
+        + markdown_table(rows)
+    )
+
+
 def seed_range(text: str) -> tuple[int, ...]:
     """``1-20`` or ``1,2,5``."""
     if "-" in text:
@@ -166,13 +177,10 @@ def main(argv: list[str] | None = None) -> str:
         "paired": stats,
         "goals": goals,
         "runs": runs,
+        "measured_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     }
     args.out.write_text(json.dumps(out, indent=2) + "\n")
-    markdown = (
-        paired_table(stats)
-        + "\n\nMean over the held-out seeds, every column:\n\n"
-        + markdown_table(rows)
-    )
+    markdown = markdown_of(out)
     print(markdown)
     print(f"\n{len(jobs)} backtests of {args.hours:g} h, {elapsed} s with {args.jobs} jobs")
     return markdown

@@ -524,6 +524,16 @@ def bench_strategy() -> dict[str, Any]:
     return data
 
 
+def saved_strategy() -> dict[str, Any]:
+    """The last ``python -m bench.bench_strategy`` run's results (``bench/results-strategy.json``),
+    taken as they are: the strategy part without running its half hour of backtests again."""
+    from bench import bench_strategy as module
+
+    data: dict[str, Any] = json.loads(module.RESULTS.read_text())
+    data["markdown"] = module.markdown_of(data)
+    return data
+
+
 def main(argv: list[str]) -> int:
     parts = list(argv) or [
         "latency",
@@ -551,6 +561,7 @@ def main(argv: list[str]) -> int:
         "recovery": lambda: bench_recovery(base),
         "api": bench_api,
         "strategy": bench_strategy,
+        "strategy_saved": saved_strategy,
     }
     if "throughput" in parts and "throughput_cluster" not in parts:
         # the cluster variant is measured in the same run, right after, on the same machine
@@ -560,8 +571,9 @@ def main(argv: list[str]) -> int:
             print(f"bench: unknown part {part!r}; known: {', '.join(runners)}", file=sys.stderr)
             return 2
         print(f"bench: {part}...", file=sys.stderr)
-        results[part] = runners[part]()
-        results[part]["measured_at"] = machine()["date"]
+        name = "strategy" if part == "strategy_saved" else part
+        results[name] = runners[part]()
+        results[name].setdefault("measured_at", machine()["date"])
         RESULTS.write_text(json.dumps(results, indent=2, default=str))
     write_doc(results)
     print(
