@@ -302,8 +302,8 @@ class KalshiWebSocket(WsMessages):
                 self._on_message(raw)
         finally:
             watchdog.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watchdog
+            # its cancellation is its result; a cancellation of ours while we wait stays ours
+            await asyncio.gather(watchdog, return_exceptions=True)
 
     async def _watchdog(self, ws: _TrackedConnection) -> None:
         loop = asyncio.get_running_loop()

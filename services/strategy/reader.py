@@ -164,7 +164,10 @@ class StreamReader:
 
     async def run(self) -> None:
         failures = 0
-        while True:
+        task = asyncio.current_task()
+        # redis-py can turn a cancellation inside a blocking read into an error of its own: the
+        # loop checks for a pending cancel itself, or a stop would wait on it for ever
+        while task is None or not task.cancelling():
             try:
                 batch = await self.read_once()
                 failures = 0
