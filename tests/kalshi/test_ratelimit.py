@@ -40,7 +40,8 @@ async def test_bucket_starts_full_then_asks_to_wait(aredis: aioredis.Redis) -> N
 
 
 async def test_cancels_may_use_the_reserve_creates_may_not(aredis: aioredis.Redis) -> None:
-    rb = budget(aredis, safety=1.0, reserve_fraction=0.2)  # 100 capacity, 20 reserved
+    # 100 capacity, 20 reserved; the clock stands still (a slow box refilled a cancel's worth)
+    rb = budget(aredis, safety=1.0, reserve_fraction=0.2, clock=ManualClock(1_700_000_000_000))
     granted = 0
     while await rb.try_take(WRITE, 10) == 0.0:
         granted += 1
