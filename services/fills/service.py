@@ -4,7 +4,10 @@ The WebSocket ``fill`` channel is the fastest truth; a REST backfill since the p
 fully covered runs at start, after every reconnect and every few seconds, so a fill missed while
 the socket was down (or this process was) is still applied. ``services.fills.ledger`` applies each
 fill exactly once. Exchange order updates (``user_orders``) go on the fills stream as
-``user_order`` events for the executor. Only the configured subaccount's fills and orders count:
+``user_order`` events for the executor. What the socket delivered is applied in runs (a run of
+fills in one transaction, a run of order updates in one pipeline), never a round trip per event:
+at hundreds of markets the events otherwise queued here for seconds, and the exchange held
+executions neither the positions nor the executor's worst case had yet. Only the configured subaccount's fills and orders count:
 the socket also carries the account's other subaccounts.
 
 Redis losing its data: while ``dora:restored`` is missing nothing is applied (the events wait);
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 
 from common.clock_guard import ClockGuard
 from common.connect import kalshi_client, load_signer
@@ -39,14 +43,15 @@ from common.kalshi.ws import (
 from common.restore import current_restore, mark_positions_synced, wait_until_restored
 from common.runtime import Context, service_main
 from common.settings import Settings
-from common.streams import append
+from common.streams import queue_append
 from services.fills.exchange_sync import sync_from_exchange
-from services.fills.ledger import NotRestored, advance_cursor, apply_fill, apply_settlement
+from services.fills.ledger import NotRestored, advance_cursor, apply_fills, apply_settlement
 
 BACKFILL_EVERY_MS = 5_000
 REST_LAG_MS = 3_000  # what REST may not show yet
 BACKFILL_OVERLAP_MS = 5_000  # fills are listed by whole seconds and may land late
 RESTORE_POLL_S = 0.5
+MAX_RUN = 200  # socket events (or backfilled fills) applied together at most
 
 
 class FillsService:
@@ -135,14 +140,14 @@ class FillsService:
         try:
             while self.retry:
                 try:
-                    await self._on_event(ctx, self.retry[0])
+                    done = await self._apply_run(ctx, self.retry)
                 except NotRestored:
                     raise
                 except Exception:
-                    # Redis (say) is away: keep the event and everything after it, ask REST too.
+                    # Redis (say) is away: keep the run and everything after it, ask REST too.
                     self.backfill_due = True
                     raise
-                self.retry.pop(0)
+                del self.retry[:done]
             now = ctx.clock.monotonic_ms()
             if self.backfill_due or now - self.last_backfill_ms >= BACKFILL_EVERY_MS:
                 await self._backfill(ctx)
@@ -150,6 +155,7 @@ class FillsService:
             await self._wait_for_restore(ctx)
             return
         ctx.status.update(self.counts)
+        ctx.status["backlog"] = len(self.retry) + self.queue.qsize()  # events not applied yet
 
     async def _wait_for_restore(self, ctx: Context) -> None:
         """Redis lost its data: apply nothing (the events wait) until the persister restored."""
@@ -197,56 +203,89 @@ class FillsService:
         self.counts["other_subaccount"] += 1
         return False
 
+    async def _apply_run(self, ctx: Context, events: list[WsEvent]) -> int:
+        """Apply the run of fills (or of order updates) at the head of ``events`` together: one
+        transaction for the fills, one pipeline for the order updates, so the socket's events
+        never queue up behind a round trip each (at hundreds of markets they did, by seconds,
+        and the exchange held executions dora had not posted). Returns how many were applied."""
+        kind = type(events[0])
+        if kind not in (FillEvent, UserOrderEvent):
+            await self._on_event(ctx, events[0])
+            return 1
+        run = list(itertools.takewhile(lambda e: type(e) is kind, events[:MAX_RUN]))
+        if kind is FillEvent:
+            fills = [e.fill for e in run if isinstance(e, FillEvent)]
+            await self._apply(ctx, [f for f in fills if self._ours(f.subaccount)], "ws")
+        else:
+            orders = [e.order for e in run if isinstance(e, UserOrderEvent)]
+            await self._order_updates(ctx, [o for o in orders if self._ours(o.subaccount)])
+        return len(run)
+
     async def _on_event(self, ctx: Context, event: WsEvent) -> None:
         if isinstance(event, FillEvent):
             if self._ours(event.fill.subaccount):
-                await self._apply(ctx, event.fill)
+                await self._apply(ctx, [event.fill], "ws")
         elif isinstance(event, UserOrderEvent):
             if self._ours(event.order.subaccount):
-                await self._order_update(ctx, event.order)
+                await self._order_updates(ctx, [event.order])
         elif isinstance(event, Connected) and event.reconnects:
             self.backfill_due = True  # the socket was down: ask REST what we missed
         elif isinstance(event, FeedGap):
             self.backfill_due = True  # a private subscription was gone a while: the same
 
-    async def _apply(self, ctx: Context, fill: Fill) -> None:
-        applied = await apply_fill(ctx.redis, ctx.keys, fill, self.rounding)
-        if applied is None:
-            self.counts["duplicates"] += 1
-            return
-        self.counts["fills"] += 1
-        ctx.metrics.count("fills_count")
-        ctx.log.info(
-            "fill",
-            market=fill.ticker,
-            side=fill.side.value,
-            price=fill.price,
-            count=fill.count,
-            fee=fill.fee,
-            position=applied.position.position,
-            fill_id=fill.fill_id,
-        )
+    async def _apply(self, ctx: Context, fills: list[Fill], source: str = "rest") -> None:
+        """Apply ``fills`` (in batches of ``MAX_RUN``), logging each one applied."""
+        for start in range(0, len(fills), MAX_RUN):
+            batch = fills[start : start + MAX_RUN]
+            now_ms = ctx.clock.now_ms()
+            for fill, applied in zip(
+                batch, await apply_fills(ctx.redis, ctx.keys, batch, self.rounding), strict=True
+            ):
+                if applied is None:
+                    self.counts["duplicates"] += 1
+                    continue
+                self.counts["fills"] += 1
+                ctx.metrics.count("fills_count")
+                ctx.metrics.observe_ms("fill_post_lag_ms", now_ms - fill.ts_ms)
+                ctx.log.info(
+                    "fill",
+                    market=fill.ticker,
+                    side=fill.side.value,
+                    price=fill.price,
+                    count=fill.count,
+                    fee=fill.fee,
+                    position=applied.position.position,
+                    fill_id=fill.fill_id,
+                    source=source,
+                    lag_ms=now_ms - fill.ts_ms,  # from the execution to its posting
+                )
 
-    async def _order_update(self, ctx: Context, order: Order) -> None:
-        self.counts["order_updates"] += 1
-        if order.status is OrderStatus.UNKNOWN and order.order_id:
-            # the exchange does not know (or dora does not know the status it sent): ask it
-            order = await self._look_up(ctx, order)
-        await append(
-            ctx.redis,
-            ctx.keys,
-            "fills",
-            "user_order",
-            {
-                "ticker": order.ticker,
-                "order_id": order.order_id,
-                "client_order_id": order.client_order_id,
-                "status": order.status.value,
-                "price": order.price,
-                "filled": order.filled,
-                "remaining": order.remaining,
-            },
-        )
+    async def _order_updates(self, ctx: Context, orders: list[Order]) -> None:
+        """The exchange's order updates onto the fills stream for the executor, in order, in one
+        round trip (an update whose status dora does not know is looked up first)."""
+        pipe = ctx.redis.pipeline(transaction=False)
+        for order in orders:
+            self.counts["order_updates"] += 1
+            if order.status is OrderStatus.UNKNOWN and order.order_id:
+                # the exchange does not know (or dora does not know the status it sent): ask it
+                order = await self._look_up(ctx, order)
+            queue_append(
+                pipe,
+                ctx.keys,
+                "fills",
+                "user_order",
+                {
+                    "ticker": order.ticker,
+                    "order_id": order.order_id,
+                    "client_order_id": order.client_order_id,
+                    "status": order.status.value,
+                    "price": order.price,
+                    "filled": order.filled,
+                    "remaining": order.remaining,
+                },
+            )
+        if orders:
+            await pipe.execute()
 
     async def _look_up(self, ctx: Context, order: Order) -> Order:
         """The order as the exchange's REST answers it; unknown still when it cannot say (the
@@ -286,8 +325,7 @@ class FillsService:
             return
         self.counts["skipped_items"] += len(skipped)
         before = self.counts["fills"]
-        for fill in fills:
-            await self._apply(ctx, fill)
+        await self._apply(ctx, fills)
         for settlement in settlements:
             closed = await apply_settlement(ctx.redis, ctx.keys, settlement)
             if closed is not None:
