@@ -73,6 +73,7 @@ class FillsService:
         self.queue: asyncio.Queue[WsEvent] = asyncio.Queue()
         self.backfill_due = True
         self.last_backfill_ms = 0.0
+        self.backfilling: asyncio.Task[None] | None = None  # the periodic backfill, when running
         self.restore_seen: int | None = None  # the restore whose data we last synced
         self.next_recover_ms = 0.0
         self.counts = {
@@ -113,6 +114,9 @@ class FillsService:
     async def stop(self, ctx: Context) -> None:
         if self.ws is not None:
             await self.ws.close()
+        if self.backfilling is not None:
+            with contextlib.suppress(Exception):
+                await self.backfilling
         # Apply what the socket already delivered before leaving (REST covers anything else).
         while not self.queue.empty():
             self.retry.append(self.queue.get_nowait())
@@ -148,14 +152,31 @@ class FillsService:
                     self.backfill_due = True
                     raise
                 del self.retry[:done]
-            now = ctx.clock.monotonic_ms()
-            if self.backfill_due or now - self.last_backfill_ms >= BACKFILL_EVERY_MS:
-                await self._backfill(ctx)
+            self._start_backfill(ctx)
         except NotRestored:
             await self._wait_for_restore(ctx)
             return
         ctx.status.update(self.counts)
         ctx.status["backlog"] = len(self.retry) + self.queue.qsize()  # events not applied yet
+
+    def _start_backfill(self, ctx: Context) -> None:
+        """Start the REST backfill when due, beside the socket's events, not in their way: a
+        listing takes seconds on a busy exchange, and the fills the socket delivered meanwhile
+        waited behind it (the REST backfill then applied them first, seconds late)."""
+        if self.backfilling is not None and not self.backfilling.done():
+            return
+        now = ctx.clock.monotonic_ms()
+        if self.backfill_due or now - self.last_backfill_ms >= BACKFILL_EVERY_MS:
+            self.backfilling = asyncio.create_task(self._backfill_beside(ctx))
+
+    async def _backfill_beside(self, ctx: Context) -> None:
+        try:
+            await self._backfill(ctx)
+        except NotRestored:
+            self.backfill_due = True  # the step finds the restore marker missing and waits
+        except Exception as exc:  # Redis away (say): the next step's backfill tries again
+            self.backfill_due = True
+            ctx.log.warning("backfill_failed", error=f"{type(exc).__name__}: {exc}")
 
     async def _wait_for_restore(self, ctx: Context) -> None:
         """Redis lost its data: apply nothing (the events wait) until the persister restored."""
@@ -306,6 +327,7 @@ class FillsService:
         that does not parse is logged and skipped; the rest are applied."""
         assert self.client is not None
         self.last_backfill_ms = ctx.clock.monotonic_ms()
+        self.backfill_due = False  # a reconnect from here on asks for the next one
         started_ms = self.client.exchange_now_ms()  # exchange time, never the local clock
         meta = await ctx.redis.hgetall(ctx.keys.fills_meta)
         covered = int(meta.get("backfilled_to_ms") or 0) or int(meta.get("last_fill_ms") or 0)
@@ -318,6 +340,7 @@ class FillsService:
                 settled_to - BACKFILL_OVERLAP_MS if settled_to else None, skipped=skipped
             )
         except ExchangeError as exc:
+            self.backfill_due = True
             if raise_errors:
                 raise
             ctx.metrics.count("api_errors")
@@ -344,11 +367,11 @@ class FillsService:
                 max(covered, started_ms - REST_LAG_MS),
                 max(settled_to, started_ms - REST_LAG_MS),
             )
-        self.backfill_due = False
         added = self.counts["fills"] - before
         self.counts["backfilled"] += added
         if added:
-            ctx.log.info("backfilled", fills=added, since_ms=since)
+            took_ms = ctx.clock.monotonic_ms() - self.last_backfill_ms
+            ctx.log.info("backfilled", fills=added, since_ms=since, took_ms=int(took_ms))
 
 
 def main() -> int:

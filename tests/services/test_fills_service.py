@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -9,13 +10,15 @@ import redis.asyncio as aioredis
 
 from common.clock import ManualClock
 from common.domain import Fill, Settlement, Side
+from common.kalshi.ws_events import FillEvent
 from common.keys import Keys
 from common.log import get_logger
 from common.redis_codec import decode_position
+from common.restore import current_restore
 from common.runtime import Context
 from common.settings import Settings
 from services.fills.ledger import apply_fill
-from services.fills.service import FillsService
+from services.fills.service import BACKFILL_OVERLAP_MS, FillsService
 
 NOW = 1_800_000_000_000
 
@@ -142,3 +145,40 @@ async def test_fills_and_order_updates_of_another_subaccount_are_left_out(
     await service._on_event(ctx, UserOrderEvent(order))
     kinds = [f["type"] for _, f in await aredis.xrange(k.stream("fills"))]
     assert kinds == ["fill"] and service.counts["other_subaccount"] == 3
+
+
+class SlowListing(FakeRest):
+    """A busy exchange: the backfill's listing answers only once let go."""
+
+    def __init__(self) -> None:
+        super().__init__([], [])
+        self.gate = asyncio.Event()
+
+    async def get_fills(self, since_ms: int | None = None, **kwargs: Any) -> list[Fill]:
+        await self.gate.wait()
+        return await super().get_fills(since_ms, **kwargs)
+
+
+async def test_the_sockets_fills_are_applied_while_a_backfill_listing_is_outstanding(
+    settings: Settings, aredis: aioredis.Redis
+) -> None:
+    """At 500 markets a backfill's listing took seconds, and the fills the socket delivered
+    meanwhile waited behind it (the REST backfill then applied them first, seconds after the
+    exchange): the positions, and the executor's worst case, a fill behind the exchange. The
+    backfill runs beside the socket's events."""
+    k = Keys()
+    rest = SlowListing()
+    service = FillsService(settings, client=rest)  # type: ignore[arg-type]
+    ctx = Context("fills", settings, aredis, k, ManualClock(NOW), get_logger("fills"))
+    service.restore_seen = await current_restore(aredis, k)  # synced: no recovery to run
+    try:
+        service.queue.put_nowait(FillEvent(fill(1, NOW)))
+        await asyncio.wait_for(service.step(ctx), 2)  # a backfill is due: its listing hangs
+        service.queue.put_nowait(FillEvent(fill(2, NOW + 1)))
+        await asyncio.wait_for(service.step(ctx), 2)
+        assert decode_position("KX", await aredis.hgetall(k.pos("KX"))).position == 200
+        assert rest.asked_since == []  # the listing is still on its way
+    finally:
+        rest.gate.set()
+        await service.stop(ctx)
+    assert rest.asked_since == [NOW - BACKFILL_OVERLAP_MS]  # it ran: from the newest fill on
