@@ -21,7 +21,7 @@ position written into an emptied Redis would otherwise shadow the one the restor
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
@@ -128,12 +128,18 @@ async def apply_fills(
     keys: Keys,
     fills: Sequence[Fill],
     rounding: RoundingFee | None = None,
+    updates: Sequence[tuple[int, Mapping[str, Any]]] = (),
 ) -> list[Applied | None]:
     """Apply ``fills`` in their order, each once, all in one transaction: what ``apply_fill``
     does to each, in four round trips for the lot (WATCH, the restore marker, one pipeline of
     reads, EXEC) rather than eight per fill, so a burst of executions (or a backfill listing
     many already applied) never leaves the fills behind the exchange. One entry per fill: its
-    new position, or None when it was applied already (before, or earlier in ``fills``)."""
+    new position, or None when it was applied already (before, or earlier in ``fills``).
+
+    ``updates``: the exchange's order updates that came between the fills, appended to the
+    stream (``user_order`` events) in the same transaction, each before the fill of its index
+    (after them all at ``len(fills)``): the socket sends a fill and its order's update one
+    after the other, and the stream keeps that order."""
     if not fills:
         return []
     tickers = list(dict.fromkeys(f.ticker for f in fills))
@@ -163,11 +169,12 @@ async def apply_fills(
         last_ms = int(last or 0)
         seen = {f.fill_id for f, before in zip(fills, applied_before, strict=True) if int(before)}
         out: list[Applied | None] = []
-        events = []
+        events: list[dict[str, Any] | None] = []  # each fill's event (None: applied before)
         moved: set[tuple[str, str]] = set()  # the accumulators the applied fills changed
         for fill in fills:
             if fill.fill_id in seen:
                 out.append(None)
+                events.append(None)
                 continue
             seen.add(fill.fill_id)
             booked = fill  # each attempt starts from the exchange's fee
@@ -189,21 +196,28 @@ async def apply_fills(
             )
             events.append(fill_event(booked, after, records[fill.ticker].payload()))
             out.append(Applied(booked, after))
-        if not events:
+        applied = [a for a in out if a is not None]
+        if not applied and not updates:
             await pipe.unwatch()
             return out
-        changed = {a.fill.ticker for a in out if a is not None}
         pipe.multi()
-        pipe.sadd(keys.fill_ids, *[a.fill.fill_id for a in out if a is not None])
-        for ticker in changed:
-            pipe.hset(keys.pos(ticker), mapping=records[ticker].redis_fields())
-        for ticker, order_id in moved:
-            pipe.hset(acc_keys[ticker], order_id, str(accumulators[(ticker, order_id)]))
-        newest = max(a.fill.ts_ms for a in out if a is not None)
-        if newest > last_ms:
-            pipe.hset(keys.fills_meta, "last_fill_ms", str(newest))
-        for event in events:
-            queue_append(pipe, keys, "fills", "fill", event)
+        if applied:
+            pipe.sadd(keys.fill_ids, *[a.fill.fill_id for a in applied])
+            for ticker in {a.fill.ticker for a in applied}:
+                pipe.hset(keys.pos(ticker), mapping=records[ticker].redis_fields())
+            for ticker, order_id in moved:
+                pipe.hset(acc_keys[ticker], order_id, str(accumulators[(ticker, order_id)]))
+            newest = max(a.fill.ts_ms for a in applied)
+            if newest > last_ms:
+                pipe.hset(keys.fills_meta, "last_fill_ms", str(newest))
+        before: dict[int, list[Mapping[str, Any]]] = {}
+        for index, update in updates:
+            before.setdefault(index, []).append(update)
+        for index, event in enumerate([*events, None]):
+            for update in before.get(index, ()):
+                queue_append(pipe, keys, "fills", "user_order", update)
+            if event is not None:
+                queue_append(pipe, keys, "fills", "fill", event)
         return out
 
     return await _transact(redis, keys, tickers[0], watched, body)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+from typing import Any
 
 from common.clock_guard import ClockGuard
 from common.connect import kalshi_client, load_signer
@@ -225,21 +226,30 @@ class FillsService:
         return False
 
     async def _apply_run(self, ctx: Context, events: list[WsEvent]) -> int:
-        """Apply the run of fills (or of order updates) at the head of ``events`` together: one
-        transaction for the fills, one pipeline for the order updates, so the socket's events
-        never queue up behind a round trip each (at hundreds of markets they did, by seconds,
-        and the exchange held executions dora had not posted). Returns how many were applied."""
-        kind = type(events[0])
-        if kind not in (FillEvent, UserOrderEvent):
+        """Apply the run of fills and order updates at the head of ``events`` together, in
+        their order: the fills in one transaction with the order updates between them (or the
+        updates alone in one pipeline), so the socket's events never queue up behind a round
+        trip each (at hundreds of markets they did, by seconds, and the exchange held executions
+        dora had not posted). Returns how many events were taken."""
+        if not isinstance(events[0], FillEvent | UserOrderEvent):
             await self._on_event(ctx, events[0])
             return 1
-        run = list(itertools.takewhile(lambda e: type(e) is kind, events[:MAX_RUN]))
-        if kind is FillEvent:
-            fills = [e.fill for e in run if isinstance(e, FillEvent)]
-            await self._apply(ctx, [f for f in fills if self._ours(f.subaccount)], "ws")
+        run = list(
+            itertools.takewhile(
+                lambda e: isinstance(e, FillEvent | UserOrderEvent), events[:MAX_RUN]
+            )
+        )
+        fills: list[Fill] = []
+        updates: list[tuple[int, dict[str, Any]]] = []  # (the fill it came before, its event)
+        for event in run:
+            if isinstance(event, FillEvent) and self._ours(event.fill.subaccount):
+                fills.append(event.fill)
+            elif isinstance(event, UserOrderEvent) and self._ours(event.order.subaccount):
+                updates.append((len(fills), await self._update_event(ctx, event.order)))
+        if fills:
+            await self._apply_batch(ctx, fills, "ws", updates)
         else:
-            orders = [e.order for e in run if isinstance(e, UserOrderEvent)]
-            await self._order_updates(ctx, [o for o in orders if self._ours(o.subaccount)])
+            await self._append_updates(ctx, [update for _, update in updates])
         return len(run)
 
     async def _on_event(self, ctx: Context, event: WsEvent) -> None:
@@ -248,65 +258,73 @@ class FillsService:
                 await self._apply(ctx, [event.fill], "ws")
         elif isinstance(event, UserOrderEvent):
             if self._ours(event.order.subaccount):
-                await self._order_updates(ctx, [event.order])
+                await self._append_updates(ctx, [await self._update_event(ctx, event.order)])
         elif isinstance(event, Connected) and event.reconnects:
             self.backfill_due = True  # the socket was down: ask REST what we missed
         elif isinstance(event, FeedGap):
             self.backfill_due = True  # a private subscription was gone a while: the same
 
     async def _apply(self, ctx: Context, fills: list[Fill], source: str = "rest") -> None:
-        """Apply ``fills`` (in batches of ``MAX_RUN``), logging each one applied."""
+        """Apply ``fills`` in batches of ``MAX_RUN``."""
         for start in range(0, len(fills), MAX_RUN):
-            batch = fills[start : start + MAX_RUN]
-            now_ms = ctx.clock.now_ms()
-            for fill, applied in zip(
-                batch, await apply_fills(ctx.redis, ctx.keys, batch, self.rounding), strict=True
-            ):
-                if applied is None:
-                    self.counts["duplicates"] += 1
-                    continue
-                self.counts["fills"] += 1
-                ctx.metrics.count("fills_count")
-                ctx.metrics.observe_ms("fill_post_lag_ms", now_ms - fill.ts_ms)
-                ctx.log.info(
-                    "fill",
-                    market=fill.ticker,
-                    side=fill.side.value,
-                    price=fill.price,
-                    count=fill.count,
-                    fee=fill.fee,
-                    position=applied.position.position,
-                    fill_id=fill.fill_id,
-                    source=source,
-                    lag_ms=now_ms - fill.ts_ms,  # from the execution to its posting
-                )
+            await self._apply_batch(ctx, fills[start : start + MAX_RUN], source)
 
-    async def _order_updates(self, ctx: Context, orders: list[Order]) -> None:
-        """The exchange's order updates onto the fills stream for the executor, in order, in one
-        round trip (an update whose status dora does not know is looked up first)."""
-        pipe = ctx.redis.pipeline(transaction=False)
-        for order in orders:
-            self.counts["order_updates"] += 1
-            if order.status is OrderStatus.UNKNOWN and order.order_id:
-                # the exchange does not know (or dora does not know the status it sent): ask it
-                order = await self._look_up(ctx, order)
-            queue_append(
-                pipe,
-                ctx.keys,
-                "fills",
-                "user_order",
-                {
-                    "ticker": order.ticker,
-                    "order_id": order.order_id,
-                    "client_order_id": order.client_order_id,
-                    "status": order.status.value,
-                    "price": order.price,
-                    "filled": order.filled,
-                    "remaining": order.remaining,
-                },
+    async def _apply_batch(
+        self,
+        ctx: Context,
+        fills: list[Fill],
+        source: str,
+        updates: list[tuple[int, dict[str, Any]]] | None = None,
+    ) -> None:
+        """One transaction: ``fills`` and the order updates between them; each fill applied is
+        logged with where it came from and how long after the execution it was posted."""
+        applied = await apply_fills(ctx.redis, ctx.keys, fills, self.rounding, updates or ())
+        now_ms = ctx.clock.now_ms()
+        for fill, result in zip(fills, applied, strict=True):
+            if result is None:
+                self.counts["duplicates"] += 1
+                continue
+            self.counts["fills"] += 1
+            ctx.metrics.count("fills_count")
+            ctx.metrics.observe_ms("fill_post_lag_ms", now_ms - fill.ts_ms)
+            ctx.log.info(
+                "fill",
+                market=fill.ticker,
+                side=fill.side.value,
+                price=fill.price,
+                count=fill.count,
+                fee=fill.fee,
+                position=result.position.position,
+                fill_id=fill.fill_id,
+                source=source,
+                lag_ms=now_ms - fill.ts_ms,  # from the execution to its posting
             )
-        if orders:
-            await pipe.execute()
+
+    async def _update_event(self, ctx: Context, order: Order) -> dict[str, Any]:
+        """An order update's ``user_order`` event for the executor (an update whose status dora
+        does not know is looked up first)."""
+        self.counts["order_updates"] += 1
+        if order.status is OrderStatus.UNKNOWN and order.order_id:
+            # the exchange does not know (or dora does not know the status it sent): ask it
+            order = await self._look_up(ctx, order)
+        return {
+            "ticker": order.ticker,
+            "order_id": order.order_id,
+            "client_order_id": order.client_order_id,
+            "status": order.status.value,
+            "price": order.price,
+            "filled": order.filled,
+            "remaining": order.remaining,
+        }
+
+    async def _append_updates(self, ctx: Context, updates: list[dict[str, Any]]) -> None:
+        """Order updates onto the fills stream, in order, in one round trip."""
+        if not updates:
+            return
+        pipe = ctx.redis.pipeline(transaction=False)
+        for update in updates:
+            queue_append(pipe, ctx.keys, "fills", "user_order", update)
+        await pipe.execute()
 
     async def _look_up(self, ctx: Context, order: Order) -> Order:
         """The order as the exchange's REST answers it; unknown still when it cannot say (the
