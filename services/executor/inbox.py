@@ -71,7 +71,7 @@ class Inbox:
             )
         except SchemaError:
             after = None
-        positions[ticker] = (
+        self.markets.moved_by_fill(
             after.position
             if after is not None
             else replace(pos, position=int(payload["position_after"]))

@@ -32,7 +32,13 @@ class KalshiGateway:
         return await self.client.amend_order(order, price=price, remaining=remaining)
 
     async def decrease(self, order: Order, remaining: int) -> Order:
-        return await self.client.decrease_order(order, reduce_to=remaining)
+        """By how much, not to how much: had part of the order executed unheard of, ``reduce_to``
+        would answer ``remaining`` all the same and the execution would go unseen; ``reduce_by``
+        answers less than ``remaining`` (or is refused when it would go below zero)."""
+        reduce_by = order.remaining - remaining
+        if reduce_by <= 0:
+            return await self.client.decrease_order(order, reduce_to=remaining)
+        return await self.client.decrease_order(order, reduce_by=reduce_by)
 
     async def cancel(self, order: Order) -> int:
         if order.order_id is None:

@@ -73,16 +73,12 @@ class OrderEntry:
                 assert action.order is not None
                 updated = await self.gateway.decrease(action.order, action.size)
                 self.counts["decreased"] += 1
-                await self.journal.record(
-                    merge(action.order, updated, now), "decreased", action.reason, updated
-                )
+                await self._answered(action, updated, "decreased")
             else:
                 assert action.order is not None
                 updated = await self.gateway.amend(action.order, action.price, action.size)
                 self.counts["amended"] += 1
-                await self.journal.record(
-                    merge(action.order, updated, now), "amended", action.reason, updated
-                )
+                await self._answered(action, updated, "amended")
             return True
         except NotFound:
             if action.order is not None:  # it is gone at the exchange: stop tracking it
@@ -115,6 +111,32 @@ class OrderEntry:
             if action.order is not None:
                 await self.reconciler.resolve(action.order)
         return False
+
+    async def _answered(self, action: Action, updated: Order, event: str) -> None:
+        """Record an amend's or a decrease's answer. One that accounts for fewer contracts than
+        the order had less what we took off (``shortfall``) says the rest left the book some
+        other way first: executed (its fills not heard of yet) or cancelled by the exchange.
+        Recording it would forget those contracts, an execution among them, until its fill is
+        posted: the order is looked up instead, counted as it was until the exchange says."""
+        assert action.order is not None
+        now = self.ctx.clock.now_ms()
+        short = shortfall(action.order, updated, action.size)
+        if not short:
+            await self.journal.record(
+                merge(action.order, updated, now), event, action.reason, updated
+            )
+            return
+        self.ctx.log.warning(
+            "answer_short",
+            market=action.ticker,
+            kind=action.kind.value,
+            order_id=action.order.order_id,
+            missing=short,
+        )
+        why = f"{action.reason}: {event} answer {short} short (executed or cancelled first)"
+        resolved = await self.reconciler.resolve(action.order, why)
+        if resolved is not None and resolved.status.is_live:
+            await self.journal.log(resolved, event, why)
 
     async def place(self, action: Action) -> None:
         """Record the new order, then send it; its answer (or the lack of one) is recorded."""
@@ -185,3 +207,11 @@ class OrderEntry:
     async def _record_unknown(self, pending: Order, reason: str) -> None:
         unknown = replace(pending, status=OrderStatus.UNKNOWN, updated_ms=self.ctx.clock.now_ms())
         await self.journal.record(unknown, "unknown", reason)
+
+
+def shortfall(order: Order, answer: Order, remaining: int) -> int:
+    """Contracts of ``order`` an amend's or decrease's ``answer`` (asked to leave ``remaining``
+    resting) no longer accounts for: it had ``order.filled`` executed and ``remaining`` resting
+    by our count; the exchange's filled and resting together fall short of that by what left
+    the book without our knowing (0 when nothing did)."""
+    return max(0, order.filled + remaining - (answer.filled + answer.remaining))

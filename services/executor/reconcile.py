@@ -66,6 +66,10 @@ class Reconciler:
                         client_order_id=theirs.client_order_id,
                     )
                 continue
+            if mine is None and working.left_since(theirs.client_order_id, started):
+                # cancelled or executed while the listing was on its way: adopting it would
+                # rest it again in memory and take its unposted fills as posted (``credit``)
+                continue
             seen.add(mine.client_order_id if mine else theirs.client_order_id)
             if mine is None:
                 adopted = replace(theirs, status=OrderStatus.RESTING, updated_ms=started)

@@ -182,14 +182,16 @@ class Safety:
             for ticker in tickers:
                 pipe.hgetall(ctx.keys.pos(ticker))
                 pipe.hgetall(ctx.keys.market(ticker))
+            asked_at = self.markets.fills_read
             replies = iter(await pipe.execute())
             for ticker in tickers:
                 fields = next(replies)
                 read = decode_position(ticker, fields)
-                known = positions.get(ticker)
-                # a fill read from the stream while this read was on its way is newer than it;
-                # a hash gone means the position closed (its market settled)
-                if not fields or known is None or known.last_fill_ms <= read.last_fill_ms:
+                # A fill read from the stream while this read was on its way is newer than it:
+                # its hash may not have existed yet (a market's first fill), and taking the
+                # empty answer as "closed" dropped the position from the worst case. Otherwise
+                # the read wins; a hash gone means the position closed (its market settled).
+                if not self.markets.newer_than(ticker, asked_at):
                     positions[ticker] = read
                 market = next(replies)
                 if market:  # the passes check the status themselves; this keeps the grid fresh

@@ -24,6 +24,20 @@ class Markets:
     targets: dict[str, Targets] = field(default_factory=dict)  # the strategy's latest
     meta: dict[str, MarketMeta] = field(default_factory=dict)  # read by each adding pass
     positions: dict[str, Position] = field(default_factory=dict)  # refreshed, moved by fills
+    # fill events read so far, and the count when each market's position was last moved by one:
+    # a read of the position hashes asked for before then may not hold that fill yet
+    fills_read: int = 0
+    moved_at: dict[str, int] = field(default_factory=dict)
+
+    def moved_by_fill(self, position: Position) -> None:
+        self.fills_read += 1
+        self.positions[position.ticker] = position
+        self.moved_at[position.ticker] = self.fills_read
+
+    def newer_than(self, ticker: str, asked_at: int) -> bool:
+        """Whether a fill moved ``ticker``'s position after a read asked for at ``asked_at``
+        (``fills_read`` then): that read's answer is older than what we know."""
+        return self.moved_at.get(ticker, 0) > asked_at
 
 
 @dataclass(slots=True)

@@ -21,6 +21,8 @@ from common.log import EventLogger
 from common.redis_codec import decode_order, encode_order
 from services.executor.fills_in_flight import FillsInFlight
 
+LEFT_KEPT = 10_000  # orders whose leaving is remembered (the newest; a reconcile takes seconds)
+
 
 class WorkingOrders:
     def __init__(self, redis: aioredis.Redis, keys: Keys, log: EventLogger) -> None:
@@ -32,6 +34,9 @@ class WorkingOrders:
         # changes made in memory only (``apply``), written by the next ``flush`` of their market
         self.unsaved: dict[str, dict[str, Order]] = {}
         self.in_flight = FillsInFlight()
+        # client order id -> when it left (no longer rests): a listing of the exchange's open
+        # orders asked for before then is older than what we know of it (``left_since``)
+        self.left_ms: dict[str, int] = {}
 
     async def load(self, owned: Callable[[str], bool]) -> int:
         """Load what a previous executor left in Redis for the markets this one ``owned``."""
@@ -157,6 +162,20 @@ class WorkingOrders:
             self._index(order)
         elif previous is not None:
             self.in_flight.retire(order)
+            self._note_left(order)
+
+    def _note_left(self, order: Order) -> None:
+        if len(self.left_ms) >= LEFT_KEPT:
+            oldest = sorted(self.left_ms.items(), key=lambda kv: kv[1])[: LEFT_KEPT // 2]
+            for coid, _ in oldest:
+                del self.left_ms[coid]
+        self.left_ms[order.client_order_id] = order.updated_ms
+
+    def left_since(self, client_order_id: str | None, since_ms: int) -> bool:
+        """Whether the order left our books (cancelled, executed) at or after ``since_ms``: a
+        listing asked for before then still shows it resting, and is not to be believed."""
+        left = self.left_ms.get(client_order_id or "")
+        return left is not None and left >= since_ms
 
     def _write(self, pipe: Any, order: Order) -> None:
         key = self.keys.orders(order.ticker)

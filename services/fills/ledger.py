@@ -5,7 +5,8 @@ marker and the fills meta: write the market's new ``PositionRecord`` (common/pos
 and append its event (carrying the whole record) to the fills stream for the persister, executor
 and strategy. Either all of it happens or none.
 
-- ``apply_fill``: a fill id already applied changes nothing;
+- ``apply_fill``/``apply_fills``: a fill id already applied changes nothing; a batch of fills is
+  one transaction (a few round trips for the lot);
 - ``apply_settlement``: the position closes at the result (``void``: at its cost); the market
   leaves the live set (its hash is removed, its realized PnL and fees move to the ``_closed``
   record) and stays in DynamoDB as a tombstone;
@@ -20,7 +21,7 @@ position written into an emptied Redis would otherwise shadow the one the restor
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
@@ -89,6 +90,27 @@ async def _keep_from_ms(pipe: Pipeline, keys: Keys) -> int:
     return max(0, int(covered or 0) - RECENT_MARGIN_MS)
 
 
+# KEYS: the applied fill ids, the fills meta, the records of the batch's T markets, then their
+# rounding accumulators. ARGV: T, then (fill id, market index from 0, order id) per fill.
+_READ_FILLS = """
+local t = tonumber(ARGV[1])
+local applied, accumulators, records = {}, {}, {}
+for i = 2, #ARGV, 3 do
+  applied[#applied + 1] = redis.call('SISMEMBER', KEYS[1], ARGV[i])
+  local acc = redis.call('HGET', KEYS[3 + t + tonumber(ARGV[i + 1])], ARGV[i + 2])
+  accumulators[#accumulators + 1] = acc or ''
+end
+for i = 1, t do records[i] = redis.call('HGETALL', KEYS[2 + i]) end
+local meta = redis.call('HMGET', KEYS[2], 'backfilled_to_ms', 'last_fill_ms')
+return {applied, {meta[1] or '', meta[2] or ''}, records, accumulators}
+"""
+
+
+def _pairs(flat: Sequence[Any]) -> dict[str, Any]:
+    """A hash as HGETALL answers it inside a script: field, value, field, value..."""
+    return dict(zip(flat[::2], flat[1::2], strict=True))
+
+
 async def apply_fill(
     redis: aioredis.Redis, keys: Keys, fill: Fill, rounding: RoundingFee | None = None
 ) -> Applied | None:
@@ -97,39 +119,108 @@ async def apply_fill(
     With ``rounding``, the fill's fee becomes what the balance lost: the exchange's trade fee
     plus the rounding fee, less a rebate of the order's rounding accumulator (common/fees.py),
     which is kept per order in ``dora:feeacc:{ticker}`` and moves with the fill, atomically."""
-    pos_key = keys.pos(fill.ticker)
-    acc_key = keys.fee_rounding(fill.ticker)
+    (applied,) = await apply_fills(redis, keys, [fill], rounding)
+    return applied
 
-    async def body(pipe: Pipeline) -> Applied | None:
-        if await pipe.sismember(keys.fill_ids, fill.fill_id):
-            await pipe.unwatch()
-            return None
-        record = PositionRecord.from_redis(fill.ticker, await pipe.hgetall(pos_key))
-        booked, rounded = fill, None  # each attempt starts from the exchange's fee
-        if rounding is not None:
-            accumulator = int(await pipe.hget(acc_key, fill.order_id) or 0)
-            rounded = rounding.apply(
-                fill.side is Side.BID, fill.price, fill.count, fill.fee, accumulator
+
+async def apply_fills(
+    redis: aioredis.Redis,
+    keys: Keys,
+    fills: Sequence[Fill],
+    rounding: RoundingFee | None = None,
+    updates: Sequence[tuple[int, Mapping[str, Any]]] = (),
+) -> list[Applied | None]:
+    """Apply ``fills`` in their order, each once, all in one transaction: what ``apply_fill``
+    does to each, in four round trips for the lot (WATCH, the restore marker, one pipeline of
+    reads, EXEC) rather than eight per fill, so a burst of executions (or a backfill listing
+    many already applied) never leaves the fills behind the exchange. One entry per fill: its
+    new position, or None when it was applied already (before, or earlier in ``fills``).
+
+    ``updates``: the exchange's order updates that came between the fills, appended to the
+    stream (``user_order`` events) in the same transaction, each before the fill of its index
+    (after them all at ``len(fills)``): the socket sends a fill and its order's update one
+    after the other, and the stream keeps that order."""
+    if not fills:
+        return []
+    tickers = list(dict.fromkeys(f.ticker for f in fills))
+    acc_keys = {t: keys.fee_rounding(t) for t in tickers}
+    watched = (*(keys.pos(t) for t in tickers), keys.fill_ids, keys.fills_meta, *acc_keys.values())
+
+    async def body(pipe: Pipeline) -> list[Applied | None]:
+        # one read on the watched connection: which fills are applied, the cursor, the records
+        # and each fill's order's rounding accumulator
+        names = [keys.fill_ids, keys.fills_meta, *(keys.pos(t) for t in tickers)]
+        names += [acc_keys[t] for t in tickers]
+        where = {t: i for i, t in enumerate(tickers)}
+        args: list[Any] = [len(tickers)]
+        for fill in fills:
+            args += [fill.fill_id, where[fill.ticker], fill.order_id]
+        reply = await pipe.execute_command("EVAL", _READ_FILLS, len(names), *names, *args)
+        applied_before, (covered, last), raw_records, raw_accumulators = reply
+        records = {
+            t: PositionRecord.from_redis(t, _pairs(fields))
+            for t, fields in zip(tickers, raw_records, strict=True)
+        }
+        accumulators = {
+            (f.ticker, f.order_id): int(value or 0)
+            for f, value in zip(fills, raw_accumulators, strict=True)
+        }
+        keep_from_ms = max(0, int(covered or 0) - RECENT_MARGIN_MS)
+        last_ms = int(last or 0)
+        seen = {f.fill_id for f, before in zip(fills, applied_before, strict=True) if int(before)}
+        out: list[Applied | None] = []
+        events: list[dict[str, Any] | None] = []  # each fill's event (None: applied before)
+        moved: set[tuple[str, str]] = set()  # the accumulators the applied fills changed
+        for fill in fills:
+            if fill.fill_id in seen:
+                out.append(None)
+                events.append(None)
+                continue
+            seen.add(fill.fill_id)
+            booked = fill  # each attempt starts from the exchange's fee
+            if rounding is not None:
+                rounded = rounding.apply(
+                    fill.side is Side.BID,
+                    fill.price,
+                    fill.count,
+                    fill.fee,
+                    accumulators[(fill.ticker, fill.order_id)],
+                )
+                accumulators[(fill.ticker, fill.order_id)] = rounded.accumulator
+                moved.add((fill.ticker, fill.order_id))
+                booked = replace(fill, fee=rounded.net)
+            record = records[fill.ticker]
+            after = record.position.apply_fill(booked)
+            records[fill.ticker] = record.changed(
+                after, fill=(fill.fill_id, fill.ts_ms), keep_from_ms=keep_from_ms
             )
-            booked = replace(fill, fee=rounded.net)
-        after = record.position.apply_fill(booked)
-        new = record.changed(
-            after, fill=(fill.fill_id, fill.ts_ms), keep_from_ms=await _keep_from_ms(pipe, keys)
-        )
-        last_ms = int(await pipe.hget(keys.fills_meta, "last_fill_ms") or 0)
+            events.append(fill_event(booked, after, records[fill.ticker].payload()))
+            out.append(Applied(booked, after))
+        applied = [a for a in out if a is not None]
+        if not applied and not updates:
+            await pipe.unwatch()
+            return out
         pipe.multi()
-        pipe.sadd(keys.fill_ids, fill.fill_id)
-        pipe.hset(pos_key, mapping=new.redis_fields())
-        if rounded is not None:
-            pipe.hset(acc_key, fill.order_id, str(rounded.accumulator))
-        if fill.ts_ms > last_ms:
-            pipe.hset(keys.fills_meta, "last_fill_ms", str(fill.ts_ms))
-        queue_append(pipe, keys, "fills", "fill", fill_event(booked, after, new.payload()))
-        return Applied(booked, after)
+        if applied:
+            pipe.sadd(keys.fill_ids, *[a.fill.fill_id for a in applied])
+            for ticker in {a.fill.ticker for a in applied}:
+                pipe.hset(keys.pos(ticker), mapping=records[ticker].redis_fields())
+            for ticker, order_id in moved:
+                pipe.hset(acc_keys[ticker], order_id, str(accumulators[(ticker, order_id)]))
+            newest = max(a.fill.ts_ms for a in applied)
+            if newest > last_ms:
+                pipe.hset(keys.fills_meta, "last_fill_ms", str(newest))
+        before: dict[int, list[Mapping[str, Any]]] = {}
+        for index, update in updates:
+            before.setdefault(index, []).append(update)
+        for index, event in enumerate([*events, None]):
+            for update in before.get(index, ()):
+                queue_append(pipe, keys, "fills", "user_order", update)
+            if event is not None:
+                queue_append(pipe, keys, "fills", "fill", event)
+        return out
 
-    return await _transact(
-        redis, keys, fill.ticker, (pos_key, keys.fill_ids, keys.fills_meta, acc_key), body
-    )
+    return await _transact(redis, keys, tickers[0], watched, body)
 
 
 def closing_position(position: Position, settlement: Settlement) -> Position:

@@ -4,7 +4,10 @@ The WebSocket ``fill`` channel is the fastest truth; a REST backfill since the p
 fully covered runs at start, after every reconnect and every few seconds, so a fill missed while
 the socket was down (or this process was) is still applied. ``services.fills.ledger`` applies each
 fill exactly once. Exchange order updates (``user_orders``) go on the fills stream as
-``user_order`` events for the executor. Only the configured subaccount's fills and orders count:
+``user_order`` events for the executor. What the socket delivered is applied in runs (a run of
+fills in one transaction, a run of order updates in one pipeline), never a round trip per event:
+at hundreds of markets the events otherwise queued here for seconds, and the exchange held
+executions neither the positions nor the executor's worst case had yet. Only the configured subaccount's fills and orders count:
 the socket also carries the account's other subaccounts.
 
 Redis losing its data: while ``dora:restored`` is missing nothing is applied (the events wait);
@@ -20,6 +23,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
+from typing import Any
 
 from common.clock_guard import ClockGuard
 from common.connect import kalshi_client, load_signer
@@ -39,14 +44,15 @@ from common.kalshi.ws import (
 from common.restore import current_restore, mark_positions_synced, wait_until_restored
 from common.runtime import Context, service_main
 from common.settings import Settings
-from common.streams import append
+from common.streams import queue_append
 from services.fills.exchange_sync import sync_from_exchange
-from services.fills.ledger import NotRestored, advance_cursor, apply_fill, apply_settlement
+from services.fills.ledger import NotRestored, advance_cursor, apply_fills, apply_settlement
 
 BACKFILL_EVERY_MS = 5_000
 REST_LAG_MS = 3_000  # what REST may not show yet
 BACKFILL_OVERLAP_MS = 5_000  # fills are listed by whole seconds and may land late
 RESTORE_POLL_S = 0.5
+MAX_RUN = 200  # socket events (or backfilled fills) applied together at most
 
 
 class FillsService:
@@ -68,6 +74,7 @@ class FillsService:
         self.queue: asyncio.Queue[WsEvent] = asyncio.Queue()
         self.backfill_due = True
         self.last_backfill_ms = 0.0
+        self.backfilling: asyncio.Task[None] | None = None  # the periodic backfill, when running
         self.restore_seen: int | None = None  # the restore whose data we last synced
         self.next_recover_ms = 0.0
         self.counts = {
@@ -108,6 +115,9 @@ class FillsService:
     async def stop(self, ctx: Context) -> None:
         if self.ws is not None:
             await self.ws.close()
+        if self.backfilling is not None:
+            with contextlib.suppress(Exception):
+                await self.backfilling
         # Apply what the socket already delivered before leaving (REST covers anything else).
         while not self.queue.empty():
             self.retry.append(self.queue.get_nowait())
@@ -135,21 +145,39 @@ class FillsService:
         try:
             while self.retry:
                 try:
-                    await self._on_event(ctx, self.retry[0])
+                    done = await self._apply_run(ctx, self.retry)
                 except NotRestored:
                     raise
                 except Exception:
-                    # Redis (say) is away: keep the event and everything after it, ask REST too.
+                    # Redis (say) is away: keep the run and everything after it, ask REST too.
                     self.backfill_due = True
                     raise
-                self.retry.pop(0)
-            now = ctx.clock.monotonic_ms()
-            if self.backfill_due or now - self.last_backfill_ms >= BACKFILL_EVERY_MS:
-                await self._backfill(ctx)
+                del self.retry[:done]
+            self._start_backfill(ctx)
         except NotRestored:
             await self._wait_for_restore(ctx)
             return
         ctx.status.update(self.counts)
+        ctx.status["backlog"] = len(self.retry) + self.queue.qsize()  # events not applied yet
+
+    def _start_backfill(self, ctx: Context) -> None:
+        """Start the REST backfill when due, beside the socket's events, not in their way: a
+        listing takes seconds on a busy exchange, and the fills the socket delivered meanwhile
+        waited behind it (the REST backfill then applied them first, seconds late)."""
+        if self.backfilling is not None and not self.backfilling.done():
+            return
+        now = ctx.clock.monotonic_ms()
+        if self.backfill_due or now - self.last_backfill_ms >= BACKFILL_EVERY_MS:
+            self.backfilling = asyncio.create_task(self._backfill_beside(ctx))
+
+    async def _backfill_beside(self, ctx: Context) -> None:
+        try:
+            await self._backfill(ctx)
+        except NotRestored:
+            self.backfill_due = True  # the step finds the restore marker missing and waits
+        except Exception as exc:  # Redis away (say): the next step's backfill tries again
+            self.backfill_due = True
+            ctx.log.warning("backfill_failed", error=f"{type(exc).__name__}: {exc}")
 
     async def _wait_for_restore(self, ctx: Context) -> None:
         """Redis lost its data: apply nothing (the events wait) until the persister restored."""
@@ -197,56 +225,106 @@ class FillsService:
         self.counts["other_subaccount"] += 1
         return False
 
+    async def _apply_run(self, ctx: Context, events: list[WsEvent]) -> int:
+        """Apply the run of fills and order updates at the head of ``events`` together, in
+        their order: the fills in one transaction with the order updates between them (or the
+        updates alone in one pipeline), so the socket's events never queue up behind a round
+        trip each (at hundreds of markets they did, by seconds, and the exchange held executions
+        dora had not posted). Returns how many events were taken."""
+        if not isinstance(events[0], FillEvent | UserOrderEvent):
+            await self._on_event(ctx, events[0])
+            return 1
+        run = list(
+            itertools.takewhile(
+                lambda e: isinstance(e, FillEvent | UserOrderEvent), events[:MAX_RUN]
+            )
+        )
+        fills: list[Fill] = []
+        updates: list[tuple[int, dict[str, Any]]] = []  # (the fill it came before, its event)
+        for event in run:
+            if isinstance(event, FillEvent) and self._ours(event.fill.subaccount):
+                fills.append(event.fill)
+            elif isinstance(event, UserOrderEvent) and self._ours(event.order.subaccount):
+                updates.append((len(fills), await self._update_event(ctx, event.order)))
+        if fills:
+            await self._apply_batch(ctx, fills, "ws", updates)
+        else:
+            await self._append_updates(ctx, [update for _, update in updates])
+        return len(run)
+
     async def _on_event(self, ctx: Context, event: WsEvent) -> None:
         if isinstance(event, FillEvent):
             if self._ours(event.fill.subaccount):
-                await self._apply(ctx, event.fill)
+                await self._apply(ctx, [event.fill], "ws")
         elif isinstance(event, UserOrderEvent):
             if self._ours(event.order.subaccount):
-                await self._order_update(ctx, event.order)
+                await self._append_updates(ctx, [await self._update_event(ctx, event.order)])
         elif isinstance(event, Connected) and event.reconnects:
             self.backfill_due = True  # the socket was down: ask REST what we missed
         elif isinstance(event, FeedGap):
             self.backfill_due = True  # a private subscription was gone a while: the same
 
-    async def _apply(self, ctx: Context, fill: Fill) -> None:
-        applied = await apply_fill(ctx.redis, ctx.keys, fill, self.rounding)
-        if applied is None:
-            self.counts["duplicates"] += 1
-            return
-        self.counts["fills"] += 1
-        ctx.metrics.count("fills_count")
-        ctx.log.info(
-            "fill",
-            market=fill.ticker,
-            side=fill.side.value,
-            price=fill.price,
-            count=fill.count,
-            fee=fill.fee,
-            position=applied.position.position,
-            fill_id=fill.fill_id,
-        )
+    async def _apply(self, ctx: Context, fills: list[Fill], source: str = "rest") -> None:
+        """Apply ``fills`` in batches of ``MAX_RUN``."""
+        for start in range(0, len(fills), MAX_RUN):
+            await self._apply_batch(ctx, fills[start : start + MAX_RUN], source)
 
-    async def _order_update(self, ctx: Context, order: Order) -> None:
+    async def _apply_batch(
+        self,
+        ctx: Context,
+        fills: list[Fill],
+        source: str,
+        updates: list[tuple[int, dict[str, Any]]] | None = None,
+    ) -> None:
+        """One transaction: ``fills`` and the order updates between them; each fill applied is
+        logged with where it came from and how long after the execution it was posted."""
+        applied = await apply_fills(ctx.redis, ctx.keys, fills, self.rounding, updates or ())
+        now_ms = ctx.clock.now_ms()
+        for fill, result in zip(fills, applied, strict=True):
+            if result is None:
+                self.counts["duplicates"] += 1
+                continue
+            self.counts["fills"] += 1
+            ctx.metrics.count("fills_count")
+            ctx.metrics.observe_ms("fill_post_lag_ms", now_ms - fill.ts_ms)
+            ctx.log.info(
+                "fill",
+                market=fill.ticker,
+                side=fill.side.value,
+                price=fill.price,
+                count=fill.count,
+                fee=fill.fee,
+                position=result.position.position,
+                fill_id=fill.fill_id,
+                source=source,
+                lag_ms=now_ms - fill.ts_ms,  # from the execution to its posting
+            )
+
+    async def _update_event(self, ctx: Context, order: Order) -> dict[str, Any]:
+        """An order update's ``user_order`` event for the executor (an update whose status dora
+        does not know is looked up first)."""
         self.counts["order_updates"] += 1
         if order.status is OrderStatus.UNKNOWN and order.order_id:
             # the exchange does not know (or dora does not know the status it sent): ask it
             order = await self._look_up(ctx, order)
-        await append(
-            ctx.redis,
-            ctx.keys,
-            "fills",
-            "user_order",
-            {
-                "ticker": order.ticker,
-                "order_id": order.order_id,
-                "client_order_id": order.client_order_id,
-                "status": order.status.value,
-                "price": order.price,
-                "filled": order.filled,
-                "remaining": order.remaining,
-            },
-        )
+        return {
+            "ticker": order.ticker,
+            "order_id": order.order_id,
+            "client_order_id": order.client_order_id,
+            "status": order.status.value,
+            "price": order.price,
+            "filled": order.filled,
+            "remaining": order.remaining,
+        }
+
+    async def _append_updates(self, ctx: Context, updates: list[dict[str, Any]]) -> None:
+        """Order updates onto the fills stream, in order, in one round trip."""
+        if not updates:
+            return
+        pipe = ctx.redis.pipeline(transaction=False)
+        for update in updates:
+            queue_append(pipe, ctx.keys, "fills", "user_order", update)
+        await pipe.execute()
 
     async def _look_up(self, ctx: Context, order: Order) -> Order:
         """The order as the exchange's REST answers it; unknown still when it cannot say (the
@@ -267,6 +345,7 @@ class FillsService:
         that does not parse is logged and skipped; the rest are applied."""
         assert self.client is not None
         self.last_backfill_ms = ctx.clock.monotonic_ms()
+        self.backfill_due = False  # a reconnect from here on asks for the next one
         started_ms = self.client.exchange_now_ms()  # exchange time, never the local clock
         meta = await ctx.redis.hgetall(ctx.keys.fills_meta)
         covered = int(meta.get("backfilled_to_ms") or 0) or int(meta.get("last_fill_ms") or 0)
@@ -279,6 +358,7 @@ class FillsService:
                 settled_to - BACKFILL_OVERLAP_MS if settled_to else None, skipped=skipped
             )
         except ExchangeError as exc:
+            self.backfill_due = True
             if raise_errors:
                 raise
             ctx.metrics.count("api_errors")
@@ -286,8 +366,7 @@ class FillsService:
             return
         self.counts["skipped_items"] += len(skipped)
         before = self.counts["fills"]
-        for fill in fills:
-            await self._apply(ctx, fill)
+        await self._apply(ctx, fills)
         for settlement in settlements:
             closed = await apply_settlement(ctx.redis, ctx.keys, settlement)
             if closed is not None:
@@ -306,11 +385,11 @@ class FillsService:
                 max(covered, started_ms - REST_LAG_MS),
                 max(settled_to, started_ms - REST_LAG_MS),
             )
-        self.backfill_due = False
         added = self.counts["fills"] - before
         self.counts["backfilled"] += added
         if added:
-            ctx.log.info("backfilled", fills=added, since_ms=since)
+            took_ms = ctx.clock.monotonic_ms() - self.last_backfill_ms
+            ctx.log.info("backfilled", fills=added, since_ms=since, took_ms=int(took_ms))
 
 
 def main() -> int:

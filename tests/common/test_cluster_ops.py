@@ -20,7 +20,7 @@ from common.log import get_logger
 from common.messages import ControlCommand
 from common.stream_read import xread
 from common.streams import append
-from services.fills.ledger import NotRestored, apply_fill
+from services.fills.ledger import NotRestored, apply_fill, apply_fills
 
 pytestmark = pytest.mark.skipif(
     shutil.which("redis-server") is None or shutil.which("redis-cli") is None,
@@ -41,6 +41,18 @@ async def test_the_fills_ledger_applies_once_in_one_slot(rc: aioredis.Redis) -> 
     assert applied is not None and applied.position.position == 100
     assert await apply_fill(rc, KEYS, fill(1)) is None
     assert await rc.xlen(KEYS.stream("fills")) == 1
+
+
+async def test_a_batch_of_fills_of_several_markets_applies_once_in_one_slot(
+    rc: aioredis.Redis,
+) -> None:
+    """``apply_fills``: one scripted read and one MULTI over every market of the batch."""
+    await rc.set(KEYS.restored, "{}")
+    other = Fill("trade-b", "ord-2", "KX-2", Side.ASK, 6000, 200, 0, False, 1_500, "c2")
+    applied = await apply_fills(rc, KEYS, [fill(10), other, fill(10), fill(11)])
+    assert [a.position.position if a else None for a in applied] == [100, -200, None, 200]
+    assert await apply_fills(rc, KEYS, [other]) == [None]
+    assert await rc.xlen(KEYS.stream("fills")) == 3
 
 
 async def test_a_halt_is_recorded_with_its_event_in_one_transaction(rc: aioredis.Redis) -> None:

@@ -22,6 +22,8 @@ from common.kalshi.http import ConnectionLost, HttpResponse, LeanHTTP
 from common.kalshi.ratelimit import LocalRateBudget
 from common.kalshi.wire.markets import MarketInfo
 from common.kalshi.wire.order_changes import CancelResult
+from services.executor.kalshi_gateway import KalshiGateway
+from services.executor.orders import shortfall
 from tests.kalshi.test_signing import rsa_pem
 from tests.support.simfix import KEY_ID, MakeClient, sim_control
 
@@ -115,6 +117,24 @@ async def test_decrease_by_and_to(kalshi: KalshiClient, market: MarketInfo) -> N
     assert (await kalshi.get_order(order.order_id)).remaining == 300  # type: ignore[arg-type]
     gone = await kalshi.decrease_order(smaller, reduce_to=0)
     assert gone.remaining == 0 and gone.status is OrderStatus.CANCELED
+
+
+async def test_a_decrease_after_an_execution_not_heard_of_answers_short(
+    kalshi: KalshiClient, other: KalshiClient, market: MarketInfo
+) -> None:
+    """The executor's decrease goes by how much (``reduce_by``): 3 of the bid's 10 executed
+    before dora heard, it takes 10 down to 6 and the answer says 3 rest, 3 short of what it
+    asked, so the executor looks the order up and keeps the execution counted. By ``reduce_to``
+    the answer said 6, the 3 executed were in neither the position nor the resting size (a
+    ledger below the exchange at 500 markets, until the fill was posted)."""
+    order = await kalshi.place_order(req(market.ticker, Side.BID, 4000, 1000))
+    await other.place_order(
+        req(market.ticker, Side.ASK, 4000, 300, post_only=False, time_in_force=TimeInForce.IOC)
+    )
+    answer = await KalshiGateway(kalshi).decrease(order, 600)  # dora still thinks 10 rest
+    assert (answer.remaining, shortfall(order, answer, 600)) == (300, 300)
+    truth = await kalshi.get_order(order.order_id)  # type: ignore[arg-type]
+    assert (truth.filled, truth.remaining) == (300, 300)
 
 
 async def test_cancel_single_is_idempotent(kalshi: KalshiClient, market: MarketInfo) -> None:

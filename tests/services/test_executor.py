@@ -23,8 +23,9 @@ from common.domain import (
     Targets,
     is_own_client_order_id,
 )
+from common.event_loss import market_loss
 from common.grid import PriceGrid
-from common.kalshi.errors import OutcomeUnknown
+from common.kalshi.errors import OrderRejected, OutcomeUnknown
 from common.kalshi.wire.orders import OrderRequest
 from common.keys import Keys
 from common.log import get_logger
@@ -547,6 +548,142 @@ async def test_a_fill_counted_twice_never_makes_it_forget_a_resting_order(
             await settled(service)
         assert service.working.get("KX", order.client_order_id) is not None
         assert [o.side for o in exchange.orders.values()] == [Side.BID]  # never a second bid
+    finally:
+        await service.stop(ctx)
+
+
+class ReduceByExchange(FakeExchange):
+    """Decreases as Kalshi's ``reduce_by`` does (the gateway's): from what rests at the exchange,
+    answered with the resting size alone (the decrease ack carries no fill count)."""
+
+    async def decrease(self, order: Order, remaining: int) -> Order:
+        truth = self.orders[order.order_id or ""]
+        left = truth.remaining - (order.remaining - remaining)
+        if left < 0:
+            raise OrderRejected("reduce beyond the order's size", status=400)
+        self.orders[order.order_id or ""] = replace(truth, remaining=left)
+        return replace(order, remaining=left)
+
+
+async def test_a_decrease_answered_short_keeps_the_execution_counted(
+    settings: Settings, aredis: aioredis.Redis
+) -> None:
+    """2 of the bid's 5 executed, neither the fill nor the order update read yet, and the
+    strategy asks for 4: the decrease answers 2 resting. Recording that answer left the 2
+    executed in neither the position nor the resting size: the worst case (and the ledger) held
+    less than the exchange until the fill was posted, seconds at 500 markets. The order is looked
+    up instead and its execution stands in the worst case until its fill is posted."""
+    k, exchange = Keys(), ReduceByExchange(aredis, Keys())
+    await seed(aredis, k, "KX")
+    service, ctx = await started(settings, aredis, exchange)
+    try:
+        await publish(aredis, k, "KX", 4100, None)
+        await steps(service, ctx)
+        [order] = exchange.orders.values()
+        exchange.orders[order.order_id or ""] = replace(order, filled=200, remaining=300)
+        await publish(aredis, k, "KX", 4100, None, size=400)
+        service.schedule.last_reconcile_ms = ctx.clock.monotonic_ms()  # no reconcile to help
+        await service.step(ctx)
+        await settled(service)
+        truth = exchange.orders[order.order_id or ""]
+        assert (truth.filled, truth.remaining) == (200, 200)
+        held = market_loss(200, 200 * 4100, [truth])  # 2 executed at $0.41, 2 resting
+        mine = market_loss(0, 0, service.working.counted("KX"))
+        assert mine.if_no >= held.if_no and mine.if_yes >= held.if_yes
+    finally:
+        await service.stop(ctx)
+
+
+class StaleListingExchange(FakeExchange):
+    """Lists the open orders as they were when asked, answering only once let go."""
+
+    def __init__(self, redis: aioredis.Redis, keys: Keys) -> None:
+        super().__init__(redis, keys)
+        self.listing_gate = asyncio.Event()
+        self.listing_gate.set()
+
+    async def open_orders(self) -> list[Order]:
+        listed = list(self.orders.values())
+        await self.listing_gate.wait()
+        return listed
+
+
+async def test_an_order_cancelled_while_the_listing_was_on_its_way_is_not_adopted(
+    settings: Settings, aredis: aioredis.Redis
+) -> None:
+    """A reconcile asks for the open orders; the bid is cancelled (answered) before the listing
+    comes back, still showing it. Adopting it rested it again in memory and took its fills so
+    far as posted (the diag at 500 markets saw it a few times a minute): an execution not
+    posted yet dropped out of the worst case."""
+    k, exchange = Keys(), StaleListingExchange(aredis, Keys())
+    await seed(aredis, k, "KX")
+    service, ctx = await started(settings, aredis, exchange)
+    try:
+        await publish(aredis, k, "KX", 4100, None)
+        await steps(service, ctx)
+        [order] = exchange.orders.values()
+        exchange.listing_gate.clear()
+        listing = asyncio.create_task(service.reconciler.reconcile())
+        await asyncio.sleep(0)  # the listing is asked for
+        await publish(aredis, k, "KX", None, None)  # no quote: the bid is cancelled
+        service.schedule.last_reconcile_ms = ctx.clock.monotonic_ms()
+        await service.step(ctx)
+        await settled(service)
+        assert not exchange.orders
+        exchange.listing_gate.set()
+        await listing
+        assert service.working.get("KX", order.client_order_id) is None
+        assert service.working.live("KX") == []
+    finally:
+        exchange.listing_gate.set()
+        await service.stop(ctx)
+
+
+async def test_a_first_fill_read_while_the_positions_are_read_is_not_undone(
+    settings: Settings, aredis: aioredis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The market's first fill is read from the stream while the risk refresh's read of the
+    position hashes is on its way, asked before the fill made the hash: the empty answer was
+    taken for a closed position and the fill's 5 contracts left the worst case (and the
+    ledger) until the next refresh, while the executor placed on top of them (the diag at 500
+    markets: the exchange an executed order above the ledger for about a second)."""
+    k, exchange = Keys(), FakeExchange(aredis, Keys())
+    await seed(aredis, k, "KX")
+    service, ctx = await started(settings, aredis, exchange)
+    try:
+        await publish(aredis, k, "KX", 4100, None)
+        await steps(service, ctx)
+        fill = {
+            "ticker": "KX",
+            "order_id": "ex-9",
+            "count": 500,
+            "ts_ms": NOW,
+            "position_after": -500,
+            "record": {"position": -500, "cost": -2_000_000, "last_fill_ms": NOW, "version": 1},
+        }
+        real = aredis.pipeline
+
+        def pipeline(*args: Any, **kwargs: Any) -> Any:
+            pipe = real(*args, **kwargs)
+            execute = pipe.execute
+
+            async def answered_then_fill_read(*a: Any, **kw: Any) -> Any:
+                positions_read = any(k.pos("KX") in str(c) for c in pipe.command_stack)
+                replies = await execute(*a, **kw)  # asked before the fills process wrote
+                if positions_read:
+                    await aredis.hset(k.pos("KX"), mapping={"position": "-500"})
+                    service.inbox.on_event("fill", fill)  # ...and read while this was on its way
+                return replies
+
+            pipe.execute = answered_then_fill_read  # type: ignore[method-assign]
+            return pipe
+
+        monkeypatch.setattr(aredis, "pipeline", pipeline)
+        await service.safety.refresh_risk(full=True)
+        monkeypatch.setattr(aredis, "pipeline", real)
+        assert service.markets.positions["KX"].position == -500
+        await service.safety.refresh_risk(full=True)  # asked after: the hash holds the fill
+        assert service.markets.positions["KX"].position == -500
     finally:
         await service.stop(ctx)
 

@@ -123,7 +123,7 @@ async def test_fills_book_what_a_non_direct_members_balance_loses(
     k = Keys()
     service = FillsService(settings, client=LookupRest())  # type: ignore[arg-type]
     ctx = Context("fills", settings, aredis, k, ManualClock(NOW), get_logger("fills"))
-    await service._apply(ctx, Fill("t1", "o1", "KX", Side.BID, 5000, 100, 4_400, False, NOW))
+    await service._apply(ctx, [Fill("t1", "o1", "KX", Side.BID, 5000, 100, 4_400, False, NOW)])
     position = decode_position("KX", await aredis.hgetall(k.pos("KX")))
     assert position.fees == CENT
     await asyncio.sleep(0)

@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import replace
 from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
 
 from common.clock import ManualClock
-from common.domain import Fill, Settlement, Side
+from common.domain import Fill, Order, OrderStatus, Settlement, Side
+from common.kalshi.ws_events import FillEvent, UserOrderEvent
 from common.keys import Keys
 from common.log import get_logger
+from common.messages import decode_event
 from common.redis_codec import decode_position
+from common.restore import current_restore
 from common.runtime import Context
 from common.settings import Settings
 from services.fills.ledger import apply_fill
-from services.fills.service import FillsService
+from services.fills.service import BACKFILL_OVERLAP_MS, FillsService
 
 NOW = 1_800_000_000_000
 
@@ -142,3 +147,77 @@ async def test_fills_and_order_updates_of_another_subaccount_are_left_out(
     await service._on_event(ctx, UserOrderEvent(order))
     kinds = [f["type"] for _, f in await aredis.xrange(k.stream("fills"))]
     assert kinds == ["fill"] and service.counts["other_subaccount"] == 3
+
+
+class SlowListing(FakeRest):
+    """A busy exchange: the backfill's listing answers only once let go."""
+
+    def __init__(self) -> None:
+        super().__init__([], [])
+        self.gate = asyncio.Event()
+
+    async def get_fills(self, since_ms: int | None = None, **kwargs: Any) -> list[Fill]:
+        await self.gate.wait()
+        return await super().get_fills(since_ms, **kwargs)
+
+
+async def test_the_sockets_fills_are_applied_while_a_backfill_listing_is_outstanding(
+    settings: Settings, aredis: aioredis.Redis
+) -> None:
+    """At 500 markets a backfill's listing took seconds, and the fills the socket delivered
+    meanwhile waited behind it (the REST backfill then applied them first, seconds after the
+    exchange): the positions, and the executor's worst case, a fill behind the exchange. The
+    backfill runs beside the socket's events."""
+    k = Keys()
+    rest = SlowListing()
+    service = FillsService(settings, client=rest)  # type: ignore[arg-type]
+    ctx = Context("fills", settings, aredis, k, ManualClock(NOW), get_logger("fills"))
+    service.restore_seen = await current_restore(aredis, k)  # synced: no recovery to run
+    try:
+        service.queue.put_nowait(FillEvent(fill(1, NOW)))
+        await asyncio.wait_for(service.step(ctx), 2)  # a backfill is due: its listing hangs
+        service.queue.put_nowait(FillEvent(fill(2, NOW + 1)))
+        await asyncio.wait_for(service.step(ctx), 2)
+        assert decode_position("KX", await aredis.hgetall(k.pos("KX"))).position == 200
+        assert rest.asked_since == []  # the listing is still on its way
+    finally:
+        rest.gate.set()
+        await service.stop(ctx)
+    assert rest.asked_since == [NOW - BACKFILL_OVERLAP_MS]  # it ran: from the newest fill on
+
+
+async def test_the_sockets_fills_and_order_updates_go_on_the_stream_in_their_order(
+    settings: Settings, aredis: aioredis.Redis
+) -> None:
+    """A fill and its order's update come one after the other; a run of them is applied in one
+    transaction, the updates between the fills where they came (a fill already applied adds
+    nothing, its update still goes on)."""
+    k = Keys()
+    service = FillsService(settings, client=FakeRest([], []))  # type: ignore[arg-type]
+    ctx = Context("fills", settings, aredis, k, ManualClock(NOW), get_logger("fills"))
+    service.restore_seen = await current_restore(aredis, k)
+    service.last_backfill_ms = ctx.clock.monotonic_ms()
+    service.backfill_due = False
+
+    def update(n: int, filled: int) -> UserOrderEvent:
+        order = Order("KX", Side.BID, 4000, 500, f"c{n}", f"o{n}", OrderStatus.RESTING, filled)
+        return UserOrderEvent(replace(order, remaining=500 - filled))
+
+    events = [
+        FillEvent(fill(1, NOW)),
+        update(1, 100),
+        FillEvent(fill(1, NOW)),  # the same fill again
+        update(2, 0),
+        FillEvent(fill(3, NOW + 1)),
+    ]
+    for event in events:
+        service.queue.put_nowait(event)
+    await service.step(ctx)
+    stream = [decode_event(f) for _, f in await aredis.xrange(k.stream("fills"))]
+    assert [(kind, p.get("fill_id") or p.get("order_id")) for kind, p in stream] == [
+        ("fill", "t1"),
+        ("user_order", "o1"),
+        ("user_order", "o2"),
+        ("fill", "t3"),
+    ]
+    assert decode_position("KX", await aredis.hgetall(k.pos("KX"))).position == 200
