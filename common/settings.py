@@ -100,7 +100,7 @@ class Settings:
     # nothing else until Redis answers and its orders are reconciled with the exchange
     redis_outage_cancel_s: int = 3
     uvloop: bool = True  # uvloop's event loop in every process; false: asyncio's own
-    # The processes off the tick-to-order path (persister, risk, fills, web) lower their CPU
+    # The processes off the tick-to-order path (persister, risk, web) lower their CPU
     # priority by this much at start (``os.nice``): on a busy box the trading path's processes
     # get a core first (docs/operations.md "CPU priority"); 0 leaves every process alike.
     cold_nice: int = 10

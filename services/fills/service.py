@@ -314,4 +314,4 @@ class FillsService:
 
 
 def main() -> int:
-    return service_main(FillsService, needs_kalshi=True, cold=True)
+    return service_main(FillsService, needs_kalshi=True)
