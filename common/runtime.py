@@ -289,8 +289,10 @@ def service_main(
     argv: Sequence[str] | None = None,
     *,
     needs_kalshi: bool = False,
+    cold: bool = False,
 ) -> int:
-    """``main()`` of a service process: parse ``--once``, load settings, run, exit status."""
+    """``main()`` of a service process: parse ``--once``, load settings, run, exit status.
+    ``cold``: the process is off the tick-to-order path and runs at ``cold_nice``."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--once", action="store_true", help="run one iteration and exit")
     args = parser.parse_args(argv)
@@ -305,10 +307,22 @@ def service_main(
     except ConfigError as exc:
         print(f"dora: {exc}", file=sys.stderr)
         return 2
+    if cold:
+        lower_priority(settings.cold_nice)
     try:
         return run_loop(run_service(service, settings, once=once), uvloop=settings.uvloop)
     except KeyboardInterrupt:
         return 130
+
+
+def lower_priority(increment: int) -> None:
+    """Lower this process's CPU priority by ``increment`` (``os.nice``; never raised, which
+    needs privileges). A cold process that loses the race for a core waits a little; the
+    trading path's processes, which wait for a core at every hop, wait less (docs/operations.md
+    "CPU priority")."""
+    if increment > 0:
+        with contextlib.suppress(OSError):
+            os.nice(increment)
 
 
 def loop_factory(uvloop: bool = True) -> Callable[[], asyncio.AbstractEventLoop] | None:

@@ -100,6 +100,10 @@ class Settings:
     # nothing else until Redis answers and its orders are reconciled with the exchange
     redis_outage_cancel_s: int = 3
     uvloop: bool = True  # uvloop's event loop in every process; false: asyncio's own
+    # The processes off the tick-to-order path (persister, risk, web) lower their CPU
+    # priority by this much at start (``os.nice``): on a busy box the trading path's processes
+    # get a core first (docs/operations.md "CPU priority"); 0 leaves every process alike.
+    cold_nice: int = 10
     trace_latency: bool = False  # tick-to-order samples for make bench (common/trace.py)
     metrics_enabled: bool = False  # on in production (deploy/dora.env); never by accident
     metrics_interval_s: int = 60
@@ -335,6 +339,7 @@ _CHECKS: dict[str, Callable[[str, str], Any]] = {
     "metrics_enabled": _check_bool,
     "trace_latency": _check_bool,
     "uvloop": _check_bool,
+    "cold_nice": _int_in(0, 19),
     "metrics_interval_s": _int_in(1, 3600),
     "cloudwatch_endpoint": _check_http_url,
     "sns_endpoint": _check_http_url,

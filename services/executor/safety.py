@@ -55,6 +55,7 @@ from services.executor.working import WorkingOrders
 
 WATCHED_HEARTBEATS = ("marketdata", "strategy", "fills", "risk")  # strategy: this shard's
 CONFIG_REFRESH_MS = 5_000
+REFRESH_CHUNK = 20  # markets read per round trip by the full risk refresh
 
 
 class Safety:
@@ -177,14 +178,18 @@ class Safety:
         positions = self.markets.positions
         # every market it holds a position in too: one that settled releases its ledger value
         tickers = sorted({*self.markets.targets, *self.working.tickers(), *positions})
-        if tickers:
+        # A pipeline per few markets, not one for all: the passes run between them (answering
+        # the targets read meanwhile) instead of waiting while every market's replies are parsed
+        # and decoded in one go.
+        for start in range(0, len(tickers), REFRESH_CHUNK):
+            chunk = tickers[start : start + REFRESH_CHUNK]
             pipe = ctx.redis.pipeline(transaction=False)
-            for ticker in tickers:
+            for ticker in chunk:
                 pipe.hgetall(ctx.keys.pos(ticker))
                 pipe.hgetall(ctx.keys.market(ticker))
             asked_at = self.markets.fills_read
             replies = iter(await pipe.execute())
-            for ticker in tickers:
+            for ticker in chunk:
                 fields = next(replies)
                 read = decode_position(ticker, fields)
                 # A fill read from the stream while this read was on its way is newer than it:

@@ -298,4 +298,4 @@ def _key_text(item: dict[str, Any]) -> str:
 
 
 def main() -> int:
-    return service_main(PersisterService)
+    return service_main(PersisterService, cold=True)

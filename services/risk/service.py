@@ -267,4 +267,4 @@ class RiskService:
 
 
 def main() -> int:
-    return service_main(RiskService, needs_kalshi=True)
+    return service_main(RiskService, needs_kalshi=True, cold=True)

@@ -189,4 +189,4 @@ async def _first(*events: asyncio.Event) -> None:
 
 
 def main() -> int:
-    return service_main(lambda settings: Deferred("web", build))
+    return service_main(lambda settings: Deferred("web", build), cold=True)

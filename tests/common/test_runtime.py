@@ -1,11 +1,13 @@
 import asyncio
 import gc
+import importlib
 import io
 import os
 import signal
 import subprocess
 import sys
 import time
+from typing import Any
 
 import orjson
 import pytest
@@ -100,6 +102,51 @@ def test_without_uvloop_installed_the_loop_is_asyncios(monkeypatch: pytest.Monke
     monkeypatch.setitem(sys.modules, "uvloop", None)  # import uvloop -> ImportError
     assert loop_factory() is None
     assert run_loop(which()) == "asyncio.unix_events"
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "lowered_by"),
+    [
+        (["--cold"], {}, 10),  # the default DORA_COLD_NICE
+        (["--cold"], {"DORA_COLD_NICE": "5"}, 5),
+        (["--cold"], {"DORA_COLD_NICE": "0"}, 0),
+        ([], {"DORA_COLD_NICE": "5"}, 0),  # the trading path is never lowered
+    ],
+)
+def test_a_process_off_the_trading_path_runs_at_a_lower_cpu_priority(
+    redis_url: str, args: list[str], env: dict[str, str], lowered_by: int
+) -> None:
+    r = redis.Redis.from_url(redis_url, decode_responses=True)
+    r.delete("sample:nice")  # the last case's
+    proc = start_sample(redis_url, *args, env=env)
+    try:
+        wait_for(lambda: r.get("sample:nice"), 20, "the sample's start")
+    finally:
+        proc.kill()
+        proc.wait(10)
+    assert int(r.get("sample:nice") or -1) == min(19, os.nice(0) + lowered_by)
+
+
+@pytest.mark.parametrize(
+    ("module", "cold"),
+    [
+        ("services.marketdata.service", False),
+        ("services.strategy.service", False),
+        ("services.executor.service", False),
+        ("services.persister.service", True),
+        ("services.risk.service", True),
+        ("services.fills.service", False),  # positions: risk compares them live
+        ("services.web.service", True),
+    ],
+)
+def test_only_the_processes_off_the_tick_to_order_path_are_cold(
+    monkeypatch: pytest.MonkeyPatch, module: str, cold: bool
+) -> None:
+    service = importlib.import_module(module)
+    seen: dict[str, Any] = {}
+    monkeypatch.setattr(service, "service_main", lambda *a, **kw: seen.update(kw) or 0)
+    assert service.main() == 0
+    assert seen.get("cold", False) is cold
 
 
 @pytest.mark.parametrize(

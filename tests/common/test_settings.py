@@ -41,6 +41,8 @@ def test_sim_derives_ws_url_from_base() -> None:
         ({"DORA_TRADING_DAY_TZ": "Mars/Olympus"}, "DORA_TRADING_DAY_TZ must be an IANA"),
         ({"DORA_RISK_STALE_MS": "1000"}, "DORA_RISK_STALE_MS must be longer"),
         ({"DORA_REDIS_OUTAGE_CANCEL_S": "0"}, "DORA_REDIS_OUTAGE_CANCEL_S must be between"),
+        ({"DORA_COLD_NICE": "20"}, "DORA_COLD_NICE must be between 0 and 19"),
+        ({"DORA_COLD_NICE": "-5"}, "DORA_COLD_NICE must be between 0 and 19"),
     ],
 )
 def test_bad_settings_name_the_variable(env: dict[str, str], message: str) -> None:

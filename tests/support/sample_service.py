@@ -1,13 +1,15 @@
 """A minimal real process built on the runtime, for the runtime's own tests.
 
 Each step counts in Redis; stop() records that it drained. ``--slow-stop`` makes stop() take a
-while so a second signal can be shown to exit at once.
+while so a second signal can be shown to exit at once; ``--cold`` runs it as a process off the
+trading path (at ``DORA_COLD_NICE``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import sys
 
 from common.runtime import Context, service_main
@@ -24,6 +26,7 @@ class Counter:
         await ctx.redis.set("sample:started", "1")
         # which event loop the runtime chose (uvloop's, or asyncio's with DORA_UVLOOP=false)
         await ctx.redis.set("sample:loop", type(asyncio.get_running_loop()).__module__)
+        await ctx.redis.set("sample:nice", os.nice(0))  # its CPU priority (``cold``)
 
     async def step(self, ctx: Context) -> None:
         await ctx.redis.incr("sample:steps")
@@ -38,6 +41,6 @@ class Counter:
 
 
 if __name__ == "__main__":
-    slow = "--slow-stop" in sys.argv
-    argv = [a for a in sys.argv[1:] if a != "--slow-stop"]
-    sys.exit(service_main(lambda s: Counter(s, slow), argv))
+    slow, cold = "--slow-stop" in sys.argv, "--cold" in sys.argv
+    argv = [a for a in sys.argv[1:] if a not in ("--slow-stop", "--cold")]
+    sys.exit(service_main(lambda s: Counter(s, slow), argv, cold=cold))
