@@ -364,6 +364,12 @@ class LocalStack:
                 *("-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.moto_port)),
             ],
         )
+        if self.config.moto_nice:
+            # It runs in a session of its own, and with autogroup (most kernels) a session is one
+            # scheduling group weighed against the others whatever its nice value: lower the
+            # group's priority too, or moto competes with the stack as an equal.
+            with contextlib.suppress(OSError):
+                Path(f"/proc/{proc.pid}/autogroup").write_text(str(self.config.moto_nice))
         _wait(lambda: _port_open(self.moto_port), 30, "the moto server", proc)
 
     def pause_moto(self) -> None:

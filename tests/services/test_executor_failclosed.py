@@ -14,6 +14,7 @@ from common.messages import decode_event, encode_event
 from common.redis_codec import encode_market_config, encode_position
 from common.runtime import Context
 from common.settings import Settings
+from services.executor.safety import REFRESH_CHUNK
 from services.executor.service import ExecutorService
 from tests.services.test_executor import FakeExchange, publish, seed, settled, started, steps
 
@@ -343,5 +344,27 @@ async def test_an_amend_answer_and_the_fill_event_are_not_counted_twice(
         await steps(service, ctx, 1)
         assert exchange.amended_from[-1].filled == 300
         assert exchange.orders[bid.order_id or ""].remaining == 1000  # what risk approved
+    finally:
+        await service.stop(ctx)
+
+
+async def test_the_full_refresh_reads_every_market_when_it_reads_them_in_chunks(
+    settings: Settings, aredis: aioredis.Redis
+) -> None:
+    """The full risk refresh reads the positions a few markets per round trip (the passes run
+    between them): every market of every chunk is read, the last partial one too."""
+    k = Keys()
+    tickers = [f"KX{i:02d}" for i in range(2 * REFRESH_CHUNK + 5)]
+    for ticker in tickers:
+        await seed(aredis, k, ticker)
+    service, ctx = await started(settings, aredis, FakeExchange(aredis, k))
+    try:
+        for i, ticker in enumerate(tickers):
+            service.markets.positions[ticker] = Position(ticker)  # held: the refresh reads it
+            await aredis.hset(k.pos(ticker), mapping=encode_position(Position(ticker, i + 1)))
+        await service.safety.refresh_risk(full=True)
+        assert {t: p.position for t, p in service.markets.positions.items()} == {
+            t: i + 1 for i, t in enumerate(tickers)
+        }
     finally:
         await service.stop(ctx)
