@@ -82,11 +82,17 @@ def latency_rows(before: dict[str, Any], now: dict[str, Any]) -> list[list[str]]
 
 
 def throughput_rows(before: dict[str, Any], now: dict[str, Any]) -> list[list[str]]:
+    day = str(_get(now, "latency", "measured_at") or "")[:10]
+
     def kept(data: dict[str, Any], part: str) -> str:
         value = _get(data, part, "max_kept_up_deltas_per_s")
         if _get(data, part) is None:
             return "not run"
-        return "none (first step fell behind)" if not value else f"{value:,}"
+        text = "none (first step fell behind)" if not value else f"{value:,}"
+        when = str(_get(data, part, "measured_at") or "")
+        if data is now and day and not when.startswith(day):
+            text += f" (not run again: {when or 'an earlier run'})"
+        return text
 
     return [
         [f"max churn kept up, deltas/s: {label}", kept(before, part), kept(now, part)]
