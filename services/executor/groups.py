@@ -2,7 +2,8 @@
 
 Each market's orders join one order group, created on the market's shard (``exchange_index``:
 a group lives on one shard and orders of another shard cannot join it) with a contracts limit
-per rolling 15 s of ``order_group_quote_multiple`` x the market's ``quote_size`` (or the fixed
+per rolling 15 s of ``order_group_quote_multiple`` x the largest quote the strategy sends in the
+market (``common.quoting.largest_quote``: ``quote_size``, 3x in a benign market) (or the fixed
 ``executor_order_group_contracts``). It is created once and kept in ``dora:groups``; a market
 that moves shard gets a new group there, a changed limit is set on the group. When the exchange
 fires a group (too many contracts filled), it cancels the group's orders and refuses new ones;
@@ -22,6 +23,7 @@ import orjson
 from common.batching import Batcher
 from common.config_cache import ConfigCache
 from common.errors import SchemaError
+from common.quoting import largest_quote
 from common.redis_codec import decode_market
 from common.runtime import Context
 from services.executor.gateway import Gateway
@@ -122,7 +124,7 @@ class OrderGroups:
         """The market's group limit in centi-contracts per rolling 15 s."""
         if self.fixed_limit:
             return self.fixed_limit
-        return self.quote_multiple * self.configs.market(ticker).quote_size
+        return self.quote_multiple * largest_quote(self.configs.market(ticker))
 
     async def group_for(self, ticker: str) -> str | None:
         """The market's order group id; None when groups are off; ``COOLING_DOWN`` while a

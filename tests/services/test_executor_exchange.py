@@ -46,9 +46,10 @@ async def test_order_groups_are_on_by_default_on_the_markets_shard_limited_by_qu
     try:
         await publish(aredis, k, "KX", 4100, 4500)
         await steps(service, ctx)
-        assert exchange.created_groups == [(4 * 500, 2)]  # one group, on shard 2, 4 x 5 contracts
+        # one group, on shard 2: 4 x the largest quote (3 x 5 contracts in a benign market)
+        assert exchange.created_groups == [(4 * 1500, 2)]
         group = Group.decode(await aredis.hget(k.order_groups, "KX"))
-        assert group == Group("grp-1", 2, 2000)
+        assert group == Group("grp-1", 2, 6000)
         assert {o.order_group_id for o in exchange.orders.values()} == {"grp-1"}
     finally:
         await service.stop(ctx)
@@ -69,8 +70,8 @@ async def test_a_group_stored_for_another_shard_is_replaced_and_a_new_limit_is_s
         await publish(aredis, k, "KX", 4100, 4500)
         await publish(aredis, k, "KY", 4100, 4500)
         await steps(service, ctx)
-        assert exchange.created_groups == [(2000, 3)]  # KX's shard-0 group cannot hold it
-        assert exchange.group_limits == {"g-y": 2000}  # KY's group kept, its limit set
+        assert exchange.created_groups == [(6000, 3)]  # KX's shard-0 group cannot hold it
+        assert exchange.group_limits == {"g-y": 6000}  # KY's group kept, its limit set
     finally:
         await service.stop(ctx)
 

@@ -1,0 +1,91 @@
+"""Size by measured toxicity: a market whose scored fills show no adverse move quotes more."""
+
+from dataclasses import replace
+
+from common.book import YesBook
+from common.config import MarketConfig
+from common.domain import MarketMeta, MarketStatus, Position
+from common.fees import FeeType
+from common.grid import PriceGrid
+from common.markouts import NO_MARKOUTS, Markouts, note_fill, score_due
+from common.quoting import DEFAULT_PARAMS, QuotingParams, compute_targets, largest_quote
+
+NOW = 1_800_000_000_000
+CONFIG = MarketConfig(
+    "KX",
+    enabled=True,
+    max_inventory_yes=5000,
+    max_inventory_no=5000,
+    min_spread=200,
+    quote_size=500,
+    inventory_skew_factor=5000,
+)
+META = MarketMeta(
+    "KX", MarketStatus("active"), NOW + 86_400_000, PriceGrid.linear_cent(), FeeType.QUADRATIC
+)
+PARAMS = QuotingParams(
+    tox_min_contracts=2000, tox_free=40, benign_size_pct=300, benign_skew_pct=100
+)
+
+
+def scored(contracts: int, move: int) -> Markouts:
+    """``contracts`` one-contract buys at a 42 c mid, the mid ``move`` units higher 10 s on."""
+    state = NO_MARKOUTS
+    for i in range(contracts):
+        state = note_fill(state, NOW - 20_000 + i, 100, 2 * 4_200)
+    return score_due(state, NOW, 2 * (4_200 + move))
+
+
+def sizes(
+    markouts: Markouts, position: int = 0, params: QuotingParams = PARAMS
+) -> tuple[int | None, int | None]:
+    book = YesBook(((4000, 1000),), ((4400, 1000),))
+    t = compute_targets(
+        book, False, Position("KX", position), CONFIG, META, NOW, params, markouts=markouts
+    )
+    return (t.bid and t.bid.size, t.ask and t.ask.size)
+
+
+def test_benign_fills_triple_the_size() -> None:
+    assert sizes(NO_MARKOUTS) == (500, 500)  # nothing scored: quote_size
+    assert sizes(scored(20, 0)) == (1500, 1500)  # 20 contracts, the mid did not move: 3x
+    assert sizes(scored(20, 20)) == (1500, 1500)  # the mid moved our way
+    assert sizes(scored(20, -40)) == (1500, 1500)  # 0.4 c against: still within tox_free
+
+
+def test_adverse_or_too_few_fills_keep_quote_size() -> None:
+    assert sizes(scored(20, -50)) == (500, 500)  # 0.5 c against us: past tox_free
+    assert sizes(scored(19, 0)) == (500, 500)  # 19 contracts scored, 20 needed
+    assert sizes(scored(20, 0), params=replace(PARAMS, benign_size_pct=100)) == (500, 500)
+    assert sizes(scored(20, 0), params=replace(PARAMS, tox_min_contracts=0)) == (500, 500)
+
+
+def test_the_larger_size_stays_within_the_caps() -> None:
+    # long 40 of a 50 cap: the bid may add 10 more, the ask sells the full 15
+    assert sizes(scored(20, 0), position=4000) == (1000, 1500)
+    assert sizes(scored(20, 0), position=-5000) == (1500, None)  # short at the cap
+
+
+def prices(markouts: Markouts, position: int, params: QuotingParams) -> tuple[int, int]:
+    book = YesBook(((4000, 1000),), ((4400, 1000),))
+    t = compute_targets(
+        book, False, Position("KX", position), CONFIG, META, NOW, params, markouts=markouts
+    )
+    assert t.bid is not None and t.ask is not None
+    return (t.bid.price, t.ask.price)
+
+
+def test_a_benign_market_skews_by_benign_skew_pct() -> None:
+    # long 45 of a 50 cap: past skew_start (75 %), the skew lowers the reservation price and
+    # the bid falls back to join the best
+    no_skew = replace(PARAMS, benign_skew_pct=0)
+    assert prices(scored(20, -50), 4500, no_skew) == (4000, 4300)  # adverse fills: full skew
+    assert prices(scored(20, 0), 4500, PARAMS) == (4000, 4300)  # benign, 100 %: the same
+    assert prices(scored(20, 0), 4500, no_skew) == (4100, 4300)  # benign, 0 %: one tick inside
+    assert prices(NO_MARKOUTS, 4500, no_skew) == (4000, 4300)  # nothing scored: full skew
+
+
+def test_largest_quote_allows_for_the_benign_size() -> None:
+    assert largest_quote(CONFIG, PARAMS) == 1500
+    assert largest_quote(CONFIG, replace(PARAMS, benign_size_pct=50)) == 500
+    assert largest_quote(CONFIG) == CONFIG.quote_size * DEFAULT_PARAMS.benign_size_pct // 100
