@@ -524,10 +524,8 @@ def bench_api() -> dict[str, Any]:
 def bench_strategy() -> dict[str, Any]:
     from bench import bench_strategy as module
 
-    markdown = module.main([])
-    data: dict[str, Any] = json.loads(module.RESULTS.read_text())
-    data["markdown"] = markdown
-    return data
+    module.main([])
+    return saved_strategy()
 
 
 def saved_strategy() -> dict[str, Any]:

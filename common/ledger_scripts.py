@@ -41,6 +41,16 @@ local function parse(value)
   return tonumber(money), tonumber(token), tonumber(seq)
 end
 local function fmt(n) return string.format('%d', n) end
+-- the lease's fence, then (when asked) the guard: nil when both pass, else the refusal to return
+local function refused(lease_key, token, guard, book_key, market_key)
+  local why = fenced(lease_key, token)
+  if why then return {'fenced', why} end
+  if guard == '1' then
+    local reason = guarded(book_key, market_key)
+    if reason then return {'guard', reason} end
+  end
+  return nil
+end
 """
 
 EVENTS = """
@@ -80,12 +90,8 @@ end
 # in the ledger is released by it), "after" with the new orders: only what this step adds is held
 # to the limits.
 FENCE_AND_GUARD = """
-local why = fenced(KEYS[2], ARGV[2])
-if why then return {'fenced', why} end
-if ARGV[4] == '1' then
-  local reason = guarded(KEYS[3], KEYS[4])
-  if reason then return {'guard', reason} end
-end
+local refusal = refused(KEYS[2], ARGV[2], ARGV[4], KEYS[3], KEYS[4])
+if refusal then return refusal end
 """
 RESERVATION = """
 local cap, token, seq = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
@@ -178,12 +184,8 @@ RESERVE_ACCOUNT = COMMON + EVENTS + RESERVATION + REPLY
 SHARD_STEP = (
     COMMON
     + """
-local why = fenced(KEYS[1], ARGV[1])
-if why then return {'fenced', why} end
-if ARGV[2] == '1' then
-  local reason = guarded(KEYS[2], KEYS[3])
-  if reason then return {'guard', reason} end
-end
+local refusal = refused(KEYS[1], ARGV[1], ARGV[2], KEYS[2], KEYS[3])
+if refusal then return refusal end
 for i = 3, #ARGV, 2 do
   redis.call('HSET', KEYS[4], ARGV[i], ARGV[i + 1])
 end
