@@ -1,18 +1,27 @@
-"""The limits at the exchange read positions and orders in separate requests: a fill between
+"""What risk reads of the exchange is never one moment, and a read that straddles a fill must not
+halt a healthy bot.
+
+The limits at the exchange read positions and orders in separate requests: a fill between
 them must not look like a breach. The positions are read before the orders, so a position
 closed (and its room re-used by a new order) while the orders are read is counted twice; an
 order read before it fills and its position read after is counted twice too. Either is one
 read, not the exchange's state: a breach halts only when the positions read on both sides of
-the orders agree it is one."""
+the orders agree it is one.
+
+The positions reconcile compares dora's positions with the exchange's: dora's are read again
+after the exchange's, so a fill posted meanwhile is not an offset."""
 
 from __future__ import annotations
 
 import orjson
 import redis.asyncio as aioredis
 
-from common.domain import Order, OrderStatus, Side
-from common.redis_codec import decode_risk
+from common.domain import Order, OrderStatus, Position, Side
+from common.kalshi.wire.portfolio import ExchangePosition
+from common.keys import Keys
+from common.redis_codec import decode_risk, encode_position
 from common.settings import Settings
+from services.risk.watch import MISMATCH_CHECKS_TO_HALT, RECONCILE_EVERY_MS
 from tests.services.test_risk import FakeExchange, check, setup
 
 EVENT = "KXR"
@@ -161,4 +170,60 @@ async def test_an_account_cap_passed_only_in_one_read_is_not_a_breach(
     await check(service, ctx, 1_000)
     state = decode_risk(await aredis.hgetall(ctx.keys.risk))
     assert not state.halted, state.reason
+    await service.stop(ctx)
+
+
+class PostingExchange(FakeExchange):
+    """A market filled every few seconds, each fill posted to dora's Redis while the exchange's
+    positions are being read: the check's snapshot of dora is always one fill behind."""
+
+    def __init__(self, redis: aioredis.Redis, ticker: str) -> None:
+        super().__init__()
+        self.redis, self.ticker = redis, ticker
+        self.fill_next = False
+
+    async def get_positions(self, **kw: object) -> list[ExchangePosition]:
+        if self.fill_next:
+            self.fill_next = False
+            held = self.positions.get(self.ticker, 0) - 500
+            self.positions[self.ticker] = held
+            await self.redis.hset(
+                Keys().pos(self.ticker), mapping=encode_position(Position(self.ticker, held, 0))
+            )
+        return await super().get_positions(**kw)
+
+
+async def test_fills_posted_while_the_exchange_is_read_are_not_a_mismatch(
+    settings: Settings, aredis: aioredis.Redis
+) -> None:
+    """Three comparisons in a row, each with one more fill than the check's snapshot of dora
+    held when it began: the same offset every time, and yet dora is never behind the exchange
+    by more than a fill being posted."""
+    service, ctx, _ = await setup(aredis, settings)
+    exchange = PostingExchange(aredis, "KXP")
+    for part in (service, service.watch, service.watch.limits):  # type: ignore[union-attr]
+        part.client = exchange  # type: ignore[union-attr]
+    await aredis.set(ctx.keys.hb("executor"), "{}", px=60_000)
+    for _ in range(MISMATCH_CHECKS_TO_HALT + 1):
+        exchange.fill_next = True
+        await check(service, ctx, RECONCILE_EVERY_MS)
+        state = decode_risk(await aredis.hgetall(ctx.keys.risk))
+        assert not state.halted, state.reason
+    await service.stop(ctx)
+
+
+async def test_a_fill_dora_never_posts_still_halts(
+    settings: Settings, aredis: aioredis.Redis
+) -> None:
+    """The same market with the fill never reaching dora: the offset persists and it halts."""
+    service, ctx, _ = await setup(aredis, settings)
+    exchange = PostingExchange(aredis, "KXP")
+    for part in (service, service.watch, service.watch.limits):  # type: ignore[union-attr]
+        part.client = exchange  # type: ignore[union-attr]
+    await aredis.set(ctx.keys.hb("executor"), "{}", px=60_000)
+    exchange.positions = {"KXP": -500}  # executed, lost on its way to dora
+    for _ in range(MISMATCH_CHECKS_TO_HALT):
+        await check(service, ctx, RECONCILE_EVERY_MS)
+    state = decode_risk(await aredis.hgetall(ctx.keys.risk))
+    assert state.halted and state.reason.startswith("position mismatch in KXP")
     await service.stop(ctx)
