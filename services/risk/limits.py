@@ -75,6 +75,8 @@ class ExchangeLimits:
             reason = self._breach(worst, events)
             if reason:
                 worst, events = await self._confirmed(ctx, positions, orders, skipped)
+                if not self._breach(worst, events):
+                    ctx.log.info("exchange_limits_breach_not_confirmed", first_read=reason)
                 reason = self._breach(worst, events)
         except ExchangeError as exc:
             ctx.log.warning("exchange_limits_unread", error=str(exc))
