@@ -17,6 +17,10 @@ from common.ledger import NO_CAP, EventPart, field
 from common.risk import side_exposure
 
 EVENT_SIDE_PART = {Side.BID: "b", Side.ASK: "a"}
+# Money (1/1,000,000 $) added to a held position's parts: the exchange keeps its own cost basis
+# (its rounding of each closing fill's share, a grain of its own when it reports it), which can be
+# a few units above dora's; at 170 held markets of one event at its limit, those units passed it.
+COST_ROUNDING = 200
 
 
 def exposure_values(
@@ -49,6 +53,8 @@ def event_part(
     if meta is None or not meta.event_ticker:
         return None
     if_yes, if_no = position_losses(position.position, position.cost)
+    if position.position:
+        if_yes, if_no = if_yes + COST_ROUNDING, if_no + COST_ROUNDING
     if held is not None:
         if_yes, if_no = max(if_yes, held.get("py", if_yes)), max(if_no, held.get("pn", if_no))
     parts = {"py": if_yes, "pn": if_no}
