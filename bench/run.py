@@ -352,7 +352,7 @@ def bench_throughput(
             shards=CLUSTER_SHARDS if cluster else 1,
             # The ladder measures the pipeline, as the runs before event limits existed did:
             # ~170 of the 500 markets are one event, whose default $1,000 limit the quotes reach
-            # in the first step (and the exchange-side check once saw it passed by $2.56 there:
+            # in the first step (and before 2026-12-06 the exchange-side check saw it passed by $2.87:
             # docs/performance.md, "What limits these numbers").
             global_overrides={"max_event_loss": THROUGHPUT_EVENT_LIMIT},
         )

@@ -34,7 +34,7 @@ from common.streams import queue_append
 from services.executor.orders import OrderEntry, Prepared
 from services.executor.reservations import event_part, exposure_values
 from services.executor.safety import Safety
-from services.executor.state import Markets
+from services.executor.state import SIDES, Markets
 from services.executor.working import WorkingOrders
 
 # a ledger refusal -> the rule it is logged under
@@ -175,15 +175,19 @@ class MarketPass:
     ) -> tuple[dict[str, int], EventPart | None]:
         """The market's position exposure and the side's worst case (``extra``: orders about
         to rest besides the working ones), and its part of its event's worst loss (checked
-        against the event's ``max_event_loss`` unless not ``limit``)."""
+        against the event's ``max_event_loss`` unless not ``limit``): both sides' parts, or
+        this side's alone while the other's pass is in flight (``event_part``)."""
         position = self.markets.positions.get(ticker) or Position(ticker)
         orders = [*self.working.counted(ticker), *extra]
         cap = NO_CAP
         if limit and meta is not None and meta.event_ticker:
             cap = self.configs.event_limit(meta.event_ticker)
+        # the other side's event part too, unless its own pass is working on it
+        busy = (ticker, side.opposite) in self.safety.schedule.inflight
+        held = self.ledger.written_events.get(ticker, {}) if busy else None
         return (
             exposure_values(position, (side,), orders),
-            event_part(meta, position, (side,), orders, cap),
+            event_part(meta, position, (side,) if busy else SIDES, orders, cap, held),
         )
 
     async def release(self, ticker: str, side: Side) -> None:

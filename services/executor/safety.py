@@ -234,9 +234,10 @@ class Safety:
             ]
             orders = counted.get(ticker, [])
             meta = self.markets.meta.get(ticker)
+            held = self.ledger.written_events.get(ticker, {}) if len(sides) < 2 else None
             out[ticker] = (
                 exposure_values(position, sides, orders),
-                event_part(meta, position, sides, orders),
+                event_part(meta, position, sides, orders, held=held),
             )
         return out
 

@@ -6,6 +6,15 @@ positions plus every resting order filling). Above ``max_total_exposure`` it hal
 ``exposure_breach``: the executor's ledger should make that impossible, so a breach means
 something placed past it (another program in the subaccount, a bug) or the cap was lowered below
 what is already held.
+
+Positions and orders are two requests (each of pages), so one read is not one moment: a position
+closed while the orders are read, its room already re-used by a new order, is counted twice (the
+old position and the new order), and so is an order read before it fills whose position is read
+after. A breach in the first read is therefore confirmed: the positions are read again, and when
+they moved the orders too, until two position reads around one orders read agree (nothing filled
+in between: the figures stand). In a market that never keeps still, after ``CONFIRM_READS`` the
+smaller of the last two reads' figures is taken (positions before the orders, and after), which
+counts a fill in the window once whichever way it fell. A breach that is real is in every read.
 """
 
 from __future__ import annotations
@@ -21,9 +30,24 @@ from common.halt import set_halt
 from common.kalshi.client import KalshiClient
 from common.kalshi.errors import ExchangeError
 from common.kalshi.wire.listing import Skipped
+from common.kalshi.wire.portfolio import ExchangePosition
 from common.numbers import money_to_dollars_display
 from common.risk import worst_case_of
 from common.runtime import Context
+
+CONFIRM_READS = 3  # positions re-read to confirm a breach before the smaller figures are taken
+Figures = dict[str, dict[str, int]]  # event -> "worst_loss" (and "limit")
+
+
+def _held(positions: list[ExchangePosition]) -> dict[str, tuple[int, int]]:
+    return {p.ticker: (p.position, p.exposure) for p in positions}
+
+
+def _same(a: list[ExchangePosition], b: list[ExchangePosition]) -> bool:
+    """No market's position or cost moved between two reads (a flat one listed or not)."""
+    return {t: h for t, h in _held(a).items() if any(h)} == {
+        t: h for t, h in _held(b).items() if any(h)
+    }
 
 
 @dataclass(slots=True)
@@ -47,35 +71,79 @@ class ExchangeLimits:
         try:
             positions = await self.client.get_positions(skipped=skipped)
             orders = await self.client.get_open_orders(skipped=skipped)
+            worst, events = await self._figures(ctx, positions, orders)
+            reason = self._breach(worst, events)
+            if reason:
+                worst, events = await self._confirmed(ctx, positions, orders, skipped)
+                if not self._breach(worst, events):
+                    ctx.log.info("exchange_limits_breach_not_confirmed", first_read=reason)
+                reason = self._breach(worst, events)
         except ExchangeError as exc:
             ctx.log.warning("exchange_limits_unread", error=str(exc))
             return ""  # the positions reconcile reports an exchange that stays away
-        held = {p.ticker: (p.position, p.exposure) for p in positions}
-        worst = worst_case_of(held, orders)
-        events = await self._events(ctx, held, orders)
         self.seen = AtExchange(worst, ctx.clock.now_ms(), events)
         ctx.status["exchange_worst_case"] = worst
         await ctx.redis.hset(ctx.keys.risk, "events", orjson.dumps(events).decode())
-        cap = self.configs.global_config.max_total_exposure
-        reason = ""
-        if worst > cap:
-            reason = (
-                f"exposure_breach: worst case at the exchange {money_to_dollars_display(worst)}"
-                f" > max_total_exposure {money_to_dollars_display(cap)}"
-            )
-        for event, entry in sorted(events.items()):
-            limit = self.configs.event_limit(event)
-            if not reason and entry["worst_loss"] > limit:
-                reason = (
-                    f"event_loss_breach: {event} worst loss at the exchange "
-                    f"{money_to_dollars_display(entry['worst_loss'])} > max_event_loss "
-                    f"{money_to_dollars_display(limit)}"
-                )
         if reason and not halted:
             ctx.log.error("halting", reason=reason)
             await set_halt(ctx.redis, ctx.keys, reason, ctx.clock.now_ms(), "risk")
         if skipped:
             return f"{len(skipped)} exchange items unreadable: the worst case may be more"
+        return ""
+
+    async def _confirmed(
+        self,
+        ctx: Context,
+        positions: list[ExchangePosition],
+        orders: list[Order],
+        skipped: list[Skipped],
+    ) -> tuple[int, Figures]:
+        """The figures of a read the positions confirm: positions read again after the orders;
+        unchanged, nothing filled while the orders were read and the figures stand; moved, the
+        orders are read again between those positions and the next. A market that never keeps
+        still gives the smaller of the last two reads' figures (a fill in the window counted
+        once, whichever side of the orders' read it fell)."""
+        figures = await self._figures(ctx, positions, orders)
+        for _ in range(CONFIRM_READS):
+            after = await self.client.get_positions(skipped=skipped)
+            if _same(after, positions):
+                return figures
+            ctx.log.info("exchange_limits_read_moved", worst_case=figures[0])
+            moved = await self._figures(ctx, after, orders)
+            positions, orders = after, await self.client.get_open_orders(skipped=skipped)
+            figures = await self._figures(ctx, positions, orders)
+            if not self._breach(*figures):
+                return figures
+        worst, events = figures
+        for event, entry in events.items():
+            entry["worst_loss"] = min(
+                entry["worst_loss"], moved[1].get(event, {"worst_loss": 0})["worst_loss"]
+            )
+        return min(worst, moved[0]), events
+
+    async def _figures(
+        self, ctx: Context, positions: list[ExchangePosition], orders: list[Order]
+    ) -> tuple[int, Figures]:
+        """The account's worst case and each event's worst loss, from one read."""
+        held = _held(positions)
+        return worst_case_of(held, orders), await self._events(ctx, held, orders)
+
+    def _breach(self, worst: int, events: Figures) -> str:
+        """The halt's reason for the first limit these figures pass, or ""."""
+        cap = self.configs.global_config.max_total_exposure
+        if worst > cap:
+            return (
+                f"exposure_breach: worst case at the exchange {money_to_dollars_display(worst)}"
+                f" > max_total_exposure {money_to_dollars_display(cap)}"
+            )
+        for event, entry in sorted(events.items()):
+            limit = self.configs.event_limit(event)
+            if entry["worst_loss"] > limit:
+                return (
+                    f"event_loss_breach: {event} worst loss at the exchange "
+                    f"{money_to_dollars_display(entry['worst_loss'])} > max_event_loss "
+                    f"{money_to_dollars_display(limit)}"
+                )
         return ""
 
     async def _events(

@@ -6,7 +6,9 @@ state old (the executor stops adding risk when it is).
   a market at three comparisons in a row halts with its reason (one comparison's difference can be
   a fill still in flight; in a busy market a different fill can be in flight every time, so a
   changing difference is not one that persists, while a lost fill leaves the same offset however
-  many fills follow it); positions that could not be read are left out, not called a mismatch;
+  many fills follow it); dora's side of a market that differs is read again after the
+  exchange's answer (only the fills' posting lag is compared, never the age of the check's
+  snapshot); positions that could not be read are left out, not called a mismatch;
 - heartbeats: an executor silent for ``executor_silence_ms`` gets every order cancelled directly
   at the exchange, as does any order still resting while halted.
 
@@ -17,6 +19,7 @@ unreachable once it has been for ``MISMATCH_CHECKS_TO_HALT`` comparisons in a ro
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 from common.domain import Position
 from common.halt import set_halt
@@ -90,8 +93,31 @@ class ExchangeWatch:
         unknown = unreadable | {s.key for s in skipped}
         theirs = {p.ticker: p.position for p in exchange if p.ticker not in unknown}
         ours = {p.ticker: p.position for p in positions if p.ticker not in unknown}
+        differing = [t for t in ours.keys() | theirs.keys() if ours.get(t, 0) != theirs.get(t, 0)]
+        ours.update(await self._ours_now(ctx, differing))
         await self._compare(ctx, ours, theirs, halted)
         return ""
+
+    async def _ours_now(self, ctx: Context, tickers: list[str]) -> dict[str, int]:
+        """dora's positions in ``tickers`` as Redis holds them now, after the exchange's were
+        read. The check's snapshot can be seconds older than the exchange's answer (a loaded
+        box, 500 markets of pages): every fill posted in between would look like one in flight,
+        and in a market filled every few seconds the same one-fill offset at three comparisons
+        in a row halted a healthy bot. Read again, only the fills' posting lag remains. A
+        position that does not read keeps the snapshot's figure."""
+        if not tickers:
+            return {}
+        pipe = ctx.redis.pipeline(transaction=False)
+        for ticker in tickers:
+            pipe.hget(ctx.keys.pos(ticker), "position")
+        now: dict[str, int] = {}
+        for ticker, value in zip(tickers, await pipe.execute(raise_on_error=False), strict=True):
+            if value is None:
+                now[ticker] = 0
+            elif not isinstance(value, Exception):
+                with contextlib.suppress(ValueError):
+                    now[ticker] = int(value)
+        return now
 
     async def _compare(
         self, ctx: Context, ours: dict[str, int], theirs: dict[str, int], halted: bool
