@@ -46,17 +46,19 @@ def start_own_session() -> bool:
         return True
     if has_terminal():
         return False
+    moved = False
     try:
         if os.getpgrp() == pid:
             # supervisord makes each child the leader of a process group, and a group leader may
             # not start a session: join the parent's group (of this same session) for the moment
             # it takes to leave it
             os.setpgid(0, os.getpgid(os.getppid()))
+            moved = True
         os.setsid()
     except OSError:
-        with contextlib.suppress(OSError):
-            if os.getpgrp() != pid and os.getsid(0) != pid:
-                os.setpgid(0, 0)  # a group of its own again, as it started
+        if moved:
+            with contextlib.suppress(OSError):
+                os.setpgid(0, 0)  # the group of its own it started with, again
         return False
     return True
 

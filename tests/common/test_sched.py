@@ -109,3 +109,27 @@ def test_a_group_nice_change_is_retried_while_the_kernel_rate_limits_it(
     assert sched.lower_group_priority(10) is False  # gives up after its attempts
     assert always.busy == 10**6 - sched.GROUP_NICE_ATTEMPTS
     assert sched.lower_group_priority(0) is False  # 0: nothing to lower
+
+
+@pytest.mark.parametrize("group_leader", [True, False])
+def test_a_process_that_cannot_start_a_session_keeps_the_group_it_had(group_leader: bool) -> None:
+    """setsid refused: a group leader (under supervisord) that left its group for the parent's
+    goes back to a group of its own, so a signal to the parent's group does not reach it; any
+    other process stays in the group it was started in."""
+    code = (
+        "import os; from common import sched\n"
+        "def refuse(): raise PermissionError(1, 'refused')\n"
+        "os.setsid = refuse\n"
+        "sched.has_terminal = lambda: False\n"
+        "print(sched.start_own_session(), os.getpgrp() == os.getpid())\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        process_group=0 if group_leader else None,  # a leader, as under supervisord
+        check=True,
+    ).stdout.split()
+    assert out == ["False", str(group_leader)]
