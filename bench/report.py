@@ -30,7 +30,8 @@ def ratio(lat: dict[str, Any], p: str) -> str:
 
 def floor_note(lat: dict[str, Any]) -> str:
     per_s = lat.get("floor_per_s")
-    return f"{per_s} messages/s through 3 relay processes" if per_s else "3 relay processes"
+    relays = "3 relay processes, each leading a session of its own as each of dora's does"
+    return f"{per_s} messages/s through {relays}" if per_s else relays
 
 
 def machine() -> dict[str, Any]:

@@ -145,10 +145,16 @@ class Usage:
 
 def floor(url: str, seconds: float, rate_per_s: int, uvloop: bool) -> list[float]:
     """Three chained relay processes; returns end-to-end microseconds per message. Plain
-    processes, not asyncio's: this runs in a thread beside the probes."""
+    processes, not asyncio's: this runs in a thread beside the probes. Each relay leads a
+    session of its own, as each of dora's processes does (``common.sched``): with autogroup a
+    session is a scheduling group, and the floor and dora are scheduled alike."""
     hops = [f"bench:floor:{os.getpid()}:{i}" for i in range(4)]
     relays = [
-        subprocess.Popen([sys.executable, "-m", "bench.relay", url, hops[i], hops[i + 1]], cwd=REPO)
+        subprocess.Popen(
+            [sys.executable, "-m", "bench.relay", url, hops[i], hops[i + 1]],
+            cwd=REPO,
+            start_new_session=True,
+        )
         for i in range(3)
     ]
     try:

@@ -238,6 +238,12 @@ class LocalStack:
                 "DORA_WEB_PORT": str(self.web_port),
                 "DORA_WEB_TOKEN": self.web_token,
                 "PYTHONUNBUFFERED": "1",
+                # this checkout's code: a copied supervisord.conf runs dora's processes from the
+                # stack's directory, where `-m services.x` would import whatever checkout the
+                # virtualenv's editable install names (another worktree's, in a worktree)
+                "PYTHONPATH": os.pathsep.join(
+                    p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p
+                ),
             }
         )
         env.pop("AWS_SESSION_TOKEN", None)

@@ -43,6 +43,7 @@ from common.log import EventLogger, register_secret, setup_logging
 from common.metrics import Metrics, run_publisher
 from common.redis_codec import encode_heartbeat
 from common.redis_conn import connect_redis, keys_for
+from common.sched import take_cpu_place
 from common.settings import Settings, load_settings
 
 T = TypeVar("T")
@@ -292,7 +293,9 @@ def service_main(
     cold: bool = False,
 ) -> int:
     """``main()`` of a service process: parse ``--once``, load settings, run, exit status.
-    ``cold``: the process is off the tick-to-order path and runs at ``cold_nice``."""
+    ``cold``: the process is off the tick-to-order path and runs at ``cold_nice``; every process
+    leads a session (a scheduling group) of its own unless ``own_session`` is off
+    (``common.sched``)."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--once", action="store_true", help="run one iteration and exit")
     args = parser.parse_args(argv)
@@ -307,22 +310,11 @@ def service_main(
     except ConfigError as exc:
         print(f"dora: {exc}", file=sys.stderr)
         return 2
-    if cold:
-        lower_priority(settings.cold_nice)
+    take_cpu_place(own_session=settings.own_session, cold=cold, cold_nice=settings.cold_nice)
     try:
         return run_loop(run_service(service, settings, once=once), uvloop=settings.uvloop)
     except KeyboardInterrupt:
         return 130
-
-
-def lower_priority(increment: int) -> None:
-    """Lower this process's CPU priority by ``increment`` (``os.nice``; never raised, which
-    needs privileges). A cold process that loses the race for a core waits a little; the
-    trading path's processes, which wait for a core at every hop, wait less (docs/operations.md
-    "CPU priority")."""
-    if increment > 0:
-        with contextlib.suppress(OSError):
-            os.nice(increment)
 
 
 def loop_factory(uvloop: bool = True) -> Callable[[], asyncio.AbstractEventLoop] | None:

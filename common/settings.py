@@ -104,6 +104,10 @@ class Settings:
     # priority by this much at start (``os.nice``): on a busy box the trading path's processes
     # get a core first (docs/operations.md "CPU priority"); 0 leaves every process alike.
     cold_nice: int = 10
+    # Every process starts a session of its own at start (``os.setsid``): with autogroup (most
+    # kernels) a session is one scheduling group, and the trading path's processes then each get
+    # a group's share of the CPU instead of sharing one (docs/operations.md "CPU priority").
+    own_session: bool = True
     trace_latency: bool = False  # tick-to-order samples for make bench (common/trace.py)
     metrics_enabled: bool = False  # on in production (deploy/dora.env); never by accident
     metrics_interval_s: int = 60
@@ -340,6 +344,7 @@ _CHECKS: dict[str, Callable[[str, str], Any]] = {
     "trace_latency": _check_bool,
     "uvloop": _check_bool,
     "cold_nice": _int_in(0, 19),
+    "own_session": _check_bool,
     "metrics_interval_s": _int_in(1, 3600),
     "cloudwatch_endpoint": _check_http_url,
     "sns_endpoint": _check_http_url,

@@ -56,6 +56,11 @@ class MarketFacts:
         self.events: dict[str, str] = {}  # ticker -> its event ticker
         self.counts = {"lifecycle": 0, "fee_updates": 0, "unquotable": 0}
 
+    @property
+    def pending(self) -> bool:
+        """Whether something is to be read again or written (``refresh_due`` has work)."""
+        return self.refresh_all or bool(self.refetch) or bool(self.dirty)
+
     # ---- from the WebSocket (cheap: note what changed, the step writes it) ------------------
 
     def on_lifecycle(self, event: LifecycleEvent) -> None:

@@ -175,6 +175,12 @@ class MarketdataService:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.wake.wait(), FLUSH_WAIT_S * 10)
         self.wake.clear()
+        if not self.facts.pending:
+            # What the socket brought goes out first: the step's housekeeping below (a Redis
+            # read a second, REST polls every few seconds) is nothing a tick should wait for.
+            # Not while market facts wait to be written: a pause or a close goes out before
+            # the book that would be quoted on.
+            await self._flush_books(ctx)
         now = ctx.clock.monotonic_ms()
         if not self.ws_down:
             self.disconnected_since = None

@@ -1,6 +1,7 @@
 import asyncio
 import contextlib
 
+import pytest
 import redis.asyncio as aioredis
 
 from common.book import YesBook
@@ -196,3 +197,44 @@ async def test_a_change_below_the_top_levels_updates_the_hash_without_waking_any
     ws.stale["KX"] = "gap"  # same levels, now stale: announced
     assert await flush(YesBook(tuple(fifth), tuple(asks))) == 3
     assert service.counts["deep_only"] == 1
+
+
+@pytest.mark.parametrize("facts_pending", [False, True])
+async def test_a_step_publishes_the_books_before_its_housekeeping(
+    settings: Settings,
+    aredis: aioredis.Redis,
+    start_sim: StartSim,
+    signer: Signer,
+    facts_pending: bool,
+) -> None:
+    """A tick does not wait for the step's Redis reads and REST polls: the books go out first,
+    unless market facts are waiting to be written (a pause goes out before a book)."""
+    running = await start_sim(agents=False)
+    client = KalshiClient.create(running.rest_url, signer)
+    tickers = sorted(m.ticker for m in await client.get_markets())[:2]
+    k = Keys()
+    await enable(aredis, k, tickers)
+    dead = KalshiWebSocket("ws://127.0.0.1:9/trade-api/ws/v2", signer, tickers=tickers)
+    service = MarketdataService(settings, client=client, ws=dead)
+    ctx = Context("marketdata", settings, aredis, k, Clock(), get_logger("marketdata"))
+    await service.start(ctx)
+    published_first: list[bool] = []
+
+    class Watch:
+        async def restored_again(self, *_: object) -> bool:  # the step's first housekeeping
+            published_first.append(bool(await aredis.exists(k.book(tickers[0]))))
+            return False
+
+    try:
+        service.restore = Watch()  # type: ignore[assignment]
+        await aredis.delete(k.book(tickers[0]))
+        service.dirty = {tickers[0]}
+        if facts_pending:
+            service.facts.dirty.add(tickers[1])  # type: ignore[union-attr]
+        service.wake.set()
+        await service.step(ctx)
+        assert published_first == [not facts_pending]
+        assert await aredis.exists(k.book(tickers[0]))  # published within the step either way
+    finally:
+        with contextlib.suppress(Exception):
+            await service.stop(ctx)

@@ -11,9 +11,17 @@ import asyncio
 import contextlib
 import os
 import sys
+from pathlib import Path
 
 from common.runtime import Context, service_main
 from common.settings import Settings
+
+
+def session() -> str:
+    """This process's session, process group and scheduling group: "<sid> <pgid> <autogroup>"."""
+    autogroup = Path("/proc/self/autogroup")
+    group = autogroup.read_text().strip() if autogroup.exists() else "none"
+    return f"{os.getsid(0)} {os.getpgrp()} {group}"
 
 
 class Counter:
@@ -27,6 +35,7 @@ class Counter:
         # which event loop the runtime chose (uvloop's, or asyncio's with DORA_UVLOOP=false)
         await ctx.redis.set("sample:loop", type(asyncio.get_running_loop()).__module__)
         await ctx.redis.set("sample:nice", os.nice(0))  # its CPU priority (``cold``)
+        await ctx.redis.set("sample:session", session())  # ``own_session``
 
     async def step(self, ctx: Context) -> None:
         await ctx.redis.incr("sample:steps")
