@@ -11,7 +11,8 @@ Pure and deterministic, shared by the strategy process and the backtester. The r
    maker fee, so dora improves on the best there as a fee-blind quoter would. The toxicity is
    the config's static ``toxicity_score`` until enough of our fills were scored
    (``common.markouts``: how the others' mid moved in the 10 s after each), then the measured
-   one (``tox_*`` params).
+   one (``tox_*`` params). In a one-tick market that widening would leave, dora joins the
+   touch instead (``tox_touch_join``).
 3. Fair value is the mid of the others' best bid and ask (or the size-weighted microprice),
    unless the levels added to the book in the last ``fresh_window_ms`` (``common.book_memory``)
    centre at least ``fresh_outside_ticks`` outside that bid and ask: then the touch on one side
@@ -28,8 +29,9 @@ Pure and deterministic, shared by the strategy process and the backtester. The r
    the market's grid (bids rounded down, asks up).
 6. Size is ``quote_size`` up to the inventory cap (``full_size_pct`` can shrink it earlier); a
    capped side stops. In a market whose scored fills show no adverse move (measured toxicity
-   0), ``benign_size_pct`` of it and ``benign_skew_pct`` of the skew. In the ``wind_down_ms`` before close (5 min by default; 0 turns it off) the
-   inventory a side may build is capped by a limit that shrinks linearly from the full cap to
+   0), ``benign_size_pct`` of it and ``benign_skew_pct`` of the skew (``common.sizing``). In
+   the ``wind_down_ms`` before close (5 min by default; 0 turns it off) the inventory a side
+   may build is capped by a limit that shrinks linearly from the full cap to
    nothing at the pull time; in the last ``pull_before_close_ms``, nothing is quoted.
 """
 
