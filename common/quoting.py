@@ -11,8 +11,8 @@ Pure and deterministic, shared by the strategy process and the backtester. The r
    maker fee, so dora improves on the best there as a fee-blind quoter would. The toxicity is
    the config's static ``toxicity_score`` until enough of our fills were scored
    (``common.markouts``: how the others' mid moved in the 10 s after each), then the measured
-   one (``tox_*`` params). In a one-tick market that widening would leave, dora joins the
-   touch instead (``tox_touch_join``).
+   one (``tox_*`` params). Optionally (``tox_touch_join``, off) a one-tick market that the
+   widening would leave is joined at the touch instead.
 3. Fair value is the mid of the others' best bid and ask (or the size-weighted microprice),
    unless the levels added to the book in the last ``fresh_window_ms`` (``common.book_memory``)
    centre at least ``fresh_outside_ticks`` outside that bid and ask: then the touch on one side
