@@ -108,9 +108,10 @@ class QuotingParams:
     # from its estimate, rare takers) the few takers that reach a 3x quote are mostly the
     # informed ones, who fill 15 contracts instead of 5. Tuning seeds 1-20, dora with -
     # without: illiquid +1.39 [+0.15, +2.63], near_expiry +0.31; held out illiquid +0.69
-    # [-0.21, +1.59]. Not measured in the other scenarios (median spreads 1-2 c: it acts only
-    # while a book is wider than 3 ticks).
-    benign_max_spread_ticks: int = 3
+    # [-0.21, +1.59]; but sports_live (its makers ~9 c apart) -3.54 [-7.67, +0.58] (7/20) and
+    # calm/event/trending/news_jumps/finance within +-0.2: shipped off, illiquid still level with
+    # naive with it (docs/backtest.md, session 10).
+    benign_max_spread_ticks: int = 0
     # A one-tick market (the others' spread is one tick) is not pulled by the measured toxicity
     # (session 10, issue 21): when the widening alone leaves no room (a one-tick spread can only
     # be joined on both sides or left), dora joins the touch at ``quote_size`` (no benign size:
