@@ -11,7 +11,8 @@ Pure and deterministic, shared by the strategy process and the backtester. The r
    maker fee, so dora improves on the best there as a fee-blind quoter would. The toxicity is
    the config's static ``toxicity_score`` until enough of our fills were scored
    (``common.markouts``: how the others' mid moved in the 10 s after each), then the measured
-   one (``tox_*`` params).
+   one (``tox_*`` params). Optionally (``tox_touch_join``, off) a one-tick market that the
+   widening would leave is joined at the touch instead.
 3. Fair value is the mid of the others' best bid and ask (or the size-weighted microprice),
    unless the levels added to the book in the last ``fresh_window_ms`` (``common.book_memory``)
    centre at least ``fresh_outside_ticks`` outside that bid and ask: then the touch on one side
@@ -28,15 +29,15 @@ Pure and deterministic, shared by the strategy process and the backtester. The r
    the market's grid (bids rounded down, asks up).
 6. Size is ``quote_size`` up to the inventory cap (``full_size_pct`` can shrink it earlier); a
    capped side stops. In a market whose scored fills show no adverse move (measured toxicity
-   0), ``benign_size_pct`` of it and ``benign_skew_pct`` of the skew. In the ``wind_down_ms`` before close (5 min by default; 0 turns it off) the
-   inventory a side may build is capped by a limit that shrinks linearly from the full cap to
+   0), ``benign_size_pct`` of it and ``benign_skew_pct`` of the skew (``common.sizing``). In
+   the ``wind_down_ms`` before close (5 min by default; 0 turns it off) the inventory a side
+   may build is capped by a limit that shrinks linearly from the full cap to
    nothing at the pull time; in the last ``pull_before_close_ms``, nothing is quoted.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from common.book import Level, YesBook
 from common.book_memory import NO_MEMORY, BookMemory, fresh_fair_x2
@@ -47,113 +48,23 @@ from common.fees import maker_fee
 from common.grid import PriceGrid
 from common.markouts import NO_MARKOUTS, Markouts, toxicity
 from common.numbers import COUNT_SCALE, ONE_DOLLAR
+from common.quoting_params import DEFAULT_PARAMS, QuotingParams
 from common.recent_mids import NO_RECENT, Recent, mid_range_x2, mid_sigma_x2
+from common.sizing import capacity, largest_quote, quote_size, side_size, wind_down_limit
 
-
-@dataclass(frozen=True, slots=True)
-class QuotingParams:
-    """Knobs that are not per-market config (yet): timing around close, fair value, the
-    adverse-selection guards and size scaling. Percentages are integers (150 = 1.5x)."""
-
-    # Before close the inventory limit tapers from the cap (at ``wind_down_ms``) to zero (at
-    # ``pull_before_close_ms``). A taper rather than a cut-off: a 10-minute market is not
-    # given up for half its life, yet nothing is added into the close. (Off, near_expiry did
-    # 4 $ better on nine tuning seeds and 18 $ worse on the three held out, with a max drawdown
-    # of 17 $ instead of 3 $: a risk control, kept.)
-    wind_down_ms: int = 5 * 60_000
-    pull_before_close_ms: int = 60_000  # before close: quote nothing
-    # The plain mid: in backtests the top-of-book size imbalance was noise, not information
-    # (microprice cost about a quarter of the calm-market PnL); True restores it.
-    use_microprice: bool = False
-    min_size: int = COUNT_SCALE  # never quote less than one contract
-    size_step: int = COUNT_SCALE  # sizes are whole contracts
-    # Full quote_size until this % of the cap is held, then linear to 0. 100 (full size up to
-    # the cap, like the naive rule): shrinking from 60 % gave up fills in every scenario.
-    full_size_pct: int = 100
-    # No skew until this % of the cap is held: skewing small inventories gave up fills on the
-    # side that adds (calm and trending paid for it), while news_jumps still wants the skew
-    # near the cap. Backtests over 9 seeds: 75 did best of 0/50/75/90/100, by little.
-    skew_start_pct: int = 75
-    # Shock guard (needs ``recent``): when the others' mid moved by at least ``shock_ticks``
-    # ticks within ``shock_window_ms``, the required spread is scaled by ``shock_spread_pct``
-    # (0 = quote nothing) until the window has passed.
-    shock_ticks: int = 0  # 0 = off
-    shock_window_ms: int = 5_000
-    shock_spread_pct: int = 300
-    # Volatility widening (needs ``recent``): the required spread grows by ``vol_spread_pct``
-    # of the mid's standard deviation over ``vol_horizon_ms``, measured over ``vol_window_ms``.
-    vol_spread_pct: int = 0  # 0 = off
-    vol_horizon_ms: int = 10_000
-    vol_window_ms: int = 60_000
-    # Fresh-quote fair value (needs ``memory``): when the centre of the levels added within
-    # ``fresh_window_ms`` lies outside the others' best bid and ask by at least
-    # ``fresh_outside_ticks``, the touch on that side is stale and the fresh centre is the fair.
-    # Backtests over 9 seeds: +4 $ in news_jumps, unchanged in calm and trending; with no margin
-    # the ladder's own asymmetry moved the fair value in calm markets and cost ~1 $ there.
-    fresh_window_ms: int = 2_000  # 0 = off
-    fresh_outside_ticks: int = 2
-    # Maker fees only in a moving market (needs ``memory``): while the others' mid has ranged by
-    # less than ``quiet_ticks`` ticks over the last ``quiet_window_ms`` (and the memory covers
-    # that window), the required spread counts ``quiet_fee_legs`` maker fees instead of two.
-    # Quiet, one tick inside the best earns the touch's flow and that edge pays the fee; just
-    # after a jump, the fees keep dora a tick back from adverse fills. Backtests (it acts in
-    # the maker-fee market only), dora - naive: calm -0.37 -> +0.05 $ on 9 tuning seeds,
-    # -0.09 -> +0.21 on 3 held out; news_jumps +5.96 -> +5.00 and +0.94 -> +3.04; the others
-    # within 0.2 $. Fees never counted: news_jumps +4.42 on the tuning seeds. Same numbers for
-    # 2-3 ticks and 2-30 s; 1 tick cost calm 0.3 $, 60 s cost it 0.03. (A window past 10 s
-    # needs ``book_memory.MIDS_KEEP_MS`` raised: the memory keeps 10 s of mids.)
-    quiet_ticks: int = 2  # 0 = off: both legs always
-    quiet_window_ms: int = 5_000
-    quiet_fee_legs: int = 0
-    # Event fair value (needs ``event_x2``, ``common.fair_inputs.event_fair_x2``): the fair value
-    # moves ``event_weight_pct`` % of the way to what the event's other outcomes imply.
-    event_weight_pct: int = 0  # 0 = off
-    event_outside_ticks: int = 0  # >0: only when it lies this far outside the best bid and ask
-    event_max_off: int = 1_000  # price units: the event's mids summing further from $1 -> unused
-    # External fair value (``dora:fv:{ticker}``): used when at most ``fv_stale_ms`` old, moving the
-    # fair value ``fv_weight_pct`` x its confidence of the way to it.
-    fv_stale_ms: int = 5_000  # 0 = never used
-    fv_weight_pct: int = 100
-    # Measured toxicity (needs ``markouts``, ``common.markouts``): once ``tox_min_contracts`` of
-    # our fills have been scored (the others' mid 10 s after each against the mid before it),
-    # their mean move per contract replaces the config's static ``toxicity_score``: 0 while it
-    # is no worse than ``-tox_free``, rising to ``tox_max`` at ``tox_span`` further down.
-    # Chosen on tuning seeds 1-10 (dora with - without, $ per half hour): sports_live +22.8,
-    # news_jumps +0.8, trending +0.5, event +0.1, calm -0.2, finance -0.7 (its one-tick
-    # markets: any widening stops the quote). A static 0.5 in sports_live alone made +29.5;
-    # the adverse move separates it (-0.3 to -2.4 c a contract) from calm and finance (within
-    # -0.2 c), the fill's edge (move + half-spread) did not. A cap of 0.5: 1.0 (2x min_spread)
-    # was worse than 0.5 as a static score too.
-    tox_min_contracts: int = 20 * COUNT_SCALE  # 0 = off: the config's toxicity_score always
-    tox_free: int = 40
-    tox_span: int = 50
-    tox_max: int = FACTOR_SCALE // 2
-    # A benign market (needs ``markouts``): once the measured toxicity is 0 (at least
-    # ``tox_min_contracts`` of our fills scored, their mean move no worse than ``-tox_free``),
-    # the fills are not being picked off, so each side quotes ``benign_size_pct`` % of
-    # ``quote_size`` (still within the caps: a taker larger than ``quote_size`` fills us whole
-    # instead of going on to the next level) and the inventory skew is ``benign_skew_pct`` % of
-    # its usual size (held inventory is not losing value there). Until then, or once the fills
-    # turn adverse, ``quote_size`` and the full skew. Chosen on tuning seeds 1-10 (dora with -
-    # without, $ per half hour; docs/backtest.md): size 300 % and no skew: calm +6.1,
-    # trending +8.2, event +7.3, sports_live +15.5, near_expiry +8.3, finance +1.8,
-    # news_jumps -1.0, illiquid -1.0. 200 % did less nearly everywhere; 400 % cost news_jumps
-    # 7 $. A stricter benign threshold (0.2 c or 0 c) did worse, a looser one no better.
-    # Held out (1001-1020, run once after the choice), dora with - without: calm +7.24, trending
-    # +9.93, event +5.82, sports_live +17.96, finance +2.05, news_jumps +0.50 (noise), near_expiry
-    # -1.59 (noise), illiquid -0.74 [-1.64, +0.16].
-    benign_size_pct: int = 300  # 100 = off
-    benign_skew_pct: int = 0  # 100 = skew as anywhere else
-
-
-DEFAULT_PARAMS = QuotingParams()
-
-
-def largest_quote(config: MarketConfig, params: QuotingParams = DEFAULT_PARAMS) -> int:
-    """The most one side may quote at once (count units): ``quote_size``, or
-    ``benign_size_pct`` of it in a benign market (the executor's order-group limit allows
-    for it)."""
-    return config.quote_size * max(100, params.benign_size_pct) // 100
+__all__ = [
+    "DEFAULT_PARAMS",
+    "QuotingParams",
+    "capacity",
+    "compute_targets",
+    "fair_value_x2",
+    "inventory_skew_x2",
+    "largest_quote",
+    "quote_size",
+    "required_spread",
+    "wind_down_limit",
+    "without_own_orders",
+]
 
 
 def without_own_orders(book: YesBook, own_orders: Iterable[Order]) -> YesBook:
@@ -214,34 +125,6 @@ def required_spread(
     return needed
 
 
-def capacity(side: Side, position: int, config: MarketConfig) -> int:
-    """How many more contracts (count units) a side may add before hitting its cap."""
-    if side is Side.BID:
-        return max(0, config.max_inventory_yes - position)
-    return max(0, config.max_inventory_no + position)
-
-
-def quote_size(
-    side: Side, position: int, config: MarketConfig, params: QuotingParams, size_pct: int = 100
-) -> int:
-    """``size_pct`` % of ``quote_size`` until ``full_size_pct`` of the side's cap is held, then
-    scaled down linearly to nothing at the cap."""
-    cap = config.max_inventory_yes if side is Side.BID else config.max_inventory_no
-    room = capacity(side, position, config)
-    if cap <= 0 or room <= 0:
-        return 0
-    held_same_way = max(0, position if side is Side.BID else -position)
-    full_until = cap * params.full_size_pct // 100
-    full = config.quote_size * size_pct // 100
-    if held_same_way <= full_until:
-        scaled = full
-    else:
-        scaled = full * (cap - held_same_way) // (cap - full_until)
-    size = min(scaled, room)
-    size -= size % params.size_step
-    return size if size >= params.min_size else 0
-
-
 def inventory_skew_x2(
     position: int, spread_needed: int, config: MarketConfig, params: QuotingParams
 ) -> int:
@@ -255,22 +138,6 @@ def inventory_skew_x2(
     skew_x2 = 2 * spread_needed * config.inventory_skew_factor * (held - free)
     skew_x2 //= FACTOR_SCALE * (cap - free)
     return skew_x2 if position > 0 else -skew_x2
-
-
-def wind_down_limit(
-    close_ms: int, now_ms: int, config: MarketConfig, params: QuotingParams
-) -> int | None:
-    """Inside the wind-down window, the most a side may leave held after a full fill (count
-    units): the cap at ``wind_down_ms`` before close, shrinking linearly to 0 at
-    ``pull_before_close_ms``. None outside the window (or with no close time)."""
-    if not close_ms or now_ms < close_ms - params.wind_down_ms:
-        return None
-    taper_ms = params.wind_down_ms - params.pull_before_close_ms
-    left_ms = close_ms - params.pull_before_close_ms - now_ms
-    if taper_ms <= 0 or left_ms <= 0:
-        return 0
-    cap = max(config.max_inventory_yes, config.max_inventory_no)
-    return cap * min(left_ms, taper_ms) // taper_ms
 
 
 def compute_targets(
@@ -349,6 +216,22 @@ def compute_targets(
             measured = min(measured, params.tox_max)
     spread_needed = required_spread(config, meta, fair, fee_legs, measured)
     size_pct = params.benign_size_pct if measured == 0 else 100
+    tick = meta.grid.tick_at(fair)
+    if (
+        params.benign_max_spread_ticks
+        and best_ask - best_bid > params.benign_max_spread_ticks * tick
+    ):
+        size_pct = 100
+    if (
+        best_ask - best_bid < spread_needed
+        and params.tox_touch_join
+        and measured
+        and best_ask - best_bid <= tick
+    ):
+        calm_needed = required_spread(config, meta, fair, fee_legs, 0)
+        if best_ask - best_bid >= calm_needed:
+            spread_needed = calm_needed
+            guard += "+touch"
     if best_ask - best_bid < spread_needed:
         return Targets(ticker, None, None, "spread_too_tight", now_ms, book_ms, fair)
     if params.vol_spread_pct and recent.mids_x2:
@@ -388,13 +271,8 @@ def compute_targets(
             quotes[side] = None
             continue
         price, why = priced
-        size = quote_size(side, pos, config, params, size_pct)
+        size = side_size(side, pos, config, params, size_pct, limit)
         if limit is not None:
-            # a full fill may leave at most ``limit`` held either way (or reduce what is held)
-            held_same_way = pos if side is Side.BID else -pos
-            tapered = min(size, max(0, limit - held_same_way))
-            tapered -= tapered % params.size_step
-            size = tapered if tapered >= params.min_size else 0
             why += "+wind_down"
         if size <= 0:
             quotes[side] = None

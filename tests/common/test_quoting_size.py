@@ -24,7 +24,11 @@ META = MarketMeta(
     "KX", MarketStatus("active"), NOW + 86_400_000, PriceGrid.linear_cent(), FeeType.QUADRATIC
 )
 PARAMS = QuotingParams(
-    tox_min_contracts=2000, tox_free=40, benign_size_pct=300, benign_skew_pct=100
+    tox_min_contracts=2000,
+    tox_free=40,
+    benign_size_pct=300,
+    benign_skew_pct=100,
+    benign_max_spread_ticks=0,  # the tests' book is 4 ticks wide
 )
 
 
@@ -89,3 +93,37 @@ def test_largest_quote_allows_for_the_benign_size() -> None:
     assert largest_quote(CONFIG, PARAMS) == 1500
     assert largest_quote(CONFIG, replace(PARAMS, benign_size_pct=50)) == 500
     assert largest_quote(CONFIG) == CONFIG.quote_size * DEFAULT_PARAMS.benign_size_pct // 100
+
+
+def test_a_one_tick_market_is_not_pulled_by_measured_toxicity() -> None:
+    one_cent = replace(CONFIG, min_spread=100)
+    touch = YesBook(((4200, 1000),), ((4300, 1000),))  # one tick: join both sides or nothing
+    adverse = scored(20, -90)  # 0.9 c against us: the cap, min_spread x 1.5
+    joined = replace(PARAMS, tox_touch_join=True)
+    t = compute_targets(touch, False, Position("KX"), one_cent, META, NOW, joined, markouts=adverse)
+    assert t.bid is not None and t.ask is not None
+    assert (t.bid.price, t.bid.size, t.ask.price, t.ask.size) == (4200, 500, 4300, 500)
+    off = replace(PARAMS, tox_touch_join=False)
+    t = compute_targets(touch, False, Position("KX"), one_cent, META, NOW, off, markouts=adverse)
+    assert (t.bid, t.ask, t.reason) == (None, None, "spread_too_tight")
+    # two ticks wide: the widened spread still fits, nothing changes
+    wider = YesBook(((4200, 1000),), ((4400, 1000),))
+    a = compute_targets(wider, False, Position("KX"), one_cent, META, NOW, joined, markouts=adverse)
+    b = compute_targets(wider, False, Position("KX"), one_cent, META, NOW, off, markouts=adverse)
+    assert a == b
+
+
+def sizes_in(
+    book: YesBook, markouts: Markouts, params: QuotingParams
+) -> tuple[int | None, int | None]:
+    t = compute_targets(book, False, Position("KX"), CONFIG, META, NOW, params, markouts=markouts)
+    return (t.bid and t.bid.size, t.ask and t.ask.size)
+
+
+def test_a_wide_market_keeps_quote_size_even_when_benign() -> None:
+    narrow = YesBook(((4000, 1000),), ((4400, 1000),))  # 4 ticks
+    wide = YesBook(((4000, 1000),), ((4700, 1000),))  # 7 ticks: an illiquid market's one maker
+    only_narrow = replace(PARAMS, benign_max_spread_ticks=4)
+    assert sizes_in(narrow, scored(20, 0), only_narrow) == (1500, 1500)
+    assert sizes_in(wide, scored(20, 0), only_narrow) == (500, 500)
+    assert sizes_in(wide, scored(20, 0), replace(PARAMS, benign_max_spread_ticks=0)) == (1500, 1500)

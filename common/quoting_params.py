@@ -1,0 +1,128 @@
+"""The quoting function's knobs (``common.quoting.compute_targets``), each with why it is set
+as it is: the backtests that chose it (docs/backtest.md has the tables)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from common.config import FACTOR_SCALE
+from common.numbers import COUNT_SCALE
+
+
+@dataclass(frozen=True, slots=True)
+class QuotingParams:
+    """Knobs that are not per-market config (yet): timing around close, fair value, the
+    adverse-selection guards and size scaling. Percentages are integers (150 = 1.5x)."""
+
+    # Before close the inventory limit tapers from the cap (at ``wind_down_ms``) to zero (at
+    # ``pull_before_close_ms``). A taper rather than a cut-off: a 10-minute market is not
+    # given up for half its life, yet nothing is added into the close. (Off, near_expiry did
+    # 4 $ better on nine tuning seeds and 18 $ worse on the three held out, with a max drawdown
+    # of 17 $ instead of 3 $: a risk control, kept.)
+    wind_down_ms: int = 5 * 60_000
+    pull_before_close_ms: int = 60_000  # before close: quote nothing
+    # The plain mid: in backtests the top-of-book size imbalance was noise, not information
+    # (microprice cost about a quarter of the calm-market PnL); True restores it.
+    use_microprice: bool = False
+    min_size: int = COUNT_SCALE  # never quote less than one contract
+    size_step: int = COUNT_SCALE  # sizes are whole contracts
+    # Full quote_size until this % of the cap is held, then linear to 0. 100 (full size up to
+    # the cap, like the naive rule): shrinking from 60 % gave up fills in every scenario.
+    full_size_pct: int = 100
+    # No skew until this % of the cap is held: skewing small inventories gave up fills on the
+    # side that adds (calm and trending paid for it), while news_jumps still wants the skew
+    # near the cap. Backtests over 9 seeds: 75 did best of 0/50/75/90/100, by little.
+    skew_start_pct: int = 75
+    # Shock guard (needs ``recent``): when the others' mid moved by at least ``shock_ticks``
+    # ticks within ``shock_window_ms``, the required spread is scaled by ``shock_spread_pct``
+    # (0 = quote nothing) until the window has passed.
+    shock_ticks: int = 0  # 0 = off
+    shock_window_ms: int = 5_000
+    shock_spread_pct: int = 300
+    # Volatility widening (needs ``recent``): the required spread grows by ``vol_spread_pct``
+    # of the mid's standard deviation over ``vol_horizon_ms``, measured over ``vol_window_ms``.
+    vol_spread_pct: int = 0  # 0 = off
+    vol_horizon_ms: int = 10_000
+    vol_window_ms: int = 60_000
+    # Fresh-quote fair value (needs ``memory``): when the centre of the levels added within
+    # ``fresh_window_ms`` lies outside the others' best bid and ask by at least
+    # ``fresh_outside_ticks``, the touch on that side is stale and the fresh centre is the fair.
+    # Backtests over 9 seeds: +4 $ in news_jumps, unchanged in calm and trending; with no margin
+    # the ladder's own asymmetry moved the fair value in calm markets and cost ~1 $ there.
+    fresh_window_ms: int = 2_000  # 0 = off
+    fresh_outside_ticks: int = 2
+    # Maker fees only in a moving market (needs ``memory``): while the others' mid has ranged by
+    # less than ``quiet_ticks`` ticks over the last ``quiet_window_ms`` (and the memory covers
+    # that window), the required spread counts ``quiet_fee_legs`` maker fees instead of two.
+    # Quiet, one tick inside the best earns the touch's flow and that edge pays the fee; just
+    # after a jump, the fees keep dora a tick back from adverse fills. Backtests (it acts in
+    # the maker-fee market only), dora - naive: calm -0.37 -> +0.05 $ on 9 tuning seeds,
+    # -0.09 -> +0.21 on 3 held out; news_jumps +5.96 -> +5.00 and +0.94 -> +3.04; the others
+    # within 0.2 $. Fees never counted: news_jumps +4.42 on the tuning seeds. Same numbers for
+    # 2-3 ticks and 2-30 s; 1 tick cost calm 0.3 $, 60 s cost it 0.03. (A window past 10 s
+    # needs ``book_memory.MIDS_KEEP_MS`` raised: the memory keeps 10 s of mids.)
+    quiet_ticks: int = 2  # 0 = off: both legs always
+    quiet_window_ms: int = 5_000
+    quiet_fee_legs: int = 0
+    # Event fair value (needs ``event_x2``, ``common.fair_inputs.event_fair_x2``): the fair value
+    # moves ``event_weight_pct`` % of the way to what the event's other outcomes imply.
+    event_weight_pct: int = 0  # 0 = off
+    event_outside_ticks: int = 0  # >0: only when it lies this far outside the best bid and ask
+    event_max_off: int = 1_000  # price units: the event's mids summing further from $1 -> unused
+    # External fair value (``dora:fv:{ticker}``): used when at most ``fv_stale_ms`` old, moving the
+    # fair value ``fv_weight_pct`` x its confidence of the way to it.
+    fv_stale_ms: int = 5_000  # 0 = never used
+    fv_weight_pct: int = 100
+    # Measured toxicity (needs ``markouts``, ``common.markouts``): once ``tox_min_contracts`` of
+    # our fills have been scored (the others' mid 10 s after each against the mid before it),
+    # their mean move per contract replaces the config's static ``toxicity_score``: 0 while it
+    # is no worse than ``-tox_free``, rising to ``tox_max`` at ``tox_span`` further down.
+    # Chosen on tuning seeds 1-10 (dora with - without, $ per half hour): sports_live +22.8,
+    # news_jumps +0.8, trending +0.5, event +0.1, calm -0.2, finance -0.7 (its one-tick
+    # markets: any widening stops the quote). A static 0.5 in sports_live alone made +29.5;
+    # the adverse move separates it (-0.3 to -2.4 c a contract) from calm and finance (within
+    # -0.2 c), the fill's edge (move + half-spread) did not. A cap of 0.5: 1.0 (2x min_spread)
+    # was worse than 0.5 as a static score too.
+    tox_min_contracts: int = 20 * COUNT_SCALE  # 0 = off: the config's toxicity_score always
+    tox_free: int = 40
+    tox_span: int = 50
+    tox_max: int = FACTOR_SCALE // 2
+    # A benign market (needs ``markouts``): once the measured toxicity is 0 (at least
+    # ``tox_min_contracts`` of our fills scored, their mean move no worse than ``-tox_free``),
+    # the fills are not being picked off, so each side quotes ``benign_size_pct`` % of
+    # ``quote_size`` (still within the caps: a taker larger than ``quote_size`` fills us whole
+    # instead of going on to the next level) and the inventory skew is ``benign_skew_pct`` % of
+    # its usual size (held inventory is not losing value there). Until then, or once the fills
+    # turn adverse, ``quote_size`` and the full skew. Chosen on tuning seeds 1-10 (dora with -
+    # without, $ per half hour; docs/backtest.md): size 300 % and no skew: calm +6.1,
+    # trending +8.2, event +7.3, sports_live +15.5, near_expiry +8.3, finance +1.8,
+    # news_jumps -1.0, illiquid -1.0. 200 % did less nearly everywhere; 400 % cost news_jumps
+    # 7 $. A stricter benign threshold (0.2 c or 0 c) did worse, a looser one no better.
+    # Held out (1001-1020, run once after the choice), dora with - without: calm +7.24, trending
+    # +9.93, event +5.82, sports_live +17.96, finance +2.05, news_jumps +0.50 (noise), near_expiry
+    # -1.59 (noise), illiquid -0.74 [-1.64, +0.16].
+    benign_size_pct: int = 300  # 100 = off
+    benign_skew_pct: int = 0  # 100 = skew as anywhere else
+    # The benign size only while the others' spread is at most this many ticks (0 = always;
+    # session 10, issue 21). In a wide, thin book (``illiquid``: one unsure maker 3-5 ticks
+    # from its estimate, rare takers) the few takers that reach a 3x quote are mostly the
+    # informed ones, who fill 15 contracts instead of 5. Tuning seeds 1-20, dora with -
+    # without: illiquid +1.39 [+0.15, +2.63], near_expiry +0.31; held out illiquid +0.69
+    # [-0.21, +1.59]; but sports_live (its makers ~9 c apart) -3.54 [-7.67, +0.58] (7/20) and
+    # calm/event/trending/news_jumps/finance within +-0.2: shipped off, illiquid still level with
+    # naive with it (docs/backtest.md, session 10).
+    benign_max_spread_ticks: int = 0
+    # A one-tick market (the others' spread is one tick) is not pulled by the measured toxicity
+    # (session 10, issue 21): when the widening alone leaves no room (a one-tick spread can only
+    # be joined on both sides or left), dora joins the touch at ``quote_size`` (no benign size:
+    # the toxicity is above 0) as if the toxicity were 0. Three accurate makers one tick wide
+    # (``finance``) make the mid wander a tick after a fill without anyone informed behind it:
+    # leaving such a market gave up its spread. Tuning seeds 1-20, dora with - without:
+    # finance +1.16 [+0.41, +1.92]; held out 1001-1020 +1.11 [+0.14, +2.08] (dora - naive
+    # +1.38 [+0.32, +2.45]). Off: sports_live -5.12 [-14.23, +3.99] on the tuning seeds (7/20,
+    # max drawdown 19.1 $ against 13.8), where a one-tick spread is a moment, not the market;
+    # docs/backtest.md "Session 10".
+    tox_touch_join: bool = False
+
+
+DEFAULT_PARAMS = QuotingParams()
