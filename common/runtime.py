@@ -196,6 +196,9 @@ async def run_service(
     finally:
         if heartbeat is not None:
             heartbeat.cancel()
+            # ended before the client closes: a heartbeat cancelled inside its Redis write and
+            # left for the event loop's shutdown once hung the process there (1 stop in 3)
+            await asyncio.wait([heartbeat], timeout=1.0)
         try:
             if running is not None:
                 await asyncio.wait_for(running.stop(ctx), DRAIN_TIMEOUT_S)
