@@ -135,13 +135,20 @@ def strategy_rows(before: dict[str, Any], now: dict[str, Any]) -> list[list[str]
     return rows
 
 
+def measured_line(now: dict[str, Any]) -> str:
+    """When each part of this run was measured (a partial run keeps the others' results)."""
+    parts = ("latency", "throughput", "throughput_cluster", "recovery", "strategy")
+    when = [f"{p} {_get(now, p, 'measured_at')}" for p in parts if _get(now, p, "measured_at")]
+    return "This run's parts were measured at: " + "; ".join(when) + "."
+
+
 def section(before: dict[str, Any], now: dict[str, Any], rev: str) -> str:
     when_b = _get(before, "machine", "date") or rev
     when_n = _get(now, "latency", "measured_at") or _get(now, "machine", "date") or "this run"
     seeds_b = _get(before, "strategy", "seeds")
     seeds_n = _get(now, "strategy", "held_out_seeds")
     header = ["", f"previous ({when_b}, {rev})", f"this run ({when_n})"]
-    lines = [BEGIN, "", "## Side by side with the previous run", ""]
+    lines = [BEGIN, "", "## Side by side with the previous run", "", measured_line(now), ""]
     lines += table(header, latency_rows(before, now) + throughput_rows(before, now))
     lines += ["", *table(header, recovery_rows(before, now))]
     lines.append(
