@@ -89,7 +89,9 @@ def open_intervals(schedule: ExchangeSchedule, from_ms: int, to_ms: int) -> list
                 start = _at_minute(midnight, session.open_minute)
                 end = _at_minute(midnight, session.close_minute)
                 start, end = max(start, weekly.start_ms), min(end, weekly.end_ms)
-                if end > start and end > from_ms and start < to_ms:
+                # one that closed within the last minute still joins the next day's opening
+                # (23:59 to 00:00 is no pause)
+                if end > start and end + CONTIGUOUS_MS > from_ms and start < to_ms:
                     intervals.append((start, end))
     return _merge(sorted(intervals))
 
