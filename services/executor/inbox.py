@@ -102,17 +102,11 @@ class Inbox:
         self.schedule.mark(ticker)  # position changed: sizes may need to shrink
 
     def _on_user_order(self, ticker: str, payload: dict[str, Any]) -> None:
-        """The exchange says an order changed (cancelled by a pause, filled, decreased). An
-        update of a live order at another price than ours was sent before our last amend was
-        answered (the socket's news reaches us after the amend's REST answer): applied, its old
-        size would release ledger room the amended size still uses at the exchange."""
+        """The exchange says an order changed (cancelled by a pause, filled, decreased)."""
         order = self.working.find(payload.get("order_id"), payload.get("client_order_id"), ticker)
         if order is None or order.status is OrderStatus.PENDING:
             return
         status = OrderStatus(payload["status"])
-        price = payload.get("price")
-        if status.is_live and price is not None and int(price) != order.price:
-            return  # older than what we know: the amend's own update follows it
         updated = self.working.apply(
             replace(
                 order,
