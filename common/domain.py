@@ -69,6 +69,10 @@ class Order:
     post_only: bool = True
     order_group_id: str | None = None
     subaccount: int | None = None  # as the exchange said (None: not said)
+    # The exchange's own time of the last change to the order that dora has heard of (an
+    # answer's ``ts_ms``, an update's ``last_updated_ts_ms``, REST's ``last_update_time``);
+    # 0: not said. Only ever compared with another exchange time, never with dora's clock.
+    exchange_ms: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -199,6 +199,7 @@ def encode_order(order: Order) -> str:
             "updated_ms": order.updated_ms,
             "post_only": order.post_only,
             "order_group_id": order.order_group_id,
+            "exchange_ms": order.exchange_ms,
         }
     ).decode()
 
@@ -220,6 +221,7 @@ def decode_order(value: str | bytes) -> Order:
             updated_ms=int(data.get("updated_ms", 0)),
             post_only=bool(data.get("post_only", True)),
             order_group_id=data.get("order_group_id"),
+            exchange_ms=int(data.get("exchange_ms") or 0),
         )
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
         raise SchemaError(f"working order does not decode ({exc}): {value!r}") from None

@@ -102,18 +102,32 @@ class Inbox:
         self.schedule.mark(ticker)  # position changed: sizes may need to shrink
 
     def _on_user_order(self, ticker: str, payload: dict[str, Any]) -> None:
-        """The exchange says an order changed (cancelled by a pause, filled, decreased)."""
+        """The exchange says an order changed (cancelled by a pause, filled, decreased).
+
+        The socket's news can reach us after a REST answer made later (an update sent before
+        an amend was answered): one the exchange stamped before the change our record holds is
+        not news. Applied, its old size would free ledger room the amended size still uses at
+        the exchange. Only the exchange's own times are compared; with either unsaid the update
+        is applied but its price (which may be the one before an amend) is not."""
         order = self.working.find(payload.get("order_id"), payload.get("client_order_id"), ticker)
         if order is None or order.status is OrderStatus.PENDING:
             return
+        said_ms = int(payload.get("exchange_ms") or 0)
+        dated = bool(said_ms and order.exchange_ms)  # both times known: old and new can be told
+        if dated and said_ms < order.exchange_ms:
+            self.ctx.metrics.count("stale_order_updates")
+            return
         status = OrderStatus(payload["status"])
+        price = payload.get("price")
         updated = self.working.apply(
             replace(
                 order,
                 status=status,
+                price=int(price) if dated and price is not None else order.price,
                 remaining=int(payload["remaining"]),
                 filled=max(order.filled, int(payload.get("filled", order.filled))),
                 updated_ms=self.ctx.clock.now_ms(),
+                exchange_ms=max(order.exchange_ms, said_ms),
             )
         )
         self.reconciler.exchange_said(ticker, order)

@@ -167,4 +167,5 @@ def merge(mine: Order, theirs: Order, now_ms: int) -> Order:
         filled=max(mine.filled, theirs.filled),  # each report is the truth when it was made
         remaining=theirs.remaining,
         updated_ms=now_ms,
+        exchange_ms=max(mine.exchange_ms, theirs.exchange_ms),
     )

@@ -315,6 +315,7 @@ class FillsService:
             "price": order.price,
             "filled": order.filled,
             "remaining": order.remaining,
+            "exchange_ms": order.exchange_ms,  # the exchange's time of the change (0: not said)
         }
 
     async def _append_updates(self, ctx: Context, updates: list[dict[str, Any]]) -> None:

@@ -142,6 +142,16 @@ def test_parse_fill_and_ws_fill() -> None:
 def test_parse_user_order() -> None:
     order = stream.parse_user_order(USER_ORDER)
     assert order.status is OrderStatus.EXECUTED and order.filled == 1000 and order.remaining == 0
+    assert order.exchange_ms == 1767225601000  # the exchange's time of the change
+
+
+def test_an_order_change_without_its_time_says_none() -> None:
+    """The exchange's time of a change is only ever what it said: not its creation time (a
+    later update compared with it would look older than it is)."""
+    unsaid = {k: v for k, v in USER_ORDER.items() if k != "last_updated_ts_ms"}
+    assert stream.parse_user_order(unsaid).exchange_ms == 0
+    assert orders.parse_order({**ORDER, "last_update_time": None}).exchange_ms == 0
+    assert orders.parse_order(ORDER).exchange_ms == 1767225601000
 
 
 def test_parse_market_reads_grid_and_times() -> None:
@@ -298,6 +308,7 @@ def test_amend_ack_and_count_semantics() -> None:
         200,
         500,
     )
+    assert amended.exchange_ms == 9  # the answer's own time, for the updates that follow it
 
 
 def test_decrease_and_cancel() -> None:

@@ -59,6 +59,11 @@ class FakeExchange:
         self.recorded_before_send: list[bool] = []
         self.created_groups: list[tuple[int, int]] = []  # (limit, exchange_index)
         self.group_limits: dict[str, int] = {}
+        self.ts_ms = NOW  # the exchange's own clock: a tick per change
+
+    def stamp(self) -> int:
+        self.ts_ms += 1
+        return self.ts_ms
 
     async def create_group(self, contracts_limit: int, exchange_index: int = 0) -> str:
         self.created_groups.append((contracts_limit, exchange_index))
@@ -84,6 +89,7 @@ class FakeExchange:
             0,
             request.count,
             order_group_id=request.order_group_id,
+            exchange_ms=self.stamp(),
         )
         if not (self.unknown_next and self.lose_unknown):
             self.orders[order.order_id or ""] = order
@@ -93,7 +99,12 @@ class FakeExchange:
         return order
 
     async def amend(self, order: Order, price: int, remaining: int) -> Order:
-        new = replace(self.orders[order.order_id or ""], price=price, remaining=remaining)
+        new = replace(
+            self.orders[order.order_id or ""],
+            price=price,
+            remaining=remaining,
+            exchange_ms=self.stamp(),
+        )
         self.orders[new.order_id or ""] = new
         return new
 

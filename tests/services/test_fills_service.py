@@ -201,7 +201,7 @@ async def test_the_sockets_fills_and_order_updates_go_on_the_stream_in_their_ord
 
     def update(n: int, filled: int) -> UserOrderEvent:
         order = Order("KX", Side.BID, 4000, 500, f"c{n}", f"o{n}", OrderStatus.RESTING, filled)
-        return UserOrderEvent(replace(order, remaining=500 - filled))
+        return UserOrderEvent(replace(order, remaining=500 - filled, exchange_ms=NOW + n))
 
     events = [
         FillEvent(fill(1, NOW)),
@@ -220,4 +220,7 @@ async def test_the_sockets_fills_and_order_updates_go_on_the_stream_in_their_ord
         ("user_order", "o2"),
         ("fill", "t3"),
     ]
+    # the exchange's time of each change goes with it (the executor drops an update older
+    # than an answer it already has)
+    assert [p["exchange_ms"] for kind, p in stream if kind == "user_order"] == [NOW + 1, NOW + 2]
     assert decode_position("KX", await aredis.hgetall(k.pos("KX"))).position == 200

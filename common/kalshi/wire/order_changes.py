@@ -100,6 +100,7 @@ def order_from_amend_ack(
         remaining=remaining,
         created_ms=order.created_ms,
         updated_ms=data.ts_ms or order.updated_ms,
+        exchange_ms=data.ts_ms or 0,
         post_only=order.post_only,
         order_group_id=order.order_group_id,
     )
@@ -138,6 +139,7 @@ def order_from_decrease_ack(order: Order, ack: object) -> Order:
         remaining=remaining,
         created_ms=order.created_ms,
         updated_ms=data.ts_ms or order.updated_ms,
+        exchange_ms=data.ts_ms or 0,
         post_only=order.post_only,
         order_group_id=order.order_group_id,
     )

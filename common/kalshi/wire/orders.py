@@ -127,6 +127,7 @@ def _order(data: _Order) -> Order:
         ),
         post_only=bool(data.post_only),
         order_group_id=data.order_group_id or None,
+        exchange_ms=fields.time_ms(data.last_update_time, f"{what}.last_update_time", default=0),
     )
 
 
@@ -225,6 +226,7 @@ def order_from_ack(request: OrderRequest, ack: object, *, what: str = "create ac
         created_ms=ts_ms,
         updated_ms=ts_ms,
         post_only=request.post_only,
+        exchange_ms=ts_ms,
         order_group_id=request.order_group_id,
     )
 

@@ -148,6 +148,7 @@ def parse_user_order(value: object) -> Order:
         remaining=remaining,
         created_ms=created_ms,
         updated_ms=created_ms if data.last_updated_ts_ms is None else data.last_updated_ts_ms,
+        exchange_ms=data.last_updated_ts_ms or 0,
         order_group_id=data.order_group_id or None,
         subaccount=data.subaccount_number,
     )
