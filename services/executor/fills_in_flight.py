@@ -14,6 +14,10 @@ fill).
 The same counts keep the two ways of hearing of a fill from adding up twice: an order's
 ``filled`` is cumulative as the exchange reports it, its fill events are increments; the larger of
 the exchange's count and the events read is what executed (``filled_after``), never their sum.
+A cancel-all answers nothing per order: what it took may have executed in part just before, and
+the exchange's update of each order says how much only later. Each such order is held as if all it
+had resting executed (``doubt``) until that update (``settle``) or its fills say otherwise.
+
 For an order found at start or adopted, the fills before are taken as posted (``credit``): they
 are in the position the executor starts from (its events after that are counted on top of them
 for what is posted, never for what executed: an amend sized from an overstated count would rest
@@ -42,6 +46,7 @@ class FillsInFlight:
     def __init__(self) -> None:
         self.tallies: dict[str, _Tally] = {}  # order id -> what of its fills is posted
         self.done: dict[str, Order] = {}  # order id -> an order no longer live, fills unposted
+        self.doubted: set[str] = set()  # of ``done``: taken by a cancel-all, executions unsaid
 
     def on_fill(self, order_id: str, count: int, now_ms: int) -> int:
         """A fill event of ``order_id`` was read; returns the contracts of its events read."""
@@ -75,12 +80,36 @@ class FillsInFlight:
 
     def retire(self, order: Order) -> None:
         """``order`` no longer rests: keep it while some of its fills are not posted."""
-        if not order.order_id:
+        if not order.order_id or order.order_id in self.doubted:
             return
         if self.unposted(order):
             self.done[order.order_id] = order
         else:
             self.forget(order.order_id)
+
+    def doubt(self, order: Order) -> None:
+        """``order`` is about to be taken as cancelled by a cancel-all: until the exchange says,
+        all it had resting may have executed just before (held as executed, fills unposted)."""
+        if order.order_id and order.remaining:
+            self.done[order.order_id] = replace(
+                order,
+                status=OrderStatus.CANCELED,
+                filled=order.filled + order.remaining,
+                remaining=0,
+            )
+            self.doubted.add(order.order_id)
+
+    def settle(self, order_id: str, filled: int) -> bool:
+        """The exchange's last word on a doubted order: ``filled`` executed in all. False when
+        the order is not in doubt."""
+        held = self.done.get(order_id)
+        if held is None or order_id not in self.doubted:
+            return False
+        self.doubted.discard(order_id)
+        self.done[order_id] = replace(held, filled=filled)
+        if not self.unposted(self.done[order_id]):
+            self.forget(order_id)
+        return True
 
     def amended(self, before: Order, after: Order) -> None:
         """``before`` was amended to ``after``'s price: an execution of the earlier price not
@@ -93,6 +122,7 @@ class FillsInFlight:
 
     def forget(self, order_id: str) -> None:
         self.done.pop(order_id, None)
+        self.doubted.discard(order_id)
         self.tallies.pop(order_id, None)
 
     def stand_ins(self, live: Iterable[Order], ticker: str | None = None) -> list[Order]:
@@ -127,8 +157,10 @@ class FillsInFlight:
             for o in self.done.values()
             if now_ms - o.updated_ms > IN_FLIGHT_MAX_MS
         ]
+        doubted = self.doubted.copy()  # no word on them is no lost fill: not reported
         for order, _ in stale:
             self.forget(order.order_id or "")
+        stale = [(o, n) for o, n in stale if o.order_id not in doubted]
         for order_id, tally in list(self.tallies.items()):
             if order_id in live_ids or order_id in self.done:
                 continue

@@ -109,8 +109,20 @@ class Inbox:
         not news. Applied, its old size would free ledger room the amended size still uses at
         the exchange. Only the exchange's own times are compared; with either unsaid the update
         is applied but its price (which may be the one before an amend) is not."""
-        order = self.working.find(payload.get("order_id"), payload.get("client_order_id"), ticker)
-        if order is None or order.status is OrderStatus.PENDING:
+        order_id = payload.get("order_id")
+        order = self.working.find(order_id, payload.get("client_order_id"), ticker)
+        if order is None:
+            # an order a cancel-all took: its last word says how much of it executed first
+            final = not OrderStatus(payload["status"]).is_live
+            if (
+                final
+                and isinstance(order_id, str)
+                and "filled" in payload
+                and self.working.in_flight.settle(order_id, int(payload["filled"]))
+            ):
+                self.schedule.mark(ticker)
+            return
+        if order.status is OrderStatus.PENDING:
             return
         said_ms = int(payload.get("exchange_ms") or 0)
         dated = bool(said_ms and order.exchange_ms)  # both times known: old and new can be told

@@ -175,6 +175,7 @@ class RedisWatch:
                 gone = replace(
                     order, status=OrderStatus.CANCELED, remaining=0, updated_ms=ctx.clock.now_ms()
                 )
+                self.working.in_flight.doubt(replace(order, updated_ms=gone.updated_ms))
                 self.working.apply(gone)
                 self.journal.log_later(gone, "canceled", REDIS_AWAY)
 

@@ -136,13 +136,19 @@ class Safety:
                     await asyncio.wait(in_flight, timeout=2.0)
                     await cancel()
                 now = ctx.clock.now_ms()
-                for order in self.working.all_live():
+                for listed in self.working.all_live():
+                    # As it is now (the exchange's update may have come during a write below).
                     # Only what was known to rest before the cancel-all left: a create that was in
                     # flight may have landed after it and still rest (reconcile will tell).
+                    order = self.working.get(listed.ticker, listed.client_order_id)
+                    if order is None:
+                        continue
                     if order.status is OrderStatus.RESTING and order.updated_ms < sent_ms:
                         gone = replace(
                             order, status=OrderStatus.CANCELED, remaining=0, updated_ms=now
                         )
+                        # what it had resting may have executed just before: held until told
+                        self.working.in_flight.doubt(replace(order, updated_ms=now))
                         await self.journal.record(gone, "canceled", why)
                 ctx.log.warning("cancelled_all", reason=why)
                 self.schedule.reconcile_soon()  # learn whatever still rests
