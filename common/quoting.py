@@ -222,14 +222,18 @@ def compute_targets(
         and best_ask - best_bid > params.benign_max_spread_ticks * tick
     ):
         size_pct = 100
-    if (
+    touch = (
         best_ask - best_bid < spread_needed
         and params.tox_touch_join
-        and measured
+        and measured is not None
+        and 0 < measured <= params.tox_touch_max
         and best_ask - best_bid <= tick
-    ):
+        and _touch_quiet(recent, now_ms, mid_x2, tick, params)
+    )
+    if touch:
         calm_needed = required_spread(config, meta, fair, fee_legs, 0)
-        if best_ask - best_bid >= calm_needed:
+        touch = best_ask - best_bid >= calm_needed
+        if touch:
             spread_needed = calm_needed
             guard += "+touch"
     if best_ask - best_bid < spread_needed:
@@ -272,6 +276,9 @@ def compute_targets(
             continue
         price, why = priced
         size = side_size(side, pos, config, params, size_pct, limit)
+        adds = pos > 0 if side is Side.BID else pos < 0
+        if touch and adds and abs(pos) > params.tox_touch_max_inventory >= 0:
+            size = 0  # a joined touch does not add to a position past its limit
         if limit is not None:
             why += "+wind_down"
         if size <= 0:
@@ -293,6 +300,14 @@ def compute_targets(
             return Targets(ticker, None, None, "spread_too_tight", now_ms, book_ms, fair)
     reason = "quoting" if bid or ask else ("wind_down" if wind_down else "capped")
     return Targets(ticker, bid, ask, reason, now_ms, book_ms, reservation_x2 // 2)
+
+
+def _touch_quiet(recent: Recent, now_ms: int, mid_x2: int, tick: int, p: QuotingParams) -> bool:
+    """The others' mid ranged at most one tick over ``tox_touch_quiet_ms`` (0: no check; the
+    measured toxicity it follows needs minutes of fills, so ``recent`` covers the window)."""
+    if not p.tox_touch_quiet_ms:
+        return True
+    return mid_range_x2(recent, now_ms, p.tox_touch_quiet_ms, mid_x2) <= 2 * tick
 
 
 def _bid(

@@ -123,6 +123,9 @@ class QuotingParams:
     # max drawdown 19.1 $ against 13.8), where a one-tick spread is a moment, not the market;
     # docs/backtest.md "Session 10".
     tox_touch_join: bool = False
+    tox_touch_max: int = FACTOR_SCALE  # join only while the measured toxicity is at most this
+    tox_touch_quiet_ms: int = 0  # >0: only while the others' mid ranged <= 1 tick this long
+    tox_touch_max_inventory: int = -1  # >=0: a joined side adds only while |position| <= this
 
 
 DEFAULT_PARAMS = QuotingParams()

@@ -30,6 +30,7 @@ import itertools
 import math
 from collections import deque
 from dataclasses import dataclass, field, replace
+from functools import partial
 
 from common.book import YesBook
 from common.book_memory import NO_MEMORY, BookMemory, remember_book
@@ -48,7 +49,7 @@ from common.fees import RoundingFee
 from common.markouts import NO_MARKOUTS, Markouts, note_fill, score_due
 from common.numbers import COUNT_SCALE, MONEY_SCALE, ONE_DOLLAR
 from common.order_diff import Action, ActionKind, diff_orders
-from common.quoting import without_own_orders
+from common.quoting import QuotingParams, without_own_orders
 from common.recent_mids import Recent
 from common.risk import (
     RATE_LIMITED,
@@ -59,7 +60,7 @@ from common.risk import (
     worst_case_exposure,
 )
 from sim.backtest.metrics import FairTape, FillRecord, Summary, fair_price_units, summarize
-from sim.backtest.strategies import STRATEGIES, STRATEGY_NAMES, MarketView, Strategy
+from sim.backtest.strategies import STRATEGIES, STRATEGY_NAMES, MarketView, Strategy, dora
 from sim.engine import OrderRequest
 from sim.errors import EngineError
 from sim.model import BookSide, Market
@@ -112,6 +113,7 @@ class BacktestSpec:
     # "diff": dora's executor (common.order_diff: amend, decrease, one-tick tolerance);
     # "cancel_replace": the naive executor, which cancels and re-places on every target change
     executor: str = "diff"
+    dora_params: QuotingParams | None = None  # dora's quoting knobs (None: the shipped defaults)
 
     @property
     def duration_ms(self) -> int:
@@ -169,7 +171,10 @@ def run_backtest(spec: BacktestSpec) -> BacktestResult:
     runs = {}
     tickers: tuple[str, ...] = ()
     for name in spec.strategies:
-        runner = _Runner(spec, name, STRATEGIES[name])
+        strategy = STRATEGIES[name]
+        if name == "dora" and spec.dora_params is not None:
+            strategy = partial(dora, params=spec.dora_params)
+        runner = _Runner(spec, name, strategy)
         runs[name] = runner.run()
         tickers = tuple(runner.world.tickers)
     return BacktestResult(spec, tickers, runs)
