@@ -11,8 +11,8 @@ Pure and deterministic, shared by the strategy process and the backtester. The r
    maker fee, so dora improves on the best there as a fee-blind quoter would. The toxicity is
    the config's static ``toxicity_score`` until enough of our fills were scored
    (``common.markouts``: how the others' mid moved in the 10 s after each), then the measured
-   one (``tox_*`` params). Optionally (``tox_touch_join``, off) a one-tick market that the
-   widening would leave is joined at the touch instead.
+   one (``tox_*`` params). A one-tick market that the widening would leave is joined at the
+   touch instead while the others' mid has ranged at most a tick for 30 s (``tox_touch_*``).
 3. Fair value is the mid of the others' best bid and ask (or the size-weighted microprice),
    unless the levels added to the book in the last ``fresh_window_ms`` (``common.book_memory``)
    centre at least ``fresh_outside_ticks`` outside that bid and ask: then the touch on one side
@@ -222,18 +222,15 @@ def compute_targets(
         and best_ask - best_bid > params.benign_max_spread_ticks * tick
     ):
         size_pct = 100
-    touch = (
+    if (
         best_ask - best_bid < spread_needed
         and params.tox_touch_join
-        and measured is not None
-        and 0 < measured <= params.tox_touch_max
+        and measured
         and best_ask - best_bid <= tick
         and _touch_quiet(recent, now_ms, mid_x2, tick, params)
-    )
-    if touch:
+    ):
         calm_needed = required_spread(config, meta, fair, fee_legs, 0)
-        touch = best_ask - best_bid >= calm_needed
-        if touch:
+        if best_ask - best_bid >= calm_needed:
             spread_needed = calm_needed
             guard += "+touch"
     if best_ask - best_bid < spread_needed:
@@ -276,9 +273,6 @@ def compute_targets(
             continue
         price, why = priced
         size = side_size(side, pos, config, params, size_pct, limit)
-        adds = pos > 0 if side is Side.BID else pos < 0
-        if touch and adds and abs(pos) > params.tox_touch_max_inventory >= 0:
-            size = 0  # a joined touch does not add to a position past its limit
         if limit is not None:
             why += "+wind_down"
         if size <= 0:
