@@ -11,8 +11,8 @@ Pure and deterministic, shared by the strategy process and the backtester. The r
    maker fee, so dora improves on the best there as a fee-blind quoter would. The toxicity is
    the config's static ``toxicity_score`` until enough of our fills were scored
    (``common.markouts``: how the others' mid moved in the 10 s after each), then the measured
-   one (``tox_*`` params). Optionally (``tox_touch_join``, off) a one-tick market that the
-   widening would leave is joined at the touch instead.
+   one (``tox_*`` params). A one-tick market that the widening would leave is joined at the
+   touch instead while the others' mid has ranged at most a tick for 30 s (``tox_touch_*``).
 3. Fair value is the mid of the others' best bid and ask (or the size-weighted microprice),
    unless the levels added to the book in the last ``fresh_window_ms`` (``common.book_memory``)
    centre at least ``fresh_outside_ticks`` outside that bid and ask: then the touch on one side
@@ -227,6 +227,7 @@ def compute_targets(
         and params.tox_touch_join
         and measured
         and best_ask - best_bid <= tick
+        and _touch_quiet(recent, now_ms, mid_x2, tick, params)
     ):
         calm_needed = required_spread(config, meta, fair, fee_legs, 0)
         if best_ask - best_bid >= calm_needed:
@@ -293,6 +294,14 @@ def compute_targets(
             return Targets(ticker, None, None, "spread_too_tight", now_ms, book_ms, fair)
     reason = "quoting" if bid or ask else ("wind_down" if wind_down else "capped")
     return Targets(ticker, bid, ask, reason, now_ms, book_ms, reservation_x2 // 2)
+
+
+def _touch_quiet(recent: Recent, now_ms: int, mid_x2: int, tick: int, p: QuotingParams) -> bool:
+    """The others' mid ranged at most one tick over ``tox_touch_quiet_ms`` (0: no check; the
+    measured toxicity it follows needs minutes of fills, so ``recent`` covers the window)."""
+    if not p.tox_touch_quiet_ms:
+        return True
+    return mid_range_x2(recent, now_ms, p.tox_touch_quiet_ms, mid_x2) <= 2 * tick
 
 
 def _bid(

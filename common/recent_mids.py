@@ -1,7 +1,7 @@
 """What the caller remembers of one market's mid between calls, and two measures of it.
 
 ``Recent`` holds the others' mid (twice the mid, exact) each time it changed; the backtester
-feeds it, and ``common.quoting`` reads how far the mid ranged over a window (the shock guard)
+and the live strategy feed it (``remember_mid``), and ``common.quoting`` reads how far the mid ranged over a window (the shock guard)
 and its standard deviation (volatility widening). Pure, exact integers.
 """
 
@@ -20,6 +20,20 @@ class Recent:
 
 
 NO_RECENT = Recent()
+KEEP_MS = 60_000  # mids older than this are forgotten
+
+
+def remember_mid(recent: Recent, now_ms: int, mid_x2: int | None, keep_ms: int = KEEP_MS) -> Recent:
+    """``recent`` with the others' mid seen at ``now_ms`` (added when it changed; None: a
+    one-sided book, nothing added) and the mids older than ``keep_ms`` forgotten. The live
+    strategy and the backtester call it at each decision."""
+    mids = recent.mids_x2
+    if mid_x2 is not None and (not mids or mids[-1][1] != mid_x2):
+        mids = (*mids, (now_ms, mid_x2))
+    start = 0
+    while start < len(mids) and mids[start][0] < now_ms - keep_ms:
+        start += 1
+    return recent if mids is recent.mids_x2 and not start else Recent(mids[start:])
 
 
 def mid_range_x2(recent: Recent, now_ms: int, window_ms: int, mid_x2: int) -> int:

@@ -32,6 +32,7 @@ from common.errors import SchemaError
 from common.markouts import NO_MARKOUTS, Markouts, note_fill, score_due
 from common.messages import ControlCommand, decode_event, encode_event
 from common.quoting import QuotingParams, compute_targets, without_own_orders
+from common.recent_mids import NO_RECENT, Recent, remember_mid
 from common.redis_codec import (
     decode_book,
     decode_fv,
@@ -107,6 +108,7 @@ class StrategyService:
         self.meta: dict[str, MarketMeta] = {}
         self.memory: dict[str, BookMemory] = {}  # ticker -> what the others' book did lately
         self.markouts: dict[str, Markouts] = {}  # ticker -> our fills, scored 10 s later
+        self.recent: dict[str, Recent] = {}  # ticker -> the others' mid over the last minute
         self.last: dict[str, dict[str, str]] = {}
         self.trace: dict[str, tuple[int, int, int]] = {}  # ticker -> oldest unanswered frame
         self.stream_ids: dict[str, str] = {}
@@ -344,6 +346,8 @@ class StrategyService:
         self.memory[ticker] = memory
         markouts = score_due(self.markouts.get(ticker, NO_MARKOUTS), now_ms, others.mid_x2)
         self.markouts[ticker] = markouts
+        recent = remember_mid(self.recent.get(ticker, NO_RECENT), now_ms, others.mid_x2)
+        self.recent[ticker] = recent
         try:
             external = decode_fv(fv_fields)
         except SchemaError as exc:
@@ -358,6 +362,7 @@ class StrategyService:
             now_ms,
             self.params,
             book_ms=state.received_ms,
+            recent=recent,
             memory=memory,
             external=external,
             markouts=markouts,

@@ -28,8 +28,8 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
-from collections import deque
 from dataclasses import dataclass, field, replace
+from functools import partial
 
 from common.book import YesBook
 from common.book_memory import NO_MEMORY, BookMemory, remember_book
@@ -48,8 +48,8 @@ from common.fees import RoundingFee
 from common.markouts import NO_MARKOUTS, Markouts, note_fill, score_due
 from common.numbers import COUNT_SCALE, MONEY_SCALE, ONE_DOLLAR
 from common.order_diff import Action, ActionKind, diff_orders
-from common.quoting import without_own_orders
-from common.recent_mids import Recent
+from common.quoting import QuotingParams, without_own_orders
+from common.recent_mids import NO_RECENT, Recent, remember_mid
 from common.risk import (
     RATE_LIMITED,
     AccountRisk,
@@ -59,7 +59,7 @@ from common.risk import (
     worst_case_exposure,
 )
 from sim.backtest.metrics import FairTape, FillRecord, Summary, fair_price_units, summarize
-from sim.backtest.strategies import STRATEGIES, STRATEGY_NAMES, MarketView, Strategy
+from sim.backtest.strategies import STRATEGIES, STRATEGY_NAMES, MarketView, Strategy, dora
 from sim.engine import OrderRequest
 from sim.errors import EngineError
 from sim.model import BookSide, Market
@@ -112,6 +112,7 @@ class BacktestSpec:
     # "diff": dora's executor (common.order_diff: amend, decrease, one-tick tolerance);
     # "cancel_replace": the naive executor, which cancels and re-places on every target change
     executor: str = "diff"
+    dora_params: QuotingParams | None = None  # dora's quoting knobs (None: the shipped defaults)
 
     @property
     def duration_ms(self) -> int:
@@ -160,7 +161,7 @@ class _Market:
     last_signature: tuple[object, ...] = ()
     seen_signature: tuple[object, ...] = ()
     last_decision_ms: int = -(10**15)
-    mids: deque[tuple[int, int]] = field(default_factory=deque)
+    recent: Recent = NO_RECENT
     memory: BookMemory = NO_MEMORY
     markouts: Markouts = NO_MARKOUTS
 
@@ -169,7 +170,10 @@ def run_backtest(spec: BacktestSpec) -> BacktestResult:
     runs = {}
     tickers: tuple[str, ...] = ()
     for name in spec.strategies:
-        runner = _Runner(spec, name, STRATEGIES[name])
+        strategy = STRATEGIES[name]
+        if name == "dora" and spec.dora_params is not None:
+            strategy = partial(dora, params=spec.dora_params)
+        runner = _Runner(spec, name, strategy)
         runs[name] = runner.run()
         tickers = tuple(runner.world.tickers)
     return BacktestResult(spec, tickers, runs)
@@ -486,7 +490,7 @@ class _Runner:
         own = self._own_orders(market.ticker)
         book = _yes_book(self.world, market.ticker)
         others = without_own_orders(book, own)
-        self._remember_mid(market, others, now)
+        market.recent = remember_mid(market.recent, now, others.mid_x2, RECENT_MS)
         market.markouts = score_due(market.markouts, now, others.mid_x2)
         if self.halted:
             targets = Targets(market.ticker, None, None, "halted", now)
@@ -499,7 +503,7 @@ class _Runner:
                 market.config,
                 market.meta,
                 now,
-                Recent(tuple(market.mids)),
+                market.recent,
                 market.memory,
                 tuple(self._others_mid_x2(t) for t in self.siblings.get(market.ticker, ())),
                 market.markouts,
@@ -530,14 +534,6 @@ class _Runner:
             _yes_book(self.world, market.ticker), self._own_orders(market.ticker)
         )
         market.memory = remember_book(market.memory, book, now)
-
-    def _remember_mid(self, market: _Market, book: YesBook, now: int) -> None:
-        mid_x2 = book.mid_x2
-        mids = market.mids
-        if mid_x2 is not None and (not mids or mids[-1][1] != mid_x2):
-            mids.append((now, mid_x2))
-        while mids and mids[0][0] < now - RECENT_MS:
-            mids.popleft()
 
     def _approve(self, market: _Market, own: list[Order], actions: list[Action]) -> list[Action]:
         """The executor's approval (``common.risk.approve_actions``, unchanged) with the write

@@ -9,6 +9,7 @@ from common.fees import FeeType
 from common.grid import PriceGrid
 from common.markouts import NO_MARKOUTS, Markouts, note_fill, score_due
 from common.quoting import DEFAULT_PARAMS, QuotingParams, compute_targets, largest_quote
+from common.recent_mids import NO_RECENT, Recent, remember_mid
 
 NOW = 1_800_000_000_000
 CONFIG = MarketConfig(
@@ -111,6 +112,37 @@ def test_a_one_tick_market_is_not_pulled_by_measured_toxicity() -> None:
     a = compute_targets(wider, False, Position("KX"), one_cent, META, NOW, joined, markouts=adverse)
     b = compute_targets(wider, False, Position("KX"), one_cent, META, NOW, off, markouts=adverse)
     assert a == b
+
+
+def test_a_one_tick_market_is_joined_only_while_its_mid_was_quiet() -> None:
+    one_cent = replace(CONFIG, min_spread=100)
+    touch = YesBook(((4200, 1000),), ((4300, 1000),))
+    adverse = scored(20, -90)
+    gated = replace(PARAMS, tox_touch_join=True, tox_touch_quiet_ms=30_000)
+
+    def quotes(recent: Recent) -> tuple[int | None, int | None]:
+        t = compute_targets(
+            touch, False, Position("KX"), one_cent, META, NOW, gated, recent=recent,
+            markouts=adverse,
+        )  # fmt: skip
+        return (t.bid and t.bid.price, t.ask and t.ask.price)
+
+    # the mid (x2: 8500 now) moved one tick within the 30 s: joined
+    assert quotes(Recent(((NOW - 40_000, 8300), (NOW - 20_000, 8500)))) == (4200, 4300)
+    # a tick and a half 20 s ago (x2 8200 -> 8500): a moving market, left
+    assert quotes(Recent(((NOW - 40_000, 8200), (NOW - 20_000, 8500)))) == (None, None)
+    # that move 40 s ago is before the window: only the mid then in effect counts
+    assert quotes(Recent(((NOW - 40_000, 8200), (NOW - 35_000, 8500)))) == (4200, 4300)
+
+
+def test_remember_mid_keeps_the_changes_of_the_last_minute() -> None:
+    recent = remember_mid(NO_RECENT, 1_000, 8_400)
+    assert remember_mid(recent, 2_000, 8_400) is recent  # unchanged mid: nothing added
+    assert remember_mid(recent, 2_000, None) is recent  # one-sided book: nothing added
+    recent = remember_mid(recent, 30_000, 8_500)
+    assert recent.mids_x2 == ((1_000, 8_400), (30_000, 8_500))
+    assert remember_mid(recent, 61_000, 8_500).mids_x2 == ((1_000, 8_400), (30_000, 8_500))
+    assert remember_mid(recent, 61_001, 8_600).mids_x2 == ((30_000, 8_500), (61_001, 8_600))
 
 
 def sizes_in(
