@@ -21,8 +21,7 @@ had resting executed (``doubt``) until that update (``settle``) or its fills say
 For an order found at start or adopted, the fills before are taken as posted (``credit``): they
 are in the position the executor starts from (its events after that are counted on top of them
 for what is posted, never for what executed: an amend sized from an overstated count would rest
-more than approved). At start, its record's count or its fill events already on the stream,
-the more (a record is written lazily and can predate a fill posted just before).
+more than approved).
 """
 
 from __future__ import annotations
