@@ -63,12 +63,11 @@ class FillsInFlight:
         the events', whichever is larger (an amend's answer may hold a fill its event repeats)."""
         return max(order.filled, posted)
 
-    def credit(self, order: Order, now_ms: int, posted: int = 0) -> None:
-        """``order``'s fills so far are in the position (found at start, or adopted): as many
-        as it says it filled, or as its fill events already posted hold (``posted``), the more."""
+    def credit(self, order: Order, now_ms: int) -> None:
+        """``order``'s fills so far are in the position (found at start, or adopted)."""
         if order.order_id:
             tally = self.tallies.setdefault(order.order_id, _Tally())
-            tally.credited = max(tally.credited, order.filled, posted)
+            tally.credited = max(tally.credited, order.filled)
             tally.touched_ms = now_ms
 
     def unposted(self, order: Order) -> int:

@@ -203,7 +203,6 @@ class ExecutorService:
         await self.gate.check_clock_at_start()  # a skewed clock: not starting, one line why
         await self.configs.refresh(ctx.redis, ctx.clock.now_ms())
         loaded = await self.working.load(self.owned)
-        await self.working.credit_posted()  # before the positions that hold them are read
         await self.groups.load()
         in_doubt = sum(o.status is not OrderStatus.RESTING for o in self.working.all_live())
         pulled = self.safety.pulled

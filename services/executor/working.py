@@ -18,12 +18,10 @@ from common.domain import Order, Side
 from common.errors import SchemaError
 from common.keys import Keys
 from common.log import EventLogger
-from common.messages import decode_event
 from common.redis_codec import decode_order, encode_order
 from services.executor.fills_in_flight import FillsInFlight
 
 LEFT_KEPT = 10_000  # orders whose leaving is remembered (the newest; a reconcile takes seconds)
-POSTED_LOOKBACK = 5_000  # fills stream entries read at start for fills posted before it
 
 
 class WorkingOrders:
@@ -58,30 +56,6 @@ class WorkingOrders:
                 self.in_flight.credit(order, order.updated_ms)  # its fills are in the position
                 count += 1
         return count
-
-    async def credit_posted(self, lookback: int = POSTED_LOOKBACK) -> int:
-        """Credit the loaded orders with their fill events already on the fills stream (the
-        newest ``lookback`` entries): posted before the positions are read, they are in them.
-        A predecessor writes a record lazily, so its ``filled`` can predate them; taken alone,
-        they were held a second time as executions not yet posted. Returns the orders credited.
-        """
-        live = {o.order_id: o for o in self.all_live() if o.order_id}
-        if not live:
-            return 0
-        posted: dict[str, int] = {}
-        entries = await self.redis.xrevrange(self.keys.stream("fills"), count=lookback)
-        for _, fields in entries:
-            try:
-                kind, payload = decode_event(fields)
-                order_id, count = payload.get("order_id"), int(payload.get("count", 0))
-            except (SchemaError, TypeError, ValueError):
-                continue
-            if kind == "fill" and order_id in live:
-                posted[order_id] = posted.get(order_id, 0) + count
-        for order_id, count in posted.items():
-            order = live[order_id]
-            self.in_flight.credit(order, order.updated_ms, posted=count)
-        return len(posted)
 
     def live(self, ticker: str) -> list[Order]:
         return [o for o in self.by_ticker.get(ticker, {}).values() if o.status.is_live]
