@@ -28,6 +28,7 @@ from common.errors import DoraError
 # a trading cluster wants it short: ElastiCache detects a failed primary in seconds).
 NODE_TIMEOUT_MS = 2_000
 BUS_OFFSET = 10_000  # a node's cluster bus listens on its port + 10000
+EPHEMERAL_FROM = 32_768  # where Linux's default ephemeral (outgoing) ports start
 
 
 class ClusterError(DoraError):
@@ -191,9 +192,11 @@ class LocalCluster:
 
 
 def cluster_port() -> int:
-    """A free port whose cluster bus port (port + 10000) is free too, below 55536."""
+    """A free port whose cluster bus port (port + 10000) is free too, both below Linux's
+    ephemeral range (32768 on): a port found free there can be taken by any outgoing
+    connection before the node binds it (a node that never came up in a CI run)."""
     for _ in range(200):
-        port = random.randint(20_000, 45_000)
+        port = random.randint(20_000, EPHEMERAL_FROM - BUS_OFFSET - 1)
         if all(_free(p) for p in (port, port + BUS_OFFSET)):
             return port
     raise ClusterError("no free port pair for a cluster node")
