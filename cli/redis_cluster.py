@@ -70,6 +70,14 @@ class LocalCluster:
         return [f"redis://127.0.0.1:{port}/0" for port in self.ports]
 
     def start(self) -> LocalCluster:
+        """Start the nodes and join them; a start that fails stops the nodes it started."""
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> LocalCluster:
         server, cli = shutil.which("redis-server"), shutil.which("redis-cli")
         if server is None or cli is None:
             raise ClusterError("redis-server and redis-cli are needed for a local cluster")
