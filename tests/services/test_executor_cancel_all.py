@@ -22,6 +22,7 @@ from common.runtime import Context
 from common.settings import Settings
 from services.executor.service import ExecutorService
 from tests.services.test_executor import FakeExchange, publish, seed, started, steps
+from tests.services.test_executor_order_updates import update_of
 
 
 async def settled_ledger(service: ExecutorService, ctx: Context) -> int:
@@ -59,16 +60,13 @@ async def test_an_execution_just_before_a_cancel_all_stays_counted(
         assert await settled_ledger(service, ctx) >= resting(order, 300)
         assert exchange.orders == {}
         # the exchange's update of the cancel says how many executed: those stay counted
-        update = {
-            "ticker": "KX",
-            "order_id": order.order_id,
-            "client_order_id": order.client_order_id,
-            "status": OrderStatus.CANCELED.value,
-            "price": 4100,
-            "filled": 300,
-            "remaining": 0,
-            "exchange_ms": exchange.stamp(),
-        }
+        update = update_of(
+            order,
+            status=OrderStatus.CANCELED.value,
+            filled=300,
+            remaining=0,
+            exchange_ms=exchange.stamp(),
+        )
         await aredis.xadd(k.stream("fills"), encode_event("user_order", update))
         assert await settled_ledger(service, ctx) >= resting(order, 300)
         # their fill posts: the position holds them now, nothing is held for the order
@@ -102,16 +100,13 @@ async def test_an_order_the_exchange_says_never_executed_frees_its_room_at_once(
         await halted(service)
         assert await settled_ledger(service, ctx) == resting(order, 500)  # not known yet
         assert exchange.orders == {}
-        update = {
-            "ticker": "KX",
-            "order_id": order.order_id,
-            "client_order_id": order.client_order_id,
-            "status": OrderStatus.CANCELED.value,
-            "price": 4100,
-            "filled": 0,
-            "remaining": 0,
-            "exchange_ms": exchange.stamp(),
-        }
+        update = update_of(
+            order,
+            status=OrderStatus.CANCELED.value,
+            filled=0,
+            remaining=0,
+            exchange_ms=exchange.stamp(),
+        )
         await aredis.xadd(k.stream("fills"), encode_event("user_order", update))
         assert await settled_ledger(service, ctx) == 0
         assert service.working.in_flight.done == {}
