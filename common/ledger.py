@@ -22,6 +22,14 @@ It is changed only by the Lua scripts (``common.ledger_scripts``), each one atom
 - ``rebuild``: at every start (and when Redis lost its data) the owner's markets are replaced by
   what it learned from the exchange, and ``total`` is summed again.
 
+Redis can also lose only its newest writes (a restart from an AOF written every second, a
+failover to a replica that lagged). The writer's memory then says the ledger holds values it no
+longer does, and the room they held would be given away. So each writer keeps a mark in the
+ledger (``mark:{lease key}``: the newest of its steps applied) and sends with every step the
+newest one Redis acknowledged: a mark below it means acknowledged writes were lost, and every
+step of that writer is refused (``lost``) until it rebuilds its part from memory. The executor
+also reads its mark with each risk refresh, so an idle writer finds out too.
+
 Every pass and every shard reserves from the one ``total``: a burst of passes, or two shards,
 never reserve past the cap together. Releases are idempotent: a value is set, never subtracted.
 
@@ -112,6 +120,11 @@ class Ledger:
         self.seq = 0
         self.written: dict[str, int] = {}  # field -> money this process last set
         self.written_events: dict[str, dict[str, int]] = {}  # ticker -> its event parts set
+        # this writer's mark in the ledger (``common.ledger_scripts.MARK``): the newest of its
+        # steps Redis acknowledged (``acked``) must still be there, or Redis lost writes
+        self.mark = f"mark:{lease_key}"
+        self.acked = 0
+        self.lost = ""  # why this writer's part cannot be believed until it rebuilds ("": it can)
         self.cluster = keys.cluster  # two steps per reservation, one per slot (``reserve``)
         self._reserve: Any = redis.register_script(
             lua.RESERVE_ACCOUNT if self.cluster else lua.RESERVE
@@ -180,6 +193,7 @@ class Ledger:
             pairs = {k: [now.get(k, v), v] for k, v in event.parts.items()}
             parts = orjson.dumps(pairs).decode()
             args += [event.event, event.limit, "1" if event.exclusive else "0", parts, ticker]
+        args += [self.mark, self.acked]
         for record in records:
             args += [record.client_order_id, record.encoded]
         for name, money in values.items():
@@ -273,10 +287,11 @@ class Ledger:
         """Read ``reserve``'s reply (and remember what was written when it passed)."""
         outcome = str(reply[0])
         if outcome == "ok":
+            self.acked = max(self.acked, int(reply[2]))
             self.written.update(values)
             if event is not None:
                 self.written_events.setdefault(ticker, {}).update(event.parts)
-            for name in reply[2:]:  # a newer write of ours got there first: not ours to know
+            for name in reply[3:]:  # a newer write of ours got there first: not ours to know
                 self.written.pop(str(name), None)
             return Answer("ok", "", int(reply[1]))
         if outcome == "denied":
@@ -284,7 +299,24 @@ class Ledger:
             return Answer("denied", f"ledger {total} + {delta}", total)
         if outcome == "event_denied":
             return Answer(outcome, f"event worst loss {reply[1]} > {reply[2]}", int(reply[1]))
+        if outcome == "lost":
+            self.lost = str(reply[1])
         return Answer(outcome, str(reply[1]))
+
+    def check_mark(self, raw: str | None) -> bool:
+        """Whether the ledger still holds every step of ours Redis acknowledged, from the
+        value of our mark (``HGET ledger mark``); when not, ``lost`` says so."""
+        if self.acked == 0:
+            return True
+        token, _, seq = (raw or "0:0").partition(":")
+        try:
+            held = (int(token), int(seq))
+        except ValueError:
+            held = (0, 0)
+        if held[0] > self.token() or held >= (self.token(), self.acked):
+            return True
+        self.lost = f"the ledger holds step {held[1]} of ours, Redis had acknowledged {self.acked}"
+        return False
 
     def changed(self, values: Mapping[str, int]) -> dict[str, int]:
         """The part of ``values`` that differs from what this process last wrote."""
@@ -319,9 +351,11 @@ class Ledger:
         for ticker, part in (events or {}).items():
             entry = by_event.setdefault(part.event, {"x": part.exclusive, "m": {}})
             entry["m"][ticker] = dict(part.parts)
-        args: list[Any] = [self.token(), self._next(), len(dropped), *dropped]
+        seq = self._next()
+        args: list[Any] = [self.token(), seq, len(dropped), *dropped]
         args += [orjson.dumps(mine).decode(), orjson.dumps(by_event).decode()]
         args.append(self.keys.ledger_event(""))  # the events' sorted sets: prefix + event
+        args.append(self.mark)
         for name, money in values.items():
             args += [name, money]
         if self.cluster:  # the lease first, in its own slot; then the account's slot alone
@@ -335,6 +369,7 @@ class Ledger:
             return Answer(str(reply[0]), str(reply[1]))
         self.written = dict(values)
         self.written_events = {t: dict(p.parts) for t, p in (events or {}).items()}
+        self.acked, self.lost = max(self.acked, seq), ""
         return Answer("ok", "", int(reply[1]))
 
 

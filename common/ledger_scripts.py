@@ -84,7 +84,8 @@ end
 
 # KEYS: ledger, lease, book, market, orders, the event's sorted set. ARGV: cap, token, seq, guard
 # ("1"/"0"), the number of orders to record, the event ("" for none), its limit, its exclusive
-# flag ("1"/"0"), the market's parts of it (JSON kind -> [money now, money after]), the ticker;
+# flag ("1"/"0"), the market's parts of it (JSON kind -> [money now, money after]), the ticker,
+# the writer's mark field and the highest seq of its writes Redis acknowledged (``MARK``);
 # then (client order id, JSON) pairs of the orders to record, then (field, money now, money after)
 # triples. "Now" is what rests before this step (exact, from the caller's memory: a stale value
 # in the ledger is released by it), "after" with the new orders: only what this step adds is held
@@ -93,10 +94,31 @@ FENCE_AND_GUARD = """
 local refusal = refused(KEYS[2], ARGV[2], ARGV[4], KEYS[3], KEYS[4])
 if refusal then return refusal end
 """
+# Each writer's mark (``mark:{lease key}`` in the ledger: ``token:seq``, the newest of its steps
+# applied): when it is below a step Redis acknowledged to that writer, Redis lost writes it had
+# confirmed (a restart from an AOF written every second, a failover to a lagging replica). The
+# writer's memory then says the ledger holds what it no longer does, so its room would be given
+# away: every step of it is refused (``lost``) until it rebuilds its part (``REBUILD`` sets the
+# mark again).
+MARK = """
+local function read_mark(name)
+  local raw = redis.call('HGET', KEYS[1], name)
+  if not raw then return 0, 0 end
+  local t, s = string.match(raw, '^(%d+):(%d+)$')
+  if not t then return 0, 0 end
+  return tonumber(t), tonumber(s)
+end
+local mark_token, mark_seq = read_mark(ARGV[11])
+local acked = tonumber(ARGV[12])
+local my_token = tonumber(ARGV[2])
+if acked > 0 and (mark_token < my_token or (mark_token == my_token and mark_seq < acked)) then
+  return {'lost', 'the ledger holds step ' .. fmt(mark_seq) .. ' of ours, Redis had acknowledged ' .. fmt(acked)}
+end
+"""
 RESERVATION = """
 local cap, token, seq = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local records = tonumber(ARGV[5])
-local first = 11 + 2 * records
+local first = 13 + 2 * records
 local delta, added, sets, stale = 0, 0, {}, {}
 for i = first, #ARGV, 3 do
   local now, new = tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
@@ -158,18 +180,21 @@ if event_write then
   redis.call('HSET', KEYS[1], event_write[1], event_write[2], event_write[3], event_write[4])
   redis.call('ZADD', zkey, fmt(event_write[5]), event_write[6])
 end
+if mark_token < token or (mark_token == token and mark_seq < seq) then
+  redis.call('HSET', KEYS[1], ARGV[11], fmt(token) .. ':' .. fmt(seq))
+end
 """
 RECORDS = """
-for i = 11, first - 1, 2 do
+for i = 13, first - 1, 2 do
   redis.call('HSET', KEYS[5], ARGV[i], ARGV[i + 1])
 end
 """
 REPLY = """
-local reply = {'ok', fmt(total)}
+local reply = {'ok', fmt(total), fmt(seq)}
 for _, name in ipairs(stale) do reply[#reply + 1] = name end
 return reply
 """
-RESERVE = COMMON + EVENTS + FENCE_AND_GUARD + RESERVATION + RECORDS + REPLY
+RESERVE = COMMON + EVENTS + FENCE_AND_GUARD + MARK + RESERVATION + RECORDS + REPLY
 
 # Redis Cluster (docs/redis.md): the ledger is in the account's slot, the lease, book, market and
 # orders of a market in its shard's, and no script may take keys of two slots. ``reserve`` is
@@ -177,7 +202,7 @@ RESERVE = COMMON + EVENTS + FENCE_AND_GUARD + RESERVATION + RECORDS + REPLY
 # account's slot; the same ARGV with no records: the token orders the writes, it fences nothing),
 # then the shard step below; a refusal of the shard step sets the reservation back to what rests
 # now.
-RESERVE_ACCOUNT = COMMON + EVENTS + RESERVATION + REPLY
+RESERVE_ACCOUNT = COMMON + EVENTS + MARK + RESERVATION + REPLY
 
 # KEYS: lease, book, market, orders. ARGV: token, guard ("1"/"0"), then (client order id, JSON)
 # pairs of the orders to record as pending.
@@ -196,7 +221,7 @@ return {'ok'}
 # KEYS: ledger, lease. ARGV: token, seq, the number of fields to drop, those fields, the tickers
 # whose event parts are replaced (JSON list), the new event parts (JSON event -> {"x": exclusive,
 # "m": {ticker: {kind: money}}}), the prefix of the events' sorted sets (``Keys.ledger_event``:
-# in the ledger's slot), then (field, money) pairs. The total and every event's sums and sorted
+# in the ledger's slot), the writer's mark field (``MARK``), then (field, money) pairs. The total and every event's sums and sorted
 # set are computed again from the parts (a rebuild is rare: at start, after a data loss).
 REBUILD_FENCE = """
 local why = fenced(KEYS[2], ARGV[1])
@@ -210,7 +235,8 @@ local mine = {}
 for _, ticker in ipairs(cjson.decode(ARGV[4 + dropped])) do mine[ticker] = true end
 local events = cjson.decode(ARGV[5 + dropped])
 local prefix = ARGV[6 + dropped]
-for i = 7 + dropped, #ARGV, 2 do
+redis.call('HSET', KEYS[1], ARGV[7 + dropped], ARGV[1] .. ':' .. ARGV[2])
+for i = 8 + dropped, #ARGV, 2 do
   redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1] .. ':' .. ARGV[1] .. ':' .. ARGV[2])
 end
 local flags = {}  -- event -> its exclusive flag ("1"/"0")
@@ -257,7 +283,7 @@ for i = 1, #fields, 2 do
       s[3] = s[3] + 1
       redis.call('ZADD', prefix .. event, fmt(y - n), ticker)
     end
-  elseif head ~= 'ea:' and name ~= 'total' then
+  elseif head ~= 'ea:' and name ~= 'total' and string.sub(name, 1, 5) ~= 'mark:' then
     total = total + parse(fields[i + 1])
   end
 end

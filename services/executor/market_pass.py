@@ -38,7 +38,12 @@ from services.executor.state import SIDES, Markets
 from services.executor.working import WorkingOrders
 
 # a ledger refusal -> the rule it is logged under
-RULES = {"denied": "max_total_exposure", "event_denied": "max_event_loss", "fenced": "lease"}
+RULES = {
+    "denied": "max_total_exposure",
+    "event_denied": "max_event_loss",
+    "fenced": "lease",
+    "lost": "ledger_lost",  # Redis lost writes of ours: until the ledger is rebuilt
+}
 
 
 class MarketPass:

@@ -161,8 +161,13 @@ class Safety:
         """The halt and daily PnL (one read); with ``full``, also positions (kept current between
         refreshes by the fill events), exposure and config, which cost a read per market."""
         ctx, halt = self.ctx, self.halt
+        pipe = ctx.redis.pipeline(transaction=False)
+        pipe.hgetall(ctx.keys.risk)
+        pipe.hget(ctx.keys.ledger, self.ledger.mark)
+        fields, mark = await pipe.execute()
+        self.ledger.check_mark(mark)  # an idle writer learns of lost writes too (repair_ledger)
         try:
-            state = decode_risk(await ctx.redis.hgetall(ctx.keys.risk))
+            state = decode_risk(fields)
         except SchemaError as exc:  # nothing in it can be believed: stop adding risk
             self.risk_seen.last_check_ms, self.risk_seen.error = 0, f"risk state unreadable: {exc}"
             return
@@ -309,6 +314,22 @@ class Safety:
         ctx.log.info(
             "ledger_rebuilt", outcome=answer.outcome, detail=answer.detail, total=answer.total
         )
+
+    async def repair_ledger(self) -> None:
+        """Redis lost writes it had acknowledged (``common.ledger``: this executor's mark is
+        behind): its ledger part and its order records are written again from memory, and
+        the exchange is asked, before anything adds risk (each reservation is refused until
+        then). Not while Redis is without its data: the restore's own rewrite does it then
+        (``TradingGate``)."""
+        if not self.ledger.lost or self.blocked.reason.startswith("Redis lost"):
+            return
+        ctx = self.ctx
+        ctx.log.error("redis_lost_acknowledged_writes", detail=self.ledger.lost)
+        saved = await self.working.save_all()
+        await self.rebuild_ledger()
+        self.schedule.reconcile_soon()
+        self.schedule.mark_all(self.markets.targets)
+        ctx.log.warning("ledger_and_orders_written_again", orders=saved)
 
     def _judge_risk_state(self, last_check_ms: int, failures: int, error: str) -> None:
         """Note what was read of the risk state; ``risk_problem`` judges it when asked."""
