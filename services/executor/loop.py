@@ -161,7 +161,7 @@ class Loop:
         parts: tuple[Callable[[], Awaitable[None]], ...] = (
             *((self.gate.refresh,) if self.gate is not None else ()),
             lambda: self.safety.refresh_risk(full),
-            self.safety.repair_ledger,
+            self.safety.keeper.repair,
             self.safety.check_feeds,
         )
         for part in parts:

@@ -22,14 +22,12 @@ import contextlib
 from collections.abc import Callable
 from dataclasses import replace
 
-from redis.exceptions import NoScriptError
-
 from common.config_cache import ConfigCache
-from common.domain import Order, OrderStatus, Position
+from common.domain import OrderStatus
 from common.errors import SchemaError
 from common.halt import record_heard_halt
 from common.kalshi.errors import ExchangeError
-from common.ledger import NO_CAP, EventPart, Ledger, field
+from common.ledger import Ledger, field
 from common.messages import ControlCommand
 from common.redis_codec import decode_exchange, decode_market, decode_position, decode_risk
 from common.risk import AccountRisk, worst_case_exposure
@@ -38,10 +36,9 @@ from common.sharding import strategy_name
 from services.executor.gateway import Gateway
 from services.executor.journal import OrderJournal
 from services.executor.lease import Lease
+from services.executor.ledger_keeper import LedgerKeeper
 from services.executor.reconcile import Reconciler
-from services.executor.reservations import event_part, exposure_values
 from services.executor.state import (
-    SIDES,
     Blocked,
     Exposure,
     Halt,
@@ -90,6 +87,7 @@ class Safety:
         self.exposure = Exposure()
         self.risk_seen = RiskSeen()
         self.blocked = Blocked()  # set by the trading gate (services/executor/gate.py)
+        self.keeper = LedgerKeeper(ctx, ledger, working, markets, schedule, self.blocked, owned)
         self.cancel_all_task: asyncio.Task[None] | None = None  # None: none has run yet
         self.cancel_own_only = False  # the scope of cancel_all_task
         self.start_wait = ""  # why quoting has not started yet, as last logged
@@ -165,7 +163,7 @@ class Safety:
         pipe.hgetall(ctx.keys.risk)
         pipe.hget(ctx.keys.ledger, self.ledger.mark)
         fields, mark = await pipe.execute()
-        self.ledger.check_mark(mark)  # an idle writer learns of lost writes too (repair_ledger)
+        self.ledger.check_mark(mark)  # an idle writer learns of lost writes too (``repair``)
         try:
             state = decode_risk(fields)
         except SchemaError as exc:  # nothing in it can be believed: stop adding risk
@@ -219,117 +217,11 @@ class Safety:
                 "fills_never_posted", market=order.ticker, order_id=order.order_id, count=unposted
             )
         self.exposure.worst_case = worst_case_exposure(positions.values(), self.working.counted())
-        await self.sync_ledger(tickers)
+        await self.keeper.sync(tickers)
         active = {*self.markets.targets, *self.working.tickers()}
         for ticker in [t for t, p in positions.items() if not p.position and t not in active]:
             if self.ledger.written.get(field("pos", ticker), 0) == 0:
                 del positions[ticker]  # flat, quoted no more, released: nothing left to watch
-
-    def ledger_values(
-        self, tickers: list[str], idle_only: bool = True
-    ) -> dict[str, tuple[dict[str, int], EventPart | None]]:
-        """Each market's ledger values as this executor knows them: its position's exposure,
-        each side's worst case and its part of its event; with ``idle_only``, only the sides no
-        pass is working on (a pass between its reservation and its answers holds more than
-        memory shows)."""
-        out: dict[str, tuple[dict[str, int], EventPart | None]] = {}
-        counted: dict[str, list[Order]] = {}
-        for order in self.working.counted():
-            counted.setdefault(order.ticker, []).append(order)
-        for ticker in tickers:
-            position = self.markets.positions.get(ticker) or Position(ticker)
-            sides = [
-                side
-                for side in SIDES
-                if not (idle_only and (ticker, side) in self.schedule.inflight)
-            ]
-            orders = counted.get(ticker, [])
-            meta = self.markets.meta.get(ticker)
-            held = self.ledger.written_events.get(ticker, {}) if len(sides) < 2 else None
-            out[ticker] = (
-                exposure_values(position, sides, orders),
-                event_part(meta, position, sides, orders, held=held),
-            )
-        return out
-
-    async def sync_ledger(self, tickers: list[str]) -> None:
-        """Release what no longer rests (fills, cancels by the exchange, a halt's cancel-all) in
-        the sides no pass is working on; never checked against the caps."""
-        ledger = self.ledger
-        changes = []
-        for ticker, (values, event) in self.ledger_values(tickers).items():
-            changed, event = ledger.changed(values), ledger.event_changed(ticker, event)
-            if changed or event is not None:
-                changes.append((ticker, changed, event))
-        if not changes:
-            return
-        for attempt in range(2):
-            pipe = self.ctx.redis.pipeline(transaction=False)
-            for ticker, changed, event in changes:
-                ledger.queue_reserve(pipe, ticker, changed, NO_CAP, event=event)
-            try:
-                replies = await pipe.execute()
-                break
-            except NoScriptError:
-                if attempt:
-                    raise
-                await ledger.load()  # Redis lost the script (restarted, flushed)
-        for (ticker, changed, event), reply in zip(changes, replies, strict=True):
-            ledger.answered(changed, reply, ticker, event)
-
-    async def rebuild_ledger(self) -> None:
-        """Replace this shard's part of the ledger by what it learned from the exchange (its
-        orders, reconciled) and positions (synced with the exchange by fills): at every start
-        and when Redis lost its data, before the first order."""
-        ctx = self.ctx
-        positions = self.markets.positions
-        held = [
-            ctx.keys.ticker_of(key, "pos")
-            async for key in ctx.redis.scan_iter(match=ctx.keys.pattern("pos"), count=500)
-        ]
-        held = [t for t in held if self.owned(t) and t not in positions and not t.startswith("_")]
-        if held:
-            pipe = ctx.redis.pipeline(transaction=False)
-            for ticker in held:
-                pipe.hgetall(ctx.keys.pos(ticker))
-            for ticker, fields in zip(held, await pipe.execute(), strict=True):
-                with contextlib.suppress(SchemaError):
-                    positions[ticker] = decode_position(ticker, fields)
-        tickers = sorted({*self.markets.targets, *self.working.tickers(), *positions})
-        # a market's event is in its market hash: one not read yet (a position it only holds,
-        # found above) would drop out of its event, and the first wave quote on top of it
-        unread = [t for t in tickers if t not in self.markets.meta]
-        if unread:
-            pipe = ctx.redis.pipeline(transaction=False)
-            for ticker in unread:
-                pipe.hgetall(ctx.keys.market(ticker))
-            for ticker, fields in zip(unread, await pipe.execute(), strict=True):
-                if fields:
-                    with contextlib.suppress(SchemaError):
-                        self.markets.meta[ticker] = decode_market(ticker, fields)
-        known = self.ledger_values(tickers, False)
-        values = {name: money for fields, _ in known.values() for name, money in fields.items()}
-        events = {t: event for t, (_, event) in known.items() if event is not None}
-        answer = await self.ledger.rebuild(self.owned, values, events)
-        ctx.log.info(
-            "ledger_rebuilt", outcome=answer.outcome, detail=answer.detail, total=answer.total
-        )
-
-    async def repair_ledger(self) -> None:
-        """Redis lost writes it had acknowledged (``common.ledger``: this executor's mark is
-        behind): its ledger part and its order records are written again from memory, and
-        the exchange is asked, before anything adds risk (each reservation is refused until
-        then). Not while Redis is without its data: the restore's own rewrite does it then
-        (``TradingGate``)."""
-        if not self.ledger.lost or self.blocked.reason.startswith("Redis lost"):
-            return
-        ctx = self.ctx
-        ctx.log.error("redis_lost_acknowledged_writes", detail=self.ledger.lost)
-        saved = await self.working.save_all()
-        await self.rebuild_ledger()
-        self.schedule.reconcile_soon()
-        self.schedule.mark_all(self.markets.targets)
-        ctx.log.warning("ledger_and_orders_written_again", orders=saved)
 
     def _judge_risk_state(self, last_check_ms: int, failures: int, error: str) -> None:
         """Note what was read of the risk state; ``risk_problem`` judges it when asked."""

@@ -217,7 +217,7 @@ class ExecutorService:
         await self.reconciler.reconcile()
         await self.ledger.load()
         await self.safety.refresh_risk()  # the positions, for the ledger
-        await self.safety.rebuild_ledger()  # before the first order
+        await self.safety.keeper.rebuild()  # before the first order
         listener = ControlListener(ctx.redis, ctx.keys, ctx.log, self.safety.on_control)
         self.tasks.append(asyncio.create_task(listener.run(), name="control"))
         # the markets' order groups while the feeds come alive, not in the first wave's way
@@ -247,7 +247,7 @@ class ExecutorService:
         working orders to it again and check them against the exchange before quoting."""
         saved = await self.working.save_all()
         await self.safety.refresh_risk()
-        await self.safety.rebuild_ledger()
+        await self.safety.keeper.rebuild()
         self.schedule.reconcile_soon()
         self.schedule.mark_all(self.markets.targets)
         self.ctx.log.info("working_orders_written_back", orders=saved)

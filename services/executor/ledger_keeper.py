@@ -1,0 +1,153 @@
+"""This executor's part of the account-wide exposure ledger (``common.ledger``), kept equal to
+what it knows: released as orders and positions change (``sync``), replaced whole at every start
+and after Redis lost its data (``rebuild``), and written again when Redis lost writes it had
+acknowledged (``repair``: the writer's mark in the ledger is behind). A reservation itself is
+the market pass's (``services.executor.market_pass``)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+
+from redis.exceptions import NoScriptError
+
+from common.domain import Order, Position
+from common.errors import SchemaError
+from common.ledger import NO_CAP, EventPart, Ledger
+from common.redis_codec import decode_market, decode_position
+from common.runtime import Context
+from services.executor.reservations import event_part, exposure_values
+from services.executor.state import SIDES, Blocked, Markets, Schedule
+from services.executor.working import WorkingOrders
+
+
+class LedgerKeeper:
+    def __init__(
+        self,
+        ctx: Context,
+        ledger: Ledger,
+        working: WorkingOrders,
+        markets: Markets,
+        schedule: Schedule,
+        blocked: Blocked,
+        owned: Callable[[str], bool],
+    ) -> None:
+        self.ctx = ctx
+        self.ledger = ledger
+        self.working = working
+        self.markets = markets
+        self.schedule = schedule
+        self.blocked = blocked  # the trading gate's: whether Redis is without its data
+        self.owned = owned
+        self.lost_logged = ""  # the ledger's loss last logged (``repair``)
+
+    def values(
+        self, tickers: list[str], idle_only: bool = True
+    ) -> dict[str, tuple[dict[str, int], EventPart | None]]:
+        """Each market's ledger values as this executor knows them: its position's exposure,
+        each side's worst case and its part of its event; with ``idle_only``, only the sides no
+        pass is working on (a pass between its reservation and its answers holds more than
+        memory shows)."""
+        out: dict[str, tuple[dict[str, int], EventPart | None]] = {}
+        counted: dict[str, list[Order]] = {}
+        for order in self.working.counted():
+            counted.setdefault(order.ticker, []).append(order)
+        for ticker in tickers:
+            position = self.markets.positions.get(ticker) or Position(ticker)
+            sides = [
+                side
+                for side in SIDES
+                if not (idle_only and (ticker, side) in self.schedule.inflight)
+            ]
+            orders = counted.get(ticker, [])
+            meta = self.markets.meta.get(ticker)
+            held = self.ledger.written_events.get(ticker, {}) if len(sides) < 2 else None
+            out[ticker] = (
+                exposure_values(position, sides, orders),
+                event_part(meta, position, sides, orders, held=held),
+            )
+        return out
+
+    async def sync(self, tickers: list[str]) -> None:
+        """Release what no longer rests (fills, cancels by the exchange, a halt's cancel-all) in
+        the sides no pass is working on; never checked against the caps."""
+        ledger = self.ledger
+        changes = []
+        for ticker, (values, event) in self.values(tickers).items():
+            changed, event = ledger.changed(values), ledger.event_changed(ticker, event)
+            if changed or event is not None:
+                changes.append((ticker, changed, event))
+        if not changes:
+            return
+        for attempt in range(2):
+            pipe = self.ctx.redis.pipeline(transaction=False)
+            for ticker, changed, event in changes:
+                ledger.queue_reserve(pipe, ticker, changed, NO_CAP, event=event)
+            try:
+                replies = await pipe.execute()
+                break
+            except NoScriptError:
+                if attempt:
+                    raise
+                await ledger.load()  # Redis lost the script (restarted, flushed)
+        for (ticker, changed, event), reply in zip(changes, replies, strict=True):
+            ledger.answered(changed, reply, ticker, event)
+
+    async def rebuild(self) -> None:
+        """Replace this shard's part of the ledger by what it learned from the exchange (its
+        orders, reconciled) and positions (synced with the exchange by fills): at every start
+        and when Redis lost its data, before the first order."""
+        ctx = self.ctx
+        positions = self.markets.positions
+        held = [
+            ctx.keys.ticker_of(key, "pos")
+            async for key in ctx.redis.scan_iter(match=ctx.keys.pattern("pos"), count=500)
+        ]
+        held = [t for t in held if self.owned(t) and t not in positions and not t.startswith("_")]
+        if held:
+            pipe = ctx.redis.pipeline(transaction=False)
+            for ticker in held:
+                pipe.hgetall(ctx.keys.pos(ticker))
+            for ticker, fields in zip(held, await pipe.execute(), strict=True):
+                with contextlib.suppress(SchemaError):
+                    positions[ticker] = decode_position(ticker, fields)
+        tickers = sorted({*self.markets.targets, *self.working.tickers(), *positions})
+        # a market's event is in its market hash: one not read yet (a position it only holds,
+        # found above) would drop out of its event, and the first wave quote on top of it
+        unread = [t for t in tickers if t not in self.markets.meta]
+        if unread:
+            pipe = ctx.redis.pipeline(transaction=False)
+            for ticker in unread:
+                pipe.hgetall(ctx.keys.market(ticker))
+            for ticker, fields in zip(unread, await pipe.execute(), strict=True):
+                if fields:
+                    with contextlib.suppress(SchemaError):
+                        self.markets.meta[ticker] = decode_market(ticker, fields)
+        known = self.values(tickers, False)
+        values = {name: money for fields, _ in known.values() for name, money in fields.items()}
+        events = {t: event for t, (_, event) in known.items() if event is not None}
+        answer = await self.ledger.rebuild(self.owned, values, events)
+        ctx.log.info(
+            "ledger_rebuilt", outcome=answer.outcome, detail=answer.detail, total=answer.total
+        )
+
+    async def repair(self) -> None:
+        """Redis lost writes it had acknowledged (``common.ledger``: this executor's mark is
+        behind): its ledger part and its order records are written again from memory, and
+        the exchange is asked, before anything adds risk (each reservation is refused until
+        then). Not while Redis is without its data: the restore's own rewrite does it then
+        (``TradingGate``)."""
+        if not self.ledger.lost or self.blocked.reason.startswith("Redis lost"):
+            return
+        ctx = self.ctx
+        if self.ledger.lost != self.lost_logged:  # once per loss, not at every round's try
+            self.lost_logged = self.ledger.lost
+            ctx.log.error("redis_lost_acknowledged_writes", detail=self.ledger.lost)
+        saved = await self.working.save_all()
+        await self.rebuild()
+        if self.ledger.lost:  # not rebuilt (the lease went with the data, say): the next round
+            return
+        self.lost_logged = ""
+        self.schedule.reconcile_soon()
+        self.schedule.mark_all(self.markets.targets)
+        ctx.log.warning("ledger_and_orders_written_again", orders=saved)
