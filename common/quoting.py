@@ -222,6 +222,8 @@ def compute_targets(
         and best_ask - best_bid > params.benign_max_spread_ticks * tick
     ):
         size_pct = 100
+    if params.benign_min_depth and _thinner_side(book) < params.benign_min_depth:
+        size_pct = 100
     if (
         best_ask - best_bid < spread_needed
         and params.tox_touch_join
@@ -294,6 +296,11 @@ def compute_targets(
             return Targets(ticker, None, None, "spread_too_tight", now_ms, book_ms, fair)
     reason = "quoting" if bid or ask else ("wind_down" if wind_down else "capped")
     return Targets(ticker, bid, ask, reason, now_ms, book_ms, reservation_x2 // 2)
+
+
+def _thinner_side(book: YesBook) -> int:
+    """The others' displayed contracts (count units) on the side of the book that shows fewer."""
+    return min(sum(size for _, size in book.bids), sum(size for _, size in book.asks))
 
 
 def _touch_quiet(recent: Recent, now_ms: int, mid_x2: int, tick: int, p: QuotingParams) -> bool:

@@ -112,6 +112,14 @@ class QuotingParams:
     # calm/event/trending/news_jumps/finance within +-0.2: shipped off, illiquid still level with
     # naive with it (docs/backtest.md, session 10).
     benign_max_spread_ticks: int = 0
+    # The benign size only while the others' book shows at least this many contracts (count
+    # units, summed over every level) on each side (0 = always; session 12, issue 21). A thin
+    # book (``illiquid``: one maker, two levels of 1-8 contracts) has few takers and a third of
+    # them informed; a 3x quote there is most of what a taker can reach, so an informed one fills
+    # 15 of ours instead of 5. Deep books (two or more makers, several levels) are where the 3x
+    # size earned. Unlike the spread gate (session 10) it does not act in ``sports_live``, whose
+    # makers disagree by cents but each show four growing levels.
+    benign_min_depth: int = 0
     # A one-tick market (the others' spread is one tick) is not pulled by the measured toxicity
     # while the others' mid has ranged at most one tick over ``tox_touch_quiet_ms`` (needs
     # ``recent``; issue 21, sessions 10-11): when the widening alone leaves no room (a one-tick

@@ -159,3 +159,13 @@ def test_a_wide_market_keeps_quote_size_even_when_benign() -> None:
     assert sizes_in(narrow, scored(20, 0), only_narrow) == (1500, 1500)
     assert sizes_in(wide, scored(20, 0), only_narrow) == (500, 500)
     assert sizes_in(wide, scored(20, 0), replace(PARAMS, benign_max_spread_ticks=0)) == (1500, 1500)
+
+
+def test_a_thin_book_keeps_quote_size_even_when_benign() -> None:
+    deep = YesBook(((4000, 1000), (3900, 2000)), ((4400, 1000), (4500, 2000)))  # 30 a side
+    thin = YesBook(((4000, 800), (3800, 500)), ((4400, 300),))  # one maker, 3-13 contracts
+    only_deep = replace(PARAMS, benign_min_depth=2000)
+    assert sizes_in(deep, scored(20, 0), only_deep) == (1500, 1500)
+    assert sizes_in(thin, scored(20, 0), only_deep) == (500, 500)  # the ask side shows 3
+    assert sizes_in(thin, NO_MARKOUTS, only_deep) == (500, 500)  # not benign: as before
+    assert sizes_in(thin, scored(20, 0), PARAMS) == (1500, 1500)  # gate off
