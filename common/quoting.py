@@ -215,15 +215,9 @@ def compute_targets(
         if measured is not None:
             measured = min(measured, params.tox_max)
     spread_needed = required_spread(config, meta, fair, fee_legs, measured)
-    size_pct = params.benign_size_pct if measured == 0 else 100
     tick = meta.grid.tick_at(fair)
-    if (
-        params.benign_max_spread_ticks
-        and best_ask - best_bid > params.benign_max_spread_ticks * tick
-    ):
-        size_pct = 100
-    if params.benign_min_depth and _thinner_side(book) < params.benign_min_depth:
-        size_pct = 100
+    benign = measured == 0 and not _benign_cut(book, best_ask - best_bid, tick, params)
+    size_pct = params.benign_size_pct if benign else 100
     if (
         best_ask - best_bid < spread_needed
         and params.tox_touch_join
@@ -298,9 +292,17 @@ def compute_targets(
     return Targets(ticker, bid, ask, reason, now_ms, book_ms, reservation_x2 // 2)
 
 
-def _thinner_side(book: YesBook) -> int:
-    """The others' displayed contracts (count units) on the side of the book that shows fewer."""
-    return min(sum(size for _, size in book.bids), sum(size for _, size in book.asks))
+def _benign_cut(book: YesBook, spread: int, tick: int, p: QuotingParams) -> bool:
+    """A benign market keeps ``quote_size`` here: the book is wider than
+    ``benign_max_spread_ticks`` and/or thinner than ``benign_min_depth`` on its thinner side
+    (each gate that is set must hold; none set: never)."""
+    gates = []
+    if p.benign_max_spread_ticks:
+        gates.append(spread > p.benign_max_spread_ticks * tick)
+    if p.benign_min_depth:
+        thinner = min(sum(size for _, size in book.bids), sum(size for _, size in book.asks))
+        gates.append(thinner < p.benign_min_depth)
+    return bool(gates) and all(gates)
 
 
 def _touch_quiet(recent: Recent, now_ms: int, mid_x2: int, tick: int, p: QuotingParams) -> bool:

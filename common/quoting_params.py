@@ -119,6 +119,8 @@ class QuotingParams:
     # 15 of ours instead of 5. Deep books (two or more makers, several levels) are where the 3x
     # size earned. Unlike the spread gate (session 10) it does not act in ``sports_live``, whose
     # makers disagree by cents but each show four growing levels.
+    # With ``benign_max_spread_ticks`` also set, only a book both that wide and this thin loses
+    # the benign size.
     benign_min_depth: int = 0
     # A one-tick market (the others' spread is one tick) is not pulled by the measured toxicity
     # while the others' mid has ranged at most one tick over ``tox_touch_quiet_ms`` (needs
