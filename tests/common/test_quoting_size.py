@@ -169,3 +169,30 @@ def test_a_thin_book_keeps_quote_size_even_when_benign() -> None:
     assert sizes_in(thin, scored(20, 0), only_deep) == (500, 500)  # the ask side shows 3
     assert sizes_in(thin, NO_MARKOUTS, only_deep) == (500, 500)  # not benign: as before
     assert sizes_in(thin, scored(20, 0), PARAMS) == (1500, 1500)  # gate off
+
+
+def test_a_narrow_thin_book_keeps_the_benign_size_when_both_gates_are_set() -> None:
+    thin_narrow = YesBook(((4000, 800),), ((4300, 300),))  # 3 ticks, 3 contracts
+    thin_wide = YesBook(((4000, 800),), ((4500, 300),))  # 5 ticks, 3 contracts
+    deep_wide = YesBook(((4000, 3000),), ((4500, 3000),))
+    both = replace(PARAMS, benign_max_spread_ticks=3, benign_min_depth=1700)
+    assert sizes_in(thin_narrow, scored(20, 0), both) == (1500, 1500)
+    assert sizes_in(deep_wide, scored(20, 0), both) == (1500, 1500)
+    assert sizes_in(thin_wide, scored(20, 0), both) == (500, 500)
+
+
+def test_a_side_just_filled_steps_back() -> None:
+    book = YesBook(((4000, 1000),), ((4400, 1000),))
+    bought = note_fill(NO_MARKOUTS, NOW - 3_000, 500, 2 * 4_200)
+    sold = note_fill(NO_MARKOUTS, NOW - 3_000, -500, 2 * 4_200)
+    params = replace(PARAMS, fill_backoff_ms=5_000, fill_backoff_ticks=1)
+
+    def prices(markouts: Markouts, p: QuotingParams = params) -> tuple[int | None, int | None]:
+        t = compute_targets(book, False, Position("KX"), CONFIG, META, NOW, p, markouts=markouts)
+        return (t.bid and t.bid.price, t.ask and t.ask.price)
+
+    assert prices(NO_MARKOUTS) == (4100, 4300)  # one tick inside each side
+    assert prices(bought) == (4000, 4300)  # the bid just filled joins instead
+    assert prices(sold) == (4100, 4400)
+    assert prices(bought, replace(params, fill_backoff_ms=2_000)) == (4100, 4300)  # too old
+    assert prices(bought, replace(params, fill_backoff_ms=0)) == (4100, 4300)  # off
