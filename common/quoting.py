@@ -216,8 +216,10 @@ def compute_targets(
             measured = min(measured, params.tox_max)
     spread_needed = required_spread(config, meta, fair, fee_legs, measured)
     tick = meta.grid.tick_at(fair)
-    benign = measured == 0 and not _benign_cut(book, best_ask - best_bid, tick, params)
-    size_pct = params.benign_size_pct if benign else 100
+    cut = _benign_cut(book, best_ask - best_bid, tick, params)
+    size_pct = params.benign_size_pct if measured == 0 and not cut else 100
+    if cut:
+        size_pct = params.thin_size_pct
     if (
         best_ask - best_bid < spread_needed
         and params.tox_touch_join

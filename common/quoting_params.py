@@ -122,6 +122,10 @@ class QuotingParams:
     # With ``benign_max_spread_ticks`` also set, only a book both that wide and this thin loses
     # the benign size.
     benign_min_depth: int = 0
+    # In a book those gates cut (wide and thin), each side quotes this % of ``quote_size``
+    # whatever the toxicity (100 = off): noise takers there trade 1-4 contracts, informed ones up
+    # to 25, so a smaller quote gives up little noise flow and less to the informed.
+    thin_size_pct: int = 100
     # A one-tick market (the others' spread is one tick) is not pulled by the measured toxicity
     # while the others' mid has ranged at most one tick over ``tox_touch_quiet_ms`` (needs
     # ``recent``; issue 21, sessions 10-11): when the widening alone leaves no room (a one-tick
