@@ -217,6 +217,8 @@ def compute_targets(
     spread_needed = required_spread(config, meta, fair, fee_legs, measured)
     tick = meta.grid.tick_at(fair)
     cut = _benign_cut(book, best_ask - best_bid, tick, params)
+    if cut and params.thin_max_mid_changes:
+        cut = len(recent.mids_x2) <= params.thin_max_mid_changes
     size_pct = params.benign_size_pct if measured == 0 and not cut else 100
     if cut:
         size_pct = params.thin_size_pct

@@ -126,6 +126,10 @@ class QuotingParams:
     # whatever the toxicity (100 = off): noise takers there trade 1-4 contracts, informed ones up
     # to 25, so a smaller quote gives up little noise flow and less to the informed.
     thin_size_pct: int = 100
+    # And only in a slow book (needs ``recent``): the others' mid changed at most this many
+    # times in the last minute (0 = no check). A thin, wide moment in a busy market
+    # (``sports_live`` after a sweep) is not a thin market.
+    thin_max_mid_changes: int = 0
     # A one-tick market (the others' spread is one tick) is not pulled by the measured toxicity
     # while the others' mid has ranged at most one tick over ``tox_touch_quiet_ms`` (needs
     # ``recent``; issue 21, sessions 10-11): when the widening alone leaves no room (a one-tick
