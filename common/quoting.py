@@ -29,7 +29,9 @@ Pure and deterministic, shared by the strategy process and the backtester. The r
    the market's grid (bids rounded down, asks up).
 6. Size is ``quote_size`` up to the inventory cap (``full_size_pct`` can shrink it earlier); a
    capped side stops. In a market whose scored fills show no adverse move (measured toxicity
-   0), ``benign_size_pct`` of it and ``benign_skew_pct`` of the skew (``common.sizing``). In
+   0), ``benign_size_pct`` of it and ``benign_skew_pct`` of the skew (``common.sizing``); but
+   a thin market (wide, shallow and slow: ``benign_max_spread_ticks``, ``benign_min_depth``,
+   ``thin_max_mid_changes``) never gets the benign size and quotes ``thin_size_pct`` of it. In
    the ``wind_down_ms`` before close (5 min by default; 0 turns it off) the inventory a side
    may build is capped by a limit that shrinks linearly from the full cap to
    nothing at the pull time; in the last ``pull_before_close_ms``, nothing is quoted.
