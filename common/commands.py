@@ -122,12 +122,15 @@ def set_market_enabled(db: Dynamo, ticker: str, enabled: bool, now_iso: str) -> 
 
 @dataclass(frozen=True, slots=True)
 class CancelAllResult:
-    """What a cancel-all left: orders still resting, and items whose id could not be read."""
+    """What a cancel-all left: orders still resting that it tried to cancel, items whose id
+    could not be read, and orders placed after its last cancel (a running executor quotes
+    again: it is not halted by a cancel-all)."""
 
     subaccount: int
     market: str | None
     left: int
     unreadable: int
+    placed_since: int = 0
 
     @property
     def clean(self) -> bool:
@@ -137,6 +140,11 @@ class CancelAllResult:
     def message(self) -> str:
         where = f" in {self.market}" if self.market else ""
         tail = f", {self.unreadable} without a readable id" if self.unreadable else ""
+        if self.placed_since:
+            tail += (
+                f"; {self.placed_since} placed since by a running executor"
+                " ('dora halt' stops it quoting)"
+            )
         return (
             f"cancelled every resting order{where} of subaccount {self.subaccount}; "
             f"{self.left} left{tail}"
@@ -144,23 +152,28 @@ class CancelAllResult:
 
 
 async def cancel_everything(
-    client: KalshiClient, market: str | None = None
+    client: KalshiClient, market: str | None = None, placed_since: list[str] | None = None
 ) -> tuple[int, list[Skipped]]:
     """Cancel every resting order of the client's subaccount (or of one market): Kalshi's
     cancel-all first, before reading anything, then batch cancels of every id still listed (read
-    no further than the id: a malformed order never stops it). Returns how many are left and the
-    items whose id could not be read."""
+    no further than the id: a malformed order never stops it). Returns how many it tried to
+    cancel still rest and the items whose id could not be read; the ids of orders that first
+    rested after its last cancel (a running executor's new quotes) go in ``placed_since``."""
     if market is None:
         await client.cancel_all_orders()
+    tried: set[str] = set()
     for _ in range(CANCEL_ATTEMPTS):
         unreadable: list[Skipped] = []
         refs = await client.get_open_order_refs(market, skipped=unreadable)
         if not refs:
             return 0, unreadable
         await client.cancel_orders(refs)
+        tried.update(ref.order_id for ref in refs)
     unreadable = []
-    left = await client.get_open_order_refs(market, skipped=unreadable)
-    return len(left), unreadable
+    still = await client.get_open_order_refs(market, skipped=unreadable)
+    if placed_since is not None:
+        placed_since.extend(ref.order_id for ref in still if ref.order_id not in tried)
+    return sum(ref.order_id in tried for ref in still), unreadable
 
 
 async def cancel_all_resting(
@@ -173,8 +186,11 @@ async def cancel_all_resting(
     from common.connect import kalshi_client
 
     client = await kalshi_client(settings, redis=redis)
+    placed_since: list[str] = []
     try:
-        left, unreadable = await cancel_everything(client, market)
+        left, unreadable = await cancel_everything(client, market, placed_since)
     finally:
         await client.aclose()
-    return CancelAllResult(settings.kalshi_subaccount, market, left, len(unreadable))
+    return CancelAllResult(
+        settings.kalshi_subaccount, market, left, len(unreadable), len(placed_since)
+    )

@@ -14,7 +14,8 @@ It is changed only by the Lua scripts (``common.ledger_scripts``), each one atom
 
 - ``reserve``: before an order that adds risk leaves, the side's new worst case replaces the old
   one if the total stays within ``max_total_exposure`` (a value that does not rise always
-  passes); the same step checks the writer's fencing token, re-checks the market's book and status
+  passes), and the market's part of its event if the event's worst stays within its
+  ``max_event_loss`` (a part that raises neither outcome's loss always passes); the same step checks the writer's fencing token, re-checks the market's book and status
   (the guard) and records the new order as ``pending`` in ``dora:orders:{ticker}``: one round trip
   before the request, and the order is in Redis before it leaves.
 - ``sync``: the exact worst case after the answers (a cancel, a decrease, a fill): released,

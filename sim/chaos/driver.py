@@ -33,6 +33,7 @@ from cli.devstack import REPO, SERVICES, LocalStack, StackConfig
 from common.config import GlobalConfig
 from common.numbers import MONEY_SCALE, parse_count
 from sim.chaos import invariants as inv
+from sim.chaos.breach import BreachDump, redis_view
 from sim.chaos.inject import NEW_KINDS, PAUSE_LEAD_S, Injector
 from sim.chaos.limits import EventInfo, LimitWatch
 from sim.chaos.model import FaultKind, FaultRecord, InvariantResult, PlannedFault
@@ -192,6 +193,15 @@ class ChaosRun:
         )
         if self.knows_event_loss:
             injector.event_limits.set(0, event_loss_dollars(self.o.scenario) * MONEY_SCALE)
+        keys = stack.keys()
+        w.account.hooks.append(
+            BreachDump(
+                events,
+                injector.event_limits.at,
+                lambda event: redis_view(stack.sync_redis, keys, event),
+                stack.base,
+            )
+        )
         w.start()
         warming = time.monotonic()
         fault_phase = max(10.0, self.o.seconds - self.o.warmup_s - 15.0)

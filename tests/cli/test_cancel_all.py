@@ -8,17 +8,18 @@ import copy
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from common.commands import cancel_everything
+from common.commands import CANCEL_ATTEMPTS, CancelAllResult, cancel_everything
 from common.domain import Side, make_client_order_id
 from common.kalshi import KalshiClient
 from common.kalshi.signing import Signer
 from common.kalshi.wire.orders import OrderRequest
 from tests.fuzz.strategies import JUNK, mutate
 from tests.kalshi.test_wire import ORDER
-from tests.support.fake_kalshi import FakeKalshi, fake_kalshi
+from tests.support.fake_kalshi import FakeKalshi, _id, fake_kalshi
 from tests.support.procs import free_port, run_dora
 from tests.support.simfix import KEY_ID, StartSim
 
@@ -105,3 +106,50 @@ def test_malformed_orders_never_stop_it_cancelling_everything(
 
 def _readable_id(order: dict[str, Any]) -> bool:
     return isinstance(order.get("order_id"), str) and bool(order["order_id"])
+
+
+class Requoting(FakeKalshi):
+    """A running executor: after each cancel, a new quote rests (``stuck``: ids the
+    exchange never cancels)."""
+
+    def __init__(self, orders: list[Any], stuck: set[str]) -> None:
+        super().__init__(orders=orders)
+        self.stuck = stuck
+        self.placed = 0
+
+    async def handle(self, request: Any) -> Any:
+        kept = [o for o in self.orders if _id(o) in self.stuck]
+        answer = await super().handle(request)
+        self.orders += [o for o in kept if o not in self.orders]  # refused: still resting
+        if request.method == "DELETE":  # the cancel-all route or a batch
+            self.placed += 1
+            self.orders.append(resting(500 + self.placed))
+        return answer
+
+
+@pytest.mark.parametrize("stuck", [set(), {"o-1"}])
+def test_orders_placed_after_its_last_cancel_are_not_left_behind(stuck: set[str]) -> None:
+    """A cancel-all while the executor still quotes (a cancel-all does not halt): what the bot
+    placed after the last cancel is reported as placed since, not as an order it failed to
+    cancel (the dashboard showed a failure, '1 left', for a new quote); one the exchange keeps
+    refusing is left."""
+
+    async def go() -> tuple[int, list[str], set[str]]:
+        fake = Requoting([resting(n) for n in range(3)], stuck)
+        async with fake_kalshi(fake):
+            client = KalshiClient.create(fake.url, None, subaccount=DORAS)
+            placed_since: list[str] = []
+            try:
+                left, _ = await cancel_everything(client, placed_since=placed_since)
+            finally:
+                await client.aclose()
+        return left, placed_since, fake.ids()
+
+    left, placed_since, still = asyncio.run(go())
+    assert left == len(stuck)
+    assert placed_since == [f"o-{501 + CANCEL_ATTEMPTS}"]  # the newest quote only
+    assert still == {*stuck, *placed_since}
+    result = CancelAllResult(DORAS, None, left, 0, len(placed_since))
+    assert result.clean == (not stuck)
+    assert result.message.startswith(f"cancelled every resting order of subaccount {DORAS}; ")
+    assert "1 placed since by a running executor ('dora halt' stops it quoting)" in result.message

@@ -24,6 +24,17 @@ def worst(parts: dict[str, dict[str, int]], exclusive: bool) -> int:
     return event_worst_loss(losses, exclusive)
 
 
+def rises(before: dict[str, int], after: dict[str, int]) -> bool:
+    """Whether either outcome's loss of one market rises (its loss if YES: ``py`` + ``a``,
+    if NO: ``pn`` + ``b``)."""
+
+    def outcomes(p: dict[str, int]) -> tuple[int, int]:
+        return p.get("py", 0) + p.get("a", 0), p.get("pn", 0) + p.get("b", 0)
+
+    (yb, nb), (ya, na) = outcomes(before), outcomes(after)
+    return ya > yb or na > nb
+
+
 def random_parts(rng: random.Random) -> dict[str, int]:
     kinds = rng.sample(KINDS, rng.randint(1, 4))
     out = {}
@@ -74,7 +85,7 @@ async def test_the_scripts_keep_the_events_worst_loss_exactly(
             after = {**model, ticker: {**model.get(ticker, {}), **new}}
             expect_denied = (
                 limit != NO_CAP
-                and worst(after, exclusive) > worst(model, exclusive)
+                and rises(model.get(ticker, {}), after[ticker])
                 and worst(after, exclusive) > limit
             )
             event = EventPart(EVENT, exclusive, new, limit, before=now)
@@ -108,3 +119,35 @@ async def test_a_rebuild_drops_the_layout_before_and_keeps_other_owners_parts(
     await ledger.rebuild(lambda t: True, {}, {})
     assert await read_event_worst(aredis, k, EVENT) is None
     assert not await aredis.exists(k.ledger_event(EVENT))
+
+
+async def test_a_stale_part_of_the_other_side_never_masks_a_rise_past_the_limit(
+    aredis: aioredis.Redis,
+) -> None:
+    """Short 5 at $0.04 with a bid for 5 at $0.95 closing it; 2 of the bid fill. The ask's pass
+    writes the position's new parts (loss if NO -$2.88) while the bid's pass, still working,
+    has not written its part down (5 contracts: $4.75): for a moment the market's loss if NO
+    reads $1.87. A new ask raising the loss if YES from $0.20 to $0.40 left the event's worst
+    (the larger outcome) where it was and passed, $0.08 over the limit once the bid's part was
+    written (seen in the short chaos run)."""
+    k = Keys()
+    ledger = await ledger_of(aredis, k)
+    execute = execute_on(aredis)
+    limit = 60_000_000
+
+    async def step(ticker: str, parts: dict[str, int], now: dict[str, int], cap: int) -> str:
+        event = EventPart(EVENT, False, parts, cap, before=now)
+        return (await ledger.reserve(execute, ticker, {}, NO_CAP, event=event)).outcome
+
+    others = {"py": 0, "pn": 0, "b": 0, "a": 59_760_000}
+    assert await step("X", others, others, NO_CAP) == "ok"
+    held = {"py": 200_000, "pn": -4_800_000, "b": 4_750_000, "a": 0}
+    assert await step("M", held, held, NO_CAP) == "ok"
+    assert await read_event_worst(aredis, k, EVENT) == 59_960_000
+    filled = {"py": 200_000, "pn": -2_880_000}  # the ask's pass: the position's new parts
+    ask = await step("M", {**filled, "a": 200_000}, {**filled, "a": 0}, limit)
+    assert ask == "event_denied"
+    # once the bid's pass has written its part (3 left), the same ask is still $0.08 over
+    assert await step("M", {"b": 2_850_000, "py": 120_000}, {"b": 2_850_000}, NO_CAP) == "ok"
+    ask = await step("M", {"py": 120_000, "pn": -2_880_000, "a": 200_000}, {"a": 0}, limit)
+    assert ask == "event_denied"

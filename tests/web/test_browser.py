@@ -200,17 +200,26 @@ def test_resume_brings_quoting_back(stack: LocalStack, browser: Any, r: redis.Re
     assert r.hget("dora:risk", "halted") == "0"
 
 
+def resting_ids(stack: LocalStack) -> set[str]:
+    orders = stack.sim_get(f"/accounts/{stack.config.key_id}")["resting_orders"]
+    return {o["order_id"] for o in orders}
+
+
 def test_cancel_all_cancels_at_the_exchange(stack: LocalStack, browser: Any) -> None:
     assert wait_until(lambda: resting(stack) >= 4, 15, 0.1)
+    before = resting_ids(stack)
     browser.find_element("id", "cancel-all").click()
+    # the bot is not halted: what it quotes after the last cancel is said apart, not a failure
     found = wait_until(
         lambda: re.fullmatch(
-            r"cancelled every resting order of subaccount 0; 0 left",
+            r"cancelled every resting order of subaccount 0; 0 left"
+            r"(; \d+ placed since by a running executor \('dora halt' stops it quoting\))?",
             text(browser, "control-message"),
         ),
         10,
     )
     assert found, text(browser, "control-message")
+    assert not before & resting_ids(stack)  # every order resting at the click was cancelled
 
 
 def _global_versions(r: redis.Redis, dynamo: Dynamo) -> tuple[Any, Any]:
