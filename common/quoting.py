@@ -268,8 +268,6 @@ def compute_targets(
     bid_quote = _bid(grid, reservation_x2, spread_needed, best_bid, best_ask)
     ask_quote = _ask(grid, reservation_x2, spread_needed, best_bid, best_ask)
 
-    if params.fill_backoff_ms:
-        bid_quote, ask_quote = _back_off(grid, markouts, now_ms, params, bid_quote, ask_quote)
     quotes: dict[Side, Quote | None] = {}
     for side, priced in ((Side.BID, bid_quote), (Side.ASK, ask_quote)):
         if priced is None:
@@ -311,33 +309,6 @@ def _benign_cut(book: YesBook, spread: int, tick: int, p: QuotingParams) -> bool
         thinner = min(sum(size for _, size in book.bids), sum(size for _, size in book.asks))
         gates.append(thinner < p.benign_min_depth)
     return bool(gates) and all(gates)
-
-
-def _back_off(
-    grid: PriceGrid,
-    markouts: Markouts,
-    now_ms: int,
-    p: QuotingParams,
-    bid: tuple[int, str] | None,
-    ask: tuple[int, str] | None,
-) -> tuple[tuple[int, str] | None, tuple[int, str] | None]:
-    """Each side filled within ``fill_backoff_ms`` steps ``fill_backoff_ticks`` back (bought:
-    the bid lower; sold: the ask higher); a side that would leave the grid is dropped."""
-    since = now_ms - p.fill_backoff_ms
-    bought = any(ms > since and signed > 0 for ms, signed, _ in markouts.pending)
-    sold = any(ms > since and signed < 0 for ms, signed, _ in markouts.pending)
-    if bid is not None and bought:
-        price: int | None = bid[0]
-        for _ in range(p.fill_backoff_ticks):
-            price = grid.next_below(price) if price is not None else None
-        bid = (price, bid[1] + "+backoff") if price is not None and price > 0 else None
-    if ask is not None and sold:
-        price = ask[0]
-        for _ in range(p.fill_backoff_ticks):
-            price = grid.next_above(price) if price is not None else None
-        bid_ok = price is not None and price < ONE_DOLLAR
-        ask = (price, ask[1] + "+backoff") if bid_ok and price is not None else None
-    return bid, ask
 
 
 def _touch_quiet(recent: Recent, now_ms: int, mid_x2: int, tick: int, p: QuotingParams) -> bool:

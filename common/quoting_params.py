@@ -139,14 +139,6 @@ class QuotingParams:
     # scenario within +-0.35. Held out 1001-1020 (run once): finance +0.96 [+0.00, +1.92]
     # (dora - naive +1.23 [+0.12, +2.35]); sports_live -1.82 [-4.15, +0.52]; others within
     # +-0.25.
-    # A side filled within the last ``fill_backoff_ms`` (needs ``markouts``: its fills not yet
-    # scored, so at most ``markouts.HORIZON_MS``) quotes ``fill_backoff_ticks`` further back
-    # (session 12, issue 21). An informed taker comes back while our price is still through
-    # the value, and in a thin book (``illiquid``) or just after a jump (``news_jumps``) the
-    # others' mid does not move to tell us; noise takers come at random, so the step back costs
-    # them little.
-    fill_backoff_ms: int = 0  # 0 = off
-    fill_backoff_ticks: int = 1
     tox_touch_join: bool = True
     tox_touch_quiet_ms: int = 30_000  # 0: join whatever the mid did (worse in sports_live)
 

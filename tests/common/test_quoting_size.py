@@ -187,23 +187,6 @@ def test_a_narrow_thin_book_keeps_the_benign_size_when_both_gates_are_set() -> N
     assert sizes_in(thin_wide, scored(20, 0), both) == (500, 500)
 
 
-def test_a_side_just_filled_steps_back() -> None:
-    book = YesBook(((4000, 1000),), ((4400, 1000),))
-    bought = note_fill(NO_MARKOUTS, NOW - 3_000, 500, 2 * 4_200)
-    sold = note_fill(NO_MARKOUTS, NOW - 3_000, -500, 2 * 4_200)
-    params = replace(PARAMS, fill_backoff_ms=5_000, fill_backoff_ticks=1)
-
-    def prices(markouts: Markouts, p: QuotingParams = params) -> tuple[int | None, int | None]:
-        t = compute_targets(book, False, Position("KX"), CONFIG, META, NOW, p, markouts=markouts)
-        return (t.bid and t.bid.price, t.ask and t.ask.price)
-
-    assert prices(NO_MARKOUTS) == (4100, 4300)  # one tick inside each side
-    assert prices(bought) == (4000, 4300)  # the bid just filled joins instead
-    assert prices(sold) == (4100, 4400)
-    assert prices(bought, replace(params, fill_backoff_ms=2_000)) == (4100, 4300)  # too old
-    assert prices(bought, replace(params, fill_backoff_ms=0)) == (4100, 4300)  # off
-
-
 def test_a_busy_market_is_not_thin() -> None:
     thin_wide = YesBook(((4000, 800),), ((4500, 300),))
     params = replace(
