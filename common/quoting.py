@@ -29,7 +29,9 @@ Pure and deterministic, shared by the strategy process and the backtester. The r
    the market's grid (bids rounded down, asks up).
 6. Size is ``quote_size`` up to the inventory cap (``full_size_pct`` can shrink it earlier); a
    capped side stops. In a market whose scored fills show no adverse move (measured toxicity
-   0), ``benign_size_pct`` of it and ``benign_skew_pct`` of the skew (``common.sizing``). In
+   0), ``benign_size_pct`` of it and ``benign_skew_pct`` of the skew (``common.sizing``); but
+   a thin market (wide, shallow and slow: ``benign_max_spread_ticks``, ``benign_min_depth``,
+   ``thin_max_mid_changes``) never gets the benign size and quotes ``thin_size_pct`` of it. In
    the ``wind_down_ms`` before close (5 min by default; 0 turns it off) the inventory a side
    may build is capped by a limit that shrinks linearly from the full cap to
    nothing at the pull time; in the last ``pull_before_close_ms``, nothing is quoted.
@@ -215,13 +217,13 @@ def compute_targets(
         if measured is not None:
             measured = min(measured, params.tox_max)
     spread_needed = required_spread(config, meta, fair, fee_legs, measured)
-    size_pct = params.benign_size_pct if measured == 0 else 100
     tick = meta.grid.tick_at(fair)
-    if (
-        params.benign_max_spread_ticks
-        and best_ask - best_bid > params.benign_max_spread_ticks * tick
-    ):
-        size_pct = 100
+    cut = _benign_cut(book, best_ask - best_bid, tick, params)
+    if cut and params.thin_max_mid_changes:
+        cut = len(recent.mids_x2) <= params.thin_max_mid_changes
+    size_pct = params.benign_size_pct if measured == 0 and not cut else 100
+    if cut:
+        size_pct = params.thin_size_pct
     if (
         best_ask - best_bid < spread_needed
         and params.tox_touch_join
@@ -294,6 +296,19 @@ def compute_targets(
             return Targets(ticker, None, None, "spread_too_tight", now_ms, book_ms, fair)
     reason = "quoting" if bid or ask else ("wind_down" if wind_down else "capped")
     return Targets(ticker, bid, ask, reason, now_ms, book_ms, reservation_x2 // 2)
+
+
+def _benign_cut(book: YesBook, spread: int, tick: int, p: QuotingParams) -> bool:
+    """A benign market keeps ``quote_size`` here: the book is wider than
+    ``benign_max_spread_ticks`` and/or thinner than ``benign_min_depth`` on its thinner side
+    (each gate that is set must hold; none set: never)."""
+    gates = []
+    if p.benign_max_spread_ticks:
+        gates.append(spread > p.benign_max_spread_ticks * tick)
+    if p.benign_min_depth:
+        thinner = min(sum(size for _, size in book.bids), sum(size for _, size in book.asks))
+        gates.append(thinner < p.benign_min_depth)
+    return bool(gates) and all(gates)
 
 
 def _touch_quiet(recent: Recent, now_ms: int, mid_x2: int, tick: int, p: QuotingParams) -> bool:

@@ -103,15 +103,27 @@ class QuotingParams:
     # -1.59 (noise), illiquid -0.74 [-1.64, +0.16].
     benign_size_pct: int = 300  # 100 = off
     benign_skew_pct: int = 0  # 100 = skew as anywhere else
-    # The benign size only while the others' spread is at most this many ticks (0 = always;
-    # session 10, issue 21). In a wide, thin book (``illiquid``: one unsure maker 3-5 ticks
-    # from its estimate, rare takers) the few takers that reach a 3x quote are mostly the
-    # informed ones, who fill 15 contracts instead of 5. Tuning seeds 1-20, dora with -
-    # without: illiquid +1.39 [+0.15, +2.63], near_expiry +0.31; held out illiquid +0.69
-    # [-0.21, +1.59]; but sports_live (its makers ~9 c apart) -3.54 [-7.67, +0.58] (7/20) and
-    # calm/event/trending/news_jumps/finance within +-0.2: shipped off, illiquid still level with
-    # naive with it (docs/backtest.md, session 10).
-    benign_max_spread_ticks: int = 0
+    # A thin market (session 12, issue 21; docs/backtest.md): a book wider than
+    # ``benign_max_spread_ticks`` ticks, showing fewer than ``benign_min_depth`` contracts (count
+    # units, all levels) on its thinner side, whose others' mid changed at most
+    # ``thin_max_mid_changes`` times in the last minute (needs ``recent``). Each gate set must
+    # hold (0 = that gate is not checked; the first two both 0: no book is thin). In
+    # ``illiquid`` (one unsure maker 3-5 ticks from its estimate, two levels of 1-8 contracts,
+    # 1 noise and 1.5 informed takers a minute) a 3x benign quote is most of what a taker can
+    # reach, so an informed one of up to 25 fills 15 of ours; and its noise takers trade 1-4
+    # contracts, so a thin market quotes ``thin_size_pct`` % of ``quote_size`` whatever the
+    # toxicity: 4 contracts give up little noise flow and less to the informed. The mid-change
+    # gate keeps out a swept, wide moment in a busy market (``sports_live``).
+    # Session 10's spread gate alone cost sports_live -3.54 (tuning 1-20); depth alone (17
+    # contracts) -1.23; both +0.23. Tuning seeds 1-20, dora with the four - without: illiquid
+    # +3.20 [+1.79, +4.62] (dora - naive +1.68 [+0.37, +2.99]), sports_live +0.39 [-1.12, +1.91],
+    # near_expiry +0.01, the rest 0.00. Held out 1001-1020: illiquid +1.69 [+0.23, +3.15] (dora -
+    # naive +1.07 [-0.06, +2.20], 16/20), sports_live -1.08 [-2.99, +0.83], the rest 0.00 (the
+    # held-out seeds were looked at once before, for the variant without the mid-change gate).
+    benign_max_spread_ticks: int = 3
+    benign_min_depth: int = 17 * COUNT_SCALE
+    thin_size_pct: int = 80  # 100 = off: a thin market's size as anywhere else
+    thin_max_mid_changes: int = 20
     # A one-tick market (the others' spread is one tick) is not pulled by the measured toxicity
     # while the others' mid has ranged at most one tick over ``tox_touch_quiet_ms`` (needs
     # ``recent``; issue 21, sessions 10-11): when the widening alone leaves no room (a one-tick

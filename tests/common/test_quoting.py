@@ -54,7 +54,9 @@ def meta(
     )
 
 
-def book(bid: int, ask: int, bid_size: int = 1000, ask_size: int = 1000) -> YesBook:
+# 20 contracts a side: deeper than a thin market (``benign_min_depth``); the thin market's
+# rules have their own tests (test_quoting_size.py)
+def book(bid: int, ask: int, bid_size: int = 2000, ask_size: int = 2000) -> YesBook:
     return YesBook(((bid, bid_size),), ((ask, ask_size),))
 
 

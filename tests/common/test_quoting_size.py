@@ -30,6 +30,8 @@ PARAMS = QuotingParams(
     benign_size_pct=300,
     benign_skew_pct=100,
     benign_max_spread_ticks=0,  # the tests' book is 4 ticks wide
+    benign_min_depth=0,  # and 10 contracts deep
+    thin_size_pct=100,
 )
 
 
@@ -159,3 +161,57 @@ def test_a_wide_market_keeps_quote_size_even_when_benign() -> None:
     assert sizes_in(narrow, scored(20, 0), only_narrow) == (1500, 1500)
     assert sizes_in(wide, scored(20, 0), only_narrow) == (500, 500)
     assert sizes_in(wide, scored(20, 0), replace(PARAMS, benign_max_spread_ticks=0)) == (1500, 1500)
+
+
+def test_a_thin_book_keeps_quote_size_even_when_benign() -> None:
+    deep = YesBook(((4000, 1000), (3900, 2000)), ((4400, 1000), (4500, 2000)))  # 30 a side
+    thin = YesBook(((4000, 800), (3800, 500)), ((4400, 300),))  # one maker, 3-13 contracts
+    only_deep = replace(PARAMS, benign_min_depth=2000)
+    assert sizes_in(deep, scored(20, 0), only_deep) == (1500, 1500)
+    assert sizes_in(thin, scored(20, 0), only_deep) == (500, 500)  # the ask side shows 3
+    assert sizes_in(thin, NO_MARKOUTS, only_deep) == (500, 500)  # not benign: as before
+    smaller = replace(only_deep, thin_size_pct=80)
+    assert sizes_in(thin, NO_MARKOUTS, smaller) == (400, 400)  # a thin market: 80 % always
+    assert sizes_in(thin, scored(20, 0), smaller) == (400, 400)
+    assert sizes_in(deep, NO_MARKOUTS, smaller) == (500, 500)
+    assert sizes_in(thin, scored(20, 0), PARAMS) == (1500, 1500)  # gate off
+
+
+def test_a_narrow_thin_book_keeps_the_benign_size_when_both_gates_are_set() -> None:
+    thin_narrow = YesBook(((4000, 800),), ((4300, 300),))  # 3 ticks, 3 contracts
+    thin_wide = YesBook(((4000, 800),), ((4500, 300),))  # 5 ticks, 3 contracts
+    deep_wide = YesBook(((4000, 3000),), ((4500, 3000),))
+    both = replace(PARAMS, benign_max_spread_ticks=3, benign_min_depth=1700)
+    assert sizes_in(thin_narrow, scored(20, 0), both) == (1500, 1500)
+    assert sizes_in(deep_wide, scored(20, 0), both) == (1500, 1500)
+    assert sizes_in(thin_wide, scored(20, 0), both) == (500, 500)
+
+
+def test_a_busy_market_is_not_thin() -> None:
+    thin_wide = YesBook(((4000, 800),), ((4500, 300),))
+    params = replace(
+        PARAMS,
+        benign_max_spread_ticks=3,
+        benign_min_depth=1700,
+        thin_size_pct=80,
+        thin_max_mid_changes=2,
+    )
+    slow = NO_RECENT
+    for i in range(2):
+        slow = remember_mid(slow, NOW - 30_000 + i, 8_400 + 100 * i)
+    busy = remember_mid(slow, NOW - 1_000, 8_600)  # a third change within the minute
+
+    def size_with(recent: Recent) -> int | None:
+        t = compute_targets(
+            thin_wide, False, Position("KX"), CONFIG, META, NOW, params, recent=recent
+        )
+        return t.bid and t.bid.size
+
+    assert size_with(slow) == 400
+    assert size_with(busy) == 500
+
+
+def test_the_shipped_defaults_treat_an_illiquid_book_as_thin() -> None:
+    one_maker = YesBook(((4000, 500), (3800, 400)), ((4600, 300), (4800, 700)))
+    t = compute_targets(one_maker, False, Position("KX"), CONFIG, META, NOW, DEFAULT_PARAMS)
+    assert t.bid is not None and t.bid.size == 400  # 80 % of quote_size

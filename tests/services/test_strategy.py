@@ -29,7 +29,8 @@ async def seed(
     await r.hset(k.cfg_market(ticker), mapping=encode_market_config(config, 1))
     meta = MarketMeta(ticker, MarketStatus.ACTIVE, NOW + 86_400_000, PriceGrid.linear_cent())
     await r.hset(k.market(ticker), mapping=encode_market(meta))
-    book = BookState(ticker, YesBook(((bid, 1000),), ((ask, 1000),)), 1, NOW, NOW, stale)
+    # 20 contracts a side: not a thin market (``QuotingParams.benign_min_depth``)
+    book = BookState(ticker, YesBook(((bid, 2000),), ((ask, 2000),)), 1, NOW, NOW, stale)
     await r.hset(k.book(ticker), mapping=encode_book(book))
 
 
