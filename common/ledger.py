@@ -304,19 +304,22 @@ class Ledger:
             self.lost = str(reply[1])
         return Answer(outcome, str(reply[1]))
 
-    def check_mark(self, raw: str | None) -> bool:
-        """Whether the ledger still holds every step of ours Redis acknowledged, from the
-        value of our mark (``HGET ledger mark``); when not, ``lost`` says so."""
-        if self.acked == 0:
+    def check_mark(self, raw: str | None, acked: int) -> bool:
+        """Whether the ledger still holds every step of ours Redis had acknowledged when our
+        mark was read: ``raw`` its value (``HGET ledger mark``), ``acked`` what ``self.acked``
+        was before that read was sent (a step answered while the read was on its way may have
+        run after it: compared with it, a mark just read looked lost). When not, ``lost`` says
+        so."""
+        if acked == 0:
             return True
         token, _, seq = (raw or "0:0").partition(":")
         try:
             held = (int(token), int(seq))
         except ValueError:
             held = (0, 0)
-        if held[0] > self.token() or held >= (self.token(), self.acked):
+        if held[0] > self.token() or held >= (self.token(), acked):
             return True
-        self.lost = f"the ledger holds step {held[1]} of ours, Redis had acknowledged {self.acked}"
+        self.lost = f"the ledger holds step {held[1]} of ours, Redis had acknowledged {acked}"
         return False
 
     def changed(self, values: Mapping[str, int]) -> dict[str, int]:

@@ -162,8 +162,9 @@ class Safety:
         pipe = ctx.redis.pipeline(transaction=False)
         pipe.hgetall(ctx.keys.risk)
         pipe.hget(ctx.keys.ledger, self.ledger.mark)
+        acked = self.ledger.acked  # before the read: what it must find applied
         fields, mark = await pipe.execute()
-        self.ledger.check_mark(mark)  # an idle writer learns of lost writes too (``repair``)
+        self.ledger.check_mark(mark, acked)  # an idle writer learns of lost writes too (repair)
         try:
             state = decode_risk(fields)
         except SchemaError as exc:  # nothing in it can be believed: stop adding risk
