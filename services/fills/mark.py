@@ -4,7 +4,7 @@ Redis restarted from an AOF written every second forgets up to a second of ackno
 positions, the applied fill ids and the backfill cursor roll back together, and until the REST
 backfill finds the lost fills again the executor computes its limits on positions missing fills
 that happened at the exchange. So, as each executor does in its ledger (``common.ledger``), every
-fills transaction also writes this process's mark, ``mark:{token}`` = ``token:seq`` in the fills
+fills transaction also writes the process's mark, ``mark:fills`` = ``token:seq`` in the fills
 meta hash (the newest of its transactions applied; ``seq`` counts them), and the process
 remembers the newest one Redis acknowledged. A mark behind that means Redis lost acknowledged
 writes. It is read with the restore marker at every step (every ``CHECK_S`` when idle) and by
@@ -12,7 +12,9 @@ every transaction before it writes, each compared with what was acknowledged bef
 sent (a transaction answered while the read was on its way may have run after it).
 
 The token is new at every start: a new process has acknowledged nothing and is never judged by
-its predecessor's mark. What was acknowledged counts for one restore only (``dora:restored``'s
+its predecessor's mark (which its first write replaces); a mark of another token once ours was
+acknowledged is Redis gone back to the predecessor's (or a second fills process: either way
+wrong). What was acknowledged counts for one restore only (``dora:restored``'s
 ``ts_ms``): a Redis that lost all its data is the restore's business (``common.restore``).
 
 The fills applied in the last ``RECENT_MS`` are kept, so a loss is healed at once from memory
@@ -32,6 +34,7 @@ from common.keys import Keys
 from common.restore import restore_id
 
 CHECK_S = 0.2  # how long an idle step waits for the socket's events: the mark is read as often
+MARK = "mark:fills"
 RECENT_MS = 10_000  # fills kept to apply again (the AOF loses about a second)
 
 
@@ -46,10 +49,7 @@ class FillsMark:
     expected: int = 0  # and the one it had acknowledged
     recent: deque[tuple[float, Fill]] = field(default_factory=deque)
 
-    @property
-    def name(self) -> str:
-        """The mark's field in the fills meta hash."""
-        return f"mark:{self.token}"
+    name: str = MARK  # the mark's field in the fills meta hash
 
     def next(self) -> tuple[int, str]:
         """The seq of a transaction about to be sent, and the mark's value it writes."""

@@ -33,7 +33,7 @@ from typing import Any
 
 from common.clock_guard import ClockGuard
 from common.connect import kalshi_client, load_signer
-from common.domain import Fill, Order, OrderStatus
+from common.domain import Fill
 from common.fees import RoundingFee
 from common.kalshi.client import KalshiClient
 from common.kalshi.errors import ExchangeError
@@ -49,10 +49,10 @@ from common.kalshi.ws import (
 from common.restore import current_restore, mark_positions_synced, wait_until_restored
 from common.runtime import Context, service_main
 from common.settings import Settings
-from common.streams import queue_append
 from services.fills.exchange_sync import sync_from_exchange
 from services.fills.ledger import NotRestored, advance_cursor, apply_fills, apply_settlement
 from services.fills.mark import CHECK_S, FillsMark, read_restore_and_mark
+from services.fills.order_updates import append_updates, update_event
 
 BACKFILL_EVERY_MS = 5_000
 REST_LAG_MS = 3_000  # what REST may not show yet
@@ -271,11 +271,13 @@ class FillsService:
             if isinstance(event, FillEvent) and self._ours(event.fill.subaccount):
                 fills.append(event.fill)
             elif isinstance(event, UserOrderEvent) and self._ours(event.order.subaccount):
-                updates.append((len(fills), await self._update_event(ctx, event.order)))
+                updates.append(
+                    (len(fills), await update_event(ctx, self.client, event.order, self.counts))
+                )
         if fills:
             await self._apply_batch(ctx, fills, "ws", updates)
         else:
-            await self._append_updates(ctx, [update for _, update in updates])
+            await append_updates(ctx, [update for _, update in updates])
         return len(run)
 
     async def _on_event(self, ctx: Context, event: WsEvent) -> None:
@@ -284,7 +286,9 @@ class FillsService:
                 await self._apply(ctx, [event.fill], "ws")
         elif isinstance(event, UserOrderEvent):
             if self._ours(event.order.subaccount):
-                await self._append_updates(ctx, [await self._update_event(ctx, event.order)])
+                await append_updates(
+                    ctx, [await update_event(ctx, self.client, event.order, self.counts)]
+                )
         elif isinstance(event, Connected) and event.reconnects:
             self.backfill_due = True  # the socket was down: ask REST what we missed
         elif isinstance(event, FeedGap):
@@ -328,46 +332,6 @@ class FillsService:
                 source=source,
                 lag_ms=now_ms - fill.ts_ms,  # from the execution to its posting
             )
-
-    async def _update_event(self, ctx: Context, order: Order) -> dict[str, Any]:
-        """An order update's ``user_order`` event for the executor (an update whose status dora
-        does not know is looked up first)."""
-        self.counts["order_updates"] += 1
-        if order.status is OrderStatus.UNKNOWN and order.order_id:
-            # the exchange does not know (or dora does not know the status it sent): ask it
-            order = await self._look_up(ctx, order)
-        return {
-            "ticker": order.ticker,
-            "order_id": order.order_id,
-            "client_order_id": order.client_order_id,
-            "status": order.status.value,
-            "price": order.price,
-            "filled": order.filled,
-            "remaining": order.remaining,
-            "exchange_ms": order.exchange_ms,  # the exchange's time of the change (0: not said)
-        }
-
-    async def _append_updates(self, ctx: Context, updates: list[dict[str, Any]]) -> None:
-        """Order updates onto the fills stream, in order, in one round trip."""
-        if not updates:
-            return
-        pipe = ctx.redis.pipeline(transaction=False)
-        for update in updates:
-            queue_append(pipe, ctx.keys, "fills", "user_order", update)
-        await pipe.execute()
-
-    async def _look_up(self, ctx: Context, order: Order) -> Order:
-        """The order as the exchange's REST answers it; unknown still when it cannot say (the
-        executor then resolves it by its own lookup, as any order in doubt)."""
-        assert self.client is not None and order.order_id is not None
-        self.counts["order_lookups"] += 1
-        try:
-            found = await self.client.get_order(order.order_id)
-        except ExchangeError as exc:
-            ctx.log.warning("order_lookup_failed", market=order.ticker, error=str(exc)[:200])
-            return order
-        ctx.log.info("order_looked_up", market=order.ticker, status=found.status.value)
-        return found
 
     async def _backfill(self, ctx: Context, raise_errors: bool = False) -> None:
         """Apply every fill and settlement REST knows since the point REST fully covered (not

@@ -186,21 +186,32 @@ async def test_a_loss_found_by_a_write_is_handled_too(
 
 
 async def test_a_new_fills_process_is_not_judged_by_its_predecessors_mark(
-    settings: Settings, aredis: aioredis.Redis
+    settings: Settings, redis_url: str, aredis: aioredis.Redis
 ) -> None:
+    """A restart: the predecessor's mark (more transactions, another token) is no loss; Redis
+    going back to it after the new process's writes were acknowledged is."""
     k = Keys()
-    old, ctx, rest, _ = await started(settings, aredis, k)
-    for n in range(1, 6):
-        await socket_fill(old, ctx, rest, fill(n))
-    new = FillsService(settings, client=rest)  # type: ignore[arg-type]
-    log = Recorded()
-    new_ctx = Context("fills", settings, aredis, k, ManualClock(NOW), log)
-    await new._recover(new_ctx)
-    await new.step(new_ctx)
-    await socket_fill(new, new_ctx, rest, fill(6))
-    await new.step(new_ctx)
-    assert not log.named("redis_lost_acknowledged_fills") and not new.mark.lost
-    assert await trading_state_gap(aredis, k) == ""
+    raw = aioredis.Redis.from_url(redis_url)
+    try:
+        old, ctx, rest, _ = await started(settings, aredis, k)
+        for n in range(1, 6):
+            await socket_fill(old, ctx, rest, fill(n))
+        saved = await snapshot(raw, lost_keys(k))
+        new = FillsService(settings, client=rest)  # type: ignore[arg-type]
+        log = Recorded()
+        new_ctx = Context("fills", settings, aredis, k, ManualClock(NOW), log)
+        await new.step(new_ctx)  # reads the predecessor's mark before writing anything
+        await new._recover(new_ctx)
+        await socket_fill(new, new_ctx, rest, fill(6))
+        await new.step(new_ctx)
+        assert not log.named("redis_lost_acknowledged_fills") and not new.mark.lost
+        assert await trading_state_gap(aredis, k) == ""
+        await roll_back(raw, saved)  # back to the predecessor's mark: fill 6 is gone
+        await new.step(new_ctx)
+        assert len(log.named("redis_lost_acknowledged_fills")) == 1
+        assert await position(aredis, k) == 600
+    finally:
+        await raw.aclose()
 
 
 async def test_redis_losing_all_its_data_is_the_restores_not_a_loss_of_writes(
