@@ -373,11 +373,7 @@ async def set_from_exchange(
 
 
 async def advance_cursor(
-    redis: aioredis.Redis,
-    keys: Keys,
-    backfilled_to_ms: int,
-    settled_to_ms: int,
-    mark: FillsMark | None = None,
+    redis: aioredis.Redis, keys: Keys, backfilled_to_ms: int, settled_to_ms: int
 ) -> None:
     """Record how far the REST backfill has covered (exchange time), with its event."""
 
@@ -390,4 +386,4 @@ async def advance_cursor(
         pipe.hset(keys.fills_meta, mapping=fields)
         queue_append(pipe, keys, "fills", "cursor", cursor_event(backfilled_to_ms, settled_to_ms))
 
-    await _transact(redis, keys, "(cursor)", (keys.fills_meta,), body, mark)
+    await _transact(redis, keys, "(cursor)", (keys.fills_meta,), body)

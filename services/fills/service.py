@@ -195,11 +195,11 @@ class FillsService:
         waits on ``dora:positions:synced``) until the lost fills are back; those of the last
         seconds are applied again now, the step's sync (as after a restore) follows at once."""
         mark = self.mark
+        await ctx.redis.delete(ctx.keys.positions_synced)  # first: should it fail, found again
         ctx.log.warning("redis_lost_acknowledged_fills", ours=mark.held, acknowledged=mark.expected)
         mark.lost = ""
-        await ctx.redis.delete(ctx.keys.positions_synced)
         self.restore_seen, self.healing, self.next_recover_ms = None, True, 0.0
-        ctx.status["waiting_for_restore"] = True
+        ctx.status["healing_lost_fills"] = True
         await self._apply(ctx, mark.to_replay(ctx.clock.monotonic_ms()), "replay")
 
     async def _wait_for_restore(self, ctx: Context) -> None:
@@ -241,7 +241,7 @@ class FillsService:
         ctx.status["waiting_for_restore"] = False
         ctx.log.info("positions_synced_with_exchange", corrected=len(corrected))
         if self.healing:
-            self.healing = False
+            self.healing, ctx.status["healing_lost_fills"] = False, False
             ctx.log.info("fills_healed", corrected=len(corrected))
 
     def _ours(self, subaccount: int | None) -> bool:
@@ -378,8 +378,7 @@ class FillsService:
                 ctx.keys,
                 max(covered, started_ms - REST_LAG_MS),
                 max(settled_to, started_ms - REST_LAG_MS),
-                self.mark,
-            )
+            )  # without the mark: a lost cursor is only a longer backfill, no lost position
         added = self.counts["fills"] - before
         self.counts["backfilled"] += added
         if added:
