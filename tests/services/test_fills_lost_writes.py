@@ -22,8 +22,12 @@ from common.redis_codec import decode_position
 from common.restore import trading_state_gap
 from common.runtime import Context
 from common.settings import Settings
+from services.fills.ledger import apply_fill
 from services.fills.mark import FillsMark
 from services.fills.service import FillsService
+from tests.services.test_executor import FakeExchange, seed
+from tests.services.test_executor import started as executor_started
+from tests.services.test_executor_data_loss import refresh
 from tests.services.test_executor_ledger_loss import roll_back, snapshot
 from tests.support.state import mark_restored
 
@@ -236,8 +240,6 @@ async def test_a_transaction_answered_while_the_mark_was_read_is_no_loss(
     """The step reads the mark while the backfill's transactions are answered: one answered
     after the read was sent may have run after it. Compared with what was acknowledged when
     the read came back, the mark looked lost (a false alarm)."""
-    from services.fills.ledger import apply_fill
-
     k = Keys()
     await mark_restored(aredis, k)
     mark = FillsMark()
@@ -248,3 +250,35 @@ async def test_a_transaction_answered_while_the_mark_was_read_is_no_loss(
     assert mark.acked > before_read  # ...and a transaction is answered before it returns
     assert mark.check(raw, mark.restore, before_read) and not mark.lost
     assert not mark.check(raw, mark.restore, mark.acked)  # what it would have compared
+
+
+async def test_the_executor_adds_no_risk_until_the_lost_fills_are_back(
+    settings: Settings, redis_url: str, aredis: aioredis.Redis
+) -> None:
+    """The executor's gate, which re-reads ``dora:positions:synced`` while it runs (once a
+    second), holds every adding order from the loss until the fills are healed."""
+    k = Keys()
+    raw = aioredis.Redis.from_url(redis_url)
+    exchange = FakeExchange(aredis, k)
+    await seed(aredis, k, "KX")
+    executor, exec_ctx = await executor_started(settings, aredis, exchange)
+    try:
+        service, ctx, rest, _ = await started(settings, aredis, k)
+        await socket_fill(service, ctx, rest, fill(1))
+        saved = await snapshot(raw, lost_keys(k))
+        await socket_fill(service, ctx, rest, fill(2))
+        await refresh(executor, exec_ctx)
+        assert executor.safety.blocked.reason == ""
+        rest.down = True
+        await roll_back(raw, saved)
+        await service.step(ctx)
+        await refresh(executor, exec_ctx)
+        assert "checked against the exchange" in executor.safety.blocked.reason
+        rest.down = False
+        ctx.clock.advance(5_000)  # type: ignore[attr-defined]
+        await service.step(ctx)
+        await refresh(executor, exec_ctx)
+        assert executor.safety.blocked.reason == ""
+    finally:
+        await executor.stop(exec_ctx)
+        await raw.aclose()
