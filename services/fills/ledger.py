@@ -17,6 +17,9 @@ and strategy. Either all of it happens or none.
 While ``dora:restored`` is missing (Redis lost its data and the persister has not restored yet)
 nothing is written: ``NotRestored`` is raised, and the caller keeps the change for later. A
 position written into an emptied Redis would otherwise shadow the one the restore brings back.
+
+Given the process's ``FillsMark``, a change also checks and writes its mark (``mark:{token}`` in
+the fills meta): Redis losing acknowledged writes is found (``services.fills.mark``).
 """
 
 from __future__ import annotations
@@ -36,7 +39,9 @@ from common.fees import RoundingFee
 from common.keys import Keys
 from common.numbers import ONE_DOLLAR
 from common.position_record import CLOSED_TICKER, RECENT_MARGIN_MS, PositionRecord
+from common.restore import restore_id
 from common.streams import queue_append
+from services.fills.mark import FillsMark
 
 MAX_WATCH_RETRIES = 20
 T = TypeVar("T")
@@ -62,26 +67,59 @@ async def _transact(
     ticker: str,
     watched: tuple[str, ...],
     body: Callable[[Pipeline], Awaitable[T]],
+    mark: FillsMark | None = None,
 ) -> T:
     """Run ``body`` under WATCH of ``watched`` and the restore marker, retrying on a conflict;
-    ``body`` reads, then calls ``pipe.multi()`` and queues the writes (or returns early)."""
+    ``body`` reads, then calls ``pipe.multi()`` and queues the writes (or returns early).
+
+    With ``mark`` (``services.fills.mark``), the process's mark is read first (checked: Redis
+    lost acknowledged writes?) and written with the writes; the fills meta is watched then, so
+    the marks are applied in the order of their seq."""
+    if mark is not None and keys.fills_meta not in watched:
+        watched = (*watched, keys.fills_meta)
     for _ in range(MAX_WATCH_RETRIES):
         async with redis.pipeline(transaction=True) as pipe:
             try:
+                acked = mark.acked if mark is not None else 0  # before the read is sent
                 await pipe.watch(keys.restored, *watched)
-                # EXISTS through execute_command: the cluster pipeline splits ``exists`` by slot
-                # and, while watching, never runs it (redis-py 8.1)
-                if not await pipe.execute_command("EXISTS", keys.restored):
+                # through execute_command: the cluster pipeline splits ``exists`` by slot and,
+                # while watching, never runs it (redis-py 8.1)
+                marker, raw = await pipe.execute_command(
+                    "EVAL",
+                    _RESTORED_AND_MARK,
+                    2,
+                    keys.restored,
+                    keys.fills_meta,
+                    mark.name if mark is not None else "",
+                )
+                if marker is None:
                     await pipe.unwatch()
                     raise NotRestored("Redis lost its data: waiting for the restore")
+                restored = restore_id(marker)
+                if mark is not None:
+                    mark.check(raw, restored, acked)
                 result = await body(pipe)
                 # a cluster pipeline does not say whether MULTI began: queued writes tell
                 if getattr(pipe, "explicit_transaction", len(pipe) > 0):
+                    seq = 0
+                    if mark is not None:
+                        seq, value = mark.next()
+                        pipe.hset(keys.fills_meta, mark.name, value)
                     await pipe.execute()
+                    if mark is not None:
+                        mark.answered(seq, restored)
                 return result
             except WatchError:
                 continue
     raise StorageError(f"the books of {ticker} kept changing; not applied")
+
+
+# KEYS: the restore marker, the fills meta; ARGV: the mark's field ("" for none)
+_RESTORED_AND_MARK = """
+local mark = false
+if ARGV[1] ~= '' then mark = redis.call('HGET', KEYS[2], ARGV[1]) end
+return {redis.call('GET', KEYS[1]), mark}
+"""
 
 
 async def _keep_from_ms(pipe: Pipeline, keys: Keys) -> int:
@@ -112,14 +150,18 @@ def _pairs(flat: Sequence[Any]) -> dict[str, Any]:
 
 
 async def apply_fill(
-    redis: aioredis.Redis, keys: Keys, fill: Fill, rounding: RoundingFee | None = None
+    redis: aioredis.Redis,
+    keys: Keys,
+    fill: Fill,
+    rounding: RoundingFee | None = None,
+    mark: FillsMark | None = None,
 ) -> Applied | None:
     """Apply ``fill`` once; returns the new position, or None if the fill was already applied.
 
     With ``rounding``, the fill's fee becomes what the balance lost: the exchange's trade fee
     plus the rounding fee, less a rebate of the order's rounding accumulator (common/fees.py),
     which is kept per order in ``dora:feeacc:{ticker}`` and moves with the fill, atomically."""
-    (applied,) = await apply_fills(redis, keys, [fill], rounding)
+    (applied,) = await apply_fills(redis, keys, [fill], rounding, mark=mark)
     return applied
 
 
@@ -129,6 +171,7 @@ async def apply_fills(
     fills: Sequence[Fill],
     rounding: RoundingFee | None = None,
     updates: Sequence[tuple[int, Mapping[str, Any]]] = (),
+    mark: FillsMark | None = None,
 ) -> list[Applied | None]:
     """Apply ``fills`` in their order, each once, all in one transaction: what ``apply_fill``
     does to each, in four round trips for the lot (WATCH, the restore marker, one pipeline of
@@ -220,7 +263,7 @@ async def apply_fills(
                 queue_append(pipe, keys, "fills", "fill", event)
         return out
 
-    return await _transact(redis, keys, tickers[0], watched, body)
+    return await _transact(redis, keys, tickers[0], watched, body, mark)
 
 
 def closing_position(position: Position, settlement: Settlement) -> Position:
@@ -255,7 +298,7 @@ def closing_position(position: Position, settlement: Settlement) -> Position:
 
 
 async def apply_settlement(
-    redis: aioredis.Redis, keys: Keys, settlement: Settlement
+    redis: aioredis.Redis, keys: Keys, settlement: Settlement, mark: FillsMark | None = None
 ) -> Position | None:
     """Close the market's position at its result, once per settlement, atomically with its
     ``settlement`` event; the market leaves the live set. Returns the closed position, or None
@@ -296,7 +339,8 @@ async def apply_settlement(
         )
         return after
 
-    return await _transact(redis, keys, ticker, (pos_key, closed_key, keys.fill_ids), body)
+    watched = (pos_key, closed_key, keys.fill_ids)
+    return await _transact(redis, keys, ticker, watched, body, mark)
 
 
 async def set_from_exchange(

@@ -15,6 +15,11 @@ once the persister has restored, the backfill runs from the restored cursor and 
 from the exchange where they still differ (``exchange_sync``); then ``dora:positions:synced``
 tells the executor it may add risk again. The same happens at every start.
 
+Redis losing the writes of its last second (the AOF tail, ``services.fills.mark``): the loss is
+logged (``redis_lost_acknowledged_fills``), ``dora:positions:synced`` is cleared (the executor
+adds no risk), the fills of the last seconds are applied again from memory, and the same sync as
+after a restore runs at once; once it is done the marker is set again (``fills_healed``).
+
 The backfill cursor is exchange time only: the ``Date`` of the exchange's last answer (never the
 local clock), so a skewed local clock can never make the backfill skip a fill.
 """
@@ -28,7 +33,7 @@ from typing import Any
 
 from common.clock_guard import ClockGuard
 from common.connect import kalshi_client, load_signer
-from common.domain import Fill, Order, OrderStatus
+from common.domain import Fill
 from common.fees import RoundingFee
 from common.kalshi.client import KalshiClient
 from common.kalshi.errors import ExchangeError
@@ -44,9 +49,10 @@ from common.kalshi.ws import (
 from common.restore import current_restore, mark_positions_synced, wait_until_restored
 from common.runtime import Context, service_main
 from common.settings import Settings
-from common.streams import queue_append
 from services.fills.exchange_sync import sync_from_exchange
 from services.fills.ledger import NotRestored, advance_cursor, apply_fills, apply_settlement
+from services.fills.mark import CHECK_S, FillsMark, read_restore_and_mark
+from services.fills.order_updates import append_updates, update_event
 
 BACKFILL_EVERY_MS = 5_000
 REST_LAG_MS = 3_000  # what REST may not show yet
@@ -76,6 +82,8 @@ class FillsService:
         self.last_backfill_ms = 0.0
         self.backfilling: asyncio.Task[None] | None = None  # the periodic backfill, when running
         self.restore_seen: int | None = None  # the restore whose data we last synced
+        self.mark = FillsMark()  # Redis losing acknowledged writes (services/fills/mark.py)
+        self.healing = False  # such a loss is being healed: positions not synced yet
         self.next_recover_ms = 0.0
         self.counts = {
             "fills": 0,
@@ -130,16 +138,19 @@ class FillsService:
     async def step(self, ctx: Context) -> None:
         if not self.retry:
             with contextlib.suppress(TimeoutError):
-                self.retry.append(await asyncio.wait_for(self.queue.get(), 0.5))
+                self.retry.append(await asyncio.wait_for(self.queue.get(), CHECK_S))
         while not self.queue.empty():
             self.retry.append(self.queue.get_nowait())
-        restored = await current_restore(ctx.redis, ctx.keys)
+        restored, _ = await read_restore_and_mark(ctx.redis, ctx.keys, self.mark)
         if restored is None:
             await self._wait_for_restore(ctx)
             return
+        if self.mark.lost and restored == self.restore_seen:
+            await self._lost_writes(ctx)
         now = ctx.clock.monotonic_ms()
         if restored != self.restore_seen and now >= self.next_recover_ms:
-            ctx.log.warning("positions_not_synced_resyncing", restore_ts_ms=restored)
+            if not self.healing:
+                ctx.log.warning("positions_not_synced_resyncing", restore_ts_ms=restored)
             self.next_recover_ms = now + BACKFILL_EVERY_MS  # not again at once if it fails
             await self._recover(ctx)
         try:
@@ -179,6 +190,18 @@ class FillsService:
             self.backfill_due = True
             ctx.log.warning("backfill_failed", error=f"{type(exc).__name__}: {exc}")
 
+    async def _lost_writes(self, ctx: Context) -> None:
+        """Redis lost fills transactions it had acknowledged: no risk is added (the executor
+        waits on ``dora:positions:synced``) until the lost fills are back; those of the last
+        seconds are applied again now, the step's sync (as after a restore) follows at once."""
+        mark = self.mark
+        await ctx.redis.delete(ctx.keys.positions_synced)  # first: should it fail, found again
+        ctx.log.warning("redis_lost_acknowledged_fills", ours=mark.held, acknowledged=mark.expected)
+        mark.lost = ""
+        self.restore_seen, self.healing, self.next_recover_ms = None, True, 0.0
+        ctx.status["healing_lost_fills"] = True
+        await self._apply(ctx, mark.to_replay(ctx.clock.monotonic_ms()), "replay")
+
     async def _wait_for_restore(self, ctx: Context) -> None:
         """Redis lost its data: apply nothing (the events wait) until the persister restored."""
         if self.restore_seen is not None:
@@ -217,6 +240,9 @@ class FillsService:
         self.restore_seen = restored
         ctx.status["waiting_for_restore"] = False
         ctx.log.info("positions_synced_with_exchange", corrected=len(corrected))
+        if self.healing:
+            self.healing, ctx.status["healing_lost_fills"] = False, False
+            ctx.log.info("fills_healed", corrected=len(corrected))
 
     def _ours(self, subaccount: int | None) -> bool:
         """Whether an event of the socket is of our subaccount (not said: the primary, 0)."""
@@ -245,11 +271,13 @@ class FillsService:
             if isinstance(event, FillEvent) and self._ours(event.fill.subaccount):
                 fills.append(event.fill)
             elif isinstance(event, UserOrderEvent) and self._ours(event.order.subaccount):
-                updates.append((len(fills), await self._update_event(ctx, event.order)))
+                updates.append(
+                    (len(fills), await update_event(ctx, self.client, event.order, self.counts))
+                )
         if fills:
             await self._apply_batch(ctx, fills, "ws", updates)
         else:
-            await self._append_updates(ctx, [update for _, update in updates])
+            await append_updates(ctx, [update for _, update in updates])
         return len(run)
 
     async def _on_event(self, ctx: Context, event: WsEvent) -> None:
@@ -258,7 +286,9 @@ class FillsService:
                 await self._apply(ctx, [event.fill], "ws")
         elif isinstance(event, UserOrderEvent):
             if self._ours(event.order.subaccount):
-                await self._append_updates(ctx, [await self._update_event(ctx, event.order)])
+                await append_updates(
+                    ctx, [await update_event(ctx, self.client, event.order, self.counts)]
+                )
         elif isinstance(event, Connected) and event.reconnects:
             self.backfill_due = True  # the socket was down: ask REST what we missed
         elif isinstance(event, FeedGap):
@@ -278,12 +308,15 @@ class FillsService:
     ) -> None:
         """One transaction: ``fills`` and the order updates between them; each fill applied is
         logged with where it came from and how long after the execution it was posted."""
-        applied = await apply_fills(ctx.redis, ctx.keys, fills, self.rounding, updates or ())
-        now_ms = ctx.clock.now_ms()
+        applied = await apply_fills(
+            ctx.redis, ctx.keys, fills, self.rounding, updates or (), mark=self.mark
+        )
+        now_ms, mono_ms = ctx.clock.now_ms(), ctx.clock.monotonic_ms()
         for fill, result in zip(fills, applied, strict=True):
             if result is None:
                 self.counts["duplicates"] += 1
                 continue
+            self.mark.applied(fill, mono_ms)
             self.counts["fills"] += 1
             ctx.metrics.count("fills_count")
             ctx.metrics.observe_ms("fill_post_lag_ms", now_ms - fill.ts_ms)
@@ -299,46 +332,6 @@ class FillsService:
                 source=source,
                 lag_ms=now_ms - fill.ts_ms,  # from the execution to its posting
             )
-
-    async def _update_event(self, ctx: Context, order: Order) -> dict[str, Any]:
-        """An order update's ``user_order`` event for the executor (an update whose status dora
-        does not know is looked up first)."""
-        self.counts["order_updates"] += 1
-        if order.status is OrderStatus.UNKNOWN and order.order_id:
-            # the exchange does not know (or dora does not know the status it sent): ask it
-            order = await self._look_up(ctx, order)
-        return {
-            "ticker": order.ticker,
-            "order_id": order.order_id,
-            "client_order_id": order.client_order_id,
-            "status": order.status.value,
-            "price": order.price,
-            "filled": order.filled,
-            "remaining": order.remaining,
-            "exchange_ms": order.exchange_ms,  # the exchange's time of the change (0: not said)
-        }
-
-    async def _append_updates(self, ctx: Context, updates: list[dict[str, Any]]) -> None:
-        """Order updates onto the fills stream, in order, in one round trip."""
-        if not updates:
-            return
-        pipe = ctx.redis.pipeline(transaction=False)
-        for update in updates:
-            queue_append(pipe, ctx.keys, "fills", "user_order", update)
-        await pipe.execute()
-
-    async def _look_up(self, ctx: Context, order: Order) -> Order:
-        """The order as the exchange's REST answers it; unknown still when it cannot say (the
-        executor then resolves it by its own lookup, as any order in doubt)."""
-        assert self.client is not None and order.order_id is not None
-        self.counts["order_lookups"] += 1
-        try:
-            found = await self.client.get_order(order.order_id)
-        except ExchangeError as exc:
-            ctx.log.warning("order_lookup_failed", market=order.ticker, error=str(exc)[:200])
-            return order
-        ctx.log.info("order_looked_up", market=order.ticker, status=found.status.value)
-        return found
 
     async def _backfill(self, ctx: Context, raise_errors: bool = False) -> None:
         """Apply every fill and settlement REST knows since the point REST fully covered (not
@@ -369,7 +362,7 @@ class FillsService:
         before = self.counts["fills"]
         await self._apply(ctx, fills)
         for settlement in settlements:
-            closed = await apply_settlement(ctx.redis, ctx.keys, settlement)
+            closed = await apply_settlement(ctx.redis, ctx.keys, settlement, self.mark)
             if closed is not None:
                 self.counts["settlements"] += 1
                 ctx.log.info(
@@ -385,7 +378,7 @@ class FillsService:
                 ctx.keys,
                 max(covered, started_ms - REST_LAG_MS),
                 max(settled_to, started_ms - REST_LAG_MS),
-            )
+            )  # without the mark: a lost cursor is only a longer backfill, no lost position
         added = self.counts["fills"] - before
         self.counts["backfilled"] += added
         if added:
