@@ -19,7 +19,7 @@ from common.restore import state_gap
 from common.runtime import Context
 from services.executor.state import Blocked
 
-STATE_CHECK_MS = 1_000
+STATE_CHECK_MS = 250  # every housekeeping round (a fills loss is held within it)
 
 
 class TradingGate:
@@ -50,7 +50,8 @@ class TradingGate:
         ctx = self.ctx
         now = ctx.clock.monotonic_ms()
         if now >= self.next_state_ms or self.state:
-            # a read a second while the state is good (losing it is rare), each round while not
+            # a read each round (the passes' round trip carries it): the fills process clears
+            # the synced marker for as little as a heal takes (services/fills/mark.py)
             self.next_state_ms = now + STATE_CHECK_MS
             keys = ctx.keys
             # two GETs, not MGET: a cluster pipeline refuses MGET
