@@ -290,10 +290,13 @@ class RedisRateBudget:
 
     async def try_take(self, bucket: str, cost: int, *, priority: bool = False) -> float:
         self.limits.check_fits(bucket, cost, priority)
-        if priority or self.lease_ms <= 0:
-            return await self._take(bucket, cost, priority, "take", cost)
-        if self._spend_lease(bucket, cost):
+        if self.lease_ms > 0 and self._spend_lease(bucket, cost):
+            # tokens this process already took from the shared bucket: no round trip, for a
+            # cancel as for a place (a cancel's Redis round trip came before its request)
             return 0.0
+        if priority or self.lease_ms <= 0:
+            # never queued behind a refill: straight to the bucket, its reserve included
+            return await self._take(bucket, cost, priority, "take", cost)
         # One refill in flight per bucket: requests arriving meanwhile queue behind it and are
         # served from the lease it brings (sized for them too), not by a round trip each.
         self._waiting[bucket] = self._waiting.get(bucket, 0) + 1

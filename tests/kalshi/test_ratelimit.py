@@ -168,15 +168,22 @@ async def test_a_busy_process_leases_tokens_and_spends_them_without_round_trips(
     assert rb._leases[WRITE].size == left // 2
 
 
-async def test_priority_requests_never_lease_and_a_429_drops_the_lease(
+async def test_priority_requests_spend_the_lease_never_wait_for_one_and_a_429_drops_it(
     aredis: aioredis.Redis,
 ) -> None:
     rb = budget(aredis, "premier", safety=1.0, reserve_fraction=0.2)
     for _ in range(4):  # leases of 10, 20 (one spent from it), then 40
         await rb.try_take(WRITE, 10)
     assert rb._leases[WRITE].tokens == 30
+    calls = count_calls(rb)
+    # a cancel spends tokens already taken from the shared bucket: no round trip before it
+    assert await rb.try_take(WRITE, 2, priority=True) == 0.0
+    assert calls == [] and rb._leases[WRITE].tokens == 28
+    # without lease tokens it takes its cost from the bucket itself (no refill to wait for)
+    rb._leases[WRITE].tokens = 1
     before = await bucket_tokens(aredis)
     assert await rb.try_take(WRITE, 2, priority=True) == 0.0
+    assert calls == [("take", 2)]
     assert before - await bucket_tokens(aredis) < 3  # exactly its cost (refill aside)
     await rb.penalize(WRITE)
     assert WRITE not in rb._leases
