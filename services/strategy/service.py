@@ -54,6 +54,7 @@ READ_COUNT = 5_000
 FULL_PASS_MS = 1_000
 SWEEP_PER_STEP = 25
 SWEEP_SLACK_MS = 500  # how late a sweep may run while book changes keep every step busy
+SLICE = 5  # markets computed and published together: the loop is never held much longer
 CONFIG_REFRESH_MS = 5_000
 
 
@@ -183,14 +184,26 @@ class StrategyService:
         # would delay the answers); a quiet one sweeps whatever is due.
         if touched:
             due = [(at, t) for at, t in due if now_mono - at >= FULL_PASS_MS + SWEEP_SLACK_MS]
-        sweep = {t for _, t in due[:SWEEP_PER_STEP]}
-        for ticker in touched | sweep:
+        sweep = [t for _, t in due[:SWEEP_PER_STEP]]
+        for ticker in touched:
             self.swept_ms[ticker] = now_mono
-        # What the book changed goes out first; the sweep's recomputations after it.
-        if touched:
-            await self._compute(ctx, sorted(touched), meta_touched, self.prefetched)
-        if sweep:
-            await self._compute(ctx, sorted(sweep), sweep, {})
+        # What the book changed goes out first, a slice at a time (the first slice's targets
+        # leave while the next is computed); the sweep's recomputations after it.
+        ordered = sorted(touched)
+        for start in range(0, len(ordered), SLICE):
+            part = ordered[start : start + SLICE]
+            await self._compute(ctx, part, meta_touched.intersection(part), self.prefetched)
+        assert self.reader is not None
+        for start in range(0, len(sweep), SLICE):
+            if start and self.reader.batches:
+                # A book change was read meanwhile: it is answered first (the next step), the
+                # rest of the sweep stays due (a slice a step at least: never starved). A whole
+                # sweep at once held the loop for 3-8 ms.
+                break
+            part = sweep[start : start + SLICE]
+            for ticker in part:
+                self.swept_ms[ticker] = now_mono
+            await self._compute(ctx, part, set(part), {})
         ctx.status["markets"] = len(self.last)
 
     async def _read_events(self, ctx: Context) -> tuple[set[str], set[str]]:

@@ -534,3 +534,39 @@ async def test_its_own_fills_markouts_measure_the_toxicity(
 
     assert await run(fills=False) == (3900, 4100)
     assert await run(fills=True) == (3800, 4200)
+
+
+async def test_a_sweep_gives_way_to_a_book_change_read_meanwhile_and_is_never_starved(
+    settings: Settings, aredis: aioredis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The once-a-second recomputation of every market goes a slice at a time: a book change
+    read while a slice is computed is answered before the rest (a sweep of 25 markets held the
+    loop 3-8 ms in a latency run), and every step still sweeps one slice at least."""
+    from services.strategy import service as module
+    from services.strategy.reader import Batch
+
+    k = Keys()
+    tickers = [f"KX-{i:02d}" for i in range(12)]
+    for t in tickers:
+        await seed(aredis, k, t, 4000, 4600)
+    clock = ManualClock(NOW)
+    service, ctx = await started(settings, aredis, clock)
+    await service.step(ctx)  # the first full pass: nothing read meanwhile, every slice
+    assert set(service.last) == set(tickers)
+    computed: list[list[str]] = []
+    real = service._compute
+
+    async def compute(ctx: Any, tickers: list[str], *args: Any) -> None:
+        computed.append(list(tickers))
+        await real(ctx, tickers, *args)
+        assert service.reader is not None
+        service.reader.batches.append(Batch([], {}, 0))  # a book change read meanwhile
+
+    monkeypatch.setattr(service, "_compute", compute)
+    clock.advance(2_000)  # every market due again
+    await service.step(ctx)
+    assert computed == [tickers[: module.SLICE]]  # one slice, then the book change's turn
+    for _ in range(3):
+        await service.step(ctx)
+    assert sorted(t for part in computed for t in part) == tickers  # the rest, a slice a step
+    await service.stop(ctx)
