@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import replace
 from typing import Any
 
@@ -102,7 +102,7 @@ class MarketPass:
         adds = [a for a in approved if a not in cancels]
         # Risk-reducing actions first, then the rest, each group concurrently.
         if cancels:
-            await asyncio.gather(*(self._send(a) for a in cancels))
+            await run_all([self._send(a) for a in cancels])
         if adds:
             sent, refused, pulled = await self._reserve_and_send(ticker, side, adds, meta)
             approved = [*cancels, *sent, *pulled]
@@ -158,14 +158,13 @@ class MarketPass:
         for place in places:
             self.working.remember(place.order)  # recorded in Redis by the same step
         by_place = iter(places)
-        await asyncio.gather(
-            *(
-                self.entry.send(next(by_place), a.reason)
-                if a.kind is ActionKind.PLACE
-                else self._send(a)
-                for a in adds
-            )
-        )
+        sends = [
+            self.entry.send(next(by_place), a.reason)
+            if a.kind is ActionKind.PLACE
+            else self._send(a)
+            for a in adds
+        ]
+        await run_all(sends)
         for a in adds:
             self.last_denials.pop((a.ticker, a.side), None)
         return adds, [], []
@@ -313,6 +312,16 @@ class MarketPass:
         await self.batch.execute(
             lambda pipe: queue_append(pipe, ctx.keys, "decisions", "decision", decision)
         )
+
+
+async def run_all(calls: list[Coroutine[Any, Any, None]]) -> None:
+    """Await ``calls`` concurrently. The usual pass sends one request: it leaves now, in this
+    task, not a turn of the loop later behind whatever else is ready (gather makes a task of
+    each)."""
+    if len(calls) == 1:
+        await calls[0]
+    elif calls:
+        await asyncio.gather(*calls)
 
 
 def side_actions(
