@@ -66,6 +66,16 @@ def _wait(
         time.sleep(0.05)
 
 
+def lower_group(pid: int, nice: int) -> None:
+    """A stand-in for another machine (moto, the simulator) at a lower priority: it runs in a
+    session of its own, and with autogroup (most kernels) a session is one scheduling group
+    weighed against the others whatever its nice value, so the group's priority is lowered too,
+    or it competes with the stack as an equal."""
+    if nice:
+        with contextlib.suppress(OSError):
+            Path(f"/proc/{pid}/autogroup").write_text(str(nice))
+
+
 def _port_open(port: int) -> bool:
     import socket
 
@@ -97,6 +107,8 @@ class StackConfig:
     # Niceness of the moto server. DynamoDB is another machine in production; a benchmark may
     # lower moto's priority so the stand-in does not take the CPU the pipeline is measured on.
     moto_nice: int = 0
+    # The same for the simulator: the exchange is another machine in production too.
+    sim_nice: int = 0
     # A local Redis Cluster (three masters, one replica each) instead of one redis-server.
     cluster: bool = False
     # Strategy/executor shards, each its own "host": a supervisord of its own under
@@ -370,12 +382,7 @@ class LocalStack:
                 *("-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.moto_port)),
             ],
         )
-        if self.config.moto_nice:
-            # It runs in a session of its own, and with autogroup (most kernels) a session is one
-            # scheduling group weighed against the others whatever its nice value: lower the
-            # group's priority too, or moto competes with the stack as an equal.
-            with contextlib.suppress(OSError):
-                Path(f"/proc/{proc.pid}/autogroup").write_text(str(self.config.moto_nice))
+        lower_group(proc.pid, self.config.moto_nice)
         _wait(lambda: _port_open(self.moto_port), 30, "the moto server", proc)
 
     def pause_moto(self) -> None:
@@ -425,7 +432,10 @@ class LocalStack:
             self.config.pause_schedule,
             *self.config.sim_args,
         ]
+        if self.config.sim_nice:
+            args = ["nice", "-n", str(self.config.sim_nice), *args]
         proc = self._spawn("sim", args)
+        lower_group(proc.pid, self.config.sim_nice)
         _wait(ready.exists, 30, "the simulator", proc)
         self.sim = json.loads(ready.read_text())
         markets = httpx.get(f"{self.sim_url}/markets", params={"limit": 1000}, timeout=10).json()
