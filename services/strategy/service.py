@@ -54,7 +54,7 @@ READ_COUNT = 5_000
 FULL_PASS_MS = 1_000
 SWEEP_PER_STEP = 25
 SWEEP_SLACK_MS = 500  # how late a sweep may run while book changes keep every step busy
-SLICE = 5  # markets computed and published together: the loop is never held much longer
+SLICE = 5  # markets a sweep computes and publishes together before it looks for book changes
 CONFIG_REFRESH_MS = 5_000
 
 
@@ -187,12 +187,9 @@ class StrategyService:
         sweep = [t for _, t in due[:SWEEP_PER_STEP]]
         for ticker in touched:
             self.swept_ms[ticker] = now_mono
-        # What the book changed goes out first, a slice at a time (the first slice's targets
-        # leave while the next is computed); the sweep's recomputations after it.
-        ordered = sorted(touched)
-        for start in range(0, len(ordered), SLICE):
-            part = ordered[start : start + SLICE]
-            await self._compute(ctx, part, meta_touched.intersection(part), self.prefetched)
+        # What the book changed goes out first; the sweep's recomputations after it.
+        if touched:
+            await self._compute(ctx, sorted(touched), meta_touched, self.prefetched)
         assert self.reader is not None
         for start in range(0, len(sweep), SLICE):
             if start and self.reader.batches:
