@@ -149,7 +149,7 @@ class MarketPass:
             # a stale book or a market not open: pull this side's quotes instead
             empty = Targets(ticker, None, None, answer.detail, self.ctx.clock.now_ms())
             pulls = [a for a in side_actions(self.working.live(ticker), empty, meta, side)]
-            await asyncio.gather(*(self._send(a) for a in pulls))
+            await run_all([self._send(a) for a in pulls])
             return [], [], pulls
         if not answer.ok:
             rule = RULES.get(answer.outcome, "lease")

@@ -6,6 +6,7 @@ executor computed its limits on a position missing fills the exchange had made."
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -75,6 +76,14 @@ class Rest:
         pass
 
 
+@pytest.fixture
+async def raw(redis_url: str) -> AsyncIterator[aioredis.Redis]:
+    """A client without decoding: DUMP/RESTORE (``snapshot``, ``roll_back``) want bytes."""
+    client = aioredis.Redis.from_url(redis_url)
+    yield client
+    await client.aclose()
+
+
 def fill(n: int) -> Fill:
     """A fill made after the point REST covered."""
     return Fill(f"t{n}", f"o{n}", "KX", Side.BID, 4000, 100, 0, False, NOW - 1_000 + n)
@@ -109,113 +118,97 @@ def lost_keys(k: Keys) -> list[str]:
 
 @pytest.mark.parametrize("from_memory", [True, False])
 async def test_lost_fills_are_found_adds_held_and_healed_at_once(
-    settings: Settings, redis_url: str, aredis: aioredis.Redis, from_memory: bool
+    settings: Settings, raw: aioredis.Redis, aredis: aioredis.Redis, from_memory: bool
 ) -> None:
     k = Keys()
-    raw = aioredis.Redis.from_url(redis_url)  # DUMP/RESTORE want bytes
-    try:
-        service, ctx, rest, log = await started(settings, aredis, k)
-        await socket_fill(service, ctx, rest, fill(1))
-        saved = await snapshot(raw, lost_keys(k))
-        await socket_fill(service, ctx, rest, fill(2))
-        assert await position(aredis, k) == 200
-        if not from_memory:
-            service.mark.recent.clear()  # only the REST backfill can bring it back
-        rest.down = True  # the heal cannot finish yet
-        await roll_back(raw, saved)  # Redis restarted without its last second of writes
-        assert await position(aredis, k) == 100
-        await service.step(ctx)  # idle: no fill comes, no backfill is due for 5 s
-        # the loss is found, once; the executor adds nothing until the positions are whole
-        assert await trading_state_gap(aredis, k) != ""  # before: "", on a position of 100
-        (lost,) = log.named("redis_lost_acknowledged_fills")
-        assert lost["acknowledged"] > lost["ours"]
-        assert await position(aredis, k) == (200 if from_memory else 100)
-        await service.step(ctx)
-        assert len(log.named("redis_lost_acknowledged_fills")) == 1
-        rest.down = False
-        ctx.clock.advance(5_000)  # type: ignore[attr-defined]
-        await service.step(ctx)
-        assert await position(aredis, k) == 200
-        assert await trading_state_gap(aredis, k) == ""
-        assert len(log.named("fills_healed")) == 1
-        await service.step(ctx)  # healed: no more alarms
-        assert len(log.named("redis_lost_acknowledged_fills")) == 1
-    finally:
-        await raw.aclose()
+    service, ctx, rest, log = await started(settings, aredis, k)
+    await socket_fill(service, ctx, rest, fill(1))
+    saved = await snapshot(raw, lost_keys(k))
+    await socket_fill(service, ctx, rest, fill(2))
+    assert await position(aredis, k) == 200
+    if not from_memory:
+        service.mark.recent.clear()  # only the REST backfill can bring it back
+    rest.down = True  # the heal cannot finish yet
+    await roll_back(raw, saved)  # Redis restarted without its last second of writes
+    assert await position(aredis, k) == 100
+    await service.step(ctx)  # idle: no fill comes, no backfill is due for 5 s
+    # the loss is found, once; the executor adds nothing until the positions are whole
+    assert await trading_state_gap(aredis, k) != ""  # before: "", on a position of 100
+    (lost,) = log.named("redis_lost_acknowledged_fills")
+    assert lost["acknowledged"] > lost["ours"]
+    assert await position(aredis, k) == (200 if from_memory else 100)
+    await service.step(ctx)
+    assert len(log.named("redis_lost_acknowledged_fills")) == 1
+    rest.down = False
+    ctx.clock.advance(5_000)  # type: ignore[attr-defined]
+    await service.step(ctx)
+    assert await position(aredis, k) == 200
+    assert await trading_state_gap(aredis, k) == ""
+    assert len(log.named("fills_healed")) == 1
+    await service.step(ctx)  # healed: no more alarms
+    assert len(log.named("redis_lost_acknowledged_fills")) == 1
 
 
 async def test_a_loss_is_healed_at_once_when_rest_answers(
-    settings: Settings, redis_url: str, aredis: aioredis.Redis
+    settings: Settings, raw: aioredis.Redis, aredis: aioredis.Redis
 ) -> None:
     """The backfill runs at the step that finds the loss, not at the next periodic one."""
     k = Keys()
-    raw = aioredis.Redis.from_url(redis_url)
-    try:
-        service, ctx, rest, log = await started(settings, aredis, k)
-        await socket_fill(service, ctx, rest, fill(1))
-        saved = await snapshot(raw, lost_keys(k))
-        await socket_fill(service, ctx, rest, fill(2))
-        service.mark.recent.clear()
-        await roll_back(raw, saved)
-        asked = len(log.events)
-        await service.step(ctx)  # the clock did not move: the backfill ran for the loss
-        assert await position(aredis, k) == 200
-        assert await trading_state_gap(aredis, k) == ""
-        assert [e for e, _ in log.events[asked:]].count("fills_healed") == 1
-    finally:
-        await raw.aclose()
+    service, ctx, rest, log = await started(settings, aredis, k)
+    await socket_fill(service, ctx, rest, fill(1))
+    saved = await snapshot(raw, lost_keys(k))
+    await socket_fill(service, ctx, rest, fill(2))
+    service.mark.recent.clear()
+    await roll_back(raw, saved)
+    asked = len(log.events)
+    await service.step(ctx)  # the clock did not move: the backfill ran for the loss
+    assert await position(aredis, k) == 200
+    assert await trading_state_gap(aredis, k) == ""
+    assert [e for e, _ in log.events[asked:]].count("fills_healed") == 1
 
 
 async def test_a_loss_found_by_a_write_is_handled_too(
-    settings: Settings, redis_url: str, aredis: aioredis.Redis
+    settings: Settings, raw: aioredis.Redis, aredis: aioredis.Redis
 ) -> None:
     """A fill applied after the loss and before the next read of the mark finds it itself."""
     k = Keys()
-    raw = aioredis.Redis.from_url(redis_url)
-    try:
-        service, ctx, rest, log = await started(settings, aredis, k)
-        await socket_fill(service, ctx, rest, fill(1))
-        saved = await snapshot(raw, lost_keys(k))
-        await socket_fill(service, ctx, rest, fill(2))
-        await roll_back(raw, saved)
-        rest.fills.append(fill(3))
-        await service._apply(ctx, [fill(3)], "ws")  # the write moves the mark past the loss
-        assert service.mark.lost
-        await service.step(ctx)
-        assert len(log.named("redis_lost_acknowledged_fills")) == 1
-        assert await position(aredis, k) == 300
-        assert len(log.named("fills_healed")) == 1
-    finally:
-        await raw.aclose()
+    service, ctx, rest, log = await started(settings, aredis, k)
+    await socket_fill(service, ctx, rest, fill(1))
+    saved = await snapshot(raw, lost_keys(k))
+    await socket_fill(service, ctx, rest, fill(2))
+    await roll_back(raw, saved)
+    rest.fills.append(fill(3))
+    await service._apply(ctx, [fill(3)], "ws")  # the write moves the mark past the loss
+    assert service.mark.lost
+    await service.step(ctx)
+    assert len(log.named("redis_lost_acknowledged_fills")) == 1
+    assert await position(aredis, k) == 300
+    assert len(log.named("fills_healed")) == 1
 
 
 async def test_a_new_fills_process_is_not_judged_by_its_predecessors_mark(
-    settings: Settings, redis_url: str, aredis: aioredis.Redis
+    settings: Settings, raw: aioredis.Redis, aredis: aioredis.Redis
 ) -> None:
     """A restart: the predecessor's mark (more transactions, another token) is no loss; Redis
     going back to it after the new process's writes were acknowledged is."""
     k = Keys()
-    raw = aioredis.Redis.from_url(redis_url)
-    try:
-        old, ctx, rest, _ = await started(settings, aredis, k)
-        for n in range(1, 6):
-            await socket_fill(old, ctx, rest, fill(n))
-        saved = await snapshot(raw, lost_keys(k))
-        new = FillsService(settings, client=rest)  # type: ignore[arg-type]
-        log = Recorded()
-        new_ctx = Context("fills", settings, aredis, k, ManualClock(NOW), log)
-        await new.step(new_ctx)  # reads the predecessor's mark before writing anything
-        await new._recover(new_ctx)
-        await socket_fill(new, new_ctx, rest, fill(6))
-        await new.step(new_ctx)
-        assert not log.named("redis_lost_acknowledged_fills") and not new.mark.lost
-        assert await trading_state_gap(aredis, k) == ""
-        await roll_back(raw, saved)  # back to the predecessor's mark: fill 6 is gone
-        await new.step(new_ctx)
-        assert len(log.named("redis_lost_acknowledged_fills")) == 1
-        assert await position(aredis, k) == 600
-    finally:
-        await raw.aclose()
+    old, ctx, rest, _ = await started(settings, aredis, k)
+    for n in range(1, 6):
+        await socket_fill(old, ctx, rest, fill(n))
+    saved = await snapshot(raw, lost_keys(k))
+    new = FillsService(settings, client=rest)  # type: ignore[arg-type]
+    log = Recorded()
+    new_ctx = Context("fills", settings, aredis, k, ManualClock(NOW), log)
+    await new.step(new_ctx)  # reads the predecessor's mark before writing anything
+    await new._recover(new_ctx)
+    await socket_fill(new, new_ctx, rest, fill(6))
+    await new.step(new_ctx)
+    assert not log.named("redis_lost_acknowledged_fills") and not new.mark.lost
+    assert await trading_state_gap(aredis, k) == ""
+    await roll_back(raw, saved)  # back to the predecessor's mark: fill 6 is gone
+    await new.step(new_ctx)
+    assert len(log.named("redis_lost_acknowledged_fills")) == 1
+    assert await position(aredis, k) == 600
 
 
 async def test_redis_losing_all_its_data_is_the_restores_not_a_loss_of_writes(
@@ -253,12 +246,11 @@ async def test_a_transaction_answered_while_the_mark_was_read_is_no_loss(
 
 
 async def test_the_executor_adds_no_risk_until_the_lost_fills_are_back(
-    settings: Settings, redis_url: str, aredis: aioredis.Redis
+    settings: Settings, raw: aioredis.Redis, aredis: aioredis.Redis
 ) -> None:
-    """The executor's gate, which re-reads ``dora:positions:synced`` while it runs (once a
-    second), holds every adding order from the loss until the fills are healed."""
+    """The executor's gate, which re-reads ``dora:positions:synced`` while it runs (every
+    250 ms), holds every adding order from the loss until the fills are healed."""
     k = Keys()
-    raw = aioredis.Redis.from_url(redis_url)
     exchange = FakeExchange(aredis, k)
     await seed(aredis, k, "KX")
     executor, exec_ctx = await executor_started(settings, aredis, exchange)
@@ -281,4 +273,3 @@ async def test_the_executor_adds_no_risk_until_the_lost_fills_are_back(
         assert executor.safety.blocked.reason == ""
     finally:
         await executor.stop(exec_ctx)
-        await raw.aclose()
