@@ -93,3 +93,45 @@ async def test_a_lost_connection_reaches_every_caller() -> None:
         isinstance(r, ConnectionError | OSError) or "connect" in str(r).lower() for r in results
     )
     await dead.aclose()
+
+
+async def test_work_meanwhile_runs_after_the_pipeline_is_sent_and_before_its_answer(
+    aredis: aioredis.Redis,
+) -> None:
+    """The executor signs its requests while its ledger step is in flight: the callback runs
+    once Redis has the pipeline (a BLPOP in it is seen blocking at the server) and before the
+    caller has its answer; its errors are not the caller's."""
+    import time
+
+    import redis as sync_redis
+
+    kwargs = aredis.connection_pool.connection_kwargs
+    probe = sync_redis.Redis(host=kwargs["host"], port=kwargs["port"], db=kwargs.get("db", 0))
+    batch = Batcher(aredis)
+    await aredis.ping()  # the pool holds a connection, as it does after a process's start
+    seen: dict[str, bool] = {}
+    answered = False
+
+    def meanwhile() -> None:
+        deadline = time.monotonic() + 2
+        blocked = False
+        while not blocked and time.monotonic() < deadline:
+            blocked = any(c.get("cmd") == "blpop" for c in probe.client_list())
+        seen["blocked_at_the_server"] = blocked
+        seen["caller_answered"] = answered
+        probe.rpush("wakeup", "x")  # what the BLPOP waits for
+
+    def broken() -> None:
+        raise RuntimeError("work ahead failed")
+
+    async def caller() -> list[Any]:
+        nonlocal answered
+        result = await batch.execute(lambda pipe: pipe.blpop("wakeup", 5), meanwhile)
+        answered = True
+        return result
+
+    results = await asyncio.gather(caller(), batch.execute(lambda pipe: pipe.set("y", 1), broken))
+    assert seen == {"blocked_at_the_server": True, "caller_answered": False}
+    assert list(results[0][0]) == ["wakeup", "x"] and results[1] == [True]
+    assert batch.round_trips == 1
+    probe.close()

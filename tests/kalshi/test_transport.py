@@ -331,3 +331,42 @@ async def test_transport_error_type_for_reads_after_retries() -> None:
     with pytest.raises(TransportError, match="not sent"):
         await transport.request("GET", "/x", retry=RetryPolicy(max_attempts=2, base_delay_s=0.001))
     await transport.aclose()
+
+
+async def test_a_signature_made_ahead_is_used_once_and_a_retry_or_a_stale_one_signs_anew(
+    make: Make,
+) -> None:
+    """The executor signs while its ledger step is in flight (common/kalshi/presign.py): the
+    request then carries that signature, made over the same method and path, and valid."""
+    from common.clock import ManualClock
+
+    seen: list[Request] = []
+
+    def handler(request: Request) -> Reply:
+        seen.append(request)
+        return json_response(503 if len(seen) == 1 else 200, {"ok": True})
+
+    clock = ManualClock()
+    transport = await make(handler, clock=clock)
+    t0 = clock.now_ms()
+    transport.presign("GET", "/portfolio/orders")
+    transport.presign("GET", "/portfolio/fills")  # another path: not this request's
+    clock.advance(400)
+    await transport.request("GET", "/portfolio/orders", retry=FAST)
+    stamps = [int(r.headers["kalshi-access-timestamp"]) for r in seen]
+    assert stamps == [t0, t0 + 400]  # made ahead, then the retry signed anew
+    for request, stamp in zip(seen, stamps, strict=True):
+        KEY.public_key().verify(
+            base64.b64decode(request.headers["kalshi-access-signature"]),
+            f"{stamp}GET/trade-api/v2/portfolio/orders".encode(),
+            padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32),
+            hashes.SHA256(),
+        )
+    seen.clear()
+    transport.presign("GET", "/portfolio/orders")
+    clock.advance(1_500)  # past MAX_AGE_MS: never sent
+    seen.append(Request("", {}, b""))  # the scripted exchange answers 200 from here on
+    await transport.request("GET", "/portfolio/orders")
+    assert int(seen[1].headers["kalshi-access-timestamp"]) == t0 + 1_900
+    assert transport.presigned.used == 1
+    await transport.aclose()
