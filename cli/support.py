@@ -1,9 +1,11 @@
-"""What the operator commands share: settings and a Redis client, errors as one line."""
+"""What the operator commands share: settings, a Redis client and output files, errors as one
+line."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TypeVar
 
 import redis.asyncio as aioredis
@@ -41,3 +43,18 @@ def with_redis(work: Callable[[aioredis.Redis, Keys, Settings], Awaitable[T]]) -
             await redis.aclose()
 
     return asyncio.run(go())
+
+
+def check_output_file(flag: str, path: Path) -> None:
+    """Refuse an output file that cannot be written before the work starts, not after it."""
+    if not path.parent.is_dir():
+        raise CliError(f"{flag}: directory {path.parent} does not exist")
+    if path.is_dir():
+        raise CliError(f"{flag}: {path} is a directory, expected a file name")
+
+
+def write_output_file(flag: str, path: Path, text: str) -> None:
+    try:
+        path.write_text(text)
+    except OSError as exc:
+        raise CliError(f"{flag}: cannot write {path}: {exc.strerror or exc}") from None
