@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
 from cli.main import CliError
 from common.errors import ConfigError
@@ -35,7 +35,8 @@ def with_redis(work: Callable[[aioredis.Redis, Keys, Settings], Awaitable[T]]) -
         redis = connect_redis(settings, socket_connect_timeout=3, socket_timeout=5)
         try:
             return await work(redis, keys_for(settings), settings)
-        except (RedisError, OSError) as exc:
+        except (RedisError, RedisClusterException, OSError) as exc:
+            # RedisClusterException (no node of a cluster answers) is not a RedisError
             raise CliError(
                 f"cannot reach Redis at {settings.redacted()['redis_url']}: {exc}"
             ) from None

@@ -67,6 +67,13 @@ def test_status_bad_input() -> None:
     one_line_error(dora("status", "--colour"), "unrecognized arguments")
 
 
+def test_no_redis_cluster_node_answering_is_one_line_too() -> None:
+    """redis-py's RedisClusterException (no node reachable) is not a RedisError."""
+    env = {"DORA_REDIS_URL": "redis://127.0.0.1:1/0", "DORA_REDIS_CLUSTER": "true"}
+    for command in ("status", "halt", "resume"):
+        one_line_error(dora(command, env=env), "cannot reach Redis")
+
+
 async def test_cancel_all_cancels_everything_at_the_exchange(
     start_sim: StartSim, signer: Signer, sim_keys: tuple[Path, bytes, bytes]
 ) -> None:
