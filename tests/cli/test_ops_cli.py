@@ -135,6 +135,12 @@ def test_demo_bad_input() -> None:
     one_line_error(dora("demo", "--markets", "many"), "invalid int value")
 
 
+def test_demo_refuses_an_unknown_scenario_before_starting_anything() -> None:
+    proc = dora("demo", "--scenario", "no-such", "--headless", "--duration", "10")
+    one_line_error(proc, "--scenario: unknown scenario 'no-such'")
+    assert "starting Redis" not in proc.stdout + proc.stderr
+
+
 def test_every_command_has_help() -> None:
     listing = dora("--help").stdout
     for command in (
