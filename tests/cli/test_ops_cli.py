@@ -126,6 +126,11 @@ def test_cancel_all_bad_input() -> None:
         ),
         "/nope.pem",
     )
+    with_key = {"DORA_KALSHI_KEY_ID": "k", "DORA_KALSHI_PRIVATE_KEY_PATH": "/nope.pem"}
+    one_line_error(
+        dora("cancel-all", "--market", "KX 1; rm", env=with_key),
+        "--market must be a market ticker",
+    )
 
 
 def test_demo_bad_input() -> None:
