@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import orjson
+import pytest
 import redis
 
 from common.book import BookState, YesBook
@@ -65,6 +68,23 @@ def test_status_bad_input() -> None:
         dora("status", env={"DORA_REDIS_URL": "redis://127.0.0.1:1/0"}), "cannot reach Redis"
     )
     one_line_error(dora("status", "--colour"), "unrecognized arguments")
+
+
+@pytest.mark.slow
+def test_a_store_that_accepts_but_never_answers_is_one_line_within_seconds() -> None:
+    """A listening socket nobody accepts from: the connection is made, no answer ever comes.
+    redis-py retried the timed-out read three times (20 s); boto three tries of 5 s (15 s)."""
+    with socket.create_server(("127.0.0.1", 0), backlog=16) as server:
+        url = f"127.0.0.1:{server.getsockname()[1]}"
+        for argv, env, needle in (
+            (("status",), {"DORA_REDIS_URL": f"redis://{url}/0"}, "cannot reach Redis"),
+            (("config", "show"), {"DORA_DYNAMODB_ENDPOINT": f"http://{url}"}, "Read timeout"),
+        ):
+            started = time.monotonic()
+            proc = dora(*argv, env=env)
+            elapsed_s = time.monotonic() - started
+            one_line_error(proc, needle)
+            assert elapsed_s < 10, (argv, elapsed_s)
 
 
 def test_no_redis_cluster_node_answering_is_one_line_too() -> None:
