@@ -80,6 +80,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def _keygen(args: argparse.Namespace) -> int:
     from sim.auth import write_key_pair
 
+    if args.out.exists() and not args.out.is_dir():
+        raise CliError(f"--out must be a directory, was the file {str(args.out)!r}")
     try:
         private_path, public_path = write_key_pair(args.out, args.name, args.type)
     except (ConfigError, OSError) as exc:
