@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from cli.main import CliError
+from cli.support import check_output_file, write_output_file
 from common.errors import ConfigError
 
 HELP = "evaluate the strategy and two baselines on a simulated scenario (virtual clock)"
@@ -66,10 +67,10 @@ def run(args: argparse.Namespace) -> int:
         scenario = load_scenario(args.scenario)
     except ConfigError as exc:
         raise CliError(str(exc).splitlines()[0]) from None
-    if args.plot is not None and not args.plot.parent.is_dir():
-        raise CliError(f"--plot: directory {args.plot.parent} does not exist")
-    if args.json not in (None, "-") and not Path(args.json).parent.is_dir():
-        raise CliError(f"--json: directory {Path(args.json).parent} does not exist")
+    if args.plot is not None:
+        check_output_file("--plot", args.plot)
+    if args.json not in (None, "-"):
+        check_output_file("--json", Path(args.json))
     spec = BacktestSpec(
         scenario,
         seed=args.seed,
@@ -92,7 +93,10 @@ def run(args: argparse.Namespace) -> int:
             f"{len(result.tickers)} markets: {elapsed:.1f} s"
         )
         if args.json:
-            Path(args.json).write_text(text)
+            write_output_file("--json", Path(args.json), text)
     if args.plot is not None:
-        write_plot(result, args.plot)
+        try:
+            write_plot(result, args.plot)
+        except OSError as exc:
+            raise CliError(f"--plot: cannot write {args.plot}: {exc.strerror or exc}") from None
     return 0

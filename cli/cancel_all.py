@@ -28,6 +28,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.market is not None:
+        from common.dynamo.config_store import check_ticker
+
+        try:  # a malformed ticker is refused here, never sent to the exchange
+            check_ticker(args.market)
+        except ConfigError as exc:
+            raise CliError(str(exc).replace("market_id", "--market", 1)) from None
     settings = cli_settings()
     from common.commands import cancel_all_resting
     from common.kalshi.errors import ExchangeError

@@ -39,6 +39,7 @@ from common.errors import ConfigError
 from common.settings import load_settings
 
 from .main import CliError
+from .support import CLI_DYNAMO_ATTEMPTS, CLI_DYNAMO_TIMEOUT_S
 
 HELP = "show or change the trading config in DynamoDB (validated before writing)"
 
@@ -74,7 +75,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def open_dynamo() -> Dynamo:
-    return Dynamo.from_settings(load_settings())
+    return Dynamo.from_settings(
+        load_settings(), max_attempts=CLI_DYNAMO_ATTEMPTS, timeout_s=CLI_DYNAMO_TIMEOUT_S
+    )
 
 
 def parse_pairs(pairs: Sequence[str], known: Sequence[str], what: str) -> dict[str, str]:

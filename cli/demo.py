@@ -80,11 +80,16 @@ def _check(args: argparse.Namespace) -> None:
     if args.duration is not None and not 5 <= args.duration <= 86_400:
         raise CliError(f"--duration must be between 5 and 86400 seconds, was {args.duration:g}")
     from sim.calendar import Calendar
+    from sim.scenario import load_scenario
 
     try:
         Calendar.parse(args.pause_schedule, 0)
     except ConfigError as exc:
         raise CliError(f"--pause-schedule: {exc}") from None
+    try:  # before anything starts: else the simulator's exit status is all the operator sees
+        load_scenario(args.scenario)
+    except ConfigError as exc:
+        raise CliError(f"--scenario: {str(exc).splitlines()[0]}") from None
     if shutil.which("redis-server") is None:
         raise CliError(
             "redis-server is not installed: run 'make demo' (it installs it) "

@@ -80,6 +80,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def _keygen(args: argparse.Namespace) -> int:
     from sim.auth import write_key_pair
 
+    if args.out.exists() and not args.out.is_dir():
+        raise CliError(f"--out must be a directory, was the file {str(args.out)!r}")
     try:
         private_path, public_path = write_key_pair(args.out, args.name, args.type)
     except (ConfigError, OSError) as exc:
@@ -176,6 +178,7 @@ async def _serve(args: argparse.Namespace) -> int:
 def _facts(args: argparse.Namespace) -> int:
     import math
 
+    from cli.support import check_output_file, write_output_file
     from sim.facts import (
         DEFAULT_HOURS,
         DEFAULT_MARKETS,
@@ -193,8 +196,8 @@ def _facts(args: argparse.Namespace) -> int:
     if not 2 <= markets <= 500:
         raise CliError(f"--markets must be 2-500, was {markets}")
     target = args.facts_json
-    if target not in (None, "-") and not Path(target).parent.is_dir():
-        raise CliError(f"--json: directory {Path(target).parent} does not exist")
+    if target not in (None, "-"):
+        check_output_file("--json", Path(target))
     try:
         scenario = load_scenario(args.facts_scenario)
     except ConfigError as exc:
@@ -206,7 +209,7 @@ def _facts(args: argparse.Namespace) -> int:
         return 0
     print(facts_table(facts))
     if target:
-        Path(target).write_text(text)
+        write_output_file("--json", Path(target), text)
     return 0
 
 

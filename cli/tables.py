@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from cli.support import CLI_DYNAMO_ATTEMPTS, CLI_DYNAMO_TIMEOUT_S
 from common.dynamo.tables import TableNames, create_tables, make_client
 from common.settings import load_settings
 
@@ -19,7 +20,10 @@ def run(args: argparse.Namespace) -> int:
     settings = load_settings()
     names = TableNames.from_prefix(settings.table_prefix)
     where = settings.dynamodb_endpoint or f"AWS {settings.aws_region}"
-    for table, outcome in create_tables(make_client(settings), names):
+    for table, outcome in create_tables(
+        make_client(settings, max_attempts=CLI_DYNAMO_ATTEMPTS, timeout_s=CLI_DYNAMO_TIMEOUT_S),
+        names,
+    ):
         print(f"{outcome:<12} {table}")
     print(f"tables ready at {where}")
     return 0

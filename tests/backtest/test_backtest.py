@@ -123,6 +123,15 @@ def test_bad_input_exits_2_with_one_line(
     assert err.count("\n") == 1 and message in err
 
 
+@pytest.mark.parametrize("flag", ["--json", "--plot"])
+def test_an_output_file_that_is_a_directory_exits_2_before_the_run(
+    flag: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run_cli(["--scenario", "calm", "--hours", "0.05", flag, str(tmp_path)], capsys)
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and f"{flag}: {tmp_path} is a directory" in err
+
+
 def test_a_bad_scenario_file_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")

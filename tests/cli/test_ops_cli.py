@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import orjson
+import pytest
 import redis
 
 from common.book import BookState, YesBook
@@ -67,6 +70,30 @@ def test_status_bad_input() -> None:
     one_line_error(dora("status", "--colour"), "unrecognized arguments")
 
 
+@pytest.mark.slow
+def test_a_store_that_accepts_but_never_answers_is_one_line_within_seconds() -> None:
+    """A listening socket nobody accepts from: the connection is made, no answer ever comes.
+    redis-py retried the timed-out read three times (20 s); boto three tries of 5 s (15 s)."""
+    with socket.create_server(("127.0.0.1", 0), backlog=16) as server:
+        url = f"127.0.0.1:{server.getsockname()[1]}"
+        for argv, env, needle in (
+            (("status",), {"DORA_REDIS_URL": f"redis://{url}/0"}, "cannot reach Redis"),
+            (("config", "show"), {"DORA_DYNAMODB_ENDPOINT": f"http://{url}"}, "Read timeout"),
+        ):
+            started = time.monotonic()
+            proc = dora(*argv, env=env)
+            elapsed_s = time.monotonic() - started
+            one_line_error(proc, needle)
+            assert elapsed_s < 10, (argv, elapsed_s)
+
+
+def test_no_redis_cluster_node_answering_is_one_line_too() -> None:
+    """redis-py's RedisClusterException (no node reachable) is not a RedisError."""
+    env = {"DORA_REDIS_URL": "redis://127.0.0.1:1/0", "DORA_REDIS_CLUSTER": "true"}
+    for command in ("status", "halt", "resume"):
+        one_line_error(dora(command, env=env), "cannot reach Redis")
+
+
 async def test_cancel_all_cancels_everything_at_the_exchange(
     start_sim: StartSim, signer: Signer, sim_keys: tuple[Path, bytes, bytes]
 ) -> None:
@@ -119,6 +146,11 @@ def test_cancel_all_bad_input() -> None:
         ),
         "/nope.pem",
     )
+    with_key = {"DORA_KALSHI_KEY_ID": "k", "DORA_KALSHI_PRIVATE_KEY_PATH": "/nope.pem"}
+    one_line_error(
+        dora("cancel-all", "--market", "KX 1; rm", env=with_key),
+        "--market must be a market ticker",
+    )
 
 
 def test_demo_bad_input() -> None:
@@ -126,6 +158,12 @@ def test_demo_bad_input() -> None:
     one_line_error(dora("demo", "--markets", "0"), "--markets must be between 1 and 500")
     one_line_error(dora("demo", "--duration", "1"), "--duration must be between 5 and 86400")
     one_line_error(dora("demo", "--markets", "many"), "invalid int value")
+
+
+def test_demo_refuses_an_unknown_scenario_before_starting_anything() -> None:
+    proc = dora("demo", "--scenario", "no-such", "--headless", "--duration", "10")
+    one_line_error(proc, "--scenario: unknown scenario 'no-such'")
+    assert "starting Redis" not in proc.stdout + proc.stderr
 
 
 def test_every_command_has_help() -> None:

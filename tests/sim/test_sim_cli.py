@@ -27,6 +27,14 @@ def test_keygen_writes_a_private_key_only_the_owner_reads(tmp_path: Path, capsys
     assert main(["sim", "keygen", "--out", str(tmp_path), "--name", "ed", "--type", "ed25519"]) == 0
 
 
+def test_keygen_out_naming_a_file_is_one_line(tmp_path: Path, capsys) -> None:
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    assert main(["sim", "keygen", "--out", str(afile), "--name", "bot"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"dora: --out must be a directory, was the file {str(afile)!r}"
+
+
 @pytest.mark.parametrize(
     "argv",
     [

@@ -118,3 +118,13 @@ def test_bad_input_exits_2_with_one_line(
     assert main(["sim", "facts", *argv]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+
+
+def test_a_json_file_that_is_a_directory_exits_2_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["sim", "facts", "--scenario", "calm", "--hours", "0.05", "--json", str(tmp_path)]
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.count("\n") == 1
+    assert f"--json: {tmp_path} is a directory" in captured.err
