@@ -74,7 +74,10 @@ for _, ticker in ipairs(order) do
   else
     out[#out + 1] = false
   end
-  out[#out + 1] = redis.call('HGETALL', key(5, ticker))
+  -- the external fair value is the trader's own key: one of the wrong type reads as none
+  local fv = redis.pcall('HGETALL', key(5, ticker))
+  if fv.err then fv = {} end
+  out[#out + 1] = fv
 end
 return out
 """

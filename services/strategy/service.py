@@ -284,9 +284,15 @@ class StrategyService:
         if missing:
             pipe = ctx.redis.pipeline(transaction=False)
             reads(pipe)
-            results = await pipe.execute()
+            results = await pipe.execute(raise_on_error=False)
             for i, ticker in enumerate(missing):
                 book, pos, orders, fv, market = results[5 * i : 5 * i + 5]
+                for value in (book, pos, orders, market):
+                    if isinstance(value, Exception):
+                        raise value
+                if isinstance(fv, Exception):  # the trader's key, of the wrong type: none
+                    ctx.log.warning("bad_fair_value", market=ticker, reason=str(fv))
+                    fv = {}
                 read = market if isinstance(market, dict) and market else None
                 states[ticker] = MarketState(book, pos, orders, read, fv)
         now_ms = ctx.clock.now_ms()

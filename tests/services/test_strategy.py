@@ -493,6 +493,41 @@ async def test_a_fair_value_that_does_not_read_is_ignored(
     assert targets.ask is not None and targets.ask.price == 4500
 
 
+async def test_a_fair_value_key_of_the_wrong_type_is_ignored_and_quoting_goes_on(
+    settings: Settings, aredis: aioredis.Redis
+) -> None:
+    """``SET dora:fv:KX-A 5600`` (a string, not a hash) is the trader's mistake: it must not stop
+    the strategy from quoting this market or any other."""
+    k = Keys()
+    await seed(aredis, k, "KX-A", 4000, 4600)
+    await seed(aredis, k, "KX-B", 4000, 4600)
+    await aredis.set(k.fv("KX-A"), "5600")
+    clock = ManualClock(NOW)
+    await asyncio.wait_for(
+        run_service(StrategyService(settings), settings, clock=clock, once=True), 20
+    )
+    for ticker in ("KX-A", "KX-B"):
+        targets = decode_targets(ticker, await aredis.hgetall(k.targets(ticker)))
+        assert targets.ask is not None and targets.ask.price == 4500, ticker
+
+
+async def test_a_fair_value_key_of_the_wrong_type_keeps_the_state_coming_with_the_read(
+    settings: Settings, aredis: aioredis.Redis
+) -> None:
+    """The same on the fused read (reader.py): the script answers, and is not turned off."""
+    k = Keys()
+    await seed(aredis, k, "KX-A", 4000, 4600)
+    await aredis.set(k.fv("KX-A"), "5600")
+    service, ctx = await started(settings, aredis)
+    for bid in (4000, 4100):
+        await book_changes(aredis, k, bid)
+        await service.step(ctx)
+    await service.stop(ctx)
+    assert service.reader is not None and service.reader.fused
+    targets = decode_targets("KX-A", await aredis.hgetall(k.targets("KX-A")))
+    assert targets.bid is not None and targets.bid.price == 4200
+
+
 async def test_its_own_fills_markouts_measure_the_toxicity(
     settings: Settings, aredis: aioredis.Redis
 ) -> None:
