@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -47,7 +48,7 @@ from common.settings import Settings
 from common.sharding import owns, strategy_name
 from common.streams import STREAM_MAXLEN
 from common.trace import now_us
-from services.strategy.reader import Batch, MarketState, StreamReader
+from services.strategy.reader import UNREADABLE, Batch, MarketState, StreamReader, state_of
 
 READ_BLOCK_MS = 100
 READ_COUNT = 5_000
@@ -284,17 +285,10 @@ class StrategyService:
         if missing:
             pipe = ctx.redis.pipeline(transaction=False)
             reads(pipe)
-            results = await pipe.execute(raise_on_error=False)
+            results = await pipe.execute(raise_on_error=False)  # WRONGTYPE: that market's alone
             for i, ticker in enumerate(missing):
                 book, pos, orders, fv, market = results[5 * i : 5 * i + 5]
-                for value in (book, pos, orders, market):
-                    if isinstance(value, Exception):
-                        raise value
-                if isinstance(fv, Exception):  # the trader's key, of the wrong type: none
-                    ctx.log.warning("bad_fair_value", market=ticker, reason=str(fv))
-                    fv = {}
-                read = market if isinstance(market, dict) and market else None
-                states[ticker] = MarketState(book, pos, orders, read, fv)
+                states[ticker] = state_of(book, pos, orders, market, fv)
         now_ms = ctx.clock.now_ms()
         out = ctx.redis.pipeline(transaction=False)
         published: list[str] = []
@@ -303,6 +297,10 @@ class StrategyService:
             book_fields, pos_fields, order_fields = state.book, state.pos, state.orders
             fv_fields = state.fv
             market_fields = state.market
+            for what, why in state.bad.items():  # keys of the wrong type (state_of)
+                ctx.log.warning(UNREADABLE[what], market=ticker, reason=why)
+            if "market" in state.bad:  # its facts are not known: it is not quoted
+                self.meta.pop(ticker, None)
             if market_fields:
                 try:
                     self.meta[ticker] = decode_market(ticker, market_fields)
@@ -310,7 +308,7 @@ class StrategyService:
                     ctx.log.warning("bad_market_meta", market=ticker, reason=str(exc))
                     self.meta.pop(ticker, None)
             targets = self._targets(
-                ctx, ticker, book_fields, pos_fields, order_fields, fv_fields, now_ms
+                ctx, ticker, book_fields, pos_fields, order_fields, fv_fields, now_ms, state.bad
             )
             fields = encode_targets(targets)
             comparable = {k: v for k, v in fields.items() if k not in ("computed_ms", "book_ms")}
@@ -342,9 +340,15 @@ class StrategyService:
         order_fields: dict[str, Any],
         fv_fields: dict[str, Any],
         now_ms: int,
+        bad: Mapping[str, str],
     ) -> Targets:
+        """A market whose book, position or own orders do not read is not quoted: the reason
+        (``bad_book``, ``bad_position``, ``bad_orders``) is in its targets, the detail logged."""
         assert self.configs is not None
         config = self.configs.market(ticker)
+        for what in ("book", "pos", "orders"):
+            if what in bad:
+                return Targets(ticker, None, None, UNREADABLE[what], now_ms)
         if not book_fields:
             return Targets(ticker, None, None, "no_book", now_ms)
         try:
@@ -352,7 +356,11 @@ class StrategyService:
         except SchemaError as exc:
             ctx.log.warning("bad_book", market=ticker, reason=str(exc))
             return Targets(ticker, None, None, "bad_book", now_ms)
-        position = decode_position(ticker, pos_fields)
+        try:
+            position = decode_position(ticker, pos_fields)
+        except SchemaError as exc:
+            ctx.log.warning("bad_position", market=ticker, reason=str(exc))
+            return Targets(ticker, None, None, "bad_position", now_ms)
         own_orders = []  # quote against the rest of the market, not against ourselves
         for value in order_fields.values():
             with contextlib.suppress(SchemaError):
