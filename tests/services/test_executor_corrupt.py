@@ -126,3 +126,27 @@ async def test_a_risk_hash_of_the_wrong_type_pulls_the_quotes_at_once(
         assert exchange.orders == {}
     finally:
         await service.stop(ctx)
+
+
+@pytest.mark.parametrize("key", [K.orders(BAD), K.targets(BAD), K.market(BAD)])
+async def test_the_executor_starts_with_one_market_key_of_the_wrong_type(
+    settings: Settings, aredis: aioredis.Redis, key: str
+) -> None:
+    """Its start read each market's working orders and latest targets: one key of the wrong type
+    failed the start (retried for ever, nothing quoted). A working-orders key that is not a hash
+    is dropped (reconcile learns what rests at the exchange)."""
+    exchange = FakeExchange(aredis, K)
+    for ticker in (BAD, GOOD):
+        await seed(aredis, K, ticker)
+    await aredis.delete(key)
+    await aredis.set(key, "x")
+    service, ctx = await started(settings, aredis, exchange)
+    try:
+        await publish(aredis, K, GOOD, 4100, 4500)
+        await steps(service, ctx)
+        assert sorted((o.ticker, o.price) for o in exchange.orders.values()) == [
+            (GOOD, 4100),
+            (GOOD, 4500),
+        ]
+    finally:
+        await service.stop(ctx)
