@@ -83,3 +83,20 @@ async def test_a_corrupt_market_named_in_the_stream_keeps_the_fused_read_and_the
     assert good.bid is not None and good.bid.price == 4200  # the new book answered
     bad = decode_targets(BAD, await aredis.hgetall(K.targets(BAD)))
     assert bad.bid is None and bad.ask is None and bad.reason == reason
+
+
+async def test_a_market_config_of_the_wrong_type_leaves_the_others_quoted(
+    settings: Settings, aredis: aioredis.Redis
+) -> None:
+    """The config refresh (``ConfigCache``) at start and every few seconds read every market's
+    ``dora:cfg:market`` in one pipeline: one of the wrong type failed the start."""
+    for ticker in (BAD, GOOD):
+        await seed(aredis, K, ticker, 4000, 4600)
+    await wrong_type(aredis, K.cfg_market(BAD))
+    code = await asyncio.wait_for(
+        run_service(StrategyService(settings), settings, clock=ManualClock(NOW), once=True), 20
+    )
+    assert code == 0
+    good = decode_targets(GOOD, await aredis.hgetall(K.targets(GOOD)))
+    assert good.ask is not None and good.ask.price == 4500
+    assert not await aredis.exists(K.targets(BAD))  # no config: not one of its markets
