@@ -48,6 +48,7 @@ from common.settings import Settings
 from common.sharding import owns, strategy_name
 from common.streams import STREAM_MAXLEN
 from common.trace import now_us
+from services.strategy.publisher import Publisher
 from services.strategy.reader import UNREADABLE, Batch, MarketState, StreamReader, state_of
 
 READ_BLOCK_MS = 100
@@ -57,45 +58,6 @@ SWEEP_PER_STEP = 25
 SWEEP_SLACK_MS = 500  # how late a sweep may run while book changes keep every step busy
 SLICE = 5  # markets a sweep computes and publishes together before it looks for book changes
 CONFIG_REFRESH_MS = 5_000
-
-
-class Publisher:
-    """Sends each computation's targets (one pipeline) without the step waiting for Redis's
-    answer. A pipeline waits only for those still on their way that hold one of its markets (a
-    market's targets never overtake each other); the others go at once, on connections of
-    their own. When a pipeline fails, its markets are forgotten as published (``last``): their
-    next computation publishes them again."""
-
-    def __init__(self, ctx: Context, last: dict[str, dict[str, str]]) -> None:
-        self.ctx = ctx
-        self.last = last
-        self.inflight: dict[asyncio.Task[None], frozenset[str]] = {}
-
-    def send(self, pipe: Any, tickers: list[str]) -> None:
-        if not tickers:
-            return
-        names = frozenset(tickers)
-        before = [task for task, held in self.inflight.items() if not held.isdisjoint(names)]
-        task = asyncio.create_task(self._send(before, pipe, tickers))
-        self.inflight[task] = names
-        task.add_done_callback(lambda done: self.inflight.pop(done, None))
-
-    async def _send(self, before: list[asyncio.Task[None]], pipe: Any, tickers: list[str]) -> None:
-        if before:
-            await asyncio.wait(before)
-        try:
-            await pipe.execute()
-        except Exception as exc:
-            for ticker in tickers:
-                self.last.pop(ticker, None)
-            self.ctx.log.warning(
-                "publish_failed", error=f"{type(exc).__name__}: {exc}", markets=len(tickers)
-            )
-
-    async def drain(self, timeout_s: float = 2.0) -> None:
-        """Wait for what is being sent (at stop)."""
-        if self.inflight:
-            await asyncio.wait(list(self.inflight), timeout=timeout_s)
 
 
 class StrategyService:

@@ -100,3 +100,26 @@ async def test_a_market_config_of_the_wrong_type_leaves_the_others_quoted(
     good = decode_targets(GOOD, await aredis.hgetall(K.targets(GOOD)))
     assert good.ask is not None and good.ask.price == 4500
     assert not await aredis.exists(K.targets(BAD))  # no config: not one of its markets
+
+
+async def test_a_targets_key_of_the_wrong_type_is_written_again_and_the_others_stay_published(
+    settings: Settings, aredis: aioredis.Redis
+) -> None:
+    """``dora:targets`` is the strategy's own: one of the wrong type failed the publish of every
+    market sent with it, and they were all published again (and again) at each computation."""
+    for ticker in (BAD, GOOD):
+        await seed(aredis, K, ticker, 4000, 4600)
+    await wrong_type(aredis, K.targets(BAD))
+    service, ctx = await started(settings, aredis)
+    await service.step(ctx)
+    assert service.publisher is not None
+    await service.publisher.drain()
+    assert GOOD in service.last and BAD not in service.last
+    assert not await aredis.exists(K.targets(BAD))  # deleted: the next computation writes it
+    service.last_full_ms = None  # every market due again
+    await service.step(ctx)
+    await service.publisher.drain()
+    await service.stop(ctx)
+    for ticker in (BAD, GOOD):
+        targets = decode_targets(ticker, await aredis.hgetall(K.targets(ticker)))
+        assert targets.ask is not None and targets.ask.price == 4500, ticker
