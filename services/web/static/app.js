@@ -93,7 +93,8 @@
       if (tr.dataset[k] !== text) tr.dataset[k] = text;
     }
     setClass(tr, (d.enabled ? "" : "disabled") + (d.ticker === selected ? " selected" : ""));
-    const corrupt = d.corrupt && d.corrupt.length;  // a value of it could not be read
+    // a value of it could not be read (a key of the wrong type, a position that does not decode)
+    const corrupt = (d.corrupt && d.corrupt.length) || d.position === null;
     const tag = corrupt ? "corrupt" : d.stale ? "stale" : !d.enabled ? "off" : "";
     setText(cells[0].tag, tag);
     setClass(cells[0].tag, tag ? "tag " + (corrupt || d.stale ? "stale" : "") : "");
