@@ -13,6 +13,7 @@ from dataclasses import asdict
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.exceptions import ResponseError
 
 from common.domain import Side
 from common.errors import SchemaError
@@ -30,8 +31,16 @@ from common.redis_codec import (
 
 
 async def gather(redis: aioredis.Redis, keys: Keys, fills: int = 8) -> dict[str, Any]:
+    """The status snapshot. A value that cannot be read (wrong type, fields that do not decode)
+    spoils only its own market or panel: it is named in ``errors`` (and the market's ``corrupt``)
+    and everything else is shown as usual."""
     now_ms = int(time.time() * 1000)
-    tickers = sorted(await redis.smembers(keys.cfg_markets))
+    errors: list[str] = []
+    try:
+        tickers = sorted(await redis.smembers(keys.cfg_markets))
+    except ResponseError as exc:  # a wrong type: no market list, the rest is still worth seeing
+        errors.append(f"{keys.cfg_markets}: {exc}")
+        tickers = []
     hb_keys = [k async for k in redis.scan_iter(match=keys.pattern("hb"), count=100)]
     pipe = redis.pipeline(transaction=False)
     for key in hb_keys:
@@ -47,39 +56,123 @@ async def gather(redis: aioredis.Redis, keys: Keys, fills: int = 8) -> dict[str,
     pipe.xrevrange(keys.stream("fills"), count=fills * 3)
     pipe.hgetall(keys.cfg_invalid)
     pipe.hgetall(keys.exchange)
-    results = await pipe.execute()
+    # a WRONGTYPE answer comes back in its place instead of failing every other read
+    results = await pipe.execute(raise_on_error=False)
     processes: dict[str, Any] = {name: {"alive": False} for name in SERVICES}
     for key, value in zip(hb_keys, results[: len(hb_keys)], strict=True):
         name = keys.ticker_of(key, "hb")
-        with contextlib.suppress(SchemaError):
+        problem: list[str] = []
+        value = _readable(key, value, None, problem)
+        try:
             beat = decode_heartbeat(value) if value else {}
-            processes[name] = {
-                "alive": bool(beat),
-                "age_ms": now_ms - int(beat.get("ts_ms", now_ms)),
-                **{k: v for k, v in beat.items() if k not in ("ts_ms", "host")},
-            }
+            age_ms = now_ms - int(beat.get("ts_ms", now_ms))
+        except (SchemaError, TypeError, ValueError) as exc:
+            problem.append(f"{key}: {exc}")
+        if problem:
+            errors.extend(problem)
+            processes[name] = {"alive": False, "error": problem[0]}
+            continue
+        processes[name] = {
+            "alive": bool(beat),
+            "age_ms": age_ms,
+            **{k: v for k, v in beat.items() if k not in ("ts_ms", "host")},
+        }
     for name in SHARDED_SERVICES:  # sharded: one heartbeat per shard, ``executor-0``, ...
         if any(other.startswith(f"{name}-") for other in processes):
             processes.pop(name, None)
     rest = results[len(hb_keys) :]
-    risk = decode_risk(rest[0])
-    markets = []
     per = 6  # reads per market above
+    markets = []
     for i, ticker in enumerate(tickers):
-        cfg, book_f, pos_f, orders_f, targets_f, unquotable = rest[1 + per * i : 1 + per * (i + 1)]
-        if cfg.get("enabled") != "1" and not pos_f:
-            continue
-        entry: dict[str, Any] = {"ticker": ticker, "enabled": cfg.get("enabled") == "1"}
-        with contextlib.suppress(SchemaError):
-            book = decode_book(ticker, book_f) if book_f else None
-            if book is not None:
-                entry.update(
-                    best_bid=book.book.best_bid,
-                    best_ask=book.book.best_ask,
-                    stale=book.stale,
-                    stale_reason=book.stale_reason,
-                )
+        entry = _market(keys, ticker, rest[1 + per * i : 1 + per * (i + 1)])
+        if entry is not None:
+            errors.extend(entry["corrupt"])
+            markets.append(entry)
+    tail = rest[1 + per * len(tickers) :]
+    recent = []
+    for entry_id, fields in _readable(keys.stream("fills"), tail[0], [], errors):
+        with contextlib.suppress(SchemaError, TypeError, ValueError):
+            kind, payload = decode_event(fields)
+            if kind == "fill":
+                for name in ("ts_ms", "count", "price", "position_after"):
+                    int(payload.get(name, 0))  # what the view prints: a fill it cannot is left out
+                recent.append({"id": entry_id, **payload})
+        if len(recent) >= fills:
+            break
+    exchange = exchange_view(_readable(keys.exchange, tail[2], {}, errors), now_ms)
+    if exchange.get("error"):
+        exchange["error"] = f"{keys.exchange}: {exchange['error']}"
+        errors.append(exchange["error"])
+    return {
+        "ts_ms": now_ms,
+        "processes": processes,
+        "risk": _risk(keys.risk, rest[0], errors),
+        "markets": markets,
+        "recent_fills": recent,
+        "invalid_config": _readable(keys.cfg_invalid, tail[1], {}, errors),
+        "exchange": exchange,
+        "errors": errors,  # every key that could not be read, and why
+    }
+
+
+def _readable(key: str, value: Any, empty: Any, errors: list[str]) -> Any:
+    """``value`` as read, or ``empty`` with the reason in ``errors`` when Redis refused the read
+    (a key of the wrong type). Anything else (the connection failed) is raised."""
+    if isinstance(value, ResponseError):
+        errors.append(f"{key}: {value}")
+        return empty
+    if isinstance(value, Exception):
+        raise value
+    return value
+
+
+def _risk(key: str, value: Any, errors: list[str]) -> dict[str, Any]:
+    """``dora:risk`` decoded, or ``{"error": why}`` (with ``halted`` when that field reads)."""
+    problem: list[str] = []
+    fields = _readable(key, value, None, problem)
+    if fields is not None:
+        try:
+            return asdict(decode_risk(fields))
+        except SchemaError as exc:
+            problem.append(f"{key}: {exc}")
+    errors.extend(problem)
+    out: dict[str, Any] = {"error": problem[0]}
+    if fields is not None:
+        out.update(halted=fields.get("halted") == "1", reason=str(fields.get("reason") or ""))
+    return out
+
+
+def _market(keys: Keys, ticker: str, values: list[Any]) -> dict[str, Any] | None:
+    """One market's row; None for a disabled market without a position. What does not read is
+    listed in the row's ``corrupt`` (``"<key>: <why>"``) and the rest of the row still shown."""
+    corrupt: list[str] = []
+    cfg = _readable(keys.cfg_market(ticker), values[0], {}, corrupt)
+    book_f = _readable(keys.book(ticker), values[1], {}, corrupt)
+    pos_f = _readable(keys.pos(ticker), values[2], {}, corrupt)
+    orders_f = _readable(keys.orders(ticker), values[3], {}, corrupt)
+    targets_f = _readable(keys.targets(ticker), values[4], {}, corrupt)
+    unquotable = _readable(keys.market(ticker), values[5], "", corrupt)
+    if cfg.get("enabled") != "1" and not pos_f and not corrupt:
+        return None
+    entry: dict[str, Any] = {"ticker": ticker, "enabled": cfg.get("enabled") == "1"}
+    if book_f:
+        try:
+            book = decode_book(ticker, book_f)
+        except SchemaError as exc:
+            corrupt.append(f"{keys.book(ticker)}: {exc}")
+        else:
+            entry.update(
+                best_bid=book.book.best_bid,
+                best_ask=book.book.best_ask,
+                stale=book.stale,
+                stale_reason=book.stale_reason,
+            )
+    try:
         position = decode_position(ticker, pos_f)
+    except SchemaError as exc:
+        corrupt.append(f"{keys.pos(ticker)}: {exc}")
+        entry.update(position=None, realized_pnl=None, unrealized_pnl=None)
+    else:
         mark = None
         if entry.get("best_bid") is not None and entry.get("best_ask") is not None:
             mark = (entry["best_bid"] + entry["best_ask"]) // 2
@@ -90,42 +183,32 @@ async def gather(redis: aioredis.Redis, keys: Keys, fills: int = 8) -> dict[str,
             if mark is not None and position.position
             else 0,
         )
-        quotes: dict[str, Any] = {}
-        for value in orders_f.values():
-            with contextlib.suppress(SchemaError):
-                order = decode_order(value)
-                if order.status.is_live:
-                    quotes[order.side.value] = {
-                        "price": order.price,
-                        "size": order.remaining,
-                        "status": order.status.value,
-                    }
-        entry["quotes"] = quotes
-        entry["why"] = targets_f.get("reason", "")
-        entry["unquotable"] = unquotable or ""  # why the exchange's facts forbid quoting it
-        markets.append(entry)
-    recent = []
-    for entry_id, fields in rest[1 + per * len(tickers)]:
-        with contextlib.suppress(SchemaError):
-            kind, payload = decode_event(fields)
-            if kind == "fill":
-                recent.append({"id": entry_id, **payload})
-        if len(recent) >= fills:
-            break
-    return {
-        "ts_ms": now_ms,
-        "processes": processes,
-        "risk": asdict(risk),
-        "markets": markets,
-        "recent_fills": recent,
-        "invalid_config": rest[2 + per * len(tickers)],
-        "exchange": exchange_view(rest[3 + per * len(tickers)], now_ms),
-    }
+    quotes: dict[str, Any] = {}
+    for field_name, value in orders_f.items():
+        try:
+            order = decode_order(value)
+        except SchemaError:
+            corrupt.append(f"{keys.orders(ticker)}: order {field_name!r} does not decode")
+            continue
+        if order.status.is_live:
+            quotes[order.side.value] = {
+                "price": order.price,
+                "size": order.remaining,
+                "status": order.status.value,
+            }
+    entry["quotes"] = quotes
+    entry["why"] = str(targets_f.get("reason", ""))
+    entry["unquotable"] = unquotable or ""  # why the exchange's facts forbid quoting it
+    entry["corrupt"] = corrupt
+    return entry
 
 
 def exchange_view(fields: dict[str, str], now_ms: int) -> dict[str, Any]:
     """The exchange's state and next pause as ``dora:exchange`` holds them (marketdata)."""
-    state = decode_exchange(fields)
+    try:
+        state = decode_exchange(fields)
+    except SchemaError as exc:
+        return {"known": False, "error": f"exchange state does not decode: {exc}"}
     if state is None:
         return {"known": False}
     pause = state.next_pause
@@ -144,6 +227,8 @@ def exchange_view(fields: dict[str, str], now_ms: int) -> dict[str, Any]:
 
 
 def _exchange_line(exchange: dict[str, Any]) -> str:
+    if exchange.get("error"):
+        return f"exchange: UNREADABLE ({exchange['error']})"
     if not exchange.get("known"):
         return "exchange: not known yet (marketdata writes dora:exchange)"
     state = "trading" if exchange["trading_active"] else "TRADING PAUSED"
@@ -173,18 +258,28 @@ def _px(units: int | None) -> str:
 def render(status: dict[str, Any], title: str = "dora") -> str:
     lines = []
     risk = status["risk"]
-    halted = "HALTED: " + (risk["reason"] or "?") if risk["halted"] else "trading"
-    lines.append(f"{title}  {time.strftime('%H:%M:%S')}   {halted}")
-    lines.append(
-        f"daily PnL {money_to_dollars_display(risk['daily_pnl'])}   realized "
-        f"{money_to_dollars_display(risk['realized_pnl'])}   unrealized "
-        f"{money_to_dollars_display(risk['unrealized_pnl'])}   fees {money_to_dollars_display(risk['fees'])}   "
-        f"exposure {money_to_dollars_display(risk['total_exposure'])}"
-    )
+    if risk.get("halted"):
+        state = "HALTED: " + (risk.get("reason") or "?")
+    else:
+        state = "risk state UNREADABLE" if risk.get("error") else "trading"
+    lines.append(f"{title}  {time.strftime('%H:%M:%S')}   {state}")
+    if risk.get("error"):
+        lines.append(f"daily PnL, exposure: unreadable ({risk['error']})")
+    else:
+        lines.append(
+            f"daily PnL {money_to_dollars_display(risk['daily_pnl'])}   realized "
+            f"{money_to_dollars_display(risk['realized_pnl'])}   unrealized "
+            f"{money_to_dollars_display(risk['unrealized_pnl'])}   "
+            f"fees {money_to_dollars_display(risk['fees'])}   "
+            f"exposure {money_to_dollars_display(risk['total_exposure'])}"
+        )
     procs = []
     for name, info in sorted(status["processes"].items()):
         procs.append(f"{name} {'up' if info.get('alive') else 'DOWN'}")
     lines.append("processes: " + ", ".join(procs))
+    for name, info in sorted(status["processes"].items()):
+        if info.get("error"):
+            lines.append(f"heartbeat of {name} unreadable: {info['error']}")
     lines.append(_exchange_line(status.get("exchange", {})))
     lines.append("")
     lines.append(
@@ -204,16 +299,28 @@ def render(status: dict[str, Any], title: str = "dora") -> str:
         stale = " STALE" if m.get("stale") else ""
         if m.get("unquotable"):
             stale += f" NOT QUOTED: {m['unquotable']}"
-        pnl = money_to_dollars_display(m["realized_pnl"] + m["unrealized_pnl"])
+        if m.get("corrupt"):
+            stale += " CORRUPT: " + "; ".join(m["corrupt"])
+        if m["position"] is None:  # the position does not read: nothing to show but a mark
+            position, pnl = "?", "?"
+        else:
+            position = format_count(m["position"]).rstrip("0").rstrip(".")
+            pnl = money_to_dollars_display(m["realized_pnl"] + m["unrealized_pnl"])
         lines.append(
             f"{m['ticker']:<26} {_px(m.get('best_bid')):>6} {_px(m.get('best_ask')):>6}   {ours[0]:>12} "
-            f"{ours[1]:>12} {format_count(m['position']).rstrip('0').rstrip('.'):>7} {pnl:>9}  "
-            f"{m['why']}{stale}"
+            f"{ours[1]:>12} {position:>7} {pnl:>9}  {m['why']}{stale}"
         )
     if status["invalid_config"]:
         lines.append("")
         for ticker, reason in sorted(status["invalid_config"].items()):
             lines.append(f"invalid config {ticker}: {reason}")
+    shown = {e for m in status["markets"] for e in m["corrupt"]}
+    shown |= {p["error"] for p in status["processes"].values() if p.get("error")}
+    shown |= {status["risk"].get("error"), status.get("exchange", {}).get("error")}
+    others = [e for e in status.get("errors", []) if e not in shown]
+    if others:  # the ones not already on a market's row or above
+        lines.append("")
+        lines.extend(f"unreadable {e}" for e in others)
     lines.append("")
     lines.append("recent fills:")
     for f in status["recent_fills"]:

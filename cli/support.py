@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisClusterException, RedisError
+from redis.exceptions import RedisClusterException, RedisError, ResponseError
 
 from cli.main import CliError
 from common.errors import ConfigError
@@ -44,6 +44,10 @@ def with_redis(work: Callable[[aioredis.Redis, Keys, Settings], Awaitable[T]]) -
         )
         try:
             return await work(redis, keys_for(settings), settings)
+        except ResponseError as exc:  # it answered: "cannot reach" would send a person astray
+            raise CliError(
+                f"Redis at {settings.redacted()['redis_url']} answered with an error: {exc}"
+            ) from None
         except (RedisError, RedisClusterException, OSError) as exc:
             # RedisClusterException (no node of a cluster answers) is not a RedisError
             raise CliError(

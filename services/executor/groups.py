@@ -105,8 +105,9 @@ class OrderGroups:
         pipe = ctx.redis.pipeline(transaction=False)
         for ticker in tickers:
             pipe.hgetall(ctx.keys.market(ticker))
-        for ticker, fields in zip(tickers, await pipe.execute(), strict=True):
-            if fields and ticker not in self.markets.meta:
+        # a key of the wrong type answers WRONGTYPE in its place: that market's alone
+        for ticker, fields in zip(tickers, await pipe.execute(raise_on_error=False), strict=True):
+            if isinstance(fields, dict) and fields and ticker not in self.markets.meta:
                 with contextlib.suppress(SchemaError):
                     self.markets.meta[ticker] = decode_market(ticker, fields)
         limiter = asyncio.Semaphore(PREPARE_AT_ONCE)

@@ -9,12 +9,12 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, ResponseError
 
 from common.domain import Order, Position
 from common.errors import SchemaError
 from common.ledger import NO_CAP, EventPart, Ledger
-from common.redis_codec import decode_market, decode_position
+from common.redis_codec import decode_market
 from common.runtime import Context
 from services.executor.reservations import event_part, exposure_values
 from services.executor.state import SIDES, Blocked, Markets, Schedule
@@ -108,9 +108,14 @@ class LedgerKeeper:
             pipe = ctx.redis.pipeline(transaction=False)
             for ticker in held:
                 pipe.hgetall(ctx.keys.pos(ticker))
-            for ticker, fields in zip(held, await pipe.execute(), strict=True):
-                with contextlib.suppress(SchemaError):
-                    positions[ticker] = decode_position(ticker, fields)
+            # a key of the wrong type answers WRONGTYPE in its place: that market's alone
+            for ticker, fields in zip(held, await pipe.execute(raise_on_error=False), strict=True):
+                read = self.markets.read_position(ticker, fields)
+                if read is None:  # not quoted until it reads (market_pass)
+                    why = self.markets.bad_positions[ticker]
+                    ctx.log.warning("bad_position", market=ticker, reason=why)
+                else:
+                    positions[ticker] = read
         tickers = sorted({*self.markets.targets, *self.working.tickers(), *positions})
         # a market's event is in its market hash: one not read yet (a position it only holds,
         # found above) would drop out of its event, and the first wave quote on top of it
@@ -119,8 +124,14 @@ class LedgerKeeper:
             pipe = ctx.redis.pipeline(transaction=False)
             for ticker in unread:
                 pipe.hgetall(ctx.keys.market(ticker))
-            for ticker, fields in zip(unread, await pipe.execute(), strict=True):
-                if fields:
+            for ticker, fields in zip(
+                unread, await pipe.execute(raise_on_error=False), strict=True
+            ):
+                if isinstance(fields, ResponseError):  # WRONGTYPE: its event is not known
+                    ctx.log.warning("bad_market_meta", market=ticker, reason=str(fields))
+                elif isinstance(fields, Exception):
+                    raise fields
+                elif fields:
                     with contextlib.suppress(SchemaError):
                         self.markets.meta[ticker] = decode_market(ticker, fields)
         known = self.values(tickers, False)

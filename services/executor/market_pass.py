@@ -77,6 +77,9 @@ class MarketPass:
         targets = self.markets.targets.get(ticker)
         if targets is None:
             return False
+        if ticker in self.markets.bad_positions and (targets.bid or targets.ask):
+            # its dora:pos does not read (Markets.read_position): its quotes are pulled
+            targets = Targets(ticker, None, None, "bad_position", targets.computed_ms)
         meta = self.markets.meta.get(ticker)
         if meta is None:  # not known yet: read it (and check the book) first
             targets = await self.guard(ticker, targets)

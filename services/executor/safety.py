@@ -22,6 +22,8 @@ import contextlib
 from collections.abc import Callable
 from dataclasses import replace
 
+from redis.exceptions import ResponseError
+
 from common.config_cache import ConfigCache
 from common.domain import OrderStatus
 from common.errors import SchemaError
@@ -29,7 +31,7 @@ from common.halt import record_heard_halt
 from common.kalshi.errors import ExchangeError
 from common.ledger import Ledger, field
 from common.messages import ControlCommand
-from common.redis_codec import decode_exchange, decode_market, decode_position, decode_risk
+from common.redis_codec import decode_exchange, decode_market, decode_risk
 from common.risk import AccountRisk, worst_case_exposure
 from common.runtime import Context
 from common.sharding import strategy_name
@@ -163,9 +165,15 @@ class Safety:
         pipe.hgetall(ctx.keys.risk)
         pipe.hget(ctx.keys.ledger, self.ledger.mark)
         acked = self.ledger.acked  # before the read: what it must find applied
-        fields, mark = await pipe.execute()
+        fields, mark = await pipe.execute(raise_on_error=False)
+        if isinstance(mark, Exception):
+            raise mark
         self.ledger.check_mark(mark, acked)  # an idle writer learns of lost writes too (repair)
         try:
+            if isinstance(fields, ResponseError):  # dora:risk of the wrong type (WRONGTYPE)
+                raise SchemaError(str(fields))
+            if isinstance(fields, Exception):
+                raise fields
             state = decode_risk(fields)
         except SchemaError as exc:  # nothing in it can be believed: stop adding risk
             self.risk_seen.last_check_ms, self.risk_seen.error = 0, f"risk state unreadable: {exc}"
@@ -198,18 +206,25 @@ class Safety:
                 pipe.hgetall(ctx.keys.pos(ticker))
                 pipe.hgetall(ctx.keys.market(ticker))
             asked_at = self.markets.fills_read
-            replies = iter(await pipe.execute())
+            # a key of the wrong type answers WRONGTYPE in its place: that market's alone
+            replies = iter(await pipe.execute(raise_on_error=False))
             for ticker in chunk:
-                fields = next(replies)
-                read = decode_position(ticker, fields)
+                fields, market = next(replies), next(replies)
+                read = self.markets.read_position(ticker, fields)
+                if read is None:  # the one known before is kept; no quote rests there
+                    why = self.markets.bad_positions[ticker]
+                    ctx.log.warning("bad_position", market=ticker, reason=why)
                 # A fill read from the stream while this read was on its way is newer than it:
                 # its hash may not have existed yet (a market's first fill), and taking the
                 # empty answer as "closed" dropped the position from the worst case. Otherwise
                 # the read wins; a hash gone means the position closed (its market settled).
-                if not self.markets.newer_than(ticker, asked_at):
+                if read is not None and not self.markets.newer_than(ticker, asked_at):
                     positions[ticker] = read
-                market = next(replies)
-                if market:  # the passes check the status themselves; this keeps the grid fresh
+                if isinstance(market, ResponseError):
+                    ctx.log.warning("bad_market_meta", market=ticker, reason=str(market))
+                elif isinstance(market, Exception):
+                    raise market
+                elif market:  # the passes check the status themselves; this keeps the grid fresh
                     with contextlib.suppress(SchemaError):
                         self.markets.meta[ticker] = decode_market(ticker, market)
         live_ids = {o.order_id for o in self.working.all_live() if o.order_id}

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 
 import redis.asyncio as aioredis
+from redis.exceptions import ResponseError
 
 from common.batching import Batcher
 from common.clock_guard import ClockGuard
@@ -229,7 +230,7 @@ class ExecutorService:
         async for key in ctx.redis.scan_iter(match=ctx.keys.pattern("targets"), count=500):
             ticker = ctx.keys.ticker_of(key, "targets")
             if self.owned(ticker):
-                with contextlib.suppress(SchemaError):
+                with contextlib.suppress(SchemaError, ResponseError):  # WRONGTYPE: none yet
                     targets = decode_targets(ticker, await ctx.redis.hgetall(key))
                     self.markets.targets[ticker] = targets
                     self.schedule.mark(ticker)

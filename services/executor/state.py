@@ -5,8 +5,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
+
+from redis.exceptions import ResponseError
 
 from common.domain import MarketMeta, Position, Side, Targets
+from common.errors import SchemaError
+from common.redis_codec import decode_position
 from common.risk import AccountRisk
 
 SIDES = (Side.BID, Side.ASK)
@@ -28,6 +33,24 @@ class Markets:
     # a read of the position hashes asked for before then may not hold that fill yet
     fills_read: int = 0
     moved_at: dict[str, int] = field(default_factory=dict)
+    # markets whose ``dora:pos`` did not read when last read, and why: no quote rests there
+    bad_positions: dict[str, str] = field(default_factory=dict)
+
+    def read_position(self, ticker: str, fields: Any) -> Position | None:
+        """``fields`` as read of ``dora:pos:{ticker}`` (in a pipeline run with
+        ``raise_on_error=False``), or None when it does not read (a key of the wrong type, a
+        field that is not a number): noted in ``bad_positions``. Other errors are raised."""
+        if isinstance(fields, Exception) and not isinstance(fields, ResponseError):
+            raise fields
+        try:
+            if isinstance(fields, ResponseError):
+                raise SchemaError(str(fields))
+            position = decode_position(ticker, fields)
+        except SchemaError as exc:
+            self.bad_positions[ticker] = str(exc)
+            return None
+        self.bad_positions.pop(ticker, None)
+        return position
 
     def moved_by_fill(self, position: Position) -> None:
         self.fills_read += 1

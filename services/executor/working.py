@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.exceptions import ResponseError
 
 from common.domain import Order, Side
 from common.errors import SchemaError
@@ -45,7 +46,15 @@ class WorkingOrders:
             ticker = self.keys.ticker_of(key, "orders")
             if not owned(ticker):
                 continue
-            for coid, value in (await self.redis.hgetall(key)).items():
+            try:
+                stored = await self.redis.hgetall(key)
+            except ResponseError as exc:
+                # not a hash (a person's SET): nothing in it is an order, and every write of
+                # this market's orders would fail on it; reconcile learns what rests there
+                self.log.warning("bad_working_orders", market=ticker, reason=str(exc))
+                await self.redis.delete(key)
+                continue
+            for coid, value in stored.items():
                 try:
                     order = decode_order(value)
                 except SchemaError as exc:

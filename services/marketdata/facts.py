@@ -28,6 +28,7 @@ from common.messages import encode_event
 from common.redis_codec import encode_market
 from common.runtime import Context
 from common.streams import STREAM_MAXLEN
+from services.marketdata.owned_keys import execute_owned
 
 META_REFRESH_MS = 30_000
 FEE_CHANGES_EVERY_MS = 60_000
@@ -205,6 +206,7 @@ class MarketFacts:
         ctx = self.ctx
         dirty, self.dirty = self.dirty, set()
         pipe = ctx.redis.pipeline(transaction=False)
+        owned: list[tuple[str, str] | None] = []  # per command: the market's hash it writes
         now = ctx.clock.now_ms()
         for ticker in dirty:
             known = self.meta.get(ticker)
@@ -213,6 +215,7 @@ class MarketFacts:
             pipe.hset(
                 ctx.keys.market(ticker), mapping=encode_market(replace(known, updated_ms=now))
             )
+            owned.append((ticker, ctx.keys.market(ticker)))
             if unannounced and ticker in unannounced:
                 continue
             pipe.xadd(
@@ -221,7 +224,8 @@ class MarketFacts:
                 maxlen=STREAM_MAXLEN["md"],
                 approximate=True,
             )
-        await pipe.execute()
+            owned.append(None)
+        self.dirty |= await execute_owned(ctx, pipe, owned)  # a key of the wrong type: again
         await self._tell_problems(dirty)
 
     async def _tell_problems(self, tickers: set[str]) -> None:

@@ -44,6 +44,7 @@ from common.streams import STREAM_MAXLEN
 from common.trace import now_us
 from services.marketdata.calendar import ExchangeCalendar
 from services.marketdata.facts import META_REFRESH_MS, MarketFacts
+from services.marketdata.owned_keys import execute_owned
 
 CONFIG_REFRESH_MS = 5_000
 REST_FALLBACK_AFTER_MS = 2_000
@@ -223,6 +224,7 @@ class MarketdataService:
         now = ctx.clock.now_ms()
         pub_us = now_us() if ctx.settings.trace_latency else 0
         pipe = ctx.redis.pipeline(transaction=False)
+        owned: list[tuple[str, str] | None] = []  # per command: the market's book it writes
         for ticker in dirty:
             book = self.ws.yes_book(ticker) or YesBook()
             reason = self.stale_reason.get(ticker, "")
@@ -235,6 +237,7 @@ class MarketdataService:
                 ctx.status["feed_lag_ms"] = max(feed_lag, ctx.status.get("feed_lag_ms", 0))
             state = BookState(ticker, book, seq, exchange_ms, now, bool(reason), reason)
             pipe.hset(ctx.keys.book(ticker), mapping=encode_book(state))
+            owned.append((ticker, ctx.keys.book(ticker)))
             recv_us = self.first_recv_us.pop(ticker, 0)
             top = (book.depth(TOP_LEVELS), reason)
             if self.published_top.get(ticker) == top:
@@ -249,7 +252,10 @@ class MarketdataService:
                 maxlen=STREAM_MAXLEN["md"],
                 approximate=True,
             )
-        await pipe.execute()
+            owned.append(None)
+        for ticker in await execute_owned(ctx, pipe, owned):  # a key of the wrong type: again
+            self.dirty.add(ticker)
+            self.published_top.pop(ticker, None)
         self.counts["book_writes"] += len(dirty)
 
     async def _poll_books(self, ctx: Context) -> None:

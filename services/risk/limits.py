@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import orjson
+from redis.exceptions import ResponseError
 
 from common.config_cache import ConfigCache
 from common.domain import Order
@@ -64,10 +65,12 @@ class ExchangeLimits:
         self.client = client
         self.configs = configs
         self.seen = AtExchange()
+        self.unreadable: list[str] = []  # this round's dora:market keys that did not read
 
     async def check(self, ctx: Context, halted: bool) -> str:
         """One look at the exchange; halts on a breach. A problem to report, or ""."""
         skipped: list[Skipped] = []
+        self.unreadable = []
         try:
             positions = await self.client.get_positions(skipped=skipped)
             orders = await self.client.get_open_orders(skipped=skipped)
@@ -87,9 +90,14 @@ class ExchangeLimits:
         if reason and not halted:
             ctx.log.error("halting", reason=reason)
             await set_halt(ctx.redis, ctx.keys, reason, ctx.clock.now_ms(), "risk")
+        problems = []
         if skipped:
-            return f"{len(skipped)} exchange items unreadable: the worst case may be more"
-        return ""
+            problems.append(f"{len(skipped)} exchange items unreadable: the worst case may be more")
+        if self.unreadable:  # their markets' losses are in no event: the events' may be more
+            problems.append(
+                f"event of {len(self.unreadable)} markets unreadable: {self.unreadable[0]}"
+            )
+        return "; ".join(problems)
 
     async def _confirmed(
         self,
@@ -163,7 +171,15 @@ class ExchangeLimits:
             pipe.hmget(ctx.keys.market(ticker), "event_ticker", "mutually_exclusive")
         members: dict[str, list[MarketLoss]] = {}
         exclusive: dict[str, bool] = {}
-        for ticker, (event, flag) in zip(tickers, await pipe.execute(), strict=True):
+        # a key of the wrong type answers WRONGTYPE in its place: that market's alone
+        for ticker, answer in zip(tickers, await pipe.execute(raise_on_error=False), strict=True):
+            if isinstance(answer, ResponseError):
+                if f"{ctx.keys.market(ticker)}: {answer}" not in self.unreadable:
+                    self.unreadable.append(f"{ctx.keys.market(ticker)}: {answer}")
+                continue
+            if isinstance(answer, Exception):
+                raise answer
+            event, flag = answer
             if not event:
                 continue
             position, exposure = held.get(ticker, (0, 0))

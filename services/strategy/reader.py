@@ -27,8 +27,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
+
+from redis.exceptions import ResponseError
 
 from common.keys import Keys
 from common.runtime import Context
@@ -36,6 +39,14 @@ from common.stream_read import xread
 from common.trace import now_us
 
 _MARK = "\x00"  # where the ticker goes in a key template
+# what a hash that does not read is called in the log and, for the first three, in the targets
+UNREADABLE = {
+    "book": "bad_book",
+    "pos": "bad_position",
+    "orders": "bad_orders",
+    "market": "bad_market_meta",
+    "fv": "bad_fair_value",
+}
 
 _SCRIPT = """
 local n = #KEYS
@@ -63,14 +74,21 @@ end
 local function key(k, ticker)
   return ARGV[n + 2 * k] .. ticker .. ARGV[n + 2 * k + 1]
 end
+-- a key of the wrong type (a person's SET where dora keeps a hash) answers its error text in
+-- its place: it spoils that market alone, not the script (which would be turned off)
+local function hash(k, ticker)
+  local fields = redis.pcall('HGETALL', key(k, ticker))
+  if fields.err then return fields.err end
+  return fields
+end
 local out = {}
 for _, ticker in ipairs(order) do
   out[#out + 1] = ticker
-  out[#out + 1] = redis.call('HGETALL', key(1, ticker))
-  out[#out + 1] = redis.call('HGETALL', key(2, ticker))
-  out[#out + 1] = redis.call('HGETALL', key(3, ticker))
+  out[#out + 1] = hash(1, ticker)
+  out[#out + 1] = hash(2, ticker)
+  out[#out + 1] = hash(3, ticker)
   if seen[ticker] then
-    out[#out + 1] = redis.call('HGETALL', key(4, ticker))
+    out[#out + 1] = hash(4, ticker)
   else
     out[#out + 1] = false
   end
@@ -85,13 +103,32 @@ return out
 
 @dataclass(frozen=True, slots=True)
 class MarketState:
-    """One market's hashes as the script read them; ``market`` is None when not read."""
+    """One market's hashes as the script read them; ``market`` is None when not read. A hash
+    Redis refused to read (a key of the wrong type) is empty, and ``bad`` says why, by name
+    (``book``, ``pos``, ``orders``, ``market``): that market is not quoted."""
 
     book: dict[str, str]
     pos: dict[str, str]
     orders: dict[str, str]
     market: dict[str, str] | None
     fv: dict[str, str]  # the external fair value (``dora:fv:{ticker}``), empty when none
+    bad: Mapping[str, str] = field(default_factory=dict)
+
+
+def state_of(book: Any, pos: Any, orders: Any, market: Any, fv: Any) -> MarketState:
+    """A market's state from a pipeline run with ``raise_on_error=False``: an error answer (a
+    key of the wrong type) is named in ``bad``; a dropped connection is raised. A fair value
+    that does not read is none (``fv`` in ``bad``, for the log)."""
+    bad: dict[str, str] = {}
+    values = {"book": book, "pos": pos, "orders": orders, "market": market, "fv": fv}
+    for name, value in values.items():
+        if isinstance(value, ResponseError):
+            bad[name] = str(value)
+            values[name] = {}
+        elif isinstance(value, Exception):
+            raise value
+    read = values["market"] if isinstance(values["market"], dict) and values["market"] else None
+    return MarketState(values["book"], values["pos"], values["orders"], read, values["fv"], bad)
 
 
 def _templates(keys: Keys) -> list[str]:
@@ -125,16 +162,23 @@ def _fields(flat: Any) -> dict[str, str]:
 
 
 def parse_states(raw: Any) -> dict[str, MarketState]:
-    """The script's answer: ticker -> its state."""
+    """The script's answer: ticker -> its state. A hash that did not read is its error text."""
     out: dict[str, MarketState] = {}
     for i in range(0, len(raw or ()), 6):
         ticker, book, pos, orders, market, fv = raw[i : i + 6]
+        bad: dict[str, str] = {}
+        hashes = {"book": book, "pos": pos, "orders": orders, "market": market}
+        for name, value in hashes.items():
+            if isinstance(value, (str, bytes)):
+                bad[name] = value.decode() if isinstance(value, bytes) else value
+                hashes[name] = None
         out[ticker] = MarketState(
-            _fields(book),
-            _fields(pos),
-            _fields(orders),
-            None if not market else _fields(market),
+            _fields(hashes["book"]),
+            _fields(hashes["pos"]),
+            _fields(hashes["orders"]),
+            None if not market or "market" in bad else _fields(market),
             _fields(fv),
+            bad,
         )
     return out
 

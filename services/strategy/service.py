@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -47,7 +48,8 @@ from common.settings import Settings
 from common.sharding import owns, strategy_name
 from common.streams import STREAM_MAXLEN
 from common.trace import now_us
-from services.strategy.reader import Batch, MarketState, StreamReader
+from services.strategy.publisher import Publisher
+from services.strategy.reader import UNREADABLE, Batch, MarketState, StreamReader, state_of
 
 READ_BLOCK_MS = 100
 READ_COUNT = 5_000
@@ -56,45 +58,6 @@ SWEEP_PER_STEP = 25
 SWEEP_SLACK_MS = 500  # how late a sweep may run while book changes keep every step busy
 SLICE = 5  # markets a sweep computes and publishes together before it looks for book changes
 CONFIG_REFRESH_MS = 5_000
-
-
-class Publisher:
-    """Sends each computation's targets (one pipeline) without the step waiting for Redis's
-    answer. A pipeline waits only for those still on their way that hold one of its markets (a
-    market's targets never overtake each other); the others go at once, on connections of
-    their own. When a pipeline fails, its markets are forgotten as published (``last``): their
-    next computation publishes them again."""
-
-    def __init__(self, ctx: Context, last: dict[str, dict[str, str]]) -> None:
-        self.ctx = ctx
-        self.last = last
-        self.inflight: dict[asyncio.Task[None], frozenset[str]] = {}
-
-    def send(self, pipe: Any, tickers: list[str]) -> None:
-        if not tickers:
-            return
-        names = frozenset(tickers)
-        before = [task for task, held in self.inflight.items() if not held.isdisjoint(names)]
-        task = asyncio.create_task(self._send(before, pipe, tickers))
-        self.inflight[task] = names
-        task.add_done_callback(lambda done: self.inflight.pop(done, None))
-
-    async def _send(self, before: list[asyncio.Task[None]], pipe: Any, tickers: list[str]) -> None:
-        if before:
-            await asyncio.wait(before)
-        try:
-            await pipe.execute()
-        except Exception as exc:
-            for ticker in tickers:
-                self.last.pop(ticker, None)
-            self.ctx.log.warning(
-                "publish_failed", error=f"{type(exc).__name__}: {exc}", markets=len(tickers)
-            )
-
-    async def drain(self, timeout_s: float = 2.0) -> None:
-        """Wait for what is being sent (at stop)."""
-        if self.inflight:
-            await asyncio.wait(list(self.inflight), timeout=timeout_s)
 
 
 class StrategyService:
@@ -284,17 +247,10 @@ class StrategyService:
         if missing:
             pipe = ctx.redis.pipeline(transaction=False)
             reads(pipe)
-            results = await pipe.execute(raise_on_error=False)
+            results = await pipe.execute(raise_on_error=False)  # WRONGTYPE: that market's alone
             for i, ticker in enumerate(missing):
                 book, pos, orders, fv, market = results[5 * i : 5 * i + 5]
-                for value in (book, pos, orders, market):
-                    if isinstance(value, Exception):
-                        raise value
-                if isinstance(fv, Exception):  # the trader's key, of the wrong type: none
-                    ctx.log.warning("bad_fair_value", market=ticker, reason=str(fv))
-                    fv = {}
-                read = market if isinstance(market, dict) and market else None
-                states[ticker] = MarketState(book, pos, orders, read, fv)
+                states[ticker] = state_of(book, pos, orders, market, fv)
         now_ms = ctx.clock.now_ms()
         out = ctx.redis.pipeline(transaction=False)
         published: list[str] = []
@@ -303,6 +259,10 @@ class StrategyService:
             book_fields, pos_fields, order_fields = state.book, state.pos, state.orders
             fv_fields = state.fv
             market_fields = state.market
+            for what, why in state.bad.items():  # keys of the wrong type (state_of)
+                ctx.log.warning(UNREADABLE[what], market=ticker, reason=why)
+            if "market" in state.bad:  # its facts are not known: it is not quoted
+                self.meta.pop(ticker, None)
             if market_fields:
                 try:
                     self.meta[ticker] = decode_market(ticker, market_fields)
@@ -310,7 +270,7 @@ class StrategyService:
                     ctx.log.warning("bad_market_meta", market=ticker, reason=str(exc))
                     self.meta.pop(ticker, None)
             targets = self._targets(
-                ctx, ticker, book_fields, pos_fields, order_fields, fv_fields, now_ms
+                ctx, ticker, book_fields, pos_fields, order_fields, fv_fields, now_ms, state.bad
             )
             fields = encode_targets(targets)
             comparable = {k: v for k, v in fields.items() if k not in ("computed_ms", "book_ms")}
@@ -342,9 +302,15 @@ class StrategyService:
         order_fields: dict[str, Any],
         fv_fields: dict[str, Any],
         now_ms: int,
+        bad: Mapping[str, str],
     ) -> Targets:
+        """A market whose book, position or own orders do not read is not quoted: the reason
+        (``bad_book``, ``bad_position``, ``bad_orders``) is in its targets, the detail logged."""
         assert self.configs is not None
         config = self.configs.market(ticker)
+        for what in ("book", "pos", "orders"):
+            if what in bad:
+                return Targets(ticker, None, None, UNREADABLE[what], now_ms)
         if not book_fields:
             return Targets(ticker, None, None, "no_book", now_ms)
         try:
@@ -352,7 +318,11 @@ class StrategyService:
         except SchemaError as exc:
             ctx.log.warning("bad_book", market=ticker, reason=str(exc))
             return Targets(ticker, None, None, "bad_book", now_ms)
-        position = decode_position(ticker, pos_fields)
+        try:
+            position = decode_position(ticker, pos_fields)
+        except SchemaError as exc:
+            ctx.log.warning("bad_position", market=ticker, reason=str(exc))
+            return Targets(ticker, None, None, "bad_position", now_ms)
         own_orders = []  # quote against the rest of the market, not against ourselves
         for value in order_fields.values():
             with contextlib.suppress(SchemaError):

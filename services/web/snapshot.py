@@ -1,28 +1,26 @@
 """What the dashboard shows, read from Redis: one ``SMEMBERS`` and one pipeline per tick.
 
-``read_raw`` fetches the keys of DESIGN.md §3 as they are; ``build_view`` (pure) turns them into
-the JSON-ready view the page renders. Every number stays an integer in dora's units (prices in
+``read_raw`` (``services.web.raw``) fetches the keys of DESIGN.md §3 as they are; ``build_view``
+(pure) turns them into the JSON-ready view the page renders. Every number stays an integer in dora's units (prices in
 1/10,000 $, counts in 1/100 contract, money in 1/1,000,000 $); the page formats them. PnL is
 computed as ``dora status`` computes it (net realized plus the position marked to the mid), so
 the two always agree.
 
 Anything that does not decode affects only its own row or panel, never the whole view: a
-dashboard that goes blank on one bad hash is no use in the moment it is needed.
+dashboard that goes blank on one bad hash is no use in the moment it is needed. A key of the wrong
+type (a person's ``SET`` where dora keeps a hash) reads as ``None`` with the reason in ``errors``.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-import redis.asyncio as aioredis
 
 from common.config import GlobalConfig
 from common.errors import ConfigError, SchemaError
-from common.keys import SERVICES, Keys
 from common.messages import decode_event
 from common.numbers import NumberError, parse_money
 from common.redis_codec import (
@@ -34,96 +32,9 @@ from common.redis_codec import (
     decode_risk,
     decode_targets,
 )
+from services.web.raw import BOOK_FIELDS, MARKET_FIELDS, RECENT_FILLS, RawState, read_raw
 
-RECENT_FILLS = 25
-RECENT_ORDERS = 40
-BOOK_FIELDS = ("best_bid", "best_bid_size", "best_ask", "best_ask_size", "stale", "stale_reason")
-MARKET_FIELDS = ("status", "close_ms")
-
-
-@dataclass(frozen=True, slots=True)
-class RawState:
-    """The Redis values of one tick, undecoded."""
-
-    now_ms: int
-    tickers: Sequence[str]
-    risk: Mapping[str, str]
-    cfg_global: Mapping[str, str]
-    cfg_invalid: Mapping[str, str]
-    persister_lag: str | None
-    exchange: Mapping[str, str]
-    heartbeats: Mapping[str, str | None]
-    markets: Sequence[Sequence[Any]]  # per ticker: cfg, book, market, pos, orders, targets
-    fills: Sequence[tuple[str, Mapping[str, Any]]] = field(default_factory=tuple)
-    orders: Sequence[tuple[str, Mapping[str, Any]]] = field(default_factory=tuple)
-
-
-async def read_raw(
-    redis: aioredis.Redis,
-    keys: Keys,
-    now_ms: int,
-    slow: Mapping[str, tuple[Mapping[str, str], Sequence[str | None]]] | None = None,
-) -> RawState:
-    """Every value the view needs. ``slow``: each market's config and exchange facts as last
-    read (they change rarely): those markets' two slow keys are not read again. A market not in
-    it, or ``slow=None``, is read whole."""
-    tickers = sorted(await redis.smembers(keys.cfg_markets))
-    known = slow or {}
-    pipe = redis.pipeline(transaction=False)
-    pipe.hgetall(keys.risk)
-    pipe.hgetall(keys.cfg_global)
-    pipe.hgetall(keys.cfg_invalid)
-    pipe.get(keys.persister_lag)
-    pipe.hgetall(keys.exchange)
-    # one heartbeat per shard of the sharded processes (``executor-0``, ...)
-    beat_keys = [key for name in SERVICES for key in keys.hb_all(name)]
-    for key in beat_keys:
-        pipe.get(key)
-    for ticker in tickers:
-        if ticker not in known:
-            pipe.hgetall(keys.cfg_market(ticker))
-            pipe.hmget(keys.market(ticker), MARKET_FIELDS)
-        pipe.hmget(keys.book(ticker), BOOK_FIELDS)
-        pipe.hgetall(keys.pos(ticker))
-        pipe.hgetall(keys.orders(ticker))
-        pipe.hgetall(keys.targets(ticker))
-    # the fills stream carries the order updates too: read enough entries to find the fills
-    pipe.xrevrange(keys.stream("fills"), count=RECENT_FILLS * 3)
-    order_streams = keys.streams("orders")  # one per shard in cluster mode
-    for name in order_streams:
-        pipe.xrevrange(name, count=RECENT_ORDERS)
-    results = await pipe.execute()
-    shards = len(order_streams)
-    recent = [entry for entries in results[len(results) - shards :] for entry in entries]
-    if shards > 1:  # newest first across the shards' streams
-        recent.sort(key=lambda e: tuple(int(p) for p in str(e[0]).split("-")), reverse=True)
-    risk, cfg_global, cfg_invalid, lag, exchange = results[:5]
-    names = [keys.ticker_of(key, "hb") for key in beat_keys]
-    beats = dict(zip(names, results[5 : 5 + len(names)], strict=True))
-    at = 5 + len(names)
-    markets = []
-    for ticker in tickers:
-        if ticker in known:
-            cfg, market = known[ticker]
-        else:
-            cfg, market = results[at : at + 2]
-            at += 2
-        book, pos, orders, targets = results[at : at + 4]
-        at += 4
-        markets.append((cfg, book, market, pos, orders, targets))
-    return RawState(
-        now_ms=now_ms,
-        tickers=tickers,
-        risk=risk,
-        cfg_global=cfg_global,
-        cfg_invalid=cfg_invalid,
-        persister_lag=lag,
-        exchange=exchange,
-        heartbeats=beats,
-        markets=markets,
-        fills=results[-1 - shards],
-        orders=recent[:RECENT_ORDERS],
-    )
+__all__ = ["RawState", "ViewBuilder", "build_view", "market_row", "read_raw"]
 
 
 class ViewBuilder:
@@ -136,7 +47,11 @@ class ViewBuilder:
 
     @property
     def slow(self) -> dict[str, tuple[Mapping[str, str], Sequence[str | None]]]:
-        return {ticker: (values[0], values[2]) for ticker, (values, _) in self.last.items()}
+        return {  # a market whose config or facts did not read is read again
+            ticker: (values[0], values[2])
+            for ticker, (values, _) in self.last.items()
+            if values[0] is not None and values[2] is not None
+        }
 
     def build(self, raw: RawState) -> dict[str, Any]:
         last, rows = {}, []
@@ -155,23 +70,28 @@ class ViewBuilder:
 def build_view(raw: RawState, rows: Sequence[Mapping[str, Any]] | None = None) -> dict[str, Any]:
     """The view of ``raw``; ``rows``: its market rows when already built (``ViewBuilder``)."""
     limits = _limits(raw.cfg_global)
-    return {
-        "ts_ms": raw.now_ms,
-        "risk": _risk(raw.risk),
-        "limits": limits,
-        "events": _events(raw.risk, limits),
-        "exchange": dict(raw.exchange) or None,
-        "processes": _processes(raw.heartbeats, raw.now_ms),
-        "persister_lag": _json_or_none(raw.persister_lag),
-        "invalid_config": dict(raw.cfg_invalid),
-        "markets": list(rows)
+    markets = (
+        list(rows)
         if rows is not None
         else [
             market_row(ticker, *values)
             for ticker, values in zip(raw.tickers, raw.markets, strict=True)
-        ],
+        ]
+    )
+    return {
+        "ts_ms": raw.now_ms,
+        "risk": _risk(raw.risk, raw.risk_error),
+        "limits": limits,
+        "events": _events(raw.risk or {}, limits),
+        "exchange": dict(raw.exchange) or None,
+        "processes": _processes(raw.heartbeats, raw.now_ms, raw.heartbeat_errors),
+        "persister_lag": _json_or_none(raw.persister_lag),
+        "invalid_config": dict(raw.cfg_invalid),
+        "markets": markets,
         "fills": _events_of(raw.fills, "fill")[:RECENT_FILLS],
         "orders": _events_of(raw.orders, "order"),
+        # every key that could not be read or decoded, and why (the rows' own among them)
+        "errors": [*raw.errors, *(e for row in markets for e in row["corrupt"])],
     }
 
 
@@ -193,7 +113,9 @@ def _json_or_none(value: str | None) -> Any:
         return None
 
 
-def _risk(fields: Mapping[str, str]) -> dict[str, Any]:
+def _risk(fields: Mapping[str, str] | None, unreadable: str) -> dict[str, Any]:
+    if fields is None:  # halted or not is not known: the page says the risk state is unreadable
+        return {"error": unreadable, "halted": None}
     try:
         state = decode_risk(fields)
     except SchemaError as exc:
@@ -259,9 +181,14 @@ def _events(risk: Mapping[str, str], limits: Mapping[str, Any]) -> list[dict[str
     return rows
 
 
-def _processes(beats: Mapping[str, str | None], now_ms: int) -> dict[str, dict[str, Any]]:
+def _processes(
+    beats: Mapping[str, str | None], now_ms: int, unreadable: Mapping[str, str]
+) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for name, value in beats.items():
+        if name in unreadable:
+            out[name] = {"alive": False, "error": unreadable[name]}
+            continue
         if not value:
             out[name] = {"alive": False}
             continue
@@ -305,14 +232,20 @@ def _live_quotes(orders: Mapping[str, str]) -> dict[str, dict[str, Any]]:
 
 def market_row(
     ticker: str,
-    cfg: Mapping[str, str],
-    book: Sequence[str | None],
-    market: Sequence[str | None],
-    pos: Mapping[str, str],
-    orders: Mapping[str, str],
-    targets: Mapping[str, str],
+    cfg: Mapping[str, str] | None,
+    book: Sequence[str | None] | None,
+    market: Sequence[str | None] | None,
+    pos: Mapping[str, str] | None,
+    orders: Mapping[str, str] | None,
+    targets: Mapping[str, str] | None,
+    unreadable: Sequence[str] = (),
 ) -> dict[str, Any]:
-    best_bid, bid_size, best_ask, ask_size, stale, stale_reason = book
+    """One market's row. A value that could not be read (None, the reason in ``unreadable``)
+    leaves its cells empty and is named in ``corrupt`` and ``error``; the rest is shown."""
+    corrupt = list(unreadable)
+    cfg, orders, targets = cfg or {}, orders or {}, targets or {}
+    market = market or (None,) * len(MARKET_FIELDS)
+    best_bid, bid_size, best_ask, ask_size, stale, stale_reason = book or (None,) * len(BOOK_FIELDS)
     row: dict[str, Any] = {
         "ticker": ticker,
         "enabled": cfg.get("enabled") == "1",
@@ -326,6 +259,7 @@ def market_row(
         "stale_reason": stale_reason or "",
         "quotes": _live_quotes(orders),
         "error": "",
+        "corrupt": corrupt,
     }
     try:
         config = decode_market_config(ticker, cfg)
@@ -337,6 +271,8 @@ def market_row(
     except ConfigError as exc:
         row.update(cap_yes=None, cap_no=None, quote_size=None, error=str(exc))
     try:
+        if pos is None:
+            raise SchemaError("position could not be read")
         position = decode_position(ticker, pos)
     except SchemaError as exc:
         row.update(position=None, realized_pnl=None, unrealized_pnl=None, pnl=None, fees=None)
@@ -355,6 +291,8 @@ def market_row(
             gross_realized_pnl=position.realized_pnl,
         )
     row.update(_targets(ticker, targets))
+    if corrupt:  # the tag's tooltip: what could not be read comes first
+        row["error"] = "; ".join(corrupt) + (f"; {row['error']}" if row["error"] else "")
     return row
 
 

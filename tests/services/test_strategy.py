@@ -409,9 +409,10 @@ async def test_a_publish_waits_only_for_one_on_its_way_with_the_same_market() ->
             self.name = name
             answers[name] = asyncio.Event()
 
-        async def execute(self) -> None:
+        async def execute(self, raise_on_error: bool = True) -> list[object]:
             order.append(self.name)  # written to Redis
             await answers[self.name].wait()  # Redis's answer
+            return []
 
     ctx = Context("strategy", Settings(), None, Keys(), ManualClock(NOW), get_logger("strategy"))  # type: ignore[arg-type]
     publisher = Publisher(ctx, {})

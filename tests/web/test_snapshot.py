@@ -127,3 +127,50 @@ async def test_each_shards_strategy_and_executor_show_as_processes(aredis: aiore
     assert "executor" not in processes
     status = (await gather(aredis, keys))["processes"]
     assert status["executor-1"]["alive"] and "executor" not in status
+
+
+async def test_a_key_of_the_wrong_type_spoils_only_its_own_row_or_panel(
+    aredis: aioredis.Redis, keys: Keys
+) -> None:
+    """A person's ``SET`` where dora keeps a hash (WRONGTYPE) failed the whole pipeline: the
+    dashboard's start was retried forever and its view froze. Now the value is named."""
+    world = World(4)
+    await seed(aredis, keys, world, NOW_MS)
+    pos_bad, targets_bad, market_bad, good = world.tickers
+    for key, value in (
+        (keys.pos(pos_bad), "300"),
+        (keys.targets(targets_bad), "x"),
+        (keys.market(market_bad), "closed"),
+        (keys.risk, "halted"),
+        (keys.exchange, "open"),
+        (keys.hb("fills"), None),
+    ):
+        await aredis.delete(key)
+        if value is None:
+            await aredis.hset(key, "ts_ms", "1")
+        else:
+            await aredis.set(key, value)
+    builder = ViewBuilder()
+    view = builder.build(await read_raw(aredis, keys, NOW_MS))
+    rows = {row["ticker"]: row for row in view["markets"]}
+    assert rows[pos_bad]["position"] is None and rows[pos_bad]["pnl"] is None
+    for ticker, key in (
+        (pos_bad, keys.pos(pos_bad)),
+        (targets_bad, keys.targets(targets_bad)),
+        (market_bad, keys.market(market_bad)),
+    ):
+        assert rows[ticker]["corrupt"][0].startswith(f"{key}: WRONGTYPE"), rows[ticker]
+        assert (
+            rows[ticker]["error"].startswith(key) and rows[ticker]["corrupt"][0] in view["errors"]
+        )
+    assert rows[good]["corrupt"] == [] and rows[good]["error"] == ""
+    assert rows[good]["bid"] is not None and rows[targets_bad]["position"] is not None
+    assert view["risk"]["halted"] is None and view["risk"]["error"].startswith(keys.risk)
+    assert view["processes"]["fills"] == {
+        "alive": False,
+        "error": view["processes"]["fills"]["error"],
+    }
+    assert view["processes"]["fills"]["error"].startswith(keys.hb("fills"))
+    assert any(e.startswith(f"{keys.exchange}: ") for e in view["errors"])
+    assert market_bad not in builder.slow  # its facts are read again next tick
+    assert orjson.dumps(view)

@@ -93,10 +93,12 @@
       if (tr.dataset[k] !== text) tr.dataset[k] = text;
     }
     setClass(tr, (d.enabled ? "" : "disabled") + (d.ticker === selected ? " selected" : ""));
-    const tag = d.stale ? "stale" : !d.enabled ? "off" : "";
+    // a value of it could not be read (a key of the wrong type, a position that does not decode)
+    const corrupt = (d.corrupt && d.corrupt.length) || d.position === null;
+    const tag = corrupt ? "corrupt" : d.stale ? "stale" : !d.enabled ? "off" : "";
     setText(cells[0].tag, tag);
-    setClass(cells[0].tag, tag ? "tag " + (d.stale ? "stale" : "") : "");
-    cells[0].tag.title = d.stale_reason || d.error || "";
+    setClass(cells[0].tag, tag ? "tag " + (corrupt || d.stale ? "stale" : "") : "");
+    cells[0].tag.title = corrupt ? d.error : d.stale_reason || d.error || "";
     setText(cells[1], d.enabled ? d.status || "?" : "disabled");
     setText(cells[2], d.bid === null ? "–" : `${price(d.bid)} ×${count(d.bid_size)}`);
     setText(cells[3], d.ask === null ? "–" : `${price(d.ask)} ×${count(d.ask_size)}`);
@@ -191,9 +193,10 @@
     const has = name => name in changed;
     const risk = v.risk || {}, limits = v.limits || {};
     const state = $("trading-state");
-    setText(state, risk.halted ? "HALTED" : "TRADING");
-    setClass(state, "state " + (risk.halted ? "halted" : "trading"));
-    setText($("halt-reason-shown"), risk.halted ? risk.reason || "" : "");
+    const unreadable = risk.halted === null;  // dora:risk itself could not be read
+    setText(state, risk.halted ? "HALTED" : unreadable ? "RISK UNREADABLE" : "TRADING");
+    setClass(state, "state " + (risk.halted || unreadable ? "halted" : "trading"));
+    setText($("halt-reason-shown"), risk.halted ? risk.reason || "" : risk.error || "");
     const card = $("risk-card").dataset;  // the raw numbers, for scripts and tests
     card.halted = risk.halted ? "1" : "0";
     card.dailyPnl = risk.daily_pnl ?? "";
