@@ -5,13 +5,17 @@
   its data the working orders are written back to Redis and reconciled before quoting resumes.
 - The local clock agrees with the exchange's (``common.clock_guard``), measured at start (beyond
   the limit the executor does not start) and every ``clock_check_interval_s``.
+- Every position it reads, reads (``Markets.bad_positions``: a ``dora:pos`` of the wrong type or
+  with a field that is not a number). One market's unknown position is the account's unknown
+  exposure (DESIGN.md §3: when dora cannot know its state, it stops adding risk), so this holds
+  every market's adds, not only that market's (whose quotes are pulled besides).
 
 Until both hold, ``reason`` says why and every adding action is denied (cancels still go out).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 from common.batching import Batcher
 from common.clock_guard import ClockGuard
@@ -31,6 +35,7 @@ class TradingGate:
         clock: ClockGuard | None,
         on_reopen: Callable[[], Awaitable[None]],
         on_open: Callable[[], None],
+        unreadable: Callable[[], Mapping[str, str]] = dict,
     ) -> None:
         self.ctx = ctx
         self.batch = batch  # its read shares the passes' round trips
@@ -38,6 +43,7 @@ class TradingGate:
         self.clock = clock
         self.on_reopen = on_reopen  # after Redis lost its data: put the working orders back
         self.on_open = on_open  # adding allowed again: look at every market now
+        self.unreadable = unreadable  # market -> why its position does not read
         self.data_lost = False
         self.state = blocked.reason  # why the state holds adding back, as last read
         self.next_state_ms = 0.0
@@ -64,7 +70,12 @@ class TradingGate:
             self.data_lost = True
             ctx.log.error("redis_data_lost_not_adding_risk", reason=state)
         clock = await self.clock.check_if_due() if self.clock is not None else ""
-        reason = state or clock
+        bad = self.unreadable()
+        unread = ""
+        if bad:
+            first = min(bad)
+            unread = f"position of {first} unreadable ({len(bad)} in all): {bad[first]}"
+        reason = state or clock or unread
         if not state and self.data_lost:
             await self.on_reopen()
             self.data_lost = False

@@ -161,6 +161,7 @@ class ExecutorService:
             clock_guard,
             self._state_back,
             lambda: self.schedule.mark_all(self.markets.targets),
+            lambda: self.markets.bad_positions,
         )
         self.inbox = Inbox(
             ctx,
@@ -219,6 +220,7 @@ class ExecutorService:
         await self.ledger.load()
         await self.safety.refresh_risk()  # the positions, for the ledger
         await self.safety.keeper.rebuild()  # before the first order
+        await self.gate.refresh()  # a position the rebuild could not read holds every add
         listener = ControlListener(ctx.redis, ctx.keys, ctx.log, self.safety.on_control)
         self.tasks.append(asyncio.create_task(listener.run(), name="control"))
         # the markets' order groups while the feeds come alive, not in the first wave's way

@@ -1,6 +1,8 @@
 """One market's ``dora:pos`` corrupted by hand (a key of the wrong type, a field that is not a
-number): the executor starts, refreshes every other market and quotes them; that market alone
-has its quotes pulled (``bad_position``) until its position reads again. A ``dora:risk`` of the
+number): the executor starts and refreshes every other market; that market has its quotes
+pulled (``bad_position``) and, its position unknown, so is the account's exposure: no market
+adds risk (the limits contract: fail closed) until it reads again; the others' resting quotes
+stay. A ``dora:risk`` of the
 wrong type is an unreadable risk state: the quotes are pulled at once, not after it grows old.
 Before, WRONGTYPE failed the start (retried for ever: nothing quoted) and the full refresh
 stopped at that market (the positions after it not refreshed, the ledger not synced)."""
@@ -30,7 +32,7 @@ async def corrupt(r: aioredis.Redis, how: str) -> None:
 
 
 @pytest.mark.parametrize("how", ["type", "field"])
-async def test_one_corrupt_position_pulls_that_market_and_the_others_are_quoted(
+async def test_one_corrupt_position_at_start_holds_every_add_until_it_reads(
     settings: Settings, aredis: aioredis.Redis, how: str
 ) -> None:
     exchange = FakeExchange(aredis, K)
@@ -46,21 +48,21 @@ async def test_one_corrupt_position_pulls_that_market_and_the_others_are_quoted(
         await service.loop._housekeeping(full=True)  # the full refresh reads both
         await steps(service, ctx, 2)
         assert BAD in service.markets.bad_positions
-        assert {o.ticker for o in exchange.orders.values()} == {GOOD}
-        assert service.markets.positions[GOOD].position == 100
-        # it reads again: quoted again
+        assert service.markets.positions[GOOD].position == 100  # the others still read
+        assert f"position of {BAD} unreadable" in service.safety.blocked.reason
+        assert exchange.orders == {}  # the account's exposure is not known: nothing added
+        # it reads again: both quoted
         await aredis.delete(K.pos(BAD))
         await aredis.hset(K.pos(BAD), mapping=encode_position(Position(BAD, 100)))
         await service.loop._housekeeping(full=True)
-        await publish(aredis, K, BAD, 4200, 4500)
         await steps(service, ctx, 3)
-        assert BAD not in service.markets.bad_positions
+        assert BAD not in service.markets.bad_positions and not service.safety.blocked.reason
         assert {o.ticker for o in exchange.orders.values()} == {BAD, GOOD}
     finally:
         await service.stop(ctx)
 
 
-async def test_a_corrupt_position_appearing_later_pulls_only_its_quotes(
+async def test_a_corrupt_position_appearing_later_pulls_its_quotes_and_holds_adds(
     settings: Settings, aredis: aioredis.Redis
 ) -> None:
     exchange = FakeExchange(aredis, K)
@@ -75,6 +77,12 @@ async def test_a_corrupt_position_appearing_later_pulls_only_its_quotes(
         await corrupt(aredis, "type")
         await service.safety.refresh_risk(full=True)  # does not raise
         await publish(aredis, K, BAD, 4000, 4500)  # a pass of that market
+        await steps(service, ctx, 3)
+        assert sorted((o.ticker, o.price) for o in exchange.orders.values()) == [
+            (GOOD, 4100),
+            (GOOD, 4500),
+        ]
+        await publish(aredis, K, GOOD, 4300, 4500)  # a move up adds risk: held
         await steps(service, ctx, 3)
         assert sorted((o.ticker, o.price) for o in exchange.orders.values()) == [
             (GOOD, 4100),
