@@ -31,9 +31,12 @@ import contextlib
 import itertools
 from typing import Any
 
+from redis.exceptions import ResponseError
+
 from common.clock_guard import ClockGuard
 from common.connect import kalshi_client, load_signer
 from common.domain import Fill
+from common.errors import SchemaError
 from common.fees import RoundingFee
 from common.kalshi.client import KalshiClient
 from common.kalshi.errors import ExchangeError
@@ -53,6 +56,7 @@ from services.fills.exchange_sync import sync_from_exchange
 from services.fills.ledger import NotRestored, advance_cursor, apply_fills, apply_settlement
 from services.fills.mark import CHECK_S, FillsMark, read_restore_and_mark
 from services.fills.order_updates import append_updates, update_event
+from services.fills.repair import drop_unreadable_positions
 
 BACKFILL_EVERY_MS = 5_000
 REST_LAG_MS = 3_000  # what REST may not show yet
@@ -159,7 +163,9 @@ class FillsService:
                     done = await self._apply_run(ctx, self.retry)
                 except NotRestored:
                     raise
-                except Exception:
+                except Exception as exc:
+                    if isinstance(exc, ResponseError | SchemaError) and await self._repair(ctx):
+                        continue  # a record corrupted by hand is gone: the run again
                     # Redis (say) is away: keep the run and everything after it, ask REST too.
                     self.backfill_due = True
                     raise
@@ -188,7 +194,17 @@ class FillsService:
             self.backfill_due = True  # the step finds the restore marker missing and waits
         except Exception as exc:  # Redis away (say): the next step's backfill tries again
             self.backfill_due = True
+            if isinstance(exc, ResponseError | SchemaError) and await self._repair(ctx):
+                return
             ctx.log.warning("backfill_failed", error=f"{type(exc).__name__}: {exc}")
+
+    async def _repair(self, ctx: Context) -> bool:
+        """Position records that do not read are dropped and synced again with the exchange at
+        once (``services.fills.repair``); False when there were none."""
+        if not await drop_unreadable_positions(ctx.redis, ctx.keys, ctx.log):
+            return False
+        self.restore_seen, self.healing, self.next_recover_ms = None, True, 0.0
+        return True
 
     async def _lost_writes(self, ctx: Context) -> None:
         """Redis lost fills transactions it had acknowledged: no risk is added (the executor
