@@ -11,7 +11,6 @@ goes on, so an order is still recorded before it is sent; only the round trip is
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -23,18 +22,13 @@ class Batcher:
         self.redis = redis
         self._pipe: Any = None  # the pipeline being filled this turn
         self._waiters: list[tuple[int, int, asyncio.Future[list[Any]]]] = []
-        self._meanwhile: list[Callable[[], object]] = []  # to run while this turn's is in flight
         self._sending: set[asyncio.Task[None]] = set()
         self.round_trips = 0  # pipelines sent
 
-    async def execute(
-        self, queue: Callable[[Any], object], meanwhile: Callable[[], object] | None = None
-    ) -> list[Any]:
+    async def execute(self, queue: Callable[[Any], object]) -> list[Any]:
         """Queue this caller's commands (``queue(pipe)``) beside everyone else's of this turn of
         the loop and return this caller's results. The first error among them is raised; an
-        error of another caller's command is not. ``meanwhile`` runs once the pipeline is on its
-        way, before its answer is read: CPU work that would otherwise follow the round trip
-        (its errors are not the caller's: they are dropped)."""
+        error of another caller's command is not."""
         if self._pipe is None:
             self._pipe = self.redis.pipeline(transaction=False)
             asyncio.get_running_loop().call_soon(self._flush)
@@ -50,32 +44,21 @@ class Batcher:
             return []
         future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
         self._waiters.append((start, end, future))
-        if meanwhile is not None:
-            self._meanwhile.append(meanwhile)
         return await future
 
     def _flush(self) -> None:
-        pipe, waiters, meanwhile = self._pipe, self._waiters, self._meanwhile
-        self._pipe, self._waiters, self._meanwhile = None, [], []
+        pipe, waiters = self._pipe, self._waiters
+        self._pipe, self._waiters = None, []
         if not waiters:
             return
-        task = asyncio.create_task(self._send(pipe, waiters, meanwhile))
+        task = asyncio.create_task(self._send(pipe, waiters))
         self._sending.add(task)  # keep a reference until it is done
         task.add_done_callback(self._sending.discard)
 
     async def _send(
-        self,
-        pipe: Any,
-        waiters: list[tuple[int, int, asyncio.Future[list[Any]]]],
-        meanwhile: list[Callable[[], object]] | None = None,
+        self, pipe: Any, waiters: list[tuple[int, int, asyncio.Future[list[Any]]]]
     ) -> None:
         self.round_trips += 1
-        if meanwhile:
-            # redis-py (8.1) takes its pooled connection in one turn of the loop and writes the
-            # pipeline in the next, before it waits for the answer: work queued for the turn
-            # after that runs while Redis works (tests/common/test_batching.py checks it)
-            loop = asyncio.get_running_loop()
-            loop.call_soon(loop.call_soon, run_meanwhile, meanwhile)
         try:
             results = await pipe.execute(raise_on_error=False)
         except asyncio.CancelledError:
@@ -103,12 +86,6 @@ class Batcher:
             self._flush()
         if self._sending:
             await asyncio.gather(*self._sending, return_exceptions=True)
-
-
-def run_meanwhile(calls: list[Callable[[], object]]) -> None:
-    for call in calls:
-        with contextlib.suppress(Exception):  # work done ahead: the caller does it again
-            call()
 
 
 def queued(pipe: Any) -> list[Any]:

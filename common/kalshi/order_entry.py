@@ -161,14 +161,6 @@ class OrderEntry(RestClient):
             results.extend(await self.creates.place_batch(requests[start : start + size]))
         return results
 
-    def presign(self, places: int, amends: Sequence[str]) -> None:
-        """Sign ``places`` creates and an amend of each order id in ``amends`` now, for the
-        requests about to follow (``common.kalshi.presign``)."""
-        for _ in range(places):
-            self.transport.presign("POST", ORDERS_V2)
-        for order_id in amends:
-            self.transport.presign("POST", f"{ORDERS_V2}/{order_id}/amend")
-
     # ---- amend, decrease, cancel -----------------------------------------------------------
 
     async def amend_order(

@@ -27,7 +27,6 @@ from common.kalshi.errors import (
 )
 from common.kalshi.exchange_clock import ExchangeClock
 from common.kalshi.http import HttpResponse, LeanHTTP, NoAnswer, NotSent, RequestHook
-from common.kalshi.presign import Presigned
 from common.kalshi.ratelimit import NoBudget, RateBudget
 from common.kalshi.signing import Signer, auth_headers
 from common.kalshi.wire.error_body import parse_error_body
@@ -85,7 +84,6 @@ class Transport:
         self.base_url = base_url.rstrip("/")
         self.base_path = urlsplit(self.base_url).path
         self.signer = signer
-        self.presigned = Presigned()
         self.budget: RateBudget = budget or NoBudget()
         self.clock = clock or Clock()
         self.stats = TransportStats()
@@ -102,16 +100,6 @@ class Transport:
 
     async def aclose(self) -> None:
         await self.http.aclose()
-
-    def presign(self, method: str, path: str) -> None:
-        """Sign one ``method`` request to ``path`` now, for the next such request to use (within
-        ``common.kalshi.presign.MAX_AGE_MS``): work done while waiting, not at the send."""
-        if self.signer is None:
-            return
-        method, sign_path, now = method.upper(), self.base_path + path, self.clock.now_ms()
-        self.presigned.put(
-            method, sign_path, now, auth_headers(self.signer, now, method, sign_path)
-        )
 
     def add_request_hook(self, hook: RequestHook) -> None:
         """Call ``hook(method, path)`` with each request just before it is sent (tracing)."""
@@ -149,9 +137,7 @@ class Transport:
             self.stats.budget_wait_s += await self.budget.acquire(bucket, cost, priority=priority)
             headers = {"Content-Type": "application/json"} if content is not None else {}
             if self.signer is not None and signed:
-                now = self.clock.now_ms()
-                made = self.presigned.take(method, sign_path, now) if not attempt else None
-                headers.update(made or auth_headers(self.signer, now, method, sign_path))
+                headers.update(auth_headers(self.signer, self.clock.now_ms(), method, sign_path))
             self.stats.requests += 1
             sent_ms = self.clock.now_ms()
             try:

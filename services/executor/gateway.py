@@ -7,7 +7,6 @@ their own. Every method either returns what the exchange said or raises a
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Protocol
 
 from common.domain import Order
@@ -16,11 +15,6 @@ from common.kalshi.wire.orders import OrderRequest
 
 class Gateway(Protocol):
     async def place(self, request: OrderRequest) -> Order: ...
-
-    def presign(self, places: int, amends: Sequence[Order]) -> None:
-        """Work ahead for ``places`` creates and the amends of ``amends`` about to be sent (the
-        requests' signatures); nothing is sent. A gateway with nothing to prepare does nothing."""
-        ...
 
     async def amend(self, order: Order, price: int, remaining: int) -> Order: ...
 

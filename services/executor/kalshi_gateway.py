@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import redis.asyncio as aioredis
 
 from common.clock import Clock
@@ -29,9 +27,6 @@ class KalshiGateway:
 
     async def place(self, request: OrderRequest) -> Order:
         return await self.client.place_order(request)
-
-    def presign(self, places: int, amends: Sequence[Order]) -> None:
-        self.client.presign(places, [o.order_id for o in amends if o.order_id])
 
     async def amend(self, order: Order, price: int, remaining: int) -> Order:
         return await self.client.amend_order(order, price=price, remaining=remaining)

@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 from collections.abc import Callable, Coroutine
 from dataclasses import replace
-from functools import partial
 from typing import Any
 
 from redis.exceptions import NoScriptError
@@ -145,12 +144,10 @@ class MarketPass:
             event = replace(event, before=event_before.parts)
         records = tuple(Record(p.order.client_order_id, encode_order(p.order)) for p in places)
         ledger, cap = self.ledger, self.configs.global_config.max_total_exposure
-        # the requests' signatures are made while the step is in flight, not after it
-        amends = [a.order for a in adds if a.kind is ActionKind.AMEND and a.order is not None]
-        gateway = self.entry.gateway
-        step = partial(self._ledger_step, meanwhile=lambda: gateway.presign(len(places), amends))
         # one script and one round trip on one Redis; two steps on a cluster (common.ledger)
-        answer = await ledger.reserve(step, ticker, values, cap, True, records, event, before)
+        answer = await ledger.reserve(
+            self._ledger_step, ticker, values, cap, True, records, event, before
+        )
         if answer.outcome == "guard":
             # a stale book or a market not open: pull this side's quotes instead
             empty = Targets(ticker, None, None, answer.detail, self.ctx.clock.now_ms())
@@ -213,13 +210,10 @@ class MarketPass:
             )
             ledger.answered(values, reply, ticker, event)
 
-    async def _ledger_step(
-        self, queue: Callable[[Any], object], meanwhile: Callable[[], object] | None = None
-    ) -> Any:
-        """One ledger step in the shared pipeline; its script loaded again if Redis lost it.
-        ``meanwhile``: work to do while it is in flight (``Batcher.execute``)."""
+    async def _ledger_step(self, queue: Callable[[Any], object]) -> Any:
+        """One ledger step in the shared pipeline; its script loaded again if Redis lost it."""
         try:
-            (reply,) = await self.batch.execute(queue, meanwhile)
+            (reply,) = await self.batch.execute(queue)
         except NoScriptError:
             await self.ledger.load()
             (reply,) = await self.batch.execute(queue)

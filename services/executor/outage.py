@@ -20,7 +20,7 @@ the exchange (the exchange wins) and the risk state read again; only then does q
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
 from redis.exceptions import RedisError
@@ -59,9 +59,6 @@ class BlindGate:
     async def place(self, request: OrderRequest) -> Order:
         self._refuse("order")
         return await self.inner.place(request)
-
-    def presign(self, places: int, amends: Sequence[Order]) -> None:
-        self.inner.presign(places, amends)  # sends nothing
 
     async def amend(self, order: Order, price: int, remaining: int) -> Order:
         self._refuse("amend")

@@ -334,19 +334,3 @@ async def test_wrong_key_is_auth_error(make_client: MakeClient) -> None:
 async def test_concurrent_reads_share_keepalive(kalshi: KalshiClient) -> None:
     results = await asyncio.gather(*(kalshi.get_exchange_status() for _ in range(20)))
     assert all(r.exchange_active for r in results)
-
-
-async def test_creates_and_amends_signed_ahead_are_accepted_by_the_exchange(
-    kalshi: KalshiClient, market: MarketInfo
-) -> None:
-    """The simulator checks every signature (RSA-PSS over timestamp, method and path): the
-    ones the executor makes while its ledger step is in flight pass as fresh ones do."""
-    kalshi.presign(2, [])
-    bid = await kalshi.place_order(req(market.ticker, Side.BID, 3900, 100))
-    ask = await kalshi.place_order(req(market.ticker, Side.ASK, 6100, 100))
-    assert kalshi.transport.presigned.used == 2
-    kalshi.presign(0, [bid.order_id or ""])
-    moved = await kalshi.amend_order(bid, price=3800, remaining=100)
-    assert moved.price == 3800 and kalshi.transport.presigned.used == 3
-    await kalshi.cancel_order(ask.order_id or "")  # not signed ahead: signs as it goes
-    assert kalshi.transport.presigned.used == 3

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -61,14 +60,10 @@ class FakeExchange:
         self.created_groups: list[tuple[int, int]] = []  # (limit, exchange_index)
         self.group_limits: dict[str, int] = {}
         self.ts_ms = NOW  # the exchange's own clock: a tick per change
-        self.presigned: list[tuple[int, list[str]]] = []  # (creates, amended order ids)
 
     def stamp(self) -> int:
         self.ts_ms += 1
         return self.ts_ms
-
-    def presign(self, places: int, amends: Sequence[Order]) -> None:
-        self.presigned.append((places, [o.order_id or "" for o in amends]))
 
     async def create_group(self, contracts_limit: int, exchange_index: int = 0) -> str:
         self.created_groups.append((contracts_limit, exchange_index))
@@ -290,17 +285,13 @@ async def test_places_records_before_sending_then_amends_and_cancels(
             (Side.BID, 4100),
         ]
         assert exchange.recorded_before_send == [True, True]
-        # each side's create was signed ahead, while its ledger step was in flight
-        assert exchange.presigned == [(1, []), (1, [])]
         stored = [decode_order(v) for v in (await aredis.hgetall(k.orders("KX"))).values()]
         assert {o.status for o in stored} == {OrderStatus.RESTING}
-        bid_id = next(o.order_id for o in exchange.orders.values() if o.side is Side.BID)
         await publish(aredis, k, "KX", 3800, None)
         await steps(service, ctx)
         assert [(o.side, o.price) for o in exchange.orders.values()] == [
             (Side.BID, 3800)
         ]  # amended in place
-        assert exchange.presigned[2:] == [(0, [bid_id])]  # the amend too (the cancel: none)
         assert len(await aredis.hgetall(k.orders("KX"))) == 1
     finally:
         await service.stop(ctx)
