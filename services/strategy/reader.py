@@ -48,6 +48,30 @@ UNREADABLE = {
     "fv": "bad_fair_value",
 }
 
+# the targets' reasons of a market not quoted because a value of it does not read
+UNREADABLE_REASONS = frozenset(("bad_book", "bad_position", "bad_orders", "no_market_info"))
+
+
+class BadValueLog:
+    """Says once that a market's value does not read (per market and kind, again when the reason
+    changes or after the market read whole): the strategy computes a market at each book change
+    and every second, and a line each time would bury everything else in the log."""
+
+    def __init__(self, log: Any) -> None:
+        self.log = log
+        self.said: dict[tuple[str, str], str] = {}
+
+    def warn(self, event: str, ticker: str, reason: str) -> None:
+        if self.said.get((ticker, event)) != reason:
+            self.said[(ticker, event)] = reason
+            self.log.warning(event, market=ticker, reason=reason)
+
+    def read_whole(self, ticker: str) -> None:
+        if self.said:
+            for key in [k for k in self.said if k[0] == ticker]:
+                del self.said[key]
+
+
 _SCRIPT = """
 local n = #KEYS
 local count = tonumber(ARGV[n + 1])

@@ -49,7 +49,15 @@ from common.sharding import owns, strategy_name
 from common.streams import STREAM_MAXLEN
 from common.trace import now_us
 from services.strategy.publisher import Publisher
-from services.strategy.reader import UNREADABLE, Batch, MarketState, StreamReader, state_of
+from services.strategy.reader import (
+    UNREADABLE,
+    UNREADABLE_REASONS,
+    BadValueLog,
+    Batch,
+    MarketState,
+    StreamReader,
+    state_of,
+)
 
 READ_BLOCK_MS = 100
 READ_COUNT = 5_000
@@ -84,6 +92,7 @@ class StrategyService:
         self.reader_task: asyncio.Task[None] | None = None
         self.publisher: Publisher | None = None
         self.prefetched: dict[str, MarketState] = {}  # what this step's reads brought
+        self.bad_values: BadValueLog | None = None
 
     def owned(self, ticker: str) -> bool:
         return owns(ticker, self.settings.shard_index, self.settings.shard_count)
@@ -92,6 +101,7 @@ class StrategyService:
         # The restore marker means the persisted state and the config mirror are in Redis.
         await wait_until_restored(ctx.redis, ctx.keys, ctx.stopping, log=ctx.log)
         self.configs = ConfigCache(ctx.keys, ctx.log)
+        self.bad_values = BadValueLog(ctx.log)
         await self.configs.refresh(ctx.redis, ctx.clock.now_ms())
         # Start at the end of each stream: a full pass covers everything already there.
         self.stream_ids = {ctx.keys.stream(s): "$" for s in ("md", "fills")}
@@ -259,19 +269,23 @@ class StrategyService:
             book_fields, pos_fields, order_fields = state.book, state.pos, state.orders
             fv_fields = state.fv
             market_fields = state.market
+            said = self.bad_values
+            assert said is not None
             for what, why in state.bad.items():  # keys of the wrong type (state_of)
-                ctx.log.warning(UNREADABLE[what], market=ticker, reason=why)
+                said.warn(UNREADABLE[what], ticker, why)
             if "market" in state.bad:  # its facts are not known: it is not quoted
                 self.meta.pop(ticker, None)
             if market_fields:
                 try:
                     self.meta[ticker] = decode_market(ticker, market_fields)
                 except SchemaError as exc:
-                    ctx.log.warning("bad_market_meta", market=ticker, reason=str(exc))
+                    said.warn("bad_market_meta", ticker, str(exc))
                     self.meta.pop(ticker, None)
             targets = self._targets(
                 ctx, ticker, book_fields, pos_fields, order_fields, fv_fields, now_ms, state.bad
             )
+            if not state.bad and targets.reason not in UNREADABLE_REASONS:
+                said.read_whole(ticker)
             fields = encode_targets(targets)
             comparable = {k: v for k, v in fields.items() if k not in ("computed_ms", "book_ms")}
             trace = self.trace.pop(ticker, None)
@@ -316,12 +330,14 @@ class StrategyService:
         try:
             state = decode_book(ticker, book_fields)
         except SchemaError as exc:
-            ctx.log.warning("bad_book", market=ticker, reason=str(exc))
+            assert self.bad_values is not None
+            self.bad_values.warn("bad_book", ticker, str(exc))
             return Targets(ticker, None, None, "bad_book", now_ms)
         try:
             position = decode_position(ticker, pos_fields)
         except SchemaError as exc:
-            ctx.log.warning("bad_position", market=ticker, reason=str(exc))
+            assert self.bad_values is not None
+            self.bad_values.warn("bad_position", ticker, str(exc))
             return Targets(ticker, None, None, "bad_position", now_ms)
         own_orders = []  # quote against the rest of the market, not against ourselves
         for value in order_fields.values():

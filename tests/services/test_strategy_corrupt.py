@@ -123,3 +123,30 @@ async def test_a_targets_key_of_the_wrong_type_is_written_again_and_the_others_s
     for ticker in (BAD, GOOD):
         targets = decode_targets(ticker, await aredis.hgetall(K.targets(ticker)))
         assert targets.ask is not None and targets.ask.price == 4500, ticker
+
+
+def test_a_value_that_does_not_read_is_said_once_until_it_reads_or_changes() -> None:
+    """The strategy computes a market at each book change and every second: one line, not one
+    a computation."""
+    from services.strategy.reader import BadValueLog
+
+    lines: list[tuple[str, str, str]] = []
+
+    class Log:
+        def warning(self, event: str, market: str, reason: str) -> None:
+            lines.append((event, market, reason))
+
+    said = BadValueLog(Log())
+    for _ in range(3):
+        said.warn("bad_position", BAD, "WRONGTYPE")
+        said.read_whole(GOOD)
+    said.warn("bad_book", BAD, "WRONGTYPE")  # another value of it: said too
+    said.warn("bad_position", BAD, "position is not a number")  # a new reason: said again
+    said.read_whole(BAD)
+    said.warn("bad_position", BAD, "position is not a number")  # broken again after reading
+    assert lines == [
+        ("bad_position", BAD, "WRONGTYPE"),
+        ("bad_book", BAD, "WRONGTYPE"),
+        ("bad_position", BAD, "position is not a number"),
+        ("bad_position", BAD, "position is not a number"),
+    ]
