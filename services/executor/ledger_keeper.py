@@ -110,10 +110,12 @@ class LedgerKeeper:
                 pipe.hgetall(ctx.keys.pos(ticker))
             # a key of the wrong type answers WRONGTYPE in its place: that market's alone
             for ticker, fields in zip(held, await pipe.execute(raise_on_error=False), strict=True):
+                said = self.markets.bad_positions.get(ticker)  # logged once a reason
                 read = self.markets.read_position(ticker, fields)
                 if read is None:  # not quoted until it reads (market_pass)
                     why = self.markets.bad_positions[ticker]
-                    ctx.log.warning("bad_position", market=ticker, reason=why)
+                    if why != said:
+                        ctx.log.warning("bad_position", market=ticker, reason=why)
                 else:
                     positions[ticker] = read
         tickers = sorted({*self.markets.targets, *self.working.tickers(), *positions})

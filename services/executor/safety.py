@@ -210,10 +210,12 @@ class Safety:
             replies = iter(await pipe.execute(raise_on_error=False))
             for ticker in chunk:
                 fields, market = next(replies), next(replies)
+                said = self.markets.bad_positions.get(ticker)  # logged once a reason
                 read = self.markets.read_position(ticker, fields)
                 if read is None:  # the one known before is kept; no quote rests there
                     why = self.markets.bad_positions[ticker]
-                    ctx.log.warning("bad_position", market=ticker, reason=why)
+                    if why != said:
+                        ctx.log.warning("bad_position", market=ticker, reason=why)
                 # A fill read from the stream while this read was on its way is newer than it:
                 # its hash may not have existed yet (a market's first fill), and taking the
                 # empty answer as "closed" dropped the position from the worst case. Otherwise
