@@ -10,7 +10,7 @@
   exposure (DESIGN.md §3: when dora cannot know its state, it stops adding risk), so this holds
   every market's adds, not only that market's (whose quotes are pulled besides).
 
-Until both hold, ``reason`` says why and every adding action is denied (cancels still go out).
+Until all hold, ``reason`` says why and every adding action is denied (cancels still go out).
 """
 
 from __future__ import annotations

@@ -47,8 +47,13 @@ async def unreadable_positions(redis: aioredis.Redis, keys: Keys) -> dict[str, s
 
 async def drop_unreadable_positions(redis: aioredis.Redis, keys: Keys, log: EventLogger) -> bool:
     """Delete the records that do not read, the synced marker first (the executor adds no risk
-    until the sync puts the exchange's positions back); False when there were none."""
-    bad = await unreadable_positions(redis, keys)
+    until the sync puts the exchange's positions back); False when there were none, or when
+    Redis did not answer (the error that led here stands)."""
+    try:
+        bad = await unreadable_positions(redis, keys)
+    except Exception as exc:  # Redis away (say)
+        log.warning("position_check_failed", error=f"{type(exc).__name__}: {exc}")
+        return False
     if not bad:
         return False
     await redis.delete(keys.positions_synced)
