@@ -28,6 +28,7 @@ from common.redis_codec import (
     decode_position,
     decode_risk,
 )
+from common.redis_reads import readable
 
 
 async def gather(redis: aioredis.Redis, keys: Keys, fills: int = 8) -> dict[str, Any]:
@@ -62,7 +63,7 @@ async def gather(redis: aioredis.Redis, keys: Keys, fills: int = 8) -> dict[str,
     for key, value in zip(hb_keys, results[: len(hb_keys)], strict=True):
         name = keys.ticker_of(key, "hb")
         problem: list[str] = []
-        value = _readable(key, value, None, problem)
+        value = readable(key, value, None, problem)
         try:
             beat = decode_heartbeat(value) if value else {}
             age_ms = now_ms - int(beat.get("ts_ms", now_ms))
@@ -90,7 +91,7 @@ async def gather(redis: aioredis.Redis, keys: Keys, fills: int = 8) -> dict[str,
             markets.append(entry)
     tail = rest[1 + per * len(tickers) :]
     recent = []
-    for entry_id, fields in _readable(keys.stream("fills"), tail[0], [], errors):
+    for entry_id, fields in readable(keys.stream("fills"), tail[0], [], errors):
         with contextlib.suppress(SchemaError, TypeError, ValueError):
             kind, payload = decode_event(fields)
             if kind == "fill":
@@ -99,7 +100,7 @@ async def gather(redis: aioredis.Redis, keys: Keys, fills: int = 8) -> dict[str,
                 recent.append({"id": entry_id, **payload})
         if len(recent) >= fills:
             break
-    exchange = exchange_view(_readable(keys.exchange, tail[2], {}, errors), now_ms)
+    exchange = exchange_view(readable(keys.exchange, tail[2], {}, errors), now_ms)
     if exchange.get("error"):
         exchange["error"] = f"{keys.exchange}: {exchange['error']}"
         errors.append(exchange["error"])
@@ -109,27 +110,16 @@ async def gather(redis: aioredis.Redis, keys: Keys, fills: int = 8) -> dict[str,
         "risk": _risk(keys.risk, rest[0], errors),
         "markets": markets,
         "recent_fills": recent,
-        "invalid_config": _readable(keys.cfg_invalid, tail[1], {}, errors),
+        "invalid_config": readable(keys.cfg_invalid, tail[1], {}, errors),
         "exchange": exchange,
         "errors": errors,  # every key that could not be read, and why
     }
 
 
-def _readable(key: str, value: Any, empty: Any, errors: list[str]) -> Any:
-    """``value`` as read, or ``empty`` with the reason in ``errors`` when Redis refused the read
-    (a key of the wrong type). Anything else (the connection failed) is raised."""
-    if isinstance(value, ResponseError):
-        errors.append(f"{key}: {value}")
-        return empty
-    if isinstance(value, Exception):
-        raise value
-    return value
-
-
 def _risk(key: str, value: Any, errors: list[str]) -> dict[str, Any]:
     """``dora:risk`` decoded, or ``{"error": why}`` (with ``halted`` when that field reads)."""
     problem: list[str] = []
-    fields = _readable(key, value, None, problem)
+    fields = readable(key, value, None, problem)
     if fields is not None:
         try:
             return asdict(decode_risk(fields))
@@ -146,12 +136,12 @@ def _market(keys: Keys, ticker: str, values: list[Any]) -> dict[str, Any] | None
     """One market's row; None for a disabled market without a position. What does not read is
     listed in the row's ``corrupt`` (``"<key>: <why>"``) and the rest of the row still shown."""
     corrupt: list[str] = []
-    cfg = _readable(keys.cfg_market(ticker), values[0], {}, corrupt)
-    book_f = _readable(keys.book(ticker), values[1], {}, corrupt)
-    pos_f = _readable(keys.pos(ticker), values[2], {}, corrupt)
-    orders_f = _readable(keys.orders(ticker), values[3], {}, corrupt)
-    targets_f = _readable(keys.targets(ticker), values[4], {}, corrupt)
-    unquotable = _readable(keys.market(ticker), values[5], "", corrupt)
+    cfg = readable(keys.cfg_market(ticker), values[0], {}, corrupt)
+    book_f = readable(keys.book(ticker), values[1], {}, corrupt)
+    pos_f = readable(keys.pos(ticker), values[2], {}, corrupt)
+    orders_f = readable(keys.orders(ticker), values[3], {}, corrupt)
+    targets_f = readable(keys.targets(ticker), values[4], {}, corrupt)
+    unquotable = readable(keys.market(ticker), values[5], "", corrupt)
     if cfg.get("enabled") != "1" and not pos_f and not corrupt:
         return None
     entry: dict[str, Any] = {"ticker": ticker, "enabled": cfg.get("enabled") == "1"}

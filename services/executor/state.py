@@ -7,11 +7,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from redis.exceptions import ResponseError
-
 from common.domain import MarketMeta, Position, Side, Targets
 from common.errors import SchemaError
 from common.redis_codec import decode_position
+from common.redis_reads import refused
 from common.risk import AccountRisk
 
 SIDES = (Side.BID, Side.ASK)
@@ -40,11 +39,10 @@ class Markets:
         """``fields`` as read of ``dora:pos:{ticker}`` (in a pipeline run with
         ``raise_on_error=False``), or None when it does not read (a key of the wrong type, a
         field that is not a number): noted in ``bad_positions``. Other errors are raised."""
-        if isinstance(fields, Exception) and not isinstance(fields, ResponseError):
-            raise fields
+        why = refused(fields)
         try:
-            if isinstance(fields, ResponseError):
-                raise SchemaError(str(fields))
+            if why is not None:
+                raise SchemaError(why)
             position = decode_position(ticker, fields)
         except SchemaError as exc:
             self.bad_positions[ticker] = str(exc)

@@ -31,9 +31,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from redis.exceptions import ResponseError
-
 from common.keys import Keys
+from common.redis_reads import refused
 from common.runtime import Context
 from common.stream_read import xread
 from common.trace import now_us
@@ -146,11 +145,10 @@ def state_of(book: Any, pos: Any, orders: Any, market: Any, fv: Any) -> MarketSt
     bad: dict[str, str] = {}
     values = {"book": book, "pos": pos, "orders": orders, "market": market, "fv": fv}
     for name, value in values.items():
-        if isinstance(value, ResponseError):
-            bad[name] = str(value)
+        why = refused(value)
+        if why is not None:
+            bad[name] = why
             values[name] = {}
-        elif isinstance(value, Exception):
-            raise value
     read = values["market"] if isinstance(values["market"], dict) and values["market"] else None
     return MarketState(values["book"], values["pos"], values["orders"], read, values["fv"], bad)
 

@@ -15,6 +15,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
 from common.keys import SERVICES, Keys
+from common.redis_reads import readable
 
 RECENT_FILLS = 25
 RECENT_ORDERS = 40
@@ -43,17 +44,6 @@ class RawState:
     errors: Sequence[str] = field(default_factory=tuple)  # the account-level keys' ones
     risk_error: str = ""  # why ``dora:risk`` could not be read, when it could not
     heartbeat_errors: Mapping[str, str] = field(default_factory=dict)  # by process name
-
-
-def _readable(key: str, value: Any, errors: list[str]) -> Any:
-    """``value`` as read, or None with ``"<key>: <why>"`` in ``errors`` when Redis refused the
-    read (WRONGTYPE). Any other error (the connection failed) is raised."""
-    if isinstance(value, ResponseError):
-        errors.append(f"{key}: {value}")
-        return None
-    if isinstance(value, Exception):
-        raise value
-    return value
 
 
 async def read_raw(
@@ -98,18 +88,18 @@ async def read_raw(
     results = await pipe.execute(raise_on_error=False)  # one WRONGTYPE spoils only its own value
     shards = len(order_streams)
     streams = zip(order_streams, results[len(results) - shards :], strict=True)
-    recent = [e for name, got in streams for e in _readable(name, got, errors) or ()]
+    recent = [e for name, got in streams for e in readable(name, got, None, errors) or ()]
     if shards > 1:  # newest first across the shards' streams
         recent.sort(key=lambda e: tuple(int(p) for p in str(e[0]).split("-")), reverse=True)
     first = (keys.risk, keys.cfg_global, keys.cfg_invalid, keys.persister_lag, keys.exchange)
     risk, cfg_global, cfg_invalid, lag, exchange = (
-        _readable(key, value, errors) for key, value in zip(first, results[:5], strict=True)
+        readable(key, value, None, errors) for key, value in zip(first, results[:5], strict=True)
     )
     risk_error = next((e for e in errors if e.startswith(f"{keys.risk}: ")), "")
     beats, beat_errors = {}, {}
     for key, value in zip(beat_keys, results[5 : 5 + len(beat_keys)], strict=True):
         name, problem = keys.ticker_of(key, "hb"), len(errors)
-        beats[name] = _readable(key, value, errors)
+        beats[name] = readable(key, value, None, errors)
         if len(errors) > problem:
             beat_errors[name] = errors[-1]
     at = 5 + len(beat_keys)
@@ -119,11 +109,11 @@ async def read_raw(
         if ticker in known:
             cfg, market = known[ticker]
         else:
-            cfg = _readable(keys.cfg_market(ticker), results[at], unreadable)
-            market = _readable(keys.market(ticker), results[at + 1], unreadable)
+            cfg = readable(keys.cfg_market(ticker), results[at], None, unreadable)
+            market = readable(keys.market(ticker), results[at + 1], None, unreadable)
             at += 2
         book, pos, orders, targets = (
-            _readable(key, value, unreadable)
+            readable(key, value, None, unreadable)
             for key, value in zip(
                 (keys.book(ticker), keys.pos(ticker), keys.orders(ticker), keys.targets(ticker)),
                 results[at : at + 4],
@@ -142,7 +132,7 @@ async def read_raw(
         exchange=exchange or {},
         heartbeats=beats,
         markets=markets,
-        fills=_readable(keys.stream("fills"), results[-1 - shards], errors) or (),
+        fills=readable(keys.stream("fills"), results[-1 - shards], None, errors) or (),
         orders=recent[:RECENT_ORDERS],
         errors=tuple(errors),
         risk_error=risk_error,
