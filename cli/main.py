@@ -66,6 +66,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def error_line(exc: BaseException) -> str:
+    """The one stderr line of an error, naming dora once: a message that already starts with its
+    command (argparse's ``dora sim: ...``, ``dora status failed: ...``) is shown as it is."""
+    text = str(exc)
+    return text if text.startswith(("dora:", "dora ")) else f"dora: {text}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         parser = build_parser()
@@ -76,7 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args._run(args)
         return code
     except DoraError as exc:
-        print(f"dora: {exc}", file=sys.stderr)
+        print(error_line(exc), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

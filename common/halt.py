@@ -52,6 +52,32 @@ async def record_heard_halt(redis: aioredis.Redis, keys: Keys, reason: str, hear
     return recorded
 
 
+_REPLACE_IF_NOT_A_HASH = """
+if redis.call('TYPE', KEYS[1])['ok'] == 'hash' then
+  return 0
+end
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'halted', '1', 'reason', ARGV[1], 'halted_ms', ARGV[2])
+return 1
+"""
+
+
+async def replace_corrupt_risk(
+    redis: aioredis.Redis, keys: Keys, reason: str, now_ms: int, source: str
+) -> bool:
+    """``dora:risk`` of the wrong type (a person's ``SET``): the halt it held is lost, so it is
+    deleted and written again as a halt, recorded and announced like any other (only ``resume``
+    lifts it). Nothing is done when it is a hash again by then (someone rewrote it meanwhile);
+    returns True when this call replaced it."""
+    replaced = bool(await redis.eval(_REPLACE_IF_NOT_A_HASH, 1, keys.risk, reason, str(now_ms)))
+    if replaced:
+        await append(
+            redis, keys, "pnl", "risk", {"ts_ms": now_ms, "halted": True, "reason": reason}
+        )
+        await send_control(redis, keys, "halt", reason, source)
+    return replaced
+
+
 async def is_halted(redis: aioredis.Redis, keys: Keys) -> tuple[bool, str]:
     state = decode_risk(await redis.hgetall(keys.risk))
     return state.halted, state.reason

@@ -20,8 +20,7 @@ logged (``redis_lost_acknowledged_fills``), ``dora:positions:synced`` is cleared
 adds no risk), the fills of the last seconds are applied again from memory, and the same sync as
 after a restore runs at once; once it is done the marker is set again (``fills_healed``).
 
-The backfill cursor is exchange time only: the ``Date`` of the exchange's last answer (never the
-local clock), so a skewed local clock can never make the backfill skip a fill.
+The backfill itself, and its cursor of exchange time only, is ``services.fills.backfill``.
 """
 
 from __future__ import annotations
@@ -40,7 +39,6 @@ from common.errors import SchemaError
 from common.fees import RoundingFee
 from common.kalshi.client import KalshiClient
 from common.kalshi.errors import ExchangeError
-from common.kalshi.wire.listing import Skipped
 from common.kalshi.ws import (
     Connected,
     FeedGap,
@@ -52,15 +50,14 @@ from common.kalshi.ws import (
 from common.restore import current_restore, mark_positions_synced, wait_until_restored
 from common.runtime import Context, service_main
 from common.settings import Settings
+from services.fills.backfill import backfill
 from services.fills.exchange_sync import sync_from_exchange
-from services.fills.ledger import NotRestored, advance_cursor, apply_fills, apply_settlement
+from services.fills.ledger import NotRestored, apply_fills
 from services.fills.mark import CHECK_S, FillsMark, read_restore_and_mark
 from services.fills.order_updates import append_updates, update_event
 from services.fills.repair import drop_unreadable_positions
 
 BACKFILL_EVERY_MS = 5_000
-REST_LAG_MS = 3_000  # what REST may not show yet
-BACKFILL_OVERLAP_MS = 5_000  # fills are listed by whole seconds and may land late
 RESTORE_POLL_S = 0.5
 MAX_RUN = 200  # socket events (or backfilled fills) applied together at most
 
@@ -350,22 +347,19 @@ class FillsService:
             )
 
     async def _backfill(self, ctx: Context, raise_errors: bool = False) -> None:
-        """Apply every fill and settlement REST knows since the point REST fully covered (not
-        since the newest fill: one missed while Redis was away must still be found). One item
-        that does not parse is logged and skipped; the rest are applied."""
+        """The REST backfill (``services.fills.backfill``); an exchange error asks for the next
+        one at once and is raised with ``raise_errors``, else counted and logged."""
         assert self.client is not None
         self.last_backfill_ms = ctx.clock.monotonic_ms()
         self.backfill_due = False  # a reconnect from here on asks for the next one
-        started_ms = self.client.exchange_now_ms()  # exchange time, never the local clock
-        meta = await ctx.redis.hgetall(ctx.keys.fills_meta)
-        covered = int(meta.get("backfilled_to_ms") or 0) or int(meta.get("last_fill_ms") or 0)
-        since = max(0, covered - BACKFILL_OVERLAP_MS) if covered else None
-        settled_to = int(meta.get("settled_to_ms") or 0)
-        skipped: list[Skipped] = []
         try:
-            fills = await self.client.get_fills(since, skipped=skipped)
-            settlements = await self.client.get_settlements(
-                settled_to - BACKFILL_OVERLAP_MS if settled_to else None, skipped=skipped
+            await backfill(
+                ctx,
+                self.client,
+                lambda fills: self._apply(ctx, fills),
+                self.mark,
+                self.counts,
+                self.last_backfill_ms,
             )
         except ExchangeError as exc:
             self.backfill_due = True
@@ -373,33 +367,6 @@ class FillsService:
                 raise
             ctx.metrics.count("api_errors")
             ctx.log.warning("backfill_failed", error=str(exc))
-            return
-        self.counts["skipped_items"] += len(skipped)
-        before = self.counts["fills"]
-        await self._apply(ctx, fills)
-        for settlement in settlements:
-            closed = await apply_settlement(ctx.redis, ctx.keys, settlement, self.mark)
-            if closed is not None:
-                self.counts["settlements"] += 1
-                ctx.log.info(
-                    "settled",
-                    market=settlement.ticker,
-                    result=settlement.result,
-                    realized_pnl=closed.realized_pnl,
-                )
-        if started_ms is not None:
-            # REST may lag the exchange by a moment: only claim what is safely behind us.
-            await advance_cursor(
-                ctx.redis,
-                ctx.keys,
-                max(covered, started_ms - REST_LAG_MS),
-                max(settled_to, started_ms - REST_LAG_MS),
-            )  # without the mark: a lost cursor is only a longer backfill, no lost position
-        added = self.counts["fills"] - before
-        self.counts["backfilled"] += added
-        if added:
-            took_ms = ctx.clock.monotonic_ms() - self.last_backfill_ms
-            ctx.log.info("backfilled", fills=added, since_ms=since, took_ms=int(took_ms))
 
 
 def main() -> int:

@@ -16,6 +16,7 @@ skipped and reported, the rest is checked, and the state says the check failed
 (``check_failures``, ``check_error``): the executor adds no risk until a check passes, and after
 a few failures in a row an alert goes out. A check that cannot run at all leaves ``dora:risk``
 unchanged, and the executor stops adding risk once it is ``risk_stale_ms`` old.
+A ``dora:risk`` of the wrong type is replaced by a halt (``services.risk.risk_key``).
 
 Beside the checks, never holding them up: ``services.risk.watch`` (positions against the
 exchange, a silent executor's orders cancelled). It also listens to the control channel: on
@@ -26,6 +27,8 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
+
+from redis.exceptions import ResponseError
 
 from common.alerts import Alerter
 from common.config_cache import ConfigCache
@@ -52,6 +55,7 @@ from common.trading_day import roll_day, trading_day
 from services.risk.alerts import RiskAlerts
 from services.risk.limits import ExchangeLimits
 from services.risk.reading import Snapshot, read_marks, read_snapshot
+from services.risk.risk_key import is_wrong_type, read_risk, replace_risk_key
 from services.risk.watch import ExchangeWatch, halt
 
 PNL_EVENT_EVERY_MS = 5_000  # the pnl stream (and so DynamoDB) gets a snapshot this often
@@ -105,7 +109,12 @@ class RiskService:
     async def _on_control(self, ctx: Context, command: ControlCommand) -> None:
         if command.cmd == "halt":
             reason = command.reason or "halt via control channel"
-            await record_heard_halt(ctx.redis, ctx.keys, reason, ctx.clock.now_ms())
+            try:
+                await record_heard_halt(ctx.redis, ctx.keys, reason, ctx.clock.now_ms())
+            except ResponseError as exc:
+                if not is_wrong_type(exc):
+                    raise
+                await replace_risk_key(ctx, exc)  # halted all the same
             executors = [ctx.keys.hb(n) for n in executor_names(self.settings.shard_count)]
             if self.watch is not None and not await ctx.redis.exists(*executors):
                 await self.watch.emergency_cancel(ctx, "halt with no live executor")
@@ -146,7 +155,7 @@ class RiskService:
         prices = {t: m.price for t, m in marks.items()}
         total = total_pnl(snap.positions, prices)
         try:
-            previous = decode_risk(await ctx.redis.hgetall(ctx.keys.risk))
+            previous = decode_risk(await read_risk(ctx))  # a wrong type: replaced, halted
         except SchemaError as exc:
             problems.append(f"{ctx.keys.risk} does not decode: {exc}")
             previous = RiskState()

@@ -19,8 +19,9 @@ from common.redis_codec import decode_position
 from common.restore import current_restore
 from common.runtime import Context
 from common.settings import Settings
+from services.fills.backfill import BACKFILL_OVERLAP_MS
 from services.fills.ledger import apply_fill
-from services.fills.service import BACKFILL_OVERLAP_MS, FillsService
+from services.fills.service import FillsService
 
 NOW = 1_800_000_000_000
 
