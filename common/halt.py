@@ -10,16 +10,36 @@ executor is not alive. Only ``resume`` lifts it.
 from __future__ import annotations
 
 import redis.asyncio as aioredis
+from redis.exceptions import ResponseError
 
 from common.control import send_control
+from common.errors import StorageError
 from common.keys import Keys
 from common.redis_codec import decode_risk
 from common.streams import append, queue_append
 
 
+class HaltNotRecorded(StorageError):
+    """The halt went out on the control channel but ``dora:risk`` refused to record it."""
+
+    def __init__(self, key: str, heard: int, error: Exception) -> None:
+        super().__init__(
+            f"halt announced to {heard} process(es), but {key} refused to record it ({error}); "
+            "the risk process replaces a key of the wrong type with a halt"
+        )
+        self.heard = heard
+
+
 async def set_halt(redis: aioredis.Redis, keys: Keys, reason: str, now_ms: int, source: str) -> int:
-    """Record the halt durably and announce it; returns how many processes heard it."""
-    await _record(redis, keys, True, reason, now_ms)
+    """Record the halt durably and announce it; returns how many processes heard it. The kill
+    switch goes out even when Redis refuses the record (a ``dora:risk`` of the wrong type, a
+    person's ``SET``): every process stops on the message, and the risk process records it
+    (``services.risk.risk_key``); ``HaltNotRecorded`` says so."""
+    try:
+        await _record(redis, keys, True, reason, now_ms)
+    except ResponseError as exc:
+        heard = await send_control(redis, keys, "halt", reason, source)
+        raise HaltNotRecorded(keys.risk, heard, exc) from exc
     return await send_control(redis, keys, "halt", reason, source)
 
 

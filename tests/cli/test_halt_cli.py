@@ -51,3 +51,22 @@ def test_unreachable_redis_and_bad_arguments_are_one_line() -> None:
     assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
     proc = dora("resume", redis_url="not-a-url")
     assert proc.returncode == 2 and "DORA_REDIS_URL" in proc.stderr
+
+
+def test_halt_goes_out_even_when_the_risk_key_refuses_the_record(redis_url: str) -> None:
+    """The kill switch with dora:risk of the wrong type (a person's SET): the record fails, the
+    halt is still announced (the executor stops on the message, risk replaces the key with a
+    halt), and the one line says both."""
+    r = redis.Redis.from_url(redis_url, decode_responses=True)
+    k = Keys()
+    r.set(k.risk, "oops")
+    pubsub = r.pubsub(ignore_subscribe_messages=True)
+    pubsub.subscribe(k.control)
+    proc = dora("halt", "--reason", "wrong type", redis_url=redis_url)
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
+    assert "halt announced to 1 process(es)" in proc.stderr and "WRONGTYPE" in proc.stderr
+    message = None
+    for _ in range(20):
+        message = message or pubsub.get_message(timeout=0.2)
+    assert message and orjson.loads(message["data"])["cmd"] == "halt"
+    assert orjson.loads(message["data"])["reason"] == "wrong type"
