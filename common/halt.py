@@ -24,8 +24,9 @@ class HaltNotRecorded(StorageError):
 
     def __init__(self, key: str, heard: int, error: Exception) -> None:
         super().__init__(
-            f"halt announced to {heard} process(es), but {key} refused to record it ({error}); "
-            "the risk process replaces a key of the wrong type with a halt"
+            f"halt announced to {heard} process(es), but Redis answered with an error when it "
+            f"was recorded in {key} ({error}); the risk process replaces a key of the wrong "
+            "type with a halt"
         )
         self.heard = heard
 
