@@ -12,10 +12,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
+from typing import TYPE_CHECKING
 
 from cli.main import CliError
 from cli.support import cli_settings
 from common.errors import ConfigError
+
+if TYPE_CHECKING:
+    from common.kalshi.transport import Retrying
 
 HELP = (
     "cancel every resting order of dora's subaccount directly at the exchange "
@@ -25,6 +30,30 @@ HELP = (
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--market", help="only this market's orders")
+
+
+class Progress:
+    """One stderr line the first time each request is retried after a timeout or a failure:
+    the retries of a cancel-all take up to a minute, and a person must not stare at nothing."""
+
+    def __init__(self) -> None:
+        self.told: set[tuple[str, str]] = set()
+
+    def __call__(self, retrying: Retrying) -> None:
+        from common.kalshi.errors import RateLimited
+
+        what = (retrying.method, retrying.path)
+        if what in self.told or isinstance(retrying.error, RateLimited):
+            return
+        self.told.add(what)
+        left = retrying.max_attempts - retrying.attempts
+        print(
+            f"dora cancel-all: {retrying.error}; "
+            f"retrying up to {left} more time{'s' if left != 1 else ''}, "
+            f"for at most {retrying.worst_s:.0f} s",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -40,7 +69,9 @@ def run(args: argparse.Namespace) -> int:
     from common.kalshi.errors import ExchangeError
 
     try:
-        result = asyncio.run(cancel_all_resting(settings, args.market))  # no Redis
+        result = asyncio.run(  # no Redis
+            cancel_all_resting(settings, args.market, on_retry=Progress())
+        )
     except ExchangeError as exc:
         raise CliError(f"the exchange refused: {exc}") from None
     except ConfigError as exc:

@@ -29,6 +29,7 @@ from common.settings import Settings
 
 if TYPE_CHECKING:
     from common.kalshi.client import KalshiClient
+    from common.kalshi.transport import RetryHook
     from common.kalshi.wire.listing import Skipped
 
 T = TypeVar("T")
@@ -177,15 +178,22 @@ async def cancel_everything(
 
 
 async def cancel_all_resting(
-    settings: Settings, market: str | None = None, *, redis: aioredis.Redis | None = None
+    settings: Settings,
+    market: str | None = None,
+    *,
+    redis: aioredis.Redis | None = None,
+    on_retry: RetryHook | None = None,
 ) -> CancelAllResult:
     """Cancel every resting order of dora's subaccount (or of ``market``) directly at the
     exchange (``cancel_everything``). With ``redis`` the requests draw on the account's shared
-    rate budget; without, it needs no Redis at all. Raises ``ConfigError`` without a key."""
+    rate budget; without, it needs no Redis at all. ``on_retry`` is told before each retry of a
+    request (the cancels are retried for up to a minute). Raises ``ConfigError`` without a key."""
     settings.require_kalshi_credentials()
     from common.connect import kalshi_client
 
     client = await kalshi_client(settings, redis=redis)
+    if on_retry is not None:
+        client.transport.retry_hooks.append(on_retry)
     placed_since: list[str] = []
     try:
         left, unreadable = await cancel_everything(client, market, placed_since)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -52,6 +53,22 @@ CANCEL_RETRY = RetryPolicy(max_attempts=6)
 WRITE_RETRY = RetryPolicy(idempotent=False)
 
 
+@dataclass(frozen=True, slots=True)
+class Retrying:
+    """A request about to be sent again: why, and the longest its remaining attempts can take
+    (their connect and answer timeouts and backoffs; not rate-budget waits)."""
+
+    method: str
+    path: str
+    error: ExchangeError
+    attempts: int  # made so far
+    max_attempts: int
+    worst_s: float
+
+
+RetryHook = Callable[[Retrying], None]
+
+
 @dataclass
 class TransportStats:
     requests: int = 0
@@ -89,6 +106,7 @@ class Transport:
         self.stats = TransportStats()
         self.exchange_clock = ExchangeClock(self.clock.monotonic_ms)  # from answers' Date
         self._log = get_logger("kalshi.transport")
+        self.retry_hooks: list[RetryHook] = []  # told before each retry (a person waiting)
         self.http = http or LeanHTTP(
             self.base_url,
             timeout_s=timeout_s,
@@ -188,8 +206,24 @@ class Transport:
             if not retryable or attempt >= retry.max_attempts:
                 raise error
             self.stats.retries += 1
-            delay = self._backoff(attempt - 1, retry, isinstance(error, RateLimited))
-            await asyncio.sleep(delay)
+            rate_limited = isinstance(error, RateLimited)
+            if self.retry_hooks:
+                worst_s = self._worst_s(attempt, retry, rate_limited)
+                notice = Retrying(method, path, error, attempt, retry.max_attempts, worst_s)
+                for hook in self.retry_hooks:
+                    hook(notice)
+            await asyncio.sleep(self._backoff(attempt - 1, retry, rate_limited))
+
+    def _worst_s(self, attempts: int, policy: RetryPolicy, rate_limited: bool) -> float:
+        """The longest the attempts left after ``attempts`` can take, backoffs included."""
+        per_attempt = float(getattr(self.http, "connect_timeout_s", 0.0)) + float(
+            getattr(self.http, "timeout_s", 0.0)
+        )
+        base = policy.rate_limited_base_s if rate_limited else policy.base_delay_s
+        total = 0.0
+        for n in range(attempts - 1, policy.max_attempts - 1):
+            total += min(policy.max_delay_s, base * (2**n)) + per_attempt
+        return total
 
     @staticmethod
     def _error(response: HttpResponse, method: str, path: str) -> ExchangeError:

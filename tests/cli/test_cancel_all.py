@@ -5,6 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import functools
+import io
+import socket
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -12,10 +17,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from cli.main import main
 from common.commands import CANCEL_ATTEMPTS, CancelAllResult, cancel_everything
 from common.domain import Side, make_client_order_id
 from common.kalshi import KalshiClient
 from common.kalshi.signing import Signer
+from common.kalshi.transport import CANCEL_RETRY
 from common.kalshi.wire.orders import OrderRequest
 from tests.fuzz.strategies import JUNK, mutate
 from tests.kalshi.test_wire import ORDER
@@ -153,3 +160,55 @@ def test_orders_placed_after_its_last_cancel_are_not_left_behind(stuck: set[str]
     assert result.clean == (not stuck)
     assert result.message.startswith(f"cancelled every resting order of subaccount {DORAS}; ")
     assert "1 placed since by a running executor ('dora halt' stops it quoting)" in result.message
+
+
+class Stamped(io.StringIO):
+    """stderr, remembering when each line was written."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[tuple[float, str]] = []
+
+    def write(self, text: str) -> int:
+        self.lines.extend((time.monotonic(), line) for line in text.splitlines() if line)
+        return super().write(text)
+
+
+def test_an_exchange_that_never_answers_is_told_at_the_first_timeout_not_after_a_minute(
+    sim_keys: tuple[Path, bytes, bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cancel is retried for up to a minute (a kill switch must try hard); a progress line
+    says what is retried and for how long at most as soon as the first attempt times out, and
+    the final line is the one it always was. Timeouts are shortened here, not the retries."""
+    import common.connect
+
+    timeout_s = 0.3
+    monkeypatch.setattr(
+        common.connect,
+        "kalshi_client",
+        functools.partial(common.connect.kalshi_client, timeout_s=timeout_s),
+    )
+    with socket.create_server(("127.0.0.1", 0), backlog=16) as silent:  # accepts, never answers
+        for name, value in {
+            "DORA_KALSHI_ENV": "sim",
+            "DORA_KALSHI_BASE_URL": f"http://127.0.0.1:{silent.getsockname()[1]}",
+            "DORA_KALSHI_KEY_ID": KEY_ID,
+            "DORA_KALSHI_PRIVATE_KEY_PATH": str(sim_keys[0]),
+            "DORA_KALSHI_SUBACCOUNT": str(DORAS),
+        }.items():
+            monkeypatch.setenv(name, value)
+        err = Stamped()
+        monkeypatch.setattr(sys, "stderr", err)
+        started = time.monotonic()
+        code = main(["cancel-all"])
+        ended = time.monotonic()
+    assert code == 2
+    [(told_at, progress), (_, final)] = err.lines
+    assert told_at - started < timeout_s + 1.0, "the first timeout must be told at once"
+    assert ended - told_at > 3 * timeout_s, "the retries go on after the line"
+    assert progress.startswith("dora cancel-all: DELETE /portfolio/events/orders: no answer")
+    worst_s = 5 * (3.0 + timeout_s) + sum(0.05 * 2**n for n in range(5))  # connect + answer
+    assert progress.endswith(
+        f"; retrying up to {CANCEL_RETRY.max_attempts - 1} more times, for at most {worst_s:.0f} s"
+    ), progress
+    assert final.startswith("dora: the exchange refused: ") and "no answer" in final, final

@@ -75,6 +75,21 @@ def base_url(stack: LocalStack) -> str:
     return f"http://127.0.0.1:{stack.web_port}/"
 
 
+def on_dashboard(stack: LocalStack, browser: Any) -> None:
+    """The dashboard open with an operator session and its controls usable: opened (with the
+    token) unless this browser is already on it, as a test run alone starts from a blank page."""
+    if browser.current_url != base_url(stack):
+        browser.get(stack.dashboard_url)
+
+    def usable() -> bool:
+        found = [browser.find_elements("id", c) for c in CONTROLS[:3]]
+        return all(f and f[0].is_enabled() for f in found)
+
+    assert wait_until(usable, 10), (
+        "the dashboard's controls are not usable 10 s after opening it with the token"
+    )
+
+
 def rows(browser: Any) -> dict[str, dict[str, str]]:
     found: dict[str, dict[str, str]] = browser.execute_script(ROWS_JS)
     return found
@@ -173,7 +188,7 @@ def test_the_page_changes_by_itself_as_the_market_trades(browser: Any) -> None:
 def test_halt_leaves_nothing_resting_within_1_s_and_the_page_shows_it(
     stack: LocalStack, browser: Any, r: redis.Redis, dynamo: Dynamo
 ) -> None:
-    assert all(browser.find_element("id", c).is_enabled() for c in CONTROLS[:3])
+    on_dashboard(stack, browser)
     assert wait_until(lambda: resting(stack) >= 4, 15, 0.1), "not quoting before the halt"
     browser.find_element("id", "halt-reason").send_keys("browser test")
     started = time.monotonic()
