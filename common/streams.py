@@ -79,18 +79,6 @@ _APPEND = AsyncScript(cast(Any, None), _APPEND_LUA)
 _APPEND_TEXT = _APPEND_LUA.decode()
 
 
-def burst_pipeline(redis: Any, keys: Keys) -> Any:
-    """A pipeline whose stream entries reach a reader blocked on the stream together.
-
-    Redis answers a blocked ``XREAD`` right after the first ``XADD`` that gives it something, so
-    of a plain pipeline's burst the reader got the first entry alone, and every other entry
-    waited for the reader to wake, read again and be answered. In ``MULTI``/``EXEC`` it is
-    answered after the ``EXEC``, with all of them. A command's error (a key of the wrong type)
-    is still that command's result alone: Redis runs the rest of a transaction. On a Redis
-    Cluster a transaction must stay in one slot, so it is a plain pipeline there."""
-    return redis.pipeline(transaction=not keys.cluster)
-
-
 def _args(
     keys: Keys, stream: str, kind: str, payload: Mapping[str, Any], maxlen: int | None
 ) -> tuple[str, int, dict[str, bytes]]:

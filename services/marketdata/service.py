@@ -40,7 +40,7 @@ from common.redis_codec import encode_book
 from common.restore import RestoreWatch, wait_until_restored
 from common.runtime import Context, service_main, stop_tasks
 from common.settings import Settings
-from common.streams import STREAM_MAXLEN, burst_pipeline
+from common.streams import STREAM_MAXLEN
 from common.trace import now_us
 from services.marketdata.calendar import ExchangeCalendar
 from services.marketdata.facts import META_REFRESH_MS, MarketFacts
@@ -223,8 +223,7 @@ class MarketdataService:
         dirty, self.dirty = self.dirty, set()
         now = ctx.clock.now_ms()
         pub_us = now_us() if ctx.settings.trace_latency else 0
-        # the strategy hears every market of the burst in one read (common.streams)
-        pipe = burst_pipeline(ctx.redis, ctx.keys)
+        pipe = ctx.redis.pipeline(transaction=False)
         owned: list[tuple[str, str] | None] = []  # per command: the market's book it writes
         for ticker in dirty:
             book = self.ws.yes_book(ticker) or YesBook()

@@ -238,27 +238,3 @@ async def test_a_step_publishes_the_books_before_its_housekeeping(
     finally:
         with contextlib.suppress(Exception):
             await service.stop(ctx)
-
-
-async def test_a_burst_of_books_reaches_a_waiting_reader_in_one_read(
-    settings: Settings, aredis: aioredis.Redis
-) -> None:
-    """Redis answers a blocked XREAD at the first XADD that feeds it: of a plain pipeline's
-    burst the strategy heard one market, and the others waited a whole read again (on the
-    latency bench, half of the ticks). The books of one flush go out together."""
-    k, ws = Keys(), StubSocket()
-    service = MarketdataService(settings, ws=ws)  # type: ignore[arg-type]
-    ctx = Context("marketdata", settings, aredis, k, Clock(), get_logger("marketdata"))
-    tickers = [f"KX-{i}" for i in range(5)]
-    for i, ticker in enumerate(tickers):
-        ws.books[ticker] = YesBook(((4000 + 100 * i, 100),), ((6000, 100),))
-        service.dirty.add(ticker)
-    reader = aioredis.Redis.from_url(settings.redis_url, decode_responses=True)
-    try:
-        read = asyncio.create_task(reader.xread({k.stream("md"): "$"}, block=5_000))
-        await asyncio.sleep(0.2)  # the read is waiting in Redis
-        await service._flush_books(ctx)
-        ((_, entries),) = await asyncio.wait_for(read, 5)
-    finally:
-        await reader.aclose()
-    assert sorted(decode_event(fields)[1]["ticker"] for _, fields in entries) == tickers
