@@ -33,17 +33,20 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 class Progress:
-    """One stderr line the first time each request is retried after a timeout or a failure:
-    the retries of a cancel-all take up to a minute, and a person must not stare at nothing."""
+    """One stderr line the first time each request is retried after an attempt that waited out
+    a timeout: against an exchange that does not answer the retries take up to a minute, and a
+    person must not stare at nothing. Quick failures (a refused connection) are retried within
+    two seconds and end in the one final line."""
 
     def __init__(self) -> None:
         self.told: set[tuple[str, str]] = set()
 
     def __call__(self, retrying: Retrying) -> None:
-        from common.kalshi.errors import RateLimited
+        from common.kalshi.http import ConnectTimeout, PoolTimeout, ReadTimeout
 
         what = (retrying.method, retrying.path)
-        if what in self.told or isinstance(retrying.error, RateLimited):
+        waited = isinstance(retrying.error.__cause__, (ConnectTimeout, PoolTimeout, ReadTimeout))
+        if what in self.told or not waited:
             return
         self.told.add(what)
         left = retrying.max_attempts - retrying.attempts

@@ -167,12 +167,14 @@ class Transport:
                 error: ExchangeError = TransportError(
                     f"not sent: {type(exc).__name__}: {exc}", method=method, path=path
                 )
+                error.__cause__ = exc  # what failed, for a retry hook (a timeout or not)
                 retryable = True
             except NoAnswer as exc:
                 self.stats.transport_errors += 1
                 error = TransportError(
                     f"no answer: {type(exc).__name__}: {exc}", method=method, path=path
                 )
+                error.__cause__ = exc
                 retryable = retry.idempotent
             else:
                 status = response.status_code
