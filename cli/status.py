@@ -9,10 +9,10 @@ import time
 
 import orjson
 import redis.asyncio as aioredis
-from redis.exceptions import RedisClusterException, RedisError, ResponseError
+from redis.exceptions import ResponseError
 
 from cli.status_view import gather, render
-from cli.support import with_redis
+from cli.support import UNREACHABLE, with_redis
 from common.keys import Keys
 from common.settings import Settings
 
@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
                 status = await gather(redis, keys)
             except ResponseError:  # it answered: not a Redis to wait for
                 raise
-            except (RedisError, RedisClusterException, OSError) as exc:
+            except UNREACHABLE as exc:
                 if not args.watch:  # one line from with_redis
                     raise
                 # a screen left open outlives a Redis restart: say so and keep trying

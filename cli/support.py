@@ -32,6 +32,11 @@ def cli_settings() -> Settings:
         raise CliError(str(exc)) from None
 
 
+# what a Redis that is down or silent raises (RedisClusterException, no node of a cluster
+# answering, is not a RedisError); a ResponseError is Redis answering, and is not among them
+UNREACHABLE = (RedisError, RedisClusterException, OSError)
+
+
 def with_redis(work: Callable[[aioredis.Redis, Keys, Settings], Awaitable[T]]) -> T:
     """Run ``work`` with a Redis client; a Redis that cannot be reached is one line, exit 2,
     within seconds: one that accepts but never answers is given one timeout, not four (redis-py
@@ -48,8 +53,7 @@ def with_redis(work: Callable[[aioredis.Redis, Keys, Settings], Awaitable[T]]) -
             raise CliError(
                 f"Redis at {settings.redacted()['redis_url']} answered with an error: {exc}"
             ) from None
-        except (RedisError, RedisClusterException, OSError) as exc:
-            # RedisClusterException (no node of a cluster answers) is not a RedisError
+        except UNREACHABLE as exc:
             raise CliError(
                 f"cannot reach Redis at {settings.redacted()['redis_url']}: {exc}"
             ) from None
