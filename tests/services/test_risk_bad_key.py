@@ -19,6 +19,7 @@ from common.messages import ControlCommand, decode_event, parse_control
 from common.redis_codec import decode_risk, encode_position
 from common.settings import Settings
 from common.streams import append
+from common.trading_day import trading_day
 from services.risk.service import PNL_EVENT_EVERY_MS
 from tests.services.test_risk import book, check, setup
 
@@ -162,3 +163,26 @@ async def test_the_last_risk_record_is_the_newest_snapshot_that_has_the_days_sta
     assert record is not None and record.last_check_ms == 20
     assert (record.day, record.day_start_pnl, record.daily_pnl) == ("2026-12-06", 40, -7)
     assert record.total_exposure == 9
+
+
+async def test_a_kept_record_of_the_day_before_rolls_from_its_last_total(
+    settings: Settings, aredis: aioredis.Redis
+) -> None:
+    """The last record is of yesterday (the risk process had not rolled yet): the new day starts
+    from yesterday's last recorded total, as any late roll does, and yesterday is closed."""
+    service, ctx, _ = await setup(aredis, settings)
+    k = ctx.keys
+    now = ctx.clock.now_ms()
+    yesterday = trading_day(now - 86_400_000, settings.trading_day_tz)
+    last = RiskState(day=yesterday, daily_pnl=-2_000_000, day_start_pnl=5_000_000)
+    await append(aredis, k, "pnl", "pnl", pnl_event(last, now - 3_600_000))
+    await aredis.set(k.risk, "x")
+
+    state = await check(service, ctx, 1_000)
+
+    assert state.halted and state.day == trading_day(now, settings.trading_day_tz)
+    assert state.day_start_pnl == 3_000_000  # yesterday's last total, not today's 0
+    events = [decode_event(f) for _, f in await aredis.xrange(k.stream("pnl"))]
+    closed = [p for kind, p in events if kind == "day_closed"]
+    assert [(c["day"], c["day_end_total"]) for c in closed] == [(yesterday, 3_000_000)]
+    await service.stop(ctx)
