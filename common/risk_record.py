@@ -30,7 +30,8 @@ from common.messages import decode_event
 from common.redis_codec import encode_risk
 from common.streams import append
 
-RECORD_SCAN = 100  # entries read back: halts (``risk``) and day rolls sit among the snapshots
+RECORD_PAGE = 50  # entries read back at a time: halts (``risk``) sit among the snapshots
+RECORD_SCAN = 2_000  # at most this far back (the risk process snapshots at least every 5 s)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,17 +46,24 @@ class Replacement:
 async def last_risk_record(redis: aioredis.Redis, keys: Keys) -> RiskState | None:
     """The risk process's newest ``pnl`` snapshot on the pnl stream, or None when there is none
     or it does not say the day's starting PnL (never a start of 0 by default)."""
-    entries = await redis.xrevrange(keys.stream("pnl"), count=RECORD_SCAN)
-    for _, fields in entries:
-        try:
-            kind, payload = decode_event(fields)
-            if kind != "pnl":
-                continue
-            if "day_start_pnl" not in payload:
-                return None
-            return risk_from_event(payload)
-        except SchemaError:
-            return None  # an older snapshot may be of an earlier day: not the day's last total
+    stream, newest, read = keys.stream("pnl"), "+", 0
+    while read < RECORD_SCAN:
+        entries = await redis.xrevrange(stream, max=newest, count=RECORD_PAGE)
+        for _, fields in entries:
+            try:
+                kind, payload = decode_event(fields)
+                if kind != "pnl":
+                    continue
+                if "day_start_pnl" not in payload:
+                    return None
+                return risk_from_event(payload)
+            except SchemaError:
+                return None  # an older snapshot may be of an earlier day: not its last total
+        if len(entries) < RECORD_PAGE:
+            return None
+        oldest = entries[-1][0]
+        newest = f"({oldest.decode() if isinstance(oldest, bytes) else oldest}"
+        read += len(entries)
     return None
 
 

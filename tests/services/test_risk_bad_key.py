@@ -148,7 +148,7 @@ async def test_with_no_record_of_the_day_the_replacement_stays_halted_and_says_s
 async def test_the_last_risk_record_is_the_newest_snapshot_that_has_the_days_start(
     aredis: aioredis.Redis,
 ) -> None:
-    from common.risk_record import last_risk_record
+    from common.risk_record import RECORD_PAGE, last_risk_record
 
     k = Keys()
     assert await last_risk_record(aredis, k) is None
@@ -163,6 +163,9 @@ async def test_the_last_risk_record_is_the_newest_snapshot_that_has_the_days_sta
     assert record is not None and record.last_check_ms == 20
     assert (record.day, record.day_start_pnl, record.daily_pnl) == ("2026-12-06", 40, -7)
     assert record.total_exposure == 9
+    for ts_ms in range(31, 31 + 3 * RECORD_PAGE):  # halts and resumes with the risk process down
+        await append(aredis, k, "pnl", "risk", {"ts_ms": ts_ms, "halted": True, "reason": "x"})
+    assert await last_risk_record(aredis, k) == record
 
 
 async def test_a_kept_record_of_the_day_before_rolls_from_its_last_total(
