@@ -1,4 +1,9 @@
-"""``dora resume``: lift the halt (DESIGN.md §3)."""
+"""``dora resume``: lift the halt (DESIGN.md §3).
+
+A ``dora:risk`` of the wrong type (a person's ``SET``) is replaced first, as the risk process
+would at its next check, keeping the trading day from its last record (``common.risk_record``);
+with no record of the day it stays halted, one line and exit 2, and a second resume lifts it.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +11,10 @@ import argparse
 
 import redis.asyncio as aioredis
 
+from cli.main import CliError
 from cli.support import with_redis
 from common.clock import Clock
-from common.halt import is_halted, lift_halt
+from common.halt import Resumed, ResumeRefused, is_halted, lift_halt
 from common.keys import Keys
 from common.settings import Settings
 
@@ -20,14 +26,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    async def work(redis: aioredis.Redis, keys: Keys, settings: Settings) -> tuple[bool, str, int]:
-        halted, why = await is_halted(redis, keys)
-        heard = await lift_halt(redis, keys, str(args.reason)[:500], Clock().now_ms(), "cli")
-        return halted, why, heard
+    async def work(redis: aioredis.Redis, keys: Keys, settings: Settings) -> tuple[str, Resumed]:
+        kind = await redis.type(keys.risk)
+        halted, why = (False, "") if kind not in ("hash", "none") else await is_halted(redis, keys)
+        try:
+            resumed = await lift_halt(redis, keys, str(args.reason)[:500], Clock().now_ms(), "cli")
+        except ResumeRefused as exc:
+            raise CliError(str(exc)) from None
+        return (f"was halted: {why}" if halted else "was not halted"), resumed
 
-    was_halted, why, heard = with_redis(work)
-    if was_halted:
-        print(f"resumed (was halted: {why}); {heard} process(es) notified")
-    else:
-        print(f"resumed (was not halted); {heard} process(es) notified")
+    was, resumed = with_redis(work)
+    print(f"resumed ({resumed.note() or was}); {resumed.heard} process(es) notified")
     return 0

@@ -16,14 +16,20 @@ with ``common.messages.encode_event`` (``type`` + JSON ``data``).
 | ``targets`` | ``targets`` | strategy | ticker, computed_ms |
 | ``decisions`` | ``decision`` | executor | what was seen and done for one market in one pass |
 | ``pnl`` | ``pnl`` / ``risk`` / ``day_closed`` | risk | the risk snapshot; ``risk`` when halt state changes; ``day_closed``: a trading day's last snapshot, at its roll |
+
+The ``pnl`` snapshot carries the day's starting total PnL (``day_start_pnl``): a ``dora:risk``
+written again from it (``common.risk_record``) still counts the day's earlier losses.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from common.clock import utc_date
 from common.domain import Fill, Order, Position, RiskState, Settlement
+from common.errors import SchemaError
 from common.position_record import PositionRecord
 
 ORDER_EVENTS = ("placed", "amended", "decreased", "canceled", "rejected", "unknown", "filled")
@@ -170,7 +176,42 @@ def pnl_event(state: RiskState, ts_ms: int) -> dict[str, Any]:
         "total_exposure": state.total_exposure,
         "halted": state.halted,
         "reason": state.reason,
+        "day_start_pnl": state.day_start_pnl,
     }
+
+
+DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def risk_from_event(payload: Mapping[str, Any]) -> RiskState:
+    """A ``pnl``/``risk`` event payload (``pnl_event``) -> RiskState; a field it lacks is 0."""
+
+    def whole(name: str) -> int:
+        value = payload.get(name, 0)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise SchemaError(f"{name} must be an integer, was {value!r}")
+        return value
+
+    ts_ms = whole("ts_ms")
+    day = payload.get("day") or (utc_date(ts_ms) if ts_ms > 0 else "")
+    halted = payload.get("halted", False)
+    if not isinstance(halted, bool):
+        raise SchemaError(f"halted must be a bool, was {halted!r}")
+    if not isinstance(day, str) or not DAY.match(day):
+        raise SchemaError(f"day must be YYYY-MM-DD, was {day!r}")
+    return RiskState(
+        halted=halted,
+        reason=str(payload.get("reason") or "")[:500],
+        halted_ms=ts_ms if halted else 0,
+        daily_pnl=whole("daily_pnl"),
+        realized_pnl=whole("realized_pnl"),
+        unrealized_pnl=whole("unrealized_pnl"),
+        fees=whole("fees"),
+        total_exposure=whole("total_exposure"),
+        day=day,
+        last_check_ms=ts_ms,
+        day_start_pnl=whole("day_start_pnl"),
+    )
 
 
 def day_closed_event(last: RiskState, closed_ms: int) -> dict[str, Any]:

@@ -9,13 +9,17 @@ executor is not alive. Only ``resume`` lifts it.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
+from common.clock import iso_from_ms
 from common.control import send_control
 from common.errors import StorageError
 from common.keys import Keys
 from common.redis_codec import decode_risk
+from common.risk_record import Replacement, replace_corrupt_risk
 from common.streams import append, queue_append
 
 
@@ -44,11 +48,50 @@ async def set_halt(redis: aioredis.Redis, keys: Keys, reason: str, now_ms: int, 
     return await send_control(redis, keys, "halt", reason, source)
 
 
+class ResumeRefused(StorageError):
+    """``dora:risk`` was of the wrong type and no record of the trading day was found: it was
+    replaced by a halt that says so, and a second resume accepts that the day counts from now."""
+
+    def __init__(self, key: str, stream: str) -> None:
+        super().__init__(
+            f"not resumed: risk state key {key} was corrupted (not a hash) and is replaced by a "
+            f"halt: no risk record of the day was found on {stream}, so the day's earlier losses "
+            "would not count toward max_daily_loss; check, then 'dora resume' again (the day "
+            "then counts from the next check)"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Resumed:
+    """A lifted halt: how many processes heard it, and the replacement of a ``dora:risk`` of the
+    wrong type it made first (None when the key was readable)."""
+
+    heard: int
+    replaced: Replacement | None = None
+
+    def note(self) -> str:
+        """What a person is told of the replacement ("" when there was none)."""
+        if self.replaced is None or self.replaced.record is None:
+            return ""
+        return (
+            "risk state key was corrupted (not a hash) and replaced, the day's starting PnL kept "
+            f"from the risk record of {iso_from_ms(self.replaced.record.last_check_ms)}"
+        )
+
+
 async def lift_halt(
     redis: aioredis.Redis, keys: Keys, reason: str, now_ms: int, source: str
-) -> int:
+) -> Resumed:
+    """Record the resume and announce it. A ``dora:risk`` of the wrong type is first replaced as
+    the risk process would, keeping the trading day (``common.risk_record``); when no record of
+    the day is found it stays halted (``ResumeRefused``)."""
+    replaced = None
+    if await redis.type(keys.risk) not in ("hash", "none", b"hash", b"none"):
+        replaced = await replace_corrupt_risk(redis, keys, now_ms, source, announce=False)
+        if replaced is not None and replaced.record is None:
+            raise ResumeRefused(keys.risk, keys.stream("pnl"))
     await _record(redis, keys, False, reason, now_ms)
-    return await send_control(redis, keys, "resume", reason, source)
+    return Resumed(await send_control(redis, keys, "resume", reason, source), replaced)
 
 
 _RECORD_IF_NOT_HALTED = """
@@ -71,32 +114,6 @@ async def record_heard_halt(redis: aioredis.Redis, keys: Keys, reason: str, hear
             redis, keys, "pnl", "risk", {"ts_ms": heard_ms, "halted": True, "reason": reason}
         )
     return recorded
-
-
-_REPLACE_IF_NOT_A_HASH = """
-if redis.call('TYPE', KEYS[1])['ok'] == 'hash' then
-  return 0
-end
-redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], 'halted', '1', 'reason', ARGV[1], 'halted_ms', ARGV[2])
-return 1
-"""
-
-
-async def replace_corrupt_risk(
-    redis: aioredis.Redis, keys: Keys, reason: str, now_ms: int, source: str
-) -> bool:
-    """``dora:risk`` of the wrong type (a person's ``SET``): the halt it held is lost, so it is
-    deleted and written again as a halt, recorded and announced like any other (only ``resume``
-    lifts it). Nothing is done when it is a hash again by then (someone rewrote it meanwhile);
-    returns True when this call replaced it."""
-    replaced = bool(await redis.eval(_REPLACE_IF_NOT_A_HASH, 1, keys.risk, reason, str(now_ms)))
-    if replaced:
-        await append(
-            redis, keys, "pnl", "risk", {"ts_ms": now_ms, "halted": True, "reason": reason}
-        )
-        await send_control(redis, keys, "halt", reason, source)
-    return replaced
 
 
 async def is_halted(redis: aioredis.Redis, keys: Keys) -> tuple[bool, str]:

@@ -28,13 +28,13 @@ from common.dynamo.rows import (
 )
 from common.dynamo.tables import TableNames
 from common.errors import SchemaError
+from common.events import risk_from_event
 from common.keys import Keys
 from common.log import EventLogger
 from common.messages import decode_event
 from common.position_record import CLOSED_TICKER, PositionRecord
 from common.stream_read import xreadgroup
 from common.streams import PERSISTED_STREAMS, PERSISTER_GROUP
-from services.persister.state import risk_from_event
 
 CONSUMER_IDLE_DELETE_MS = 60_000
 

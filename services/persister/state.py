@@ -8,51 +8,15 @@ acknowledged), and on every pass otherwise (every ~2 s).
 from __future__ import annotations
 
 import asyncio
-import re
-from collections.abc import Mapping
-from typing import Any
 
 import redis.asyncio as aioredis
 
-from common.clock import utc_date
 from common.domain import RiskState
 from common.dynamo.state_store import StateStore
 from common.errors import SchemaError
 from common.keys import Keys
 from common.log import EventLogger
 from common.redis_codec import decode_risk
-
-DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-
-
-def risk_from_event(payload: Mapping[str, Any]) -> RiskState:
-    """A ``pnl``/``risk`` event payload (common.events.pnl_event) -> RiskState."""
-
-    def whole(name: str) -> int:
-        value = payload.get(name, 0)
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise SchemaError(f"{name} must be an integer, was {value!r}")
-        return value
-
-    ts_ms = whole("ts_ms")
-    day = payload.get("day") or (utc_date(ts_ms) if ts_ms > 0 else "")
-    halted = payload.get("halted", False)
-    if not isinstance(halted, bool):
-        raise SchemaError(f"halted must be a bool, was {halted!r}")
-    if not isinstance(day, str) or not DAY.match(day):
-        raise SchemaError(f"day must be YYYY-MM-DD, was {day!r}")
-    return RiskState(
-        halted=halted,
-        reason=str(payload.get("reason") or "")[:500],
-        halted_ms=ts_ms if halted else 0,
-        daily_pnl=whole("daily_pnl"),
-        realized_pnl=whole("realized_pnl"),
-        unrealized_pnl=whole("unrealized_pnl"),
-        fees=whole("fees"),
-        total_exposure=whole("total_exposure"),
-        day=day,
-        last_check_ms=ts_ms,
-    )
 
 
 class StateSync:

@@ -4,7 +4,8 @@ Every read and write of it was refused with WRONGTYPE: the executor pulled its q
 unreadable) but the risk process never wrote a state again, and nothing recovered without a person
 who first had to find out why. The risk process owns the key, so it replaces it (logged as
 ``bad_key_replaced``), and as a halt: the halt state it held is lost, so trading must not resume
-by itself; every reader then sees an ordinary halt, lifted only by ``dora resume``.
+by itself; every reader then sees an ordinary halt, lifted only by ``dora resume``. The trading
+day is kept from the risk process's last record on the pnl stream (``common.risk_record``).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 
 from redis.exceptions import ResponseError
 
-from common.halt import replace_corrupt_risk
+from common.risk_record import replace_corrupt_risk
 from common.runtime import Context
 
 
@@ -21,21 +22,20 @@ def is_wrong_type(exc: BaseException) -> bool:
     return isinstance(exc, ResponseError) and str(exc).startswith("WRONGTYPE")
 
 
-def corrupt_reason(key: str) -> str:
-    return (
-        f"risk state key {key} was corrupted (not a hash) and replaced: its halt state and the "
-        "day's starting PnL were lost; check, then 'dora resume'"
-    )
-
-
 async def replace_risk_key(ctx: Context, error: BaseException) -> None:
     """Delete ``dora:risk`` and write it again as a halt (unless it is a hash again by now)."""
-    key = ctx.keys.risk
-    replaced = await replace_corrupt_risk(
-        ctx.redis, ctx.keys, corrupt_reason(key), ctx.clock.now_ms(), "risk"
-    )
-    if replaced:
-        ctx.log.error("bad_key_replaced", key=key, reason=str(error), halted=True)
+    replaced = await replace_corrupt_risk(ctx.redis, ctx.keys, ctx.clock.now_ms(), "risk")
+    if replaced is not None:
+        kept = replaced.record
+        ctx.log.error(
+            "bad_key_replaced",
+            key=ctx.keys.risk,
+            reason=str(error),
+            halted=True,
+            day=kept.day if kept else "",
+            day_start_pnl=kept.day_start_pnl if kept else None,
+            kept_from_ms=kept.last_check_ms if kept else None,
+        )
 
 
 async def read_risk(ctx: Context) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from common.commands import cancel_all_resting, change_config, set_market_enable
 from common.config import utc_now_iso
 from common.dynamo.config_store import check_ticker
 from common.errors import ConfigError, StorageError
-from common.halt import lift_halt, set_halt
+from common.halt import ResumeRefused, lift_halt, set_halt
 from services.web.state import WebState
 
 REASON_MAX_CHARS = 500
@@ -56,9 +56,18 @@ async def halt(state: WebState, request: web.Request) -> web.Response:
 
 async def resume(state: WebState, request: web.Request) -> web.Response:
     reason = _reason(await _body(request), "operator resume (dashboard)")
-    heard = await lift_halt(state.redis, state.keys, reason, state.clock.now_ms(), "web")
-    state.log.warning("control_resume", reason=reason, heard=heard, remote=request.remote)
-    return answer(200, message=f"resumed ({heard} process(es) notified)")
+    try:
+        resumed = await lift_halt(state.redis, state.keys, reason, state.clock.now_ms(), "web")
+    except ResumeRefused as exc:  # dora:risk corrupted, no record of the day: replaced, halted
+        state.log.warning("control_resume_refused", reason=str(exc), remote=request.remote)
+        return answer(409, error=str(exc))
+    note = resumed.note()
+    state.log.warning(
+        "control_resume", reason=reason, heard=resumed.heard, replaced=note, remote=request.remote
+    )
+    return answer(
+        200, message=f"resumed ({note + '; ' if note else ''}{resumed.heard} process(es) notified)"
+    )
 
 
 async def cancel_all(state: WebState, request: web.Request) -> web.Response:

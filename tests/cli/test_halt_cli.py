@@ -1,12 +1,15 @@
 import os
 import subprocess
 import sys
+from dataclasses import replace
 
 import orjson
 import redis
 
+from common.domain import RiskState
+from common.events import pnl_event
 from common.keys import Keys
-from common.messages import decode_event
+from common.messages import decode_event, encode_event
 from common.redis_codec import decode_risk
 from tests.support.procs import REPO
 
@@ -70,3 +73,59 @@ def test_halt_goes_out_even_when_the_risk_key_refuses_the_record(redis_url: str)
         message = message or pubsub.get_message(timeout=0.2)
     assert message and orjson.loads(message["data"])["cmd"] == "halt"
     assert orjson.loads(message["data"])["reason"] == "wrong type"
+
+
+def add_risk_record(r: redis.Redis, k: Keys, state: RiskState) -> None:
+    """The risk process's snapshot on the pnl stream (every few seconds)."""
+    fields = encode_event("pnl", pnl_event(state, state.last_check_ms))
+    r.xadd(k.stream("pnl"), fields)  # type: ignore[arg-type]
+
+
+def test_resume_with_a_corrupted_risk_key_replaces_it_keeping_the_day(redis_url: str) -> None:
+    """'dora resume' used to fail on WRONGTYPE until the risk process replaced the key at its
+    next check; now it replaces it itself, from the same record, and resumes."""
+    r = redis.Redis.from_url(redis_url, decode_responses=True)
+    k = Keys()
+    day = RiskState(day="2026-12-06", daily_pnl=-900_000, day_start_pnl=4_000_000)
+    add_risk_record(r, k, replace(day, last_check_ms=1_796_500_000_000))
+    r.set(k.risk, "oops")
+    pubsub = r.pubsub(ignore_subscribe_messages=True)
+    pubsub.subscribe(k.control)
+
+    proc = dora("resume", "--reason", "checked", redis_url=redis_url)
+
+    assert proc.returncode == 0, proc.stderr
+    assert len(proc.stdout.strip().splitlines()) == 1 and proc.stdout.startswith("resumed")
+    assert "corrupted" in proc.stdout and "kept" in proc.stdout, proc.stdout
+    state = decode_risk(r.hgetall(k.risk))
+    assert not state.halted and state.reason == "checked"
+    assert (state.day, state.day_start_pnl, state.daily_pnl) == ("2026-12-06", 4_000_000, -900_000)
+    commands = []
+    for _ in range(10):
+        message = pubsub.get_message(timeout=0.1)
+        if message:
+            commands.append(orjson.loads(message["data"])["cmd"])
+    assert commands == ["resume"]  # no halt announced behind it, which the risk process records
+    kinds = [decode_event(f) for _, f in r.xrange(k.stream("pnl"))]
+    assert [(kind, p["halted"]) for kind, p in kinds[1:]] == [("risk", True), ("risk", False)]
+
+
+def test_resume_with_a_corrupted_risk_key_and_no_record_of_the_day_stays_halted(
+    redis_url: str,
+) -> None:
+    """No record to keep the day's starting PnL from: the key is replaced by a halt that says so,
+    exit 2 with one line; a second 'dora resume' accepts that the day counts from now."""
+    r = redis.Redis.from_url(redis_url, decode_responses=True)
+    k = Keys()
+    r.set(k.risk, "oops")
+
+    proc = dora("resume", redis_url=redis_url)
+
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert "not resumed" in proc.stderr and "no risk record" in proc.stderr
+    assert "'dora resume' again" in proc.stderr
+    state = decode_risk(r.hgetall(k.risk))
+    assert state.halted and "no risk record" in state.reason
+    proc = dora("resume", redis_url=redis_url)
+    assert proc.returncode == 0 and "was halted: risk state key" in proc.stdout
+    assert not decode_risk(r.hgetall(k.risk)).halted

@@ -16,12 +16,16 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from bench.synthetic import World, seed
 from common.clock import Clock
+from common.domain import RiskState
 from common.dynamo import Dynamo
 from common.dynamo.tables import TableNames, create_tables, make_client
+from common.events import pnl_event
 from common.keys import Keys
 from common.log import register_secret, setup_logging
 from common.messages import decode_event, parse_control
+from common.redis_codec import decode_risk
 from common.settings import load_settings
+from common.streams import append
 from services.web.app import make_app
 from services.web.auth import CSRF_HEADER, SESSION_COOKIE, Auth
 from services.web.state import WebState
@@ -144,6 +148,35 @@ async def test_halt_does_what_dora_halt_does(
     response = await client.post("/api/resume", json={}, headers=headers)
     assert response.status == 200
     assert await web_state.redis.hget(web_state.keys.risk, "halted") == "0"
+
+
+async def test_resume_with_a_corrupted_risk_key_does_what_dora_resume_does(
+    client: TestClient[Any, Any], web_state: WebState
+) -> None:
+    """The key replaced keeping the day's starting PnL from the risk process's last record, then
+    resumed; with no record, 409: replaced by a halt that says so, and a second resume lifts it."""
+    headers = await login(client)
+    redis, k = web_state.redis, web_state.keys
+    day = RiskState(day="2026-12-05", daily_pnl=-900_000, day_start_pnl=4_000_000)
+    await append(redis, k, "pnl", "pnl", pnl_event(day, NOW_MS))
+    await redis.set(k.risk, "oops")
+    response = await client.post("/api/resume", json={}, headers=headers)
+    assert response.status == 200, await response.text()
+    message = (await response.json())["message"]
+    assert message.startswith("resumed") and "corrupted" in message and "kept" in message
+    state = decode_risk(await redis.hgetall(k.risk))
+    assert not state.halted and (state.day_start_pnl, state.daily_pnl) == (4_000_000, -900_000)
+
+    await redis.delete(k.stream("pnl"))
+    await redis.set(k.risk, "oops")
+    response = await client.post("/api/resume", json={}, headers=headers)
+    assert response.status == 409
+    error = (await response.json())["error"]
+    assert error.startswith("not resumed") and "no risk record" in error
+    assert decode_risk(await redis.hgetall(k.risk)).halted
+    response = await client.post("/api/resume", json={}, headers=headers)
+    assert response.status == 200
+    assert not decode_risk(await redis.hgetall(k.risk)).halted
 
 
 async def test_config_uses_the_clis_validation_and_writes_nothing_on_bad_input(
