@@ -31,7 +31,12 @@ class Batcher:
         error of another caller's command is not."""
         if self._pipe is None:
             self._pipe = self.redis.pipeline(transaction=False)
-            asyncio.get_running_loop().call_soon(self._flush)
+            # The task's first step runs at the next turn of the loop, as a callback would, and
+            # takes what this turn queued; it sends at once (a callback that then started a
+            # task cost every round trip one more turn before its write)
+            task = asyncio.create_task(self._send_turn())
+            self._sending.add(task)  # keep a reference until it is done
+            task.add_done_callback(self._sending.discard)
         stack = queued(self._pipe)
         start = len(stack)
         try:
@@ -46,18 +51,16 @@ class Batcher:
         self._waiters.append((start, end, future))
         return await future
 
-    def _flush(self) -> None:
+    @property
+    def filling(self) -> bool:
+        """Commands were queued this turn and are not sent yet."""
+        return self._pipe is not None
+
+    async def _send_turn(self) -> None:
         pipe, waiters = self._pipe, self._waiters
         self._pipe, self._waiters = None, []
         if not waiters:
             return
-        task = asyncio.create_task(self._send(pipe, waiters))
-        self._sending.add(task)  # keep a reference until it is done
-        task.add_done_callback(self._sending.discard)
-
-    async def _send(
-        self, pipe: Any, waiters: list[tuple[int, int, asyncio.Future[list[Any]]]]
-    ) -> None:
         self.round_trips += 1
         try:
             results = await pipe.execute(raise_on_error=False)
@@ -81,9 +84,7 @@ class Batcher:
                 future.set_result(mine)
 
     async def aclose(self) -> None:
-        """Wait for the pipelines already sent (a clean stop loses no record)."""
-        if self._pipe is not None:
-            self._flush()
+        """Wait for the pipelines queued or sent (a clean stop loses no record)."""
         if self._sending:
             await asyncio.gather(*self._sending, return_exceptions=True)
 

@@ -37,6 +37,7 @@ from common.runtime import Context
 from common.stream_read import xread
 from common.trace import now_us
 
+ANSWER_WAIT_S = 0.02  # the longest the next read waits for the step's answer to the last
 _MARK = "\x00"  # where the ticker goes in a key template
 # what a hash that does not read is called in the log and, for the first three, in the targets
 UNREADABLE = {
@@ -230,6 +231,7 @@ class StreamReader:
         self.batches: list[Batch] = []
         self.arrived = asyncio.Event()
         self.taken = asyncio.Event()
+        self.answering: asyncio.Future[None] | None = None  # until the step has answered
 
     async def run(self) -> None:
         failures = 0
@@ -250,6 +252,7 @@ class StreamReader:
             if batch.response:
                 self.batches.append(batch)
                 self.arrived.set()
+                await self._wait_for_answer()
             if len(self.batches) > 1:
                 # The step is busy: one read went out while it computed and came back. Reading
                 # on before it takes them would only make more, smaller reads (CPU per entry)
@@ -285,6 +288,26 @@ class StreamReader:
             self.stream_ids[stream] = entries[-1][0]
         return Batch(response or [], states, read_us)
 
+    async def _wait_for_answer(self) -> None:
+        """The step answers first: its targets are written to Redis before the next read is
+        built and sent (a fused read's pipeline is ~0.2 ms of this loop, which every tick's
+        answer waited behind). Entries written meanwhile are answered at once by that next read.
+        Not for ever: a step that does not say so within ``ANSWER_WAIT_S`` is not waited for."""
+        loop = asyncio.get_running_loop()
+        waiter = self.answering = loop.create_future()
+        timer = loop.call_later(ANSWER_WAIT_S, _resolve, waiter)
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+            self.answering = None
+
+    def answer(self) -> None:
+        """The step has published its answer to what it took: the next read goes out at the
+        loop's next turn (the step yields for it before anything else)."""
+        if self.answering is not None:
+            _resolve(self.answering)
+
     async def take(self, timeout_s: float) -> list[Batch]:
         """What was read since the last call, waiting up to ``timeout_s`` for something."""
         if not self.batches:
@@ -294,3 +317,8 @@ class StreamReader:
         batches, self.batches = self.batches, []
         self.taken.set()
         return batches
+
+
+def _resolve(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)

@@ -138,7 +138,15 @@ class StrategyService:
             self.reload.clear()
             if await self.configs.refresh(ctx.redis, ctx.clock.now_ms()):
                 self.last_full_ms = None  # config changed: recompute everything now
-        touched, meta_touched = await self._read_events(ctx)
+        try:
+            touched, meta_touched = await self._read_events(ctx)
+            # What the book changed goes out first; the sweep's recomputations after it.
+            if touched:
+                await self._compute(ctx, sorted(touched), meta_touched, self.prefetched)
+        finally:
+            assert self.reader is not None
+            self.reader.answer()  # the next read goes out behind the publish
+        await asyncio.sleep(0)  # ... and before the sweep below computes anything
         if self.last_full_ms is None:
             self.swept_ms.clear()  # config changed: every market is due now
             self.last_full_ms = now_mono
@@ -160,10 +168,6 @@ class StrategyService:
         sweep = [t for _, t in due[:SWEEP_PER_STEP]]
         for ticker in touched:
             self.swept_ms[ticker] = now_mono
-        # What the book changed goes out first; the sweep's recomputations after it.
-        if touched:
-            await self._compute(ctx, sorted(touched), meta_touched, self.prefetched)
-        assert self.reader is not None
         for start in range(0, len(sweep), SLICE):
             if start and self.reader.batches:
                 # A book change was read meanwhile: it is answered first (the next step), the
