@@ -1,4 +1,8 @@
-"""``dora halt [--reason R]``: stop all trading now (DESIGN.md §3)."""
+"""``dora halt [--reason R]``: stop all trading now (DESIGN.md §3).
+
+A ``dora:risk`` of the wrong type (a person's ``SET``) is replaced by the halt, keeping the
+trading day from the risk process's last record (``common.risk_record``); the line says so.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ import redis.asyncio as aioredis
 
 from cli.support import with_redis
 from common.clock import Clock
-from common.halt import set_halt
+from common.halt import Announced, set_halt
 from common.keys import Keys
 from common.settings import Settings
 
@@ -22,11 +26,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     reason = str(args.reason).strip()[:500] or "operator halt"
 
-    async def work(redis: aioredis.Redis, keys: Keys, settings: Settings) -> int:
+    async def work(redis: aioredis.Redis, keys: Keys, settings: Settings) -> Announced:
         return await set_halt(redis, keys, reason, Clock().now_ms(), "cli")
 
-    heard = with_redis(work)
+    halted = with_redis(work)
+    note = halted.note()
     print(
-        f"halted: {reason} ({heard} process(es) notified; the halt is durable until 'dora resume')"
+        f"halted: {reason} ({note + '; ' if note else ''}{halted.heard} process(es) notified; "
+        "the halt is durable until 'dora resume')"
     )
     return 0

@@ -1,8 +1,9 @@
 """``dora resume``: lift the halt (DESIGN.md §3).
 
-A ``dora:risk`` of the wrong type (a person's ``SET``) is replaced first, as the risk process
-would at its next check, keeping the trading day from its last record (``common.risk_record``);
-with no record of the day it stays halted, one line and exit 2, and a second resume lifts it.
+A ``dora:risk`` of the wrong type (a person's ``SET``) or deleted (``DEL``) is written again
+first, as the risk process would at its next check, keeping the trading day from its last record
+(``common.risk_record``); with no record of the day it stays halted, one line and exit 2, and a
+second resume lifts it.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import redis.asyncio as aioredis
 from cli.main import CliError
 from cli.support import with_redis
 from common.clock import Clock
-from common.halt import Resumed, ResumeRefused, is_halted, lift_halt
+from common.halt import Announced, ResumeRefused, is_halted, lift_halt
 from common.keys import Keys
 from common.settings import Settings
 
@@ -26,7 +27,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    async def work(redis: aioredis.Redis, keys: Keys, settings: Settings) -> tuple[str, Resumed]:
+    async def work(redis: aioredis.Redis, keys: Keys, settings: Settings) -> tuple[str, Announced]:
         kind = await redis.type(keys.risk)
         halted, why = (False, "") if kind not in ("hash", "none") else await is_halted(redis, keys)
         try:

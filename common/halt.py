@@ -19,79 +19,103 @@ from common.control import send_control
 from common.errors import StorageError
 from common.keys import Keys
 from common.redis_codec import decode_risk
+from common.risk_deleted import restore_deleted_risk
 from common.risk_record import Replacement, replace_corrupt_risk
 from common.streams import append, queue_append
 
 
 class HaltNotRecorded(StorageError):
-    """The halt went out on the control channel but ``dora:risk`` refused to record it."""
+    """The halt went out on the control channel but Redis refused to record it in ``dora:risk``."""
 
     def __init__(self, key: str, heard: int, error: Exception) -> None:
         super().__init__(
             f"halt announced to {heard} process(es), but Redis answered with an error when it "
-            f"was recorded in {key} ({error}); the risk process replaces a key of the wrong "
-            "type with a halt"
+            f"was recorded in {key} ({error})"
         )
         self.heard = heard
 
 
-async def set_halt(redis: aioredis.Redis, keys: Keys, reason: str, now_ms: int, source: str) -> int:
-    """Record the halt durably and announce it; returns how many processes heard it. The kill
-    switch goes out even when Redis refuses the record (a ``dora:risk`` of the wrong type, a
-    person's ``SET``): every process stops on the message, and the risk process records it
-    (``services.risk.risk_key``); ``HaltNotRecorded`` says so."""
-    try:
-        await _record(redis, keys, True, reason, now_ms)
-    except ResponseError as exc:
-        heard = await send_control(redis, keys, "halt", reason, source)
-        raise HaltNotRecorded(keys.risk, heard, exc) from exc
-    return await send_control(redis, keys, "halt", reason, source)
-
-
-class ResumeRefused(StorageError):
-    """``dora:risk`` was of the wrong type and no record of the trading day was found: it was
-    replaced by a halt that says so, and a second resume accepts that the day counts from now."""
-
-    def __init__(self, key: str, stream: str) -> None:
-        super().__init__(
-            f"not resumed: risk state key {key} was corrupted (not a hash) and is replaced by a "
-            f"halt: no risk record of the day was found on {stream}, so the day's earlier losses "
-            "would not count toward max_daily_loss; check, then 'dora resume' again (the day "
-            "then counts from the next check)"
-        )
+CORRUPT = "was corrupted (not a hash)"
+DELETED = "was deleted"
 
 
 @dataclass(frozen=True, slots=True)
-class Resumed:
-    """A lifted halt: how many processes heard it, and the replacement of a ``dora:risk`` of the
-    wrong type it made first (None when the key was readable)."""
+class Announced:
+    """A halt or resume recorded and announced: how many processes heard it, and the
+    replacement of ``dora:risk`` it made first (None when the key was as it should be)."""
 
     heard: int
     replaced: Replacement | None = None
+    what: str = CORRUPT  # what had happened to the key it replaced
 
     def note(self) -> str:
         """What a person is told of the replacement ("" when there was none)."""
-        if self.replaced is None or self.replaced.record is None:
+        if self.replaced is None:
             return ""
+        if self.replaced.record is None:
+            return (
+                f"risk state key {self.what} and replaced: no risk record of the day was found, "
+                "so the day counts from the next check"
+            )
         return (
-            "risk state key was corrupted (not a hash) and replaced, the day's starting PnL kept "
-            f"from the risk record of {iso_from_ms(self.replaced.record.last_check_ms)}"
+            f"risk state key {self.what} and replaced, the day's starting PnL kept from the risk "
+            f"record of {iso_from_ms(self.replaced.record.last_check_ms)}"
+        )
+
+
+async def set_halt(
+    redis: aioredis.Redis, keys: Keys, reason: str, now_ms: int, source: str
+) -> Announced:
+    """Record the halt durably and announce it. A ``dora:risk`` of the wrong type (a person's
+    ``SET``) is replaced as the risk process would (``common.risk_record``), keeping the trading
+    day, with this halt's reason. The kill switch goes out even when Redis refuses the record
+    otherwise: every process stops on the message; ``HaltNotRecorded`` says so."""
+    replaced = None
+    try:
+        if await redis.type(keys.risk) not in ("hash", "none", b"hash", b"none"):
+            replaced = await replace_corrupt_risk(
+                redis, keys, now_ms, source, announce=False, reason=reason
+            )
+        if replaced is None:  # (a hash again by then: recorded as usual)
+            await _record(redis, keys, True, reason, now_ms)
+    except ResponseError as exc:
+        heard = await send_control(redis, keys, "halt", reason, source)
+        raise HaltNotRecorded(keys.risk, heard, exc) from exc
+    return Announced(await send_control(redis, keys, "halt", reason, source), replaced)
+
+
+class ResumeRefused(StorageError):
+    """``dora:risk`` was of the wrong type or deleted, and no record of the trading day was
+    found: it was written again as a halt that says so, and a second resume accepts that the
+    day counts from now."""
+
+    def __init__(self, key: str, stream: str, what: str) -> None:
+        super().__init__(
+            f"not resumed: risk state key {key} {what} and is replaced by a halt: no risk record "
+            f"of the day was found on {stream}, so the day's earlier losses would not count "
+            "toward max_daily_loss; check, then 'dora resume' again (the day then counts from "
+            "the next check)"
         )
 
 
 async def lift_halt(
     redis: aioredis.Redis, keys: Keys, reason: str, now_ms: int, source: str
-) -> Resumed:
-    """Record the resume and announce it. A ``dora:risk`` of the wrong type is first replaced as
-    the risk process would, keeping the trading day (``common.risk_record``); when no record of
-    the day is found it stays halted (``ResumeRefused``)."""
-    replaced = None
-    if await redis.type(keys.risk) not in ("hash", "none", b"hash", b"none"):
+) -> Announced:
+    """Record the resume and announce it. A ``dora:risk`` of the wrong type, or deleted (no
+    trading day in it), is first written again as the risk process would, keeping the trading
+    day (``common.risk_record``, ``common.risk_deleted``); when no record of the day is found it
+    stays halted (``ResumeRefused``)."""
+    kind = await redis.type(keys.risk)
+    replaced, what = None, CORRUPT
+    if kind not in ("hash", "none", b"hash", b"none"):
         replaced = await replace_corrupt_risk(redis, keys, now_ms, source, announce=False)
-        if replaced is not None and replaced.record is None:
-            raise ResumeRefused(keys.risk, keys.stream("pnl"))
+    else:
+        what = DELETED
+        replaced = await restore_deleted_risk(redis, keys, now_ms, source, announce=False)
+    if replaced is not None and replaced.record is None:
+        raise ResumeRefused(keys.risk, keys.stream("pnl"), what)
     await _record(redis, keys, False, reason, now_ms)
-    return Resumed(await send_control(redis, keys, "resume", reason, source), replaced)
+    return Announced(await send_control(redis, keys, "resume", reason, source), replaced, what)
 
 
 _RECORD_IF_NOT_HALTED = """

@@ -43,28 +43,83 @@ class Replacement:
     record: RiskState | None
 
 
-async def last_risk_record(redis: aioredis.Redis, keys: Keys) -> RiskState | None:
-    """The risk process's newest ``pnl`` snapshot on the pnl stream, or None when there is none
-    or it does not say the day's starting PnL (never a start of 0 by default)."""
+@dataclass(frozen=True, slots=True)
+class RiskRecord:
+    """What the pnl stream says of the risk state. ``snapshot``: the newest ``pnl`` snapshot,
+    None when there is none or it does not say the day's starting PnL (never a start of 0 by
+    default). The halt: the newest ``risk`` entry (every halt and resume writes one), or halted
+    when a snapshot newer than it says so (a restored halt; a check that read the key just
+    before a halt). ``never``: the whole stream was read and no snapshot or day is in it."""
+
+    snapshot: RiskState | None
+    halted: bool = False
+    reason: str = ""
+    halted_ms: int = 0
+    never: bool = False
+
+
+def _halt(payload: dict[str, object]) -> tuple[bool, str, int]:
+    ts_ms = payload.get("ts_ms")
+    ts = ts_ms if isinstance(ts_ms, int) and not isinstance(ts_ms, bool) else 0
+    return payload.get("halted") is True, str(payload.get("reason") or "")[:500], ts
+
+
+def _snapshot(payload: dict[str, object]) -> RiskState | None:
+    if "day_start_pnl" not in payload:
+        return None
+    try:
+        return risk_from_event(payload)
+    except SchemaError:
+        return None
+
+
+async def read_record(redis: aioredis.Redis, keys: Keys) -> RiskRecord:
+    """The risk process's record on the pnl stream, newest first, page by page."""
     stream, newest, read = keys.stream("pnl"), "+", 0
+    snapshot: RiskState | None = None
+    looked = seen = False  # the newest snapshot was looked at; any snapshot or day was seen
+    halt: tuple[bool, str, int] | None = None  # the newest halt or resume
+    halted_after: tuple[bool, str, int] | None = None  # a halted snapshot newer than it
     while read < RECORD_SCAN:
         entries = await redis.xrevrange(stream, max=newest, count=RECORD_PAGE)
         for _, fields in entries:
             try:
                 kind, payload = decode_event(fields)
-                if kind != "pnl":
-                    continue
-                if "day_start_pnl" not in payload:
-                    return None
-                return risk_from_event(payload)
             except SchemaError:
-                return None  # an older snapshot may be of an earlier day: not its last total
+                kind, payload = "", {}  # unreadable: the day is not known from here on
+            if kind == "risk":
+                halt = halt or _halt(payload)
+                continue
+            seen = True
+            if kind in ("pnl", "") and halt is None and payload.get("halted") is True:
+                halted_after = halted_after or _halt(payload)
+            if kind in ("pnl", "") and not looked:
+                looked, snapshot = True, _snapshot(payload) if kind else None
+            if looked and halt is not None:
+                return _record(snapshot, halt, halted_after, never=False)
         if len(entries) < RECORD_PAGE:
-            return None
+            return _record(snapshot, halt, halted_after, never=not seen)
         oldest = entries[-1][0]
         newest = f"({oldest.decode() if isinstance(oldest, bytes) else oldest}"
         read += len(entries)
-    return None
+    return _record(snapshot, halt, halted_after, never=False)
+
+
+def _record(
+    snapshot: RiskState | None,
+    halt: tuple[bool, str, int] | None,
+    halted_after: tuple[bool, str, int] | None,
+    *,
+    never: bool,
+) -> RiskRecord:
+    newest = halt if halt is not None and halt[0] else halted_after or halt
+    halted, reason, halted_ms = newest or (False, "", 0)
+    return RiskRecord(snapshot, halted, reason, halted_ms, never)
+
+
+async def last_risk_record(redis: aioredis.Redis, keys: Keys) -> RiskState | None:
+    """The risk process's newest ``pnl`` snapshot with the day's starting PnL, or None."""
+    return (await read_record(redis, keys)).snapshot
 
 
 def corrupt_reason(key: str, stream: str, record: RiskState | None) -> str:
@@ -93,15 +148,22 @@ return 1
 
 
 async def replace_corrupt_risk(
-    redis: aioredis.Redis, keys: Keys, now_ms: int, source: str, *, announce: bool = True
+    redis: aioredis.Redis,
+    keys: Keys,
+    now_ms: int,
+    source: str,
+    *,
+    announce: bool = True,
+    reason: str = "",
 ) -> Replacement | None:
     """Delete ``dora:risk`` and write it again as a halt with the trading day of the last risk
     record, recorded on the pnl stream and, when ``announce``, published like any halt (a
     resume that replaces the key does not: the risk process would record a halt heard after
-    the resume). Nothing is done when it is a hash again by then (someone rewrote it
-    meanwhile): returns None."""
+    the resume; ``dora halt`` announces its own). The halt's reason says what happened, or is
+    ``reason`` (an operator's halt). Nothing is done when it is a hash again by then (someone
+    rewrote it meanwhile): returns None."""
     record = await last_risk_record(redis, keys)
-    reason = corrupt_reason(keys.risk, keys.stream("pnl"), record)
+    reason = reason or corrupt_reason(keys.risk, keys.stream("pnl"), record)
     kept = record or RiskState()
     state = replace(kept, halted=True, reason=reason, halted_ms=now_ms, check_failures=0)
     fields = [item for pair in encode_risk(state).items() for item in pair]

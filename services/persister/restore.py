@@ -6,7 +6,8 @@ migrated to one item per market if it is still there; then every live market's r
 ``dora:pos:{t}`` (only into hashes that do not exist), the ids of the fills those records count
 into ``dora:fills:seen`` (so the backfill applies none of them twice), the backfill cursor, the
 risk state with the halt (a halt in DynamoDB always wins: it is lifted only by ``dora resume``),
-and the last fill time (only forward). ``dora:restored`` is set last, so a crash half-way simply
+and the last fill time (only forward). The marker says whether a risk state came back
+(``risk_restored``): a ``dora:risk`` deleted later is then never taken for a fresh install. ``dora:restored`` is set last, so a crash half-way simply
 restores again. Settled markets' records (tombstones) are not put back, but their fill and
 settlement ids are.
 """
@@ -88,6 +89,7 @@ async def restore_state(
         "fill_ids": len(seen),
         "settled_markets": len(tombstones),
         "halted": halted,
+        "risk_restored": stored_risk is not None,  # not a fresh install (common.risk_deleted)
         "backfilled_to_ms": int(fills_meta.get("backfilled_to_ms", 0)),
         "last_fill_ms": int(fills_meta.get("last_fill_ms") or meta.get("last_fill_ms") or 0),
     }

@@ -16,7 +16,9 @@ skipped and reported, the rest is checked, and the state says the check failed
 (``check_failures``, ``check_error``): the executor adds no risk until a check passes, and after
 a few failures in a row an alert goes out. A check that cannot run at all leaves ``dora:risk``
 unchanged, and the executor stops adding risk once it is ``risk_stale_ms`` old.
-A ``dora:risk`` of the wrong type is replaced by a halt (``services.risk.risk_key``).
+A ``dora:risk`` of the wrong type is replaced by a halt, and one deleted (without its trading day)
+is written again from the risk process's last record, the day and the halt kept
+(``services.risk.risk_key``).
 
 Beside the checks, never holding them up: ``services.risk.watch`` (positions against the
 exchange, a silent executor's orders cancelled). It also listens to the control channel: on
@@ -47,6 +49,7 @@ from common.redis_codec import decode_risk, encode_mark, encode_risk
 from common.redis_conn import keys_for
 from common.restore import is_restored, wait_until_restored
 from common.risk import total_pnl, unrealized_pnl, worst_case_exposure
+from common.risk_deleted import HALT_FIELDS  # set only by set_halt, lifted only by resume
 from common.runtime import Context, service_main, stop_tasks
 from common.settings import Settings
 from common.sharding import executor_names
@@ -60,7 +63,6 @@ from services.risk.watch import ExchangeWatch, halt
 
 PNL_EVENT_EVERY_MS = 5_000  # the pnl stream (and so DynamoDB) gets a snapshot this often
 WATCH_STUCK_MS = 30_000  # an exchange watch round this long: the dead-man is not being run
-HALT_FIELDS = ("halted", "reason", "halted_ms")  # set only by set_halt, lifted only by resume
 
 
 class RiskService:
@@ -81,6 +83,7 @@ class RiskService:
         self.failures = 0  # checks in a row that failed
         self.last_check_ms = 0.0
         self.last_event_ms = 0
+        self.day_restore: int | None = None  # the restore under which it last wrote the day
         self.tasks: list[asyncio.Task[None]] = []
         self.counts = {"checks": 0, "failed_checks": 0, "emergency_cancels": 0}
 
@@ -154,8 +157,11 @@ class RiskService:
         marks = self._marks(ctx, snap, now_ms, problems)
         prices = {t: m.price for t, m in marks.items()}
         total = total_pnl(snap.positions, prices)
+        restore = None
         try:
-            previous = decode_risk(await read_risk(ctx))  # a wrong type: replaced, halted
+            # a wrong type: replaced, halted; deleted: written again from the record
+            fields, restore = await read_risk(ctx, self.day_restore)
+            previous = decode_risk(fields)
         except SchemaError as exc:
             problems.append(f"{ctx.keys.risk} does not decode: {exc}")
             previous = RiskState()
@@ -177,6 +183,7 @@ class RiskService:
             check_error="; ".join(problems)[:500],
         )
         await self._write(ctx, state, roll.closed, marks)
+        self.day_restore = restore
         if problems:
             self.counts["failed_checks"] += 1
             ctx.log.warning("risk_check_failed", failures=self.failures, problems=problems[:5])

@@ -49,16 +49,21 @@ def _reason(data: dict[str, Any], default: str) -> str:
 
 async def halt(state: WebState, request: web.Request) -> web.Response:
     reason = _reason(await _body(request), "operator halt (dashboard)")
-    heard = await set_halt(state.redis, state.keys, reason, state.clock.now_ms(), "web")
-    state.log.warning("control_halt", reason=reason, heard=heard, remote=request.remote)
-    return answer(200, message=f"halted: {reason} ({heard} process(es) notified)")
+    halted = await set_halt(state.redis, state.keys, reason, state.clock.now_ms(), "web")
+    note, heard = halted.note(), halted.heard
+    state.log.warning(
+        "control_halt", reason=reason, heard=heard, replaced=note, remote=request.remote
+    )
+    return answer(
+        200, message=f"halted: {reason} ({note + '; ' if note else ''}{heard} process(es) notified)"
+    )
 
 
 async def resume(state: WebState, request: web.Request) -> web.Response:
     reason = _reason(await _body(request), "operator resume (dashboard)")
     try:
         resumed = await lift_halt(state.redis, state.keys, reason, state.clock.now_ms(), "web")
-    except ResumeRefused as exc:  # dora:risk corrupted, no record of the day: replaced, halted
+    except ResumeRefused as exc:  # dora:risk corrupted or deleted, no record of the day: halted
         state.log.warning("control_resume_refused", reason=str(exc), remote=request.remote)
         return answer(409, error=str(exc))
     note = resumed.note()

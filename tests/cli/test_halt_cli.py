@@ -56,23 +56,34 @@ def test_unreachable_redis_and_bad_arguments_are_one_line() -> None:
     assert proc.returncode == 2 and "DORA_REDIS_URL" in proc.stderr
 
 
-def test_halt_goes_out_even_when_the_risk_key_refuses_the_record(redis_url: str) -> None:
-    """The kill switch with dora:risk of the wrong type (a person's SET): the record fails, the
-    halt is still announced (the executor stops on the message, risk replaces the key with a
-    halt), and the one line says both."""
+def test_halt_with_a_corrupted_risk_key_replaces_it_keeping_the_day(redis_url: str) -> None:
+    """The kill switch with dora:risk of the wrong type (a person's SET): the record was refused
+    (exit 2, nothing recorded until the risk process's next check). Now the key is replaced as
+    the risk process would, keeping the day, with the operator's reason, and the line says so."""
     r = redis.Redis.from_url(redis_url, decode_responses=True)
     k = Keys()
+    day = RiskState(day="2026-12-06", daily_pnl=-900_000, day_start_pnl=4_000_000)
+    add_risk_record(r, k, replace(day, last_check_ms=1_796_500_000_000))
     r.set(k.risk, "oops")
     pubsub = r.pubsub(ignore_subscribe_messages=True)
     pubsub.subscribe(k.control)
     proc = dora("halt", "--reason", "wrong type", redis_url=redis_url)
-    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
-    assert "halt announced to 1 process(es)" in proc.stderr and "WRONGTYPE" in proc.stderr
+    assert proc.returncode == 0 and len(proc.stdout.strip().splitlines()) == 1, proc.stderr
+    assert proc.stdout.startswith("halted: wrong type"), proc.stdout
+    assert "corrupted" in proc.stdout and "replaced" in proc.stdout and "kept" in proc.stdout
+    state = decode_risk(r.hgetall(k.risk))
+    assert state.halted and state.reason == "wrong type"
+    assert (state.day, state.day_start_pnl, state.daily_pnl) == ("2026-12-06", 4_000_000, -900_000)
+    kinds = [decode_event(f) for _, f in r.xrange(k.stream("pnl"))]
+    assert [(kind, p["halted"], p["reason"]) for kind, p in kinds[1:]] == [
+        ("risk", True, "wrong type")
+    ]
     message = None
     for _ in range(20):
         message = message or pubsub.get_message(timeout=0.2)
     assert message and orjson.loads(message["data"])["cmd"] == "halt"
     assert orjson.loads(message["data"])["reason"] == "wrong type"
+    assert pubsub.get_message(timeout=0.2) is None  # announced once
 
 
 def add_risk_record(r: redis.Redis, k: Keys, state: RiskState) -> None:

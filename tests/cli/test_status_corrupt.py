@@ -129,8 +129,9 @@ def test_a_wrong_type_market_list_is_named_not_cannot_reach(redis_url: str) -> N
 def test_a_wrongtype_answer_is_not_reported_as_cannot_reach_redis(redis_url: str) -> None:
     """Other commands that meet a key of the wrong type say Redis answered, not that it is down."""
     r = redis.Redis.from_url(redis_url, decode_responses=True)
-    r.set(K.risk, "halted")  # ``dora halt`` writes the risk hash
-    proc = run_dora("halt", "--reason", "test", env={"DORA_REDIS_URL": redis_url})
+    r.hset(K.risk, "halted", "1")
+    r.set(K.stream("pnl"), "resumed")  # ``dora resume`` records on the pnl stream
+    proc = run_dora("resume", "--reason", "test", env={"DORA_REDIS_URL": redis_url})
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "cannot reach" not in proc.stderr and "WRONGTYPE" in proc.stderr, proc.stderr
     assert "answered with an error" in proc.stderr

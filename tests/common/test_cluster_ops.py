@@ -13,11 +13,14 @@ import redis.asyncio as aioredis
 from cli.redis_cluster import LocalCluster
 from common.batching import Batcher
 from common.control import ControlListener
-from common.domain import Fill, Side
+from common.domain import Fill, RiskState, Side
+from common.events import pnl_event
 from common.halt import is_halted, record_heard_halt, set_halt
 from common.keys import Keys
 from common.log import get_logger
 from common.messages import ControlCommand
+from common.redis_codec import decode_risk
+from common.risk_deleted import restore_deleted_risk
 from common.stream_read import xread
 from common.streams import append
 from services.fills.ledger import NotRestored, apply_fill, apply_fills
@@ -60,6 +63,23 @@ async def test_a_halt_is_recorded_with_its_event_in_one_transaction(rc: aioredis
     await set_halt(rc, KEYS, "operator", 10, "test")
     assert await is_halted(rc, KEYS) == (True, "operator")
     assert await rc.xlen(KEYS.stream("pnl")) == 2
+
+
+async def test_a_corrupted_or_deleted_risk_key_is_written_again_in_one_slot(
+    rc: aioredis.Redis,
+) -> None:
+    """The scripts that write dora:risk again from the pnl stream's record, on a cluster."""
+    day = RiskState(day="2026-12-06", daily_pnl=-9, day_start_pnl=40)
+    await append(rc, KEYS, "pnl", "pnl", pnl_event(day, 20))
+    await rc.set(KEYS.risk, "x")
+    halted = await set_halt(rc, KEYS, "operator", 30, "test")
+    assert halted.replaced is not None and halted.replaced.record is not None
+    assert decode_risk(await rc.hgetall(KEYS.risk)).day_start_pnl == 40
+    await rc.delete(KEYS.risk)
+    await rc.set(KEYS.restored, "{}")
+    assert await restore_deleted_risk(rc, KEYS, 40, "test") is not None
+    state = decode_risk(await rc.hgetall(KEYS.risk))
+    assert (state.halted, state.reason, state.day_start_pnl) == (True, "operator", 40)
 
 
 async def test_a_read_across_slots_gets_every_streams_entries(rc: aioredis.Redis) -> None:

@@ -50,6 +50,15 @@ async def test_an_empty_redis_gets_the_persisted_state_back_before_anyone_trades
     assert decode_market_config("KXA", await aredis.hgetall(K.cfg_market("KXA"))).enabled
     marker = orjson.loads(await aredis.get(K.restored))
     assert marker["positions"] == 2 and marker["halted"] is True
+    assert marker["risk_restored"] is True  # a dora:risk deleted later is not a fresh install
+
+
+async def test_a_fresh_install_is_marked_as_having_no_risk_state(
+    persister: Harness, aredis: aioredis.Redis
+) -> None:
+    await persister.start()
+    marker = orjson.loads(await aredis.get(K.restored))
+    assert marker["risk_restored"] is False and not await aredis.exists(K.risk)
 
 
 async def test_what_redis_already_holds_is_not_overwritten_except_by_a_halt(

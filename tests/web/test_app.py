@@ -150,6 +150,25 @@ async def test_halt_does_what_dora_halt_does(
     assert await web_state.redis.hget(web_state.keys.risk, "halted") == "0"
 
 
+async def test_halt_with_a_corrupted_risk_key_does_what_dora_halt_does(
+    client: TestClient[Any, Any], web_state: WebState
+) -> None:
+    """The key replaced keeping the day, the operator's reason recorded, and the message says
+    so (it was refused: nothing recorded until the risk process's next check)."""
+    headers = await login(client)
+    redis, k = web_state.redis, web_state.keys
+    day = RiskState(day="2026-12-05", daily_pnl=-900_000, day_start_pnl=4_000_000)
+    await append(redis, k, "pnl", "pnl", pnl_event(day, NOW_MS))
+    await redis.set(k.risk, "oops")
+    response = await client.post("/api/halt", json={"reason": "news"}, headers=headers)
+    assert response.status == 200, await response.text()
+    message = (await response.json())["message"]
+    assert message.startswith("halted: news") and "corrupted" in message and "kept" in message
+    state = decode_risk(await redis.hgetall(k.risk))
+    assert state.halted and state.reason == "news"
+    assert (state.day_start_pnl, state.daily_pnl) == (4_000_000, -900_000)
+
+
 async def test_resume_with_a_corrupted_risk_key_does_what_dora_resume_does(
     client: TestClient[Any, Any], web_state: WebState
 ) -> None:
