@@ -13,7 +13,10 @@ facts) of each market the entries named. Here a script is pipelined right behind
 ``XREAD`` on the same connection. Redis runs a client's pipelined commands in order, so the script
 runs the moment the read is answered: it reads the same entries again (``XRANGE`` from the same
 ids, as many), takes each entry's ticker, and returns those markets' hashes. The state is as fresh
-as the old second read or fresher (it is read after the entry that announced it).
+as the old second read or fresher (it is read after the entry that announced it). It returns the
+entries too, and they are the batch: Redis answers a blocked ``XREAD`` at the first ``XADD`` that
+feeds it, but runs the script after the rest of that writer's pipeline, so a burst of several
+markets' books is heard in one read, not its first market alone.
 
 Tickers are taken from the event's JSON text (``"ticker":"..."``, as ``encode_event`` writes it);
 a market the script did not return, or whose facts it did not return when they are needed, is
@@ -75,9 +78,11 @@ class BadValueLog:
 _SCRIPT = """
 local n = #KEYS
 local count = tonumber(ARGV[n + 1])
-local seen, order = {}, {}
+local seen, order, read = {}, {}, {}
 for i = 1, n do
-  for _, entry in ipairs(redis.call('XRANGE', KEYS[i], '(' .. ARGV[i], '+', 'COUNT', count)) do
+  local entries = redis.call('XRANGE', KEYS[i], '(' .. ARGV[i], '+', 'COUNT', count)
+  read[i] = entries
+  for _, entry in ipairs(entries) do
     local fields, kind, ticker = entry[2], nil, nil
     for j = 1, #fields, 2 do
       if fields[j] == 'type' then
@@ -121,7 +126,8 @@ for _, ticker in ipairs(order) do
   if fv.err then fv = {} end
   out[#out + 1] = fv
 end
-return out
+-- the entries themselves too: every one after the ids, not only those the XREAD was answered with
+return {out, read}
 """
 
 
@@ -165,8 +171,10 @@ def _templates(keys: Keys) -> list[str]:
 def queue_read(
     pipe: Any, keys: Keys, stream_ids: dict[str, str], *, count: int, block_ms: int
 ) -> None:
-    """Queue the blocking read of ``stream_ids`` and, behind it, the script (two results)."""
-    pipe.xread(stream_ids, count=count, block=block_ms)
+    """Queue the blocking read of ``stream_ids`` and, behind it, the script (two results). The
+    read only waits for the first entry (one is enough to wake the step); the script returns
+    every entry, up to ``count`` per stream."""
+    pipe.xread(stream_ids, count=1, block=block_ms)
     names = list(stream_ids)
     # EVAL with the text, not EVALSHA: see common/streams.py (a pipeline would ask SCRIPT
     # EXISTS first, one more round trip)
@@ -184,8 +192,18 @@ def _fields(flat: Any) -> dict[str, str]:
     return dict(zip(flat[::2], flat[1::2], strict=True)) if flat else {}
 
 
+def parse_entries(names: list[str], read: Any) -> list[Any]:
+    """The script's entries as ``XREAD`` answers them: (stream, [(id, fields), ...]) per stream
+    that has any."""
+    out: list[Any] = []
+    for name, entries in zip(names, read or (), strict=False):
+        if entries:
+            out.append((name, [(entry_id, _fields(flat)) for entry_id, flat in entries]))
+    return out
+
+
 def parse_states(raw: Any) -> dict[str, MarketState]:
-    """The script's answer: ticker -> its state. A hash that did not read is its error text."""
+    """The script's states: ticker -> its state. A hash that did not read is its error text."""
     out: dict[str, MarketState] = {}
     for i in range(0, len(raw or ()), 6):
         ticker, book, pos, orders, market, fv = raw[i : i + 6]
@@ -274,7 +292,12 @@ class StreamReader:
                 ctx.log.warning("fused_read_off", reason=str(raw))
                 self.fused = False
             else:
-                states = parse_states(raw)
+                states = parse_states(raw[0])
+                # Redis answers a blocked XREAD at the first XADD that feeds it; the script runs
+                # after the rest of that client's pipeline (a burst of several markets' books),
+                # so its entries are the whole burst: the step hears them all at once, not the
+                # first alone and the others after one more read
+                response = parse_entries(list(self.stream_ids), raw[1]) or response
         else:
             response = await xread(
                 ctx.redis,
