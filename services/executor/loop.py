@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from common.errors import SchemaError
 from common.messages import decode_event
 from common.runtime import Context, note_lag
-from common.stream_read import xread
+from common.stream_read import BurstRead, xread
 from common.trace import STAMPS, TickToOrder
 from services.executor.gate import TradingGate
 from services.executor.groups import OrderGroups
@@ -29,6 +29,7 @@ from services.executor.state import SIDES, PassKey, Schedule
 from services.executor.working import WorkingOrders
 
 READ_BLOCK_MS = 50
+READ_COUNT = 2_000
 RECONCILE_EVERY_MS = 2_000
 RISK_REFRESH_MS = 250
 POSITIONS_REFRESH_MS = 1_000  # a read per market: not on every 250 ms risk refresh
@@ -63,6 +64,7 @@ class Loop:
         self.schedule = schedule
         self.tracer = tracer
         self.stream_ids: dict[str, str] = {}  # where each stream's reading goes on
+        self.burst = BurstRead(ctx.redis, count=READ_COUNT, block=READ_BLOCK_MS)
         self.limiter = asyncio.Semaphore(MAX_CONCURRENT_MARKETS)
         self.housekeeping: asyncio.Task[None] | None = None  # None: not yet started
         self.reconciling: asyncio.Task[None] | None = None  # None: none running
@@ -94,9 +96,12 @@ class Loop:
             schedule.last_reconcile_ms = now
             self.reconciling = asyncio.create_task(self._reconcile_safely())
         schedule.mark_all(self.groups.cooled_down())
-        response = await xread(
-            ctx.redis, self.stream_ids, count=2_000, block=READ_BLOCK_MS, cluster=ctx.keys.cluster
-        )
+        if ctx.keys.cluster:
+            response = await xread(
+                ctx.redis, self.stream_ids, count=READ_COUNT, block=READ_BLOCK_MS, cluster=True
+            )
+        else:  # the strategy's whole publish at once, not its first market alone
+            response = await self.burst.read(self.stream_ids)
         for stream, entries in response or []:
             note_lag(
                 ctx,
