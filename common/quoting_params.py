@@ -152,7 +152,7 @@ class QuotingParams:
     # side joining the touch instead of pulled +0.16, the fair moved 1-3 ticks instead +0.07 to
     # +0.26. Elsewhere: sports_live +0.29 [-3.02, +3.60], news_jumps +0.03, the rest 0.00.
     # ``taken_thin_only`` False (any market; not shipped) was measured for news_jumps only.
-    taken_window_ms: int = 0  # 0 = off
+    taken_window_ms: int = 60_000  # 0 = off
     taken_thin_only: bool = True
     tox_touch_join: bool = True
     tox_touch_quiet_ms: int = 30_000  # 0: join whatever the mid did (worse in sports_live)

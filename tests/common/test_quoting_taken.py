@@ -18,7 +18,7 @@ CONFIG = MarketConfig(
 META = MarketMeta(
     "KX", MarketStatus("active"), NOW + 86_400_000, PriceGrid.linear_cent(), FeeType.QUADRATIC
 )
-PARAMS = replace(DEFAULT_PARAMS, taken_window_ms=60_000)
+PARAMS = DEFAULT_PARAMS  # taken_window_ms 60 s
 THIN = YesBook(((4000, 8 * C),), ((4500, 3 * C),))  # one maker, 5 ticks wide, 3-8 contracts
 DEEP = YesBook(((4000, 20 * C),), ((4500, 20 * C),))  # as wide, but 20 contracts a side
 
@@ -61,3 +61,11 @@ def test_fills_are_kept_for_a_while_and_by_side() -> None:
     assert taken_sides(state, NOW, 800, 2 * C) == (True, False)  # the sale is 1 s old
     late = note_fill(state, NOW - 2_000, -C, None)  # a fill heard late: kept in time order
     assert [ms for ms, _ in late.fills] == [NOW - 2_000, NOW - 1_000, NOW - 500]
+
+
+def test_the_rule_is_for_thin_markets_unless_told_otherwise() -> None:
+    five = fills((1_000, -5 * C))  # quote_size taken whole in a deep book
+    assert quoted(five, DEEP) == ((4100, 5 * C), (4400, 5 * C), "quoting")
+    anywhere = replace(PARAMS, taken_thin_only=False)
+    assert quoted(five, DEEP, anywhere) == ((4100, 5 * C), None, "quoting")
+    assert quoted(fills((1_000, -4 * C)), DEEP, anywhere)[1] == (4400, 5 * C)  # not whole
