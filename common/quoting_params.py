@@ -148,10 +148,14 @@ class QuotingParams:
     # through the fair value; the maker's error has a 60 s half-life), so the next taker on that
     # side is likely informed too. Tuning seeds 1-20, dora with - without ($ a half hour):
     # illiquid +1.80 [+0.89, +2.70] (16/20; dora - naive +3.47 [+2.14, +4.81], 19/20) for
-    # 60 s; 15 s +0.71, 30 s +1.72, 120 s +1.61; a fill of 3 contracts +1.57, of 2 +1.19; the
-    # side joining the touch instead of pulled +0.16, the fair moved 1-3 ticks instead +0.07 to
-    # +0.26. Elsewhere: sports_live +0.29 [-3.02, +3.60], news_jumps +0.03, the rest 0.00.
-    # ``taken_thin_only`` False (any market; not shipped) was measured for news_jumps only.
+    # 60 s; 15 s +0.71, 30 s +1.72, 120 s +1.61; at 30 s a fill of 3 contracts +1.57, of 2
+    # +1.19; the side joining the touch instead of pulled +0.16, the fair moved 1-3 ticks
+    # instead +0.07 to +0.26. Elsewhere: sports_live +0.29 [-3.02, +3.60], news_jumps +0.03,
+    # the rest 0.00. ``taken_thin_only`` False (any market, whole = the quote it showed):
+    # news_jumps +1.34 [-3.07, +5.75] and calm +1.14, but sports_live -10.40 [-20.94, +0.13],
+    # trending -1.40, near_expiry -1.09: not shipped. Fresh seeds 3001-3020 (run once after the
+    # choice): illiquid +3.82 [+2.69, +4.95] (dora - naive +4.91 [+3.24, +6.57], 19/20),
+    # sports_live -0.45 [-1.40, +0.49], news_jumps +0.04, the other five 0.00.
     taken_window_ms: int = 60_000  # 0 = off
     taken_thin_only: bool = True
     tox_touch_join: bool = True
