@@ -6,8 +6,10 @@ Each (scenario, seed) is backtested as ``bench.bench_strategy`` runs it (0.5 h, 
 net PnL after fees) for dora with the ``QuotingParams`` overrides, dora with the shipped
 defaults, and the naive rule, each in its own world from the same seed (paired). Per scenario it
 prints the means, with - without and with - naive with a 95 % t-interval (``bench.stats``) and
-the seeds ahead, and the mean max drawdown. ``--cache`` keeps every run's two numbers in a JSON
-file keyed by scenario, seed, hours and knobs, so the runs without the change are made once.
+the seeds ahead, the mean max drawdown, and the same pairs for the expected edge (spread
+captured against the hidden fair value, less fees: net PnL without the settlement's luck).
+``--cache`` keeps every run's numbers in a JSON file keyed by scenario, seed, hours and knobs,
+so the runs without the change are made once.
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ def run_one(job: Job) -> dict[str, float]:
     return {
         "net": float(data["net_pnl_dollars"]),
         "dd": float(data["max_drawdown_dollars"]),
+        "edge": float(data["spread_captured_dollars"]) - float(data["fees_dollars"]),
     }
 
 
@@ -70,16 +73,22 @@ def row(scenario: str, runs: dict[str, list[dict[str, float]]]) -> str:
     net = {k: [r["net"] for r in v] for k, v in runs.items()}
     mean = {k: sum(v) / len(v) for k, v in net.items()}
     dd = "/".join(f"{sum(r['dd'] for r in runs[k]) / len(runs[k]):.2f}" for k in net)
+    edges = "- | - | - | -"  # runs cached before the edge was kept
+    if all("edge" in r for v in runs.values() for r in v):
+        edge = {k: [r["edge"] for r in v] for k, v in runs.items()}
+        edges = f"{_ci(edge['with'], edge['without'])} | {_ci(edge['with'], edge['naive'])}"
     return (
         f"| {scenario} | {mean['with']:.2f} | {mean['without']:.2f} | {mean['naive']:.2f} "
-        f"| {_ci(net['with'], net['without'])} | {_ci(net['with'], net['naive'])} | {dd} |"
+        f"| {_ci(net['with'], net['without'])} | {_ci(net['with'], net['naive'])} | {dd} "
+        f"| {edges} |"
     )
 
 
 HEADER = (
     "| scenario | with $ | without $ | naive $ | with - without $ [95 % CI] | ahead "
-    "| with - naive $ [95 % CI] | ahead | max DD $ with/without/naive |\n"
-    "|---|---|---|---|---|---|---|---|---|"
+    "| with - naive $ [95 % CI] | ahead | max DD $ with/without/naive "
+    "| edge with - without $ | ahead | edge with - naive $ | ahead |\n"
+    "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 )
 
 

@@ -15,6 +15,10 @@ no worse than ``-free``, rising linearly to 1.0 at ``-(free + span)``. None unti
 ``min_contracts`` have been scored: the static ``toxicity_score`` of the market's config stands
 until there is enough data.
 
+It also keeps every fill's time and signed size for ``FILLS_KEEP_MS`` (scored or not): a
+single fill that took our whole quote in a thin market (``taken_sides``) is the quoting
+function's sign of a taker larger than our quote, and so likely an informed one.
+
 Pure and immutable, exact integers (prices in 1/10,000 $, counts in 1/100 contract): the live
 strategy process (fills from ``dora:stream:fills``, mids from the books it reads) and the
 backtester keep one per market and feed it the same way.
@@ -29,6 +33,7 @@ from common.numbers import COUNT_SCALE
 
 HORIZON_MS = 10_000  # a fill is scored against the mid this long after it
 KEEP_CONTRACTS = 200 * COUNT_SCALE  # about the last 200 contracts scored
+FILLS_KEEP_MS = 120_000  # each fill's time and size kept this long (``taken_sides``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +42,7 @@ class Markouts:
     scored: tuple[tuple[int, int], ...] = ()  # (count, move x count x 2), oldest first
     contracts: int = 0  # sum of the scored counts
     move_x2: int = 0  # sum of the scored moves x count x 2
+    fills: tuple[tuple[int, int], ...] = ()  # (ms, signed count) of the last FILLS_KEEP_MS
 
 
 NO_MARKOUTS = Markouts()
@@ -45,12 +51,18 @@ NO_MARKOUTS = Markouts()
 def note_fill(state: Markouts, ms: int, signed_count: int, mid_x2: int | None) -> Markouts:
     """A fill of ours: ``signed_count`` > 0 bought YES, < 0 sold YES; ``mid_x2`` twice the
     others' mid just before it (None: no two-sided book then, the fill is not scored)."""
-    if signed_count == 0 or mid_x2 is None:
+    if signed_count == 0:
         return state
+    newest = max(ms, state.fills[-1][0]) if state.fills else ms
+    fills = tuple(f for f in (*state.fills, (ms, signed_count)) if f[0] > newest - FILLS_KEEP_MS)
+    if len(fills) > 1 and fills[-2][0] > ms:
+        fills = tuple(sorted(fills))
+    if mid_x2 is None:
+        return Markouts(state.pending, state.scored, state.contracts, state.move_x2, fills)
     pending = (*state.pending, (ms, signed_count, mid_x2))
     if len(pending) > 1 and pending[-2][0] > ms:  # out of order (a backfill): keep time order
         pending = tuple(sorted(pending))
-    return Markouts(pending, state.scored, state.contracts, state.move_x2)
+    return Markouts(pending, state.scored, state.contracts, state.move_x2, fills)
 
 
 def score_due(
@@ -79,7 +91,20 @@ def score_due(
         contracts -= scored[start][0]
         move_x2 -= scored[start][1]
         start += 1
-    return Markouts(state.pending[due:], tuple(scored[start:]), contracts, move_x2)
+    return Markouts(state.pending[due:], tuple(scored[start:]), contracts, move_x2, state.fills)
+
+
+def taken_sides(state: Markouts, now_ms: int, window_ms: int, min_count: int) -> tuple[bool, bool]:
+    """Whether a single fill of at least ``min_count`` bought YES (a taker sold to our bid)
+    and whether one sold YES (a taker bought our ask), within the last ``window_ms`` (at most
+    ``FILLS_KEEP_MS``)."""
+    bought = sold = False
+    for ms, signed in reversed(state.fills):
+        if ms <= now_ms - window_ms:
+            break
+        bought = bought or signed >= min_count
+        sold = sold or -signed >= min_count
+    return bought, sold
 
 
 def toxicity(state: Markouts, min_contracts: int, free: int, span: int) -> int | None:

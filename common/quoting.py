@@ -31,7 +31,9 @@ Pure and deterministic, shared by the strategy process and the backtester. The r
    capped side stops. In a market whose scored fills show no adverse move (measured toxicity
    0), ``benign_size_pct`` of it and ``benign_skew_pct`` of the skew (``common.sizing``); but
    a thin market (wide, shallow and slow: ``benign_max_spread_ticks``, ``benign_min_depth``,
-   ``thin_max_mid_changes``) never gets the benign size and quotes ``thin_size_pct`` of it. In
+   ``thin_max_mid_changes``) never gets the benign size and quotes ``thin_size_pct`` of it,
+   and a side of it whose whole quote one fill took (``common.markouts.taken_sides``: a taker
+   larger than our quote, likely informed) quotes nothing for ``taken_window_ms``. In
    the ``wind_down_ms`` before close (5 min by default; 0 turns it off) the inventory a side
    may build is capped by a limit that shrinks linearly from the full cap to
    nothing at the pull time; in the last ``pull_before_close_ms``, nothing is quoted.
@@ -48,7 +50,7 @@ from common.domain import MarketMeta, Order, Position, Quote, Side, Targets
 from common.fair_inputs import ExternalFair, blend_x2, external_fair
 from common.fees import maker_fee
 from common.grid import PriceGrid
-from common.markouts import NO_MARKOUTS, Markouts, toxicity
+from common.markouts import NO_MARKOUTS, Markouts, taken_sides, toxicity
 from common.numbers import COUNT_SCALE, ONE_DOLLAR
 from common.quoting_params import DEFAULT_PARAMS, QuotingParams
 from common.recent_mids import NO_RECENT, Recent, mid_range_x2, mid_sigma_x2
@@ -260,6 +262,11 @@ def compute_targets(
     skew_x2 = inventory_skew_x2(pos, spread_needed, config, params)
     if measured == 0:
         skew_x2 = skew_x2 * params.benign_skew_pct // 100
+    bought = sold = False  # a thin market's side taken whole: pulled
+    if (cut or not params.taken_thin_only) and params.taken_window_ms:
+        whole = config.quote_size * size_pct // 100
+        whole -= whole % params.size_step
+        bought, sold = taken_sides(markouts, now_ms, params.taken_window_ms, max(1, whole))
     reservation_x2 = fair_x2 - skew_x2
 
     limit = wind_down_limit(meta.close_ms, now_ms, config, params)
@@ -267,6 +274,10 @@ def compute_targets(
     grid = meta.grid
     bid_quote = _bid(grid, reservation_x2, spread_needed, best_bid, best_ask)
     ask_quote = _ask(grid, reservation_x2, spread_needed, best_bid, best_ask)
+    if bought:
+        bid_quote = None
+    if sold:
+        ask_quote = None
 
     quotes: dict[Side, Quote | None] = {}
     for side, priced in ((Side.BID, bid_quote), (Side.ASK, ask_quote)):
@@ -295,6 +306,8 @@ def compute_targets(
         else:
             return Targets(ticker, None, None, "spread_too_tight", now_ms, book_ms, fair)
     reason = "quoting" if bid or ask else ("wind_down" if wind_down else "capped")
+    if not (bid or ask) and (bought or sold):
+        reason = "taken"
     return Targets(ticker, bid, ask, reason, now_ms, book_ms, reservation_x2 // 2)
 
 

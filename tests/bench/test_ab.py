@@ -25,7 +25,7 @@ def test_the_cache_key_ignores_the_knobs_order() -> None:
 
 def test_a_row_pairs_the_seeds() -> None:
     def runs(*nets: float) -> list[dict[str, float]]:
-        return [{"net": n, "dd": 2 * n} for n in nets]
+        return [{"net": n, "dd": 2 * n, "edge": n / 2} for n in nets]
 
     # with - without: 1, 2, 3, 4 (mean 2.5, sd 1.291, t(3) 3.182: +/- 2.05); with - naive: 0
     line = row(
@@ -34,5 +34,12 @@ def test_a_row_pairs_the_seeds() -> None:
     )
     assert line == (
         "| calm | 5.00 | 2.50 | 5.00 | +2.50 [+0.45, +4.55] | 4/4 "
-        "| +0.00 [+0.00, +0.00] | 0/4 | 10.00/5.00/10.00 |"
+        "| +0.00 [+0.00, +0.00] | 0/4 | 10.00/5.00/10.00 "
+        "| +1.25 [+0.22, +2.28] | 4/4 | +0.00 [+0.00, +0.00] | 0/4 |"
     )
+
+
+def test_a_row_without_edges_says_so() -> None:
+    old = [{"net": 1.0, "dd": 0.0}, {"net": 2.0, "dd": 0.0}]
+    line = row("calm", {"with": old, "without": old, "naive": old})
+    assert line.endswith("| - | - | - | - |")

@@ -25,7 +25,9 @@ def test_a_sale_scores_the_other_way():
 def test_no_mid_leaves_fills_waiting_and_a_fill_without_one_is_not_scored():
     state = note_fill(NO_MARKOUTS, 0, C, 2 * 5_000)
     assert score_due(state, 60_000, None) == state
-    assert note_fill(NO_MARKOUTS, 0, C, None) == NO_MARKOUTS
+    unscored = note_fill(NO_MARKOUTS, 0, C, None)
+    assert (unscored.pending, unscored.contracts) == ((), 0)
+    assert unscored.fills == ((0, C),)  # still a fill (``taken_sides``)
 
 
 def test_toxicity_is_none_until_enough_contracts_were_scored():

@@ -542,7 +542,11 @@ async def test_its_own_fills_markouts_measure_the_toxicity(
     from common.quoting import QuotingParams
     from common.runtime import Context
 
-    params = QuotingParams(tox_min_contracts=500, tox_free=0, tox_span=100, tox_max=10_000)
+    # a 4-tick book of 10 contracts a side is thin: the 5-contract fill took the whole bid, and
+    # ``taken_window_ms`` would pull it (test_a_thin_side_taken_whole_is_pulled_by_the_service)
+    params = QuotingParams(
+        tox_min_contracts=500, tox_free=0, tox_span=100, tox_max=10_000, taken_window_ms=0
+    )
     k = Keys()
     await seed(aredis, k, "KX-A", 4000, 4400)
     moved = BookState("KX-A", YesBook(((3800, 1000),), ((4200, 1000),)), 2, NOW, NOW, False)
@@ -627,3 +631,36 @@ async def test_the_answer_to_a_book_change_goes_out_before_the_next_read(
     read = next(i for i, names in enumerate(trips.sent) if "XREAD" in names)
     assert publish < read, trips.sent
     await service.stop(ctx)
+
+
+async def test_a_thin_side_taken_whole_is_pulled_by_the_service(
+    settings: Settings, aredis: aioredis.Redis
+) -> None:
+    """A thin book (4 ticks, 10 contracts a side) quotes 4 contracts a side; a fill that takes
+    the whole bid pulls the bid (``taken_window_ms``, on by default), the ask stays."""
+    from common.domain import Fill, Position, Side
+    from common.events import fill_event
+    from common.log import get_logger
+    from common.messages import encode_event
+    from common.quoting import QuotingParams
+    from common.runtime import Context
+
+    k = Keys()
+    await seed(aredis, k, "KX-A", 4000, 4400)
+    thin = BookState("KX-A", YesBook(((4000, 1000),), ((4400, 1000),)), 2, NOW, NOW, False)
+    await aredis.hset(k.book("KX-A"), mapping=encode_book(thin))
+    clock = ManualClock(NOW)
+    ctx = Context("strategy", settings, aredis, k, clock, get_logger("strategy"))
+    service = StrategyService(settings, QuotingParams())
+    await service.start(ctx)
+    await service.step(ctx)
+    first = decode_targets("KX-A", await aredis.hgetall(k.targets("KX-A")))
+    assert first.bid is not None and (first.bid.price, first.bid.size) == (4100, 400)
+    clock.advance(1_000)
+    fill = Fill("f1", "o1", "KX-A", Side.BID, 4100, 400, 0, False, NOW + 500)
+    event = fill_event(fill, Position("KX-A", 400, 400 * 4100))
+    await aredis.xadd(k.stream("fills"), encode_event("fill", event))
+    await service.step(ctx)
+    await service.stop(ctx)
+    t = decode_targets("KX-A", await aredis.hgetall(k.targets("KX-A")))
+    assert t.bid is None and t.ask is not None and t.ask.price == 4300
