@@ -30,9 +30,5 @@ def run(args: argparse.Namespace) -> int:
         return await set_halt(redis, keys, reason, Clock().now_ms(), "cli")
 
     halted = with_redis(work)
-    note = halted.note()
-    print(
-        f"halted: {reason} ({note + '; ' if note else ''}{halted.heard} process(es) notified; "
-        "the halt is durable until 'dora resume')"
-    )
+    print(f"halted: {reason} ({halted.told()}; the halt is durable until 'dora resume')")
     return 0

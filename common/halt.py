@@ -48,6 +48,12 @@ class Announced:
     replaced: Replacement | None = None
     what: str = CORRUPT  # what had happened to the key it replaced
 
+    def told(self) -> str:
+        """The replacement (if any) and how many heard it, as a person is told: "...; N
+        process(es) notified"."""
+        note = self.note()
+        return f"{note + '; ' if note else ''}{self.heard} process(es) notified"
+
     def note(self) -> str:
         """What a person is told of the replacement ("" when there was none)."""
         if self.replaced is None:

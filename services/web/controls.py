@@ -50,13 +50,14 @@ def _reason(data: dict[str, Any], default: str) -> str:
 async def halt(state: WebState, request: web.Request) -> web.Response:
     reason = _reason(await _body(request), "operator halt (dashboard)")
     halted = await set_halt(state.redis, state.keys, reason, state.clock.now_ms(), "web")
-    note, heard = halted.note(), halted.heard
     state.log.warning(
-        "control_halt", reason=reason, heard=heard, replaced=note, remote=request.remote
+        "control_halt",
+        reason=reason,
+        heard=halted.heard,
+        replaced=halted.note(),
+        remote=request.remote,
     )
-    return answer(
-        200, message=f"halted: {reason} ({note + '; ' if note else ''}{heard} process(es) notified)"
-    )
+    return answer(200, message=f"halted: {reason} ({halted.told()})")
 
 
 async def resume(state: WebState, request: web.Request) -> web.Response:
@@ -66,13 +67,14 @@ async def resume(state: WebState, request: web.Request) -> web.Response:
     except ResumeRefused as exc:  # dora:risk corrupted or deleted, no record of the day: halted
         state.log.warning("control_resume_refused", reason=str(exc), remote=request.remote)
         return answer(409, error=str(exc))
-    note = resumed.note()
     state.log.warning(
-        "control_resume", reason=reason, heard=resumed.heard, replaced=note, remote=request.remote
+        "control_resume",
+        reason=reason,
+        heard=resumed.heard,
+        replaced=resumed.note(),
+        remote=request.remote,
     )
-    return answer(
-        200, message=f"resumed ({note + '; ' if note else ''}{resumed.heard} process(es) notified)"
-    )
+    return answer(200, message=f"resumed ({resumed.told()})")
 
 
 async def cancel_all(state: WebState, request: web.Request) -> web.Response:
