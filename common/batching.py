@@ -5,7 +5,9 @@ once: each re-reads its market's book, records an order before sending it and re
 answer. One round trip each is one socket write and one read each, on both ends; under churn
 those syscalls were the executor's largest cost. A ``Batcher`` gathers the commands queued in
 the same turn of the loop into one pipeline. Each caller still awaits its own results before it
-goes on, so an order is still recorded before it is sent; only the round trip is shared.
+goes on, so an order is still recorded before it is sent; only the round trip is shared. On
+one Redis over TCP the pipelines go out on a connection of the batcher's own
+(``common.direct_redis``: a third of redis-py's cost per round trip).
 """
 
 from __future__ import annotations
@@ -16,10 +18,13 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from common.direct_redis import direct_for
+
 
 class Batcher:
     def __init__(self, redis: aioredis.Redis) -> None:
         self.redis = redis
+        self.direct = direct_for(redis)  # None: redis-py's own pipelines
         self._pipe: Any = None  # the pipeline being filled this turn
         self._waiters: list[tuple[int, int, asyncio.Future[list[Any]]]] = []
         self._sending: set[asyncio.Task[None]] = set()
@@ -63,7 +68,10 @@ class Batcher:
             return
         self.round_trips += 1
         try:
-            results = await pipe.execute(raise_on_error=False)
+            if self.direct is not None:
+                results = await self.direct.execute(pipe, raise_on_error=False)
+            else:
+                results = await pipe.execute(raise_on_error=False)
         except asyncio.CancelledError:
             for _, _, future in waiters:
                 future.cancel()
@@ -87,6 +95,12 @@ class Batcher:
         """Wait for the pipelines queued or sent (a clean stop loses no record)."""
         if self._sending:
             await asyncio.gather(*self._sending, return_exceptions=True)
+
+    async def close(self) -> None:
+        """Close the batcher's own connection (at the end of a stop; a later call opens it
+        again)."""
+        if self.direct is not None:
+            await self.direct.aclose()
 
 
 def queued(pipe: Any) -> list[Any]:

@@ -279,6 +279,8 @@ class ExecutorService:
             await self.lease.release()  # a standby takes over at once
         with contextlib.suppress(Exception):
             await self.probe_redis.aclose()
+        await self.loop.burst.aclose()
+        await self.batch.close()
 
 
 def main() -> int:

@@ -13,6 +13,7 @@ import redis.asyncio as aioredis
 from common.book import BookState, YesBook
 from common.clock import ManualClock
 from common.config import MarketConfig
+from common.direct_redis import DirectRedis
 from common.domain import (
     MarketMeta,
     MarketStatus,
@@ -845,8 +846,15 @@ def count_round_trips(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
         sent["XREAD" if stack and stack[0][0][0] == "XREAD" else "pipeline"] += 1
         return await pipeline(self, *args, **options)
 
+    async def direct(self: DirectRedis, pipe: Any, **options: Any) -> Any:
+        stack = pipe.command_stack  # the same, on a connection of the caller's own
+        sent["XREAD" if stack and stack[0][0][0] == "XREAD" else "pipeline"] += 1
+        return await direct_execute(self, pipe, **options)
+
+    direct_execute = DirectRedis.execute
     monkeypatch.setattr(aioredis.Redis, "execute_command", one)
     monkeypatch.setattr(aioredis.client.Pipeline, "execute", many)
+    monkeypatch.setattr(DirectRedis, "execute", direct)
     return sent
 
 
