@@ -53,12 +53,11 @@ class _Protocol(asyncio.Protocol):
             hiredis.Reader(encoding=encoding, errors=errors) if encoding else hiredis.Reader()
         )
         self.waiters: deque[Waiter] = deque()
-        self.transport: asyncio.Transport | None = None
+        self.transport: Any = None
         self.lost: Exception | None = None
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport  # uvloop's is no asyncio.Transport subclass
         sock = transport.get_extra_info("socket")
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

@@ -11,6 +11,7 @@ from redis.exceptions import NoScriptError, ResponseError
 
 from common.direct_redis import DirectRedis, direct_for
 from common.redis_conn import connect_redis
+from common.runtime import run_loop
 from common.settings import load_settings
 
 SCRIPT = "return {KEYS[1], redis.call('HGETALL', KEYS[1]), tonumber(ARGV[1]) + 1}"
@@ -160,3 +161,22 @@ def test_anything_but_one_redis_over_tcp_keeps_redis_py(fake_redis: aioredis.Red
     unix = aioredis.Redis.from_url("unix:///tmp/none.sock")
     assert direct_for(unix) is None
     assert direct_for(aioredis.Redis.from_url("redis://127.0.0.1:1/0")) is not None
+
+
+def test_on_uvloop_as_the_services_run(redis_url: str) -> None:
+    """The services run on uvloop, whose transports are not asyncio's classes."""
+
+    async def main() -> list[Any]:
+        client = aioredis.Redis.from_url(redis_url, decode_responses=True)
+        direct = direct_for(client)
+        assert direct is not None
+        pipe = client.pipeline(transaction=False)
+        pipe.set("d:uv", "1")
+        pipe.get("d:uv")
+        try:
+            return await direct.execute(pipe)
+        finally:
+            await direct.aclose()
+            await client.aclose()
+
+    assert run_loop(main(), uvloop=True) == [True, "1"]
