@@ -144,6 +144,11 @@ class DirectRedis:
                 delay *= 2
         return answers(stack, raw, raise_on_error)
 
+    async def connect(self) -> None:
+        """Open the connection now (a first pipeline sent without waiting for its answer then
+        leaves at once, not after the connect)."""
+        await self._connection()
+
     async def _wait(
         self, proto: _Protocol, future: asyncio.Future[list[Any]], block_s: float
     ) -> list[Any]:

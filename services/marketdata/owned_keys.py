@@ -14,16 +14,23 @@ from typing import Any
 
 from redis.exceptions import ResponseError
 
+from common.direct_redis import DirectRedis
 from common.runtime import Context
 
 
 async def execute_owned(
-    ctx: Context, pipe: Any, owned: Sequence[tuple[str, str] | None]
+    ctx: Context,
+    pipe: Any,
+    owned: Sequence[tuple[str, str] | None],
+    direct: DirectRedis | None = None,
 ) -> set[str]:
-    """Run ``pipe``; ``owned``: per queued command, (market, key) when it writes a key marketdata
-    owns, else None. The markets whose key was of the wrong type (deleted: write them again);
-    any other error is raised as before."""
-    results = await pipe.execute(raise_on_error=False)
+    """Run ``pipe`` (on ``direct`` when given); ``owned``: per queued command, (market, key) when
+    it writes a key marketdata owns, else None. The markets whose key was of the wrong type
+    (deleted: write them again); any other error is raised as before."""
+    if direct is not None:
+        results = await direct.execute(pipe, raise_on_error=False)
+    else:
+        results = await pipe.execute(raise_on_error=False)
     bad: dict[str, str] = {}
     for write, result in zip(owned, results, strict=True):
         if not isinstance(result, Exception):

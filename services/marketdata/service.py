@@ -20,6 +20,7 @@ from common.book import BookState, YesBook
 from common.config_cache import ConfigCache
 from common.connect import kalshi_client, load_signer
 from common.control import ControlListener
+from common.direct_redis import DirectRedis, direct_for
 from common.events import book_event
 from common.kalshi.client import KalshiClient
 from common.kalshi.errors import ExchangeError
@@ -69,6 +70,7 @@ class MarketdataService:
         self.calendar: ExchangeCalendar | None = None
         self.dirty: set[str] = set()
         self.first_recv_us: dict[str, int] = {}  # oldest unflushed frame per market (tracing)
+        self.direct: DirectRedis | None = None  # the books' writes: a connection of their own
         self.stale_reason: dict[str, str] = {}
         self.published_top: dict[str, Any] = {}  # ticker -> top levels + staleness last announced
         self.wake = asyncio.Event()
@@ -86,6 +88,9 @@ class MarketdataService:
     async def start(self, ctx: Context) -> None:
         # The restore marker means the persisted state and the config mirror are in Redis.
         await wait_until_restored(ctx.redis, ctx.keys, ctx.stopping, log=ctx.log)
+        self.direct = direct_for(ctx.redis)
+        if self.direct is not None:
+            await self.direct.connect()
         await self.restore.prime(ctx.redis, ctx.keys)
         self.configs = ConfigCache(ctx.keys, ctx.log)
         await self.configs.refresh(ctx.redis, ctx.clock.now_ms())
@@ -132,6 +137,8 @@ class MarketdataService:
             await pipe.execute()
         if self.client is not None:
             await self.client.aclose()
+        if self.direct is not None:
+            await self.direct.aclose()
 
     async def _on_control(self, command: ControlCommand) -> None:
         if command.cmd == "reload":
@@ -253,7 +260,9 @@ class MarketdataService:
                 approximate=True,
             )
             owned.append(None)
-        for ticker in await execute_owned(ctx, pipe, owned):  # a key of the wrong type: again
+        # on a connection of its own, through hiredis (common.direct_redis): the tick's first hop
+        redo = await execute_owned(ctx, pipe, owned, self.direct)
+        for ticker in redo:  # a key of the wrong type: again
             self.dirty.add(ticker)
             self.published_top.pop(ticker, None)
         self.counts["book_writes"] += len(dirty)

@@ -7,20 +7,27 @@ from typing import Any
 
 from redis.exceptions import ResponseError
 
+from common.direct_redis import direct_for
 from common.runtime import Context
 
 
 class Publisher:
     """Sends each computation's targets (one pipeline) without the step waiting for Redis's
-    answer. A pipeline waits only for those still on their way that hold one of its markets (a
-    market's targets never overtake each other); the others go at once, on connections of
-    their own. When a pipeline fails, its markets are forgotten as published (``last``): their
-    next computation publishes them again."""
+        answer. A pipeline waits only for those still on their way that hold one of its markets (a
+        market's targets never overtake each other); the others go at once, on connections of
+        their own (on one Redis over TCP: one connection of the publisher's own, through hiredis, which
+    answers them in order; ``common.direct_redis``). When a pipeline fails, its markets are forgotten as published (``last``): their
+        next computation publishes them again."""
 
     def __init__(self, ctx: Context, last: dict[str, dict[str, str]]) -> None:
         self.ctx = ctx
         self.last = last
         self.inflight: dict[asyncio.Task[None], frozenset[str]] = {}
+        self.direct = direct_for(ctx.redis)
+
+    async def connect(self) -> None:
+        if self.direct is not None:
+            await self.direct.connect()
 
     def send(self, pipe: Any, tickers: list[str]) -> None:
         if not tickers:
@@ -37,7 +44,10 @@ class Publisher:
         try:
             # per market: HSET dora:targets:T, XADD. A targets key of the wrong type (a person's
             # SET) is this process's own: deleted, and that market published again
-            results = await pipe.execute(raise_on_error=False)
+            if self.direct is not None:
+                results = await self.direct.execute(pipe, raise_on_error=False)
+            else:
+                results = await pipe.execute(raise_on_error=False)
             for ticker, written in zip(tickers, results[::2], strict=False):
                 if isinstance(written, ResponseError):
                     key = self.ctx.keys.targets(ticker)
@@ -62,3 +72,5 @@ class Publisher:
         """Wait for what is being sent (at stop)."""
         if self.inflight:
             await asyncio.wait(list(self.inflight), timeout=timeout_s)
+        if self.direct is not None:
+            await self.direct.aclose()

@@ -34,6 +34,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from common.direct_redis import direct_for
 from common.keys import Keys
 from common.redis_reads import refused
 from common.runtime import Context
@@ -250,6 +251,8 @@ class StreamReader:
         self.arrived = asyncio.Event()
         self.taken = asyncio.Event()
         self.answering: asyncio.Future[None] | None = None  # until the step has answered
+        # the fused read on a connection of its own, through hiredis (common.direct_redis)
+        self.direct = direct_for(ctx.redis) if fused else None
 
     async def run(self) -> None:
         failures = 0
@@ -284,7 +287,13 @@ class StreamReader:
         if self.fused:
             pipe = ctx.redis.pipeline(transaction=False)
             queue_read(pipe, ctx.keys, self.stream_ids, count=self.count, block_ms=self.block_ms)
-            response, raw = await pipe.execute(raise_on_error=False)
+            if self.direct is not None:
+                block_s = self.block_ms / 1000
+                response, raw = await self.direct.execute(
+                    pipe, raise_on_error=False, block_s=block_s
+                )
+            else:
+                response, raw = await pipe.execute(raise_on_error=False)
             if isinstance(response, Exception):
                 raise response
             if isinstance(raw, Exception):
@@ -324,6 +333,10 @@ class StreamReader:
         finally:
             timer.cancel()
             self.answering = None
+
+    async def aclose(self) -> None:
+        if self.direct is not None:
+            await self.direct.aclose()
 
     def answer(self) -> None:
         """The step has published its answer to what it took: the next read goes out at the

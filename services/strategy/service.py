@@ -109,6 +109,7 @@ class StrategyService:
             last = await ctx.redis.xrevrange(stream, count=1)
             self.stream_ids[stream] = last[0][0] if last else "0-0"
         self.publisher = Publisher(ctx, self.last)
+        await self.publisher.connect()
         # the state comes with each read (reader.py) on a single strategy and one Redis; shards
         # and a cluster (the script reads keys it does not declare) read it apart
         self.reader = StreamReader(
@@ -378,6 +379,8 @@ class StrategyService:
         await stop_tasks([t for t in (self.control_task, self.reader_task) if t is not None])
         if self.publisher is not None:
             await self.publisher.drain()  # what the last step computed
+        if self.reader is not None:
+            await self.reader.aclose()
 
 
 def main() -> int:

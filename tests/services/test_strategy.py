@@ -7,6 +7,7 @@ import redis.asyncio as aioredis
 from common.book import BookState, YesBook
 from common.clock import ManualClock
 from common.config import MarketConfig
+from common.direct_redis import DirectRedis
 from common.domain import MarketMeta, MarketStatus
 from common.grid import PriceGrid
 from common.keys import Keys
@@ -196,7 +197,7 @@ class RoundTrips:
             self.sent.append((str(args[0]).upper(),))
             return await command(client, *args, **options)
 
-        async def counted_execute(pipe: Any, *args: Any, **options: Any) -> Any:
+        async def counted_execute(pipe: Any, *args: Any, _send: Any = None, **options: Any) -> Any:
             names = tuple(str(c[0][0]).upper() for c in pipe.command_stack)
             self.sent.append(names)
             if hold and hold in names:
@@ -204,12 +205,23 @@ class RoundTrips:
                 await self.release.wait()
             if fail_next and fail_next in names and not getattr(self, "failed", False):
                 self.failed = True
-                await pipe.reset()
+                pipe.command_stack.clear()
                 raise ConnectionError("Redis went away")
+            if _send is not None:
+                return await _send()
             return await execute(pipe, *args, **options)
+
+        direct_execute = DirectRedis.execute
+
+        async def counted_direct(direct: Any, pipe: Any, **options: Any) -> Any:
+            # the same pipeline, on a connection of the caller's own (common.direct_redis)
+            return await counted_execute(
+                pipe, _send=lambda: direct_execute(direct, pipe, **options)
+            )
 
         monkeypatch.setattr(aioredis.Redis, "execute_command", counted_command)
         monkeypatch.setattr(aioredis.client.Pipeline, "execute", counted_execute)
+        monkeypatch.setattr(DirectRedis, "execute", counted_direct)
 
     def reads(self) -> int:
         """Round trips that read a market's hashes apart from the stream read."""
