@@ -14,11 +14,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import redis.asyncio as aioredis
 
 from common.direct_redis import direct_for
+from common.log import get_logger
+
+log = get_logger("batching")
 
 
 class Batcher:
@@ -27,13 +31,17 @@ class Batcher:
         self.direct = direct_for(redis)  # None: redis-py's own pipelines
         self._pipe: Any = None  # the pipeline being filled this turn
         self._waiters: list[tuple[int, int, asyncio.Future[list[Any]]]] = []
+        self._meanwhile: list[Callable[[], None]] = []  # this turn's work for while Redis answers
         self._sending: set[asyncio.Task[None]] = set()
         self.round_trips = 0  # pipelines sent
 
-    async def execute(self, queue: Callable[[Any], object]) -> list[Any]:
+    async def execute(
+        self, queue: Callable[[Any], object], meanwhile: Callable[[], None] | None = None
+    ) -> list[Any]:
         """Queue this caller's commands (``queue(pipe)``) beside everyone else's of this turn of
         the loop and return this caller's results. The first error among them is raised; an
-        error of another caller's command is not."""
+        error of another caller's command is not. ``meanwhile``: called once the pipeline is
+        written, while Redis answers (its errors are only logged)."""
         if self._pipe is None:
             self._pipe = self.redis.pipeline(transaction=False)
             # The task's first step runs at the next turn of the loop, as a callback would, and
@@ -54,6 +62,8 @@ class Batcher:
             return []
         future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
         self._waiters.append((start, end, future))
+        if meanwhile is not None:
+            self._meanwhile.append(meanwhile)
         return await future
 
     @property
@@ -62,15 +72,18 @@ class Batcher:
         return self._pipe is not None
 
     async def _send_turn(self) -> None:
-        pipe, waiters = self._pipe, self._waiters
-        self._pipe, self._waiters = None, []
+        pipe, waiters, meanwhile = self._pipe, self._waiters, self._meanwhile
+        self._pipe, self._waiters, self._meanwhile = None, [], []
         if not waiters:
             return
         self.round_trips += 1
+        told = partial(_each, meanwhile) if meanwhile else None
         try:
             if self.direct is not None:
-                results = await self.direct.execute(pipe, raise_on_error=False)
+                results = await self.direct.execute(pipe, raise_on_error=False, on_sent=told)
             else:
+                if told is not None:
+                    told()  # no overlap on redis-py's pipeline: before it, still before the answer
                 results = await pipe.execute(raise_on_error=False)
         except asyncio.CancelledError:
             for _, _, future in waiters:
@@ -101,6 +114,14 @@ class Batcher:
         again)."""
         if self.direct is not None:
             await self.direct.aclose()
+
+
+def _each(calls: list[Callable[[], None]]) -> None:
+    for call in calls:
+        try:
+            call()
+        except Exception as exc:  # the work it would have saved is done later anyway
+            log.warning("meanwhile_failed", error=f"{type(exc).__name__}: {exc}")
 
 
 def queued(pipe: Any) -> list[Any]:

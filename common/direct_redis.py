@@ -9,7 +9,8 @@ on a socket of its own and parsed by one ``hiredis.Reader`` costs about 40 (docs
 "Session 17"). The answers are redis-py's own: its RESP2 response callbacks shape them (an
 ``XREAD`` as ``[[stream, [(id, {field: value})]]]``) and its parser names the errors (a
 ``NOSCRIPT`` is a ``NoScriptError``, a ``WRONGTYPE`` a ``ResponseError``), so a caller sees what
-``pipe.execute()`` would have given it.
+``pipe.execute()`` would have given it (tests/common/test_direct_redis.py compares them for the
+commands the hot paths send; a few others differ in shape, a ``BLPOP`` answers a tuple).
 
 Pipelines on one connection are answered in order (several may be on their way at once). A
 caller cancelled while waiting leaves its place in the queue: its answer is read and dropped. A
@@ -27,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import hiredis
@@ -121,11 +123,17 @@ class DirectRedis:
         self._opening: asyncio.Lock | None = None
 
     async def execute(
-        self, pipe: Any, *, raise_on_error: bool = True, block_s: float = 0.0
+        self,
+        pipe: Any,
+        *,
+        raise_on_error: bool = True,
+        block_s: float = 0.0,
+        on_sent: Callable[[], None] | None = None,
     ) -> list[Any]:
         """Send what ``pipe`` queued and return its answers as ``pipe.execute`` would.
         ``block_s``: how long a blocking command in it may wait (added to the socket timeout,
-        when one is set)."""
+        when one is set). ``on_sent``: called once, the moment the pipeline is written (work to
+        do while Redis answers)."""
         stack = list(pipe.command_stack)
         pipe.command_stack.clear()  # the pipeline is spent, as after its own execute
         if not stack:
@@ -135,7 +143,12 @@ class DirectRedis:
         for attempt in range(RETRIES + 1):
             try:
                 proto = await self._connection()
-                raw = await self._wait(proto, proto.send(payload, len(stack)), block_s)
+                sent = proto.send(payload, len(stack))
+                if on_sent is not None:
+                    call: Callable[[], None] = on_sent
+                    on_sent = None  # once, not again on a retry
+                    call()
+                raw = await self._wait(proto, sent, block_s)
                 break
             except RedisConnectionError:
                 if attempt == RETRIES:

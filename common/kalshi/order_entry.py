@@ -61,6 +61,10 @@ ORDER_GROUPS = "/portfolio/order_groups"
 _GONE_CODES = ("not_found", "order_not_found", "order_not_resting", "not_resting")
 
 
+def amend_path(order_id: str) -> str:
+    return f"{ORDERS_V2}/{order_id}/amend"
+
+
 class OrderEntry(RestClient):
     """Our orders at the exchange: reads, creates, amends, decreases, cancels, order groups."""
 
@@ -163,6 +167,14 @@ class OrderEntry(RestClient):
 
     # ---- amend, decrease, cancel -----------------------------------------------------------
 
+    def presign_create(self) -> None:
+        """Sign the next single create ahead (``Transport.presign``)."""
+        self.transport.presign("POST", ORDERS_V2)
+
+    def presign_amend(self, order_id: str) -> None:
+        """Sign the next amend of ``order_id`` ahead."""
+        self.transport.presign("POST", amend_path(order_id))
+
     async def amend_order(
         self,
         order: Order,
@@ -181,7 +193,7 @@ class OrderEntry(RestClient):
         new_remaining = order.remaining if remaining is None else remaining
         count = order.filled + new_remaining
         body = build_amend(order, new_price, count, updated_client_order_id)
-        path = f"{ORDERS_V2}/{order.order_id}/amend"
+        path = amend_path(order.order_id)
         try:
             ack = await self._write("POST", path, body=body, params=self._scope(), cost=COST_AMEND)
         except AMBIGUOUS:

@@ -18,6 +18,12 @@ class Gateway(Protocol):
 
     async def amend(self, order: Order, price: int, remaining: int) -> Order: ...
 
+    def presign(self, order: Order | None) -> None:
+        """Sign ahead the create (``order`` None) or the amend of ``order`` about to be sent:
+        sent soon after, it leaves without signing (nothing to do for an exchange that does not
+        sign)."""
+        ...
+
     async def decrease(self, order: Order, remaining: int) -> Order: ...
 
     async def cancel(self, order: Order) -> int:

@@ -28,6 +28,12 @@ class KalshiGateway:
     async def place(self, request: OrderRequest) -> Order:
         return await self.client.place_order(request)
 
+    def presign(self, order: Order | None) -> None:
+        if order is None:
+            self.client.presign_create()
+        elif order.order_id is not None:
+            self.client.presign_amend(order.order_id)
+
     async def amend(self, order: Order, price: int, remaining: int) -> Order:
         return await self.client.amend_order(order, price=price, remaining=remaining)
 

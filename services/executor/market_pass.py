@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 from collections.abc import Callable, Coroutine
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 from redis.exceptions import NoScriptError
@@ -44,6 +45,18 @@ RULES = {
     "fenced": "lease",
     "lost": "ledger_lost",  # Redis lost writes of ours: until the ledger is rebuilt
 }
+
+
+class Once:
+    """``call`` the first time this is called, never again."""
+
+    def __init__(self, call: Callable[[], object]) -> None:
+        self.call: Callable[[], object] | None = call
+
+    def __call__(self) -> None:
+        call, self.call = self.call, None
+        if call is not None:
+            call()
 
 
 class MarketPass:
@@ -144,9 +157,23 @@ class MarketPass:
             event = replace(event, before=event_before.parts)
         records = tuple(Record(p.order.client_order_id, encode_order(p.order)) for p in places)
         ledger, cap = self.ledger, self.configs.global_config.max_total_exposure
-        # one script and one round trip on one Redis; two steps on a cluster (common.ledger)
+
+        # one script and one round trip on one Redis; two steps on a cluster (common.ledger).
+        # While Redis answers, the requests it clears are signed (each at most once).
+        def sign() -> None:
+            for action in adds:
+                self.entry.presign(action)
+
+        signing = Once(sign)
         answer = await ledger.reserve(
-            self._ledger_step, ticker, values, cap, True, records, event, before
+            partial(self._ledger_step, meanwhile=signing),
+            ticker,
+            values,
+            cap,
+            True,
+            records,
+            event,
+            before,
         )
         if answer.outcome == "guard":
             # a stale book or a market not open: pull this side's quotes instead
@@ -210,10 +237,13 @@ class MarketPass:
             )
             ledger.answered(values, reply, ticker, event)
 
-    async def _ledger_step(self, queue: Callable[[Any], object]) -> Any:
-        """One ledger step in the shared pipeline; its script loaded again if Redis lost it."""
+    async def _ledger_step(
+        self, queue: Callable[[Any], object], meanwhile: Callable[[], None] | None = None
+    ) -> Any:
+        """One ledger step in the shared pipeline; its script loaded again if Redis lost it.
+        ``meanwhile``: done while Redis answers."""
         try:
-            (reply,) = await self.batch.execute(queue)
+            (reply,) = await self.batch.execute(queue, meanwhile)
         except NoScriptError:
             await self.ledger.load()
             (reply,) = await self.batch.execute(queue)

@@ -54,6 +54,14 @@ class OrderEntry:
         self.namespace = namespace  # of the client order ids: this process's, never reused
         self.seq = 0
 
+    def presign(self, action: Action) -> None:
+        """Sign ahead the request ``action`` will send (a create or an amend; the executor does
+        it while Redis answers the ledger step that clears it)."""
+        if action.kind is ActionKind.PLACE:
+            self.gateway.presign(None)
+        elif action.kind is ActionKind.AMEND and action.order is not None:
+            self.gateway.presign(action.order)
+
     async def execute(self, action: Action) -> bool:
         """Send ``action`` and record the answer. False when an amend, decrease or cancel
         failed (the order is then looked up); a create's failure is recorded on the order."""

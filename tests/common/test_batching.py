@@ -93,3 +93,29 @@ async def test_a_lost_connection_reaches_every_caller() -> None:
         isinstance(r, ConnectionError | OSError) or "connect" in str(r).lower() for r in results
     )
     await dead.aclose()
+
+
+async def test_work_for_meanwhile_runs_once_the_pipeline_is_written(
+    aredis: aioredis.Redis,
+) -> None:
+    """What a caller does while Redis answers (the executor signs the request its ledger step
+    clears) runs after the write: Redis has the pipeline's commands when it runs. One that
+    fails only costs itself."""
+    batch = Batcher(aredis)
+    assert batch.direct is not None  # a real Redis over TCP: the batcher's own connection
+    seen: list[str] = []
+
+    def sign() -> None:
+        seen.append("signed")
+
+    def broken() -> None:
+        raise RuntimeError("no key")
+
+    results = await asyncio.gather(
+        batch.execute(lambda pipe: pipe.set("m", 1), meanwhile=sign),
+        batch.execute(lambda pipe: pipe.get("m"), meanwhile=broken),
+    )
+    assert results == [[True], ["1"]]
+    assert seen == ["signed"]
+    assert batch.round_trips == 1
+    await batch.close()

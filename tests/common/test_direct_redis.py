@@ -180,3 +180,21 @@ def test_on_uvloop_as_the_services_run(redis_url: str) -> None:
             await client.aclose()
 
     assert run_loop(main(), uvloop=True) == [True, "1"]
+
+
+async def test_on_sent_is_told_once_the_pipeline_is_written(aredis: aioredis.Redis) -> None:
+    direct = direct_for(aredis)
+    assert direct is not None
+    told: list[bool] = []
+    blocked = aredis.pipeline(transaction=False)
+    blocked.blpop(["d:list"], timeout=1)
+    read = asyncio.create_task(
+        direct.execute(blocked, block_s=1, on_sent=lambda: told.append(True))
+    )
+    await asyncio.sleep(0.05)
+    assert told == [True] and not read.done()  # written, Redis holds it
+    await aredis.rpush("d:list", "x")
+    (popped,) = await asyncio.wait_for(read, 5)
+    assert list(popped) == ["d:list", "x"]
+    assert told == [True]
+    await direct.aclose()
