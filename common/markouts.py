@@ -107,6 +107,36 @@ def taken_sides(state: Markouts, now_ms: int, window_ms: int, min_count: int) ->
     return bought, sold
 
 
+def taken_moved(
+    state: Markouts,
+    mids_x2: tuple[tuple[int, int], ...],
+    now_ms: int,
+    window_ms: int,
+    min_count: int,
+    mid_x2: int,
+    move_x2: int,
+) -> tuple[bool, bool]:
+    """``taken_sides``, but only a fill after which the others' mid (``mid_x2`` now) has moved
+    at least ``move_x2`` the taker's way from the one in effect just before it (``mids_x2``:
+    (ms, mid x2), oldest first): the book re-priced after the taker, as after news."""
+    bought = sold = False
+    for ms, signed in reversed(state.fills):
+        if ms <= now_ms - window_ms:
+            break
+        if abs(signed) < min_count:
+            continue
+        before = None
+        for seen_ms, seen_x2 in mids_x2:
+            if seen_ms >= ms:
+                break
+            before = seen_x2
+        if before is None:
+            continue
+        bought = bought or (signed > 0 and mid_x2 <= before - move_x2)
+        sold = sold or (signed < 0 and mid_x2 >= before + move_x2)
+    return bought, sold
+
+
 def toxicity(state: Markouts, min_contracts: int, free: int, span: int) -> int | None:
     """The score (0..``FACTOR_SCALE``) from the mean move per contract (price units), or None
     with fewer than ``min_contracts`` scored."""

@@ -20,7 +20,9 @@ Pure and deterministic, shared by the strategy process and the backtester. The r
    is the fair value, so dora does not re-quote one tick inside a stale price.
    Then, optionally, the event's other outcomes (``event_weight_pct``, off: it lost in the
    ``event`` scenario) and an external model's value (``dora:fv:{ticker}``, while fresh, as far
-   as its confidence) move it (``common.fair_inputs``).
+   as its confidence) move it (``common.fair_inputs``), and within ``close_stretch_ms`` of
+   the close a log-odds stretch away from 50 c (``close_stretch_pct``, off: it lost in
+   near_expiry).
 4. Inventory skew moves both prices against the position (long YES -> lower, short -> higher),
    but only past ``skew_start_pct`` of the cap: a lightly held book quotes like a flat one, and
    the skew grows linearly to ``inventory_skew_factor x required spread`` at the cap.
@@ -33,7 +35,8 @@ Pure and deterministic, shared by the strategy process and the backtester. The r
    a thin market (wide, shallow and slow: ``benign_max_spread_ticks``, ``benign_min_depth``,
    ``thin_max_mid_changes``) never gets the benign size and quotes ``thin_size_pct`` of it,
    and a side of it whose whole quote one fill took (``common.markouts.taken_sides``: a taker
-   larger than our quote, likely informed) quotes nothing for ``taken_window_ms``. In
+   larger than our quote, likely informed) quotes nothing for ``taken_window_ms``; in any
+   other market, for ``taken_other_ms`` (a jump's informed taker, news_jumps). In
    the ``wind_down_ms`` before close (5 min by default; 0 turns it off) the inventory a side
    may build is capped by a limit that shrinks linearly from the full cap to
    nothing at the pull time; in the last ``pull_before_close_ms``, nothing is quoted.
@@ -47,10 +50,10 @@ from common.book import Level, YesBook
 from common.book_memory import NO_MEMORY, BookMemory, fresh_fair_x2
 from common.config import FACTOR_SCALE, MarketConfig
 from common.domain import MarketMeta, Order, Position, Quote, Side, Targets
-from common.fair_inputs import ExternalFair, blend_x2, external_fair
+from common.fair_inputs import ExternalFair, blend_x2, external_fair, stretch_x2
 from common.fees import maker_fee
 from common.grid import PriceGrid
-from common.markouts import NO_MARKOUTS, Markouts, taken_sides, toxicity
+from common.markouts import NO_MARKOUTS, Markouts, taken_moved, taken_sides, toxicity
 from common.numbers import COUNT_SCALE, ONE_DOLLAR
 from common.quoting_params import DEFAULT_PARAMS, QuotingParams
 from common.recent_mids import NO_RECENT, Recent, mid_range_x2, mid_sigma_x2
@@ -205,6 +208,13 @@ def compute_targets(
         weight = params.fv_weight_pct * usable.confidence_pct // 100
         fair_x2 = blend_x2(fair_x2, 2 * usable.price, weight)
         guard += "+fv"
+    if (
+        params.close_stretch_pct
+        and meta.close_ms
+        and meta.close_ms - now_ms <= params.close_stretch_ms
+    ):
+        fair_x2 = stretch_x2(fair_x2, params.close_stretch_pct)
+        guard += "+stretch"
     fair = fair_x2 // 2
     mid_x2 = best_bid + best_ask
     fee_legs = 2
@@ -263,10 +273,19 @@ def compute_targets(
     if measured == 0:
         skew_x2 = skew_x2 * params.benign_skew_pct // 100
     bought = sold = False  # a thin market's side taken whole: pulled
-    if (cut or not params.taken_thin_only) and params.taken_window_ms:
+    taken_ms = params.taken_window_ms if cut or not params.taken_thin_only else 0
+    other = not taken_ms and not cut and params.taken_other_ms > 0
+    taken_ms = taken_ms or (params.taken_other_ms if other else 0)
+    if taken_ms:
         whole = config.quote_size * size_pct // 100
-        whole -= whole % params.size_step
-        bought, sold = taken_sides(markouts, now_ms, params.taken_window_ms, max(1, whole))
+        whole = max(1, whole - whole % params.size_step)
+        if other and params.taken_other_move_ticks:
+            move_x2 = 2 * params.taken_other_move_ticks * meta.grid.tick_at(fair)
+            bought, sold = taken_moved(
+                markouts, recent.mids_x2, now_ms, taken_ms, whole, mid_x2, move_x2
+            )
+        else:
+            bought, sold = taken_sides(markouts, now_ms, taken_ms, whole)
     reservation_x2 = fair_x2 - skew_x2
 
     limit = wind_down_limit(meta.close_ms, now_ms, config, params)

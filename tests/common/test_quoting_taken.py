@@ -69,3 +69,32 @@ def test_the_rule_is_for_thin_markets_unless_told_otherwise() -> None:
     anywhere = replace(PARAMS, taken_thin_only=False)
     assert quoted(five, DEEP, anywhere) == ((4100, 5 * C), None, "quoting")
     assert quoted(fills((1_000, -4 * C)), DEEP, anywhere)[1] == (4400, 5 * C)  # not whole
+
+
+def test_a_deep_market_has_its_own_shorter_window() -> None:
+    five = fills((5_000, -5 * C))  # quote_size taken whole in a deep book, 5 s ago
+    other = replace(PARAMS, taken_other_ms=10_000)
+    assert quoted(five, DEEP, other) == ((4100, 5 * C), None, "quoting")
+    assert quoted(fills((11_000, -5 * C)), DEEP, other)[1] == (4400, 5 * C)  # window passed
+    # a thin market keeps its own 60 s window
+    assert quoted(fills((30_000, -4 * C)), THIN, other) == ((4100, 4 * C), None, "quoting")
+
+
+def test_a_deep_market_can_require_the_mid_to_have_moved_the_takers_way() -> None:
+    from common.recent_mids import Recent
+
+    def with_mids(markouts: Markouts, before_x2: int, params: QuotingParams) -> tuple[object, ...]:
+        recent = Recent(((NOW - 6_000, before_x2),))
+        t = compute_targets(
+            DEEP, False, Position("KX"), CONFIG, META, NOW, params, markouts=markouts, recent=recent
+        )
+        return (t.bid and t.bid.price, t.ask and t.ask.price)
+
+    sold = fills((5_000, -5 * C))  # a taker bought our whole ask 5 s ago
+    one = replace(PARAMS, taken_other_ms=30_000, taken_other_move_ticks=1)
+    two = replace(one, taken_other_move_ticks=2)
+    assert with_mids(sold, 2 * 4_150, one) == (4100, None)  # the mid rose a tick since: pulled
+    assert with_mids(sold, 2 * 4_150, two) == (4100, 4400)  # not two ticks
+    assert with_mids(sold, 2 * 4_350, one) == (4100, 4400)  # it fell: the taker was wrong
+    bought = fills((5_000, 5 * C))  # a taker sold to our whole bid
+    assert with_mids(bought, 2 * 4_350, one) == (None, 4400)  # and the mid fell a tick
