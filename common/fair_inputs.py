@@ -16,7 +16,6 @@ Pure: the strategy process and the backtester compute the inputs and hand them t
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -56,19 +55,6 @@ def blend_x2(own_x2: int, other_x2: int, weight_pct: int) -> int:
     """``weight_pct`` % of the way from ``own_x2`` to ``other_x2`` (integers, rounded down)."""
     weight_pct = max(0, min(100, weight_pct))
     return own_x2 + (other_x2 - own_x2) * weight_pct // 100
-
-
-def stretch_x2(fair_x2: int, stretch_pct: int) -> int:
-    """``fair_x2`` moved away from 50 c in log-odds: ``logit(out) = (1 + stretch_pct / 100) *
-    logit(fair)`` (the model step in floats, the price back on the integer scale, inside
-    (0, $1)). A book whose makers' mids sit nearer 50 c than the fair value (near_expiry's
-    makers, short the longshots the noise takers buy) is corrected by a stretch of 10-20 %."""
-    if stretch_pct == 0:
-        return fair_x2
-    top = 2 * ONE_DOLLAR
-    fair_x2 = max(2, min(top - 2, fair_x2))
-    z = math.log(fair_x2 / (top - fair_x2)) * (100 + stretch_pct) / 100
-    return max(2, min(top - 2, round(top / (1.0 + math.exp(-z)))))
 
 
 def external_fair(value: ExternalFair | None, now_ms: int, stale_ms: int) -> ExternalFair | None:

@@ -20,9 +20,7 @@ Pure and deterministic, shared by the strategy process and the backtester. The r
    is the fair value, so dora does not re-quote one tick inside a stale price.
    Then, optionally, the event's other outcomes (``event_weight_pct``, off: it lost in the
    ``event`` scenario) and an external model's value (``dora:fv:{ticker}``, while fresh, as far
-   as its confidence) move it (``common.fair_inputs``), and within ``close_stretch_ms`` of
-   the close a log-odds stretch away from 50 c (``close_stretch_pct``, off: it lost in
-   near_expiry).
+   as its confidence) move it (``common.fair_inputs``).
 4. Inventory skew moves both prices against the position (long YES -> lower, short -> higher),
    but only past ``skew_start_pct`` of the cap: a lightly held book quotes like a flat one, and
    the skew grows linearly to ``inventory_skew_factor x required spread`` at the cap.
@@ -50,7 +48,7 @@ from common.book import Level, YesBook
 from common.book_memory import NO_MEMORY, BookMemory, fresh_fair_x2
 from common.config import FACTOR_SCALE, MarketConfig
 from common.domain import MarketMeta, Order, Position, Quote, Side, Targets
-from common.fair_inputs import ExternalFair, blend_x2, external_fair, stretch_x2
+from common.fair_inputs import ExternalFair, blend_x2, external_fair
 from common.fees import maker_fee
 from common.grid import PriceGrid
 from common.markouts import NO_MARKOUTS, Markouts, taken_moved, taken_sides, toxicity
@@ -208,13 +206,6 @@ def compute_targets(
         weight = params.fv_weight_pct * usable.confidence_pct // 100
         fair_x2 = blend_x2(fair_x2, 2 * usable.price, weight)
         guard += "+fv"
-    if (
-        params.close_stretch_pct
-        and meta.close_ms
-        and meta.close_ms - now_ms <= params.close_stretch_ms
-    ):
-        fair_x2 = stretch_x2(fair_x2, params.close_stretch_pct)
-        guard += "+stretch"
     fair = fair_x2 // 2
     mid_x2 = best_bid + best_ask
     fee_legs = 2

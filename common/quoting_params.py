@@ -160,14 +160,6 @@ class QuotingParams:
     taken_thin_only: bool = True
     tox_touch_join: bool = True
     tox_touch_quiet_ms: int = 30_000  # 0: join whatever the mid did (worse in sports_live)
-    # Session 17: within ``close_stretch_ms`` of the close, the fair value is moved away from
-    # 50 c in log-odds by ``close_stretch_pct`` % (``common.fair_inputs.stretch_x2``): in
-    # near_expiry the others' mid below 30 c sits 1-3 c above the hidden fair value and above
-    # 60 c 1-2.5 c below it, more so after the markets' first 5 minutes. Lost (tuning 1-20,
-    # near_expiry): 8 % edge -3.53 [-4.84, -2.22], 15 % -3.55 (net -1.75 / -2.24, max drawdown
-    # 27-28 $ against 9.78): one side stands back, the inventory runs to its cap. Off.
-    close_stretch_pct: int = 0  # 0 = off
-    close_stretch_ms: int = 10 * 60_000
     # Session 17: a market that is not thin: a side whose whole quote one fill took quotes
     # nothing for ``taken_other_ms`` (0 = off; ``taken_thin_only`` False uses
     # ``taken_window_ms`` everywhere instead). 30 s: news_jumps +4.58 [+0.20, +8.97] (edge

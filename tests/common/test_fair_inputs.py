@@ -35,15 +35,3 @@ def test_external_value_is_used_only_when_fresh_and_sane():
     assert external_fair(ExternalFair(D, 100_000), 100_000, 5_000) is None
     assert external_fair(ExternalFair(5_000, 100_000, 0), 100_000, 5_000) is None
     assert external_fair(None, 100_000, 5_000) is None
-
-
-def test_stretch_moves_the_fair_value_away_from_fifty_cents_in_log_odds():
-    from common.fair_inputs import stretch_x2
-
-    assert stretch_x2(2 * 800, 0) == 2 * 800  # off
-    assert stretch_x2(D, 20) == D  # 50 c stays
-    low = stretch_x2(2 * 800, 20)  # 8 c: logit -2.44 -> -2.93, about 5.1 c
-    assert 2 * 500 < low < 2 * 520
-    assert stretch_x2(2 * D - 2 * 800, 20) == 2 * D - low  # symmetric about 50 c
-    assert 2 * 8_650 < stretch_x2(2 * 8_500, 10) < 2 * 8_750  # 85 c: about 87 c
-    assert stretch_x2(2, 50) == 2 and stretch_x2(2 * D - 2, 50) == 2 * D - 2  # inside (0, $1)
