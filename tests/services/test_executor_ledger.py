@@ -561,3 +561,38 @@ async def test_the_request_is_signed_while_redis_answers_the_ledger_step(
         assert [e[0] for e in exchange.events[-2:]] == ["presign", "amend"]
     finally:
         await service.stop(ctx)
+
+
+async def test_a_side_the_ledger_refused_is_not_signed_for_again(
+    settings: Settings, aredis: aioredis.Redis
+) -> None:
+    """An event or the account at its limit refuses a side at every book change: each would
+    cost a signature made for nothing (~0.4 ms with an RSA key). After the ledger refused it,
+    the side's next attempts are not signed ahead."""
+    k, ticker = Keys(), "KX-SIGN"
+    await seed(aredis, k, "KX-A")
+    await seed(aredis, k, ticker)
+    await set_cap(aredis, k, 5_000_000)  # $5: two 5-contract bids at 41 c fit, alone
+    exchange = SigningExchange(aredis, k)
+    service, ctx = await started(settings, aredis, exchange)
+    exchange.service = service
+    try:
+        await publish(aredis, k, "KX-A", 4100, None)
+        await steps(service, ctx, 2)
+        await settled(service)
+        assert [e[0] for e in exchange.events] == ["presign", "place"]
+        exchange.events.clear()
+        # another shard's $2 in the ledger, not yet in this executor's view of the account
+        await aredis.hincrby(k.ledger, "total", 2_000_000)
+        await publish(aredis, k, ticker, 4100, None)
+        await steps(service, ctx, 2)
+        await settled(service)
+        assert exchange.events == [("presign", "create, 0 known")]  # signed, then refused
+        assert service.market_pass.last_denials[(ticker, Side.BID)] == "max_total_exposure"
+        for bid in (4000, 3900):
+            await publish(aredis, k, ticker, bid, None)
+            await steps(service, ctx)
+            await settled(service)
+        assert exchange.events == [("presign", "create, 0 known")]  # refused, never signed
+    finally:
+        await service.stop(ctx)
