@@ -34,6 +34,7 @@ RECONCILE_EVERY_MS = 2_000
 RISK_REFRESH_MS = 250
 POSITIONS_REFRESH_MS = 1_000  # a read per market: not on every 250 ms risk refresh
 MAX_CONCURRENT_MARKETS = 64
+YIELDS_FOR_THE_BATCH = 3  # turns of the loop the read waits, at most, for the passes' batch
 
 
 class Loop:
@@ -115,18 +116,29 @@ class Loop:
                     self.inbox.on_event(kind, payload)
                 except (SchemaError, KeyError, TypeError, ValueError) as exc:
                     ctx.log.warning("bad_stream_entry", stream=stream, reason=str(exc))
-        self.start_passes()
+        if self.start_passes():
+            # The passes first: each decides and queues its ledger step, and the batch is on its
+            # way to Redis before the next read is built and sent (that read had cost every
+            # tick's passes ~0.4 ms of the loop on a busy box before they could start).
+            await asyncio.sleep(0)
+            for _ in range(YIELDS_FOR_THE_BATCH):
+                if not self.market_pass.batch.filling:
+                    break
+                await asyncio.sleep(0)
 
-    def start_passes(self) -> None:
+    def start_passes(self) -> int:
         """A pass for every side that is due and not already in one; a side whose pass is
-        running stays due and starts again the moment that pass ends."""
+        running stays due and starts again the moment that pass ends. How many started."""
         schedule = self.schedule
         for ticker in schedule.dirty:
             schedule.due.update((ticker, side) for side in SIDES)
         schedule.dirty.clear()
+        started = 0
         for key in [k for k in schedule.due if k not in schedule.inflight]:
             schedule.due.discard(key)
             schedule.inflight[key] = asyncio.create_task(self._pass(key))
+            started += 1
+        return started
 
     async def _pass(self, key: PassKey) -> None:
         ctx, schedule = self.ctx, self.schedule

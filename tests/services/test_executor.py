@@ -940,3 +940,38 @@ async def test_targets_lag_is_the_wait_of_the_oldest_entry_read(
         assert ctx.status["targets_lag_ms"] == 300
     finally:
         await service.stop(ctx)
+
+
+async def test_the_passes_batch_goes_out_before_the_next_read(
+    settings: Settings, aredis: aioredis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The read loop used to build and send its next read before the passes it had just
+    started ran: every tick's ledger step waited behind that read (~0.4 ms on a busy box). Now
+    the passes decide and their batch is written first."""
+    k, exchange = Keys(), FakeExchange(aredis, Keys())
+    await seed(aredis, k, "KX")
+    service, ctx = await started(settings, aredis, exchange)
+    try:
+        await publish(aredis, k, "KX", 4100, None)
+        await steps(service, ctx)
+        await settled(service)
+        sent: list[str] = []
+        execute = DirectRedis.execute
+
+        async def noted(self: DirectRedis, pipe: Any, **options: Any) -> Any:
+            names = [str(c[0][0]) for c in pipe.command_stack]
+            sent.append("read" if names[0] == "XREAD" else "+".join(sorted(set(names))))
+            return await execute(self, pipe, **options)
+
+        monkeypatch.setattr(DirectRedis, "execute", noted)
+        now = ctx.clock.monotonic_ms()  # no housekeeping in these steps
+        service.schedule.last_risk_ms = service.schedule.last_reconcile_ms = now
+        await publish(aredis, k, "KX", 4100, 4500)  # an ask to place: a ledger step
+        await service.step(ctx)  # the read that brings it
+        await service.step(ctx)  # the next read
+        monkeypatch.undo()
+        await settled(service)
+        # before: the read, the next read, then the ledger step
+        assert sent[:3] == ["read", "EVALSHA", "read"], sent
+    finally:
+        await service.stop(ctx)
