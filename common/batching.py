@@ -19,7 +19,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from common.direct_redis import direct_for
+from common.direct_redis import direct_for, run_pipeline
 from common.log import get_logger
 
 log = get_logger("batching")
@@ -79,12 +79,7 @@ class Batcher:
         self.round_trips += 1
         told = partial(_each, meanwhile) if meanwhile else None
         try:
-            if self.direct is not None:
-                results = await self.direct.execute(pipe, raise_on_error=False, on_sent=told)
-            else:
-                if told is not None:
-                    told()  # no overlap on redis-py's pipeline: before it, still before the answer
-                results = await pipe.execute(raise_on_error=False)
+            results = await run_pipeline(pipe, self.direct, raise_on_error=False, on_sent=told)
         except asyncio.CancelledError:
             for _, _, future in waiters:
                 future.cancel()

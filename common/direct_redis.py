@@ -249,6 +249,26 @@ def answers(stack: list[Any], raw: list[Any], raise_on_error: bool) -> list[Any]
     return out
 
 
+async def run_pipeline(
+    pipe: Any,
+    direct: DirectRedis | None,
+    *,
+    raise_on_error: bool = True,
+    block_s: float = 0.0,
+    on_sent: Callable[[], None] | None = None,
+) -> list[Any]:
+    """``pipe``'s answers: sent on ``direct`` when there is one, else by redis-py (``on_sent``
+    then runs before the send: no overlap, still before the answer)."""
+    if direct is not None:
+        return await direct.execute(
+            pipe, raise_on_error=raise_on_error, block_s=block_s, on_sent=on_sent
+        )
+    if on_sent is not None:
+        on_sent()
+    results: list[Any] = await pipe.execute(raise_on_error=raise_on_error)
+    return results
+
+
 def direct_for(redis: Any) -> DirectRedis | None:
     """A direct connection to the Redis ``redis`` talks to, or None when that is not one Redis
     over plain TCP (see the module's doc)."""

@@ -17,7 +17,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.crc import key_slot
 
-from common.direct_redis import direct_for
+from common.direct_redis import direct_for, run_pipeline
 
 Response = list[Any]
 
@@ -99,10 +99,7 @@ class BurstRead:
         pipe = self.redis.pipeline(transaction=False)
         pipe.xread(ids, count=1, block=self.block)  # type: ignore[arg-type]
         pipe.xread(ids, count=self.count)  # type: ignore[arg-type]
-        if self.direct is not None:
-            first, every = await self.direct.execute(pipe, block_s=self.block / 1000)
-        else:
-            first, every = await pipe.execute()
+        first, every = await run_pipeline(pipe, self.direct, block_s=self.block / 1000)
         return list(every or first or [])
 
     async def aclose(self) -> None:

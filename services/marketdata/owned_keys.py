@@ -14,7 +14,7 @@ from typing import Any
 
 from redis.exceptions import ResponseError
 
-from common.direct_redis import DirectRedis
+from common.direct_redis import DirectRedis, run_pipeline
 from common.runtime import Context
 
 
@@ -27,10 +27,7 @@ async def execute_owned(
     """Run ``pipe`` (on ``direct`` when given); ``owned``: per queued command, (market, key) when
     it writes a key marketdata owns, else None. The markets whose key was of the wrong type
     (deleted: write them again); any other error is raised as before."""
-    if direct is not None:
-        results = await direct.execute(pipe, raise_on_error=False)
-    else:
-        results = await pipe.execute(raise_on_error=False)
+    results = await run_pipeline(pipe, direct, raise_on_error=False)
     bad: dict[str, str] = {}
     for write, result in zip(owned, results, strict=True):
         if not isinstance(result, Exception):

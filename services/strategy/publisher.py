@@ -7,7 +7,7 @@ from typing import Any
 
 from redis.exceptions import ResponseError
 
-from common.direct_redis import direct_for
+from common.direct_redis import direct_for, run_pipeline
 from common.runtime import Context
 
 
@@ -44,10 +44,7 @@ class Publisher:
         try:
             # per market: HSET dora:targets:T, XADD. A targets key of the wrong type (a person's
             # SET) is this process's own: deleted, and that market published again
-            if self.direct is not None:
-                results = await self.direct.execute(pipe, raise_on_error=False)
-            else:
-                results = await pipe.execute(raise_on_error=False)
+            results = await run_pipeline(pipe, self.direct, raise_on_error=False)
             for ticker, written in zip(tickers, results[::2], strict=False):
                 if isinstance(written, ResponseError):
                     key = self.ctx.keys.targets(ticker)

@@ -34,7 +34,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from common.direct_redis import direct_for
+from common.direct_redis import direct_for, run_pipeline
 from common.keys import Keys
 from common.redis_reads import refused
 from common.runtime import Context
@@ -287,13 +287,9 @@ class StreamReader:
         if self.fused:
             pipe = ctx.redis.pipeline(transaction=False)
             queue_read(pipe, ctx.keys, self.stream_ids, count=self.count, block_ms=self.block_ms)
-            if self.direct is not None:
-                block_s = self.block_ms / 1000
-                response, raw = await self.direct.execute(
-                    pipe, raise_on_error=False, block_s=block_s
-                )
-            else:
-                response, raw = await pipe.execute(raise_on_error=False)
+            response, raw = await run_pipeline(
+                pipe, self.direct, raise_on_error=False, block_s=self.block_ms / 1000
+            )
             if isinstance(response, Exception):
                 raise response
             if isinstance(raw, Exception):
