@@ -546,11 +546,23 @@ def bench_strategy() -> dict[str, Any]:
     return saved_strategy()
 
 
-def saved_strategy() -> dict[str, Any]:
+def saved_strategy(kept: dict[str, Any] | None = None) -> dict[str, Any]:
     """The last ``python -m bench.bench_strategy`` run's results (``bench/results-strategy.json``),
-    taken as they are: the strategy part without running its half hour of backtests again."""
+    taken as they are: the strategy part without running its half hour of backtests again. That
+    file is not in the repository: on a new checkout the strategy part ``bench/results.json``
+    already holds (``kept``) stays as it is."""
     from bench import bench_strategy as module
 
+    if not module.RESULTS.exists():
+        if kept is None:
+            raise SystemExit(
+                f"bench: no saved strategy results ({module.RESULTS} is missing and "
+                "bench/results.json has no strategy part): run 'python -m bench.bench_strategy'"
+            )
+        print(
+            f"bench: {module.RESULTS} is missing: the strategy part kept as it was", file=sys.stderr
+        )
+        return kept
     data: dict[str, Any] = json.loads(module.RESULTS.read_text())
     data["markdown"] = module.markdown_of(data)
     return data
@@ -583,7 +595,7 @@ def main(argv: list[str]) -> int:
         "recovery": lambda: bench_recovery(base),
         "api": bench_api,
         "strategy": bench_strategy,
-        "strategy_saved": saved_strategy,
+        "strategy_saved": lambda: saved_strategy(results.get("strategy")),
     }
     if "throughput" in parts and "throughput_cluster" not in parts:
         # the cluster variant is measured in the same run, right after, on the same machine
