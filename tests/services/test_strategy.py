@@ -35,6 +35,14 @@ async def seed(
     await r.hset(k.book(ticker), mapping=encode_book(book))
 
 
+async def published(service: StrategyService) -> None:
+    """Wait for the targets the step sent: the step does not wait for Redis's answer, and a read
+    on another connection may reach Redis first (seen on a loaded box)."""
+    assert service.publisher is not None
+    if service.publisher.inflight:
+        await asyncio.wait(list(service.publisher.inflight))
+
+
 async def test_one_pass_publishes_targets_for_owned_markets(
     settings: Settings, aredis: aioredis.Redis
 ) -> None:
@@ -570,6 +578,7 @@ async def test_its_own_fills_markouts_measure_the_toxicity(
         service = StrategyService(settings, params)
         await service.start(ctx)
         await service.step(ctx)
+        await published(service)
         first = decode_targets("KX-A", await aredis.hgetall(k.targets("KX-A")))
         assert first.bid is not None and first.bid.price == 4100
         clock.advance(10_000)
@@ -666,6 +675,7 @@ async def test_a_thin_side_taken_whole_is_pulled_by_the_service(
     service = StrategyService(settings, QuotingParams())
     await service.start(ctx)
     await service.step(ctx)
+    await published(service)
     first = decode_targets("KX-A", await aredis.hgetall(k.targets("KX-A")))
     assert first.bid is not None and (first.bid.price, first.bid.size) == (4100, 400)
     clock.advance(1_000)
