@@ -33,6 +33,7 @@ from typing import Any
 import httpx
 
 from cli.host_confs import SHARD_PROCESSES
+from cli.supervisor_states import SupervisorStates
 from common.config import utc_now_iso
 from common.errors import DoraError
 
@@ -146,6 +147,7 @@ class LocalStack:
         self.web_port = config.web_port or free_port()
         self.web_token = config.web_token or secrets.token_urlsafe(24)
         self.conf_path = self._place_conf()
+        self._state_askers: dict[Path, SupervisorStates] = {}
 
     # ---- where things live -------------------------------------------------------------------
 
@@ -521,13 +523,14 @@ class LocalStack:
         )
 
     def process_states(self) -> dict[str, str]:
+        """Each process's supervisord state (``RUNNING``...), over the control sockets."""
         states = {}
         for conf, suffix in self.hosts():
-            out = self.supervisorctl("status", conf=conf).stdout
-            for line in out.splitlines():
-                parts = line.split()
-                if len(parts) >= 2:
-                    states[parts[0] + suffix] = parts[1]
+            asker = self._state_askers.get(conf)
+            if asker is None:
+                asker = self._state_askers[conf] = SupervisorStates(conf)
+            for name, state in asker.states().items():
+                states[name + suffix] = state
         return states
 
     def control(self, action: str, name: str) -> subprocess.CompletedProcess[str]:

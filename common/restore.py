@@ -20,7 +20,7 @@ import redis.asyncio as aioredis
 from common.keys import Keys
 from common.log import EventLogger
 
-POLL_S = 0.2
+POLL_S = 0.05  # an EXISTS per waiting process: everyone's start waits for this marker
 LOG_EVERY_S = 10.0
 
 

@@ -32,6 +32,7 @@ READ_BLOCK_MS = 50
 READ_COUNT = 2_000
 RECONCILE_EVERY_MS = 2_000
 RISK_REFRESH_MS = 250
+STARTING_REFRESH_MS = 50  # while it waits to quote at start: the feeds' first heartbeats
 POSITIONS_REFRESH_MS = 1_000  # a read per market: not on every 250 ms risk refresh
 MAX_CONCURRENT_MARKETS = 64
 YIELDS_FOR_THE_BATCH = 3  # turns of the loop the read waits, at most, for the passes' batch
@@ -84,7 +85,12 @@ class Loop:
     async def step(self) -> None:
         ctx, schedule = self.ctx, self.schedule
         now = ctx.clock.monotonic_ms()
-        if now - schedule.last_risk_ms >= RISK_REFRESH_MS and (
+        # At start the quotes wait for the feeds' heartbeats and the risk's first check: looked
+        # for more often then, so quoting starts as soon as they are there.
+        every_ms = (
+            STARTING_REFRESH_MS if self.safety.pulled.reason == "starting" else RISK_REFRESH_MS
+        )
+        if now - schedule.last_risk_ms >= every_ms and (
             self.housekeeping is None or self.housekeeping.done()
         ):
             # Beside the read loop, not in it: targets arriving meanwhile are read at once.
