@@ -50,24 +50,35 @@ def table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> list[str]:
     return [*out, ""]
 
 
+SECTIONS = (
+    ("latency", "latency"),
+    ("throughput", "throughput"),
+    ("throughput_cluster", "cluster throughput"),
+    ("throughput_dynamo_paused", "throughput with DynamoDB paused"),
+    ("recovery", "recovery"),
+    ("api", "API efficiency"),
+    ("strategy", "strategy"),
+)
+
+
+def runs_line(results: dict[str, Any]) -> str:
+    """When each part was measured: a partial run (``python -m bench.run latency``) re-measures
+    its parts and keeps the others' numbers, so one date for the page would not be true."""
+    default = results["machine"]["date"]
+    parts = [
+        f"{name} {(results[key] or {}).get('measured_at', default)}"
+        for key, name in SECTIONS
+        if isinstance(results.get(key), dict)
+    ]
+    return "Each part's run: " + ", ".join(parts) + "." if parts else ""
+
+
 def write_doc(results: dict[str, Any]) -> None:
     lines = [
         "# Performance",
         "",
-        f"Measured by `make bench` on {results['machine']['date']} "
-        f"({results['machine']['cpus']} cores, Python {results['machine']['python']}); "
-        "every number below comes from that one run (`bench/results.json`)"
-        + (
-            " except the sections that say they were re-run."
-            if any(
-                (results.get(k) or {}).get("first_attempt")
-                or (results.get(k) or {}).get("measured_at", results["machine"]["date"])
-                != results["machine"]["date"]
-                for k in results
-                if isinstance(results.get(k), dict) and k != "machine"
-            )
-            else "."
-        ),
+        f"Measured by `make bench` ({results['machine']['cpus']} cores, Python "
+        f"{results['machine']['python']}; `bench/results.json`). {runs_line(results)}",
         "",
     ]
     lat = results.get("latency")

@@ -122,3 +122,14 @@ def test_the_cluster_variant_is_reported_beside_one_redis(
     text = (tmp_path / "performance.md").read_text()
     assert text.index("## Throughput (500 markets") < text.index("Redis Cluster with 2 shards")
     assert "Highest churn kept up: 995/s on the cluster against 495/s on one Redis" in text
+
+
+def test_each_part_says_when_it_was_measured() -> None:
+    results = {
+        **RESULTS,
+        "latency": {**RESULTS["latency"], "measured_at": "2026-12-07 05:00 UTC"},
+        "recovery": {"worst_s": 2.0},  # measured with the whole run
+    }
+    assert report.runs_line(results) == (
+        "Each part's run: latency 2026-12-07 05:00 UTC, recovery 2026-11-24 12:00 UTC."
+    )
