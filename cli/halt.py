@@ -64,13 +64,14 @@ def cancel_here(settings: Settings) -> int:
             file=sys.stderr,
         )
         return 0
+    from cli.cancel_all import Progress
     from common.commands import cancel_all_resting
     from common.errors import DoraError
     from common.kalshi.errors import ExchangeError
 
     print("no executor or risk process is running: cancelling at the exchange from here")
     try:
-        result = asyncio.run(cancel_all_resting(settings))
+        result = asyncio.run(cancel_all_resting(settings, on_retry=Progress()))
     except (ExchangeError, DoraError, OSError) as exc:
         print(
             f"dora halt: the halt is recorded, but cancelling at the exchange failed: {exc}; "
