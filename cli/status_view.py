@@ -57,6 +57,7 @@ async def gather(redis: aioredis.Redis, keys: Keys, fills: int = 8) -> dict[str,
     pipe.xrevrange(keys.stream("fills"), count=fills * 3)
     pipe.hgetall(keys.cfg_invalid)
     pipe.hgetall(keys.exchange)
+    pipe.hget(keys.cfg_global, "trading_enabled")
     # a WRONGTYPE answer comes back in its place instead of failing every other read
     results = await pipe.execute(raise_on_error=False)
     processes: dict[str, Any] = {name: {"alive": False} for name in SERVICES}
@@ -112,6 +113,8 @@ async def gather(redis: aioredis.Redis, keys: Keys, fills: int = 8) -> dict[str,
         "recent_fills": recent,
         "invalid_config": readable(keys.cfg_invalid, tail[1], {}, errors),
         "exchange": exchange,
+        # the global switch (dora config set trading_enabled=false pulls every quote)
+        "trading_enabled": readable(keys.cfg_global, tail[3], None, errors) != "0",
         "errors": errors,  # every key that could not be read, and why
     }
 
@@ -252,6 +255,8 @@ def render(status: dict[str, Any], title: str = "dora") -> str:
         state = "HALTED: " + (risk.get("reason") or "?")
     else:
         state = "risk state UNREADABLE" if risk.get("error") else "trading"
+        if not status.get("trading_enabled", True):
+            state = "TRADING DISABLED (trading_enabled=false)"
     lines.append(f"{title}  {time.strftime('%H:%M:%S')}   {state}")
     if risk.get("error"):
         lines.append(f"daily PnL, exposure: unreadable ({risk['error']})")

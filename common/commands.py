@@ -19,7 +19,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import redis.asyncio as aioredis
 from botocore.exceptions import BotoCoreError, ClientError
 
-from common.config import EVENT_FIELDS, GlobalConfig, MarketConfig
+from common.config import (
+    EVENT_FIELDS,
+    GlobalConfig,
+    MarketConfig,
+    check_value,
+    parse_event_loss,
+)
 from common.dynamo import Dynamo
 from common.dynamo.config_store import ConfigWrite, check_ticker
 from common.dynamo.tables import describe, error_code
@@ -62,6 +68,8 @@ def check_fields(changes: Mapping[str, object], market: str | None) -> None:
     for key in changes:
         if key not in known:
             raise ConfigError(f"unknown {what} config field {key!r}; known: {', '.join(known)}")
+    for key, value in changes.items():  # each value first: "validated first" (DESIGN.md §8)
+        check_value(key, value, market=market is not None)
 
 
 def change_event_config(
@@ -72,6 +80,8 @@ def change_event_config(
     check_ticker(event)
     if not changes:
         raise ConfigError("no field to change: give at least one KEY=VALUE")
+    if "max_event_loss" in changes:  # the value first, before DynamoDB is asked anything
+        parse_event_loss(changes["max_event_loss"])
     limits, write = call(
         "writing the event config", db.config.update_event, event, changes, now_iso
     )

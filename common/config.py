@@ -264,12 +264,27 @@ _GLOBAL_PARSERS: dict[str, Callable[[str, object], Any]] = {
     "updated_at": _parse_timestamp,
 }
 
+
+def check_value(name: str, value: object, *, market: bool) -> None:
+    """One typed value on its own (``ConfigError`` naming the field and the rule), before any
+    stored item is read: a bad value is told as such even when DynamoDB cannot be reached. The
+    rules between fields still need the whole item (``MarketConfig.check``)."""
+    parsers = _MARKET_PARSERS if market else _GLOBAL_PARSERS
+    if name in parsers and value is not None:
+        parsers[name](name, value)
+
+
 MARKET_FIELD_NAMES = frozenset(f.name for f in fields(MarketConfig)) - {"market_id"}
 GLOBAL_FIELD_NAMES = frozenset(f.name for f in fields(GlobalConfig))
 
 
 EVENT_FIELDS = ("max_event_loss",)
 EVENT_PREFIX = "max_event_loss#"  # a stored event override: ``max_event_loss#{event}`` -> dollars
+
+
+def parse_event_loss(value: object) -> int:
+    """An event's ``max_event_loss`` in dollars -> money (``ConfigError`` when not > 0)."""
+    return _parse_dollars("max_event_loss", value, positive=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -303,9 +318,7 @@ class EventLimits:
             )
         limits = dict(self.max_event_loss)
         if "max_event_loss" in changes:
-            limits[event] = _parse_dollars(
-                "max_event_loss", changes["max_event_loss"], positive=True
-            )
+            limits[event] = parse_event_loss(changes["max_event_loss"])
         return EventLimits(limits, now_iso)
 
     def to_item(self) -> dict[str, Any]:

@@ -36,7 +36,9 @@ def fills_of_day(
     request: dict[str, Any] = {
         "TableName": names.trade_log,
         "KeyConditionExpression": "#d = :d",
-        "FilterExpression": "#s = :filled",
+        # a fill row carries ``fill_id``; an order event logged ``filled`` (a cancel that found the
+        # order executed) does not, and has no position to chart
+        "FilterExpression": "#s = :filled AND attribute_exists(#f)",
         "ProjectionExpression": "#ts, #m, #p, #r",
         "ExpressionAttributeNames": {
             "#d": "date",
@@ -45,6 +47,7 @@ def fills_of_day(
             "#m": "market_id",
             "#p": "position_after",
             "#r": "pnl_realized",
+            "#f": "fill_id",
         },
         "ExpressionAttributeValues": {":d": {"S": day}, ":filled": {"S": "filled"}},
     }

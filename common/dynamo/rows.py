@@ -34,6 +34,9 @@ from common.dynamo.tables import TTL_ATTRIBUTE
 from common.numbers import MAX_COUNT, MAX_MONEY, ONE_DOLLAR
 
 BOOK_SIDE_TO_TRADE_SIDE = {"bid": "buy", "ask": "sell"}
+# the trade log's ``status`` uses the original plan's words (placed/filled/cancelled, DESIGN.md §4
+# keeps its tables); the ``sk`` keeps the event's own name so a replayed row lands on the same key
+EVENT_TO_TRADE_STATUS = {"canceled": "cancelled"}
 MIN_TS_MS = 946_684_800_000  # 2000-01-01: anything earlier is a corrupt timestamp
 MAX_TS_MS = 4_102_444_800_000  # 2100-01-01
 
@@ -107,7 +110,7 @@ def order_row(payload: Mapping[str, Any], stream_id: str = "") -> dict[str, Any]
             "filled_size": count_contracts(filled),
             "remaining_size": None if remaining is None else count_contracts(remaining),
             "cancelled_size": None if cancelled is None else count_contracts(cancelled),
-            "status": event,
+            "status": EVENT_TO_TRADE_STATUS.get(event, event),
             "order_status": _text(payload, "status", required=False),
             "reason": _text(payload, "reason", required=False)[:200],
             "stream_id": stream_id,

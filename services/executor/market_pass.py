@@ -92,6 +92,10 @@ class MarketPass:
         if ticker in self.markets.bad_positions and (targets.bid or targets.ask):
             # its dora:pos does not read (Markets.read_position): its quotes are pulled
             targets = Targets(ticker, None, None, "bad_position", targets.computed_ms)
+        if not self.configs.global_config.trading_enabled and (targets.bid or targets.ask):
+            # trading switched off (the global config): pull dora's quotes, as for a disabled
+            # market, rather than leave the last ones resting at prices nobody maintains
+            targets = Targets(ticker, None, None, "trading_disabled", targets.computed_ms)
         meta = self.markets.meta.get(ticker)
         if meta is None:  # not known yet: read it (and check the book) first
             targets = await self.guard(ticker, targets)

@@ -70,7 +70,8 @@ class RiskAlerts:
                 f"{errors} Kalshi API errors across dora's processes in the last 5 minutes",
             )
         hours = settings.alert_no_fills_hours
-        if hours and not state.halted and self.configs.enabled():
+        quoting = self.configs.global_config.trading_enabled and self.configs.enabled()
+        if hours and not state.halted and quoting:  # trading switched off expects no fill
             last_fill = int(await ctx.redis.hget(ctx.keys.fills_meta, "last_fill_ms") or 0)
             since = max(last_fill, self.started_ms)
             if now - since >= hours * 3_600_000:

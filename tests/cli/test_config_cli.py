@@ -213,3 +213,27 @@ def test_set_an_event_override_and_show_it(
         assert main(["config", "set", "--event", "KXEV-26", *bad]) == 2
         assert why in one_error_line(capsys)
     assert env.dynamo().config.get_events() == stored  # nothing written
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["max_total_exposure=abc"], "max_total_exposure must be a dollar amount"),
+        (["max_daily_loss=-1"], "max_daily_loss must be > 0 dollars"),
+        (["--market", "KXA", "quote_size=lots"], "quote_size must be a number of contracts"),
+        (["--market", "KXA", "enabled=maybe"], "enabled must be true or false"),
+        (["--event", "EV-1", "max_event_loss=abc"], "max_event_loss must be a dollar amount"),
+        (["--event", "EV-1", "max_event_loss=0"], "max_event_loss must be > 0 dollars"),
+    ],
+)
+def test_a_bad_value_is_told_before_dynamodb_is_asked(
+    argv: list[str],
+    message: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # "validated first" (DESIGN.md §8): with DynamoDB unreachable the operator still hears what
+    # is wrong with the value, not that the endpoint did not answer
+    monkeypatch.setenv("DORA_DYNAMODB_ENDPOINT", "http://127.0.0.1:1")
+    assert main(["config", "set", *argv]) == 2
+    assert message in one_error_line(capsys)

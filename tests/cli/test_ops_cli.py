@@ -63,6 +63,17 @@ def test_status_shows_markets_quotes_positions_and_risk(redis_url: str) -> None:
     assert "HALTED: fat finger" in text and "KX-1" in text and "daily PnL -$2.50" in text
 
 
+def test_status_says_trading_is_switched_off(redis_url: str) -> None:
+    r = redis.Redis.from_url(redis_url, decode_responses=True)
+    env = {"DORA_REDIS_URL": redis_url}
+    status = orjson.loads(dora("status", "--json", env=env).stdout)
+    assert status["trading_enabled"] is True  # no global config mirrored yet: the default
+    r.hset(Keys().cfg_global, mapping={"trading_enabled": "0", "version": "2"})
+    status = orjson.loads(dora("status", "--json", env=env).stdout)
+    assert status["trading_enabled"] is False
+    assert "TRADING DISABLED (trading_enabled=false)" in dora("status", env=env).stdout
+
+
 def test_status_bad_input() -> None:
     one_line_error(
         dora("status", env={"DORA_REDIS_URL": "redis://127.0.0.1:1/0"}), "cannot reach Redis"

@@ -57,6 +57,14 @@ def test_order_row_has_the_plan_attributes_in_human_units() -> None:
     to_attrs(row)  # no float anywhere
 
 
+def test_a_cancel_is_logged_with_the_plans_status_word() -> None:
+    # original-plan.md's trade log: status placed/filled/cancelled (DESIGN.md §4 keeps its tables)
+    event = order_event(an_order(status=OrderStatus.CANCELED), "canceled", TS, cancelled=1000)
+    row = order_row(event, "1-1")
+    assert row["status"] == "cancelled" and row["cancelled_size"] == Decimal("10.00")
+    assert row["sk"] == "2026-01-01T00:00:00.123Z#o-1#canceled:5600:1000:0"  # replays: same key
+
+
 def test_an_order_without_exchange_id_is_keyed_by_client_order_id() -> None:
     row = order_row(order_event(an_order(order_id=None), "unknown", TS))
     assert "#c-1#unknown" in row["sk"] and "order_id" not in row

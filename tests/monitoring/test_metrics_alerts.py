@@ -198,3 +198,33 @@ async def test_no_fills_alert(settings: Settings, aredis: aioredis.Redis) -> Non
     await service.check(ctx)
     assert "no_fills" in service.alerter.last_sent_ms
     await service.stop(ctx)
+
+
+async def test_no_fills_is_not_alerted_while_trading_is_switched_off(
+    settings: Settings, aredis: aioredis.Redis
+) -> None:
+    from common.config import GlobalConfig, MarketConfig
+    from common.redis_codec import encode_global_config, encode_market_config
+
+    k = Keys()
+    await aredis.set(k.restored, "1")
+    await aredis.set(k.hb("executor"), json.dumps({"pid": 1, "ts_ms": 1}))
+    await aredis.sadd(k.cfg_markets, "KX")
+    await aredis.hset(
+        k.cfg_market("KX"), mapping=encode_market_config(MarketConfig("KX", enabled=True), 1)
+    )
+    await aredis.hset(
+        k.cfg_global, mapping=encode_global_config(GlobalConfig(trading_enabled=False), 1)
+    )
+    s = load_settings(
+        {"DORA_REDIS_URL": settings.redis_url, "DORA_ALERT_NO_FILLS_HOURS": "2"}, read_file=False
+    )
+    service = RiskService(s, client=FakeExchange())  # type: ignore[arg-type]
+    clock = ManualClock(NOW)
+    ctx = Context("risk", s, aredis, k, clock, get_logger("risk"))
+    await service.start(ctx)
+    assert service.alerter is not None
+    clock.advance(3 * 3_600_000)
+    await service.check(ctx)
+    assert "no_fills" not in service.alerter.last_sent_ms  # no quotes: no fill is expected
+    await service.stop(ctx)

@@ -26,6 +26,9 @@ def test_fills_of_a_day_come_back_in_time_order_in_dora_units(moto_endpoint: str
         rows.append((db.names.trade_log, fill_row(fill_event(fill, position))))
         order = Order("T-1", side, price, 250, f"c{i}", f"o{i}")
         rows.append((db.names.trade_log, order_row(order_event(order, "placed", ts_ms))))
+    # an order event logged ``filled`` (a cancel that found it executed) is no fill to chart
+    done = Order("T-1", Side.BID, 4_500, 250, "c0", "o0")
+    rows.append((db.names.trade_log, order_row(order_event(done, "filled", DAY_MS + 90_000))))
     other_day = Fill("f9", "o9", "T-1", Side.BID, 4_000, 100, 0, False, DAY_MS - 1)
     rows.append((db.names.trade_log, fill_row(fill_event(other_day, position))))
     db.logs.write(reversed(rows))  # stored in any order, read back in time order
