@@ -191,8 +191,12 @@ class Safety:
         self._judge_risk_state(state.last_check_ms, state.check_failures, state.check_error)
         if not full:
             return
-        if ctx.clock.now_ms() - self.configs.loaded_ms > CONFIG_REFRESH_MS:
+        if ctx.clock.now_ms() - self.configs.loaded_ms > CONFIG_REFRESH_MS and (
             await self.configs.refresh(ctx.redis, ctx.clock.now_ms())
+        ):
+            # a change made without a reload message (written to Redis or DynamoDB directly):
+            # every market is decided again (trading_enabled=false pulls the quotes at once)
+            self.schedule.mark_all(self.markets.targets)
         positions = self.markets.positions
         # every market it holds a position in too: one that settled releases its ledger value
         tickers = sorted({*self.markets.targets, *self.working.tickers(), *positions})

@@ -70,3 +70,28 @@ async def test_an_executor_started_while_halted_stays_halted_until_resume(
         assert len(exchange.orders) == 2
     finally:
         await service.stop(ctx)
+
+
+async def test_trading_disabled_without_a_reload_message_pulls_at_the_next_config_refresh(
+    settings: Settings, aredis: aioredis.Redis
+) -> None:
+    """The switch written to Redis directly (no ``reload`` published): the executor's own config
+    refresh sees it within CONFIG_REFRESH_MS and decides every market again, with no new
+    targets from the strategy."""
+    from services.executor.safety import CONFIG_REFRESH_MS
+
+    k, exchange = Keys(), FakeExchange(aredis, Keys())
+    await seed(aredis, k, "KX")
+    service, ctx = await started(settings, aredis, exchange)
+    try:
+        await publish(aredis, k, "KX", 4100, 4500)
+        await steps(service, ctx)
+        assert len(exchange.orders) == 2
+        await aredis.hset(
+            k.cfg_global, mapping=encode_global_config(GlobalConfig(trading_enabled=False), 9)
+        )
+        ctx.clock.advance(CONFIG_REFRESH_MS)  # type: ignore[attr-defined]
+        await steps(service, ctx, 8)
+        assert exchange.orders == {}
+    finally:
+        await service.stop(ctx)
