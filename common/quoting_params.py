@@ -168,6 +168,12 @@ class QuotingParams:
     taken_other_ms: int = 0
     # >0: only while the others' mid has since moved this many ticks the taker's way
     taken_other_move_ticks: int = 0
+    # Session 18: ``taken_other_ms``'s gate, the market's own record (``markouts.whole_record``):
+    # pull only once ``taken_gate_min_fills`` earlier fills of a whole quote were scored and
+    # their mean edge a contract (the others' mid 10 s later against the fill's price, price
+    # units) is below ``taken_gate_edge``. 0 fills = no gate.
+    taken_gate_min_fills: int = 0
+    taken_gate_edge: int = 0
 
 
 DEFAULT_PARAMS = QuotingParams()

@@ -98,3 +98,26 @@ def test_a_deep_market_can_require_the_mid_to_have_moved_the_takers_way() -> Non
     assert with_mids(sold, 2 * 4_350, one) == (4100, 4400)  # it fell: the taker was wrong
     bought = fills((5_000, 5 * C))  # a taker sold to our whole bid
     assert with_mids(bought, 2 * 4_350, one) == (None, 4400)  # and the mid fell a tick
+
+
+def test_a_deep_market_can_gate_the_pull_on_its_own_record_of_whole_quote_fills() -> None:
+    from common.markouts import score_due
+
+    def record(*edges_c: int) -> Markouts:
+        """Earlier sales of a whole 5 at 43 c, each scored 10 s later at 43 c - edge."""
+        state = NO_MARKOUTS
+        for i, edge in enumerate(edges_c):
+            ms = NOW - 100_000 + i
+            state = note_fill(state, ms, -5 * C, 2 * 4_250, 4_300)
+            state = score_due(state, ms + 10_000, 2 * (4_300 - 100 * edge))
+        return note_fill(state, NOW - 5_000, -5 * C, 2 * 4_250, 4_300)  # and one 5 s ago
+
+    gated = replace(PARAMS, taken_other_ms=30_000, taken_gate_min_fills=2)
+    pulled, kept = ((4100, 5 * C), None, "quoting"), ((4100, 5 * C), (4400, 5 * C), "quoting")
+    assert quoted(record(-2, -1), DEEP, gated) == pulled  # whole-quote takers were informed
+    assert quoted(record(-2, +3), DEEP, gated) == kept  # on average they were not
+    assert quoted(record(-2), DEEP, gated) == kept  # too few to tell: not pulled
+    assert quoted(record(-2), DEEP, replace(gated, taken_gate_min_fills=0)) == pulled  # no gate
+    assert quoted(record(+1, +1), DEEP, replace(gated, taken_gate_edge=200)) == pulled  # < 2 c
+    # a thin market's own rule is not gated
+    assert quoted(record(+3, +3), THIN, gated) == ((4100, 4 * C), None, "quoting")
