@@ -347,9 +347,12 @@ def _benign_cut(book: YesBook, spread: int, tick: int, p: QuotingParams) -> bool
 def _taken_gate(markouts: Markouts, whole: int, p: QuotingParams) -> bool:
     """A deep market's taken side is pulled only once ``taken_gate_min_fills`` of our earlier
     fills of a whole quote were scored and their mean edge a contract (the others' mid 10 s
-    later against the fill's price) is below ``taken_gate_edge``: such takers were informed."""
-    n, contracts, edge_x2 = whole_record(markouts, whole)
-    return n >= p.taken_gate_min_fills and edge_x2 < 2 * p.taken_gate_edge * contracts
+    later against the fill's price) is below ``taken_gate_edge``: such takers were informed.
+    With fewer scored, ``taken_gate_unsure_pull`` decides."""
+    n, contracts, edge_x2 = whole_record(markouts, whole, p.taken_gate_moves)
+    if n < p.taken_gate_min_fills:
+        return p.taken_gate_unsure_pull
+    return edge_x2 < 2 * p.taken_gate_edge * contracts
 
 
 def _touch_quiet(recent: Recent, now_ms: int, mid_x2: int, tick: int, p: QuotingParams) -> bool:

@@ -174,6 +174,8 @@ class QuotingParams:
     # units) is below ``taken_gate_edge``. 0 fills = no gate.
     taken_gate_min_fills: int = 0
     taken_gate_edge: int = 0
+    taken_gate_unsure_pull: bool = False  # fewer than min_fills scored: pull anyway
+    taken_gate_moves: bool = False  # the mid's move after the fill instead of its edge
 
 
 DEFAULT_PARAMS = QuotingParams()

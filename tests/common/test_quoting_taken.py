@@ -121,3 +121,28 @@ def test_a_deep_market_can_gate_the_pull_on_its_own_record_of_whole_quote_fills(
     assert quoted(record(+1, +1), DEEP, replace(gated, taken_gate_edge=200)) == pulled  # < 2 c
     # a thin market's own rule is not gated
     assert quoted(record(+3, +3), THIN, gated) == ((4100, 4 * C), None, "quoting")
+
+
+def test_the_gate_can_pull_until_the_record_says_otherwise() -> None:
+    from common.markouts import score_due
+
+    state = note_fill(NO_MARKOUTS, NOW - 100_000, -5 * C, 2 * 4_250, 4_300)
+    good = score_due(state, NOW - 90_000, 2 * 4_200)  # +1 c: that taker was not informed
+    good = note_fill(good, NOW - 5_000, -5 * C, 2 * 4_250, 4_300)
+    fresh = note_fill(NO_MARKOUTS, NOW - 5_000, -5 * C, 2 * 4_250, 4_300)
+    gated = replace(PARAMS, taken_other_ms=30_000, taken_gate_min_fills=1)
+    unsure = replace(gated, taken_gate_unsure_pull=True)
+    assert quoted(fresh, DEEP, gated)[1] == (4400, 5 * C)  # no record: kept
+    assert quoted(fresh, DEEP, unsure)[1] is None  # no record: pulled
+    assert quoted(good, DEEP, unsure)[1] == (4400, 5 * C)  # a good record: kept
+
+
+def test_the_gate_can_read_the_mids_move_instead_of_the_fills_edge() -> None:
+    from common.markouts import score_due
+
+    state = note_fill(NO_MARKOUTS, NOW - 100_000, -5 * C, 2 * 4_250, 4_300)  # sold 0.5 c above
+    state = score_due(state, NOW - 90_000, 2 * 4_275)  # the mid rose 0.25 c: edge +0.25 c
+    state = note_fill(state, NOW - 5_000, -5 * C, 2 * 4_250, 4_300)
+    gated = replace(PARAMS, taken_other_ms=30_000, taken_gate_min_fills=1)
+    assert quoted(state, DEEP, gated)[1] == (4400, 5 * C)  # the fill earned: kept
+    assert quoted(state, DEEP, replace(gated, taken_gate_moves=True))[1] is None  # it moved
