@@ -176,6 +176,7 @@ class QuotingParams:
     taken_gate_edge: int = 0
     taken_gate_unsure_pull: bool = False  # fewer than min_fills scored: pull anyway
     taken_gate_moves: bool = False  # the mid's move after the fill instead of its edge
+    taken_gate_relative: bool = False  # the edge against our smaller fills' mean edge
 
 
 DEFAULT_PARAMS = QuotingParams()

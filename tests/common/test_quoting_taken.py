@@ -146,3 +146,22 @@ def test_the_gate_can_read_the_mids_move_instead_of_the_fills_edge() -> None:
     gated = replace(PARAMS, taken_other_ms=30_000, taken_gate_min_fills=1)
     assert quoted(state, DEEP, gated)[1] == (4400, 5 * C)  # the fill earned: kept
     assert quoted(state, DEEP, replace(gated, taken_gate_moves=True))[1] is None  # it moved
+
+
+def test_the_gate_can_compare_whole_quote_fills_with_our_smaller_ones() -> None:
+    from common.markouts import score_due
+
+    def record(small_edge: int, whole_edge: int) -> Markouts:
+        state = NO_MARKOUTS
+        for i, (count, edge) in enumerate(((2 * C, small_edge), (5 * C, whole_edge))):
+            ms = NOW - 100_000 + i
+            state = note_fill(state, ms, -count, 2 * 4_250, 4_300)  # sold at 43 c
+            state = score_due(state, ms + 10_000, 2 * (4_300 - edge))
+        return note_fill(state, NOW - 5_000, -5 * C, 2 * 4_250, 4_300)
+
+    relative = replace(
+        PARAMS, taken_other_ms=30_000, taken_gate_min_fills=1, taken_gate_relative=True
+    )
+    assert quoted(record(100, 50), DEEP, relative)[1] is None  # +0.5 c, others +1 c: pulled
+    assert quoted(record(100, 150), DEEP, relative)[1] == (4400, 5 * C)  # better: kept
+    assert quoted(record(-100, -50), DEEP, relative)[1] == (4400, 5 * C)  # lost less: kept
