@@ -165,3 +165,20 @@ def test_the_gate_can_compare_whole_quote_fills_with_our_smaller_ones() -> None:
     assert quoted(record(100, 50), DEEP, relative)[1] is None  # +0.5 c, others +1 c: pulled
     assert quoted(record(100, 150), DEEP, relative)[1] == (4400, 5 * C)  # better: kept
     assert quoted(record(-100, -50), DEEP, relative)[1] == (4400, 5 * C)  # lost less: kept
+
+
+def test_the_gate_can_pull_after_one_whole_quote_fill_that_lost_much() -> None:
+    from common.markouts import score_due
+
+    state = NO_MARKOUTS
+    for i, edge in enumerate((-400, 100, 100, 100, 100, 100)):  # one -4 c among five +1 c, of 15
+        state = note_fill(state, NOW - 100_000 + i, -15 * C, 2 * 4_250, 4_300)
+        state = score_due(state, NOW - 90_000 + i, 2 * (4_300 - edge))
+    state = note_fill(state, NOW - 5_000, -15 * C, 2 * 4_250, 4_300)
+    gated = replace(PARAMS, taken_other_ms=30_000, taken_gate_min_fills=1)
+    assert quoted(state, DEEP, gated)[1] == (
+        4400,
+        15 * C,
+    )  # the mean is +0.17 c: kept (at the benign size)
+    assert quoted(state, DEEP, replace(gated, taken_gate_worst=300))[1] is None  # -4 c < -3 c
+    assert quoted(state, DEEP, replace(gated, taken_gate_worst=500))[1] == (4400, 15 * C)
