@@ -17,7 +17,10 @@ until there is enough data.
 
 It also keeps every fill's time and signed size for ``FILLS_KEEP_MS`` (scored or not): a
 single fill that took our whole quote in a thin market (``taken_sides``) is the quoting
-function's sign of a taker larger than our quote, and so likely an informed one.
+function's sign of a taker larger than our quote, and so likely an informed one. And the last
+``RECORD_KEEP`` scored fills one by one, each with its edge (the others' mid at the horizon
+against the fill's own price, signed for us, and its move): ``whole_record`` sums those of at least a given
+size, the market's own record of whether a taker who took our whole quote was informed.
 
 Pure and immutable, exact integers (prices in 1/10,000 $, counts in 1/100 contract): the live
 strategy process (fills from ``dora:stream:fills``, mids from the books it reads) and the
@@ -26,7 +29,7 @@ backtester keep one per market and feed it the same way.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from common.config import FACTOR_SCALE
 from common.numbers import COUNT_SCALE
@@ -34,23 +37,30 @@ from common.numbers import COUNT_SCALE
 HORIZON_MS = 10_000  # a fill is scored against the mid this long after it
 KEEP_CONTRACTS = 200 * COUNT_SCALE  # about the last 200 contracts scored
 FILLS_KEEP_MS = 120_000  # each fill's time and size kept this long (``taken_sides``)
+RECORD_KEEP = 64  # the last scored fills kept one by one (``whole_record``)
 
 
 @dataclass(frozen=True, slots=True)
 class Markouts:
-    pending: tuple[tuple[int, int, int], ...] = ()  # (ms, signed count, mid x2 before), by time
+    # (ms, signed count, mid x2 before, fill price x2), by time
+    pending: tuple[tuple[int, int, int, int], ...] = ()
     scored: tuple[tuple[int, int], ...] = ()  # (count, move x count x 2), oldest first
     contracts: int = 0  # sum of the scored counts
     move_x2: int = 0  # sum of the scored moves x count x 2
     fills: tuple[tuple[int, int], ...] = ()  # (ms, signed count) of the last FILLS_KEEP_MS
+    # (signed count, edge x count x 2, move x count x 2) of the last RECORD_KEEP scored fills
+    record: tuple[tuple[int, int, int], ...] = ()
 
 
 NO_MARKOUTS = Markouts()
 
 
-def note_fill(state: Markouts, ms: int, signed_count: int, mid_x2: int | None) -> Markouts:
+def note_fill(
+    state: Markouts, ms: int, signed_count: int, mid_x2: int | None, price: int | None = None
+) -> Markouts:
     """A fill of ours: ``signed_count`` > 0 bought YES, < 0 sold YES; ``mid_x2`` twice the
-    others' mid just before it (None: no two-sided book then, the fill is not scored)."""
+    others' mid just before it (None: no two-sided book then, the fill is not scored);
+    ``price`` its YES price (None: the mid before, so its edge is the move alone)."""
     if signed_count == 0:
         return state
     newest = max(ms, state.fills[-1][0]) if state.fills else ms
@@ -58,11 +68,12 @@ def note_fill(state: Markouts, ms: int, signed_count: int, mid_x2: int | None) -
     if len(fills) > 1 and fills[-2][0] > ms:
         fills = tuple(sorted(fills))
     if mid_x2 is None:
-        return Markouts(state.pending, state.scored, state.contracts, state.move_x2, fills)
-    pending = (*state.pending, (ms, signed_count, mid_x2))
+        return replace(state, fills=fills)
+    price_x2 = mid_x2 if price is None else 2 * price
+    pending = (*state.pending, (ms, signed_count, mid_x2, price_x2))
     if len(pending) > 1 and pending[-2][0] > ms:  # out of order (a backfill): keep time order
         pending = tuple(sorted(pending))
-    return Markouts(pending, state.scored, state.contracts, state.move_x2, fills)
+    return replace(state, pending=pending, fills=fills)
 
 
 def score_due(
@@ -80,10 +91,12 @@ def score_due(
     while due < len(state.pending) and state.pending[due][0] <= now_ms - horizon_ms:
         due += 1
     scored = list(state.scored)
+    record = list(state.record)
     contracts, move_x2 = state.contracts, state.move_x2
-    for _, signed, before_x2 in state.pending[:due]:
+    for _, signed, before_x2, price_x2 in state.pending[:due]:
         move = (mid_x2 - before_x2) * signed  # sign x (mid now - mid before) x count, doubled
         scored.append((abs(signed), move))
+        record.append((signed, (mid_x2 - price_x2) * signed, move))
         contracts += abs(signed)
         move_x2 += move
     start = 0
@@ -91,7 +104,14 @@ def score_due(
         contracts -= scored[start][0]
         move_x2 -= scored[start][1]
         start += 1
-    return Markouts(state.pending[due:], tuple(scored[start:]), contracts, move_x2, state.fills)
+    return Markouts(
+        state.pending[due:],
+        tuple(scored[start:]),
+        contracts,
+        move_x2,
+        state.fills,
+        tuple(record[-RECORD_KEEP:]),
+    )
 
 
 def taken_sides(state: Markouts, now_ms: int, window_ms: int, min_count: int) -> tuple[bool, bool]:
@@ -105,6 +125,19 @@ def taken_sides(state: Markouts, now_ms: int, window_ms: int, min_count: int) ->
         bought = bought or signed >= min_count
         sold = sold or -signed >= min_count
     return bought, sold
+
+
+def whole_record(state: Markouts, min_count: int, moves: bool = False) -> tuple[int, int, int]:
+    """The scored fills of at least ``min_count`` among the last ``RECORD_KEEP``: how many,
+    their contracts, and the sum of their edges x count x 2 (negative: such fills lost), or
+    with ``moves`` of their moves (the mid's, from just before the fill: no spread earned)."""
+    n = contracts = total_x2 = 0
+    for signed, edge, move in state.record:
+        if abs(signed) >= min_count:
+            n += 1
+            contracts += abs(signed)
+            total_x2 += move if moves else edge
+    return n, contracts, total_x2
 
 
 def taken_moved(

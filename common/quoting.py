@@ -34,7 +34,8 @@ Pure and deterministic, shared by the strategy process and the backtester. The r
    ``thin_max_mid_changes``) never gets the benign size and quotes ``thin_size_pct`` of it,
    and a side of it whose whole quote one fill took (``common.markouts.taken_sides``: a taker
    larger than our quote, likely informed) quotes nothing for ``taken_window_ms``; in any
-   other market, for ``taken_other_ms`` (a jump's informed taker, news_jumps). In
+   other market, for ``taken_other_ms`` (a jump's informed taker, news_jumps), once the
+   market's earlier whole-quote fills lost on average (``taken_gate_*``). In
    the ``wind_down_ms`` before close (5 min by default; 0 turns it off) the inventory a side
    may build is capped by a limit that shrinks linearly from the full cap to
    nothing at the pull time; in the last ``pull_before_close_ms``, nothing is quoted.
@@ -51,7 +52,14 @@ from common.domain import MarketMeta, Order, Position, Quote, Side, Targets
 from common.fair_inputs import ExternalFair, blend_x2, external_fair
 from common.fees import maker_fee
 from common.grid import PriceGrid
-from common.markouts import NO_MARKOUTS, Markouts, taken_moved, taken_sides, toxicity
+from common.markouts import (
+    NO_MARKOUTS,
+    Markouts,
+    taken_moved,
+    taken_sides,
+    toxicity,
+    whole_record,
+)
 from common.numbers import COUNT_SCALE, ONE_DOLLAR
 from common.quoting_params import DEFAULT_PARAMS, QuotingParams
 from common.recent_mids import NO_RECENT, Recent, mid_range_x2, mid_sigma_x2
@@ -277,6 +285,8 @@ def compute_targets(
             )
         else:
             bought, sold = taken_sides(markouts, now_ms, taken_ms, whole)
+        if other and params.taken_gate_min_fills and not _taken_gate(markouts, whole, params):
+            bought = sold = False
     reservation_x2 = fair_x2 - skew_x2
 
     limit = wind_down_limit(meta.close_ms, now_ms, config, params)
@@ -332,6 +342,34 @@ def _benign_cut(book: YesBook, spread: int, tick: int, p: QuotingParams) -> bool
         thinner = min(sum(size for _, size in book.bids), sum(size for _, size in book.asks))
         gates.append(thinner < p.benign_min_depth)
     return bool(gates) and all(gates)
+
+
+def _taken_gate(markouts: Markouts, whole: int, p: QuotingParams) -> bool:
+    """A deep market's taken side is pulled only once ``taken_gate_min_fills`` of our earlier
+    fills of a whole quote were scored and their mean edge a contract (the others' mid 10 s
+    later against the fill's price) is below ``taken_gate_edge``: such takers were informed.
+    With fewer scored, ``taken_gate_unsure_pull`` decides; ``taken_gate_relative``: below our
+    smaller fills' mean edge plus ``taken_gate_edge`` instead (a whole-quote taker is more
+    informed than our other takers here)."""
+    n, contracts, edge_x2 = whole_record(markouts, whole, p.taken_gate_moves)
+    if n < p.taken_gate_min_fills:
+        return p.taken_gate_unsure_pull
+    if p.taken_gate_worst and _worst_below(markouts, whole, p.taken_gate_worst):
+        return True
+    if p.taken_gate_relative:  # against our smaller fills' mean edge here, when there are some
+        _, all_contracts, all_x2 = whole_record(markouts, 0, p.taken_gate_moves)
+        small, small_x2 = all_contracts - contracts, all_x2 - edge_x2
+        if small:
+            return edge_x2 * small < (small_x2 + 2 * p.taken_gate_edge * small) * contracts
+    return edge_x2 < 2 * p.taken_gate_edge * contracts
+
+
+def _worst_below(markouts: Markouts, whole: int, loss: int) -> bool:
+    """One of the recorded whole-quote fills lost more than ``loss`` a contract (a jump's)."""
+    return any(
+        abs(signed) >= whole and edge_x2 < -2 * loss * abs(signed)
+        for signed, edge_x2, _ in markouts.record
+    )
 
 
 def _touch_quiet(recent: Recent, now_ms: int, mid_x2: int, tick: int, p: QuotingParams) -> bool:

@@ -168,6 +168,20 @@ class QuotingParams:
     taken_other_ms: int = 0
     # >0: only while the others' mid has since moved this many ticks the taker's way
     taken_other_move_ticks: int = 0
+    # Session 18: ``taken_other_ms``'s gate, the market's own record (``markouts.whole_record``):
+    # pull only once ``taken_gate_min_fills`` earlier fills of a whole quote were scored and
+    # their mean edge a contract (the others' mid 10 s later against the fill's price, price
+    # units) is below ``taken_gate_edge``. 0 fills = no gate. With 30 s, min 1, edge 0, dora
+    # with - without: sports_live +11.08 [+5.80, +16.37] (tuning 1-20) and +11.69 [+5.43,
+    # +17.95] (21-40), but news_jumps +0.85 / -0.41: the gain the ungated rule had there is
+    # gone (whole-quote fills there mostly earn; the jump fills that lose are rare), and so
+    # with every variant below (docs/backtest.md "Session 18"). Off.
+    taken_gate_min_fills: int = 0
+    taken_gate_edge: int = 0
+    taken_gate_unsure_pull: bool = False  # fewer than min_fills scored: pull anyway
+    taken_gate_moves: bool = False  # the mid's move after the fill instead of its edge
+    taken_gate_relative: bool = False  # the edge against our smaller fills' mean edge
+    taken_gate_worst: int = 0  # >0: also pull once one whole-quote fill lost more than this
 
 
 DEFAULT_PARAMS = QuotingParams()

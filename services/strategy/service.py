@@ -222,11 +222,13 @@ class StrategyService:
         try:
             signed = Side(payload["side"]).sign * int(payload["count"])
             ts_ms = int(payload["ts_ms"])
+            price = int(payload["price"])
         except (KeyError, TypeError, ValueError):
             return
         mids = self.memory.get(ticker, NO_MEMORY).mids_x2
         before = self.markouts.get(ticker, NO_MARKOUTS)
-        self.markouts[ticker] = note_fill(before, ts_ms, signed, mids[-1][1] if mids else None)
+        last = mids[-1][1] if mids else None
+        self.markouts[ticker] = note_fill(before, ts_ms, signed, last, price)
 
     async def _compute(
         self,

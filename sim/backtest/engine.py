@@ -382,6 +382,7 @@ class _Runner:
                 fill.created_ms,
                 side.sign * fill.count,
                 mids[-1][1] if mids else None,
+                fill.price,
             )
             market.dirty = True
             self.max_abs_inventory = max(self.max_abs_inventory, abs(market.position.position))

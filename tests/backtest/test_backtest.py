@@ -256,7 +256,7 @@ def test_dora_is_fed_its_fills_markouts_and_the_event_siblings() -> None:
         assert all(runner.world.exchange.markets[t].event_ticker == event for t in siblings)
     contracts = sum(abs(f.signed_count) for f in runner.fills)
     noted = sum(
-        m.markouts.contracts + sum(abs(c) for _, c, _ in m.markouts.pending)
+        m.markouts.contracts + sum(abs(c) for _, c, *_ in m.markouts.pending)
         for m in runner.markets.values()
     )
     assert 0 < noted <= contracts  # a fill with no two-sided book before it is not scored

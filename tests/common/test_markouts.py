@@ -64,9 +64,9 @@ def test_old_scores_are_dropped_past_the_contracts_kept():
 
 def test_a_late_fill_is_kept_in_time_order():
     state = note_fill(note_fill(NO_MARKOUTS, 5_000, C, 10_000), 1_000, C, 10_000)
-    assert [ms for ms, _, _ in state.pending] == [1_000, 5_000]
+    assert [ms for ms, *_ in state.pending] == [1_000, 5_000]
     state = score_due(state, 11_000, 2 * 5_000, horizon_ms=10_000)
-    assert [ms for ms, _, _ in state.pending] == [5_000]
+    assert [ms for ms, *_ in state.pending] == [5_000]
 
 
 @given(
@@ -85,3 +85,24 @@ def test_the_sums_are_the_sums_of_what_is_kept(fills):
     assert state.move_x2 == sum(e for _, e in state.scored)
     score = toxicity(state, 1, 0, 100)
     assert score is None or 0 <= score <= FACTOR_SCALE
+
+
+def test_each_scored_fill_keeps_its_edge_against_its_own_price():
+    from common.markouts import RECORD_KEEP, whole_record
+
+    state = note_fill(NO_MARKOUTS, 0, 5 * C, 2 * 5_000, 4_900)  # bought 5 at 49 c, mid 50 c
+    state = note_fill(state, 1, -2 * C, 2 * 5_000, 5_100)  # sold 2 at 51 c
+    state = note_fill(state, 2, C, 2 * 5_000)  # no price: its edge is the move alone
+    state = score_due(state, 20_000, 2 * 4_800, horizon_ms=10_000)  # the mid fell to 48 c
+    assert state.record == (
+        (5 * C, 5 * C * 2 * (4_800 - 4_900), 5 * C * 2 * -200),  # -1 c a contract: lost
+        (-2 * C, 2 * C * 2 * (5_100 - 4_800), 2 * C * 2 * 200),  # +3 c a contract: won
+        (C, C * 2 * (4_800 - 5_000), C * 2 * -200),
+    )
+    assert whole_record(state, 5 * C, moves=True) == (1, 5 * C, -2_000 * C)
+    assert whole_record(state, 5 * C) == (1, 5 * C, -1_000 * C)
+    assert whole_record(state, 2 * C) == (2, 7 * C, -1_000 * C + 1_200 * C)
+    for i in range(RECORD_KEEP + 5):
+        state = note_fill(state, 30_000 + i, C, 2 * 5_000)
+    state = score_due(state, 60_000, 2 * 5_000, horizon_ms=10_000)
+    assert len(state.record) == RECORD_KEEP and whole_record(state, 2 * C) == (0, 0, 0)

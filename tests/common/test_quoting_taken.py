@@ -98,3 +98,87 @@ def test_a_deep_market_can_require_the_mid_to_have_moved_the_takers_way() -> Non
     assert with_mids(sold, 2 * 4_350, one) == (4100, 4400)  # it fell: the taker was wrong
     bought = fills((5_000, 5 * C))  # a taker sold to our whole bid
     assert with_mids(bought, 2 * 4_350, one) == (None, 4400)  # and the mid fell a tick
+
+
+def test_a_deep_market_can_gate_the_pull_on_its_own_record_of_whole_quote_fills() -> None:
+    from common.markouts import score_due
+
+    def record(*edges_c: int) -> Markouts:
+        """Earlier sales of a whole 5 at 43 c, each scored 10 s later at 43 c - edge."""
+        state = NO_MARKOUTS
+        for i, edge in enumerate(edges_c):
+            ms = NOW - 100_000 + i
+            state = note_fill(state, ms, -5 * C, 2 * 4_250, 4_300)
+            state = score_due(state, ms + 10_000, 2 * (4_300 - 100 * edge))
+        return note_fill(state, NOW - 5_000, -5 * C, 2 * 4_250, 4_300)  # and one 5 s ago
+
+    gated = replace(PARAMS, taken_other_ms=30_000, taken_gate_min_fills=2)
+    pulled, kept = ((4100, 5 * C), None, "quoting"), ((4100, 5 * C), (4400, 5 * C), "quoting")
+    assert quoted(record(-2, -1), DEEP, gated) == pulled  # whole-quote takers were informed
+    assert quoted(record(-2, +3), DEEP, gated) == kept  # on average they were not
+    assert quoted(record(-2), DEEP, gated) == kept  # too few to tell: not pulled
+    assert quoted(record(-2), DEEP, replace(gated, taken_gate_min_fills=0)) == pulled  # no gate
+    assert quoted(record(+1, +1), DEEP, replace(gated, taken_gate_edge=200)) == pulled  # < 2 c
+    # a thin market's own rule is not gated
+    assert quoted(record(+3, +3), THIN, gated) == ((4100, 4 * C), None, "quoting")
+
+
+def test_the_gate_can_pull_until_the_record_says_otherwise() -> None:
+    from common.markouts import score_due
+
+    state = note_fill(NO_MARKOUTS, NOW - 100_000, -5 * C, 2 * 4_250, 4_300)
+    good = score_due(state, NOW - 90_000, 2 * 4_200)  # +1 c: that taker was not informed
+    good = note_fill(good, NOW - 5_000, -5 * C, 2 * 4_250, 4_300)
+    fresh = note_fill(NO_MARKOUTS, NOW - 5_000, -5 * C, 2 * 4_250, 4_300)
+    gated = replace(PARAMS, taken_other_ms=30_000, taken_gate_min_fills=1)
+    unsure = replace(gated, taken_gate_unsure_pull=True)
+    assert quoted(fresh, DEEP, gated)[1] == (4400, 5 * C)  # no record: kept
+    assert quoted(fresh, DEEP, unsure)[1] is None  # no record: pulled
+    assert quoted(good, DEEP, unsure)[1] == (4400, 5 * C)  # a good record: kept
+
+
+def test_the_gate_can_read_the_mids_move_instead_of_the_fills_edge() -> None:
+    from common.markouts import score_due
+
+    state = note_fill(NO_MARKOUTS, NOW - 100_000, -5 * C, 2 * 4_250, 4_300)  # sold 0.5 c above
+    state = score_due(state, NOW - 90_000, 2 * 4_275)  # the mid rose 0.25 c: edge +0.25 c
+    state = note_fill(state, NOW - 5_000, -5 * C, 2 * 4_250, 4_300)
+    gated = replace(PARAMS, taken_other_ms=30_000, taken_gate_min_fills=1)
+    assert quoted(state, DEEP, gated)[1] == (4400, 5 * C)  # the fill earned: kept
+    assert quoted(state, DEEP, replace(gated, taken_gate_moves=True))[1] is None  # it moved
+
+
+def test_the_gate_can_compare_whole_quote_fills_with_our_smaller_ones() -> None:
+    from common.markouts import score_due
+
+    def record(small_edge: int, whole_edge: int) -> Markouts:
+        state = NO_MARKOUTS
+        for i, (count, edge) in enumerate(((2 * C, small_edge), (5 * C, whole_edge))):
+            ms = NOW - 100_000 + i
+            state = note_fill(state, ms, -count, 2 * 4_250, 4_300)  # sold at 43 c
+            state = score_due(state, ms + 10_000, 2 * (4_300 - edge))
+        return note_fill(state, NOW - 5_000, -5 * C, 2 * 4_250, 4_300)
+
+    relative = replace(
+        PARAMS, taken_other_ms=30_000, taken_gate_min_fills=1, taken_gate_relative=True
+    )
+    assert quoted(record(100, 50), DEEP, relative)[1] is None  # +0.5 c, others +1 c: pulled
+    assert quoted(record(100, 150), DEEP, relative)[1] == (4400, 5 * C)  # better: kept
+    assert quoted(record(-100, -50), DEEP, relative)[1] == (4400, 5 * C)  # lost less: kept
+
+
+def test_the_gate_can_pull_after_one_whole_quote_fill_that_lost_much() -> None:
+    from common.markouts import score_due
+
+    state = NO_MARKOUTS
+    for i, edge in enumerate((-400, 100, 100, 100, 100, 100)):  # one -4 c among five +1 c, of 15
+        state = note_fill(state, NOW - 100_000 + i, -15 * C, 2 * 4_250, 4_300)
+        state = score_due(state, NOW - 90_000 + i, 2 * (4_300 - edge))
+    state = note_fill(state, NOW - 5_000, -15 * C, 2 * 4_250, 4_300)
+    gated = replace(PARAMS, taken_other_ms=30_000, taken_gate_min_fills=1)
+    assert quoted(state, DEEP, gated)[1] == (
+        4400,
+        15 * C,
+    )  # the mean is +0.17 c: kept (at the benign size)
+    assert quoted(state, DEEP, replace(gated, taken_gate_worst=300))[1] is None  # -4 c < -3 c
+    assert quoted(state, DEEP, replace(gated, taken_gate_worst=500))[1] == (4400, 15 * C)
