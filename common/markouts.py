@@ -19,8 +19,8 @@ It also keeps every fill's time and signed size for ``FILLS_KEEP_MS`` (scored or
 single fill that took our whole quote in a thin market (``taken_sides``) is the quoting
 function's sign of a taker larger than our quote, and so likely an informed one. And the last
 ``RECORD_KEEP`` scored fills one by one, each with its edge (the others' mid at the horizon
-against the fill's own price, signed for us, and its move): ``whole_record`` sums those of at least a given
-size, the market's own record of whether a taker who took our whole quote was informed.
+against the fill's own price, signed for us): ``whole_record`` sums those of at least a
+given size, the market's own record of whether a taker who took our whole quote was informed.
 
 Pure and immutable, exact integers (prices in 1/10,000 $, counts in 1/100 contract): the live
 strategy process (fills from ``dora:stream:fills``, mids from the books it reads) and the
@@ -48,8 +48,8 @@ class Markouts:
     contracts: int = 0  # sum of the scored counts
     move_x2: int = 0  # sum of the scored moves x count x 2
     fills: tuple[tuple[int, int], ...] = ()  # (ms, signed count) of the last FILLS_KEEP_MS
-    # (signed count, edge x count x 2, move x count x 2) of the last RECORD_KEEP scored fills
-    record: tuple[tuple[int, int, int], ...] = ()
+    # (signed count, edge x count x 2) of the last RECORD_KEEP scored fills
+    record: tuple[tuple[int, int], ...] = ()
 
 
 NO_MARKOUTS = Markouts()
@@ -96,7 +96,7 @@ def score_due(
     for _, signed, before_x2, price_x2 in state.pending[:due]:
         move = (mid_x2 - before_x2) * signed  # sign x (mid now - mid before) x count, doubled
         scored.append((abs(signed), move))
-        record.append((signed, (mid_x2 - price_x2) * signed, move))
+        record.append((signed, (mid_x2 - price_x2) * signed))
         contracts += abs(signed)
         move_x2 += move
     start = 0
@@ -127,17 +127,16 @@ def taken_sides(state: Markouts, now_ms: int, window_ms: int, min_count: int) ->
     return bought, sold
 
 
-def whole_record(state: Markouts, min_count: int, moves: bool = False) -> tuple[int, int, int]:
+def whole_record(state: Markouts, min_count: int) -> tuple[int, int, int]:
     """The scored fills of at least ``min_count`` among the last ``RECORD_KEEP``: how many,
-    their contracts, and the sum of their edges x count x 2 (negative: such fills lost), or
-    with ``moves`` of their moves (the mid's, from just before the fill: no spread earned)."""
-    n = contracts = total_x2 = 0
-    for signed, edge, move in state.record:
+    their contracts, and the sum of their edges x count x 2 (negative: such fills lost)."""
+    n = contracts = edge_x2 = 0
+    for signed, edge in state.record:
         if abs(signed) >= min_count:
             n += 1
             contracts += abs(signed)
-            total_x2 += move if moves else edge
-    return n, contracts, total_x2
+            edge_x2 += edge
+    return n, contracts, edge_x2
 
 
 def taken_moved(

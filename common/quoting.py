@@ -347,29 +347,9 @@ def _benign_cut(book: YesBook, spread: int, tick: int, p: QuotingParams) -> bool
 def _taken_gate(markouts: Markouts, whole: int, p: QuotingParams) -> bool:
     """A deep market's taken side is pulled only once ``taken_gate_min_fills`` of our earlier
     fills of a whole quote were scored and their mean edge a contract (the others' mid 10 s
-    later against the fill's price) is below ``taken_gate_edge``: such takers were informed.
-    With fewer scored, ``taken_gate_unsure_pull`` decides; ``taken_gate_relative``: below our
-    smaller fills' mean edge plus ``taken_gate_edge`` instead (a whole-quote taker is more
-    informed than our other takers here)."""
-    n, contracts, edge_x2 = whole_record(markouts, whole, p.taken_gate_moves)
-    if n < p.taken_gate_min_fills:
-        return p.taken_gate_unsure_pull
-    if p.taken_gate_worst and _worst_below(markouts, whole, p.taken_gate_worst):
-        return True
-    if p.taken_gate_relative:  # against our smaller fills' mean edge here, when there are some
-        _, all_contracts, all_x2 = whole_record(markouts, 0, p.taken_gate_moves)
-        small, small_x2 = all_contracts - contracts, all_x2 - edge_x2
-        if small:
-            return edge_x2 * small < (small_x2 + 2 * p.taken_gate_edge * small) * contracts
-    return edge_x2 < 2 * p.taken_gate_edge * contracts
-
-
-def _worst_below(markouts: Markouts, whole: int, loss: int) -> bool:
-    """One of the recorded whole-quote fills lost more than ``loss`` a contract (a jump's)."""
-    return any(
-        abs(signed) >= whole and edge_x2 < -2 * loss * abs(signed)
-        for signed, edge_x2, _ in markouts.record
-    )
+    later against the fill's price) is below ``taken_gate_edge``: such takers were informed."""
+    n, contracts, edge_x2 = whole_record(markouts, whole)
+    return n >= p.taken_gate_min_fills and edge_x2 < 2 * p.taken_gate_edge * contracts
 
 
 def _touch_quiet(recent: Recent, now_ms: int, mid_x2: int, tick: int, p: QuotingParams) -> bool:

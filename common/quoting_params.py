@@ -176,12 +176,10 @@ class QuotingParams:
     # +17.95] (21-40), but news_jumps +0.85 / -0.41: the gain the ungated rule had there is
     # gone (whole-quote fills there mostly earn; the jump fills that lose are rare), and so
     # with every variant below (docs/backtest.md "Session 18"). Off.
+    # Its variants that lost too (pulling while the record is short, the mid's move instead of
+    # the edge, against our smaller fills, after one large loss) were measured and taken out.
     taken_gate_min_fills: int = 0
     taken_gate_edge: int = 0
-    taken_gate_unsure_pull: bool = False  # fewer than min_fills scored: pull anyway
-    taken_gate_moves: bool = False  # the mid's move after the fill instead of its edge
-    taken_gate_relative: bool = False  # the edge against our smaller fills' mean edge
-    taken_gate_worst: int = 0  # >0: also pull once one whole-quote fill lost more than this
 
 
 DEFAULT_PARAMS = QuotingParams()
