@@ -64,8 +64,8 @@ def test_fills_are_kept_for_a_while_and_by_side() -> None:
 
 
 def test_the_rule_is_for_thin_markets_unless_told_otherwise() -> None:
-    five = fills((1_000, -5 * C))  # quote_size taken whole in a deep book
-    assert quoted(five, DEEP) == ((4100, 5 * C), (4400, 5 * C), "quoting")
+    five = fills((1_000, -5 * C))  # quote_size taken whole in a deep book, no record of such
+    assert quoted(five, DEEP) == ((4100, 5 * C), (4400, 5 * C), "quoting")  # (gated: kept)
     anywhere = replace(PARAMS, taken_thin_only=False)
     assert quoted(five, DEEP, anywhere) == ((4100, 5 * C), None, "quoting")
     assert quoted(fills((1_000, -4 * C)), DEEP, anywhere)[1] == (4400, 5 * C)  # not whole
@@ -73,7 +73,7 @@ def test_the_rule_is_for_thin_markets_unless_told_otherwise() -> None:
 
 def test_a_deep_market_has_its_own_shorter_window() -> None:
     five = fills((5_000, -5 * C))  # quote_size taken whole in a deep book, 5 s ago
-    other = replace(PARAMS, taken_other_ms=10_000)
+    other = replace(PARAMS, taken_other_ms=10_000, taken_gate_min_fills=0)  # ungated
     assert quoted(five, DEEP, other) == ((4100, 5 * C), None, "quoting")
     assert quoted(fills((11_000, -5 * C)), DEEP, other)[1] == (4400, 5 * C)  # window passed
     # a thin market keeps its own 60 s window
@@ -91,7 +91,7 @@ def test_a_deep_market_can_require_the_mid_to_have_moved_the_takers_way() -> Non
         return (t.bid and t.bid.price, t.ask and t.ask.price)
 
     sold = fills((5_000, -5 * C))  # a taker bought our whole ask 5 s ago
-    one = replace(PARAMS, taken_other_ms=30_000, taken_other_move_ticks=1)
+    one = replace(PARAMS, taken_other_ms=30_000, taken_other_move_ticks=1, taken_gate_min_fills=0)
     two = replace(one, taken_other_move_ticks=2)
     assert with_mids(sold, 2 * 4_150, one) == (4100, None)  # the mid rose a tick since: pulled
     assert with_mids(sold, 2 * 4_150, two) == (4100, 4400)  # not two ticks
