@@ -16,19 +16,31 @@ import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
 from common.domain import Side
-from common.errors import SchemaError
+from common.errors import ConfigError, SchemaError
 from common.keys import SERVICES, SHARDED_SERVICES, Keys
 from common.messages import decode_event
 from common.numbers import format_count, format_price, money_to_dollars_display
 from common.redis_codec import (
     decode_book,
     decode_exchange,
+    decode_global_config,
     decode_heartbeat,
     decode_order,
     decode_position,
     decode_risk,
 )
 from common.redis_reads import readable
+
+
+def trading_enabled(fields: dict[str, str]) -> bool:
+    """The global switch as the processes read it (``decode_global_config``); a global config
+    that does not read is not taken for "off" here (the processes keep their last good one)."""
+    if not fields:
+        return True
+    try:
+        return decode_global_config(fields).trading_enabled
+    except ConfigError:
+        return True
 
 
 async def gather(redis: aioredis.Redis, keys: Keys, fills: int = 8) -> dict[str, Any]:
@@ -57,7 +69,7 @@ async def gather(redis: aioredis.Redis, keys: Keys, fills: int = 8) -> dict[str,
     pipe.xrevrange(keys.stream("fills"), count=fills * 3)
     pipe.hgetall(keys.cfg_invalid)
     pipe.hgetall(keys.exchange)
-    pipe.hget(keys.cfg_global, "trading_enabled")
+    pipe.hgetall(keys.cfg_global)
     # a WRONGTYPE answer comes back in its place instead of failing every other read
     results = await pipe.execute(raise_on_error=False)
     processes: dict[str, Any] = {name: {"alive": False} for name in SERVICES}
@@ -114,7 +126,7 @@ async def gather(redis: aioredis.Redis, keys: Keys, fills: int = 8) -> dict[str,
         "invalid_config": readable(keys.cfg_invalid, tail[1], {}, errors),
         "exchange": exchange,
         # the global switch (dora config set trading_enabled=false pulls every quote)
-        "trading_enabled": readable(keys.cfg_global, tail[3], None, errors) != "0",
+        "trading_enabled": trading_enabled(readable(keys.cfg_global, tail[3], {}, errors)),
         "errors": errors,  # every key that could not be read, and why
     }
 

@@ -19,10 +19,14 @@ from common.settings import Settings
 from tests.services.test_executor import FakeExchange, publish, seed, started, steps
 
 
-async def set_trading(service: object, r: aioredis.Redis, k: Keys, on: bool, version: int) -> None:
+async def set_trading(
+    service: object, r: aioredis.Redis, k: Keys, on: bool, version: int, reload: bool = True
+) -> None:
+    """The global switch written to Redis, and (``reload``) the reload message told."""
     config = GlobalConfig(trading_enabled=on)
     await r.hset(k.cfg_global, mapping=encode_global_config(config, version))
-    await service.safety.on_control(ControlCommand("reload"))  # type: ignore[attr-defined]
+    if reload:
+        await service.safety.on_control(ControlCommand("reload"))  # type: ignore[attr-defined]
 
 
 async def test_trading_disabled_pulls_the_quotes_and_enabled_again_quotes(
@@ -87,9 +91,7 @@ async def test_trading_disabled_without_a_reload_message_pulls_at_the_next_confi
         await publish(aredis, k, "KX", 4100, 4500)
         await steps(service, ctx)
         assert len(exchange.orders) == 2
-        await aredis.hset(
-            k.cfg_global, mapping=encode_global_config(GlobalConfig(trading_enabled=False), 9)
-        )
+        await set_trading(service, aredis, k, False, 9, reload=False)
         ctx.clock.advance(CONFIG_REFRESH_MS)  # type: ignore[attr-defined]
         await steps(service, ctx, 8)
         assert exchange.orders == {}
