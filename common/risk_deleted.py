@@ -31,7 +31,7 @@ from common.restore import restore_id
 from common.risk_record import Replacement, read_record
 from common.streams import append
 
-HALT_FIELDS = ("halted", "reason", "halted_ms")
+HALT_FIELDS = ("halted", "reason", "halted_ms", "resumed_ms")
 
 # The fields without the halt; then the halt when it is one and the key does not hold one by now
 # (a halt set meanwhile stays, and a halt is never lifted here). Nothing once the key has a day.
