@@ -201,3 +201,16 @@ async def test_a_resume_comes_back_resumed_and_an_older_record_still_reads(
     await persister.step()
     assert not decode_risk(await aredis.hgetall(K.risk)).halted
     assert await aredis.exists(K.risk)
+
+
+async def test_a_halt_restored_over_a_resume_redis_holds_is_not_lifted_by_a_hand_edit(
+    persister: Harness, aredis: aioredis.Redis
+) -> None:
+    """The durable halt wins over what Redis holds, its resume mark too: ``halted 0`` written
+    by hand afterwards is no resume."""
+    persist_some_state(persister.db)
+    await aredis.hset(K.risk, mapping={"halted": "0", "resumed_ms": str(TS + 100)})
+    await persister.start()
+    assert decode_risk(await aredis.hgetall(K.risk)).halted
+    await aredis.hset(K.risk, "halted", "0")
+    assert decode_risk(await aredis.hgetall(K.risk)).halted
