@@ -336,3 +336,12 @@ def halt_in_force(flag: bool, halted_ms: int, resumed_ms: int) -> bool:
     than ``halted_ms``, never equal); a flag set to 0 or deleted by hand leaves none, so the halt
     stands. A record that never held a halt (``halted_ms`` 0) is not halted."""
     return flag or (halted_ms > 0 and resumed_ms <= halted_ms)
+
+
+def resumed_or_legacy(resumed_ms: int | None, flag: bool, halted_ms: int) -> int:
+    """``resumed_ms`` as read; a record with none at all was written before resumes left a mark
+    (every halt now writes ``resumed_ms``, 0 until a resume): its flag is believed, as a resume
+    after its halt when it says not halted, so an upgrade does not halt a resumed deployment."""
+    if resumed_ms is not None:
+        return resumed_ms
+    return 0 if flag else halted_ms + 1

@@ -137,6 +137,7 @@ if fields[1] == '1' or newest >= tonumber(ARGV[2]) then
   return 0
 end
 redis.call('HSET', KEYS[1], 'halted', '1', 'reason', ARGV[1], 'halted_ms', ARGV[2])
+redis.call('HSETNX', KEYS[1], 'resumed_ms', '0')
 return 1
 """
 
@@ -169,6 +170,7 @@ end
 local before = tonumber(redis.call('HGET', KEYS[1], other) or '0') or 0
 local stamp = string.format('%d', math.max(tonumber(ARGV[3]), before + 1))
 redis.call('HSET', KEYS[1], 'halted', ARGV[1], 'reason', ARGV[2], mine, stamp)
+redis.call('HSETNX', KEYS[1], 'resumed_ms', '0')  -- a halt's record always has the field
 return stamp
 """
 

@@ -29,6 +29,7 @@ from common.domain import (
     Side,
     Targets,
     halt_in_force,
+    resumed_or_legacy,
 )
 from common.errors import SchemaError
 from common.fair_inputs import ExternalFair
@@ -345,10 +346,12 @@ def encode_risk(state: RiskState) -> dict[str, str]:
 
 def decode_risk(fields: Mapping[str, Any]) -> RiskState:
     """``halted``: the halt as in force (``halt_in_force``), whatever the flag was edited to; a
-    hash without ``resumed_ms`` (written before it existed) has no resume recorded."""
-    halted_ms, resumed_ms = _int(fields, "halted_ms", 0), _int(fields, "resumed_ms", 0)
+    hash without ``resumed_ms`` (written before it existed) is read by its flag
+    (``resumed_or_legacy``)."""
+    flag, halted_ms = fields.get("halted") == "1", _int(fields, "halted_ms", 0)
+    resumed_ms = resumed_or_legacy(_opt_int(fields, "resumed_ms"), flag, halted_ms)
     return RiskState(
-        halted=halt_in_force(fields.get("halted") == "1", halted_ms, resumed_ms),
+        halted=halt_in_force(flag, halted_ms, resumed_ms),
         reason=str(fields.get("reason") or ""),
         halted_ms=halted_ms,
         daily_pnl=_int(fields, "daily_pnl", 0),

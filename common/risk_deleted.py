@@ -43,6 +43,7 @@ local n = tonumber(ARGV[1])
 redis.call('HSET', KEYS[1], unpack(ARGV, 2, n + 1))
 if ARGV[n + 2] == '1' and redis.call('HGET', KEYS[1], 'halted') ~= '1' then
   redis.call('HSET', KEYS[1], 'halted', '1', 'reason', ARGV[n + 3], 'halted_ms', ARGV[n + 4])
+  redis.call('HSETNX', KEYS[1], 'resumed_ms', '0')
   return 2
 end
 redis.call('HSETNX', KEYS[1], 'halted', '0')

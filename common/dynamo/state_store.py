@@ -18,7 +18,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from common.clock import iso_from_ms
-from common.domain import RiskState, halt_in_force
+from common.domain import RiskState, halt_in_force, resumed_or_legacy
 from common.dynamo.codec import (
     from_attrs,
     money_dollars,
@@ -56,14 +56,19 @@ def risk_attrs(risk: RiskState, last_fill_ms: int) -> dict[str, Any]:
 
 
 def risk_from_attrs(attrs: Mapping[str, Any]) -> StoredRisk:
-    """The item as ``dora:risk`` reads (``decode_risk``): an item without ``resumed_ms`` (stored
-    before it existed) has no resume recorded, and ``trading_halted`` false counts only with a
-    resume after the halt (``halt_in_force``)."""
+    """The item as ``dora:risk`` reads (``decode_risk``): ``trading_halted`` false counts only
+    with a resume after the halt (``halt_in_force``); an item without ``resumed_ms`` (stored before
+    it existed) is read by its flag (``resumed_or_legacy``)."""
     halted = attrs.get("trading_halted", False)
     if not isinstance(halted, bool):
         raise StorageError(f"risk_state.trading_halted must be a bool, was {halted!r}")
     halted_ms = whole_number(attrs.get("halted_ms", 0), "risk_state.halted_ms")
-    resumed_ms = whole_number(attrs.get("resumed_ms", 0), "risk_state.resumed_ms")
+    resumed = attrs.get("resumed_ms")
+    resumed_ms = resumed_or_legacy(
+        None if resumed is None else whole_number(resumed, "risk_state.resumed_ms"),
+        halted,
+        halted_ms,
+    )
     risk = RiskState(
         halted=halt_in_force(halted, halted_ms, resumed_ms),
         reason=str(attrs.get("halt_reason") or ""),

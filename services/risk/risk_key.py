@@ -103,6 +103,10 @@ return 1
 async def put_halt_back(ctx: Context, fields: dict[str, Any], state: RiskState) -> bool:
     """``halted 1`` written back when the key's flag says otherwise (edited by hand) while the
     halt is in force (``state``, as ``decode_risk`` read ``fields``); True when it was."""
+    if fields.get("halted") == "1" and fields.get("resumed_ms") is None:
+        # a halt recorded before resumes left a mark: given one now (0, unless a resume wrote
+        # its own meanwhile), so a hand edit of its flag is seen from here on
+        await ctx.redis.hsetnx(ctx.keys.risk, "resumed_ms", "0")
     if not state.halted or fields.get("halted") == "1":
         return False
     reason = state.reason or "halt lifted by hand without 'dora resume'"

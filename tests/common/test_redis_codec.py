@@ -131,8 +131,11 @@ def test_fv_round_trips_and_rejects_what_does_not_read() -> None:
         ({"halted": "0"}, False),  # a record with nothing else: never halted
         ({}, False),
         ({"halted": "1", "halted_ms": "5"}, True),
-        ({"halted": "0", "halted_ms": "5"}, True),  # halted 0 by hand: no resume recorded
-        ({"halted_ms": "5"}, True),  # the flag deleted by hand
+        ({"halted": "0", "halted_ms": "5", "resumed_ms": "0"}, True),  # by hand: no resume
+        ({"halted_ms": "5", "resumed_ms": "0"}, True),  # the flag deleted by hand
+        # written before resumes left a mark (no resumed_ms at all): the flag is believed
+        ({"halted": "0", "halted_ms": "5"}, False),
+        ({"halted": "1", "halted_ms": "5"}, True),
         ({"halted": "0", "halted_ms": "5", "resumed_ms": "6"}, False),  # a resume after it
         ({"halted": "0", "halted_ms": "5", "resumed_ms": "5"}, True),  # not after it
         ({"halted": "1", "halted_ms": "5", "resumed_ms": "6"}, True),  # the flag says so

@@ -59,6 +59,9 @@ def test_risk_state_keeps_the_resume_and_reads_an_older_item(store) -> None:  # 
     old = {"key": "risk_state", "trading_halted": False, "halted_ms": 0, "daily_pnl": 0}
     store.client.put_item(TableName=store.names.state, Item=to_attrs(old))
     assert not store.get_risk().risk.halted  # no resume recorded, and no halt either
-    edited = {**old, "halted_ms": 77}  # halted 0 without a resume after the halt of 77
+    resumed_before_the_mark = {**old, "halted_ms": 77}  # an older dora's resume: its flag counts
+    store.client.put_item(TableName=store.names.state, Item=to_attrs(resumed_before_the_mark))
+    assert not store.get_risk().risk.halted
+    edited = {**old, "halted_ms": 77, "resumed_ms": 0}  # halted false, no resume after the halt
     store.client.put_item(TableName=store.names.state, Item=to_attrs(edited))
     assert store.get_risk().risk.halted

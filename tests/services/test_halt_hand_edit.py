@@ -156,3 +156,43 @@ async def test_the_risk_process_puts_the_halt_back_and_says_so(
         assert (await aredis.hgetall(k.risk))["halted"] == "0"  # a real resume is left alone
     finally:
         await service.stop(ctx)
+
+
+async def test_a_record_an_older_dora_resumed_is_not_a_halt_after_the_upgrade(
+    settings: Settings, aredis: aioredis.Redis
+) -> None:
+    """An older dora's resume wrote ``halted 0`` with the resume's ``halted_ms`` and no
+    ``resumed_ms``: believed as it says (an upgrade must not halt a resumed deployment)."""
+    k, exchange = Keys(), FakeExchange(aredis, Keys())
+    await seed(aredis, k, "KX")
+    await aredis.hset(k.risk, mapping={"halted": "0", "reason": "checked", "halted_ms": "77"})
+    assert await is_halted(aredis, k) == (False, "checked")
+    service, ctx = await started(settings, aredis, exchange)
+    try:
+        await publish(aredis, k, "KX", 4100, 4500)
+        await steps(service, ctx)
+        assert len(exchange.orders) == 2 and not service.safety.halt.halted
+    finally:
+        await service.stop(ctx)
+
+
+async def test_a_halt_an_older_dora_recorded_gets_its_mark_and_stays_put(
+    settings: Settings, aredis: aioredis.Redis
+) -> None:
+    """A halt recorded before the mark (``halted 1``, no ``resumed_ms``): the risk process gives
+    it ``resumed_ms 0`` at its next check, so a later hand edit of the flag is no resume."""
+    service, ctx, _ = await setup(aredis, settings)
+    k = ctx.keys
+    try:
+        await check(service, ctx)
+        now = ctx.clock.now_ms()
+        await aredis.hset(k.risk, mapping={"halted": "1", "reason": "old", "halted_ms": str(now)})
+        await aredis.hdel(k.risk, "resumed_ms")
+        assert (await check(service, ctx, 1_000)).halted
+        assert (await aredis.hgetall(k.risk))["resumed_ms"] == "0"
+        await aredis.hset(k.risk, "halted", "0")
+        assert await is_halted(aredis, k) == (True, "old")
+        assert (await check(service, ctx, 1_000)).halted
+        assert (await aredis.hgetall(k.risk))["halted"] == "1"
+    finally:
+        await service.stop(ctx)
