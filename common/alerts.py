@@ -13,6 +13,7 @@ from common.settings import Settings
 
 ALERTS = (
     "trading_halted",
+    "halt_lifted_by_hand",  # risk: dora:risk's halted set to 0 by hand, written back
     "pnl_below_threshold",
     "api_errors_sustained",
     "no_fills",

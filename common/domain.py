@@ -308,7 +308,9 @@ class MarketMeta:
 
 @dataclass(frozen=True, slots=True)
 class RiskState:
-    """The account's risk snapshot (``dora:risk``). ``halted`` is the durable halt of DESIGN.md §3."""
+    """The account's risk snapshot (``dora:risk``). ``halted`` is the durable halt of DESIGN.md §3,
+    as in force (``halt_in_force``): ``halted_ms`` when it was last set, ``resumed_ms`` when a
+    resume last lifted it (0: no resume recorded)."""
 
     halted: bool = False
     reason: str = ""
@@ -325,3 +327,21 @@ class RiskState:
     # while > 0 the executor adds no risk; ``check_error`` says what failed last
     check_failures: int = 0
     check_error: str = ""
+    resumed_ms: int = 0  # last: RiskState(...) is built positionally too
+
+
+def halt_in_force(flag: bool, halted_ms: int, resumed_ms: int) -> bool:
+    """DESIGN.md §3: a halt is lifted only by a resume. The stored flag says "not halted" only
+    with a resume recorded after the halt (``common.halt``: a resume writes ``resumed_ms`` later
+    than ``halted_ms``, never equal); a flag set to 0 or deleted by hand leaves none, so the halt
+    stands. A record that never held a halt (``halted_ms`` 0) is not halted."""
+    return flag or (halted_ms > 0 and resumed_ms <= halted_ms)
+
+
+def resumed_or_legacy(resumed_ms: int | None, flag: bool, halted_ms: int) -> int:
+    """``resumed_ms`` as read; a record with none at all was written before resumes left a mark
+    (every halt now writes ``resumed_ms``, 0 until a resume): its flag is believed, as a resume
+    after its halt when it says not halted, so an upgrade does not halt a resumed deployment."""
+    if resumed_ms is not None:
+        return resumed_ms
+    return 0 if flag else halted_ms + 1

@@ -5,6 +5,12 @@ DynamoDB's ``risk_state`` by the persister (a ``risk`` event on the pnl stream a
 at once). Setting it also publishes ``halt`` on ``dora:control`` so the executor stops sending and
 cancels every resting order within a second, and risk cancels directly at the exchange if the
 executor is not alive. Only ``resume`` lifts it.
+
+A resume leaves a mark a hand edit does not: ``resumed_ms``, always later than the halt's
+``halted_ms`` (and a halt's ``halted_ms`` later than the last ``resumed_ms``, so the two never tie,
+even in one millisecond). ``halted 0`` without a resume after the halt (``HSET dora:risk halted
+0`` or ``HDEL dora:risk halted`` by hand) is still a halt to every reader
+(``common.domain.halt_in_force``), and the risk process writes ``halted 1`` back.
 """
 
 from __future__ import annotations
@@ -125,19 +131,22 @@ async def lift_halt(
 
 
 _RECORD_IF_NOT_HALTED = """
-local fields = redis.call('HMGET', KEYS[1], 'halted', 'halted_ms')
-if fields[1] == '1' or tonumber(fields[2] or '0') >= tonumber(ARGV[2]) then
+local fields = redis.call('HMGET', KEYS[1], 'halted', 'halted_ms', 'resumed_ms')
+local newest = math.max(tonumber(fields[2] or '0') or 0, tonumber(fields[3] or '0') or 0)
+if fields[1] == '1' or newest >= tonumber(ARGV[2]) then
   return 0
 end
 redis.call('HSET', KEYS[1], 'halted', '1', 'reason', ARGV[1], 'halted_ms', ARGV[2])
+redis.call('HSETNX', KEYS[1], 'resumed_ms', '0')
 return 1
 """
 
 
 async def record_heard_halt(redis: aioredis.Redis, keys: Keys, reason: str, heard_ms: int) -> bool:
     """Make a halt heard on the control channel durable (a bare ``PUBLISH dora:control halt``
-    records nothing by itself). Only when the halt is not recorded yet and nothing newer (a
-    resume recorded after ``heard_ms``) is there; returns True when this call recorded it."""
+    records nothing by itself). Only when the halt is not recorded yet and nothing newer (a halt
+    or resume recorded at or after ``heard_ms``) is there; returns True when this call recorded
+    it."""
     recorded = bool(await redis.eval(_RECORD_IF_NOT_HALTED, 1, keys.risk, reason, str(heard_ms)))
     if recorded:
         await append(
@@ -151,13 +160,25 @@ async def is_halted(redis: aioredis.Redis, keys: Keys) -> tuple[bool, str]:
     return state.halted, state.reason
 
 
+# A halt stamps ``halted_ms``, a resume ``resumed_ms`` (``halted_ms`` stays: when it was set);
+# each is now, or 1 ms after the other when that is not earlier (the same millisecond).
+_STAMP = """
+local mine, other = 'resumed_ms', 'halted_ms'
+if ARGV[1] == '1' then
+  mine, other = 'halted_ms', 'resumed_ms'
+end
+local before = tonumber(redis.call('HGET', KEYS[1], other) or '0') or 0
+local stamp = string.format('%d', math.max(tonumber(ARGV[3]), before + 1))
+redis.call('HSET', KEYS[1], 'halted', ARGV[1], 'reason', ARGV[2], mine, stamp)
+redis.call('HSETNX', KEYS[1], 'resumed_ms', '0')  -- a halt's record always has the field
+return stamp
+"""
+
+
 async def _record(
     redis: aioredis.Redis, keys: Keys, halted: bool, reason: str, now_ms: int
 ) -> None:
     pipe = redis.pipeline(transaction=True)
-    pipe.hset(
-        keys.risk,
-        mapping={"halted": "1" if halted else "0", "reason": reason, "halted_ms": str(now_ms)},
-    )
+    pipe.eval(_STAMP, 1, keys.risk, "1" if halted else "0", reason, str(now_ms))
     queue_append(pipe, keys, "pnl", "risk", {"ts_ms": now_ms, "halted": halted, "reason": reason})
     await pipe.execute()

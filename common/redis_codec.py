@@ -28,6 +28,8 @@ from common.domain import (
     RiskState,
     Side,
     Targets,
+    halt_in_force,
+    resumed_or_legacy,
 )
 from common.errors import SchemaError
 from common.fair_inputs import ExternalFair
@@ -338,14 +340,20 @@ def encode_risk(state: RiskState) -> dict[str, str]:
         "day_start_pnl": str(state.day_start_pnl),
         "check_failures": str(state.check_failures),
         "check_error": state.check_error,
+        "resumed_ms": str(state.resumed_ms),
     }
 
 
 def decode_risk(fields: Mapping[str, Any]) -> RiskState:
+    """``halted``: the halt as in force (``halt_in_force``), whatever the flag was edited to; a
+    hash without ``resumed_ms`` (written before it existed) is read by its flag
+    (``resumed_or_legacy``)."""
+    flag, halted_ms = fields.get("halted") == "1", _int(fields, "halted_ms", 0)
+    resumed_ms = resumed_or_legacy(_opt_int(fields, "resumed_ms"), flag, halted_ms)
     return RiskState(
-        halted=fields.get("halted") == "1",
+        halted=halt_in_force(flag, halted_ms, resumed_ms),
         reason=str(fields.get("reason") or ""),
-        halted_ms=_int(fields, "halted_ms", 0),
+        halted_ms=halted_ms,
         daily_pnl=_int(fields, "daily_pnl", 0),
         realized_pnl=_int(fields, "realized_pnl", 0),
         unrealized_pnl=_int(fields, "unrealized_pnl", 0),
@@ -356,6 +364,7 @@ def decode_risk(fields: Mapping[str, Any]) -> RiskState:
         day_start_pnl=_int(fields, "day_start_pnl", 0),
         check_failures=_int(fields, "check_failures", 0),
         check_error=str(fields.get("check_error") or ""),
+        resumed_ms=resumed_ms,
     )
 
 

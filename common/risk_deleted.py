@@ -31,7 +31,7 @@ from common.restore import restore_id
 from common.risk_record import Replacement, read_record
 from common.streams import append
 
-HALT_FIELDS = ("halted", "reason", "halted_ms")
+HALT_FIELDS = ("halted", "reason", "halted_ms", "resumed_ms")
 
 # The fields without the halt; then the halt when it is one and the key does not hold one by now
 # (a halt set meanwhile stays, and a halt is never lifted here). Nothing once the key has a day.
@@ -43,6 +43,7 @@ local n = tonumber(ARGV[1])
 redis.call('HSET', KEYS[1], unpack(ARGV, 2, n + 1))
 if ARGV[n + 2] == '1' and redis.call('HGET', KEYS[1], 'halted') ~= '1' then
   redis.call('HSET', KEYS[1], 'halted', '1', 'reason', ARGV[n + 3], 'halted_ms', ARGV[n + 4])
+  redis.call('HSETNX', KEYS[1], 'resumed_ms', '0')
   return 2
 end
 redis.call('HSETNX', KEYS[1], 'halted', '0')

@@ -3,7 +3,7 @@ Positions, one item per market, are in ``position_store``.
 
 | key | attributes |
 |---|---|
-| ``risk_state`` | ``trading_halted``, ``halt_reason``, ``halted_ms``, ``daily_pnl`` ... ``last_fill_ms``, ``last_fill_timestamp`` |
+| ``risk_state`` | ``trading_halted``, ``halt_reason``, ``halted_ms``, ``resumed_ms``, ``daily_pnl`` ... ``last_fill_ms``, ``last_fill_timestamp`` |
 | ``pnl#YYYY-MM-DD`` | that day's latest PnL snapshot, ``ts_ms`` (never replaced by an older one); once the day has rolled, its closing snapshot: ``closed_ms``, ``day_start_total``, ``day_end_total`` (never replaced by a running one) |
 
 Money is stored in dollars, exact Decimals (see codec.py).
@@ -18,7 +18,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from common.clock import iso_from_ms
-from common.domain import RiskState
+from common.domain import RiskState, halt_in_force, resumed_or_legacy
 from common.dynamo.codec import (
     from_attrs,
     money_dollars,
@@ -41,6 +41,7 @@ def risk_attrs(risk: RiskState, last_fill_ms: int) -> dict[str, Any]:
         "trading_halted": risk.halted,
         "halt_reason": risk.reason,
         "halted_ms": risk.halted_ms,
+        "resumed_ms": risk.resumed_ms,
         "daily_pnl": money_dollars(risk.daily_pnl),
         "realized_pnl": money_dollars(risk.realized_pnl),
         "unrealized_pnl": money_dollars(risk.unrealized_pnl),
@@ -55,13 +56,23 @@ def risk_attrs(risk: RiskState, last_fill_ms: int) -> dict[str, Any]:
 
 
 def risk_from_attrs(attrs: Mapping[str, Any]) -> StoredRisk:
+    """The item as ``dora:risk`` reads (``decode_risk``): ``trading_halted`` false counts only
+    with a resume after the halt (``halt_in_force``); an item without ``resumed_ms`` (stored before
+    it existed) is read by its flag (``resumed_or_legacy``)."""
     halted = attrs.get("trading_halted", False)
     if not isinstance(halted, bool):
         raise StorageError(f"risk_state.trading_halted must be a bool, was {halted!r}")
+    halted_ms = whole_number(attrs.get("halted_ms", 0), "risk_state.halted_ms")
+    resumed = attrs.get("resumed_ms")
+    resumed_ms = resumed_or_legacy(
+        None if resumed is None else whole_number(resumed, "risk_state.resumed_ms"),
+        halted,
+        halted_ms,
+    )
     risk = RiskState(
-        halted=halted,
+        halted=halt_in_force(halted, halted_ms, resumed_ms),
         reason=str(attrs.get("halt_reason") or ""),
-        halted_ms=whole_number(attrs.get("halted_ms", 0), "risk_state.halted_ms"),
+        halted_ms=halted_ms,
         daily_pnl=money_units(attrs.get("daily_pnl", 0), "risk_state.daily_pnl"),
         realized_pnl=money_units(attrs.get("realized_pnl", 0), "risk_state.realized_pnl"),
         unrealized_pnl=money_units(attrs.get("unrealized_pnl", 0), "risk_state.unrealized_pnl"),
@@ -70,6 +81,7 @@ def risk_from_attrs(attrs: Mapping[str, Any]) -> StoredRisk:
         day=str(attrs.get("day") or ""),
         last_check_ms=whole_number(attrs.get("last_check_ms", 0), "risk_state.last_check_ms"),
         day_start_pnl=money_units(attrs.get("day_start_pnl", 0), "risk_state.day_start_pnl"),
+        resumed_ms=resumed_ms,
     )
     return StoredRisk(risk, whole_number(attrs.get("last_fill_ms", 0), "risk_state.last_fill_ms"))
 

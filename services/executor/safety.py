@@ -182,8 +182,9 @@ class Safety:
             halt.halted, halt.reason = True, state.reason or "halted"
             halt.heard_ms = state.halted_ms
             self.start_cancel_all("halt")
-        elif not state.halted and halt.halted and state.halted_ms >= halt.heard_ms:
-            # a resume recorded after the halt we acted on (never just a missing record)
+        elif not state.halted and halt.halted and state.resumed_ms >= halt.heard_ms:
+            # a resume recorded after the halt we acted on (never just a missing record, nor a
+            # flag edited by hand: decode_risk reads that as the halt still in force)
             halt.halted, halt.reason = False, ""
             ctx.log.info("resumed")
             self.schedule.mark_all(self.markets.targets)

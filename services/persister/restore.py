@@ -78,6 +78,7 @@ async def restore_state(
                 keys.risk,
                 mapping={"halted": "1", "reason": risk.reason, "halted_ms": str(risk.halted_ms)},
             )
+            pipe.hset(keys.risk, "resumed_ms", "0")  # the halt wins: no resume after it
     fills_meta = _fills_meta(meta, live, cursor)
     if fills_meta:
         pipe.hset(keys.fills_meta, mapping=fills_meta)

@@ -39,6 +39,16 @@ class RiskAlerts:
         elif failures == 0:
             self.alerter.clear("risk_check_failing")
 
+    async def halt_put_back(self, state: RiskState) -> None:
+        """The halt's flag was set to 0 (or deleted) by hand and written back: say so."""
+        self.alerter.clear("halt_lifted_by_hand")  # every edit is told
+        await self.alerter.alert(
+            "halt_lifted_by_hand",
+            f"halt lifted by hand, put back: {state.reason}",
+            f"dora:risk was edited by hand to 'halted 0' with no resume recorded; the halt "
+            f"({state.reason}) is still in force and was written back. Lift with 'dora resume'.",
+        )
+
     async def check(self, ctx: Context, state: RiskState) -> None:
         now = ctx.clock.now_ms()
         settings = ctx.settings

@@ -8,7 +8,9 @@ replaces it (logged as ``bad_key_replaced``), and as a halt: the halt state it h
 trading must not resume by itself; every reader then sees an ordinary halt, lifted only by
 ``dora resume``. The trading day is kept from the risk process's last record on the pnl stream
 (``common.risk_record``). A deleted key is written again from the same record, its halt kept
-(``common.risk_deleted``, logged as ``deleted_key_restored``).
+(``common.risk_deleted``, logged as ``deleted_key_restored``). A halt whose flag was set to 0 or
+deleted by hand, with no resume recorded after it, is still a halt (``common.halt``): ``halted
+1`` is written back, its reason and ``halted_ms`` kept (logged as ``halt_lifted_by_hand``).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 
 from redis.exceptions import ResponseError
 
+from common.domain import RiskState
 from common.restore import restore_id
 from common.risk_deleted import restore_deleted_risk
 from common.risk_record import Replacement, replace_corrupt_risk
@@ -80,3 +83,41 @@ async def read_risk(ctx: Context, seen_restore: int | None) -> tuple[dict[str, A
     if isinstance(fields, Exception):
         raise fields
     return fields, restore
+
+
+# Only while the key still holds that halt with no resume after it (a resume meanwhile wins).
+_PUT_HALT_BACK = """
+local f = redis.call('HMGET', KEYS[1], 'halted', 'halted_ms', 'resumed_ms', 'reason')
+local halted_ms = tonumber(f[2] or '0') or 0
+if f[1] == '1' or halted_ms ~= tonumber(ARGV[1]) or halted_ms < (tonumber(f[3] or '0') or 0) then
+  return 0
+end
+redis.call('HSET', KEYS[1], 'halted', '1')
+if not f[4] or f[4] == '' then
+  redis.call('HSET', KEYS[1], 'reason', ARGV[2])
+end
+return 1
+"""
+
+
+async def put_halt_back(ctx: Context, fields: dict[str, Any], state: RiskState) -> bool:
+    """``halted 1`` written back when the key's flag says otherwise (edited by hand) while the
+    halt is in force (``state``, as ``decode_risk`` read ``fields``); True when it was."""
+    if fields.get("halted") == "1" and fields.get("resumed_ms") is None:
+        # a halt recorded before resumes left a mark: given one now (0, unless a resume wrote
+        # its own meanwhile), so a hand edit of its flag is seen from here on
+        await ctx.redis.hsetnx(ctx.keys.risk, "resumed_ms", "0")
+    if not state.halted or fields.get("halted") == "1":
+        return False
+    reason = state.reason or "halt lifted by hand without 'dora resume'"
+    if not await ctx.redis.eval(_PUT_HALT_BACK, 1, ctx.keys.risk, str(state.halted_ms), reason):
+        return False
+    ctx.log.error(
+        "halt_lifted_by_hand",
+        key=ctx.keys.risk,
+        flag=fields.get("halted"),
+        reason=reason,
+        halted_ms=state.halted_ms,
+        detail="halted 0 without a resume is no resume: put back, lift with 'dora resume'",
+    )
+    return True

@@ -17,7 +17,8 @@ skipped and reported, the rest is checked, and the state says the check failed
 a few failures in a row an alert goes out. A check that cannot run at all leaves ``dora:risk``
 unchanged, and the executor stops adding risk once it is ``risk_stale_ms`` old.
 A ``dora:risk`` of the wrong type is replaced by a halt, and one deleted (without its trading day)
-is written again from the risk process's last record, the day and the halt kept
+is written again from the risk process's last record, the day and the halt kept, and a halt
+whose flag was edited to 0 by hand (no resume recorded) gets ``halted 1`` back, with an alert
 (``services.risk.risk_key``).
 
 Beside the checks, never holding them up: ``services.risk.watch`` (positions against the
@@ -58,7 +59,7 @@ from common.trading_day import roll_day, trading_day
 from services.risk.alerts import RiskAlerts
 from services.risk.limits import ExchangeLimits
 from services.risk.reading import Snapshot, read_marks, read_snapshot
-from services.risk.risk_key import is_wrong_type, read_risk, replace_risk_key
+from services.risk.risk_key import is_wrong_type, put_halt_back, read_risk, replace_risk_key
 from services.risk.watch import ExchangeWatch, halt
 
 PNL_EVENT_EVERY_MS = 5_000  # the pnl stream (and so DynamoDB) gets a snapshot this often
@@ -162,6 +163,8 @@ class RiskService:
             # a wrong type: replaced, halted; deleted: written again from the record
             fields, restore = await read_risk(ctx, self.day_restore)
             previous = decode_risk(fields)
+            if await put_halt_back(ctx, fields, previous) and self.alerts is not None:
+                await self.alerts.halt_put_back(previous)
         except SchemaError as exc:
             problems.append(f"{ctx.keys.risk} does not decode: {exc}")
             previous = RiskState()

@@ -140,3 +140,21 @@ def test_resume_with_a_corrupted_risk_key_and_no_record_of_the_day_stays_halted(
     proc = dora("resume", redis_url=redis_url)
     assert proc.returncode == 0 and "was halted: risk state key" in proc.stdout
     assert not decode_risk(r.hgetall(k.risk)).halted
+
+
+def test_a_halt_edited_by_hand_is_still_a_halt_until_resume(redis_url: str) -> None:
+    """``HSET dora:risk halted 0`` is no resume: ``dora status`` still shows the halt and its
+    reason, and ``dora resume`` lifts it (it says what it lifted)."""
+    r = redis.Redis.from_url(redis_url, decode_responses=True)
+    k = Keys()
+    assert dora("halt", "--reason", "fat finger", redis_url=redis_url).returncode == 0
+    r.hset(k.risk, "halted", "0")
+    proc = dora("status", "--json", redis_url=redis_url)
+    assert proc.returncode == 0, proc.stderr
+    risk = orjson.loads(proc.stdout)["risk"]
+    assert risk["halted"] is True and risk["reason"] == "fat finger"
+    assert "HALTED: fat finger" in dora("status", redis_url=redis_url).stdout
+    proc = dora("resume", redis_url=redis_url)
+    assert proc.returncode == 0 and "was halted: fat finger" in proc.stdout
+    assert not decode_risk(r.hgetall(k.risk)).halted
+    assert "HALTED" not in dora("status", redis_url=redis_url).stdout

@@ -123,3 +123,25 @@ def test_fv_round_trips_and_rejects_what_does_not_read() -> None:
     ):
         with _pytest.raises(SchemaError):
             decode_fv(bad)
+
+
+@pytest.mark.parametrize(
+    ("fields", "halted"),
+    [
+        ({"halted": "0"}, False),  # a record with nothing else: never halted
+        ({}, False),
+        ({"halted": "1", "halted_ms": "5"}, True),
+        ({"halted": "0", "halted_ms": "5", "resumed_ms": "0"}, True),  # by hand: no resume
+        ({"halted_ms": "5", "resumed_ms": "0"}, True),  # the flag deleted by hand
+        # written before resumes left a mark (no resumed_ms at all): the flag is believed
+        ({"halted": "0", "halted_ms": "5"}, False),
+        ({"halted": "1", "halted_ms": "5"}, True),
+        ({"halted": "0", "halted_ms": "5", "resumed_ms": "6"}, False),  # a resume after it
+        ({"halted": "0", "halted_ms": "5", "resumed_ms": "5"}, True),  # not after it
+        ({"halted": "1", "halted_ms": "5", "resumed_ms": "6"}, True),  # the flag says so
+    ],
+)
+def test_only_a_resume_recorded_after_the_halt_lifts_it(
+    fields: dict[str, str], halted: bool
+) -> None:
+    assert decode_risk(fields).halted is halted

@@ -48,3 +48,20 @@ def test_a_closed_day_is_never_replaced_by_a_running_snapshot(store) -> None:  #
     assert closed["day_start_total"] == Decimal("1") and closed["day_end_total"] == Decimal("0.993")
     assert not store.put_pnl_snapshot(RiskState(daily_pnl=-9, day=day), 260)  # a late replay
     assert store.get_pnl_snapshot(day)["closed_ms"] == 900
+
+
+def test_risk_state_keeps_the_resume_and_reads_an_older_item(store) -> None:  # type: ignore[no-untyped-def]
+    resumed = RiskState(False, "checked", 77, resumed_ms=80)
+    store.put_risk(resumed, 0, 1_767_225_601_000)
+    assert store.get_risk().risk == resumed
+    from common.dynamo.codec import to_attrs
+
+    old = {"key": "risk_state", "trading_halted": False, "halted_ms": 0, "daily_pnl": 0}
+    store.client.put_item(TableName=store.names.state, Item=to_attrs(old))
+    assert not store.get_risk().risk.halted  # no resume recorded, and no halt either
+    resumed_before_the_mark = {**old, "halted_ms": 77}  # an older dora's resume: its flag counts
+    store.client.put_item(TableName=store.names.state, Item=to_attrs(resumed_before_the_mark))
+    assert not store.get_risk().risk.halted
+    edited = {**old, "halted_ms": 77, "resumed_ms": 0}  # halted false, no resume after the halt
+    store.client.put_item(TableName=store.names.state, Item=to_attrs(edited))
+    assert store.get_risk().risk.halted

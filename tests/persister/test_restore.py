@@ -155,3 +155,62 @@ async def test_the_single_positions_item_is_migrated_by_the_restore(
     assert decode_position("KXA", await aredis.hgetall(K.pos("KXA"))) == legacy
     assert persister.db.positions.legacy_positions() is None  # moved, then deleted
     assert [r.ticker for r in persister.db.positions.get_all()] == ["KXA"]
+
+
+async def test_a_halt_lifted_by_hand_is_stored_halted_and_comes_back_halted(
+    persister: Harness, aredis: aioredis.Redis
+) -> None:
+    """``HSET dora:risk halted 0`` is no resume (DESIGN.md §3): the persister stores the halt as
+    still in force, and a Redis that then loses its data comes back halted from DynamoDB."""
+    from common.halt import set_halt
+
+    await persister.start()
+    await set_halt(aredis, K, "fat finger", TS, "cli")
+    await aredis.hset(K.risk, "halted", "0")
+    await persister.step()
+    stored = persister.db.state.get_risk()
+    assert stored is not None and stored.risk.halted and stored.risk.reason == "fat finger"
+    await aredis.flushall()
+    await persister.step()
+    risk = decode_risk(await aredis.hgetall(K.risk))
+    assert risk.halted and risk.reason == "fat finger" and risk.halted_ms == TS
+    assert await aredis.hget(K.risk, "halted") == "1"
+
+
+async def test_a_resume_comes_back_resumed_and_an_older_record_still_reads(
+    persister: Harness, aredis: aioredis.Redis
+) -> None:
+    """A resume's mark (``resumed_ms``) is stored with the halt, so the restore does not take the
+    resumed halt for one in force; a record written before the mark existed ("halted 0" and no
+    halt time) restores as not halted."""
+    from common.halt import lift_halt, set_halt
+
+    await persister.start()
+    await set_halt(aredis, K, "fat finger", TS, "cli")
+    await lift_halt(aredis, K, "checked", TS + 5, "cli")
+    await persister.step()
+    await aredis.flushall()
+    await persister.step()
+    assert not decode_risk(await aredis.hgetall(K.risk)).halted
+    persister.db.client.delete_item(TableName="dora_state", Key={"key": {"S": "risk_state"}})
+    persister.db.client.put_item(
+        TableName="dora_state",
+        Item={"key": {"S": "risk_state"}, "trading_halted": {"BOOL": False}},
+    )
+    await aredis.flushall()
+    await persister.step()
+    assert not decode_risk(await aredis.hgetall(K.risk)).halted
+    assert await aredis.exists(K.risk)
+
+
+async def test_a_halt_restored_over_a_resume_redis_holds_is_not_lifted_by_a_hand_edit(
+    persister: Harness, aredis: aioredis.Redis
+) -> None:
+    """The durable halt wins over what Redis holds, its resume mark too: ``halted 0`` written
+    by hand afterwards is no resume."""
+    persist_some_state(persister.db)
+    await aredis.hset(K.risk, mapping={"halted": "0", "resumed_ms": str(TS + 100)})
+    await persister.start()
+    assert decode_risk(await aredis.hgetall(K.risk)).halted
+    await aredis.hset(K.risk, "halted", "0")
+    assert decode_risk(await aredis.hgetall(K.risk)).halted
