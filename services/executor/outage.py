@@ -6,7 +6,9 @@ resting is a quote nobody maintains. ``RedisWatch`` asks Redis for a PING every
 ``PROBE_EVERY_MS`` on a connection of its own (the loop's own reads simply hang on a frozen
 server); once no answer has come for ``redis_outage_cancel_s`` the executor goes blind:
 
-- every resting order of the subaccount is cancelled at the exchange (REST needs no Redis: the
+- every resting order of the subaccount that dora made is cancelled at the exchange (listed, and
+  those whose client order id carries dora's check batch-cancelled: this is not a kill switch,
+  and an order placed by hand in the subaccount stays, DESIGN.md §5; REST needs no Redis: the
   rate budget falls back to its local bucket), and again every ``RECANCEL_EVERY_MS`` while Redis
   stays away, for a create that was already on its way;
 - nothing else is sent (``BlindGate``: a place, an amend or an order group write is refused
@@ -128,7 +130,7 @@ class RedisWatch:
         self.markets = markets
         self.pulled = safety.pulled
         self.last_answer_ms = ctx.clock.monotonic_ms()
-        self.cancelled_ms = 0.0  # monotonic: the last cancel-all sent while blind
+        self.cancelled_ms = 0.0  # monotonic: the last cancel of its own orders sent while blind
         self.outages = 0
 
     async def run(self) -> None:
@@ -151,9 +153,9 @@ class RedisWatch:
                 pulled.blind = REDIS_AWAY
                 self.outages += 1
                 ctx.log.error("redis_unreachable_pulling_quotes", silent_ms=int(silent_ms))
-                await self._cancel_all()
+                await self._cancel_own()
         elif now - self.cancelled_ms >= RECANCEL_EVERY_MS:
-            await self._cancel_all()
+            await self._cancel_own()
 
     async def _answers(self) -> bool:
         try:
@@ -162,19 +164,19 @@ class RedisWatch:
             return False
         return True
 
-    async def _cancel_all(self) -> None:
-        """Cancel everything at the exchange; the orders known to rest before are cancelled in
-        memory (written, and logged, once Redis is back)."""
+    async def _cancel_own(self) -> None:
+        """Cancel dora's orders at the exchange (never another's); the orders known to rest
+        before are cancelled in memory (written, and logged, once Redis is back)."""
         ctx = self.ctx
         self.cancelled_ms = ctx.clock.monotonic_ms()
         sent_ms = ctx.clock.now_ms()
         try:
-            await self.gateway.cancel_all()
+            await self.gateway.cancel_own()
         except ExchangeError as exc:
-            ctx.log.error("cancel_all_failed", reason=REDIS_AWAY, error=str(exc))
+            ctx.log.error("cancel_own_failed", reason=REDIS_AWAY, error=str(exc))
             self.cancelled_ms = 0.0  # try again at the next probe
             return
-        ctx.log.warning("cancelled_all", reason=REDIS_AWAY)
+        ctx.log.warning("cancelled_own", reason=REDIS_AWAY)
         for order in self.working.all_live():
             if order.status is OrderStatus.RESTING and order.updated_ms < sent_ms:
                 gone = replace(

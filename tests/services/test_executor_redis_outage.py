@@ -1,5 +1,6 @@
-"""Redis stops answering (issue 18 item 5): the executor cancels everything at the exchange, sends
-nothing else while Redis is away, and quotes again only once Redis answers and its orders are
+"""Redis stops answering (issue 18 item 5): the executor cancels its own orders at the exchange
+(never one it did not make: this is no kill switch, DESIGN.md §5), sends nothing else while Redis
+is away, and quotes again only once Redis answers and its orders are
 reconciled with the exchange. (tests/e2e/test_redis_freeze.py does it to a real redis-server.)"""
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ async def redis_goes_away(service: ExecutorService, ctx: Context, probe: Probe) 
     assert service.safety.pulled.blind
 
 
-async def test_redis_silent_for_the_outage_delay_cancels_everything_and_sends_nothing(
+async def test_redis_silent_for_the_outage_delay_cancels_its_quotes_and_sends_nothing(
     settings: Settings, aredis: aioredis.Redis
 ) -> None:
     service, ctx, exchange, probe = await quoting(settings, aredis)
@@ -70,10 +71,10 @@ async def test_redis_silent_for_the_outage_delay_cancels_everything_and_sends_no
         await watch.tick()
         ctx.clock.advance(settings.redis_outage_cancel_s * 1000 - 1)  # type: ignore[attr-defined]
         await watch.tick()
-        assert exchange.cancel_alls == 0 and not service.safety.pulled.blind  # not yet
+        assert exchange.cancel_owns == 0 and not service.safety.pulled.blind  # not yet
         ctx.clock.advance(1)  # type: ignore[attr-defined]
         await watch.tick()
-        assert exchange.cancel_alls == 1 and exchange.orders == {}
+        assert exchange.cancel_owns == 1 and exchange.orders == {}
         assert service.safety.pulled.blind == "redis unreachable"
         assert service.working.all_live() == []  # cancelled in memory, written when Redis is back
         # nothing that adds risk is sent: not by a pass, not by a pass already past its checks
@@ -84,10 +85,27 @@ async def test_redis_silent_for_the_outage_delay_cancels_everything_and_sends_no
         request = OrderRequest("KX", Side.BID, 4200, 500, "c-x", post_only=True)
         with pytest.raises(OrderRejected, match="not sent: redis unreachable"):
             await service.gateway.place(request)
-        # while Redis stays away, the cancel-all is repeated for a create already on its way
+        # while Redis stays away, the cancel is repeated for a create already on its way
         ctx.clock.advance(RECANCEL_EVERY_MS)  # type: ignore[attr-defined]
         await watch.tick()
-        assert exchange.cancel_alls == 2
+        assert exchange.cancel_owns == 2 and exchange.cancel_alls == 0
+    finally:
+        await service.stop(ctx)
+
+
+async def test_an_order_placed_by_hand_in_the_subaccount_outlives_the_outage(
+    settings: Settings, aredis: aioredis.Redis
+) -> None:
+    """DESIGN.md §5: dora never cancels an order it did not create, except the kill switches
+    (halt, cancel-all). A Redis outage pulls dora's quotes, not the trader's own orders."""
+    service, ctx, exchange, probe = await quoting(settings, aredis)
+    try:
+        by_hand = await exchange.place(
+            OrderRequest("KX", Side.BID, 3000, 100, "my-own-order", post_only=True)
+        )
+        await redis_goes_away(service, ctx, probe)
+        assert list(exchange.orders) == [by_hand.order_id]
+        assert exchange.cancel_alls == 0
     finally:
         await service.stop(ctx)
 
