@@ -9,8 +9,10 @@ state old (the executor stops adding risk when it is).
   many fills follow it); dora's side of a market that differs is read again after the
   exchange's answer (only the fills' posting lag is compared, never the age of the check's
   snapshot); positions that could not be read are left out, not called a mismatch;
-- heartbeats: an executor silent for ``executor_silence_ms`` gets every order cancelled directly
-  at the exchange, as does any order still resting while halted.
+- heartbeats: an executor silent for ``executor_silence_ms`` gets dora's orders cancelled
+  directly at the exchange (those whose client order id carries dora's check: a silent executor
+  is no kill switch, and an order placed by hand stays, DESIGN.md §5); while halted (the kill
+  switch) any order still resting is cancelled, whoever placed it.
 
 What goes wrong is returned as a problem of the check: an error of ours at once, the exchange
 unreachable once it has been for ``MISMATCH_CHECKS_TO_HALT`` comparisons in a row.
@@ -21,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from common.domain import Position
+from common.domain import Position, is_own_client_order_id
 from common.halt import set_halt
 from common.kalshi.client import KalshiClient
 from common.kalshi.errors import ExchangeError
@@ -159,28 +161,39 @@ class ExchangeWatch:
         ):
             return ""  # started together: the executor may not have written its first heartbeat
         if not self.executor_down_cancelled:
-            await self.emergency_cancel(ctx, "executor silent")
+            await self.emergency_cancel(ctx, "executor silent", own_only=True)
             self.executor_down_cancelled = True
         else:
-            await self.cancel_if_resting(ctx, "executor silent")
+            await self.cancel_if_resting(ctx, "executor silent", own_only=True)
         return ""
 
-    async def cancel_if_resting(self, ctx: Context, why: str) -> None:
+    async def cancel_if_resting(self, ctx: Context, why: str, own_only: bool = False) -> None:
+        """Cancel at the exchange when anything rests there: dora's orders alone with
+        ``own_only`` (an order that does not parse may be dora's: it is listed by id then)."""
         skipped: list[Skipped] = []  # an order that does not parse is still resting
         try:
             resting = await self.client.get_open_orders(skipped=skipped)
         except ExchangeError as exc:
             ctx.log.warning("open_orders_failed", error=str(exc))
             return
+        if own_only:
+            resting = [o for o in resting if is_own_client_order_id(o.client_order_id)]
         if resting or skipped:
-            await self.emergency_cancel(ctx, f"{why}: {len(resting) + len(skipped)} resting")
+            await self.emergency_cancel(
+                ctx, f"{why}: {len(resting) + len(skipped)} resting", own_only=own_only
+            )
 
-    async def emergency_cancel(self, ctx: Context, why: str) -> None:
+    async def emergency_cancel(self, ctx: Context, why: str, own_only: bool = False) -> None:
+        """Cancel every resting order of the subaccount (a kill switch: the halt), or with
+        ``own_only`` those dora made (its quotes, left unmaintained)."""
         self.emergency_cancels += 1
+        cancel = self.client.cancel_own_orders if own_only else self.client.cancel_all_orders
         for attempt in range(5):
             try:
-                await self.client.cancel_all_orders()
-                ctx.log.error("emergency_cancel_all", reason=why)
+                await cancel()
+                ctx.log.error(
+                    "emergency_cancel_own" if own_only else "emergency_cancel_all", reason=why
+                )
                 return
             except ExchangeError as exc:
                 ctx.log.error(

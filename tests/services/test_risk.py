@@ -8,7 +8,16 @@ import redis.asyncio as aioredis
 from common.book import BookState, YesBook
 from common.clock import ManualClock
 from common.config import GlobalConfig
-from common.domain import Order, OrderStatus, Position, RiskState, Side
+from common.domain import (
+    Order,
+    OrderStatus,
+    Position,
+    RiskState,
+    Side,
+    is_own_client_order_id,
+    make_client_order_id,
+)
+from common.halt import set_halt
 from common.kalshi.wire.portfolio import ExchangePosition
 from common.keys import Keys
 from common.log import get_logger
@@ -33,10 +42,13 @@ NOW = 1_800_000_000_000
 
 
 class FakeExchange:
+    """``resting`` orders of dora's (client order ids it made) and ``orders`` of anyone's."""
+
     def __init__(self) -> None:
         self.positions: dict[str, int] = {}
         self.resting = 0
         self.cancel_alls = 0
+        self.cancel_owns = 0
         self.position_reads = 0
         self.exposures: dict[str, int] = {}
         self.orders: list[Order] = []
@@ -49,14 +61,22 @@ class FakeExchange:
         ]
 
     async def get_open_orders(self, **_: object) -> list[Order]:
+        own = (make_client_order_id("t", "KX-R", "bid", i) for i in range(self.resting))
         return [
-            Order("KX-R", Side.BID, 100, 100, f"r-{i}", f"ex-{i}", OrderStatus.RESTING, 0, 100)
-            for i in range(self.resting)
+            Order("KX-R", Side.BID, 100, 100, cid, f"ex-{i}", OrderStatus.RESTING, 0, 100)
+            for i, cid in enumerate(own)
         ] + self.orders
 
     async def cancel_all_orders(self) -> None:
         self.cancel_alls += 1
         self.resting = 0
+        self.orders = []
+
+    async def cancel_own_orders(self) -> int:
+        self.cancel_owns += 1
+        cancelled, self.resting = self.resting, 0
+        self.orders = [o for o in self.orders if not is_own_client_order_id(o.client_order_id)]
+        return cancelled
 
     async def aclose(self) -> None:
         pass
@@ -397,17 +417,36 @@ async def test_fills_in_flight_at_every_check_are_not_a_mismatch(
     await service.stop(ctx)
 
 
-async def test_a_silent_executor_gets_everything_cancelled(
+async def test_a_silent_executor_gets_its_orders_cancelled_and_no_one_elses(
+    settings: Settings, aredis: aioredis.Redis
+) -> None:
+    """A silent executor is no kill switch (DESIGN.md §5): dora's quotes are pulled, an order
+    the trader placed by hand in the subaccount stays (a halt clears it: the next test)."""
+    service, ctx, exchange = await setup(aredis, settings)
+    exchange.resting = 4
+    by_hand = Order("KX", Side.ASK, 9000, 100, "my-own", "ex-h", OrderStatus.RESTING, 0, 100)
+    exchange.orders = [by_hand]
+    await check(service, ctx)  # no executor heartbeat yet: just started together, so it waits
+    assert exchange.cancel_owns == 0
+    await check(service, ctx, settings.executor_silence_ms)  # still none a silence period later
+    assert exchange.cancel_owns == 1 and exchange.resting == 0
+    await check(service, ctx)  # still silent, none of dora's resting: no more calls
+    assert exchange.cancel_owns == 1
+    assert exchange.orders == [by_hand] and exchange.cancel_alls == 0
+    await service.stop(ctx)
+
+
+async def test_while_halted_every_order_resting_is_cancelled_whoever_placed_it(
     settings: Settings, aredis: aioredis.Redis
 ) -> None:
     service, ctx, exchange = await setup(aredis, settings)
-    exchange.resting = 4
-    await check(service, ctx)  # no executor heartbeat yet: just started together, so it waits
-    assert exchange.cancel_alls == 0
-    await check(service, ctx, settings.executor_silence_ms)  # still none a silence period later
-    assert exchange.cancel_alls == 1 and exchange.resting == 0
-    await check(service, ctx)  # still silent, nothing resting: no more calls
-    assert exchange.cancel_alls == 1
+    await aredis.set(ctx.keys.hb("executor"), "{}", px=60_000)
+    await set_halt(aredis, ctx.keys, "kill switch", NOW, "cli")
+    exchange.orders = [
+        Order("KX", Side.ASK, 9000, 100, "my-own", "ex-h", OrderStatus.RESTING, 0, 100)
+    ]
+    await check(service, ctx)
+    assert exchange.cancel_alls == 1 and exchange.orders == []
     await service.stop(ctx)
 
 
@@ -420,7 +459,7 @@ async def test_an_executor_seen_then_silent_is_acted_on_at_once(
     exchange.resting = 2
     await aredis.delete(ctx.keys.hb("executor"))  # its heartbeat expired: it went silent
     await check(service, ctx)  # no start-up grace for an executor that was alive
-    assert exchange.cancel_alls == 1 and exchange.resting == 0
+    assert exchange.cancel_owns == 1 and exchange.resting == 0
     await service.stop(ctx)
 
 
@@ -461,7 +500,7 @@ async def test_every_shards_executor_is_watched(redis_url: str, aredis: aioredis
     exchange.resting = 2
     await aredis.delete(ctx.keys.hb("executor-1"))
     await check(service, ctx)
-    assert exchange.cancel_alls == 1 and exchange.resting == 0
+    assert exchange.cancel_owns == 1 and exchange.resting == 0
     await service.stop(ctx)
 
 
