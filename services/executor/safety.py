@@ -107,6 +107,12 @@ class Safety:
             await record_heard_halt(ctx.redis, ctx.keys, halt.reason, halt.heard_ms)
         elif command.cmd == "resume":
             await self.refresh_risk()
+            if halt.halted:  # a bare PUBLISH: the halt is lifted by a resume recorded, not heard
+                ctx.log.warning(
+                    "resume_not_recorded",
+                    reason=halt.reason,
+                    detail="still halted: 'dora resume' records the resume and lifts the halt",
+                )
             self.schedule.mark_all(self.markets.targets)
         elif command.cmd == "reload" and await self.configs.refresh(ctx.redis, ctx.clock.now_ms()):
             self.schedule.mark_all(self.markets.targets)

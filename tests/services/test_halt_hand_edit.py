@@ -10,6 +10,7 @@ resume``) lifts it, at once, even in the millisecond of the halt.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -25,6 +26,17 @@ from tests.services.test_executor import FakeExchange, publish, seed, started, s
 from tests.services.test_risk import check, setup
 
 Edit = Callable[[aioredis.Redis, Keys], Awaitable[Any]]
+
+
+class Events(logging.Handler):
+    """The events logged (their names) while attached to the ``dora`` logger."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.events: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.events.append(record.getMessage())
 
 
 async def hset_halted_0(r: aioredis.Redis, k: Keys) -> None:
@@ -54,7 +66,13 @@ async def test_a_hand_edit_does_not_let_the_executor_send_orders(
         await steps(service, ctx)
         assert exchange.orders == {}
         await edit(aredis, k)
-        await service.safety.on_control(ControlCommand("resume"))  # a bare PUBLISH after it
+        heard = Events()
+        logging.getLogger("dora").addHandler(heard)
+        try:
+            await service.safety.on_control(ControlCommand("resume"))  # a bare PUBLISH after it
+        finally:
+            logging.getLogger("dora").removeHandler(heard)
+        assert "resume_not_recorded" in heard.events  # the operator is told what lifts it
         await publish(aredis, k, "KX", 4200, 4400)
         await steps(service, ctx)
         assert exchange.orders == {}  # still halted: no resume was recorded
