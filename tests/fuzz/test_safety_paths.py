@@ -149,8 +149,11 @@ def test_risk_checks_to_the_end_and_the_dead_man_still_cancels(
             assert risk.watching is not None
             await risk.watching  # the exchange watch runs beside the check
             await risk.stop(ctx)
-        cancels = [r for r in fake.requests if r[:2] == ("DELETE", "/portfolio/events/orders")]
-        assert cancels, "the dead-man check did not run"
+        # the dead-man fired and asked the exchange which of dora's orders rest (it cancels
+        # dora's own: a silent executor is no kill switch)
+        assert risk.watch.emergency_cancels, "the dead-man check did not run"
+        asked = [r for r in fake.requests if r[0] == "GET" and "orders" in r[1]]
+        assert asked, "the dead-man did not look for dora's orders"
         await redis.aclose()
 
     asyncio.run(go())

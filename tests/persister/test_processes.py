@@ -238,7 +238,8 @@ async def test_a_30_second_outage_ends_with_every_event_written_exactly_once(
     r = redis.Redis.from_url(redis_url, decode_responses=True)
     try:
         db = Dynamo.from_settings(
-            load_settings({"DORA_DYNAMODB_ENDPOINT": server.endpoint}, read_file=False)
+            load_settings({"DORA_DYNAMODB_ENDPOINT": server.endpoint}, read_file=False),
+            timeout_s=60.0,  # the checks' whole scans: as db_at's, longer than the product's 5 s
         )
         server.reset()
         create_tables(db.client, TableNames.from_prefix("dora_"))
