@@ -74,11 +74,9 @@ async def restore_state(
         if not risk_fields:
             pipe.hset(keys.risk, mapping=encode_risk(risk))  # type: ignore[arg-type]
         elif risk.halted and risk_fields.get("halted") != "1":
-            pipe.hset(
-                keys.risk,
-                mapping={"halted": "1", "reason": risk.reason, "halted_ms": str(risk.halted_ms)},
-            )
-            pipe.hset(keys.risk, "resumed_ms", "0")  # the halt wins: no resume after it
+            # the halt wins: no resume after it (resumed_ms 0)
+            halt = {"halted": "1", "reason": risk.reason, "halted_ms": str(risk.halted_ms)}
+            pipe.hset(keys.risk, mapping={**halt, "resumed_ms": "0"})
     fills_meta = _fills_meta(meta, live, cursor)
     if fills_meta:
         pipe.hset(keys.fills_meta, mapping=fills_meta)
