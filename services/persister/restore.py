@@ -71,9 +71,13 @@ async def restore_state(
     if stored_risk is not None:
         risk = stored_risk.risk
         halted = risk.halted
-        if not risk_fields:
-            pipe.hset(keys.risk, mapping=encode_risk(risk))  # type: ignore[arg-type]
-        elif risk.halted and risk_fields.get("halted") != "1":
+        # Each stored field Redis does not hold now. What a process wrote after the loss is
+        # fresher and stays; one field of its own (the risk process's exchange check writes
+        # ``events``) must not keep the rest out: a key without its trading day reads as one
+        # deleted by hand, a halt (common.risk_deleted). HSETNX: nothing written since is lost.
+        for name, value in encode_risk(risk).items():
+            pipe.hsetnx(keys.risk, name, value)
+        if risk.halted and risk_fields.get("halted") != "1":
             # the halt wins: no resume after it (resumed_ms 0)
             halt = {"halted": "1", "reason": risk.reason, "halted_ms": str(risk.halted_ms)}
             pipe.hset(keys.risk, mapping={**halt, "resumed_ms": "0"})

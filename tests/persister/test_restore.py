@@ -76,6 +76,23 @@ async def test_what_redis_already_holds_is_not_overwritten_except_by_a_halt(
     assert await aredis.hget(K.fills_meta, "last_fill_ms") == str(TS + 100)
 
 
+async def test_a_field_written_after_the_loss_does_not_keep_the_stored_risk_state_out(
+    persister: Harness, aredis: aioredis.Redis
+) -> None:
+    """The risk process's exchange check writes ``events`` into ``dora:risk`` on its own: landing
+    between a FLUSHALL and the restore, it kept the whole stored risk state out (the key was not
+    empty), and the risk process then read a key without its trading day as deleted by hand
+    and halted trading until a person resumed it (tests/e2e/test_state_recovery.py)."""
+    stored = RiskState(False, "", 0, -70_000, day="2026-01-01", last_check_ms=TS, resumed_ms=TS - 5)
+    persister.db.state.put_risk(stored, TS, TS)
+    await aredis.hset(K.risk, "events", "{}")
+    await persister.start()
+    fields = await aredis.hgetall(K.risk)
+    assert fields["day"] == "2026-01-01" and fields["events"] == "{}"
+    risk = decode_risk(fields)
+    assert not risk.halted and risk.daily_pnl == -70_000 and risk.resumed_ms == TS - 5
+
+
 async def test_a_restored_redis_is_left_alone(persister: Harness, aredis: aioredis.Redis) -> None:
     persist_some_state(persister.db)
     await aredis.set(K.restored, "earlier")
