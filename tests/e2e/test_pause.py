@@ -1,5 +1,5 @@
 """The exchange's weekly pause, compressed, end to end on the local stack (issue 20, item 5):
-the simulator schedules a trading pause 60 s after it starts, for 20 s, published in its
+the simulator schedules a trading pause 40 s after it starts, for 12 s, published in its
 schedule. dora pulls its quotes ``pause_lead_s`` (10 s here) before it, sends no create or
 amend into it (the exchange would refuse them), and quotes again by itself once it is over."""
 
@@ -17,7 +17,7 @@ from cli.devstack import LocalStack, StackConfig
 from tests.e2e.stack_watch import two_sided_markets, wait_until
 
 pytestmark = pytest.mark.slow
-FIRST_PAUSE_S, PAUSE_S, LEAD_S = 60, 20, 10
+FIRST_PAUSE_S, PAUSE_S, LEAD_S = 40, 12, 10
 
 
 @pytest.fixture(scope="module")
