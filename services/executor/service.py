@@ -214,8 +214,9 @@ class ExecutorService:
         await self.gate.refresh()  # positions synced with the exchange yet? (fills says)
         await self.loop.read_from_now()
         if ctx.settings.executor_cancel_on_start:
-            await self.gateway.cancel_all()
-            ctx.log.info("cancelled_all_at_start")
+            # dora's own orders only: a start option is no kill switch (DESIGN.md §5)
+            await self.gateway.cancel_own()
+            ctx.log.info("cancelled_own_at_start")
         await self.reconciler.reconcile()
         await self.ledger.load()
         await self.safety.refresh_risk()  # the positions, for the ledger

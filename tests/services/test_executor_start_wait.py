@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 import redis.asyncio as aioredis
 
 from common.clock import ManualClock
+from common.domain import Side, make_client_order_id
+from common.kalshi.wire.orders import OrderRequest
 from common.keys import Keys
 from common.log import get_logger
 from common.runtime import Context
@@ -55,5 +58,30 @@ async def test_the_feeds_are_looked_for_every_50_ms_until_quoting_starts(
         assert checks == 3
         await step_after(RISK_REFRESH_MS - STARTING_REFRESH_MS)
         assert checks == 4
+    finally:
+        await service.stop(ctx)
+
+
+async def test_cancel_on_start_takes_dora_s_leftover_orders_and_leaves_the_trader_s(
+    settings: Settings, aredis: aioredis.Redis
+) -> None:
+    """DESIGN.md §5: dora never cancels an order it did not create, except the kill switches.
+    ``DORA_EXECUTOR_CANCEL_ON_START`` is a start option, not a kill switch: it used to cancel
+    the whole subaccount (the trader's own orders with dora's)."""
+    k = Keys()
+    await seed(aredis, k, "KX")
+    exchange = FakeExchange(aredis, k)
+    ours = make_client_order_id("left-by-a-crash", "KX", Side.BID, 1)
+    await exchange.place(OrderRequest("KX", Side.BID, 4000, 100, ours, post_only=True))
+    by_hand = await exchange.place(
+        OrderRequest("KX", Side.ASK, 6000, 100, "my-own-order", post_only=True)
+    )
+    settings = replace(settings, executor_cancel_on_start=True)
+    ctx = Context(executor_name(settings), settings, aredis, k, ManualClock(NOW), get_logger("x"))
+    service = await build(ctx, gateway=exchange)  # type: ignore[arg-type]
+    await service.start(ctx)
+    try:
+        assert list(exchange.orders) == [by_hand.order_id]
+        assert exchange.cancel_alls == 0 and exchange.cancel_owns == 1
     finally:
         await service.stop(ctx)
