@@ -93,13 +93,18 @@ def _p90(earlier: list[int]) -> int:
 
 
 def _ratio_buckets(count: int, earlier: list[int]) -> list[str]:
-    """A print this many times the market's 90th percentile, and an absolute size where the
-    market's own 90th percentile is below it (large prints are rare there)."""
+    """A print this many times the market's 90th percentile; and one of at least k contracts
+    where at most x % of the market's last 50 prints reached k (large prints are rare there:
+    ``common.prints``' judgement)."""
     if len(earlier) < RELATIVE_MIN:
         return []
     p90 = _p90(earlier)
     out = [f">= {r / 2:g} x p90" for r in (3, 4) if 2 * count >= r * p90]
-    out += [f">= {k} and p90 < {k}" for k in (11, 15) if count >= k > p90]
+    for k in (11, 15):
+        share = 100 * sum(1 for c in earlier if c >= k) / len(earlier)
+        out += [
+            f">= {k}, <= {x} % of last 50 >= {k}" for x in (10, 20, 30) if count >= k and share <= x
+        ]
     return out
 
 

@@ -6,9 +6,10 @@ market at the same time with the same taker side are merged into one **print** h
 carries no taker order id; two takers on one side in the same instant merge, as they would
 for anyone reading it).
 
-A print is judged **informed** when it is large for *that* market: at least ``min_count``
-contracts while at most ``rare_pct`` % of the market's previous ``window`` prints (and at least
-``min_seen`` of them) were that large. In ``news_jumps`` noise takers trade at most 10
+A print is judged **informed** when it is large where large prints are rare: at least
+``min_count`` contracts while at most ``rare_pct`` % of the market's previous ``window`` prints
+(and at least ``min_seen`` of them) reached ``min_count``. (Judging a print against its own
+size instead, "rarely this large", judges sports_live's biggest noise sweeps informed.) In ``news_jumps`` noise takers trade at most 10
 contracts and informed ones up to 40, so a print of 11 or more where they are rare carries the
 fair value 3.4 c past the others' mid half a second later and 1.6 c after 4 s
 (``bench.prints``, seeds 1-8). In ``sports_live`` noise takers sweep up to 40 contracts and
@@ -38,8 +39,9 @@ NO_PRINTS = Prints()
 
 @dataclass(frozen=True, slots=True)
 class PrintRule:
-    """When a print is informed: ``min_count`` (count units; 0 = never) reached by at most
-    ``rare_pct`` % of the market's previous ``window`` prints, at least ``min_seen`` of them."""
+    """When a print is informed: at least ``min_count`` (count units; 0 = never), a size at
+    most ``rare_pct`` % of the market's previous ``window`` prints reached (at least
+    ``min_seen`` of them seen)."""
 
     min_count: int = 0
     window: int = 50
@@ -54,8 +56,8 @@ def judged_informed(earlier: tuple[tuple[int, int, int], ...], count: int, rule:
     seen = earlier[-rule.window :]
     if len(seen) < rule.min_seen:
         return False
-    as_large = sum(1 for _, _, c in seen if c >= count)
-    return 100 * as_large <= rule.rare_pct * len(seen)
+    large = sum(1 for _, _, c in seen if c >= rule.min_count)
+    return 100 * large <= rule.rare_pct * len(seen)
 
 
 def remember_print(prints: Prints, ms: int, taker_sign: int, count: int) -> Prints:

@@ -181,14 +181,14 @@ class QuotingParams:
     taken_gate_min_fills: int = 1
     taken_gate_edge: int = 0
     # Session 20 (needs ``prints``, ``common.prints``: the public trade tape): a print of at
-    # least ``print_informed_min`` (count units; 0 = off) that at most ``print_rare_pct`` % of
-    # the market's previous ``print_window`` prints (at least ``print_min_seen``) reached is an
-    # informed taker's; for ``print_hold_ms`` after it the side the next informed taker would
+    # least ``print_informed_min`` (count units; 0 = off), a size at most ``print_rare_pct`` %
+    # of the market's previous ``print_window`` prints (at least ``print_min_seen``) reached,
+    # is an informed taker's; for ``print_hold_ms`` after it the side the next informed taker would
     # hit (our ask after a buy) quotes nothing, or, with ``print_lean_ticks`` > 0, both quotes
     # move that many ticks the taker's way instead.
     print_informed_min: int = 0
     print_window: int = 50
-    print_rare_pct: int = 10
+    print_rare_pct: int = 20
     print_min_seen: int = 20
     print_hold_ms: int = 10_000
     print_lean_ticks: int = 0

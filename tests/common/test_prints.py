@@ -20,7 +20,7 @@ from common.quoting import DEFAULT_PARAMS, QuotingParams, compute_targets
 
 NOW = 1_800_000_000_000
 C = 100  # one contract
-RULE = PrintRule(min_count=11 * C)  # 50 prints, at most 10 % as large, 20 seen
+RULE = PrintRule(min_count=11 * C, rare_pct=10)  # 50 prints, at most 10 % of 11+, 20 seen
 
 
 def tape(*prints: tuple[int, int, int]) -> Prints:
@@ -53,14 +53,15 @@ def test_a_large_print_is_informed_only_where_large_prints_are_rare() -> None:
     assert not judged_informed(quiet, 10 * C, RULE)  # below the floor
     assert not judged_informed(quiet[-19:], 30 * C, RULE)  # too few prints seen yet
     assert not judged_informed(quiet, 30 * C, PrintRule())  # off
-    # a market where 40-lot sweeps are common (sports_live): 30 contracts is nothing special
-    sweeps = tape(*((200_000 - 1_000 * i, 1, 40 if i % 5 == 0 else 5) for i in range(50)))
-    assert not judged_informed(sweeps.tape, 30 * C, RULE)
-    # five of the last 50 as large (10 %) still counts; six does not
-    five = tape(*((200_000 - 1_000 * i, 1, 12 if i % 10 == 0 else 3) for i in range(50)))
-    six = tape(*((200_000 - 1_000 * i, 1, 12 if i % 9 == 0 else 3) for i in range(50)))
+    # a market where 20-40-lot sweeps are common (sports_live): even a 45-lot, larger than any
+    # of them, is not judged informed (the floor's share is what counts, not the print's rank)
+    sweeps = tape(*((200_000 - 1_000 * i, 1, 20 + i % 21 if i % 5 == 0 else 5) for i in range(50)))
+    assert not judged_informed(sweeps.tape, 45 * C, RULE)
+    # five of the last 50 at 11 or more (10 %) still counts; six does not
+    five = tape(*((200_000 - 1_000 * i, 1, 11 if i % 10 == 0 else 3) for i in range(50)))
+    six = tape(*((200_000 - 1_000 * i, 1, 11 if i % 9 == 0 else 3) for i in range(50)))
     assert judged_informed(five.tape, 12 * C, RULE)
-    assert not judged_informed(six.tape, 12 * C, RULE)
+    assert not judged_informed(six.tape, 40 * C, RULE)
 
 
 def test_informed_sides_within_the_hold_window() -> None:
@@ -71,7 +72,7 @@ def test_informed_sides_within_the_hold_window() -> None:
     both = tape(*base, (8_000, -1, 15), (3_000, 1, 25), (1_000, 1, 2))
     assert informed_sides(both, NOW, 10_000, RULE) == (True, True)
     # a print is judged against the prints before it: a burst of eleven 12-lot sales makes
-    # 12 contracts common by its end, but its first sales were rare when they printed
+    # 11+ common by its end, but its first sales were rare when they printed
     burst = tape(*base, *((8_000 - 100 * i, -1, 12) for i in range(11)))
     assert not judged_informed(burst.tape, 12 * C, RULE)
     assert informed_sides(burst, NOW, 10_000, RULE) == (False, True)
@@ -86,7 +87,7 @@ META = MarketMeta(
     "KX", MarketStatus("active"), NOW + 86_400_000, PriceGrid.linear_cent(), FeeType.QUADRATIC
 )
 BOOK = YesBook(((4000, 20 * C),), ((4500, 20 * C),))  # deep, 5 ticks wide
-ON = replace(DEFAULT_PARAMS, print_informed_min=11 * C)
+ON = replace(DEFAULT_PARAMS, print_informed_min=11 * C, print_rare_pct=10)
 
 
 def quoted(prints: Prints, params: QuotingParams = ON) -> tuple[object, ...]:
