@@ -1,6 +1,6 @@
 """Does the public trade tape say when a taker is informed? Session 20's diagnostic (issue #21).
 
-Run: ``python -m bench.prints news_jumps 1-8 [hours]``. It backtests dora (0.5 h, 6 markets, as
+Run: ``python -m bench.prints news_jumps 1-8 [hours [NAME=VALUE ...]]`` (knobs as ``bench.ab``'s). It backtests dora (0.5 h, 6 markets, as
 ``bench.ab`` does) and, from the world it traded in, reads the public tape: every trade, with its
 taker's side and count, as Kalshi's ``trade`` channel publishes it. Consecutive trades of one
 market in one tick with the same taker side are one **print** (one taker order walking the book;
@@ -22,9 +22,12 @@ import math
 import sys
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import partial
 
+from bench.ab import parse_override
 from common.numbers import COUNT_SCALE, ONE_DOLLAR
+from common.quoting_params import QuotingParams
 from sim.agents import INFORMED_KEY
 from sim.backtest.engine import BacktestSpec, _Market, _Runner
 from sim.backtest.strategies import dora
@@ -71,7 +74,8 @@ class _Recording(_Runner):
     """A dora backtest that also keeps the others' mid of every market after every agent tick."""
 
     def __init__(self, spec: BacktestSpec) -> None:
-        super().__init__(spec, "dora", dora)
+        strategy = partial(dora, params=spec.dora_params) if spec.dora_params else dora
+        super().__init__(spec, "dora", strategy)
         self.mids: dict[str, tuple[list[int], list[int | None]]] = {
             t: ([], []) for t in self.tickers
         }
@@ -134,10 +138,18 @@ class Bucket:
     next_any: int = 0
 
 
-def measure(scenario: str, seeds: list[int], hours: float) -> dict[str, Bucket]:
+def measure(
+    scenario: str, seeds: list[int], hours: float, params: QuotingParams | None = None
+) -> dict[str, Bucket]:
     buckets: dict[str, Bucket] = defaultdict(Bucket)
     for seed in seeds:
-        spec = BacktestSpec(load_scenario(scenario), seed=seed, hours=hours, strategies=("dora",))
+        spec = BacktestSpec(
+            load_scenario(scenario),
+            seed=seed,
+            hours=hours,
+            strategies=("dora",),
+            dora_params=params,
+        )
         runner = _Recording(spec)
         runner.run()
         exchange = runner.world.exchange
@@ -242,7 +254,9 @@ def main(argv: list[str]) -> None:
     low, _, high = argv[1].partition("-")
     seeds = list(range(int(low), int(high or low) + 1))
     hours = float(argv[2]) if len(argv) > 2 else 0.5
-    print("\n".join(report(argv[0], seeds, measure(argv[0], seeds, hours))))
+    knobs = dict(parse_override(k) for k in argv[3:])  # dora with NAME=VALUE knobs (bench.ab's)
+    params = replace(QuotingParams(), **knobs) if knobs else None
+    print("\n".join(report(argv[0], seeds, measure(argv[0], seeds, hours, params))))
 
 
 if __name__ == "__main__":
