@@ -242,7 +242,7 @@ def report(scenario: str, seeds: list[int], buckets: dict[str, Bucket]) -> list[
         cells = " | ".join(_mean_ci(b.lags[lag]) for lag in LAGS_MS)
         per = b.fill_contracts or 1
         lines.append(
-            f"| {name} | {b.prints} | {cells} | {b.followed / b.prints:.1%} | {b.fill_contracts} "
+            f"| {name} | {b.prints} | {cells} | {b.followed / max(1, b.prints):.1%} | {b.fill_contracts} "
             f"| {b.fill_edge / per:+.2f} | {b.fill_edge_10s / per:+.2f} "
             f"| {b.fill_edge_mid / per:+.2f} | {b.same_tick_contracts} | {_mean_ci(b.drift)} "
             f"| {b.next_same / max(1, b.next_any):.0%} |"
