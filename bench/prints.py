@@ -99,7 +99,7 @@ def _p90(earlier: list[int]) -> int:
 def _ratio_buckets(count: int, earlier: list[int]) -> list[str]:
     """A print this many times the market's 90th percentile; and one of at least k contracts
     where at most x % of the market's last 50 prints reached k (large prints are rare there:
-    ``common.prints``' judgement)."""
+    session 20's rule's judgement)."""
     if len(earlier) < RELATIVE_MIN:
         return []
     p90 = _p90(earlier)

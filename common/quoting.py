@@ -39,9 +39,6 @@ Pure and deterministic, shared by the strategy process and the backtester. The r
    the ``wind_down_ms`` before close (5 min by default; 0 turns it off) the inventory a side
    may build is capped by a limit that shrinks linearly from the full cap to
    nothing at the pull time; in the last ``pull_before_close_ms``, nothing is quoted.
-7. Off by default (``print_*``, session 20): after a print of the public trade tape that is
-   large for that market (``common.prints``), the side the next informed taker would hit
-   quotes nothing for ``print_hold_ms``, or both quotes lean the taker's way.
 """
 
 from __future__ import annotations
@@ -64,7 +61,6 @@ from common.markouts import (
     whole_record,
 )
 from common.numbers import COUNT_SCALE, ONE_DOLLAR
-from common.prints import NO_PRINTS, PrintRule, Prints, informed_sides
 from common.quoting_params import DEFAULT_PARAMS, QuotingParams
 from common.recent_mids import NO_RECENT, Recent, mid_range_x2, mid_sigma_x2
 from common.sizing import capacity, largest_quote, quote_size, side_size, wind_down_limit
@@ -173,7 +169,6 @@ def compute_targets(
     event_x2: int | None = None,
     external: ExternalFair | None = None,
     markouts: Markouts = NO_MARKOUTS,
-    prints: Prints = NO_PRINTS,
 ) -> Targets:
     ticker = config.market_id
     book = without_own_orders(book, own_orders)
@@ -293,30 +288,15 @@ def compute_targets(
         if other and params.taken_gate_min_fills and not _taken_gate(markouts, whole, params):
             bought = sold = False
     reservation_x2 = fair_x2 - skew_x2
-    up = down = False  # an informed print: its side pulled, or both quotes leaning its way
-    if params.print_informed_min:
-        rule = PrintRule(
-            params.print_informed_min,
-            params.print_window,
-            params.print_rare_pct,
-            params.print_min_seen,
-        )
-        up, down = informed_sides(prints, now_ms, params.print_hold_ms, rule)
-        if params.print_lean_ticks:
-            if up != down:
-                lean_x2 = 2 * params.print_lean_ticks * meta.grid.tick_at(fair)
-                reservation_x2 += lean_x2 if up else -lean_x2
-                guard += "+print"
-            up = down = False
 
     limit = wind_down_limit(meta.close_ms, now_ms, config, params)
     wind_down = limit is not None
     grid = meta.grid
     bid_quote = _bid(grid, reservation_x2, spread_needed, best_bid, best_ask)
     ask_quote = _ask(grid, reservation_x2, spread_needed, best_bid, best_ask)
-    if bought or down:
+    if bought:
         bid_quote = None
-    if sold or up:
+    if sold:
         ask_quote = None
 
     quotes: dict[Side, Quote | None] = {}
@@ -348,8 +328,6 @@ def compute_targets(
     reason = "quoting" if bid or ask else ("wind_down" if wind_down else "capped")
     if not (bid or ask) and (bought or sold):
         reason = "taken"
-    elif not (bid or ask) and (up or down):
-        reason = "informed_print"
     return Targets(ticker, bid, ask, reason, now_ms, book_ms, reservation_x2 // 2)
 
 

@@ -180,21 +180,6 @@ class QuotingParams:
     # lost on the tuning seeds and were taken out.
     taken_gate_min_fills: int = 1
     taken_gate_edge: int = 0
-    # Session 20 (needs ``prints``, ``common.prints``: the public trade tape): a print of at
-    # least ``print_informed_min`` (count units; 0 = off), a size at most ``print_rare_pct`` %
-    # of the market's previous ``print_window`` prints (at least ``print_min_seen``) reached,
-    # is an informed taker's; for ``print_hold_ms`` after it the side the next informed taker would
-    # hit (our ask after a buy) quotes nothing, or, with ``print_lean_ticks`` > 0, both quotes
-    # move that many ticks the taker's way instead. Off: 11 contracts, <= 20 %, dora with -
-    # without on news_jumps: pull 30 s +0.81 [-2.87, +4.49] (seeds 1-20), +1.59 [-5.57, +8.75]
-    # (21-40); lean 2 ticks 10 s +2.28 [-0.89, +5.45], +0.08 [-3.74, +3.91]; sports_live within
-    # +-0.4 (the gate keeps it out); pull 30 s cost calm -1.34 and trending -3.29 (1-20).
-    print_informed_min: int = 0
-    print_window: int = 50
-    print_rare_pct: int = 20
-    print_min_seen: int = 20
-    print_hold_ms: int = 10_000
-    print_lean_ticks: int = 0
 
 
 DEFAULT_PARAMS = QuotingParams()

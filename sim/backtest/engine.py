@@ -48,7 +48,6 @@ from common.fees import RoundingFee
 from common.markouts import NO_MARKOUTS, Markouts, note_fill, score_due
 from common.numbers import COUNT_SCALE, MONEY_SCALE, ONE_DOLLAR
 from common.order_diff import Action, ActionKind, diff_orders
-from common.prints import NO_PRINTS, Prints, remember_print
 from common.quoting import QuotingParams, without_own_orders
 from common.recent_mids import NO_RECENT, Recent, remember_mid
 from common.risk import (
@@ -165,7 +164,6 @@ class _Market:
     recent: Recent = NO_RECENT
     memory: BookMemory = NO_MEMORY
     markouts: Markouts = NO_MARKOUTS
-    prints: Prints = NO_PRINTS
 
 
 def run_backtest(spec: BacktestSpec) -> BacktestResult:
@@ -282,7 +280,6 @@ class _Runner:
         self.inflight: list[tuple[int, int, str, list[Action]]] = []
         self.seq = itertools.count()
         self.fill_index = 0
-        self.trade_index = 0
         self.fills: list[FillRecord] = []
         self.tape = FairTape()
         self.series = Series()
@@ -321,7 +318,6 @@ class _Runner:
                 break
             world.step_to(now)
             self._ingest_fills()
-            self._ingest_trades()
             while self.inflight and self.inflight[0][0] <= now:
                 _, _, ticker, actions = heapq.heappop(self.inflight)
                 self._land(ticker, actions, now)
@@ -401,17 +397,6 @@ class _Runner:
                 )
             )
         self.fill_index = len(fills)
-
-    def _ingest_trades(self) -> None:
-        """The public trade tape (Kalshi's ``trade`` channel: every trade, ours included, with
-        its taker's side and count) into each market's ``Prints``, in the engine's order. A
-        trade happens inside an agent tick, so it is seen with that tick's book, never before."""
-        trades = self.world.exchange.trades
-        for trade in trades[self.trade_index :]:
-            market = self.markets[trade.ticker]
-            sign = 1 if trade.taker_side is BookSide.BID else -1
-            market.prints = remember_print(market.prints, trade.created_ms, sign, trade.count)
-        self.trade_index = len(trades)
 
     def _mark(self, ticker: str) -> int:
         """Settlement value once determined, else the hidden fair value."""
@@ -523,7 +508,6 @@ class _Runner:
                 market.memory,
                 tuple(self._others_mid_x2(t) for t in self.siblings.get(market.ticker, ())),
                 market.markouts,
-                market.prints,
             )
             targets = self.strategy(view)
         if self.spec.executor == "cancel_replace":

@@ -32,7 +32,6 @@ from common.fair_inputs import event_fair_x2
 from common.grid import PriceGrid
 from common.markouts import NO_MARKOUTS, Markouts
 from common.numbers import COUNT_SCALE, ONE_DOLLAR, PRICE_SCALE
-from common.prints import NO_PRINTS, Prints
 from common.quoting import QuotingParams, compute_targets, without_own_orders
 from common.recent_mids import Recent
 
@@ -54,7 +53,6 @@ class MarketView:
     # two-sided); empty for a market not in such an event
     sibling_mids_x2: tuple[int | None, ...] = ()
     markouts: Markouts = NO_MARKOUTS  # our fills scored against the others' mid 10 s later
-    prints: Prints = NO_PRINTS  # the public trade tape (every trade, ours included)
 
 
 Strategy = Callable[[MarketView], Targets]
@@ -81,7 +79,6 @@ def dora(view: MarketView, params: QuotingParams | None = None) -> Targets:
         memory=view.memory,
         event_x2=event_x2,
         markouts=view.markouts,
-        prints=view.prints,
     )
 
 

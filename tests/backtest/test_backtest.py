@@ -261,33 +261,3 @@ def test_dora_is_fed_its_fills_markouts_and_the_event_siblings() -> None:
     )
     assert 0 < noted <= contracts  # a fill with no two-sided book before it is not scored
     assert any(m.markouts.contracts for m in runner.markets.values())
-
-
-def test_dora_sees_the_public_trade_tape_as_it_prints_never_before() -> None:
-    """Every trade of the world (ours included) reaches its market's ``Prints``, merged per
-    taker order, and a decision sees only trades made at or before its time."""
-    from common.domain import Targets
-    from sim.backtest.strategies import MarketView
-    from sim.model import BookSide
-
-    seen: list[MarketView] = []
-
-    def spy(view: MarketView) -> Targets:
-        seen.append(view)
-        return STRATEGIES["dora"](view)
-
-    spec = BacktestSpec(load_scenario("news_jumps"), seed=3, hours=0.03, n_markets=2)
-    runner = _Runner(spec, "dora", spy)
-    runner.run()
-    trades = runner.world.exchange.trades
-    assert trades and all(v.prints.tape[-1][0] <= v.now_ms for v in seen if v.prints.tape)
-    for ticker, market in runner.markets.items():
-        merged: list[tuple[int, int, int]] = []  # one print per run of one taker order's trades
-        for t in (t for t in trades if t.ticker == ticker):
-            sign = 1 if t.taker_side is BookSide.BID else -1
-            if merged and merged[-1][:2] == (t.created_ms, sign):
-                merged[-1] = (t.created_ms, sign, merged[-1][2] + t.count)
-            else:
-                merged.append((t.created_ms, sign, t.count))
-        assert merged and list(market.prints.tape) == merged[-len(market.prints.tape) :]
-    assert any(v.prints.tape[-1][0] == v.now_ms for v in seen if v.prints.tape)  # same tick
