@@ -2,7 +2,8 @@
 
 The working orders are diffed against the latest targets (``common.order_diff``); the actions
 go through ``common.risk.approve_actions`` (the backtester's approval too); the approved ones are
-sent, risk-reducing ones first. Before anything that adds risk leaves, one Lua step
+sent, risk-reducing ones first (a cancel, a decrease, an amend away from the market: at
+once, ``lowers_risk``). Before anything that adds risk leaves, one Lua step
 (``common.ledger``) checks this executor's lease, re-checks the book and the market (never quote
 a stale book or a market that is not open), reserves the side's new worst case in the
 account-wide exposure ledger against ``max_total_exposure`` and records the new orders as
@@ -118,9 +119,10 @@ class MarketPass:
         )
         denied = list(approval.denied)
         approved = list(approval.approved)
-        cancels = [a for a in approved if a.kind in (ActionKind.CANCEL, ActionKind.DECREASE)]
+        cancels = [a for a in approved if lowers_risk(a, meta)]
         adds = [a for a in approved if a not in cancels]
-        # Risk-reducing actions first, then the rest, each group concurrently.
+        # Risk-reducing actions first (no ledger step before them), then the rest, each group
+        # concurrently.
         if cancels:
             await run_all([self._send(a) for a in cancels])
         if adds:
@@ -369,6 +371,24 @@ def side_actions(
     working: list[Order], targets: Targets, meta: MarketMeta, side: Side
 ) -> list[Action]:
     return [a for a in diff_orders(working, targets, meta.grid) if a.side is side]
+
+
+def lowers_risk(action: Action, meta: MarketMeta) -> bool:
+    """Sent at once, with no ledger step before it: a cancel, a decrease, or an amend that
+    leaves less at risk in every outcome: its price away from the market (a bid lower, an ask
+    higher) and its size no larger, in an open market. Its worst case at the exchange, its
+    event's loss either way and its inventory only fall, so the ledger, which counts the order
+    as it rested until the answer is released (``release``), stays above the exchange
+    meanwhile; it is no new order, so nothing needs recording before it leaves. The quote
+    moved away from a price that moved against it is the one a tick most needs sent soon."""
+    if action.kind in (ActionKind.CANCEL, ActionKind.DECREASE):
+        return True
+    order = action.order
+    if action.kind is not ActionKind.AMEND or order is None or not meta.is_open:
+        return False
+    if action.size > (order.remaining if order.remaining else order.count):
+        return False
+    return action.price < order.price if action.side is Side.BID else action.price > order.price
 
 
 def as_resting(action: Action) -> Order:

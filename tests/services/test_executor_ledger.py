@@ -31,11 +31,13 @@ from common.kalshi.wire.orders import OrderRequest
 from common.keys import Keys
 from common.ledger import NO_CAP, Ledger, field, parse_value, read_event_worst, read_total
 from common.log import get_logger
+from common.order_diff import Action, ActionKind
 from common.redis_codec import encode_global_config, encode_market, encode_position
 from common.risk import worst_case_exposure
 from common.runtime import Context
 from common.settings import Settings, load_settings
 from services.executor.lease import Lease
+from services.executor.market_pass import lowers_risk
 from services.executor.reservations import COST_ROUNDING
 from services.executor.service import ExecutorService, build, executor_name
 from tests.services.test_executor import (
@@ -555,12 +557,68 @@ async def test_the_request_is_signed_while_redis_answers_the_ledger_step(
         await steps(service, ctx, 2)
         await settled(service)
         assert exchange.events[-2:] == [("presign", "create, 0 known"), ("place", "1 known")]
-        await publish(aredis, k, ticker, 3900, None)  # the bid moves: an amend
+        await publish(aredis, k, ticker, 4300, None)  # the bid moves up: an amend adding risk
         await steps(service, ctx)
         await settled(service)
         assert [e[0] for e in exchange.events[-2:]] == ["presign", "amend"]
     finally:
         await service.stop(ctx)
+
+
+async def amended_after(
+    settings: Settings, aredis: aioredis.Redis, bid: int, size: int = 500
+) -> tuple[list[str], int]:
+    """A bid at 41 c resting, then the targets move it to ``bid`` (``size``): the order in
+    which the ledger step and the amend went, and the bid side's ledger value after."""
+    k, ticker = Keys(), "KX-SIGN"
+    await seed(aredis, k, ticker)
+    exchange = SigningExchange(aredis, k)
+    service, ctx = await started(settings, aredis, exchange)
+    exchange.service = service
+    step = service.market_pass._ledger_step
+
+    async def noted(*args: object, **kwargs: object) -> object:
+        exchange.events.append(("ledger", ""))
+        return await step(*args, **kwargs)  # type: ignore[arg-type]
+
+    service.market_pass._ledger_step = noted  # type: ignore[method-assign]
+    try:
+        await publish(aredis, k, ticker, 4100, None)
+        await steps(service, ctx, 2)
+        await settled(service)
+        exchange.events.clear()
+        await publish(aredis, k, ticker, bid, None, size)
+        await steps(service, ctx)
+        await settled(service)
+        order = next(iter(exchange.orders.values()))
+        assert (order.price, order.remaining) == (bid, size)
+        value = parse_value(await aredis.hget(k.ledger, field("bid", ticker)))
+        return [e[0] for e in exchange.events if e[0] != "presign"], value
+    finally:
+        await service.stop(ctx)
+
+
+async def test_a_quote_moved_away_from_the_market_is_amended_before_any_ledger_step(
+    settings: Settings, aredis: aioredis.Redis
+) -> None:
+    """A bid moved down (an ask up) leaves less at risk in every outcome: it goes at once, as a
+    decrease does, not a Redis round trip later (the tick path's one round trip, issue 24). The
+    ledger counted the order as it rested meanwhile (more than the exchange), and is released
+    to what rests after the answer."""
+    events, value = await amended_after(settings, aredis, 3900)
+    assert events == ["amend", "ledger"]
+    assert value == 3900 * 500
+
+
+async def test_an_amend_that_adds_risk_still_waits_for_the_ledger_step(
+    settings: Settings, aredis: aioredis.Redis
+) -> None:
+    """Up (toward the market), or down with more contracts: reserved (and recorded) first."""
+    events, value = await amended_after(settings, aredis, 4300)
+    assert events[:2] == ["ledger", "amend"] and value == 4300 * 500
+    await aredis.flushall()
+    events, value = await amended_after(settings, aredis, 3900, 700)
+    assert events[:2] == ["ledger", "amend"] and value == 3900 * 700
 
 
 async def test_a_side_the_ledger_refused_is_not_signed_for_again(
@@ -596,3 +654,27 @@ async def test_a_side_the_ledger_refused_is_not_signed_for_again(
         assert exchange.events == [("presign", "create, 0 known")]  # refused, never signed
     finally:
         await service.stop(ctx)
+
+
+@pytest.mark.parametrize(
+    ("side", "price", "size", "status", "at_once"),
+    [
+        (Side.BID, 3900, 500, MarketStatus.ACTIVE, True),  # a bid lower
+        (Side.BID, 3900, 300, MarketStatus.ACTIVE, True),  # lower and smaller
+        (Side.BID, 4300, 500, MarketStatus.ACTIVE, False),  # a bid higher: more at risk
+        (Side.BID, 3900, 700, MarketStatus.ACTIVE, False),  # lower but larger
+        (Side.BID, 3900, 500, MarketStatus.INACTIVE, False),  # paused: the guard decides
+        (Side.ASK, 6300, 500, MarketStatus.ACTIVE, True),  # an ask higher
+        (Side.ASK, 5900, 500, MarketStatus.ACTIVE, False),  # an ask lower
+    ],
+)
+def test_which_amends_lower_the_risk(
+    side: Side, price: int, size: int, status: MarketStatus, at_once: bool
+) -> None:
+    resting = 4100 if side is Side.BID else 6100
+    order = Order("KX", side, resting, 500, "c", status=OrderStatus.RESTING, remaining=500)
+    action = Action(ActionKind.AMEND, "KX", side, price, size, order)
+    meta = MarketMeta("KX", status, 0, PriceGrid.linear_cent())
+    assert lowers_risk(action, meta) is at_once
+    cancel = Action(ActionKind.CANCEL, "KX", side, resting, 0, order)
+    assert lowers_risk(cancel, meta)  # always, open or not
