@@ -19,6 +19,7 @@ live bot never sees: this is for choosing a rule, not a rule):
 from __future__ import annotations
 
 import math
+import statistics
 import sys
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
@@ -223,9 +224,8 @@ def _mean_ci(values: list[float]) -> str:
     n = len(values)
     if n < 2:
         return f"n={n}"
-    mean = sum(values) / n
-    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
-    return f"{mean:+.2f}±{1.96 * sd / math.sqrt(n):.2f}"
+    half = 1.96 * statistics.stdev(values) / math.sqrt(n)
+    return f"{statistics.fmean(values):+.2f}±{half:.2f}"
 
 
 def report(scenario: str, seeds: list[int], buckets: dict[str, Bucket]) -> list[str]:
