@@ -51,6 +51,19 @@ class Action:
         never do; they are always allowed, even while halted."""
         return self.kind not in (ActionKind.CANCEL, ActionKind.DECREASE)
 
+    @property
+    def moves_away(self) -> bool:
+        """An amend that leaves less at risk in every outcome: its price away from the market
+        (a bid lower, an ask higher) and its size no larger. The worst case, its event's loss
+        either way and the inventory only fall. (Still ``adds_risk`` for approval: a halt or
+        a pull denies it like any amend.)"""
+        order = self.order
+        if self.kind is not ActionKind.AMEND or order is None:
+            return False
+        if self.size > (order.remaining if order.remaining else order.count):
+            return False
+        return self.price < order.price if self.side is Side.BID else self.price > order.price
+
 
 def diff_orders(working: list[Order], targets: Targets, grid: PriceGrid) -> list[Action]:
     actions: list[Action] = []

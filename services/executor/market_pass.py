@@ -374,21 +374,13 @@ def side_actions(
 
 
 def lowers_risk(action: Action, meta: MarketMeta) -> bool:
-    """Sent at once, with no ledger step before it: a cancel, a decrease, or an amend that
-    leaves less at risk in every outcome: its price away from the market (a bid lower, an ask
-    higher) and its size no larger, in an open market. Its worst case at the exchange, its
-    event's loss either way and its inventory only fall, so the ledger, which counts the order
-    as it rested until the answer is released (``release``), stays above the exchange
-    meanwhile; it is no new order, so nothing needs recording before it leaves. The quote
-    moved away from a price that moved against it is the one a tick most needs sent soon."""
-    if action.kind in (ActionKind.CANCEL, ActionKind.DECREASE):
-        return True
-    order = action.order
-    if action.kind is not ActionKind.AMEND or order is None or not meta.is_open:
-        return False
-    if action.size > (order.remaining if order.remaining else order.count):
-        return False
-    return action.price < order.price if action.side is Side.BID else action.price > order.price
+    """Sent at once, with no ledger step before it: a cancel, a decrease, or an amend away from
+    the market (``Action.moves_away``) in an open market (a paused one goes the guarded way).
+    The ledger, which counts the order as it rested until the answer is released
+    (``release``), stays above the exchange meanwhile; it is no new order, so nothing needs
+    recording before it leaves. The quote moved away from a price that moved against it is the
+    one a tick most needs sent soon."""
+    return not action.adds_risk or (action.moves_away and meta.is_open)
 
 
 def as_resting(action: Action) -> Order:
