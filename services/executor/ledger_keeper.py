@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from redis.exceptions import NoScriptError, ResponseError
 
-from common.domain import Order, Position
+from common.domain import Position
 from common.errors import SchemaError
 from common.ledger import NO_CAP, EventPart, Ledger
 from common.redis_codec import decode_market
@@ -19,6 +19,8 @@ from common.runtime import Context
 from services.executor.reservations import event_part, exposure_values
 from services.executor.state import SIDES, Blocked, Markets, Schedule
 from services.executor.working import WorkingOrders
+
+SYNC_CHUNK = 10  # markets worked out and written per step of ``sync``
 
 
 class LedgerKeeper:
@@ -49,9 +51,6 @@ class LedgerKeeper:
         pass is working on (a pass between its reservation and its answers holds more than
         memory shows)."""
         out: dict[str, tuple[dict[str, int], EventPart | None]] = {}
-        counted: dict[str, list[Order]] = {}
-        for order in self.working.counted():
-            counted.setdefault(order.ticker, []).append(order)
         for ticker in tickers:
             position = self.markets.positions.get(ticker) or Position(ticker)
             sides = [
@@ -59,7 +58,7 @@ class LedgerKeeper:
                 for side in SIDES
                 if not (idle_only and (ticker, side) in self.schedule.inflight)
             ]
-            orders = counted.get(ticker, [])
+            orders = self.working.counted(ticker)
             meta = self.markets.meta.get(ticker)
             held = self.ledger.written_events.get(ticker, {}) if len(sides) < 2 else None
             out[ticker] = (
@@ -70,7 +69,13 @@ class LedgerKeeper:
 
     async def sync(self, tickers: list[str]) -> None:
         """Release what no longer rests (fills, cancels by the exchange, a halt's cancel-all) in
-        the sides no pass is working on; never checked against the caps."""
+        the sides no pass is working on; never checked against the caps. A few markets at a
+        time: each chunk is worked out and sent in one stretch of the event loop (as a pass's
+        step is), and the passes run between the chunks."""
+        for start in range(0, len(tickers), SYNC_CHUNK):
+            await self._sync(tickers[start : start + SYNC_CHUNK])
+
+    async def _sync(self, tickers: list[str]) -> None:
         ledger = self.ledger
         changes = []
         for ticker, (values, event) in self.values(tickers).items():

@@ -18,7 +18,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -31,7 +30,7 @@ from common.halt import record_heard_halt
 from common.kalshi.errors import ExchangeError
 from common.ledger import Ledger, field
 from common.messages import ControlCommand
-from common.redis_codec import decode_exchange, decode_market, decode_risk
+from common.redis_codec import decode_exchange, decode_risk
 from common.risk import AccountRisk, worst_case_exposure
 from common.runtime import Context
 from common.sharding import strategy_name
@@ -54,7 +53,11 @@ from services.executor.working import WorkingOrders
 
 WATCHED_HEARTBEATS = ("marketdata", "strategy", "fills", "risk")  # strategy: this shard's
 CONFIG_REFRESH_MS = 5_000
-REFRESH_CHUNK = 20  # markets read per round trip by the full risk refresh
+# Markets read per round trip by the full risk refresh. Each chunk's answers are parsed and
+# decoded in one stretch of the event loop, which a targets read waits behind: 20 markets were a
+# ~1.5 ms stretch five times a second, the largest part of the executor's p99 (docs/performance.md
+# "Session 21"); 5 keep each under half a millisecond.
+REFRESH_CHUNK = 5
 
 
 class Safety:
@@ -238,8 +241,7 @@ class Safety:
                 elif isinstance(market, Exception):
                     raise market
                 elif market:  # the passes check the status themselves; this keeps the grid fresh
-                    with contextlib.suppress(SchemaError):
-                        self.markets.meta[ticker] = decode_market(ticker, market)
+                    self.markets.note_meta(ticker, market)
         live_ids = {o.order_id for o in self.working.all_live() if o.order_id}
         for order, unposted in self.working.in_flight.expire(ctx.clock.now_ms(), live_ids):
             ctx.log.warning(
