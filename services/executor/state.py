@@ -10,7 +10,8 @@ from typing import Any
 
 from common.domain import MarketMeta, Position, Side, Targets
 from common.errors import SchemaError
-from common.redis_codec import decode_market, decode_position
+from common.meta_cache import MetaCache
+from common.redis_codec import decode_position
 from common.redis_reads import refused
 from common.risk import AccountRisk
 
@@ -35,20 +36,13 @@ class Markets:
     moved_at: dict[str, int] = field(default_factory=dict)
     # markets whose ``dora:pos`` did not read when last read, and why: no quote rests there
     bad_positions: dict[str, str] = field(default_factory=dict)
-    # the hash each market's ``meta`` was last decoded from by ``note_meta``
-    meta_read: dict[str, tuple[Any, MarketMeta]] = field(default_factory=dict)
+    decoded: MetaCache = field(default_factory=MetaCache)  # ``meta`` as the refresh reads it
 
     def note_meta(self, ticker: str, fields: Any) -> None:
-        """``meta`` from ``dora:market:{ticker}`` as read (non-empty): decoded only when it
-        differs from the hash the meta in hand came from (the refresh reads every market each
-        second; a market's hash rarely changes). One that does not decode is skipped."""
-        known = self.meta_read.get(ticker)
-        if known is not None and known[0] == fields and self.meta.get(ticker) is known[1]:
-            return
+        """``meta`` from ``dora:market:{ticker}`` as read (non-empty); one that does not decode
+        is skipped (the meta in hand stays)."""
         with contextlib.suppress(SchemaError):
-            meta = decode_market(ticker, fields)
-            self.meta[ticker] = meta
-            self.meta_read[ticker] = (fields, meta)
+            self.meta[ticker] = self.decoded.decode(ticker, fields)
 
     def read_position(self, ticker: str, fields: Any) -> Position | None:
         """``fields`` as read of ``dora:pos:{ticker}`` (in a pipeline run with

@@ -28,16 +28,17 @@ from typing import Any
 from common.book_memory import NO_MEMORY, BookMemory, remember_book
 from common.config_cache import ConfigCache
 from common.control import ControlListener
+from common.direct_redis import run_pipeline
 from common.domain import MarketMeta, Side, Targets
 from common.errors import SchemaError
 from common.markouts import NO_MARKOUTS, Markouts, note_fill, score_due
 from common.messages import ControlCommand, decode_event, encode_event
+from common.meta_cache import MetaCache
 from common.quoting import QuotingParams, compute_targets, without_own_orders
 from common.recent_mids import NO_RECENT, Recent, remember_mid
 from common.redis_codec import (
     decode_book,
     decode_fv,
-    decode_market,
     decode_order,
     decode_position,
     encode_targets,
@@ -78,6 +79,7 @@ class StrategyService:
         self.name = strategy_name(settings.shard_index, settings.shard_count)
         self.configs: ConfigCache | None = None
         self.meta: dict[str, MarketMeta] = {}
+        self.decoded = MetaCache()  # the sweep reads every market's hash each second
         self.memory: dict[str, BookMemory] = {}  # ticker -> what the others' book did lately
         self.markouts: dict[str, Markouts] = {}  # ticker -> our fills, scored 10 s later
         self.recent: dict[str, Recent] = {}  # ticker -> the others' mid over the last minute
@@ -264,7 +266,9 @@ class StrategyService:
         if missing:
             pipe = ctx.redis.pipeline(transaction=False)
             reads(pipe)
-            results = await pipe.execute(raise_on_error=False)  # WRONGTYPE: that market's alone
+            # on the publisher's own connection where there is one (hiredis: a third of
+            # redis-py's cost to parse a sweep's reads). WRONGTYPE: that market's alone
+            results = await run_pipeline(pipe, self.publisher.direct, raise_on_error=False)
             for i, ticker in enumerate(missing):
                 book, pos, orders, fv, market = results[5 * i : 5 * i + 5]
                 states[ticker] = state_of(book, pos, orders, market, fv)
@@ -284,7 +288,7 @@ class StrategyService:
                 self.meta.pop(ticker, None)
             if market_fields:
                 try:
-                    self.meta[ticker] = decode_market(ticker, market_fields)
+                    self.meta[ticker] = self.decoded.decode(ticker, market_fields)
                 except SchemaError as exc:
                     said.warn("bad_market_meta", ticker, str(exc))
                     self.meta.pop(ticker, None)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from unittest import mock
 
+from common import meta_cache
 from common.domain import MarketMeta, MarketStatus, PriceGrid
 from common.redis_codec import decode_market, encode_market
-from services.executor import state
 from services.executor.state import Markets
 
 T = "KXM-1"
@@ -18,7 +18,7 @@ def fields(status: MarketStatus, close_ms: int = 10**13) -> dict[str, str]:
 
 def test_a_market_hash_read_again_unchanged_is_not_decoded_again() -> None:
     markets = Markets()
-    with mock.patch.object(state, "decode_market", wraps=decode_market) as decode:
+    with mock.patch.object(meta_cache, "decode_market", wraps=decode_market) as decode:
         markets.note_meta(T, fields(MarketStatus.ACTIVE))
         first = markets.meta[T]
         markets.note_meta(T, fields(MarketStatus.ACTIVE))
