@@ -316,11 +316,13 @@ class OrderEntry(RestClient):
             raise failed[0]
         return len(results)
 
-    async def cancel_own_orders(self) -> int:
+    async def cancel_own_orders(self, refs: Sequence[OrderRef] | None = None) -> int:
         """Batch-cancel every resting order of this subaccount that dora made (its client order
         id carries dora's check), leaving any other order alone: how quotes are pulled when no
-        kill switch was pulled. Returns how many were cancelled."""
-        refs = await self.get_open_order_refs()
+        kill switch was pulled. ``refs``: a listing just read (``get_open_order_refs``), not
+        read again. Returns how many were cancelled."""
+        if refs is None:
+            refs = await self.get_open_order_refs()
         results = await self.cancel_orders(
             [r for r in refs if is_own_client_order_id(r.client_order_id)]
         )

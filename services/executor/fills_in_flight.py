@@ -18,10 +18,13 @@ A cancel-all answers nothing per order: what it took may have executed in part j
 the exchange's update of each order says how much only later. Each such order is held as if all it
 had resting executed (``doubt``) until that update (``settle``) or its fills say otherwise.
 
-For an order found at start or adopted, the fills before are taken as posted (``credit``): they
-are in the position the executor starts from (its events after that are counted on top of them
-for what is posted, never for what executed: an amend sized from an overstated count would rest
-more than approved).
+For an order adopted, the fills before are taken as posted (``credit``): they are in the position
+the executor starts from (its events after that are counted on top of them for what is posted,
+never for what executed: an amend sized from an overstated count would rest more than approved).
+An order loaded at start is credited with its fill events on the stream before the executor reads
+from it (``credit_posted``): those and only those are in that position. Its record's count is
+neither: written lazily it can predate a fill posted (held twice, then ``fills_never_posted`` of a
+fill never lost), and it can hold an execution the exchange told of before its fill was posted.
 """
 
 from __future__ import annotations
@@ -64,10 +67,21 @@ class FillsInFlight:
         return max(order.filled, posted)
 
     def credit(self, order: Order, now_ms: int) -> None:
-        """``order``'s fills so far are in the position (found at start, or adopted)."""
+        """``order``'s fills so far are in the position (adopted; loaded at start, until
+        ``credit_posted`` says what of them is)."""
         if order.order_id:
             tally = self.tallies.setdefault(order.order_id, _Tally())
             tally.credited = max(tally.credited, order.filled)
+            tally.touched_ms = now_ms
+
+    def credit_posted(self, order: Order, posted: int, whole: bool, now_ms: int) -> None:
+        """At start: ``posted`` contracts of ``order``'s fill events were on the stream before the
+        executor read from it, so in its positions. ``whole``: the stream reaches back past the
+        order's creation, so those are all of its fills posted; else (trimmed, or read only so
+        far back) its record's count is kept when larger, as before."""
+        if order.order_id:
+            tally = self.tallies.setdefault(order.order_id, _Tally())
+            tally.credited = posted if whole else max(tally.credited, order.filled, posted)
             tally.touched_ms = now_ms
 
     def unposted(self, order: Order) -> int:

@@ -213,6 +213,8 @@ class ExecutorService:
         await self.safety.refresh_risk()
         await self.gate.refresh()  # positions synced with the exchange yet? (fills says)
         await self.loop.read_from_now()
+        # the fills read from now on are posted after; those before are in the positions
+        await self.working.credit_posted(self.loop.stream_ids[ctx.keys.stream("fills")])
         if ctx.settings.executor_cancel_on_start:
             # dora's own orders only: a start option is no kill switch (DESIGN.md §5)
             await self.gateway.cancel_own()

@@ -19,10 +19,14 @@ from common.domain import Order, Side
 from common.errors import SchemaError
 from common.keys import Keys
 from common.log import EventLogger
+from common.messages import decode_event
 from common.redis_codec import decode_order, encode_order
 from services.executor.fills_in_flight import FillsInFlight
 
 LEFT_KEPT = 10_000  # orders whose leaving is remembered (the newest; a reconcile takes seconds)
+POSTED_LOOKBACK = 10_000  # fills stream entries read back at start for the loaded orders' fills
+POSTED_PAGE = 1_000
+CLOCK_MARGIN_MS = 60_000  # Redis's clock (stream ids) against ours (an order's ``created_ms``)
 
 
 class WorkingOrders:
@@ -65,6 +69,37 @@ class WorkingOrders:
                 self.in_flight.credit(order, order.updated_ms)  # its fills are in the position
                 count += 1
         return count
+
+    async def credit_posted(self, upto: str, lookback: int = POSTED_LOOKBACK) -> None:
+        """Credit each loaded order with its fill events on the fills stream up to ``upto`` (the
+        entry the executor reads on from): in one transaction with their positions, they are
+        what the positions it starts from hold of it, no more, no less (see ``FillsInFlight``).
+        Read back to the oldest order's creation, or ``lookback`` entries at most."""
+        live = {o.order_id: o for o in self.all_live() if o.order_id}
+        if not live or upto == "0-0":
+            return
+        needed_ms = min(o.created_ms for o in live.values()) - CLOCK_MARGIN_MS
+        posted: dict[str, int] = dict.fromkeys(live, 0)
+        reached_ms, top, read = None, upto, 0
+        while read < lookback and (reached_ms is None or reached_ms > needed_ms):
+            page = await self.redis.xrevrange(self.keys.stream("fills"), max=top, count=POSTED_PAGE)
+            for _, fields in page:
+                try:
+                    kind, payload = decode_event(fields)
+                    order_id, count = payload.get("order_id"), int(payload.get("count", 0))
+                except (SchemaError, TypeError, ValueError):
+                    continue
+                if kind == "fill" and order_id in posted:
+                    posted[order_id] += count
+            read += len(page)
+            if page:
+                top = f"({page[-1][0]}"
+                reached_ms = int(str(page[-1][0]).split("-")[0])
+            if len(page) < POSTED_PAGE:
+                break  # the stream's oldest entry
+        for order_id, order in live.items():
+            whole = reached_ms is not None and reached_ms <= order.created_ms - CLOCK_MARGIN_MS
+            self.in_flight.credit_posted(order, posted[order_id], whole, order.updated_ms)
 
     def live(self, ticker: str) -> list[Order]:
         return [o for o in self.by_ticker.get(ticker, {}).values() if o.status.is_live]

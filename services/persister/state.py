@@ -3,6 +3,13 @@
 The risk state (``dora:risk`` plus the last fill time) is written whenever it differs from what
 was last written: at once on a ``risk`` event (a halt is durable before the event is
 acknowledged), and on every pass otherwise (every ~2 s).
+
+Not a key without its trading day that holds no halt: the risk process writes the day at every
+check, so such a key is someone else's write before its first check (a resume on a fresh install)
+or after a ``DEL`` by hand (the exchange watch's ``events``; the risk process writes the key again
+from its record). Stored, it replaced the whole state: a data loss then restored no halt and an
+empty day (taken as a first day: the day's earlier losses no longer counted). A halt is stored
+with or without a day: it must be durable.
 """
 
 from __future__ import annotations
@@ -44,7 +51,7 @@ class StateSync:
         except (ValueError, SchemaError) as exc:
             self.log.error("bad_risk_hash", reason=str(exc))
             risk, last_fill_ms = event_risk, 0
-        if risk is None or (risk, last_fill_ms) == self.risk:
+        if risk is None or (risk, last_fill_ms) == self.risk or not (risk.day or risk.halted):
             return 0
         await asyncio.to_thread(self.store.put_risk, risk, last_fill_ms, now_ms)
         if self.risk is None or self.risk[0].halted != risk.halted:

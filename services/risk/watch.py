@@ -28,6 +28,7 @@ from common.halt import set_halt
 from common.kalshi.client import KalshiClient
 from common.kalshi.errors import ExchangeError
 from common.kalshi.wire.listing import Skipped
+from common.kalshi.wire.orders import OrderRef
 from common.numbers import format_count
 from common.runtime import Context
 from common.sharding import executor_names
@@ -169,28 +170,35 @@ class ExchangeWatch:
 
     async def cancel_if_resting(self, ctx: Context, why: str, own_only: bool = False) -> None:
         """Cancel at the exchange when anything rests there: dora's orders alone with
-        ``own_only`` (an order that does not parse may be dora's: it is listed by id then)."""
-        skipped: list[Skipped] = []  # an order that does not parse is still resting
+        ``own_only``. One listing, read no further than a cancel needs (an order that does not
+        parse otherwise may be dora's and is still seen); dora's are cancelled by the ids it
+        gave, not listed again (every check while the executor is silent: the read budget)."""
+        skipped: list[Skipped] = []  # no readable id: resting, reached by a cancel-all alone
         try:
-            resting = await self.client.get_open_orders(skipped=skipped)
+            refs = await self.client.get_open_order_refs(skipped=skipped)
         except ExchangeError as exc:
             ctx.log.warning("open_orders_failed", error=str(exc))
             return
         if own_only:
-            resting = [o for o in resting if is_own_client_order_id(o.client_order_id)]
-        if resting or skipped:
-            await self.emergency_cancel(
-                ctx, f"{why}: {len(resting) + len(skipped)} resting", own_only=own_only
-            )
+            own = [r for r in refs if is_own_client_order_id(r.client_order_id)]
+            if own:
+                await self.emergency_cancel(ctx, f"{why}: {len(own)} resting", True, own)
+        elif refs or skipped:
+            await self.emergency_cancel(ctx, f"{why}: {len(refs) + len(skipped)} resting")
 
-    async def emergency_cancel(self, ctx: Context, why: str, own_only: bool = False) -> None:
+    async def emergency_cancel(
+        self, ctx: Context, why: str, own_only: bool = False, refs: list[OrderRef] | None = None
+    ) -> None:
         """Cancel every resting order of the subaccount (a kill switch: the halt), or with
-        ``own_only`` those dora made (its quotes, left unmaintained)."""
+        ``own_only`` those dora made (its quotes, left unmaintained): ``refs`` when just
+        listed, else all the exchange lists."""
         self.emergency_cancels += 1
-        cancel = self.client.cancel_own_orders if own_only else self.client.cancel_all_orders
         for attempt in range(5):
             try:
-                await cancel()
+                if own_only:
+                    await self.client.cancel_own_orders(refs)
+                else:
+                    await self.client.cancel_all_orders()
                 ctx.log.error(
                     "emergency_cancel_own" if own_only else "emergency_cancel_all", reason=why
                 )

@@ -18,6 +18,7 @@ from common.domain import (
     make_client_order_id,
 )
 from common.halt import set_halt
+from common.kalshi.wire.orders import OrderRef
 from common.kalshi.wire.portfolio import ExchangePosition
 from common.keys import Keys
 from common.log import get_logger
@@ -60,19 +61,25 @@ class FakeExchange:
             for t, p in self.positions.items()
         ]
 
-    async def get_open_orders(self, **_: object) -> list[Order]:
+    def _resting(self) -> list[Order]:
         own = (make_client_order_id("t", "KX-R", "bid", i) for i in range(self.resting))
         return [
             Order("KX-R", Side.BID, 100, 100, cid, f"ex-{i}", OrderStatus.RESTING, 0, 100)
             for i, cid in enumerate(own)
         ] + self.orders
 
+    async def get_open_orders(self, **_: object) -> list[Order]:
+        return self._resting()
+
+    async def get_open_order_refs(self, *_: object, **__: object) -> list[OrderRef]:
+        return [OrderRef(o.order_id or "", o.ticker, o.client_order_id) for o in self._resting()]
+
     async def cancel_all_orders(self) -> None:
         self.cancel_alls += 1
         self.resting = 0
         self.orders = []
 
-    async def cancel_own_orders(self) -> int:
+    async def cancel_own_orders(self, refs: object = None) -> int:
         self.cancel_owns += 1
         cancelled, self.resting = self.resting, 0
         self.orders = [o for o in self.orders if not is_own_client_order_id(o.client_order_id)]
