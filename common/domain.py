@@ -74,6 +74,12 @@ class Order:
     # 0: not said. Only ever compared with another exchange time, never with dora's clock.
     exchange_ms: int = 0
 
+    @property
+    def resting_size(self) -> int:
+        """Contracts that rest or will: ``remaining``, or the whole ``count`` of an order the
+        exchange has not answered yet (remaining 0)."""
+        return self.remaining if self.remaining else self.count
+
 
 @dataclass(frozen=True, slots=True)
 class Fill:

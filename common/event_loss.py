@@ -53,7 +53,7 @@ def orders_loss(side: Side, orders: Iterable[Order]) -> int:
     total = 0
     for o in orders:
         if o.side is side and o.status.is_live:
-            size = o.remaining if o.remaining else o.count
+            size = o.resting_size
             total += (o.price if side is Side.BID else ONE_DOLLAR - o.price) * size
     return total
 
@@ -75,7 +75,7 @@ def reserved_orders_loss(side: Side, orders: Iterable[Order], position: int, cos
     gains = sorted(
         (
             (o.price - average if side is Side.ASK else average - o.price),
-            o.remaining if o.remaining else o.count,
+            o.resting_size,
         )
         for o in live
     )

@@ -60,7 +60,7 @@ class Action:
         order = self.order
         if self.kind is not ActionKind.AMEND or order is None:
             return False
-        if self.size > (order.remaining if order.remaining else order.count):
+        if self.size > order.resting_size:
             return False
         return self.price < order.price if self.side is Side.BID else self.price > order.price
 

@@ -86,7 +86,7 @@ def without_own_orders(book: YesBook, own_orders: Iterable[Order]) -> YesBook:
     take: dict[tuple[Side, int], int] = {}
     for order in own_orders:
         if order.status.is_live:
-            size = order.remaining if order.remaining else order.count
+            size = order.resting_size
             take[(order.side, order.price)] = take.get((order.side, order.price), 0) + size
     if not take:
         return book

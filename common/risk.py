@@ -45,9 +45,7 @@ class AccountRisk:
 def resting_same_side(orders: Iterable[Order], side: Side, exclude: Order | None = None) -> int:
     """Remaining size of every live order on ``side`` (counting unknown/pending as resting)."""
     return sum(
-        o.remaining if o.remaining else o.count
-        for o in orders
-        if o.side is side and o.status.is_live and o is not exclude
+        o.resting_size for o in orders if o.side is side and o.status.is_live and o is not exclude
     )
 
 
@@ -71,7 +69,7 @@ def side_exposure(side: Side, position: int, orders: Iterable[Order]) -> int:
     ``position``: each order's opening part, cheapest first."""
     total = resting = 0
     for o in sorted((o for o in orders if o.side is side and o.status.is_live), key=_price):
-        size = o.remaining if o.remaining else o.count
+        size = o.resting_size
         total += order_exposure(side, o.price, opening_count(side, position, resting, size))
         resting += size
     return total
@@ -144,7 +142,7 @@ def check_action(
     if action.order is not None:
         # An amend replaces the order: its old worst case is released.
         old = action.order
-        old_size = old.remaining if old.remaining else old.count
+        old_size = old.resting_size
         added -= order_exposure(side, old.price, opening_count(side, pos, resting, old_size))
     if added > 0 and account.total_exposure + added > global_config.max_total_exposure:
         return Denial(
