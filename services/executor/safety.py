@@ -54,9 +54,9 @@ from services.executor.working import WorkingOrders
 WATCHED_HEARTBEATS = ("marketdata", "strategy", "fills", "risk")  # strategy: this shard's
 CONFIG_REFRESH_MS = 5_000
 # Markets read per round trip by the full risk refresh. Each chunk's answers are parsed and
-# decoded in one stretch of the event loop, which a targets read waits behind: 20 markets were a
-# ~1.5 ms stretch five times a second, the largest part of the executor's p99 (docs/performance.md
-# "Session 21"); 5 keep each under half a millisecond.
+# decoded in one stretch of the event loop, which a targets read arriving meanwhile waits behind:
+# 20 markets were a ~1.5 ms stretch five times a second (docs/performance.md "Session 21"); 5
+# keep each stretch short.
 REFRESH_CHUNK = 5
 
 

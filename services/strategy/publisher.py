@@ -13,11 +13,12 @@ from common.runtime import Context
 
 class Publisher:
     """Sends each computation's targets (one pipeline) without the step waiting for Redis's
-        answer. A pipeline waits only for those still on their way that hold one of its markets (a
-        market's targets never overtake each other); the others go at once, on connections of
-        their own (on one Redis over TCP: one connection of the publisher's own, through hiredis, which
-    answers them in order; ``common.direct_redis``). When a pipeline fails, its markets are forgotten as published (``last``): their
-        next computation publishes them again."""
+    answer. A pipeline waits only for those still on their way that hold one of its markets (a
+    market's targets never overtake each other); the others go at once, on connections of their
+    own (on one Redis over TCP: one connection of the publisher's own, through hiredis, which
+    answers them in order; ``common.direct_redis``). When a pipeline fails, its markets are
+    forgotten as published (``last``): their next computation publishes them again. The sweep's
+    reads share that connection (``StrategyService._compute``)."""
 
     def __init__(self, ctx: Context, last: dict[str, dict[str, str]]) -> None:
         self.ctx = ctx
