@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
 
+from common.domain import Order
 from common.keys import Keys
 from common.messages import encode_event
 from common.redis_codec import decode_order, encode_order
@@ -31,18 +33,29 @@ async def older_fill(r: aioredis.Redis, k: Keys) -> None:
     await r.xadd(k.stream("fills"), event, id=f"{NOW - 3_600_000}-0")
 
 
-async def test_a_fill_posted_before_a_restart_is_counted_once_and_never_warned_of(
-    settings: Settings, aredis: aioredis.Redis, caplog: pytest.LogCaptureFixture
-) -> None:
-    k, exchange = Keys(), ExecutingExchange(aredis, Keys())
+async def restarted_after_an_execution(
+    settings: Settings, aredis: aioredis.Redis, exchange: ExecutingExchange
+) -> tuple[Order, Any]:
+    """A bid quoted and resting at the exchange, the executor stopped (its record of the order:
+    nothing executed), 3 of the order's 5 executed at the exchange: the order, and the stopped
+    executor's context (its clock goes on in the next start)."""
+    k = Keys()
     await older_fill(aredis, k)
     await seed(aredis, k, "KX")
     service, ctx = await started(settings, aredis, exchange)
     await publish(aredis, k, "KX", 4100, None)
     await steps(service, ctx)
     [order] = exchange.orders.values()
-    await service.stop(ctx)  # its record of the order: nothing executed
-    exchange.execute(order.order_id or "", 300)  # 3 of the 5, posted by the fills process
+    await service.stop(ctx)
+    exchange.execute(order.order_id or "", 300)
+    return order, ctx
+
+
+async def test_a_fill_posted_before_a_restart_is_counted_once_and_never_warned_of(
+    settings: Settings, aredis: aioredis.Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    k, exchange = Keys(), ExecutingExchange(aredis, Keys())
+    order, ctx = await restarted_after_an_execution(settings, aredis, exchange)
     await fill_lands(aredis, k, order, 300, 300)
     service, ctx = await started(settings, aredis, exchange, ctx.clock)  # type: ignore[arg-type]
     try:
@@ -67,14 +80,7 @@ async def test_an_execution_whose_fill_is_not_posted_stays_held_after_a_restart(
     """The predecessor heard of 3 executed from the exchange and recorded it; the fills process
     has not posted them. The new executor holds them until their fill comes, then no more."""
     k, exchange = Keys(), ExecutingExchange(aredis, Keys())
-    await older_fill(aredis, k)
-    await seed(aredis, k, "KX")
-    service, ctx = await started(settings, aredis, exchange)
-    await publish(aredis, k, "KX", 4100, None)
-    await steps(service, ctx)
-    [order] = exchange.orders.values()
-    await service.stop(ctx)
-    exchange.execute(order.order_id or "", 300)
+    order, ctx = await restarted_after_an_execution(settings, aredis, exchange)
     record = decode_order(await aredis.hget(k.orders("KX"), order.client_order_id))
     told = replace(record, filled=300, remaining=200, updated_ms=ctx.clock.now_ms())
     await aredis.hset(k.orders("KX"), order.client_order_id, encode_order(told))
@@ -93,15 +99,8 @@ async def test_a_fill_not_on_the_stream_stays_held(
     settings: Settings, aredis: aioredis.Redis
 ) -> None:
     """An execution the new executor learns of from the exchange, not posted yet: held."""
-    k, exchange = Keys(), ExecutingExchange(aredis, Keys())
-    await older_fill(aredis, k)
-    await seed(aredis, k, "KX")
-    service, ctx = await started(settings, aredis, exchange)
-    await publish(aredis, k, "KX", 4100, None)
-    await steps(service, ctx)
-    [order] = exchange.orders.values()
-    await service.stop(ctx)
-    exchange.execute(order.order_id or "", 300)
+    exchange = ExecutingExchange(aredis, Keys())
+    order, ctx = await restarted_after_an_execution(settings, aredis, exchange)
     service, ctx = await started(settings, aredis, exchange, ctx.clock)  # type: ignore[arg-type]
     try:
         await steps(service, ctx, 2)
