@@ -642,7 +642,12 @@ async def test_the_answer_to_a_book_change_goes_out_before_the_next_read(
     k = Keys()
     await seed(aredis, k, "KX-A", 4000, 4600)
     service, ctx = await started(settings, aredis)
+    assert service.reader is not None
+    # A read that times out goes out again at once: one sent between the test's own writes
+    # would look like the next read. From here the reader's reads block until the change.
+    service.reader.block_ms = 5_000
     await service.step(ctx)  # the first sweep: the market's targets are out
+    await asyncio.sleep(0.3)  # the read before it timed out; the long one is on its way
     trips = RoundTrips(monkeypatch)
     await book_changes(aredis, k, 4100)
     await service.step(ctx)
