@@ -45,6 +45,7 @@ from common.redis_codec import encode_heartbeat
 from common.redis_conn import connect_redis, keys_for
 from common.sched import take_cpu_place
 from common.settings import Settings, load_settings
+from common.streams import entry_ms
 
 T = TypeVar("T")
 
@@ -96,7 +97,7 @@ def note_lag(ctx: Context, name: str, oldest_id: str) -> None:
     heartbeat is written. The oldest, not the newest: a consumer whose step takes 200 ms finds
     its newest entry fresh and its oldest 200 ms old, and that wait is the lag a tick pays."""
     try:
-        lag = max(0, ctx.clock.now_ms() - int(oldest_id.split("-", 1)[0]))
+        lag = max(0, ctx.clock.now_ms() - entry_ms(oldest_id))
     except ValueError:
         return
     ctx.status[name] = max(lag, ctx.status.get(name, 0))

@@ -134,3 +134,10 @@ def queue_append(
     pipe.eval(
         _APPEND_TEXT, 1, name, PERSISTER_GROUP, cap, fields["type"], fields["data"], TRIM_CHUNK
     )
+
+
+def entry_ms(entry_id: str | bytes) -> int:
+    """When Redis added a stream entry: the milliseconds part of its id (``ValueError`` if
+    ``entry_id`` is no entry id)."""
+    text = entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+    return int(text.split("-", 1)[0])

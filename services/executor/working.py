@@ -21,6 +21,7 @@ from common.keys import Keys
 from common.log import EventLogger
 from common.messages import decode_event
 from common.redis_codec import decode_order, encode_order
+from common.streams import entry_ms
 from services.executor.fills_in_flight import FillsInFlight
 
 LEFT_KEPT = 10_000  # orders whose leaving is remembered (the newest; a reconcile takes seconds)
@@ -94,7 +95,7 @@ class WorkingOrders:
             read += len(page)
             if page:
                 top = f"({page[-1][0]}"
-                reached_ms = int(str(page[-1][0]).split("-")[0])
+                reached_ms = entry_ms(page[-1][0])
             if len(page) < POSTED_PAGE:
                 break  # the stream's oldest entry
         for order_id, order in live.items():

@@ -13,7 +13,9 @@ from common.domain import Order, OrderStatus, Side, make_client_order_id
 from common.halt import set_halt
 from common.kalshi.client import KalshiClient
 from common.kalshi.wire.orders import OrderRef
+from common.runtime import Context
 from common.settings import Settings
+from services.risk.service import RiskService
 from tests.kalshi.test_wire import ORDER
 from tests.services.test_risk import NOW, FakeExchange, check, setup
 from tests.support.fake_kalshi import FakeKalshi, fake_kalshi
@@ -50,13 +52,22 @@ def _own(i: int) -> Order:
     return Order("KX", Side.BID, 100, 100, cid, f"own-{i}", OrderStatus.RESTING, 0, 100)
 
 
-async def test_a_check_while_the_executor_is_silent_lists_the_orders_once(
-    settings: Settings, aredis: aioredis.Redis
-) -> None:
+async def counting(
+    aredis: aioredis.Redis, settings: Settings
+) -> tuple[RiskService, Context, CountingExchange]:
+    """A risk service on the counting exchange, the limits' own read of the orders off (it is
+    not the dead-man's)."""
     service, ctx, _ = await setup(aredis, settings)
     exchange = CountingExchange()
     service.client = service.watch.client = exchange  # type: ignore[assignment]
-    service.watch.limits = None  # the limits' own read of the orders is not the dead-man's
+    service.watch.limits = None
+    return service, ctx, exchange
+
+
+async def test_a_check_while_the_executor_is_silent_lists_the_orders_once(
+    settings: Settings, aredis: aioredis.Redis
+) -> None:
+    service, ctx, exchange = await counting(aredis, settings)
     by_hand = Order("KX", Side.ASK, 9000, 100, "my-own", "ex-h", OrderStatus.RESTING, 0, 100)
     exchange.orders = [_own(1), by_hand]
     await check(service, ctx, settings.executor_silence_ms)  # silent: dora's cancelled at once
@@ -76,10 +87,7 @@ async def test_a_check_while_the_executor_is_silent_lists_the_orders_once(
 async def test_a_check_while_halted_lists_the_orders_once(
     settings: Settings, aredis: aioredis.Redis
 ) -> None:
-    service, ctx, _ = await setup(aredis, settings)
-    exchange = CountingExchange()
-    service.client = service.watch.client = exchange  # type: ignore[assignment]
-    service.watch.limits = None
+    service, ctx, exchange = await counting(aredis, settings)
     await aredis.set(ctx.keys.hb("executor"), "{}", px=60_000)
     await set_halt(aredis, ctx.keys, "kill switch", NOW, "cli")
     exchange.orders = [Order("KX", Side.ASK, 9000, 100, "mine", "ex-h", OrderStatus.RESTING, 0, 1)]
