@@ -168,17 +168,26 @@ def _of_shard(stack: LocalStack, index: int) -> str:
 def test_positions_in_redis_equal_the_exchange(
     stack: LocalStack, watcher: ExchangeWatcher, rc: redis.RedisCluster
 ) -> None:
+    """Both shards go on trading here, so one look can catch a fill the exchange has made and
+    the fills process has not yet applied (or the other way round, the two reads a moment
+    apart): the two must agree within a few seconds. A fill counted twice or lost never heals
+    (nothing sets positions from the exchange's while the fills process runs)."""
     keys = stack.keys()
-    time.sleep(1)  # the last fills' way through the fills process
-    theirs = {
-        t: parse_count(p["position_fp"], signed=True)
-        for t, p in watcher.account()["positions"].items()
-    }
-    ours = {
-        keys.ticker_of(k, "pos"): decode_position("x", rc.hgetall(k)).position
-        for k in rc.scan_iter(match=keys.pattern("pos"))
-    }
-    assert {t: v for t, v in ours.items() if v} == {t: v for t, v in theirs.items() if v}
+    seen: list[tuple[dict[str, int], dict[str, int]]] = []
+
+    def agree() -> bool:
+        theirs = {
+            t: parse_count(p["position_fp"], signed=True)
+            for t, p in watcher.account()["positions"].items()
+        }
+        ours = {
+            keys.ticker_of(k, "pos"): decode_position("x", rc.hgetall(k)).position
+            for k in rc.scan_iter(match=keys.pattern("pos"))
+        }
+        seen.append(({t: v for t, v in ours.items() if v}, {t: v for t, v in theirs.items() if v}))
+        return seen[-1][0] == seen[-1][1]
+
+    assert wait_until(agree, 10, 0.2) is not None, f"ours, theirs at the last look: {seen[-1]}"
 
 
 def test_a_master_killed_while_trading_fails_over_and_trading_goes_on(
