@@ -49,6 +49,7 @@ class MarketFacts:
         self.dirty: set[str] = set()  # to write (and announce)
         self.refetch: set[str] = set()  # to read again over REST first
         self.refresh_all = False  # lifecycle messages may have been missed
+        self.busy = 0  # reads or writes of facts in flight that the books must not overtake
         self.started_ms = ctx.clock.now_ms()
         self.fee_changes_known: set[tuple[str, int]] | None = None  # None: not polled yet
         self.pending_fee_changes: list[FeeChange] = []
@@ -59,8 +60,9 @@ class MarketFacts:
 
     @property
     def pending(self) -> bool:
-        """Whether something is to be read again or written (``refresh_due`` has work)."""
-        return self.refresh_all or bool(self.refetch) or bool(self.dirty)
+        """Whether something is to be read again or written (``refresh_due`` has work), or is
+        being read or written: a book published meanwhile could reach the strategy first."""
+        return self.refresh_all or bool(self.refetch) or bool(self.dirty) or self.busy > 0
 
     # ---- from the WebSocket (cheap: note what changed, the step writes it) ------------------
 
@@ -153,6 +155,13 @@ class MarketFacts:
     async def refresh_due(self, enabled: list[str]) -> None:
         """What the WebSocket asked for: every market after a lifecycle gap, else those whose
         state must be read again; then write what changed."""
+        self.busy += 1
+        try:
+            await self._refresh_due(enabled)
+        finally:
+            self.busy -= 1
+
+    async def _refresh_due(self, enabled: list[str]) -> None:
         if self.refresh_all:
             self.refresh_all = False
             await self.refresh(enabled)
@@ -203,6 +212,13 @@ class MarketFacts:
     # ---- Redis --------------------------------------------------------------------------
 
     async def write(self, unannounced: set[str] | None = None) -> None:
+        self.busy += 1
+        try:
+            await self._write(unannounced)
+        finally:
+            self.busy -= 1
+
+    async def _write(self, unannounced: set[str] | None) -> None:
         ctx = self.ctx
         dirty, self.dirty = self.dirty, set()
         pipe = ctx.redis.pipeline(transaction=False)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Coroutine
 from typing import Any
 
 from common.alerts import Alerter
@@ -189,6 +190,46 @@ class MarketdataService:
             # Not while market facts wait to be written: a pause or a close goes out before
             # the book that would be quoted on.
             await self._flush_books(ctx)
+        # The housekeeping awaits Redis and REST: books the socket brings meanwhile go out at
+        # once, beside it, not after it.
+        await self._flushing_beside(ctx, self._housekeeping(ctx))
+        if not self.facts.pending:  # facts that came meanwhile: at the next step, books after
+            await self._flush_books(ctx)
+        ctx.status.update(
+            self.counts,
+            **self.facts.counts,
+            **self.calendar.counts,
+            markets=len(self.facts.meta),
+            ws_connected=self.disconnected_since is None,
+        )
+
+    async def _flushing_beside(self, ctx: Context, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work``; while it waits, every wake flushes the books. Not while facts are to be
+        read or written (a pause goes out before the book that would be quoted on), nor while
+        the socket is down (the REST poll writes the books then): those books wait for it."""
+        task = asyncio.ensure_future(work)
+        try:
+            while not task.done():
+                if self.ws_down or self.facts is None or self.facts.pending:
+                    await asyncio.wait((task,))
+                    break
+                waiter = asyncio.ensure_future(self.wake.wait())
+                try:
+                    await asyncio.wait((task, waiter), return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    waiter.cancel()
+                if self.wake.is_set() and not self.facts.pending:
+                    self.wake.clear()
+                    await self._flush_books(ctx)
+        finally:
+            if not task.done():  # cancelled (stopping)
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        await task
+
+    async def _housekeeping(self, ctx: Context) -> None:
+        assert self.configs is not None and self.facts is not None and self.calendar is not None
         now = ctx.clock.monotonic_ms()
         if not self.ws_down:
             self.disconnected_since = None
@@ -196,7 +237,7 @@ class MarketdataService:
             self.disconnected_since = now
         if await self.restore.restored_again(ctx.redis, ctx.keys, now):
             ctx.log.warning("redis_restored_republishing", markets=len(self.facts.meta))
-            self.last_meta_ms = 0.0  # every market's facts at once, below
+            self.facts.refresh_all = True  # every market's facts at once, before the books
             self.calendar.poll_soon()  # and the exchange's calendar
             self.dirty.update(self.facts.meta)
             self.published_top.clear()
@@ -215,14 +256,6 @@ class MarketdataService:
         if poll_due and down_for >= REST_FALLBACK_AFTER_MS:
             self.last_poll_ms = now
             await self._poll_books(ctx)
-        await self._flush_books(ctx)
-        ctx.status.update(
-            self.counts,
-            **self.facts.counts,
-            **self.calendar.counts,
-            markets=len(self.facts.meta),
-            ws_connected=self.disconnected_since is None,
-        )
 
     async def _flush_books(self, ctx: Context) -> None:
         if not self.dirty or self.ws is None:

@@ -238,3 +238,58 @@ async def test_a_step_publishes_the_books_before_its_housekeeping(
     finally:
         with contextlib.suppress(Exception):
             await service.stop(ctx)
+
+
+@pytest.mark.parametrize("facts_pending", [False, True])
+async def test_a_book_goes_out_while_the_housekeeping_waits(
+    settings: Settings,
+    aredis: aioredis.Redis,
+    start_sim: StartSim,
+    signer: Signer,
+    facts_pending: bool,
+) -> None:
+    """A frame that arrives while the step's housekeeping waits on Redis (or a REST poll) is
+    published then, not after the housekeeping; unless a market's facts came meanwhile and are
+    not written yet: then the book waits for them."""
+    running = await start_sim(agents=False)
+    client = KalshiClient.create(running.rest_url, signer)
+    tickers = sorted(m.ticker for m in await client.get_markets())[:2]
+    k = Keys()
+    await enable(aredis, k, tickers)
+    dead = KalshiWebSocket("ws://127.0.0.1:9/trade-api/ws/v2", signer, tickers=tickers)
+    service = MarketdataService(settings, client=client, ws=dead)
+    ctx = Context("marketdata", settings, aredis, k, Clock(), get_logger("marketdata"))
+    await service.start(ctx)
+    entered, released = asyncio.Event(), asyncio.Event()
+
+    class SlowWatch:
+        async def restored_again(self, *_: object) -> bool:  # a Redis read that takes a while
+            entered.set()
+            await released.wait()
+            return False
+
+    step: asyncio.Task[None] | None = None
+    try:
+        service.restore = SlowWatch()  # type: ignore[assignment]
+        service.ws_down = False  # the socket is up (the REST poll would write the books)
+        service.wake.set()
+        step = asyncio.create_task(service.step(ctx))
+        await asyncio.wait_for(entered.wait(), 5)
+        await aredis.delete(k.book(tickers[0]))
+        if facts_pending:
+            service.facts.dirty.add(tickers[1])  # type: ignore[union-attr]  # a pause, noted
+        service.dirty.add(tickers[0])  # then a frame
+        service.wake.set()
+        await asyncio.sleep(0.3)
+        published_meanwhile = bool(await aredis.exists(k.book(tickers[0])))
+        released.set()
+        await asyncio.wait_for(step, 10)
+        assert published_meanwhile is not facts_pending
+        assert await aredis.exists(k.book(tickers[0]))  # after the facts, at the latest
+    finally:
+        released.set()
+        if step is not None:
+            with contextlib.suppress(Exception):
+                await step
+        with contextlib.suppress(Exception):
+            await service.stop(ctx)
