@@ -283,6 +283,7 @@ class ExecutorService:
         with contextlib.suppress(Exception):
             await self.probe_redis.aclose()
         await self.loop.burst.aclose()
+        await self.safety.aclose()
         await self.batch.close()
 
 
