@@ -24,7 +24,6 @@ from dataclasses import replace
 from redis.exceptions import ResponseError
 
 from common.config_cache import ConfigCache
-from common.direct_redis import direct_for, run_pipeline
 from common.domain import OrderStatus
 from common.errors import SchemaError
 from common.halt import record_heard_halt
@@ -97,14 +96,6 @@ class Safety:
         self.cancel_all_task: asyncio.Task[None] | None = None  # None: none has run yet
         self.cancel_own_only = False  # the scope of cancel_all_task
         self.start_wait = ""  # why quoting has not started yet, as last logged
-        # The refresh's and feed check's reads (a few a second, most markets' hashes each
-        # second) on a connection of their own, through hiredis (common.direct_redis): redis-py
-        # parsed them at ~3x the CPU, in stretches of the loop the passes waited behind.
-        self.direct = direct_for(ctx.redis)
-
-    async def aclose(self) -> None:
-        if self.direct is not None:
-            await self.direct.aclose()
 
     def account_risk(self) -> AccountRisk:
         return account_risk(self.halt, self.pulled, self.exposure, self.blocked, self.lease.lost)
@@ -183,7 +174,7 @@ class Safety:
         pipe.hgetall(ctx.keys.risk)
         pipe.hget(ctx.keys.ledger, self.ledger.mark)
         acked = self.ledger.acked  # before the read: what it must find applied
-        fields, mark = await run_pipeline(pipe, self.direct, raise_on_error=False)
+        fields, mark = await pipe.execute(raise_on_error=False)
         if isinstance(mark, Exception):
             raise mark
         self.ledger.check_mark(mark, acked)  # an idle writer learns of lost writes too (repair)
@@ -230,7 +221,7 @@ class Safety:
                 pipe.hgetall(ctx.keys.market(ticker))
             asked_at = self.markets.fills_read
             # a key of the wrong type answers WRONGTYPE in its place: that market's alone
-            replies = iter(await run_pipeline(pipe, self.direct, raise_on_error=False))
+            replies = iter(await pipe.execute(raise_on_error=False))
             for ticker in chunk:
                 fields, market = next(replies), next(replies)
                 said = self.markets.bad_positions.get(ticker)  # logged once a reason
@@ -304,7 +295,7 @@ class Safety:
         for service in WATCHED_HEARTBEATS:
             pipe.exists(ctx.keys.hb(self.heartbeat_of(service)))
         pipe.hgetall(ctx.keys.exchange)
-        *alive, exchange_fields = await run_pipeline(pipe, self.direct)
+        *alive, exchange_fields = await pipe.execute()
         silent = [s for s, ok in zip(WATCHED_HEARTBEATS, alive, strict=True) if not ok]
         reasons = [f"{','.join(silent)} silent"] if silent else []
         risk_problem = self.risk_problem()

@@ -283,7 +283,6 @@ class ExecutorService:
         with contextlib.suppress(Exception):
             await self.probe_redis.aclose()
         await self.loop.burst.aclose()
-        await self.safety.aclose()
         await self.batch.close()
 
 

@@ -673,21 +673,26 @@ async def test_a_first_fill_read_while_the_positions_are_read_is_not_undone(
             "position_after": -500,
             "record": {"position": -500, "cost": -2_000_000, "last_fill_ms": NOW, "version": 1},
         }
-        import services.executor.safety as safety_module
+        real = aredis.pipeline
 
-        real = safety_module.run_pipeline
+        def pipeline(*args: Any, **kwargs: Any) -> Any:
+            pipe = real(*args, **kwargs)
+            execute = pipe.execute
 
-        async def answered_then_fill_read(pipe: Any, *a: Any, **kw: Any) -> Any:
-            positions_read = any(k.pos("KX") in str(c) for c in pipe.command_stack)
-            replies = await real(pipe, *a, **kw)  # asked before the fills process wrote
-            if positions_read:
-                await aredis.hset(k.pos("KX"), mapping={"position": "-500"})
-                service.inbox.on_event("fill", fill)  # ...and read while this was on its way
-            return replies
+            async def answered_then_fill_read(*a: Any, **kw: Any) -> Any:
+                positions_read = any(k.pos("KX") in str(c) for c in pipe.command_stack)
+                replies = await execute(*a, **kw)  # asked before the fills process wrote
+                if positions_read:
+                    await aredis.hset(k.pos("KX"), mapping={"position": "-500"})
+                    service.inbox.on_event("fill", fill)  # ...and read while this was on its way
+                return replies
 
-        monkeypatch.setattr(safety_module, "run_pipeline", answered_then_fill_read)
+            pipe.execute = answered_then_fill_read  # type: ignore[method-assign]
+            return pipe
+
+        monkeypatch.setattr(aredis, "pipeline", pipeline)
         await service.safety.refresh_risk(full=True)
-        monkeypatch.setattr(safety_module, "run_pipeline", real)
+        monkeypatch.setattr(aredis, "pipeline", real)
         assert service.markets.positions["KX"].position == -500
         await service.safety.refresh_risk(full=True)  # asked after: the hash holds the fill
         assert service.markets.positions["KX"].position == -500
