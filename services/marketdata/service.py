@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Coroutine
 from typing import Any
 
 from common.alerts import Alerter
@@ -82,11 +81,15 @@ class MarketdataService:
         self.last_meta_ms = 0.0
         self.last_poll_ms = 0.0
         self.restore = RestoreWatch()  # Redis lost its data: write books and facts again
+        self.ctx: Context | None = None  # set at start
+        self.keeping = False  # the step's housekeeping is running (it may wait on IO)
+        self.flushing: asyncio.Task[None] | None = None  # a flush beside the housekeeping
         self.counts = {"book_writes": 0, "deep_only": 0, "stale": 0, "rest_polls": 0}
 
     # ---- lifecycle ---------------------------------------------------------------------------
 
     async def start(self, ctx: Context) -> None:
+        self.ctx = ctx
         # The restore marker means the persisted state and the config mirror are in Redis.
         await wait_until_restored(ctx.redis, ctx.keys, ctx.stopping, log=ctx.log)
         self.direct = direct_for(ctx.redis)
@@ -124,7 +127,7 @@ class MarketdataService:
         ctx.log.info("marketdata_ready", markets=len(tickers))
 
     async def stop(self, ctx: Context) -> None:
-        await stop_tasks(self.tasks)
+        await stop_tasks([*self.tasks, *([self.flushing] if self.flushing is not None else [])])
         if self.ws is not None:
             await self.ws.close()
         # Nobody maintains the books now: say so, so nothing quotes on them.
@@ -176,6 +179,7 @@ class MarketdataService:
         else:
             return
         self.wake.set()
+        self._flush_beside_housekeeping()
 
     # ---- the loop ----------------------------------------------------------------------------
 
@@ -191,8 +195,14 @@ class MarketdataService:
             # the book that would be quoted on.
             await self._flush_books(ctx)
         # The housekeeping awaits Redis and REST: books the socket brings meanwhile go out at
-        # once, beside it, not after it.
-        await self._flushing_beside(ctx, self._housekeeping(ctx))
+        # once, beside it (_on_ws_event starts the flush), not after it.
+        self.keeping = True
+        try:
+            await self._housekeeping(ctx)
+        finally:
+            self.keeping = False
+        if self.flushing is not None:
+            await self.flushing  # never two flushes at once
         if not self.facts.pending:  # facts that came meanwhile: at the next step, books after
             await self._flush_books(ctx)
         ctx.status.update(
@@ -203,30 +213,32 @@ class MarketdataService:
             ws_connected=self.disconnected_since is None,
         )
 
-    async def _flushing_beside(self, ctx: Context, work: Coroutine[Any, Any, None]) -> None:
-        """Run ``work``; while it waits, every wake flushes the books. Not while facts are to be
-        read or written (a pause goes out before the book that would be quoted on), nor while
-        the socket is down (the REST poll writes the books then): those books wait for it."""
-        task = asyncio.ensure_future(work)
+    def _flush_beside_housekeeping(self) -> None:
+        """A frame came while the step's housekeeping waits on Redis or REST: flush now, in a
+        task of its own, unless one runs already. Not while market facts are to be read or
+        written (a pause goes out before the book that would be quoted on), nor while the socket
+        is down (the REST poll writes the books then). Nothing of this happens under churn: a
+        housekeeping with nothing due never waits, so no frame is read during it."""
+        if (
+            self.keeping
+            and self.flushing is None
+            and self.ctx is not None
+            and not self.ws_down
+            and self.facts is not None
+            and not self.facts.pending
+        ):
+            self.flushing = asyncio.get_running_loop().create_task(
+                self._flush_while_keeping(self.ctx), name="flush-beside"
+            )
+
+    async def _flush_while_keeping(self, ctx: Context) -> None:
         try:
-            while not task.done():
-                if self.ws_down or self.facts is None or self.facts.pending:
-                    await asyncio.wait((task,))
+            while self.dirty and self.keeping and not self.ws_down:
+                if self.facts is None or self.facts.pending:
                     break
-                waiter = asyncio.ensure_future(self.wake.wait())
-                try:
-                    await asyncio.wait((task, waiter), return_when=asyncio.FIRST_COMPLETED)
-                finally:
-                    waiter.cancel()
-                if self.wake.is_set() and not self.facts.pending:
-                    self.wake.clear()
-                    await self._flush_books(ctx)
+                await self._flush_books(ctx)
         finally:
-            if not task.done():  # cancelled (stopping)
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-        await task
+            self.flushing = None
 
     async def _housekeeping(self, ctx: Context) -> None:
         assert self.configs is not None and self.facts is not None and self.calendar is not None

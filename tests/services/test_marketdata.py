@@ -10,6 +10,7 @@ from common.config import MarketConfig
 from common.kalshi import KalshiClient
 from common.kalshi.signing import Signer
 from common.kalshi.ws import KalshiWebSocket
+from common.kalshi.ws_events import BookUpdated
 from common.keys import Keys
 from common.log import get_logger
 from common.messages import decode_event
@@ -271,6 +272,7 @@ async def test_a_book_goes_out_while_the_housekeeping_waits(
     step: asyncio.Task[None] | None = None
     try:
         service.restore = SlowWatch()  # type: ignore[assignment]
+        await dead.close()  # no more reconnects to say it is down: the frames come from here
         service.ws_down = False  # the socket is up (the REST poll would write the books)
         service.wake.set()
         step = asyncio.create_task(service.step(ctx))
@@ -278,8 +280,7 @@ async def test_a_book_goes_out_while_the_housekeeping_waits(
         await aredis.delete(k.book(tickers[0]))
         if facts_pending:
             service.facts.dirty.add(tickers[1])  # type: ignore[union-attr]  # a pause, noted
-        service.dirty.add(tickers[0])  # then a frame
-        service.wake.set()
+        service._on_ws_event(BookUpdated(tickers[0], 7, 0))  # then a frame
         await asyncio.sleep(0.3)
         published_meanwhile = bool(await aredis.exists(k.book(tickers[0])))
         released.set()
