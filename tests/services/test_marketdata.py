@@ -31,6 +31,21 @@ async def enable(r: aioredis.Redis, k: Keys, tickers: list[str]) -> None:
         )
 
 
+def offline(
+    settings: Settings,
+    aredis: aioredis.Redis,
+    client: KalshiClient,
+    signer: Signer,
+    tickers: list[str],
+) -> tuple[MarketdataService, Context, KalshiWebSocket]:
+    """A marketdata service over REST ``client`` whose socket never connects (frames are the
+    test's to deliver), with its context; not started. ``enable`` the markets first."""
+    dead = KalshiWebSocket("ws://127.0.0.1:9/trade-api/ws/v2", signer, tickers=tickers)
+    service = MarketdataService(settings, client=client, ws=dead)
+    ctx = Context("marketdata", settings, aredis, Keys(), Clock(), get_logger("marketdata"))
+    return service, ctx, dead
+
+
 async def run_until(service: MarketdataService, ctx: Context, done, timeout_s: float) -> bool:  # type: ignore[no-untyped-def]
     deadline = asyncio.get_running_loop().time() + timeout_s
     while asyncio.get_running_loop().time() < deadline:
@@ -215,9 +230,7 @@ async def test_a_step_publishes_the_books_before_its_housekeeping(
     tickers = sorted(m.ticker for m in await client.get_markets())[:2]
     k = Keys()
     await enable(aredis, k, tickers)
-    dead = KalshiWebSocket("ws://127.0.0.1:9/trade-api/ws/v2", signer, tickers=tickers)
-    service = MarketdataService(settings, client=client, ws=dead)
-    ctx = Context("marketdata", settings, aredis, k, Clock(), get_logger("marketdata"))
+    service, ctx, _ = offline(settings, aredis, client, signer, tickers)
     await service.start(ctx)
     published_first: list[bool] = []
 
@@ -257,9 +270,7 @@ async def test_a_book_goes_out_while_the_housekeeping_waits(
     tickers = sorted(m.ticker for m in await client.get_markets())[:2]
     k = Keys()
     await enable(aredis, k, tickers)
-    dead = KalshiWebSocket("ws://127.0.0.1:9/trade-api/ws/v2", signer, tickers=tickers)
-    service = MarketdataService(settings, client=client, ws=dead)
-    ctx = Context("marketdata", settings, aredis, k, Clock(), get_logger("marketdata"))
+    service, ctx, dead = offline(settings, aredis, client, signer, tickers)
     await service.start(ctx)
     entered, released = asyncio.Event(), asyncio.Event()
 

@@ -11,20 +11,18 @@ from collections.abc import AsyncIterator
 import pytest
 import redis.asyncio as aioredis
 
-from common.clock import Clock
 from common.domain import MarketStatus
 from common.fees import FeeType
 from common.kalshi import KalshiClient
 from common.kalshi.signing import Signer
-from common.kalshi.ws import LIFECYCLE_CHANNEL, FeedGap, FeeUpdate, KalshiWebSocket, LifecycleEvent
+from common.kalshi.ws import LIFECYCLE_CHANNEL, FeedGap, FeeUpdate, LifecycleEvent
 from common.keys import Keys
-from common.log import get_logger
 from common.redis_codec import decode_market
 from common.runtime import Context
 from common.settings import Settings
 from services.marketdata.service import MarketdataService
 from sim.server import RunningSim
-from tests.services.test_marketdata import enable
+from tests.services.test_marketdata import enable, offline
 from tests.support.simfix import StartSim, sim_control
 
 
@@ -37,9 +35,7 @@ async def running(
     tickers = sorted(sim.sim.exchange.markets)
     k = Keys()
     await enable(aredis, k, tickers)
-    dead = KalshiWebSocket("ws://127.0.0.1:9/trade-api/ws/v2", signer, tickers=tickers)
-    service = MarketdataService(settings, client=client, ws=dead)
-    ctx = Context("marketdata", settings, aredis, k, Clock(), get_logger("marketdata"))
+    service, ctx, _ = offline(settings, aredis, client, signer, tickers)
     await service.start(ctx)
     try:
         yield sim, service, ctx, tickers

@@ -24,7 +24,7 @@ from common.runtime import Context
 from common.settings import Settings
 from services.marketdata.service import MarketdataService
 from tests.fuzz.strategies import JUNK, UNKNOWN_ENUM, mutate
-from tests.services.test_marketdata import enable
+from tests.services.test_marketdata import enable, offline
 from tests.support.simfix import StartSim
 
 
@@ -163,9 +163,7 @@ async def test_a_new_fee_type_and_a_fine_multiplier_start_marketdata_and_are_pri
     tickers = sorted({*tickers, other.ticker})
     k = Keys()
     await enable(aredis, k, tickers)
-    dead = KalshiWebSocket("ws://127.0.0.1:9/trade-api/ws/v2", signer, tickers=tickers)
-    service = MarketdataService(settings, client=client, ws=dead)
-    ctx = Context("marketdata", settings, aredis, k, Clock(), get_logger("marketdata"))
+    service, ctx, _ = offline(settings, aredis, client, signer, tickers)
     await service.start(ctx)
     try:
         metas = {t: decode_market(t, await aredis.hgetall(k.market(t))) for t in tickers}
