@@ -83,6 +83,7 @@ class MarketdataService:
         self.restore = RestoreWatch()  # Redis lost its data: write books and facts again
         self.ctx: Context | None = None  # set at start
         self.keeping = False  # the step's housekeeping is running (it may wait on IO)
+        self.polling = False  # the REST poll of the books is running (its writes come last)
         self.flushing: asyncio.Task[None] | None = None  # a flush beside the housekeeping
         self.counts = {"book_writes": 0, "deep_only": 0, "stale": 0, "rest_polls": 0}
 
@@ -217,13 +218,16 @@ class MarketdataService:
         """A frame came while the step's housekeeping waits on Redis or REST: flush now, in a
         task of its own, unless one runs already. Not while market facts are to be read or
         written (a pause goes out before the book that would be quoted on), nor while the socket
-        is down (the REST poll writes the books then). Nothing of this happens under churn: a
+        is down or the REST poll runs (a frame read when the socket came back during the poll
+        is newer than the poll's books: it goes out after them). Nothing of this happens under
+        churn: a
         housekeeping with nothing due never waits, so no frame is read during it."""
         if (
             self.keeping
             and self.flushing is None
             and self.ctx is not None
             and not self.ws_down
+            and not self.polling
             and self.facts is not None
             and not self.facts.pending
         ):
@@ -233,7 +237,7 @@ class MarketdataService:
 
     async def _flush_while_keeping(self, ctx: Context) -> None:
         try:
-            while self.dirty and self.keeping and not self.ws_down:
+            while self.dirty and self.keeping and not (self.ws_down or self.polling):
                 if self.facts is None or self.facts.pending:
                     break
                 await self._flush_books(ctx)
@@ -267,7 +271,11 @@ class MarketdataService:
         down_for = 0.0 if self.disconnected_since is None else now - self.disconnected_since
         if poll_due and down_for >= REST_FALLBACK_AFTER_MS:
             self.last_poll_ms = now
-            await self._poll_books(ctx)
+            self.polling = True
+            try:
+                await self._poll_books(ctx)
+            finally:
+                self.polling = False
 
     async def _flush_books(self, ctx: Context) -> None:
         if not self.dirty or self.ws is None:
