@@ -241,6 +241,8 @@ class MarketdataService:
                 if self.facts is None or self.facts.pending:
                     break
                 await self._flush_books(ctx)
+        except Exception as exc:  # Redis away: the step's own flush meets it and says so
+            ctx.log.warning("flush_failed", error=f"{type(exc).__name__}: {exc}")
         finally:
             self.flushing = None
 
@@ -314,7 +316,13 @@ class MarketdataService:
             )
             owned.append(None)
         # on a connection of its own, through hiredis (common.direct_redis): the tick's first hop
-        redo = await execute_owned(ctx, pipe, owned, self.direct)
+        try:
+            redo = await execute_owned(ctx, pipe, owned, self.direct)
+        except Exception:  # not written: these books go out with the next flush, announced
+            self.dirty |= dirty
+            for ticker in dirty:
+                self.published_top.pop(ticker, None)
+            raise
         for ticker in redo:  # a key of the wrong type: again
             self.dirty.add(ticker)
             self.published_top.pop(ticker, None)

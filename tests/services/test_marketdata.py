@@ -307,3 +307,41 @@ async def test_a_book_goes_out_while_the_housekeeping_waits(
                 await step
         with contextlib.suppress(Exception):
             await service.stop(ctx)
+
+
+async def test_books_a_failed_flush_did_not_write_go_out_with_the_next(
+    settings: Settings,
+    aredis: aioredis.Redis,
+    start_sim: StartSim,
+    signer: Signer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Redis refused a flush (a dropped connection): its books are not forgotten until their
+    markets' next frames, they go out with the next flush, announced on the md stream."""
+    running = await start_sim(agents=False)
+    client = KalshiClient.create(running.rest_url, signer)
+    tickers = sorted(m.ticker for m in await client.get_markets())[:2]
+    k = Keys()
+    await enable(aredis, k, tickers)
+    service, ctx, dead = offline(settings, aredis, client, signer, tickers)
+    await service.start(ctx)
+    try:
+        await dead.close()
+        await service.step(ctx)  # the first books out
+        await aredis.delete(k.book(tickers[0]), k.stream("md"))
+
+        async def refused(*_: object, **__: object) -> set[str]:
+            raise ConnectionError("Redis went away")
+
+        monkeypatch.setattr("services.marketdata.service.execute_owned", refused)
+        service._on_ws_event(BookUpdated(tickers[0], 7, 0))
+        with pytest.raises(ConnectionError):
+            await service._flush_books(ctx)
+        monkeypatch.undo()
+        await service._flush_books(ctx)
+        assert await aredis.exists(k.book(tickers[0]))
+        announced = [decode_event(f)[1]["ticker"] for _, f in await aredis.xrange(k.stream("md"))]
+        assert tickers[0] in announced
+    finally:
+        with contextlib.suppress(Exception):
+            await service.stop(ctx)
