@@ -12,6 +12,7 @@ messages may have been missed (a seq gap, the subscription gone) every market is
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -155,22 +156,25 @@ class MarketFacts:
     async def refresh_due(self, enabled: list[str]) -> None:
         """What the WebSocket asked for: every market after a lifecycle gap, else those whose
         state must be read again; then write what changed."""
+        with self._busy():
+            if self.refresh_all:
+                self.refresh_all = False
+                await self.refresh(enabled)
+            elif self.refetch:
+                wanted = set(enabled)
+                await self.refresh(sorted(t for t in self.refetch if t in wanted))
+                self.refetch.clear()
+            elif self.dirty:
+                await self.write()
+
+    @contextlib.contextmanager
+    def _busy(self) -> Iterator[None]:
+        """Facts read or written meanwhile: ``pending`` says so (the books wait)."""
         self.busy += 1
         try:
-            await self._refresh_due(enabled)
+            yield
         finally:
             self.busy -= 1
-
-    async def _refresh_due(self, enabled: list[str]) -> None:
-        if self.refresh_all:
-            self.refresh_all = False
-            await self.refresh(enabled)
-        elif self.refetch:
-            wanted = set(enabled)
-            await self.refresh(sorted(t for t in self.refetch if t in wanted))
-            self.refetch.clear()
-        elif self.dirty:
-            await self.write()
 
     async def poll_fee_changes(self, now_ms: int) -> None:
         """Scheduled series fee changes: each applied (the series read again) once it is due."""
@@ -212,11 +216,8 @@ class MarketFacts:
     # ---- Redis --------------------------------------------------------------------------
 
     async def write(self, unannounced: set[str] | None = None) -> None:
-        self.busy += 1
-        try:
+        with self._busy():
             await self._write(unannounced)
-        finally:
-            self.busy -= 1
 
     async def _write(self, unannounced: set[str] | None) -> None:
         ctx = self.ctx

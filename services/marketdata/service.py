@@ -214,32 +214,31 @@ class MarketdataService:
             ws_connected=self.disconnected_since is None,
         )
 
-    def _flush_beside_housekeeping(self) -> None:
-        """A frame came while the step's housekeeping waits on Redis or REST: flush now, in a
-        task of its own, unless one runs already. Not while market facts are to be read or
-        written (a pause goes out before the book that would be quoted on), nor while the socket
-        is down or the REST poll runs (a frame read when the socket came back during the poll
-        is newer than the poll's books: it goes out after them). Nothing of this happens under
-        churn: a
-        housekeeping with nothing due never waits, so no frame is read during it."""
-        if (
+    def _may_flush_beside(self) -> bool:
+        """Whether a frame may be flushed while the step's housekeeping waits on Redis or REST.
+        Not while market facts are to be read or written (a pause goes out before the book that
+        would be quoted on), nor while the socket is down or the REST poll runs (a frame read
+        when the socket came back during the poll is newer than the poll's books: it goes out
+        after them). Under churn this never comes up: a housekeeping with nothing due never
+        waits, so no frame is read during it."""
+        return (
             self.keeping
-            and self.flushing is None
-            and self.ctx is not None
-            and not self.ws_down
-            and not self.polling
+            and not (self.ws_down or self.polling)
             and self.facts is not None
             and not self.facts.pending
-        ):
+        )
+
+    def _flush_beside_housekeeping(self) -> None:
+        """A frame came: flush it now, in a task of its own, if the housekeeping waits and no
+        such flush runs already (``_may_flush_beside``)."""
+        if self.flushing is None and self.ctx is not None and self._may_flush_beside():
             self.flushing = asyncio.get_running_loop().create_task(
                 self._flush_while_keeping(self.ctx), name="flush-beside"
             )
 
     async def _flush_while_keeping(self, ctx: Context) -> None:
         try:
-            while self.dirty and self.keeping and not (self.ws_down or self.polling):
-                if self.facts is None or self.facts.pending:
-                    break
+            while self.dirty and self._may_flush_beside():
                 await self._flush_books(ctx)
         except Exception as exc:  # Redis away: the step's own flush meets it and says so
             ctx.log.warning("flush_failed", error=f"{type(exc).__name__}: {exc}")

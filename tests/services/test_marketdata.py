@@ -1,5 +1,6 @@
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio as aioredis
@@ -17,6 +18,7 @@ from common.messages import decode_event
 from common.redis_codec import decode_book, decode_market, encode_market_config
 from common.runtime import Context
 from common.settings import Settings
+from services.marketdata.owned_keys import execute_owned
 from services.marketdata.service import MarketdataService
 from tests.support.simfix import StartSim, sim_control
 from tests.support.state import mark_restored
@@ -44,6 +46,24 @@ def offline(
     service = MarketdataService(settings, client=client, ws=dead)
     ctx = Context("marketdata", settings, aredis, Keys(), Clock(), get_logger("marketdata"))
     return service, ctx, dead
+
+
+@pytest.fixture
+async def two_markets(
+    settings: Settings, aredis: aioredis.Redis, start_sim: StartSim, signer: Signer
+) -> AsyncIterator[tuple[MarketdataService, Context, KalshiWebSocket, list[str]]]:
+    """``offline`` on the simulator's first two markets, started; stopped after the test."""
+    running = await start_sim(agents=False)
+    client = KalshiClient.create(running.rest_url, signer)
+    tickers = sorted(m.ticker for m in await client.get_markets())[:2]
+    await enable(aredis, Keys(), tickers)
+    service, ctx, dead = offline(settings, aredis, client, signer, tickers)
+    await service.start(ctx)
+    try:
+        yield service, ctx, dead, tickers
+    finally:
+        with contextlib.suppress(Exception):
+            await service.stop(ctx)
 
 
 async def run_until(service: MarketdataService, ctx: Context, done, timeout_s: float) -> bool:  # type: ignore[no-untyped-def]
@@ -217,21 +237,14 @@ async def test_a_change_below_the_top_levels_updates_the_hash_without_waking_any
 
 @pytest.mark.parametrize("facts_pending", [False, True])
 async def test_a_step_publishes_the_books_before_its_housekeeping(
-    settings: Settings,
     aredis: aioredis.Redis,
-    start_sim: StartSim,
-    signer: Signer,
+    two_markets: tuple[MarketdataService, Context, KalshiWebSocket, list[str]],
     facts_pending: bool,
 ) -> None:
     """A tick does not wait for the step's Redis reads and REST polls: the books go out first,
     unless market facts are waiting to be written (a pause goes out before a book)."""
-    running = await start_sim(agents=False)
-    client = KalshiClient.create(running.rest_url, signer)
-    tickers = sorted(m.ticker for m in await client.get_markets())[:2]
-    k = Keys()
-    await enable(aredis, k, tickers)
-    service, ctx, _ = offline(settings, aredis, client, signer, tickers)
-    await service.start(ctx)
+    service, ctx, _, tickers = two_markets
+    k = ctx.keys
     published_first: list[bool] = []
 
     class Watch:
@@ -239,40 +252,29 @@ async def test_a_step_publishes_the_books_before_its_housekeeping(
             published_first.append(bool(await aredis.exists(k.book(tickers[0]))))
             return False
 
-    try:
-        service.restore = Watch()  # type: ignore[assignment]
-        await aredis.delete(k.book(tickers[0]))
-        service.dirty = {tickers[0]}
-        if facts_pending:
-            service.facts.dirty.add(tickers[1])  # type: ignore[union-attr]
-        service.wake.set()
-        await service.step(ctx)
-        assert published_first == [not facts_pending]
-        assert await aredis.exists(k.book(tickers[0]))  # published within the step either way
-    finally:
-        with contextlib.suppress(Exception):
-            await service.stop(ctx)
+    service.restore = Watch()  # type: ignore[assignment]
+    await aredis.delete(k.book(tickers[0]))
+    service.dirty = {tickers[0]}
+    if facts_pending:
+        service.facts.dirty.add(tickers[1])  # type: ignore[union-attr]
+    service.wake.set()
+    await service.step(ctx)
+    assert published_first == [not facts_pending]
+    assert await aredis.exists(k.book(tickers[0]))  # published within the step either way
 
 
 @pytest.mark.parametrize("held_by", ["", "facts", "rest_poll"])
 async def test_a_book_goes_out_while_the_housekeeping_waits(
-    settings: Settings,
     aredis: aioredis.Redis,
-    start_sim: StartSim,
-    signer: Signer,
+    two_markets: tuple[MarketdataService, Context, KalshiWebSocket, list[str]],
     held_by: str,
 ) -> None:
     """A frame that arrives while the step's housekeeping waits on Redis (or a REST poll) is
     published then, not after the housekeeping; unless a market's facts came meanwhile and are
     not written yet, or the books' REST poll runs (the socket back during it): then the book
     waits for them."""
-    running = await start_sim(agents=False)
-    client = KalshiClient.create(running.rest_url, signer)
-    tickers = sorted(m.ticker for m in await client.get_markets())[:2]
-    k = Keys()
-    await enable(aredis, k, tickers)
-    service, ctx, dead = offline(settings, aredis, client, signer, tickers)
-    await service.start(ctx)
+    service, ctx, dead, tickers = two_markets
+    k = ctx.keys
     entered, released = asyncio.Event(), asyncio.Event()
 
     class SlowWatch:
@@ -305,43 +307,30 @@ async def test_a_book_goes_out_while_the_housekeeping_waits(
         if step is not None:
             with contextlib.suppress(Exception):
                 await step
-        with contextlib.suppress(Exception):
-            await service.stop(ctx)
 
 
 async def test_books_a_failed_flush_did_not_write_go_out_with_the_next(
-    settings: Settings,
     aredis: aioredis.Redis,
-    start_sim: StartSim,
-    signer: Signer,
+    two_markets: tuple[MarketdataService, Context, KalshiWebSocket, list[str]],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Redis refused a flush (a dropped connection): its books are not forgotten until their
     markets' next frames, they go out with the next flush, announced on the md stream."""
-    running = await start_sim(agents=False)
-    client = KalshiClient.create(running.rest_url, signer)
-    tickers = sorted(m.ticker for m in await client.get_markets())[:2]
-    k = Keys()
-    await enable(aredis, k, tickers)
-    service, ctx, dead = offline(settings, aredis, client, signer, tickers)
-    await service.start(ctx)
-    try:
-        await dead.close()
-        await service.step(ctx)  # the first books out
-        await aredis.delete(k.book(tickers[0]), k.stream("md"))
+    service, ctx, dead, tickers = two_markets
+    k = ctx.keys
+    await dead.close()
+    await service.step(ctx)  # the first books out
+    await aredis.delete(k.book(tickers[0]), k.stream("md"))
 
-        async def refused(*_: object, **__: object) -> set[str]:
-            raise ConnectionError("Redis went away")
+    async def refused(*_: object, **__: object) -> set[str]:
+        raise ConnectionError("Redis went away")
 
-        monkeypatch.setattr("services.marketdata.service.execute_owned", refused)
-        service._on_ws_event(BookUpdated(tickers[0], 7, 0))
-        with pytest.raises(ConnectionError):
-            await service._flush_books(ctx)
-        monkeypatch.undo()
+    monkeypatch.setattr("services.marketdata.service.execute_owned", refused)
+    service._on_ws_event(BookUpdated(tickers[0], 7, 0))
+    with pytest.raises(ConnectionError):
         await service._flush_books(ctx)
-        assert await aredis.exists(k.book(tickers[0]))
-        announced = [decode_event(f)[1]["ticker"] for _, f in await aredis.xrange(k.stream("md"))]
-        assert tickers[0] in announced
-    finally:
-        with contextlib.suppress(Exception):
-            await service.stop(ctx)
+    monkeypatch.setattr("services.marketdata.service.execute_owned", execute_owned)
+    await service._flush_books(ctx)
+    assert await aredis.exists(k.book(tickers[0]))
+    announced = [decode_event(f)[1]["ticker"] for _, f in await aredis.xrange(k.stream("md"))]
+    assert tickers[0] in announced
