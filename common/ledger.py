@@ -126,6 +126,7 @@ class Ledger:
         self.mark = f"mark:{lease_key}"
         self.acked = 0
         self.lost = ""  # why this writer's part cannot be believed until it rebuilds ("": it can)
+        self.total = 0  # the ledger's total as the last answer said
         self.cluster = keys.cluster  # two steps per reservation, one per slot (``reserve``)
         self._reserve: Any = redis.register_script(
             lua.RESERVE_ACCOUNT if self.cluster else lua.RESERVE
@@ -294,9 +295,11 @@ class Ledger:
                 self.written_events.setdefault(ticker, {}).update(event.parts)
             for name in reply[3:]:  # a newer write of ours got there first: not ours to know
                 self.written.pop(str(name), None)
-            return Answer("ok", "", int(reply[1]))
+            self.total = int(reply[1])
+            return Answer("ok", "", self.total)
         if outcome == "denied":
             total, delta = int(reply[1]), int(reply[2])
+            self.total = total
             return Answer("denied", f"ledger {total} + {delta}", total)
         if outcome == "event_denied":
             return Answer(outcome, f"event worst loss {reply[1]} > {reply[2]}", int(reply[1]))

@@ -80,6 +80,10 @@ class Settings:
     trading_day_tz: str = "America/New_York"  # IANA zone whose midnight starts the trading day
     executor_silence_ms: int = 5_000  # risk cancels everything when the executor is this quiet
     executor_cancel_on_start: bool = False
+    # after its answers a resting side holds this many ticks of room toward the market in the
+    # exposure ledger, so its next amend that way needs no ledger step (0: never; see
+    # services/executor/ahead.py)
+    executor_ahead_ticks: int = 4
     # Kalshi order groups, the exchange-side net: every market's orders join a group (on the
     # market's exchange_index) that the exchange stops, cancelling its orders, once more contracts
     # matched within 15 s than its limit: a cap that holds even if dora does not.
@@ -332,6 +336,7 @@ _CHECKS: dict[str, Callable[[str, str], Any]] = {
     "trading_day_tz": _check_time_zone,
     "executor_silence_ms": _int_in(500, 600_000),
     "executor_cancel_on_start": _check_bool,
+    "executor_ahead_ticks": _int_in(0, 10),
     "executor_order_group_contracts": _int_in(0, 1_000_000),
     "redis_outage_cancel_s": _int_in(1, 600),
     "order_groups": _check_bool,

@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import os
 import socket
+import time
 
 import redis.asyncio as aioredis
 
@@ -98,8 +99,23 @@ class Lease:
         self.layout = str(max(1, shard_count))
         self.token = 0
         self.lost = ""  # why we no longer hold it ("" while we do)
+        # until when (``time.monotonic``) the lease is ours by this process's own clock: half
+        # the TTL after the last renewal or take was sent (``fresh``)
+        self.fresh_until = 0.0
         self._renew = redis.register_script(_RENEW)
         self._take_over = redis.register_script(_TAKE_OVER)
+
+    @property
+    def fresh(self) -> bool:
+        """Whether the lease is ours by this process's own clock: taken or renewed less than
+        half its TTL ago, counted from before the request left. A process paused past that
+        (stopped, swapped out) finds it stale when it wakes, before it hears of a new holder:
+        what it would send on the strength of the lease alone goes through the ledger's fenced
+        step instead (``services.executor.ahead``)."""
+        return not self.lost and time.monotonic() < self.fresh_until
+
+    def _held_from(self, sent: float) -> None:
+        self.fresh_until = sent + LEASE_TTL_MS / 2000
 
     @property
     def value(self) -> str:
@@ -123,14 +139,18 @@ class Lease:
             return layout
         token = int(await self.redis.incr(self.keys.lease_fence))
         value = f"{token}:{self.owner}"
+        sent = time.monotonic()
         if await self.redis.set(self.key, value, nx=True, px=LEASE_TTL_MS):
             self.token, self.lost = token, ""
+            self._held_from(sent)
             return ""
         holder = str(await self.redis.get(self.key) or "")
         if holder and dead_here(holder):
             args = [holder, value, LEASE_TTL_MS]
+            sent = time.monotonic()
             if await self._take_over(keys=[self.key], args=args):
                 self.token, self.lost = token, ""
+                self._held_from(sent)
                 self.log.warning("lease_taken_from_dead_holder", lease=self.name, holder=holder)
                 return ""
         return holder
@@ -162,11 +182,14 @@ class Lease:
         """Keep the lease (or take it back when Redis lost it); False once another holds it."""
         await self.redis.set(self.keys.lease_layout, self.layout, px=LEASE_TTL_MS)
         keys = [self.key, self.keys.lease_fence]
+        sent = time.monotonic()
         if await self._renew(keys=keys, args=[self.value, LEASE_TTL_MS]):
             if self.lost:
                 self.log.info("lease_back", lease=self.name, token=self.token)
             self.lost = ""
+            self._held_from(sent)
             return True
+        self.fresh_until = 0.0
         holder = str(await self.redis.get(self.key) or "")
         if not self.lost:
             self.log.error("lease_lost", lease=self.name, holder=holder)
@@ -185,5 +208,6 @@ class Lease:
 
     async def release(self) -> None:
         """A clean stop hands the shard over at once."""
+        self.fresh_until = 0.0
         script = "if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end"
         await self.redis.eval(script, 1, self.key, self.value)

@@ -7,7 +7,7 @@ the market pass's (``services.executor.market_pass``)."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from redis.exceptions import NoScriptError, ResponseError
 
@@ -16,6 +16,7 @@ from common.errors import SchemaError
 from common.ledger import NO_CAP, EventPart, Ledger
 from common.redis_codec import decode_market
 from common.runtime import Context
+from services.executor.ahead import room_ahead
 from services.executor.reservations import event_part, exposure_values
 from services.executor.state import SIDES, Blocked, Markets, Schedule
 from services.executor.working import WorkingOrders
@@ -44,12 +45,13 @@ class LedgerKeeper:
         self.lost_logged = ""  # the ledger's loss last logged (``repair``)
 
     def values(
-        self, tickers: list[str], idle_only: bool = True
+        self, tickers: list[str], idle_only: bool = True, ahead: int = 0
     ) -> dict[str, tuple[dict[str, int], EventPart | None]]:
         """Each market's ledger values as this executor knows them: its position's exposure,
         each side's worst case and its part of its event; with ``idle_only``, only the sides no
         pass is working on (a pass between its reservation and its answers holds more than
-        memory shows)."""
+        memory shows); with ``ahead``, the most a side may hold ahead of its orders (their
+        worst case that many ticks toward the market, ``services.executor.ahead``)."""
         out: dict[str, tuple[dict[str, int], EventPart | None]] = {}
         for ticker in tickers:
             position = self.markets.positions.get(ticker) or Position(ticker)
@@ -60,6 +62,8 @@ class LedgerKeeper:
             ]
             orders = self.working.counted(ticker)
             meta = self.markets.meta.get(ticker)
+            if ahead and meta is not None:
+                orders = room_ahead(orders, sides, meta, self.markets.targets.get(ticker), ahead)
             held = self.ledger.written_events.get(ticker, {}) if len(sides) < 2 else None
             out[ticker] = (
                 exposure_values(position, sides, orders),
@@ -78,8 +82,19 @@ class LedgerKeeper:
     async def _sync(self, tickers: list[str]) -> None:
         ledger = self.ledger
         changes = []
-        for ticker, (values, event) in self.values(tickers).items():
-            changed, event = ledger.changed(values), ledger.event_changed(ticker, event)
+        ticks = self.ctx.settings.executor_ahead_ticks
+        exact = self.values(tickers)
+        most = self.values(tickers, ahead=ticks) if ticks else exact
+        for ticker, (values, event) in exact.items():
+            # a value between what rests and the most the room ahead holds stays (the pass
+            # reserved it, checked); one outside is set to what rests
+            high, high_event = most[ticker]
+            changed = {k: v for k, v in values.items() if not held(v, ledger.written, k, high)}
+            if event is not None:
+                written = ledger.written_events.get(ticker, {})
+                top = high_event.parts if high_event is not None else event.parts
+                if all(held(v, written, k, top) for k, v in event.parts.items()):
+                    event = None
             if changed or event is not None:
                 changes.append((ticker, changed, event))
         if not changes:
@@ -169,3 +184,9 @@ class LedgerKeeper:
         self.schedule.reconcile_soon()
         self.schedule.mark_all(self.markets.targets)
         ctx.log.warning("ledger_and_orders_written_again", orders=saved)
+
+
+def held(value: int, written: Mapping[str, int], name: str, most: Mapping[str, int]) -> bool:
+    """Whether what the ledger holds for ``name`` (``written``) is between ``value`` (what
+    rests) and ``most`` (the room ahead at its most)."""
+    return name in written and value <= written[name] <= most.get(name, value)

@@ -26,13 +26,13 @@ from common.batching import Batcher
 from common.config_cache import ConfigCache
 from common.domain import MarketMeta, Order, OrderStatus, Position, Side, Targets
 from common.errors import SchemaError
-from common.events import decision_event
 from common.ledger import NO_CAP, EventPart, Ledger, Record
 from common.order_diff import Action, ActionKind, diff_orders
 from common.redis_codec import decode_book, decode_market, encode_order
 from common.risk import Denial, approve_actions
 from common.runtime import Context
-from common.streams import queue_append
+from services.executor.ahead import RoomAhead
+from services.executor.decisions import DecisionLog
 from services.executor.orders import OrderEntry, Prepared
 from services.executor.reservations import event_part, exposure_values
 from services.executor.safety import Safety
@@ -82,8 +82,9 @@ class MarketPass:
         self.entry = entry
         self.counts = counts
         self.ledger = ledger
-        self.last_decision_ms: dict[str, int] = {}  # when each market's decision was last logged
+        self.decisions = DecisionLog(ctx, batch)
         self.last_denials: dict[tuple[str, Side], str] = {}  # the rule last logged per side
+        self.ahead = RoomAhead(self, ctx.settings.executor_ahead_ticks)
 
     async def run(self, ticker: str, side: Side) -> bool:
         """One pass over one side of one market; True when it sent anything."""
@@ -121,6 +122,8 @@ class MarketPass:
         approved = list(approval.approved)
         cancels = [a for a in approved if lowers_risk(a, meta)]
         adds = [a for a in approved if a not in cancels]
+        if adds and self.ahead.covers(ticker, side, adds, meta):
+            cancels, adds = cancels + adds, []  # within the room the side holds ahead
         # Risk-reducing actions first (no ledger step before them), then the rest, each group
         # concurrently.
         if cancels:
@@ -133,7 +136,7 @@ class MarketPass:
                 targets = Targets(ticker, None, None, pulled[0].reason, targets.computed_ms)
         await self.release(ticker, side)
         denials = [self._note_denial(ticker, a, d) for a, d in denied]
-        await self._log_decision(
+        await self.decisions.log(
             ticker, targets, position, tuple(approved), [d for d in denials if d is not None]
         )
         return bool(approved)
@@ -216,13 +219,17 @@ class MarketPass:
         extra: list[Order],
         meta: MarketMeta | None,
         limit: bool = True,
+        orders: list[Order] | None = None,
     ) -> tuple[dict[str, int], EventPart | None]:
         """The market's position exposure and the side's worst case (``extra``: orders about
-        to rest besides the working ones), and its part of its event's worst loss (checked
-        against the event's ``max_event_loss`` unless not ``limit``): both sides' parts, or
-        this side's alone while the other's pass is in flight (``event_part``)."""
+        to rest besides the working ones; ``orders``: these instead of the working ones), and
+        its part of its event's worst loss (checked against the event's ``max_event_loss``
+        unless not ``limit``): both sides' parts, or this side's alone while the other's pass
+        is in flight (``event_part``)."""
         position = self.markets.positions.get(ticker) or Position(ticker)
-        orders = [*self.working.counted(ticker), *extra]
+        if orders is None:
+            orders = self.working.counted(ticker)
+        orders = [*orders, *extra]
         cap = NO_CAP
         if limit and meta is not None and meta.event_ticker:
             cap = self.configs.event_limit(meta.event_ticker)
@@ -236,9 +243,13 @@ class MarketPass:
 
     async def release(self, ticker: str, side: Side) -> None:
         """Set the side's ledger values to what rests now (a cancel, a decrease or a fill
-        answered): never checked against the caps, written only when changed."""
+        answered) and the room ahead of it (``RoomAhead.hold``), or, without that room, to what
+        rests alone: never checked against the caps, written only when changed."""
         ledger = self.ledger
-        values, event = self.ledger_values(ticker, side, [], self.markets.meta.get(ticker), False)
+        meta = self.markets.meta.get(ticker)
+        values, event = self.ledger_values(ticker, side, [], meta, False)
+        if await self.ahead.hold(ticker, side, meta, values, event):
+            return
         values = ledger.changed(values)
         event = ledger.event_changed(ticker, event)
         if values or event is not None:
@@ -312,50 +323,6 @@ class MarketPass:
             "detail": denial.detail,
         }
 
-    async def _log_decision(
-        self,
-        ticker: str,
-        targets: Targets,
-        position: Position,
-        approved: tuple[Action, ...],
-        denials: list[dict[str, Any]],
-    ) -> None:
-        """The decision log is for debugging (every order is in the trade log): at most one per
-        market per ``decision_log_every_ms`` (1 s by default), and every new denial."""
-        ctx = self.ctx
-        now = ctx.clock.now_ms()
-        every_ms = ctx.settings.decision_log_every_ms
-        if not denials and not (
-            approved and every_ms and now - self.last_decision_ms.get(ticker, 0) >= every_ms
-        ):
-            return
-        self.last_decision_ms[ticker] = now
-        decision = decision_event(
-            ticker,
-            ctx.clock.now_ms(),
-            {"book_ms": targets.book_ms, "fair_price": targets.fair_price},
-            position.position,
-            {
-                "bid": _quote(targets, Side.BID),
-                "ask": _quote(targets, Side.ASK),
-                "reason": targets.reason,
-            },
-            [
-                {
-                    "kind": a.kind.value,
-                    "side": a.side.value,
-                    "price": a.price,
-                    "size": a.size,
-                    "reason": a.reason,
-                }
-                for a in approved
-            ],
-            denials,
-        )
-        await self.batch.execute(
-            lambda pipe: queue_append(pipe, ctx.keys, "decisions", "decision", decision)
-        )
-
 
 async def run_all(calls: list[Coroutine[Any, Any, None]]) -> None:
     """Await ``calls`` concurrently. The usual pass sends one request: it leaves now, in this
@@ -393,13 +360,4 @@ def as_resting(action: Action) -> Order:
         "amending",
         status=OrderStatus.PENDING,
         remaining=action.size,
-    )
-
-
-def _quote(targets: Targets, side: Side) -> dict[str, Any] | None:
-    quote = targets.bid if side is Side.BID else targets.ask
-    return (
-        None
-        if quote is None
-        else {"price": quote.price, "size": quote.size, "reason": quote.reason}
     )

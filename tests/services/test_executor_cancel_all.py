@@ -48,6 +48,7 @@ async def test_an_execution_just_before_a_cancel_all_stays_counted(
 ) -> None:
     k, exchange = Keys(), FakeExchange(aredis, Keys())
     await seed(aredis, k, "KX")
+    settings = replace(settings, executor_ahead_ticks=0)  # the ledger exactly what rests
     service, ctx = await started(settings, aredis, exchange)
     try:
         await publish(aredis, k, "KX", 4100, None)

@@ -53,16 +53,16 @@ async def test_ledger_writes_lost_by_redis_are_never_given_away(
         await steps(service, ctx, 3)
         assert {o.ticker for o in exchange.orders.values()} == set(tickers[:2])
         held = event_worst_at_exchange(exchange, tickers, exclusive)
-        assert await read_event_worst(aredis, k, "KXEV") == held
+        # what rests and the room ahead of it (services/executor/ahead.py)
+        assert held <= await read_event_worst(aredis, k, "KXEV") <= LIMIT
         await roll_back(raw, saved)  # Redis restarted without the last second of writes
         for t in tickers[2:]:
             await publish(aredis, k, t, 4100, 4500)
         await steps(service, ctx, 4)
         assert event_worst_at_exchange(exchange, tickers, exclusive) <= LIMIT
-        # the ledger holds what rests again, and quoting went on
-        assert await read_event_worst(aredis, k, "KXEV") == event_worst_at_exchange(
-            exchange, tickers, exclusive
-        )
+        # the ledger holds at least what rests again, and quoting went on
+        worst = event_worst_at_exchange(exchange, tickers, exclusive)
+        assert worst <= await read_event_worst(aredis, k, "KXEV") <= LIMIT
     finally:
         await service.stop(ctx)
         await raw.aclose()
