@@ -46,7 +46,9 @@ slot, then rebuilds in the account's. On one Redis nothing of this changes: one 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -127,6 +129,9 @@ class Ledger:
         self.acked = 0
         self.lost = ""  # why this writer's part cannot be believed until it rebuilds ("": it can)
         self.total = 0  # the ledger's total as the last answer said
+        # markets with a step of ours queued or on its way: until it is answered, ``written``
+        # may say more than the ledger will hold (a release lowers values)
+        self.writing: Counter[str] = Counter()
         self.cluster = keys.cluster  # two steps per reservation, one per slot (``reserve``)
         self._reserve: Any = redis.register_script(
             lua.RESERVE_ACCOUNT if self.cluster else lua.RESERVE
@@ -136,6 +141,19 @@ class Ledger:
             lua.REBUILD_ACCOUNT if self.cluster else lua.REBUILD
         )
         self.redis = redis
+
+    @contextmanager
+    def steps_for(self, tickers: Iterable[str]) -> Iterator[None]:
+        """Mark ``tickers`` as written to (``writing``) while the block runs."""
+        names = list(tickers)
+        self.writing.update(names)
+        try:
+            yield
+        finally:
+            self.writing.subtract(names)
+            for name in names:
+                if self.writing[name] <= 0:
+                    del self.writing[name]
 
     def _next(self) -> int:
         self.seq += 1
@@ -219,6 +237,22 @@ class Ledger:
         the market's shard's slot (the lease's fence, the guard, the pending records); when
         that refuses, the reservation is set back to what rests now (``before``), and the
         shard step's refusal is the answer."""
+        with self.steps_for((ticker,)):
+            return await self._reserve_steps(
+                execute, ticker, values, cap, guard, records, event, before
+            )
+
+    async def _reserve_steps(
+        self,
+        execute: Callable[[Callable[[Any], object]], Awaitable[Any]],
+        ticker: str,
+        values: Mapping[str, int],
+        cap: int,
+        guard: bool,
+        records: tuple[Record, ...],
+        event: EventPart | None,
+        before: Mapping[str, int] | None,
+    ) -> Answer:
         if not self.cluster:
             reply = await execute(
                 lambda pipe: self.queue_reserve(

@@ -11,7 +11,8 @@ same checked step as any order, at most to ``AHEAD_SHARE`` of the cap (near the 
 to orders, not to room ahead). An amend whose worst case, worked out exactly as the step would,
 is within what the ledger already holds for this executor (``within``: the values written and
 acknowledged) cannot pass a limit the step would have held it to, and is sent at once, as a move
-away from the market is. What the step did besides, the executor checks itself: its lease is
+away from the market is; not while a step of that market is on its way (``Ledger.writing``: the
+other side's release or the keeper's sync may be lowering what ``written`` says). What the step did besides, the executor checks itself: its lease is
 fresh by its own clock (``Lease.fresh``), the ledger is not lost, the market is open as last
 read; the book's staleness is the strategy's check alone for these amends (it computed the
 targets on a fresh book a few ms before).
@@ -139,7 +140,9 @@ class RoomAhead:
         holds for the side already: the step could not refuse them on a limit, and they go at
         once."""
         mp = self.market_pass
-        if not self._vouched(meta):
+        # a step of this market on its way (the other side's release, the keeper's sync) may
+        # lower what ``written`` says the ledger holds: not until it is answered
+        if not self._vouched(meta) or mp.ledger.writing[ticker]:
             return False
         orders = amended(mp.working.counted(ticker), adds)
         if orders is None:

@@ -99,17 +99,18 @@ class LedgerKeeper:
                 changes.append((ticker, changed, event))
         if not changes:
             return
-        for attempt in range(2):
-            pipe = self.ctx.redis.pipeline(transaction=False)
-            for ticker, changed, event in changes:
-                ledger.queue_reserve(pipe, ticker, changed, NO_CAP, event=event)
-            try:
-                replies = await pipe.execute()
-                break
-            except NoScriptError:
-                if attempt:
-                    raise
-                await ledger.load()  # Redis lost the script (restarted, flushed)
+        with ledger.steps_for(ticker for ticker, _, _ in changes):
+            for attempt in range(2):
+                pipe = self.ctx.redis.pipeline(transaction=False)
+                for ticker, changed, event in changes:
+                    ledger.queue_reserve(pipe, ticker, changed, NO_CAP, event=event)
+                try:
+                    replies = await pipe.execute()
+                    break
+                except NoScriptError:
+                    if attempt:
+                        raise
+                    await ledger.load()  # Redis lost the script (restarted, flushed)
         for (ticker, changed, event), reply in zip(changes, replies, strict=True):
             ledger.answered(changed, reply, ticker, event)
 

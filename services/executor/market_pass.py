@@ -253,9 +253,10 @@ class MarketPass:
         values = ledger.changed(values)
         event = ledger.event_changed(ticker, event)
         if values or event is not None:
-            reply = await self._ledger_step(
-                lambda pipe: ledger.queue_reserve(pipe, ticker, values, NO_CAP, event=event)
-            )
+            with ledger.steps_for((ticker,)):
+                reply = await self._ledger_step(
+                    lambda pipe: ledger.queue_reserve(pipe, ticker, values, NO_CAP, event=event)
+                )
             ledger.answered(values, reply, ticker, event)
 
     async def _ledger_step(

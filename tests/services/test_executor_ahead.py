@@ -114,6 +114,21 @@ async def test_with_no_room_ahead_the_ledger_holds_what_rests_and_every_amend_wa
         await service.stop(ctx)  # type: ignore[arg-type]
 
 
+async def test_no_amend_goes_on_the_room_ahead_while_another_step_of_its_market_is_on_its_way(
+    settings: Settings, aredis: aioredis.Redis
+) -> None:
+    """The other side's release or the keeper's sync may be lowering what the ledger holds for
+    this market (written before this pass began, answered after): until it is answered the
+    amend takes the ledger step, which runs after it in Redis."""
+    service, ctx, exchange = await resting_bid(settings, aredis)
+    try:
+        service.ledger.writing[TICKER] += 1  # a step of this market on its way
+        await moved(service, ctx, aredis, AHEAD)
+        assert exchange.events[:2] == ["ledger", "amend"]
+    finally:
+        await service.stop(ctx)  # type: ignore[arg-type]
+
+
 async def test_a_stale_lease_sends_even_a_covered_amend_through_the_fenced_step(
     settings: Settings, aredis: aioredis.Redis
 ) -> None:
