@@ -238,48 +238,33 @@ class Ledger:
         that refuses, the reservation is set back to what rests now (``before``), and the
         shard step's refusal is the answer."""
         with self.steps_for((ticker,)):
-            return await self._reserve_steps(
-                execute, ticker, values, cap, guard, records, event, before
-            )
-
-    async def _reserve_steps(
-        self,
-        execute: Callable[[Callable[[Any], object]], Awaitable[Any]],
-        ticker: str,
-        values: Mapping[str, int],
-        cap: int,
-        guard: bool,
-        records: tuple[Record, ...],
-        event: EventPart | None,
-        before: Mapping[str, int] | None,
-    ) -> Answer:
-        if not self.cluster:
-            reply = await execute(
-                lambda pipe: self.queue_reserve(
-                    pipe, ticker, values, cap, guard, records, event, before
+            if not self.cluster:
+                reply = await execute(
+                    lambda pipe: self.queue_reserve(
+                        pipe, ticker, values, cap, guard, records, event, before
+                    )
                 )
+                return self.answered(values, reply, ticker, event)
+            reply = await execute(
+                lambda pipe: self._queue_account(pipe, ticker, values, cap, event, before)
             )
-            return self.answered(values, reply, ticker, event)
-        reply = await execute(
-            lambda pipe: self._queue_account(pipe, ticker, values, cap, event, before)
-        )
-        answer = self.answered(values, reply, ticker, event)
-        if not answer.ok:
-            return answer
-        shard = await execute(lambda pipe: self._queue_shard(pipe, ticker, guard, records))
-        if str(shard[0]) == "ok":
-            return answer
-        now = before or values
-        back = {name: now.get(name, money) for name, money in values.items()}
-        back_event = None
-        if event is not None:
-            now_parts = event.before if event.before is not None else event.parts
-            back_event = replace(event, parts=now_parts, before=None)
-        undo = await execute(
-            lambda pipe: self._queue_account(pipe, ticker, back, NO_CAP, back_event)
-        )
-        self.answered(back, undo, ticker, back_event)
-        return Answer(str(shard[0]), str(shard[1]))
+            answer = self.answered(values, reply, ticker, event)
+            if not answer.ok:
+                return answer
+            shard = await execute(lambda pipe: self._queue_shard(pipe, ticker, guard, records))
+            if str(shard[0]) == "ok":
+                return answer
+            now = before or values
+            back = {name: now.get(name, money) for name, money in values.items()}
+            back_event = None
+            if event is not None:
+                now_parts = event.before if event.before is not None else event.parts
+                back_event = replace(event, parts=now_parts, before=None)
+            undo = await execute(
+                lambda pipe: self._queue_account(pipe, ticker, back, NO_CAP, back_event)
+            )
+            self.answered(back, undo, ticker, back_event)
+            return Answer(str(shard[0]), str(shard[1]))
 
     def _queue_account(
         self,

@@ -5,6 +5,7 @@ limits still hold at the exchange."""
 from __future__ import annotations
 
 import random
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
 import pytest
@@ -15,6 +16,7 @@ from common.keys import Keys
 from common.ledger import field, parse_value, read_event_worst, read_total
 from common.log import get_logger
 from common.order_diff import ActionKind
+from common.runtime import Context
 from common.settings import Settings
 from services.executor.ahead import ahead_cap, amended, moved_ahead
 from services.executor.lease import LEASE_TTL_MS, Lease
@@ -230,6 +232,26 @@ def ticks_moved(rng: random.Random, price: int) -> int:
     return min(9000, max(1000, price + 100 * rng.choice((-3, -2, -1, 1, 2, 3))))
 
 
+async def walk(
+    service: ExecutorService,
+    ctx: Context,
+    quotes: dict[str, tuple[int, int]],
+    rng: random.Random,
+    rounds: int,
+    check: Callable[[], Awaitable[None]],
+) -> None:
+    """Each round every market's bid and ask move 1-3 ticks either way; ``check`` after it."""
+    for _ in range(rounds):
+        for t, (bid, ask) in quotes.items():
+            bid = ticks_moved(rng, bid)
+            ask = max(bid + 100, ticks_moved(rng, ask))
+            quotes[t] = (bid, ask)
+            await publish(ctx.redis, ctx.keys, t, bid, ask)
+        await steps(service, ctx, 2)
+        await settled(service)
+        await check()
+
+
 @pytest.mark.parametrize("seed_", [1, 2])
 @pytest.mark.parametrize("cap", [28_000_000, 200_000_000])
 async def test_quotes_walking_toward_and_away_from_the_market_never_pass_the_cap(
@@ -253,19 +275,14 @@ async def test_quotes_walking_toward_and_away_from_the_market_never_pass_the_cap
         return covered[-1]
 
     service.market_pass.ahead.covers = noted  # type: ignore[method-assign]
-    quotes = {t: (4100, 4500) for t in tickers}
+
+    async def check() -> None:
+        worst = at_exchange(exchange)
+        assert worst <= cap
+        assert worst <= await read_total(aredis, k) <= cap
+
     try:
-        for _ in range(12):
-            for t in tickers:
-                bid = ticks_moved(rng, quotes[t][0])
-                ask = max(bid + 100, ticks_moved(rng, quotes[t][1]))
-                quotes[t] = (bid, ask)
-                await publish(aredis, k, t, bid, ask)
-            await steps(service, ctx, 2)
-            await settled(service)
-            worst = at_exchange(exchange)
-            assert worst <= cap
-            assert worst <= await read_total(aredis, k) <= cap
+        await walk(service, ctx, {t: (4100, 4500) for t in tickers}, rng, 12, check)
         assert not all(covered)
         if cap > 100_000_000:  # room enough to hold ahead: amends went both ways
             assert sum(covered) >= 10
@@ -283,19 +300,14 @@ async def test_an_events_limit_holds_while_quotes_move_toward_the_market(
     await aredis.hset(k.cfg_events, mapping={"KXEV": "5", "version": "1"})
     exchange = FakeExchange(aredis, k)
     service, ctx = await started(settings, aredis, exchange)
-    quotes = {t: (3000, 7000) for t in tickers}
+
+    async def check() -> None:
+        worst = event_worst_at_exchange(exchange, tickers, exclusive)
+        assert worst <= 5_000_000
+        assert worst <= await read_event_worst(aredis, k, "KXEV")
+
     try:
-        for _ in range(10):
-            for t in tickers:
-                bid = ticks_moved(rng, quotes[t][0])
-                ask = max(bid + 100, ticks_moved(rng, quotes[t][1]))
-                quotes[t] = (bid, ask)
-                await publish(aredis, k, t, bid, ask)
-            await steps(service, ctx, 2)
-            await settled(service)
-            worst = event_worst_at_exchange(exchange, tickers, exclusive)
-            assert worst <= 5_000_000
-            assert worst <= await read_event_worst(aredis, k, "KXEV")
+        await walk(service, ctx, {t: (3000, 7000) for t in tickers}, rng, 10, check)
     finally:
         await service.stop(ctx)
 
