@@ -879,9 +879,10 @@ async def test_a_burst_of_passes_shares_its_redis_round_trips(
         assert len(exchange.orders) == 40
         assert exchange.recorded_before_send == [True] * 40
         assert sent.pop("HGET") == 40  # the fake exchange's own check of each record
-        # shared, not one each: 120 alone; 13-15 on a quiet box, a few more when the lease's
+        # shared, not one each: 120 alone (160 with each side's room ahead held after its
+        # answer: services/executor/ahead.py); ~20 on a quiet box, a few more when the lease's
         # renewal or a heartbeat lands between the passes' turns of the event loop
-        assert sum(sent.values()) <= 20, sent
+        assert sum(sent.values()) <= 26, sent
         monkeypatch.undo()
         stored = {t: await aredis.hgetall(k.orders(t)) for t in tickers}
         assert all(len(orders) == 2 for orders in stored.values())
