@@ -8,7 +8,9 @@ once, ``lowers_risk``). Before anything that adds risk leaves, one Lua step
 a stale book or a market that is not open), reserves the side's new worst case in the
 account-wide exposure ledger against ``max_total_exposure`` and records the new orders as
 pending: one round trip, and the order is in Redis before its request leaves. After the answers
-the side's ledger value is set to what rests (released).
+the side's ledger value is set to what rests (released), and the room ahead of it reserved where
+there is room; an amend toward the market within that room needs no step before it
+(``services.executor.ahead``).
 """
 
 from __future__ import annotations
@@ -243,8 +245,9 @@ class MarketPass:
 
     async def release(self, ticker: str, side: Side) -> None:
         """Set the side's ledger values to what rests now (a cancel, a decrease or a fill
-        answered) and the room ahead of it (``RoomAhead.hold``), or, without that room, to what
-        rests alone: never checked against the caps, written only when changed."""
+        answered) and the room ahead of it (``RoomAhead.hold``: checked like a reservation),
+        or, without that room, to what rests alone (never checked against the caps); written
+        only when changed."""
         ledger = self.ledger
         meta = self.markets.meta.get(ticker)
         values, event = self.ledger_values(ticker, side, [], meta, False)
