@@ -109,6 +109,10 @@ class MarketPass:
         working = self.working.live(ticker)
         actions = side_actions(working, targets, meta, side)
         if not actions:
+            # Nothing to send on this side: the passes started with it that do send go first
+            # (one turn of the loop). Its release works out the side's ledger values and its
+            # room ahead, ~0.1-0.2 ms of CPU, which every pass queued behind it waited for.
+            await asyncio.sleep(0)
             await self.release(ticker, side)
             return False
         position = self.markets.positions.get(ticker) or Position(ticker)

@@ -1,0 +1,67 @@
+"""The order of the passes one read starts (issue 24): a side with nothing to send lets the
+passes started with it send first, and still releases its ledger values after them."""
+
+from __future__ import annotations
+
+import asyncio
+
+import redis.asyncio as aioredis
+
+from common.domain import Side
+from common.keys import Keys
+from common.settings import Settings
+from tests.services.test_executor import FakeExchange, publish, seed, settled, started, steps
+
+TICKER = "KX-ORDER"
+
+
+class NotingExchange(FakeExchange):
+    def __init__(self, redis: aioredis.Redis, keys: Keys) -> None:
+        super().__init__(redis, keys)
+        self.events: list[str] = []
+
+    async def amend(self, order, price, remaining):  # type: ignore[no-untyped-def]
+        self.events.append(f"amend:{order.side.value}")
+        return await super().amend(order, price, remaining)
+
+
+async def test_a_side_with_nothing_to_send_lets_the_sending_side_go_first(
+    settings: Settings, aredis: aioredis.Redis
+) -> None:
+    """Both sides rest; new targets move the ask alone. The bid's pass starts first (as it may,
+    in whatever order a read starts them) and finds nothing to send: the ask's amend goes before
+    the bid's release, and the bid is still released."""
+    k = Keys()
+    await seed(aredis, k, TICKER)
+    exchange = NotingExchange(aredis, k)
+    service, ctx = await started(settings, aredis, exchange)
+    try:
+        await publish(aredis, k, TICKER, 4100, 4500)
+        await steps(service, ctx, 2)
+        await settled(service)
+        assert {o.side for o in exchange.orders.values()} == {Side.BID, Side.ASK}
+        release = service.market_pass.release
+
+        async def noted(ticker: str, side: Side) -> None:
+            exchange.events.append(f"release:{side.value}")
+            await release(ticker, side)
+
+        service.market_pass.release = noted  # type: ignore[method-assign]
+        exchange.events.clear()
+        await publish(aredis, k, TICKER, 4100, 4300)  # the ask two ticks toward the market
+        start_passes = service.loop.start_passes
+        service.loop.start_passes = lambda: 0  # type: ignore[method-assign]
+        await service.step(ctx)  # read (the side due), no pass started
+        service.loop.start_passes = start_passes  # type: ignore[method-assign]
+        service.schedule.dirty.clear()
+        service.schedule.due.clear()
+        for side in (Side.BID, Side.ASK):  # the bid's pass first
+            key = (TICKER, side)
+            service.schedule.inflight[key] = asyncio.create_task(service.loop._pass(key))
+        await settled(service)
+        assert exchange.events.index("amend:ask") < exchange.events.index("release:bid")
+        assert exchange.events.count("release:bid") == 1
+        ask = next(o for o in exchange.orders.values() if o.side is Side.ASK)
+        assert ask.price == 4300
+    finally:
+        await service.stop(ctx)
