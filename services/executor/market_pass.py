@@ -136,7 +136,7 @@ class MarketPass:
             denied += refused
             if pulled:
                 targets = Targets(ticker, None, None, pulled[0].reason, targets.computed_ms)
-        await self.release_after_others(ticker, side)
+        await self.release(ticker, side)
         denials = [self._note_denial(ticker, a, d) for a, d in denied]
         await self.decisions.log(
             ticker, targets, position, tuple(approved), [d for d in denials if d is not None]
@@ -244,11 +244,12 @@ class MarketPass:
         )
 
     async def release_after_others(self, ticker: str, side: Side) -> None:
-        """``release``, one turn of the loop later: the passes ready meanwhile (those the same
-        read started, those whose answer came) build and send their requests first. A release
-        works out the side's ledger values and its room ahead, ~0.1-0.2 ms of CPU that every
-        pass queued behind it waited for; it only lowers what the ledger holds or holds room
-        through the checked step, so a turn later changes nothing but who waits."""
+        """``release``, one turn of the loop later, for a side with nothing to send: the passes
+        the same read started that do send build their requests first. A release works out the
+        side's ledger values and its room ahead, ~0.1-0.2 ms of CPU that every pass queued
+        behind it waited for; it only lowers what the ledger holds or holds room through the
+        checked step, so a turn later changes nothing but who waits. (After a pass's answer
+        the same wait measured neutral: five latency pairs, p99 1.98x -> 1.96x.)"""
         await asyncio.sleep(0)
         await self.release(ticker, side)
 
