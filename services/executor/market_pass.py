@@ -136,7 +136,13 @@ class MarketPass:
             denied += refused
             if pulled:
                 targets = Targets(ticker, None, None, pulled[0].reason, targets.computed_ms)
-        await self.release(ticker, side)
+        schedule = self.safety.schedule
+        if (ticker, side) not in schedule.due or schedule.closing:
+            await self.release(ticker, side)
+        # else due again (targets or fills read while this pass ran): the pass that starts as
+        # this one ends works out the side's ledger values itself, and until then the ledger
+        # holds what the last step left (never less than what rests). Releasing first kept
+        # that pass waiting ~1 ms at the median (a ledger step in the shared pipeline).
         denials = [self._note_denial(ticker, a, d) for a, d in denied]
         await self.decisions.log(
             ticker, targets, position, tuple(approved), [d for d in denials if d is not None]

@@ -1,5 +1,6 @@
-"""The order of the passes one read starts (issue 24): a side with nothing to send lets the
-passes started with it send first, and still releases its ledger values after them."""
+"""The order of the passes (issue 24): a side with nothing to send lets the passes started with it
+send first, and still releases its ledger values after them; a side due again when its pass's
+answers come leaves its release to the pass that follows at once."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ import asyncio
 
 import redis.asyncio as aioredis
 
-from common.domain import Side
+from common.domain import Quote, Side, Targets
 from common.keys import Keys
+from common.ledger import field, parse_value
 from common.settings import Settings
 from tests.services.test_executor import FakeExchange, publish, seed, settled, started, steps
 
@@ -63,5 +65,51 @@ async def test_a_side_with_nothing_to_send_lets_the_sending_side_go_first(
         assert exchange.events.count("release:bid") == 1
         ask = next(o for o in exchange.orders.values() if o.side is Side.ASK)
         assert ask.price == 4300
+    finally:
+        await service.stop(ctx)
+
+
+async def test_a_side_due_again_when_its_answer_comes_leaves_the_release_to_the_next_pass(
+    settings: Settings, aredis: aioredis.Redis
+) -> None:
+    """The bid (41 c) moves to 43 c; while that amend is on its way new targets (45 c) are read.
+    The pass does not release before the next one starts: the second amend follows the first,
+    and that pass's release sets the ledger to what rests and its room ahead."""
+    k = Keys()
+    await seed(aredis, k, TICKER)
+    exchange = NotingExchange(aredis, k)
+    service, ctx = await started(settings, aredis, exchange)
+    try:
+        await publish(aredis, k, TICKER, 4100, None)
+        await steps(service, ctx, 2)
+        await settled(service)
+        release = service.market_pass.release
+
+        async def noted(ticker: str, side: Side) -> None:
+            exchange.events.append(f"release:{side.value}")
+            await release(ticker, side)
+
+        service.market_pass.release = noted  # type: ignore[method-assign]
+        amend = exchange.amend
+
+        async def targets_meanwhile(order, price, remaining):  # type: ignore[no-untyped-def]
+            if price == 4300:  # read while this amend is on its way
+                bid = Quote(Side.BID, 4500, 500)
+                now = ctx.clock.now_ms()
+                service.markets.targets[TICKER] = Targets(TICKER, bid, None, "test", now)
+                service.schedule.due.add((TICKER, Side.BID))
+            return await amend(order, price, remaining)
+
+        exchange.amend = targets_meanwhile  # type: ignore[method-assign]
+        exchange.events.clear()
+        await publish(aredis, k, TICKER, 4300, None)
+        await steps(service, ctx, 1)
+        await settled(service)
+        bid = [e for e in exchange.events if e.endswith(":bid")]  # the ask's pass: no order
+        assert bid == ["amend:bid", "amend:bid", "release:bid"]
+        (order,) = exchange.orders.values()
+        assert order.price == 4500
+        ahead = 4500 + 100 * settings.executor_ahead_ticks  # what rests, and its room ahead
+        assert parse_value(await aredis.hget(k.ledger, field("bid", TICKER))) == ahead * 500
     finally:
         await service.stop(ctx)
