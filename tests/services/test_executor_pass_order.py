@@ -12,6 +12,7 @@ from common.domain import Quote, Side, Targets
 from common.keys import Keys
 from common.ledger import field, parse_value
 from common.settings import Settings
+from services.executor.service import ExecutorService
 from tests.services.test_executor import FakeExchange, publish, seed, settled, started, steps
 
 TICKER = "KX-ORDER"
@@ -25,6 +26,16 @@ class NotingExchange(FakeExchange):
     async def amend(self, order, price, remaining):  # type: ignore[no-untyped-def]
         self.events.append(f"amend:{order.side.value}")
         return await super().amend(order, price, remaining)
+
+    def watch_releases(self, service: ExecutorService) -> None:
+        """Note each release of a side's ledger values (when it is called)."""
+        release = service.market_pass.release
+
+        async def noted(ticker: str, side: Side) -> None:
+            self.events.append(f"release:{side.value}")
+            await release(ticker, side)
+
+        service.market_pass.release = noted  # type: ignore[method-assign]
 
 
 async def test_a_side_with_nothing_to_send_lets_the_sending_side_go_first(
@@ -42,13 +53,7 @@ async def test_a_side_with_nothing_to_send_lets_the_sending_side_go_first(
         await steps(service, ctx, 2)
         await settled(service)
         assert {o.side for o in exchange.orders.values()} == {Side.BID, Side.ASK}
-        release = service.market_pass.release
-
-        async def noted(ticker: str, side: Side) -> None:
-            exchange.events.append(f"release:{side.value}")
-            await release(ticker, side)
-
-        service.market_pass.release = noted  # type: ignore[method-assign]
+        exchange.watch_releases(service)
         exchange.events.clear()
         await publish(aredis, k, TICKER, 4100, 4300)  # the ask two ticks toward the market
         start_passes = service.loop.start_passes
@@ -83,13 +88,7 @@ async def test_a_side_due_again_when_its_answer_comes_leaves_the_release_to_the_
         await publish(aredis, k, TICKER, 4100, None)
         await steps(service, ctx, 2)
         await settled(service)
-        release = service.market_pass.release
-
-        async def noted(ticker: str, side: Side) -> None:
-            exchange.events.append(f"release:{side.value}")
-            await release(ticker, side)
-
-        service.market_pass.release = noted  # type: ignore[method-assign]
+        exchange.watch_releases(service)
         amend = exchange.amend
 
         async def targets_meanwhile(order, price, remaining):  # type: ignore[no-untyped-def]
